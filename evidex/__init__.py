@@ -1,0 +1,56 @@
+"""evidex: a living, queryable evidence table built from abstracts, extended by plugins."""
+
+from __future__ import annotations
+
+from .errors import EvidexError, PluginError
+from .hookspecs import hookimpl
+from .models import Claim, Deletion, Document, Extractor, Mention, Run, Source
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Claim", "Deletion", "Document", "EvidexError", "Extractor", "Mention", "PluginError",
+    "Run", "Source", "get_extractors", "get_sources", "hookimpl", "__version__",
+]
+
+
+def get_extractors(plugins_dir: str | None = None) -> dict:
+    "Every registered extractor by name; two with one name is an error naming both."
+    from .plugins import load_plugins, pm
+
+    load_plugins(plugins_dir)
+    found: dict = {}
+    owners: dict[str, str] = {}
+
+    for impl in pm.hook.register_extractors.get_hookimpls():
+        owner = impl.plugin_name
+
+        def register(extractor, owner=owner):
+            if not isinstance(extractor, Extractor):
+                raise PluginError(f"plugin {owner!r} registered {extractor!r}, which is not an Extractor")
+            if extractor.name in found:
+                raise PluginError(
+                    f"two extractors are named {extractor.name!r}: one from plugin "
+                    f"{owners[extractor.name]!r}, one from plugin {owner!r}"
+                )
+            found[extractor.name] = extractor
+            owners[extractor.name] = owner
+
+        impl.function(register=register)
+    return dict(sorted(found.items()))
+
+
+def get_sources(plugins_dir: str | None = None) -> dict:
+    "Every registered source by name."
+    from .plugins import load_plugins, pm
+
+    load_plugins(plugins_dir)
+    found: dict = {}
+
+    def register(source):
+        if source.name in found:
+            raise PluginError(f"two sources are named {source.name!r}")
+        found[source.name] = source
+
+    pm.hook.register_sources(register=register)
+    return found

@@ -1,0 +1,94 @@
+"""Read saved records: PubMed XML (plain or gzipped) and JSON Lines documents."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+from .errors import InputError
+from .models import Deletion, Document
+
+JSONL_FIELDS = set(Document.__dataclass_fields__)
+
+
+def document_from_json(obj: dict, where: str) -> Document:
+    "Build a Document from one JSON object; pmid or id is required, unknown keys are kept out."
+    if not isinstance(obj, dict):
+        raise InputError(f"{where}: expected a JSON object, got {type(obj).__name__}")
+    doc_id = obj.get("id") or obj.get("pmid")
+    if not doc_id:
+        raise InputError(f"{where}: record has neither 'pmid' nor 'id'")
+    kwargs = {k: v for k, v in obj.items() if k in JSONL_FIELDS}
+    kwargs["id"] = str(doc_id)
+    if obj.get("pmid"):
+        kwargs["pmid"] = str(obj["pmid"])
+    for text_field in ("title", "abstract"):
+        value = kwargs.get(text_field)
+        if value is not None and not isinstance(value, str):
+            raise InputError(f"{where}: {text_field!r} must be a string")
+        kwargs[text_field] = value or ""
+    kwargs.setdefault("source", "jsonl")
+    if kwargs.get("year") is not None:
+        try:
+            kwargs["year"] = int(kwargs["year"])
+        except (TypeError, ValueError):
+            raise InputError(f"{where}: 'year' must be an integer") from None
+    return Document(**kwargs)
+
+
+def read_jsonl(path: Path) -> Iterator[Document]:
+    "Stream documents from a JSON Lines file, one object a line."
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rt", encoding="utf-8") as f:
+            for n, line in enumerate(f, 1):
+                line = line.strip()
+                if not line:
+                    continue
+                try:
+                    obj = json.loads(line)
+                except json.JSONDecodeError as ex:
+                    raise InputError(f"{path}:{n}: not valid JSON: {ex.msg}") from None
+                yield document_from_json(obj, f"{path}:{n}")
+    except UnicodeDecodeError as ex:
+        raise InputError(f"{path}: not UTF-8 text ({ex.reason} at byte {ex.start})") from None
+    except (gzip.BadGzipFile, EOFError) as ex:
+        raise InputError(f"{path}: broken gzip file: {ex}") from None
+
+
+def sniff_format(path: Path) -> str:
+    "Tell 'pubmed-xml' from 'jsonl' by the first non-blank character."
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as f:
+            head = f.read(4096)
+    except (gzip.BadGzipFile, EOFError) as ex:
+        raise InputError(f"{path}: broken gzip file: {ex}") from None
+    except OSError as ex:
+        raise InputError(f"{path}: cannot read: {ex.strerror or ex}") from None
+    stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if not stripped:
+        raise InputError(f"{path}: file is empty")
+    if stripped.startswith(b"<"):
+        return "pubmed-xml"
+    if stripped.startswith(b"{"):
+        return "jsonl"
+    raise InputError(f"{path}: neither PubMed XML nor JSON Lines")
+
+
+def read_file(path: str | Path) -> Iterator[Document | Deletion]:
+    "Stream the records of one saved file, whatever its format."
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory, not a file")
+    fmt = sniff_format(path)
+    if fmt == "jsonl":
+        yield from read_jsonl(path)
+    else:
+        from .pubmed_xml import read_pubmed_xml
+
+        yield from read_pubmed_xml(path)

@@ -1,0 +1,85 @@
+"""Parse each document once and hand the parsed fields to every extractor."""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+from spacy.language import Language
+
+from .models import FIELDS, Claim, Document, Extractor, Mention
+
+
+@dataclass
+class ExtractionError:
+    "One extractor raised on one document; recorded, never fatal to the run."
+
+    doc_id: str
+    plugin: str
+    error: str
+    detail: str
+
+
+def parse(nlp: Language, documents: Iterable[Document], batch_size: int = 256) -> Iterator[tuple[Document, dict]]:
+    "Yield each document with its non-empty fields parsed once by the shared pipeline."
+
+    def texts() -> Iterator[tuple[str, tuple[Document, str, bool]]]:
+        for document in documents:
+            fields = [f for f in FIELDS if getattr(document, f)]
+            if not fields:
+                # Still yield it so the caller sees every document (e.g. no abstract).
+                yield "", (document, "", True)
+                continue
+            for i, name in enumerate(fields):
+                yield getattr(document, name), (document, name, i == len(fields) - 1)
+
+    parsed: dict = {}
+    for doc, (document, name, last) in nlp.pipe(texts(), as_tuples=True, batch_size=batch_size):
+        if name:
+            parsed[name] = doc
+        if last:
+            yield document, parsed
+            parsed = {}
+
+
+def extract_one(
+    document: Document,
+    parsed: dict,
+    extractors: Iterable[Extractor],
+    on_error: Callable[[ExtractionError], None],
+) -> list[Claim | Mention]:
+    "Run every extractor on one parsed document; an extractor that raises is reported and skipped."
+    out: list[Claim | Mention] = []
+    for extractor in extractors:
+        try:
+            found = []
+            for name, doc in parsed.items():
+                for item in extractor.extract(document, name, doc):
+                    item.doc_id = document.id
+                    item.plugin = extractor.name
+                    item.plugin_version = extractor.version
+                    if isinstance(item, Claim) and item.section is None and name == "abstract":
+                        item.section = document.section_at(item.start)
+                    found.append(item)
+        except Exception as ex:  # one plugin's bug must not lose the other plugins' claims
+            on_error(
+                ExtractionError(
+                    document.id, extractor.name, f"{type(ex).__name__}: {ex}", traceback.format_exc(limit=5)
+                )
+            )
+            continue
+        out.extend(found)
+    return out
+
+
+def extract(
+    nlp: Language,
+    documents: Iterable[Document],
+    extractors: Iterable[Extractor],
+    on_error: Callable[[ExtractionError], None],
+) -> Iterator[tuple[Document, list[Claim | Mention]]]:
+    "Stream (document, claims and mentions) over documents."
+    extractors = list(extractors)
+    for document, parsed in parse(nlp, documents):
+        yield document, extract_one(document, parsed, extractors, on_error)

@@ -1,0 +1,129 @@
+"""The plugin manager: built-in and third-party plugins load through the same hooks."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import importlib.util
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+
+import pluggy
+
+from . import hookspecs
+from .errors import PluginError
+
+ENTRY_POINT_GROUP = "evidex"
+DEFAULT_PLUGINS = ("evidex.sources",)
+
+pm = pluggy.PluginManager("evidex")
+pm.add_hookspecs(hookspecs)
+
+
+@dataclass
+class LoadState:
+    "What load_plugins() did, so `evidex plugins` and runs can report failures."
+
+    loaded: bool = False
+    plugins_dirs: list[str] = field(default_factory=list)
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (plugin name, error)
+    versions: dict[str, str] = field(default_factory=dict)  # plugin name -> distribution version
+
+
+state = LoadState()
+
+
+def _wanted(ep: importlib.metadata.EntryPoint) -> bool:
+    "EVIDEX_LOAD_PLUGINS limits installed plugins by entry-point or distribution name."
+    names = os.environ.get("EVIDEX_LOAD_PLUGINS")
+    if names is None:
+        return True
+    allowed = {n.strip() for n in names.split(",") if n.strip()}
+    dist = ep.dist.name if ep.dist else ""
+    return ep.name in allowed or dist in allowed
+
+
+def _load_module(name: str, path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"evidex_local_plugins.{name}", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _register(module: object, name: str, version: str = "") -> None:
+    if pm.get_plugin(name) is not None or pm.is_registered(module):
+        return
+    pm.register(module, name=name)
+    state.versions[name] = version
+
+
+def load_plugins(plugins_dir: str | os.PathLike | None = None) -> None:
+    "Register default plugins, entry points and a plugins dir; idempotent, fail loudly on bad hooks."
+    if not state.loaded:
+        state.loaded = True
+        for module_name in DEFAULT_PLUGINS:
+            _register(importlib.import_module(module_name), module_name, _evidex_version())
+        for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+            if not _wanted(ep):
+                continue
+            try:
+                module = ep.load()
+            except Exception as ex:  # a broken plugin must not take the others down
+                state.failures.append((ep.name, f"{type(ex).__name__}: {ex}"))
+                continue
+            _register(module, ep.name, ep.dist.version if ep.dist else "")
+    plugins_dir = plugins_dir or os.environ.get("EVIDEX_PLUGINS_DIR")
+    if plugins_dir and str(plugins_dir) not in state.plugins_dirs:
+        load_plugins_dir(Path(plugins_dir))
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as ex:
+        raise PluginError(f"plugin declares an unknown hook: {ex}") from None
+
+
+def load_plugins_dir(path: Path) -> None:
+    "Register every .py file in path as a one-off plugin (datasette's --plugins-dir)."
+    if not path.is_dir():
+        raise PluginError(f"plugins directory does not exist: {path}")
+    state.plugins_dirs.append(str(path))
+    for file in sorted(path.glob("*.py")):
+        if file.name.startswith("_"):
+            continue
+        try:
+            module = _load_module(file.stem, file)
+        except Exception as ex:
+            state.failures.append((file.stem, f"{type(ex).__name__}: {ex}"))
+            continue
+        _register(module, file.stem, "")
+
+
+def _evidex_version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def get_plugins() -> list[dict]:
+    "Loaded plugins with their hooks and versions, for `evidex plugins`."
+    load_plugins()
+    out = []
+    for plugin in pm.get_plugins():
+        name = pm.get_name(plugin) or repr(plugin)
+        hooks = sorted(h.name for h in pm.get_hookcallers(plugin) or [])
+        out.append({"name": name, "hooks": hooks, "version": state.versions.get(name, "")})
+    return sorted(out, key=lambda p: p["name"])
+
+
+def reset() -> None:
+    "Unregister everything: for tests that need a fresh plugin manager."
+    for plugin in list(pm.get_plugins()):
+        pm.unregister(plugin)
+    state.loaded = False
+    state.plugins_dirs.clear()
+    state.failures.clear()
+    state.versions.clear()
+    sys.modules.pop("evidex_local_plugins", None)
