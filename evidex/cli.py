@@ -13,6 +13,8 @@ from .errors import EvidexError
 from .files import read_file
 from .models import Claim, Document, Mention
 from .nlp import make_nlp
+from . import db as store
+from .ingest import Counts, Extraction, save_found, store_records, stored_documents
 from .pipeline import ExtractionError, extract as run_extract
 from .plugins import load_plugins, pm
 
@@ -58,17 +60,120 @@ def _extractors(plugins_dir, only=()):
     return list(extractors.values())
 
 
+db_option = click.option(
+    "--db", "db_path", type=click.Path(dir_okay=False), default="evidex.db", envvar="EVIDEX_DB",
+    show_default=True, help="SQLite database file (env EVIDEX_DB)",
+)
+
+
+def _report_plugin_failures(db, run_id) -> int:
+    "Plugins that failed to import are recorded as errors of the run."
+    from .plugins import state
+
+    for name, error in state.failures:
+        store.record_error(db, run_id, "load", error, plugin=name)
+        click.echo(f"plugin {name} failed to load: {error}", err=True)
+    return len(state.failures)
+
+
+def _finish(db, run_id, counts: Counts, load_failures: int, command: str) -> None:
+    status = "errors" if counts.errors or load_failures else "ok"
+    store.finish_run(db, run_id, status, **counts.as_run_fields())
+    for err in counts.errors[:10]:
+        click.echo(f"plugin {err.plugin} failed on {err.doc_id}: {err.error}", err=True)
+    if len(counts.errors) > 10:
+        click.echo(f"... and {len(counts.errors) - 10} more plugin failures (see run_errors)", err=True)
+    click.echo(
+        f"run {run_id} {command}: {counts.documents_seen} documents ({counts.documents_new} new, "
+        f"{counts.documents_changed} changed), {counts.claims_new} new claims, "
+        f"{counts.claims_superseded} superseded, {len(counts.errors) + load_failures} errors",
+        err=True,
+    )
+    if status != "ok":
+        sys.exit(1)
+
+
 @cli.command()
-@click.option("--input", "input_path", type=click.Path(dir_okay=False), required=True,
-              help="Documents to extract from (JSON Lines or PubMed XML)")
-@click.option("--output", type=click.File("w", encoding="utf-8"), required=True,
-              help="Where to write claims, one JSON object a line ('-' for stdout)")
-@click.option("--extractor", "only", multiple=True, help="Run only this extractor (repeatable)")
-@click.option("--mentions/--no-mentions", default=True, help="Also write entity mention lines")
+@click.argument("files", nargs=-1, type=click.Path(dir_okay=False))
+@db_option
+@click.option("--no-extract", is_flag=True, help="Store documents without running extractors")
 @plugins_dir_option
-def extract(input_path, output, only, mentions, plugins_dir):
-    "Extract claims from documents in a file into JSON Lines, without a database."
+def ingest(files, db_path, no_extract, plugins_dir):
+    """Store documents from PubMed XML or JSON Lines FILES and extract their claims.
+
+    All files are stored in one transaction: a bad file leaves the database as it was.
+    """
+    if not files:
+        raise click.UsageError("give at least one file to ingest")
+    extractors = [] if no_extract else _extractors(plugins_dir)
+    extraction = None if no_extract else Extraction(extractors)
+    db = store.open_db(db_path)
+    run_id = store.start_run(db, "ingest", extraction.signature if extraction else {},
+                             source="file", query=None, options={"files": list(files)})
+    counts = Counts()
+    try:
+        with db.atomic():
+            for path in files:
+                store_records(db, run_id, read_file(path), extraction, counts)
+    except BaseException as ex:
+        # Nothing of this run was committed: drop its row too, so the database is as it was.
+        with db.atomic():
+            db.execute("delete from run_errors where run_id = ?", [run_id])
+            db.execute("delete from runs where id = ?", [run_id])
+        if isinstance(ex, EvidexError):
+            raise
+        if isinstance(ex, KeyboardInterrupt):
+            raise click.Abort() from None
+        raise
+    load_failures = _report_plugin_failures(db, run_id)
+    _finish(db, run_id, counts, load_failures, "ingest")
+
+
+@cli.command()
+@db_option
+@click.option("--input", "input_path", type=click.Path(dir_okay=False),
+              help="Extract from this file instead of the database (JSON Lines or PubMed XML)")
+@click.option("--output", type=click.File("w", encoding="utf-8"),
+              help="With --input: write claims here, one JSON object a line ('-' for stdout)")
+@click.option("--extractor", "only", multiple=True, help="Run only this extractor (repeatable)")
+@click.option("--all", "everything", is_flag=True,
+              help="Re-extract every stored document, not only those the current plugins have not seen")
+@click.option("--mentions/--no-mentions", default=True, help="With --output: also write entity mention lines")
+@plugins_dir_option
+def extract(db_path, input_path, output, only, everything, mentions, plugins_dir):
+    """Re-run extractors over stored documents, or over --input into --output without a database.
+
+    Claims a changed plugin no longer produces are marked superseded, never deleted.
+    """
+    if bool(input_path) != bool(output):
+        raise click.UsageError("--input and --output go together")
     extractors = _extractors(plugins_dir, only)
+    if input_path:
+        _extract_offline(input_path, output, extractors, mentions)
+        return
+    extraction = Extraction(extractors)
+    db = store.open_db(db_path)
+    run_id = store.start_run(db, "extract", extraction.signature, options={"all": everything})
+    counts = Counts()
+    documents = stored_documents(db, extraction.key, everything)
+    batch: list = []
+
+    def flush() -> None:
+        with db.atomic():
+            save_found(db, run_id, extraction, batch, counts)
+        batch.clear()
+
+    for document in documents:
+        counts.documents_seen += 1
+        batch.append(document)
+        if len(batch) >= 500:
+            flush()
+    flush()
+    load_failures = _report_plugin_failures(db, run_id)
+    _finish(db, run_id, counts, load_failures, "extract")
+
+
+def _extract_offline(input_path, output, extractors, mentions) -> None:
     nlp = make_nlp(extractors)
     errors: list[ExtractionError] = []
     documents = (r for r in read_file(input_path) if isinstance(r, Document))
@@ -89,6 +194,38 @@ def extract(input_path, output, only, mentions, plugins_dir):
         for e in errors[:20]:
             click.echo(f"plugin {e.plugin} failed on {e.doc_id}: {e.error}", err=True)
         sys.exit(1)
+
+
+@cli.command()
+@db_option
+@click.option("--limit", default=20, show_default=True, help="How many recent runs to list")
+@click.option("--json", "as_json", is_flag=True, help="Output JSON")
+def runs(db_path, limit, as_json):
+    "List recent runs with their status, counts and ledgers."
+    db = store.open_db(db_path, create=False)
+    rows = list(db.query("select * from runs order by id desc limit ?", [limit]))
+    for row in rows:
+        row["plugins"] = json.loads(row["plugins"] or "{}")
+        row["options"] = json.loads(row["options"] or "null")
+        row["ledger"] = list(db.query("select * from ledger where run_id = ? order by id", [row["id"]]))
+        row["error_samples"] = list(db.query(
+            "select stage, doc_id, plugin, error from run_errors where run_id = ? order by id limit 5",
+            [row["id"]]))
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        click.echo(
+            f"{row['id']:>4} {row['started_at']} {row['command']:<8} {row['status']:<8} "
+            f"docs {row['documents_seen']} (+{row['documents_new']}) claims +{row['claims_new']} "
+            f"errors {row['errors']}" + (f"  {row['source']}: {row['query']}" if row["query"] else "")
+        )
+        for entry in row["ledger"]:
+            click.echo(
+                f"       ledger {entry['window_start'] or ''}..{entry['window_end'] or ''} expected "
+                f"{entry['expected']} fetched {entry['fetched']} parsed {entry['parsed']} stored "
+                f"{entry['stored']} skipped {entry['skipped']} failed {entry['failed']} [{entry['status']}]"
+            )
 
 
 @cli.command()

@@ -1,0 +1,123 @@
+"""Runs: store records, extract claims from what is new, and keep the run's books."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+from sqlite_utils import Database
+
+from . import db as store
+from .models import Deletion, Document, Extractor
+from .nlp import make_nlp
+from .pipeline import ExtractionError, extract
+
+
+@dataclass
+class Counts:
+    "What a run did, added up as it goes."
+
+    documents_seen: int = 0
+    documents_new: int = 0
+    documents_changed: int = 0
+    documents_deleted: int = 0
+    claims_new: int = 0
+    claims_superseded: int = 0
+    errors: list[ExtractionError] = field(default_factory=list)
+
+    def as_run_fields(self) -> dict[str, int]:
+        return {
+            "documents_seen": self.documents_seen, "documents_new": self.documents_new,
+            "documents_changed": self.documents_changed, "claims_new": self.claims_new,
+            "claims_superseded": self.claims_superseded,
+        }
+
+
+class Extraction:
+    "The extractors of a run with their one shared pipeline, built once."
+
+    def __init__(self, extractors: Iterable[Extractor], model: str | None = None):
+        self.extractors = list(extractors)
+        self.names = [e.name for e in self.extractors]
+        self.signature = store.plugin_signature(self.extractors)
+        self.key = store.signature_key(self.signature)
+        self.nlp = make_nlp(self.extractors, model)
+
+
+def store_records(
+    db: Database,
+    run_id: int,
+    records: Iterable[Document | Deletion],
+    extraction: Extraction | None,
+    counts: Counts,
+    on_stored: Callable[[Document], None] | None = None,
+    force: bool = False,
+) -> None:
+    """Save records and extract claims from new or changed documents, streaming.
+
+    The caller owns the transaction: one per file, or one per fetched batch.
+    """
+
+    def saved() -> Iterator[Document]:
+        for record in records:
+            if isinstance(record, Deletion):
+                counts.documents_deleted += store.mark_deleted(db, record.pmid, run_id)
+                continue
+            counts.documents_seen += 1
+            status = store.save_document(db, record, run_id)
+            if on_stored:
+                on_stored(record)
+            if status == "new":
+                counts.documents_new += 1
+            elif status == "changed":
+                counts.documents_changed += 1
+            if extraction is None:
+                continue
+            if status == "same" and not force:
+                done = db.execute("select extracted_with from documents where id = ?", [record.id]).fetchone()
+                if done and done[0] == extraction.key:
+                    continue
+            yield record
+
+    if extraction is None:
+        for _ in saved():
+            pass
+        return
+    save_found(db, run_id, extraction, saved(), counts)
+
+
+def save_found(db: Database, run_id: int, extraction: Extraction, documents: Iterable[Document],
+               counts: Counts) -> None:
+    "Extract from documents and store the claims; failures go to run_errors."
+    failed: set[tuple[str, str]] = set()
+
+    def on_error(err: ExtractionError) -> None:
+        counts.errors.append(err)
+        failed.add((err.doc_id, err.plugin))
+        store.record_error(db, run_id, "extract", err.error, doc_id=err.doc_id, plugin=err.plugin,
+                           detail=err.detail)
+
+    for document, items in extract(extraction.nlp, documents, extraction.extractors, on_error):
+        ok_plugins = [n for n in extraction.names if (document.id, n) not in failed]
+        # A document a plugin failed on is not marked done, so the next run retries it;
+        # that plugin's earlier claims stay current rather than being superseded.
+        key = extraction.key if len(ok_plugins) == len(extraction.names) else None
+        new, superseded = store.save_extraction(db, document, ok_plugins, items, run_id, key)
+        counts.claims_new += new
+        counts.claims_superseded += superseded
+
+
+def stored_documents(db: Database, extraction_key: str | None, everything: bool) -> Iterator[Document]:
+    "Stored, non-deleted documents not yet extracted with this plugin set (or all of them)."
+    sql = "select * from documents where deleted = 0"
+    params: list = []
+    if not everything and extraction_key is not None:
+        sql += " and (extracted_with is null or extracted_with != ?)"
+        params.append(extraction_key)
+    # Ids first: the loop below writes to the rows it reads.
+    ids = [r[0] for r in db.execute(sql.replace("select *", "select id") + " order by id", params)]
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        rows = db.query(f"select * from documents where id in ({','.join('?' * len(chunk))}) order by id", chunk)
+        for row in rows:
+            yield Document.from_row(row)
