@@ -1,0 +1,227 @@
+"""Ingesting files end to end: idempotent, isolated plugin failures, bad files change nothing."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import textwrap
+
+import pytest
+from click.testing import CliRunner
+
+from evidex import plugins as plugins_mod
+from evidex.cli import cli
+from evidex.db import open_db, table_counts
+
+
+@pytest.fixture
+def fresh():
+    plugins_mod.reset()
+    yield
+    plugins_mod.reset()
+    plugins_mod.load_plugins()
+
+
+@pytest.fixture
+def plugin_dir(tmp_path):
+    d = tmp_path / "plugins"
+    d.mkdir()
+    (d / "words.py").write_text(textwrap.dedent("""
+        from evidex import Claim, Extractor, Mention, hookimpl
+
+        class Words(Extractor):
+            name = "words"
+            version = "1.0"
+
+            def extract(self, document, field, doc):
+                for sent in doc.sents:
+                    if "cancer" in sent.text.lower():
+                        yield Claim(category="demo", sentence=sent.text, field=field,
+                                    start=sent.start_char, end=sent.end_char, entities=["cancer"])
+                for token in doc:
+                    if token.lower_ == "cancer":
+                        yield Mention(category="demo", entity="cancer", field=field,
+                                      start=token.idx, end=token.idx + len(token), text=token.text)
+
+        @hookimpl
+        def register_extractors(register):
+            register(Words())
+    """))
+    (d / "boom.py").write_text(textwrap.dedent("""
+        from evidex import Extractor, hookimpl
+
+        class Boom(Extractor):
+            name = "boom"
+
+            def extract(self, document, field, doc):
+                if "interferon" in doc.text.lower():
+                    raise RuntimeError("cannot cope with " + document.id)
+                return []
+
+        @hookimpl
+        def register_extractors(register):
+            register(Boom())
+    """))
+    return d
+
+
+def run(*args, env=None):
+    result = CliRunner().invoke(cli, [str(a) for a in args], env={"EVIDEX_LOAD_PLUGINS": "", **(env or {})})
+    return result
+
+
+def db_fingerprint(path):
+    db = open_db(path)
+    counts = table_counts(db)
+    rows = {t: [tuple(r) for r in db.execute(f"select * from [{t}] order by rowid")]
+            for t in ("documents", "claims", "runs", "run_errors")}
+    return counts, hashlib.sha256(json.dumps(rows, default=str).encode()).hexdigest()
+
+
+def test_ingest_jsonl_is_idempotent(fresh, tmp_path, plugin_dir, eval_docs):
+    db_path = tmp_path / "e.db"
+    first = run("ingest", "--db", db_path, "--plugins-dir", plugin_dir, eval_docs)
+    assert first.exit_code == 1, first.output  # the boom plugin failed on some documents
+    db = open_db(db_path)
+    docs = db["documents"].count
+    claims = db.execute("select count(*) from claims where plugin = 'words'").fetchone()[0]
+    assert docs == 200 and claims > 0
+    second = run("ingest", "--db", db_path, "--plugins-dir", plugin_dir, eval_docs)
+    db = open_db(db_path)
+    assert db["documents"].count == docs
+    assert db.execute("select count(*) from claims").fetchone()[0] == claims
+    runs = list(db.query("select id, documents_seen, documents_new from runs order by id"))
+    assert [(r["documents_seen"], r["documents_new"]) for r in runs] == [(200, 200), (200, 0)]
+    # first_seen_run kept, last_seen_run moved on
+    row = db.execute("select min(first_seen_run), max(last_seen_run) from documents").fetchone()
+    assert tuple(row) == (1, 2)
+    assert second.exit_code == 1
+
+
+def test_failing_plugin_is_isolated_and_recorded(fresh, tmp_path, plugin_dir, eval_docs):
+    db_path = tmp_path / "e.db"
+    result = run("ingest", "--db", db_path, "--plugins-dir", plugin_dir, eval_docs)
+    assert result.exit_code == 1
+    assert "plugin boom failed on" in result.output
+    db = open_db(db_path)
+    errors = list(db.query("select doc_id, plugin, error from run_errors where run_id = 1"))
+    interferon_docs = {
+        json.loads(line)["pmid"] for line in eval_docs.read_text().splitlines()
+        if "interferon" in (json.loads(line)["title"] + json.loads(line)["abstract"]).lower()
+    }
+    assert {e["doc_id"] for e in errors} == interferon_docs
+    assert all(e["plugin"] == "boom" and e["error"].startswith("RuntimeError") for e in errors)
+    # The other plugin still stored its claims for the documents boom failed on.
+    words_on_failed = db.execute(
+        f"select count(*) from claims where plugin = 'words' and doc_id in ({','.join('?' * len(interferon_docs))})",
+        list(interferon_docs)).fetchone()[0]
+    assert words_on_failed > 0
+    assert db["runs"].get(1)["status"] == "errors"
+
+
+def test_bad_files_leave_database_as_it_was(fresh, tmp_path, plugin_dir, eval_docs):
+    db_path = tmp_path / "e.db"
+    run("ingest", "--db", db_path, "--no-extract", eval_docs)
+    before = db_fingerprint(db_path)
+    good = eval_docs.read_text().splitlines()
+    bad_files = {
+        "truncated.jsonl": "\n".join(good[:5]) + "\n" + good[5][:40],
+        "empty.jsonl": "",
+        "notjson.jsonl": "\n".join(good[:3]) + "\n{not json}\n",
+        "truncated.xml": '<?xml version="1.0"?>\n<PubmedArticleSet><PubmedArticle><MedlineCitation>'
+                         '<PMID>1</PMID><Article><ArticleTitle>Cut',
+        "latin1.jsonl": None,
+    }
+    for name, text in bad_files.items():
+        path = tmp_path / name
+        if text is None:
+            path.write_bytes('{"pmid": "9", "title": "caf\xe9 tumour"}\n'.encode("latin-1"))
+        else:
+            path.write_text(text)
+        # a good file first, to show the whole command is one transaction
+        result = run("ingest", "--db", db_path, "--plugins-dir", plugin_dir, eval_docs, path)
+        assert result.exit_code == 2, (name, result.output)
+        message = result.output.strip().splitlines()[-1]
+        assert message.startswith("Error: ") and name in message, message
+        assert db_fingerprint(db_path) == before, name
+
+
+def test_missing_file_and_no_files_are_usage_errors(fresh, tmp_path):
+    result = run("ingest", "--db", tmp_path / "e.db", tmp_path / "nope.jsonl")
+    assert result.exit_code == 2 and "no such file" in result.output
+    result = run("ingest", "--db", tmp_path / "e.db")
+    assert result.exit_code == 2
+
+
+def test_unwritable_database_directory(fresh, tmp_path, eval_docs):
+    result = run("ingest", "--db", tmp_path / "missing-dir" / "e.db", eval_docs)
+    assert result.exit_code == 2 and "does not exist" in result.output
+
+
+def test_reextract_supersedes_claims_a_changed_plugin_no_longer_makes(fresh, tmp_path, plugin_dir, eval_docs):
+    db_path = tmp_path / "e.db"
+    (plugin_dir / "boom.py").unlink()
+    assert run("ingest", "--db", db_path, "--plugins-dir", plugin_dir, eval_docs).exit_code == 0
+    db = open_db(db_path)
+    before = db.execute("select count(*) from claims where superseded_run is null").fetchone()[0]
+    narrowed = db.execute(
+        "select count(*) from claims where superseded_run is null and sentence like '%tumo%'").fetchone()[0]
+    source = (plugin_dir / "words.py").read_text()
+    source = source.replace('version = "1.0"', 'version = "1.1"').replace(
+        'if "cancer" in sent.text.lower():', 'if "cancer" in sent.text.lower() and "tumo" in sent.text.lower():')
+    (plugin_dir / "words.py").write_text(source)
+    plugins_mod.reset()
+    result = run("extract", "--db", db_path, "--plugins-dir", plugin_dir)
+    assert result.exit_code == 0, result.output
+    db = open_db(db_path)
+    assert db.execute("select count(*) from claims").fetchone()[0] == before  # nothing deleted
+    current = db.execute("select count(*) from claims where superseded_run is null").fetchone()[0]
+    assert current == narrowed
+    assert db.execute("select count(*) from claims where superseded_run = 2").fetchone()[0] == before - narrowed
+    assert set(r[0] for r in db.execute("select distinct plugin_version from claims where superseded_run is null")) == {"1.1"}
+
+
+def test_store_is_wal_with_fts(fresh, tmp_path, eval_docs):
+    db_path = tmp_path / "e.db"
+    run("ingest", "--db", db_path, "--no-extract", eval_docs)
+    db = open_db(db_path)
+    assert db.journal_mode == "wal"
+    hits = list(db.query(
+        "select documents.id from documents join documents_fts on documents_fts.rowid = documents.rowid "
+        "where documents_fts match 'interferon'"))
+    assert hits
+    tables = set(db.table_names())
+    assert {"documents", "claims", "runs", "run_errors", "ledger", "claims_fts", "documents_fts"} <= tables
+
+
+def pubmed_article_files(directory):
+    "Recorded efetch files whose root is a PubmedArticleSet, with the PMIDs they hold."
+    out = {}
+    for path in sorted(directory.rglob("*.xml")):
+        text = path.read_text(encoding="utf-8", errors="replace")
+        if re.search(r"<PubmedArticleSet\b", text) and "<eSearchResult" not in text:
+            pmids = re.findall(r"<PubmedArticle>\s*<MedlineCitation[^>]*>\s*<PMID[^>]*>(\d+)</PMID>", text)
+            books = re.findall(r"<PubmedBookArticle>\s*<BookDocument>\s*<PMID[^>]*>(\d+)</PMID>", text)
+            out[path] = pmids + books
+    return out
+
+
+def test_ingest_every_recorded_pubmed_file_once(fresh, tmp_path, pubmed_dir):
+    files = pubmed_article_files(pubmed_dir)
+    assert len(files) >= 15
+    expected = set().union(*files.values())
+    db_path = tmp_path / "p.db"
+    result = run("ingest", "--db", db_path, "--no-extract", *files)
+    assert result.exit_code == 0, result.output
+    db = open_db(db_path)
+    stored = {r[0] for r in db.execute("select pmid from documents")}
+    assert stored == expected
+    counts = table_counts(db)
+    again = run("ingest", "--db", db_path, "--no-extract", *files)
+    assert again.exit_code == 0, again.output
+    db = open_db(db_path)
+    after = table_counts(db)
+    assert {k: v for k, v in after.items() if k != "runs"} == {k: v for k, v in counts.items() if k != "runs"}
+    assert after["runs"] == 2
+    assert [r["status"] for r in db.query("select status from runs")] == ["ok", "ok"]

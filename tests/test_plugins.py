@@ -1,0 +1,183 @@
+"""The plugin system: hooks, discovery, duplicate names and isolation of failing plugins."""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+
+import pytest
+from click.testing import CliRunner
+
+from evidex import get_extractors, get_sources, hookspecs
+from evidex import plugins as plugins_mod
+from evidex.cli import cli
+from evidex.errors import PluginError
+
+
+@pytest.fixture
+def fresh(monkeypatch):
+    "A plugin manager with nothing loaded; restored to the default state afterwards."
+    plugins_mod.reset()
+    yield plugins_mod
+    plugins_mod.reset()
+    plugins_mod.load_plugins()
+
+
+def write_plugin(directory, name, body):
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{name}.py"
+    path.write_text(textwrap.dedent(body))
+    return path
+
+
+EXTRACTOR_PLUGIN = """
+    from evidex import Claim, Extractor, hookimpl
+
+    class WordExtractor(Extractor):
+        name = "{name}"
+        version = "1.2"
+        categories = ("demo",)
+
+        def extract(self, document, field, doc):
+            for sent in doc.sents:
+                if "{word}" in sent.text.lower():
+                    yield Claim(category="demo", sentence=sent.text, field=field,
+                                start=sent.start_char, end=sent.end_char, entities=["{word}"])
+
+    @hookimpl
+    def register_extractors(register):
+        register(WordExtractor())
+"""
+
+RAISING_PLUGIN = """
+    from evidex import Extractor, hookimpl
+
+    class Boom(Extractor):
+        name = "boom"
+        version = "0.0"
+
+        def extract(self, document, field, doc):
+            if "tumour" in doc.text or "tumor" in doc.text:
+                raise RuntimeError("boom on " + document.id)
+            return []
+
+    @hookimpl
+    def register_extractors(register):
+        register(Boom())
+"""
+
+
+def test_every_hookspec_is_documented_with_a_test():
+    names = {n for n in dir(hookspecs) if n.startswith("register_")}
+    assert names >= {"register_sources", "register_extractors", "register_commands"}
+    tested = {n[len("test_hook_"):] for n in globals() if n.startswith("test_hook_")}
+    assert names <= tested, f"hooks without a test_hook_<name>: {sorted(names - tested)}"
+
+
+def test_hook_register_extractors(fresh, tmp_path):
+    write_plugin(tmp_path, "words", EXTRACTOR_PLUGIN.format(name="words", word="cancer"))
+    extractors = get_extractors(str(tmp_path))
+    assert extractors["words"].version == "1.2"
+
+
+def test_builtin_plugins_load_through_entry_points(fresh):
+    extractors = get_extractors()
+    assert {"ifn", "pathway", "therapy", "age"} <= set(extractors)
+    listing = {p["name"]: p for p in fresh.get_plugins()}
+    for name in ("ifn", "pathway", "therapy", "age"):
+        assert listing[name]["hooks"] == ["register_extractors"]
+
+
+def test_hook_register_sources(fresh):
+    sources = get_sources()
+    assert all(hasattr(s, "search") for s in sources.values())
+    assert "evidex.sources" in [p["name"] for p in fresh.get_plugins()]
+
+
+def test_hook_register_commands(fresh, tmp_path):
+    write_plugin(tmp_path, "hello", """
+        import click
+        from evidex import hookimpl
+
+        @hookimpl
+        def register_commands(cli):
+            @cli.command(name="hello-test")
+            def hello():
+                "Say hello"
+                click.echo("hello from a plugin")
+    """)
+    fresh.load_plugins(tmp_path)
+    from evidex.plugins import pm
+
+    group = __import__("click").Group()
+    pm.hook.register_commands(cli=group)
+    result = CliRunner().invoke(group, ["hello-test"])
+    assert result.exit_code == 0 and result.output == "hello from a plugin\n"
+
+
+def test_unknown_hook_fails_loudly(fresh, tmp_path):
+    write_plugin(tmp_path, "typo", """
+        from evidex import hookimpl
+
+        @hookimpl
+        def register_extractorz(register):
+            pass
+    """)
+    with pytest.raises(PluginError, match="register_extractorz"):
+        fresh.load_plugins(tmp_path)
+
+
+def test_duplicate_extractor_names_name_both_plugins(fresh, tmp_path):
+    write_plugin(tmp_path, "first", EXTRACTOR_PLUGIN.format(name="same", word="a"))
+    write_plugin(tmp_path, "second", EXTRACTOR_PLUGIN.format(name="same", word="b"))
+    with pytest.raises(PluginError) as info:
+        get_extractors(str(tmp_path))
+    assert "'same'" in str(info.value) and "'first'" in str(info.value) and "'second'" in str(info.value)
+
+
+def test_missing_plugins_dir_is_an_error(fresh, tmp_path):
+    with pytest.raises(PluginError, match="does not exist"):
+        fresh.load_plugins(tmp_path / "nope")
+
+
+def test_plugin_that_fails_to_import_is_reported_by_name(fresh, tmp_path):
+    write_plugin(tmp_path, "broken", "import not_a_module_anywhere\n")
+    write_plugin(tmp_path, "words", EXTRACTOR_PLUGIN.format(name="words", word="cancer"))
+    extractors = get_extractors(str(tmp_path))
+    assert "words" in extractors
+    failures = dict(fresh.state.failures)
+    assert "not_a_module_anywhere" in failures["broken"]
+
+
+def test_entry_point_plugin_loads(fresh, tmp_path, monkeypatch):
+    "A distribution with an `evidex` entry point, found on sys.path like an installed package."
+    site = tmp_path / "site"
+    write_plugin(site, "evidex_demo_ep", EXTRACTOR_PLUGIN.format(name="demo-ep", word="cancer"))
+    dist = site / "evidex_demo_ep-0.3.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: evidex-demo-ep\nVersion: 0.3\n")
+    (dist / "entry_points.txt").write_text("[evidex]\ndemo_ep = evidex_demo_ep\n")
+    monkeypatch.syspath_prepend(str(site))
+    extractors = get_extractors()
+    assert extractors["demo-ep"].version == "1.2"
+    listing = {p["name"]: p for p in fresh.get_plugins()}
+    assert listing["demo_ep"]["version"] == "0.3"
+    assert listing["demo_ep"]["hooks"] == ["register_extractors"]
+    sys.modules.pop("evidex_demo_ep", None)
+
+
+def test_evidex_load_plugins_limits_installed_plugins(fresh, monkeypatch):
+    monkeypatch.setenv("EVIDEX_LOAD_PLUGINS", "")
+    fresh.load_plugins()
+    names = [p["name"] for p in fresh.get_plugins()]
+    assert names == ["evidex.sources"]
+
+
+def test_plugins_command_lists_json(fresh, tmp_path):
+    write_plugin(tmp_path, "words", EXTRACTOR_PLUGIN.format(name="words", word="cancer"))
+    result = CliRunner().invoke(cli, ["plugins", "--json", "--plugins-dir", str(tmp_path)])
+    data = json.loads(result.output)
+    words = next(p for p in data["plugins"] if p["name"] == "words")
+    assert words["hooks"] == ["register_extractors"]
+    assert words["extractors"] == [{"name": "words", "version": "1.2", "categories": ["demo"]}]
