@@ -16,11 +16,12 @@ __all__ = [
 
 def get_extractors(plugins_dir: str | None = None) -> dict:
     "Every registered extractor by name; two with one name is an error naming both."
-    from .plugins import load_plugins, pm
+    from .plugins import load_plugins, pm, state
 
     load_plugins(plugins_dir)
     found: dict = {}
-    owners: dict[str, str] = {}
+    owners = state.owners
+    owners.clear()
 
     for impl in pm.hook.register_extractors.get_hookimpls():
         owner = impl.plugin_name
@@ -36,7 +37,14 @@ def get_extractors(plugins_dir: str | None = None) -> dict:
             found[extractor.name] = extractor
             owners[extractor.name] = owner
 
-        impl.function(register=register)
+        try:
+            impl.function(register=register)
+        except PluginError:
+            raise
+        except Exception as ex:  # a broken plugin is reported; the others still run
+            failure = (owner, f"register_extractors raised {type(ex).__name__}: {ex}")
+            if failure not in state.failures:
+                state.failures.append(failure)
     return dict(sorted(found.items()))
 
 

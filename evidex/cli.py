@@ -242,7 +242,7 @@ def plugins(as_json, plugins_dir):
         entry["extractors"] = [
             {"name": e.name, "version": e.version, "categories": list(e.categories)}
             for e in extractors.values()
-            if e.__class__.__module__.split(".")[-1] == entry["name"].split(".")[-1]
+            if state.owners.get(e.name) == entry["name"]
         ]
     if as_json:
         click.echo(json.dumps({"plugins": listing, "failures": [

@@ -31,6 +31,7 @@ class LoadState:
     plugins_dirs: list[str] = field(default_factory=list)
     failures: list[tuple[str, str]] = field(default_factory=list)  # (plugin name, error)
     versions: dict[str, str] = field(default_factory=dict)  # plugin name -> distribution version
+    owners: dict[str, str] = field(default_factory=dict)  # extractor name -> plugin name
 
 
 state = LoadState()
@@ -126,4 +127,5 @@ def reset() -> None:
     state.plugins_dirs.clear()
     state.failures.clear()
     state.versions.clear()
+    state.owners.clear()
     sys.modules.pop("evidex_local_plugins", None)

@@ -181,3 +181,17 @@ def test_plugins_command_lists_json(fresh, tmp_path):
     words = next(p for p in data["plugins"] if p["name"] == "words")
     assert words["hooks"] == ["register_extractors"]
     assert words["extractors"] == [{"name": "words", "version": "1.2", "categories": ["demo"]}]
+
+
+def test_plugin_whose_registration_raises_is_reported(fresh, tmp_path):
+    write_plugin(tmp_path, "badreg", """
+        from evidex import hookimpl
+
+        @hookimpl
+        def register_extractors(register):
+            raise ValueError("lexicon file missing")
+    """)
+    write_plugin(tmp_path, "words", EXTRACTOR_PLUGIN.format(name="words", word="cancer"))
+    extractors = get_extractors(str(tmp_path))
+    assert "words" in extractors
+    assert dict(fresh.state.failures)["badreg"] == "register_extractors raised ValueError: lexicon file missing"
