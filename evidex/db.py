@@ -57,9 +57,34 @@ def signature_key(signature: dict) -> str:
     return json.dumps(signature, sort_keys=True)
 
 
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def close_interrupted_runs(db: Database) -> int:
+    "Mark runs left 'running' by a process that no longer exists (killed, crashed) as interrupted."
+    stale = [r["id"] for r in db.query("select id, pid from runs where status = 'running'")
+             if r["pid"] != os.getpid() and not _alive(r["pid"])]
+    if stale:
+        with db.atomic():
+            for run_id in stale:
+                db["runs"].update(run_id, {"status": "interrupted", "message": "process ended before the run finished"})
+    return len(stale)
+
+
 def start_run(db: Database, command: str, plugins: dict | None = None, **fields: Any) -> int:
     "Insert a run row with status 'running' and return its id (committed at once)."
     from . import __version__
+
+    close_interrupted_runs(db)
 
     row = {
         "command": command, "started_at": now(), "status": "running",
