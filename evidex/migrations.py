@@ -107,3 +107,11 @@ def m001_initial(db: Database) -> None:
 def m002_search(db: Database) -> None:
     db["documents"].enable_fts(["title", "abstract"], create_triggers=True, tokenize="porter")
     db["claims"].enable_fts(["sentence"], create_triggers=True, tokenize="porter")
+
+
+@migrations()
+def m004_views(db: Database) -> None:
+    # The SQL lives in evidex/views.py, where it is documented for SQL and Datasette users.
+    from .views import create_views
+
+    create_views(db)
