@@ -1,0 +1,533 @@
+"""Shared lexicon matching, cue detection and sentence analysis for the built-in evidex plugins."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from spacy.language import Language
+from spacy.matcher import PhraseMatcher
+from spacy.tokens import Doc
+
+from evidex import Claim, Document, Extractor, Mention
+
+HERE = Path(__file__).resolve().parent
+CUES_PATH = HERE / "cues.json"
+PIPE_NAME = "evidex_lexicon"
+CATEGORIES = ("ifn", "pathway", "therapy", "age")
+
+# Spelling variants the lexicon files leave implicit: each Greek letter and each dash is
+# expanded at load time so the JSONL stays one readable line per concept.
+GREEK = {
+    "α": ("α", "alpha", "ɑ"), "β": ("β", "beta", "ß"), "γ": ("γ", "gamma"),
+    "ε": ("ε", "epsilon", "ϵ"), "κ": ("κ", "kappa"), "ω": ("ω", "omega"), "λ": ("λ", "lambda"),
+}
+DASH_FORMS = ("-", "", " ", "–", "‐")
+KNOCKOUT_SUFFIXES = ("-/-", "−/−", "–/–", "(-/-)", "-KO", " KO", "-null")
+# Title-case forms of these symbols are ordinary English words; only their knockout forms count.
+ENGLISH_TITLES = {"Sting", "Visa", "Ras", "Neu", "Ros", "Ido", "Age", "Chop", "Lam", "Dox"}
+
+
+def _expand_greek(term: str) -> list[str]:
+    slots = [GREEK.get(ch, (ch,)) for ch in term]
+    if all(len(s) == 1 for s in slots):
+        return [term]
+    return ["".join(p) for p in itertools.product(*slots)]
+
+
+def _expand_dashes(term: str) -> list[str]:
+    # Knockout marks and slashes are notation, not word joins: leave them alone.
+    if "/-" in term or term.count("-") > 3:
+        return [term]
+    parts = term.split("-")
+    if len(parts) == 1:
+        return [term]
+    out = []
+    for joins in itertools.product(DASH_FORMS, repeat=len(parts) - 1):
+        s = parts[0]
+        for j, p in zip(joins, parts[1:]):
+            if j == "" and p[:1].isdigit() and s[-1:].isdigit():
+                j = "-"  # "1-2" must not become "12"
+            s += j + p
+        out.append(s)
+    return out
+
+
+def term_variants(term: str, gene: bool = False, plural: bool = True) -> set[str]:
+    "Greek, dash, plural, mouse-case and knockout variants of one lexicon term."
+    out: set[str] = set()
+    for g in _expand_greek(term):
+        out.update(_expand_dashes(g))
+    if plural:
+        for v in list(out):
+            if v[-1:].isalpha() and v[-1:] not in "sS" and len(v) > 2:
+                out.add(v + "s")
+    if gene:
+        base = {v for v in out if " " not in v}
+        for v in base:
+            titles = {v}
+            if v.isupper() or any(c.isdigit() for c in v):
+                titles.add(v[:1].upper() + v[1:].lower())
+            for t in titles:
+                if t != v and t not in ENGLISH_TITLES:
+                    out.add(t)
+                for suffix in KNOCKOUT_SUFFIXES:
+                    out.add(t + suffix)
+    return out
+
+
+@dataclass(slots=True)
+class Entry:
+    "One lexicon line: a canonical id, its label, and when the id counts."
+
+    category: str
+    id: str
+    label: str
+    emit: bool = True  # False: a concept that supports a claim but has no canonical id
+    weak: bool = False  # True: counted as an entity only inside a claim sentence
+    context: re.Pattern | None = None  # the document must match this for the entry to count
+    block_context: re.Pattern | None = None  # ... and must not match this
+    exclude: bool = False
+
+
+@dataclass(slots=True)
+class Hit:
+    "One lexicon match in a parsed field, in character offsets."
+
+    category: str
+    entity: str
+    label: str
+    start: int
+    end: int
+    text: str
+    emit: bool = True
+    weak: bool = False
+
+
+@dataclass(slots=True)
+class Cue:
+    "One cue word (negation, hedge, trigger, ...) in character offsets."
+
+    kind: str
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(slots=True)
+class Sentence:
+    "One sentence of a field with its lexicon hits and cue words."
+
+    start: int
+    end: int
+    text: str
+    hits: list[Hit] = field(default_factory=list)
+    cues: list[Cue] = field(default_factory=list)
+    index: int = 0
+    total: int = 1
+
+
+def _cue_regex(groups: dict[str, list[str]]) -> re.Pattern:
+    "One alternation over every cue list; earlier groups win where two overlap."
+    alts = []
+    for kind, words in groups.items():
+        if kind.startswith("_"):
+            continue
+        pats = []
+        for w in sorted(set(words), key=len, reverse=True):
+            p = re.escape(w).replace(r"\ ", r"\s+")
+            if w[:1].isalnum():
+                p = r"\b" + p
+            if w[-1:].isalnum():
+                p += r"\b"
+            pats.append(p)
+        alts.append(f"(?P<{kind}>{'|'.join(pats)})")
+    return re.compile("|".join(alts), re.IGNORECASE)
+
+
+CUES: dict[str, list[str]] = json.loads(CUES_PATH.read_text(encoding="utf-8"))
+CUE_RE = _cue_regex(CUES)
+DIRECTION_KINDS = {"up": "up", "down": "down", "assoc": "assoc", "dep": "up"}
+
+# Patient-age descriptors and young-animal ages are cohort facts, not ageing claims.
+AGE_DESCRIPTOR_RE = re.compile(
+    r"\baged?\s*(?:[<>≥≤=]|\d|over\b|under\b|between\b|from\b|\(|above\b|below\b|older than|younger than)"
+    r"|\b\d+(?:\.\d+)?\s*(?:[-–]\s*\d+(?:\.\d+)?\s*)?[-\s]*(?:years?|yrs?|y|weeks?|wk|days?|d)[-\s]*(?:old|of age)\b"
+    r"|\bAged\[mh\]|\bAged, 80 and over\b|\bage\s*(?:[<>≥≤]|\d)",
+    re.IGNORECASE,
+)
+# Old-animal ages (>= 12 months) are ageing terms even when written as numbers.
+OLD_ANIMAL_RE = re.compile(r"\b(?:1[2-9]|2\d|3\d)\s*[-\s]?(?:months?|mo)[-\s]*old\b", re.IGNORECASE)
+# Drug names recognised by INN stems when no lexicon line names them.
+DRUG_STEM_RE = re.compile(
+    r"\b[A-Za-z][a-z]{2,}(?:mab|tinib|rafenib|metinib|ciclib|parib|lisib|zomib|platin|rubicin|taxel|tecan"
+    r"|floxacin|mycin|statin|citabine|vudine|fovir|previr|asvir|buvir|navir|trexate|fosfamide|mustine"
+    r"|sertib|lisertib|stine|olimus|dronate|tinib|rozole|lutamide|relix|gliptin|prazole)\b"
+)
+GENERIC_THERAPY_RE = re.compile(
+    r"\b(?:treatments?|therap(?:y|ies)|treated|drugs?|regimens?|agents?|doses?|dosing|administration"
+    r"|inhibitors?|trial|chemosensitivity|antitumou?r|anti-tumou?r|anticancer|anti-cancer|tumou?r growth"
+    r"|tumou?r regression|response rates?|remission|toxicity|cytotoxicity|survival)\b",
+    re.IGNORECASE,
+)
+SECTION_RE = re.compile(r"^\s*([A-Z][A-Z /&-]{2,40}):\s*")
+SECTION_AIM = re.compile(r"\b(?:OBJECTIVES?|AIMS?|PURPOSE|GOALS?)\b")
+SECTION_METHOD = re.compile(r"\b(?:METHODS?|DESIGN|MATERIALS?|PATIENTS AND METHODS|SETTING|PARTICIPANTS)\b")
+SECTION_BACKGROUND = re.compile(r"\b(?:BACKGROUND|INTRODUCTION|CONTEXT|RATIONALE)\b")
+
+STUDY_SYSTEMS = (
+    ("clinical", re.compile(r"\bpatients?\b|\bclinical trial|\bphase\s+(?:I|II|III|1|2|3)\b|\brandomi[sz]ed\b|\bcohorts?\b|\bsubjects\b", re.I)),
+    ("mouse", re.compile(r"\bmice\b|\bmouse\b|\bmurine\b|\brats?\b|\bxenografts?\b|\bsyngeneic\b|\bin vivo\b", re.I)),
+    ("in vitro", re.compile(r"\bin vitro\b|\bcell lines?\b|\bcultured\b|\bcells? were\b|\borganoids?\b", re.I)),
+    ("human", re.compile(r"\bhumans?\b|\bdonors?\b|\bvolunteers?\b|\bindividuals\b", re.I)),
+)
+CANCER_RE = re.compile(
+    r"\b(melanoma|glioblastoma|glioma|neuroblastoma|leuka?emia|lymphoma|myeloma|sarcoma|carcinoma"
+    r"|mesothelioma|myelodysplastic syndromes?|(?:non-small[- ]cell |small[- ]cell )?lung cancer|breast cancer"
+    r"|colorectal cancer|colon cancer|rectal cancer|gastric cancer|pancreatic cancer|prostate cancer"
+    r"|ovarian cancer|bladder cancer|cervical cancer|renal cell carcinoma|hepatocellular carcinoma"
+    r"|head and neck cancer|anal cancer|skin cancer|liver cancer|kidney cancer|endometrial cancer"
+    r"|thyroid cancer|Wilms tumou?r|naevi|nevi|HGSC|HCC|NSCLC|RCC|CML|AML|ALL|CLL|MDS|HNSCC|TNBC)\b",
+    re.IGNORECASE,
+)
+
+
+class LexiconMatcher:
+    "The one pattern-matching pipe: every plugin's lexicon in two PhraseMatchers over one parse."
+
+    def __init__(self, nlp: Language) -> None:
+        self.nlp = nlp
+        self.entries: list[Entry] = []
+        self.lower = PhraseMatcher(nlp.vocab, attr="LOWER")
+        self.orth = PhraseMatcher(nlp.vocab, attr="ORTH")
+        self.loaded: set[str] = set()
+        self._keys: dict[int, int] = {}
+
+    def add_lexicon(self, category: str, path: Path) -> None:
+        "Load one plugin's JSONL lexicon; loading the same file twice is a no-op."
+        key = f"{category}:{path}"
+        if key in self.loaded:
+            return
+        self.loaded.add(key)
+        for line in path.read_text(encoding="utf-8").splitlines():
+            line = line.strip()
+            if not line or line.startswith("//"):
+                continue
+            row = json.loads(line)
+            entry = Entry(
+                category=category,
+                id=row.get("id", ""),
+                label=row.get("label", "EXCLUDE" if row.get("exclude") else ""),
+                emit=row.get("entity", True) and not row.get("exclude", False),
+                weak=row.get("weak", False),
+                context=re.compile(row["context"]) if row.get("context") else None,
+                block_context=re.compile(row["block_context"]) if row.get("block_context") else None,
+                exclude=row.get("exclude", False),
+            )
+            index = len(self.entries)
+            self.entries.append(entry)
+            name = f"evidex:{index}"
+            gene = row.get("gene", False)
+            lower = {v.lower() for t in row.get("terms", []) for v in term_variants(t, gene)}
+            exact = {v for t in row.get("exact", []) for v in term_variants(t, gene)}
+            match_id = self.nlp.vocab.strings.add(name)
+            self._keys[match_id] = index
+            if lower:
+                self.lower.add(name, [self.nlp.make_doc(t) for t in sorted(lower)])
+            if exact:
+                self.orth.add(name, [self.nlp.make_doc(t) for t in sorted(exact)])
+
+    def __call__(self, doc: Doc) -> Doc:
+        raw = []
+        for match_id, start, end in itertools.chain(self.lower(doc), self.orth(doc)):
+            raw.append((self._keys[match_id], start, end))
+        doc.user_data["evidex.raw"] = raw
+        doc.user_data["evidex.entries"] = self.entries  # a reference, not a copy
+        return doc
+
+
+@Language.factory(PIPE_NAME)
+def make_lexicon_matcher(nlp: Language, name: str) -> LexiconMatcher:
+    return LexiconMatcher(nlp)
+
+
+def install(nlp: Language, category: str, lexicon: Path) -> None:
+    "Add the shared matching pipe once and load one plugin's lexicon into it."
+    if not nlp.has_pipe(PIPE_NAME):
+        nlp.add_pipe(PIPE_NAME, last=True)
+    nlp.get_pipe(PIPE_NAME).add_lexicon(category, lexicon)
+
+
+class _ContextCache:
+    "Per-document answers to 'does this document match context X', reused across fields and plugins."
+
+    def __init__(self) -> None:
+        self.key: tuple | None = None
+        self.text = ""
+        self.answers: dict[int, bool] = {}
+
+    def get(self, document: Document) -> _ContextCache:
+        key = (document.id, len(document.title), len(document.abstract))
+        if key != self.key:
+            self.key = key
+            self.text = f"{document.title}\n{document.abstract}"
+            self.answers = {}
+        return self
+
+    def allowed(self, index: int, entry: Entry) -> bool:
+        ok = self.answers.get(index)
+        if ok is None:
+            ok = True
+            if entry.context is not None and not entry.context.search(self.text):
+                ok = False
+            if ok and entry.block_context is not None and entry.block_context.search(self.text):
+                ok = False
+            self.answers[index] = ok
+        return ok
+
+
+_context = _ContextCache()
+
+
+def _spans_overlap(a0: int, a1: int, b0: int, b1: int) -> bool:
+    return a0 < b1 and b0 < a1
+
+
+def analyze(document: Document, doc: Doc) -> list[Sentence]:
+    "Sentences of one parsed field with their hits and cues; computed once, shared by all plugins."
+    cached = doc.user_data.get("evidex.sents")
+    if cached is not None:
+        return cached
+    text = doc.text
+    ctx = _context.get(document)
+    entries: list[Entry] = doc.user_data.get("evidex.entries") or []
+    raw = doc.user_data.get("evidex.raw", [])
+    hits: list[Hit] = []
+    blocks: list[tuple[int, int]] = []
+    for index, start, end in raw:
+        entry = entries[index]
+        if not ctx.allowed(index, entry):
+            continue
+        s = doc[start].idx
+        e = doc[end - 1].idx + len(doc[end - 1].text)
+        if entry.exclude:
+            blocks.append((s, e))
+            continue
+        hits.append(Hit(entry.category, entry.id, entry.label, s, e, text[s:e], entry.emit, entry.weak))
+    for m in DRUG_STEM_RE.finditer(text):
+        hits.append(Hit("therapy", m.group().lower(), "DRUG", m.start(), m.end(), m.group(), True, True))
+    for m in OLD_ANIMAL_RE.finditer(text):
+        hits.append(Hit("age", "aged-host", "AGE_TERM", m.start(), m.end(), m.group(), True, False))
+    for m in AGE_DESCRIPTOR_RE.finditer(text):
+        blocks.append((m.start(), m.end()))
+    if blocks:
+        # An exclusion removes what it overlaps unless the hit covers the whole exclusion
+        # (so "interferon gamma-induced protein 10" as CXCL10 survives its own trap).
+        hits = [h for h in hits if not any(_spans_overlap(h.start, h.end, b0, b1) and not (h.start <= b0 and h.end >= b1 and (h.end - h.start) > (b1 - b0)) for b0, b1 in blocks)]
+    hits = _longest_per_category(hits)
+    cues = [Cue(m.lastgroup, m.start(), m.end(), m.group()) for m in CUE_RE.finditer(text)]
+    sents = []
+    spans = [(s.start_char, s.end_char) for s in doc.sents]
+    hit_starts = [h.start for h in hits]
+    cue_starts = [c.start for c in cues]
+    for i, (s0, s1) in enumerate(spans):
+        h0, h1 = bisect_left(hit_starts, s0), bisect_left(hit_starts, s1)
+        c0, c1 = bisect_left(cue_starts, s0), bisect_left(cue_starts, s1)
+        sents.append(Sentence(s0, s1, text[s0:s1], hits[h0:h1], cues[c0:c1], i, len(spans)))
+    doc.user_data["evidex.sents"] = sents
+    return sents
+
+
+def _longest_per_category(hits: list[Hit]) -> list[Hit]:
+    "Within a category keep the longest of overlapping matches; sort by start."
+    hits.sort(key=lambda h: (h.start, -(h.end - h.start)))
+    kept: list[Hit] = []
+    last_end: dict[str, int] = {}
+    for h in hits:
+        if h.start < last_end.get(h.category, -1):
+            continue
+        kept.append(h)
+        last_end[h.category] = h.end
+    return kept
+
+
+# --- sentence-level decisions -------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Verdict:
+    "Why a sentence is, or is not, an asserted claim."
+
+    claim: bool
+    reason: str
+    section: str | None = None
+
+
+def assertion(sent: Sentence) -> Verdict:
+    "Is the sentence an asserted finding or statement, rather than an aim, a method or a bare fact?"
+    kinds = {c.kind for c in sent.cues}
+    section = None
+    m = SECTION_RE.match(sent.text)
+    if m:
+        section = m.group(1).strip()
+    finding = "finding" in kinds
+    triggers = kinds & {"up", "down", "assoc", "dep"}
+    if section and SECTION_AIM.search(section) and not finding:
+        return Verdict(False, "aim section", section)
+    if "aim" in kinds and not finding:
+        return Verdict(False, "aim", section)
+    if section and SECTION_METHOD.search(section) and not finding and not (kinds & {"neg", "hedge"}):
+        return Verdict(False, "method section", section)
+    if "method" in kinds and not finding and len([c for c in sent.cues if c.kind in ("up", "down", "assoc")]) < 2:
+        return Verdict(False, "method", section)
+    if not triggers and not finding and not (kinds & {"neg", "hedge"}):
+        return Verdict(False, "no relation", section)
+    return Verdict(True, "asserted", section)
+
+
+def polarity(sent: Sentence, subject: Hit | None) -> tuple[str, Cue | None, bool]:
+    "Direction of the main relation: the first trigger after the subject, flipped by a loss-of cue on it."
+    after = subject.start if subject is not None else sent.start
+    trig = None
+    for c in sent.cues:
+        if c.kind in DIRECTION_KINDS and c.start >= after:
+            trig = c
+            break
+    if trig is None:
+        for c in sent.cues:
+            if c.kind in DIRECTION_KINDS:
+                trig = c
+                break
+    if trig is None:
+        return "none", None, False
+    direction = DIRECTION_KINDS[trig.kind]
+    flipped = False
+    if subject is not None and direction in ("up", "down") and subject.start < trig.start:
+        for c in sent.cues:
+            if c.kind != "inv":
+                continue
+            # "loss of STING", "STING-deficient", "Ifnar1-/-", "STING knockout"
+            if (c.end <= subject.start and subject.start - c.end <= 20) or (c.start >= subject.end and c.start - subject.end <= 3):
+                flipped = True
+                break
+        if not flipped and subject.text.endswith(("-/-", "−/−", "–/–", ")")) and "/" in subject.text:
+            flipped = True
+        if flipped:
+            direction = "down" if direction == "up" else "up"
+    return direction, trig, flipped
+
+
+def role_of(sent: Sentence, section: str | None) -> str:
+    "background for prior knowledge, result for the paper's own findings."
+    kinds = {c.kind for c in sent.cues}
+    if section and SECTION_BACKGROUND.search(section):
+        return "background"
+    if "finding" in kinds:
+        return "result"
+    if "background" in kinds:
+        return "background"
+    if sent.index == 0 and sent.total > 3:
+        return "background"
+    return "result"
+
+
+def study_system(sent: Sentence, document: Document) -> str | None:
+    for name, rx in STUDY_SYSTEMS:
+        if rx.search(sent.text):
+            return name
+    text = _context.get(document).text
+    for name, rx in STUDY_SYSTEMS:
+        if rx.search(text):
+            return name
+    return None
+
+
+def cancer_type(sent: Sentence, document: Document) -> str | None:
+    m = CANCER_RE.search(sent.text) or CANCER_RE.search(_context.get(document).text)
+    return m.group(1).lower() if m else None
+
+
+def build_claims(
+    extractor: Extractor, document: Document, field: str, doc: Doc, category: str,
+    require_entity: bool = True, fallback: re.Pattern | None = None,
+) -> Iterator[Claim | Mention]:
+    "Claims and mentions of one category in one parsed field."
+    for sent in analyze(document, doc):
+        hits = [h for h in sent.hits if h.category == category]
+        verdict = assertion(sent) if (hits or fallback is not None) else None
+        is_claim = verdict is not None and verdict.claim
+        for h in hits:
+            if h.emit and (is_claim or not h.weak):
+                yield Mention(category, h.entity, field, h.start, h.end, h.text)
+        if not is_claim:
+            continue
+        if not hits and (require_entity or fallback is None or not fallback.search(sent.text)):
+            continue
+        yield make_claim(sent, document, field, category, hits, verdict)
+
+
+def make_claim(sent: Sentence, document: Document, field: str, category: str, hits: list[Hit], verdict: Verdict) -> Claim:
+    subject = hits[0] if hits else None
+    direction, trig, flipped = polarity(sent, subject)
+    obj = None
+    if trig is not None:
+        for h in sent.hits:
+            if h.start > trig.end and h is not subject:
+                obj = h.entity or h.text
+                break
+    neg = [c.text for c in sent.cues if c.kind == "neg"]
+    hedge = [c.text for c in sent.cues if c.kind == "hedge"]
+    entities = list(dict.fromkeys(h.entity for h in hits if h.emit))
+    confidence = 0.5 + (0.2 if hits else 0.0) + (0.15 if trig is not None else 0.0) + (0.1 if any(c.kind == "finding" for c in sent.cues) else 0.0)
+    if hedge:
+        confidence -= 0.1
+    return Claim(
+        category=category,
+        sentence=sent.text,
+        field=field,
+        start=sent.start,
+        end=sent.end,
+        subject=(subject.entity or subject.text) if subject else None,
+        predicate=trig.text.lower() if trig else None,
+        object=obj,
+        direction=direction,
+        negated=bool(neg),
+        negation_cues=neg,
+        hedged=bool(hedge),
+        hedge_cues=hedge,
+        role=role_of(sent, verdict.section),
+        entities=entities,
+        section=verdict.section.lower() if verdict.section else None,
+        study_system=study_system(sent, document),
+        cancer_type=cancer_type(sent, document),
+        confidence=round(min(confidence, 0.95), 2),
+        extra={"reason": verdict.reason, "trigger": trig.text if trig else None, "inverted": flipped,
+               "matches": [f"{h.text}->{h.entity or h.label}" for h in hits]},
+    )
+
+
+class LexiconExtractor(Extractor):
+    "Base of the four built-in plugins: one category, one lexicon file, the shared rules."
+
+    name = ""
+    version = "0.1"
+    categories: tuple[str, ...] = ()
+    lexicon: Path = HERE
+    require_entity = True
+    fallback: re.Pattern | None = None
+
+    @property
+    def data_files(self) -> tuple[Path, ...]:  # type: ignore[override]
+        return (self.lexicon, CUES_PATH)
+
+    def setup(self, nlp: Language) -> None:
+        install(nlp, self.categories[0], self.lexicon)
+
+    def extract(self, document: Document, field: str, doc: Doc) -> Iterable[Claim | Mention]:
+        return build_claims(self, document, field, doc, self.categories[0], self.require_entity, self.fallback)

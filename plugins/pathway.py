@@ -1,0 +1,21 @@
+"""Pathway claims: innate sensing, JAK-STAT, NF-κB, oncogenic, epigenetic and metabolic regulators."""
+
+from __future__ import annotations
+
+from evidex import hookimpl
+
+from .common import HERE, LexiconExtractor
+
+
+class PathwayExtractor(LexiconExtractor):
+    "Sentences asserting a relation that involves a lexicon pathway or regulator."
+
+    name = "pathway"
+    version = "0.1"
+    categories = ("pathway",)
+    lexicon = HERE / "pathway.jsonl"
+
+
+@hookimpl
+def register_extractors(register) -> None:
+    register(PathwayExtractor())
