@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -42,20 +43,26 @@ def read_jsonl(path: Path) -> Iterator[Document]:
     "Stream documents from a JSON Lines file, one object a line."
     opener = gzip.open if path.suffix == ".gz" else open
     try:
-        with opener(path, "rt", encoding="utf-8") as f:
-            for n, line in enumerate(f, 1):
-                line = line.strip()
+        # Bytes, decoded line by line: a bad byte is reported with its line number, and only
+        # "\n" ends a line (a U+2028 inside a string is not a line break in JSON Lines).
+        with opener(path, "rb") as f:
+            for n, raw in enumerate(f, 1):
+                try:
+                    # utf-8-sig on the first line: sniff_format accepts a BOM, so must we.
+                    line = raw.decode("utf-8-sig" if n == 1 else "utf-8").strip()
+                except UnicodeDecodeError as ex:
+                    raise InputError(f"{path}:{n}: not UTF-8 text ({ex.reason} at byte {ex.start} of the line)") from None
                 if not line:
                     continue
                 try:
                     obj = json.loads(line)
                 except json.JSONDecodeError as ex:
-                    raise InputError(f"{path}:{n}: not valid JSON: {ex.msg}") from None
+                    raise InputError(f"{path}:{n}: not valid JSON: {ex.msg} (column {ex.colno})") from None
                 yield document_from_json(obj, f"{path}:{n}")
-    except UnicodeDecodeError as ex:
-        raise InputError(f"{path}: not UTF-8 text ({ex.reason} at byte {ex.start})") from None
-    except (gzip.BadGzipFile, EOFError) as ex:
-        raise InputError(f"{path}: broken gzip file: {ex}") from None
+    except (gzip.BadGzipFile, EOFError, zlib.error) as ex:
+        raise InputError(f"{path}: broken gzip file: {ex or 'truncated'}") from None
+    except OSError as ex:
+        raise InputError(f"{path}: cannot read: {ex.strerror or ex}") from None
 
 
 def sniff_format(path: Path) -> str:
@@ -64,8 +71,8 @@ def sniff_format(path: Path) -> str:
     try:
         with opener(path, "rb") as f:
             head = f.read(4096)
-    except (gzip.BadGzipFile, EOFError) as ex:
-        raise InputError(f"{path}: broken gzip file: {ex}") from None
+    except (gzip.BadGzipFile, EOFError, zlib.error) as ex:
+        raise InputError(f"{path}: broken gzip file: {ex or 'truncated'}") from None
     except OSError as ex:
         raise InputError(f"{path}: cannot read: {ex.strerror or ex}") from None
     stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")

@@ -1,0 +1,118 @@
+"""Reading saved files: JSON Lines documents and the dispatch to the PubMed XML reader."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+
+from evidex.errors import InputError
+from evidex.files import read_file, sniff_format
+from evidex.models import Document
+
+
+def error_of(path: Path) -> str:
+    with pytest.raises(InputError) as info:
+        list(read_file(path))
+    message = str(info.value)
+    assert str(path) in message and "\n" not in message
+    return message
+
+
+def test_eval_docs(eval_docs: Path) -> None:
+    docs = list(read_file(eval_docs))
+    assert len(docs) == 200
+    assert all(isinstance(d, Document) and d.source == "jsonl" for d in docs)
+    assert len({d.id for d in docs}) == 200 and all(d.id == d.pmid for d in docs)
+    first = json.loads(eval_docs.read_text(encoding="utf-8").splitlines()[0])
+    assert docs[0].pmid == first["pmid"] and docs[0].title == first["title"] and docs[0].abstract == first["abstract"]
+    assert all(d.title or d.abstract for d in docs)
+
+
+def test_gzipped_jsonl_and_bom(eval_docs: Path, tmp_path: Path) -> None:
+    lines = eval_docs.read_bytes().splitlines(keepends=True)[:3]
+    packed = tmp_path / "docs.jsonl.gz"
+    packed.write_bytes(gzip.compress(b"".join(lines)))
+    assert [d.pmid for d in read_file(packed)] == [json.loads(l)["pmid"] for l in lines]
+    bom = tmp_path / "bom.jsonl"
+    bom.write_bytes(b"\xef\xbb\xbf" + b"".join(lines))  # Windows editors add one
+    assert len(list(read_file(bom))) == 3
+
+
+def test_blank_lines_and_unknown_keys(tmp_path: Path) -> None:
+    path = tmp_path / "docs.jsonl"
+    path.write_text('{"pmid": 123, "title": "T", "colour": "red", "year": "2020"}\n\n  \n{"id": "PPR:PPR1", "abstract": "A"}\r\n',
+                    encoding="utf-8")
+    first, second = read_file(path)
+    assert (first.id, first.pmid, first.title, first.abstract, first.year) == ("123", "123", "T", "", 2020)
+    assert (second.id, second.pmid, second.abstract) == ("PPR:PPR1", None, "A")
+
+
+def test_bad_json_line_is_named(eval_docs: Path, tmp_path: Path) -> None:
+    path = tmp_path / "bad.jsonl"
+    good = eval_docs.read_bytes().splitlines(keepends=True)[0]
+    path.write_bytes(good + b'{"pmid": "1", "title": "unterminated\n' + good)
+    message = error_of(path)
+    assert f"{path}:2: not valid JSON" in message
+
+
+@pytest.mark.parametrize("line, problem", [
+    ('{"title": "no id"}', "neither 'pmid' nor 'id'"),
+    ('{"pmid": "1", "title": 5}', "'title' must be a string"),
+    ('{"pmid": "1", "year": "soon"}', "'year' must be an integer"),
+])
+def test_bad_records(tmp_path: Path, line: str, problem: str) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"pmid": "9", "title": "ok"}\n' + line + "\n", encoding="utf-8")
+    assert f"{path}:2: " in error_of(path) and problem in error_of(path)
+
+
+def test_non_object_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"pmid": "9"}\n[1, 2]\n', encoding="utf-8")
+    assert "expected a JSON object, got list" in error_of(path)
+
+
+@pytest.mark.parametrize("content", [b"", b"\n \n\t\n"])
+def test_empty_file(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "empty.jsonl"
+    path.write_bytes(content)
+    assert "file is empty" in error_of(path)
+
+
+def test_non_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.jsonl"
+    path.write_bytes('{"pmid": "1", "title": "ok"}\n{"pmid": "2", "title": "caf\xe9"}\n'.encode("latin-1"))
+    message = error_of(path)
+    assert f"{path}:2: not UTF-8" in message
+
+
+def test_neither_format(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("PMID- 123\nTI  - a MEDLINE text record\n", encoding="utf-8")
+    assert "neither PubMed XML nor JSON Lines" in error_of(path)
+
+
+def test_directory_and_missing_file(tmp_path: Path) -> None:
+    assert "is a directory" in error_of(tmp_path)
+    assert "no such file" in error_of(tmp_path / "absent.jsonl")
+
+
+def test_broken_gzip(tmp_path: Path) -> None:
+    path = tmp_path / "docs.jsonl.gz"
+    packed = gzip.compress(b'{"pmid": "1", "title": "t"}\n' * 2000)
+    path.write_bytes(packed[: len(packed) // 2])
+    assert "broken gzip file" in error_of(path)
+    path.write_bytes(b"not gzip at all")
+    assert "broken gzip file" in error_of(path)
+
+
+def test_xml_goes_to_the_pubmed_reader(pubmed_dir: Path, tmp_path: Path) -> None:
+    assert sniff_format(pubmed_dir / "biopython" / "pubmed2.xml") == "pubmed-xml"
+    assert [d.pmid for d in read_file(pubmed_dir / "biopython" / "pubmed2.xml")] == ["11748933", "11700088"]
+    packed = tmp_path / "pubmed2.xml.gz"
+    packed.write_bytes(gzip.compress((pubmed_dir / "biopython" / "pubmed2.xml").read_bytes()))
+    assert [d.doi for d in read_file(packed)] == ["10.1006/cryo.2001.2328", "10.1006/jmre.2001.2429"]
+    assert "root element is <eSearchResult>" in error_of(pubmed_dir / "biopython" / "esearch1.xml")
