@@ -1,0 +1,75 @@
+"""One run at a time per database: an OS-level lock on a `<db>.lock` file."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+from types import TracebackType
+
+from .errors import LockedError, UsageError
+
+
+def lock_path(db_path: str | os.PathLike) -> Path:
+    "The lock file that guards db_path."
+    return Path(f"{os.fspath(db_path)}.lock")
+
+
+class RunLock:
+    """An exclusive flock on `<db>.lock`, held for the life of a run.
+
+    The kernel drops a flock when its process dies, however it dies (SIGKILL included), so a
+    crash never leaves a stale lock behind and no PID-file cleanup logic is needed.
+    """
+
+    def __init__(self, db_path: str | os.PathLike) -> None:
+        self.db_path = Path(db_path)
+        self.path = lock_path(db_path)
+        self.fd: int | None = None
+
+    def acquire(self) -> None:
+        "Take the lock or raise LockedError at once (never wait: schedulers want a fast answer)."
+        try:
+            # os.open fds are non-inheritable, so a child process cannot keep the lock alive.
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as ex:
+            raise UsageError(f"cannot create lock file {self.path}: {ex.strerror or ex}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read_pid(fd)
+            os.close(fd)
+            who = f" (pid {holder})" if holder else ""
+            raise LockedError(
+                f"another evidex run{who} holds the lock on {self.db_path}; "
+                f"this run did nothing (lock file {self.path})"
+            ) from None
+        # The PID is only for the message above; the flock itself is what counts.
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self.fd = fd
+
+    def release(self) -> None:
+        "Drop the lock; the file stays (unlinking it would let two runs lock different inodes)."
+        if self.fd is not None:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = None
+
+    def __enter__(self) -> RunLock:
+        self.acquire()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.release()
+
+
+def _read_pid(fd: int) -> str:
+    try:
+        os.lseek(fd, 0, os.SEEK_SET)
+        text = os.read(fd, 32).decode("ascii", "replace").strip()
+    except OSError:
+        return ""
+    return text if text.isdigit() else ""

@@ -1,0 +1,65 @@
+"""Every hook in evidex/hookspecs.py is documented in plugins/README.md with its exact signature."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+HOOKSPECS = ROOT / "evidex" / "hookspecs.py"
+GUIDE = ROOT / "plugins" / "README.md"
+
+
+def hookspecs() -> dict[str, ast.FunctionDef]:
+    "Hook name -> its definition, read from the source so annotations stay as written."
+    tree = ast.parse(HOOKSPECS.read_text(encoding="utf-8"))
+    return {
+        node.name: node
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef)
+        and any(isinstance(d, ast.Name) and d.id == "hookspec" for d in node.decorator_list)
+    }
+
+
+def signature(node: ast.FunctionDef) -> str:
+    "`def name(args) -> ret:` exactly as hookspecs.py spells it."
+    ret = f" -> {ast.unparse(node.returns)}" if node.returns else ""
+    return f"def {node.name}({ast.unparse(node.args)}){ret}:"
+
+
+def sections() -> dict[str, str]:
+    "'## name(args)' heading -> the text of its section."
+    text = GUIDE.read_text(encoding="utf-8")
+    parts = re.split(r"^## ", text, flags=re.M)[1:]
+    return {part.split("\n", 1)[0].strip(): part for part in parts}
+
+
+def test_there_are_hooks_to_document():
+    assert {"register_extractors", "register_sources", "register_commands"} <= set(hookspecs())
+
+
+@pytest.mark.parametrize("name", sorted(hookspecs()))
+def test_hook_is_documented_with_its_exact_signature(name):
+    node = hookspecs()[name]
+    heading = f"{name}({', '.join(a.arg for a in node.args.args)})"
+    found = sections()
+    assert heading in found, f"plugins/README.md has no '## {heading}' section"
+    assert signature(node) in found[heading], (
+        f"the '## {heading}' section of plugins/README.md does not show `{signature(node)}`"
+    )
+    assert "@hookimpl" in found[heading], f"the '## {heading}' section has no example"
+
+
+def test_guide_documents_no_hook_that_does_not_exist():
+    documented = {h.split("(")[0] for h in sections() if re.match(r"^\w+\(.*\)$", h)}
+    assert documented <= set(hookspecs()), f"documented but not a hook: {documented - set(hookspecs())}"
+
+
+def test_guide_covers_loading_and_the_data_model():
+    text = GUIDE.read_text(encoding="utf-8")
+    for needle in ("EVIDEX_LOAD_PLUGINS", "--plugins-dir", "[project.entry-points.evidex]",
+                   "Extractor", "Claim", "Mention", "evidex plugins new"):
+        assert needle in text, needle
