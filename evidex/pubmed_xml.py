@@ -62,7 +62,7 @@ def iter_pubmed_xml(fileobj: IO[bytes], where: str) -> Iterator[Document | Delet
     Memory stays flat: each top-level record is converted, then cleared and dropped from the
     root. Records before a parse error have already been yielded when the InputError is raised.
     """
-    tap = _Tap(fileobj)
+    tap = _Tap(fileobj, where)
     root: Element | None = None
     depth = 0
     count = 0
@@ -145,8 +145,9 @@ class _Tap:
     defusedxml's pure-Python parser) with the same protection.
     """
 
-    def __init__(self, fileobj: IO[bytes]) -> None:
+    def __init__(self, fileobj: IO[bytes], where: str) -> None:
         self.fileobj = fileobj
+        self.where = where
         self.offset = 0
         self.head = b""
         self.last = b""
@@ -157,7 +158,7 @@ class _Tap:
     def read(self, size: int = -1) -> bytes:
         data = self.fileobj.read(size)
         if isinstance(data, str):
-            raise InputError("expected a binary file object, got a text one")
+            raise InputError(f"{self.where}: expected a binary file object, got a text one")
         if not self.head:
             self.head = data[:512]
         self.last = data
