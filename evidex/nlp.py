@@ -26,7 +26,7 @@ _ABBREV_RE = re.compile(
 )
 # What may open a sentence: a capital, a digit, a Greek letter, a bracket or quote, or a
 # lower-case gene-like symbol such as "p53" or "c-Myc".
-_START_RE = re.compile(r"[A-Z0-9\u0370-\u03ff(\[\"'“‘]|[a-z]{1,3}[0-9-]")
+_START_RE = re.compile(r"[A-Z0-9\u0370-\u03ff(\[\"'“‘]|[a-z]{1,3}[A-Z0-9-]")
 
 
 def sentence_starts(text: str) -> list[int]:

@@ -176,6 +176,8 @@ GENERIC_THERAPY_RE = re.compile(
     r"|tumou?r regression|response rates?|remission|toxicity|cytotoxicity|survival)\b",
     re.IGNORECASE,
 )
+# "KRAS G12C inhibitors", "STING agonist": the gene names a drug's target, not a pathway relation.
+DRUG_TARGET_RE = re.compile(r"[\s-]*(?:G12[CDV]\s+)?(?:inhibitors?|agonists?|agonism|antagonists?|blocking antibod(?:y|ies)|-?targeted)\b", re.I)
 SECTION_RE = re.compile(r"^\s*([A-Z][A-Z /&-]{2,40}):\s*")
 SECTION_AIM = re.compile(r"\b(?:OBJECTIVES?|AIMS?|PURPOSE|GOALS?)\b")
 SECTION_METHOD = re.compile(r"\b(?:METHODS?|DESIGN|MATERIALS?|PATIENTS AND METHODS|SETTING|PARTICIPANTS)\b")
@@ -330,7 +332,7 @@ def analyze(document: Document, doc: Doc) -> list[Sentence]:
         # An exclusion removes what it overlaps unless the hit covers the whole exclusion
         # (so "interferon gamma-induced protein 10" as CXCL10 survives its own trap).
         hits = [h for h in hits if not any(_spans_overlap(h.start, h.end, b0, b1) and not (h.start <= b0 and h.end >= b1 and (h.end - h.start) > (b1 - b0)) for b0, b1 in blocks)]
-    hits = _longest_per_category(hits)
+    hits = [h for h in _longest_per_category(hits) if not (h.category == "pathway" and DRUG_TARGET_RE.match(text, h.end))]
     cues = [Cue(m.lastgroup, m.start(), m.end(), m.group()) for m in CUE_RE.finditer(text)]
     sents = []
     spans = [(s.start_char, s.end_char) for s in doc.sents]
@@ -391,35 +393,68 @@ def assertion(sent: Sentence) -> Verdict:
     return Verdict(True, "asserted", section)
 
 
+# Outcome nouns and adjectives: evidence that something was measured, weaker than a verb.
+WEAK_TRIGGERS = {
+    "response", "responses", "responded", "respond", "response rate", "complete response", "partial response",
+    "effect", "effects", "efficacy", "effective", "efficacious", "toxicity", "toxicities", "toxic", "adverse",
+    "side effects", "side-effect", "tolerated", "well tolerated", "safe", "safety", "tolerable", "more", "less",
+    "fewer", "strong", "robust", "potent", "higher", "greater", "lower", "poor", "poorer", "worse", "shorter",
+    "longer", "resistance", "resistant", "refractory", "benefit", "benefits", "beneficial", "survival",
+    "developed", "develop", "develops", "occurred", "occurs", "experienced", "exhibited", "exhibit", "exhibits",
+    "displayed", "showed", "sensitivity", "sensitive", "express", "expresses", "expressed", "production",
+    "secretion", "accumulation", "sustained", "persistent", "remission", "limited", "limit", "limits", "failed",
+    "failure", "defect", "defective", "deficit", "protective", "loss", "lost", "superior", "gain", "gained",
+    "death", "apoptosis", "killing", "cytotoxic", "cytotoxicity", "regression", "arrest", "clearance", "cleared",
+    "prognosis", "prognostic", "risk", "support", "supports", "favor", "favour", "favors", "favours",
+    "achieve", "achieved", "achieves", "inducible", "control", "controls", "target", "targets", "targeting",
+    "through", "via", "modulates", "modulate", "modulated", "modulating", "regulates", "regulate", "regulated",
+}
+# Outcome words that report how a therapy went without a direction ("well tolerated", "response rate").
+NEUTRAL_OUTCOMES = {"response", "responses", "response rate", "complete response", "partial response",
+                    "toxicity", "toxicities", "adverse", "side effects", "side-effect", "tolerated",
+                    "well tolerated", "safe", "safety", "tolerable"}
+INVERT_FLIP = True
+
+
 def polarity(sent: Sentence, subject: Hit | None) -> tuple[str, Cue | None, bool]:
-    "Direction of the main relation: the first trigger after the subject, flipped by a loss-of cue on it."
-    after = subject.start if subject is not None else sent.start
-    trig = None
+    "Direction of the main relation: the first verb-like trigger, flipped by a loss-of cue on the subject."
+    text = sent.text
+    base = sent.start
+    inverted = False
+    strong: Cue | None = None
+    weak: Cue | None = None
     for c in sent.cues:
-        if c.kind in DIRECTION_KINDS and c.start >= after:
-            trig = c
-            break
-    if trig is None:
-        for c in sent.cues:
-            if c.kind in DIRECTION_KINDS:
-                trig = c
-                break
+        if c.kind not in DIRECTION_KINDS:
+            if c.kind == "inv" and subject is not None and (
+                    (c.end <= subject.start and subject.start - c.end <= 20)
+                    or (c.start >= subject.end and c.start - subject.end <= 3)):
+                inverted = True
+            continue
+        # "cisplatin-induced", "IFN-dependent": a modifier inside a noun phrase, not the relation.
+        if c.start > base and text[c.start - base - 1] in "-‐–":
+            continue
+        # "STING inhibition", "LSD1 depletion": the subject's own nominalisation is an inverter.
+        if subject is not None and 0 <= c.start - subject.end <= 2:
+            if c.kind == "down":
+                inverted = True
+            continue
+        if c.text.lower() in WEAK_TRIGGERS:
+            weak = weak or c
+            continue
+        strong = c
+        break
+    if subject is not None and subject.text.endswith(("-/-", "−/−", "–/–", "(-/-)", "KO")):
+        inverted = True
+    trig = strong or weak
     if trig is None:
         return "none", None, False
+    if strong is None and trig.text.lower() in NEUTRAL_OUTCOMES:
+        return "none", trig, False
     direction = DIRECTION_KINDS[trig.kind]
     flipped = False
-    if subject is not None and direction in ("up", "down") and subject.start < trig.start:
-        for c in sent.cues:
-            if c.kind != "inv":
-                continue
-            # "loss of STING", "STING-deficient", "Ifnar1-/-", "STING knockout"
-            if (c.end <= subject.start and subject.start - c.end <= 20) or (c.start >= subject.end and c.start - subject.end <= 3):
-                flipped = True
-                break
-        if not flipped and subject.text.endswith(("-/-", "−/−", "–/–", ")")) and "/" in subject.text:
-            flipped = True
-        if flipped:
-            direction = "down" if direction == "up" else "up"
+    if INVERT_FLIP and inverted and direction in ("up", "down") and subject is not None and subject.start < trig.start:
+        direction = "down" if direction == "up" else "up"
+        flipped = True
     return direction, trig, flipped
 
 
@@ -455,21 +490,44 @@ def cancer_type(sent: Sentence, document: Document) -> str | None:
 
 def build_claims(
     extractor: Extractor, document: Document, field: str, doc: Doc, category: str,
-    require_entity: bool = True, fallback: re.Pattern | None = None,
+    require_entity: bool = True, fallback: re.Pattern | None = None, require_trigger: bool = False,
 ) -> Iterator[Claim | Mention]:
     "Claims and mentions of one category in one parsed field."
     for sent in analyze(document, doc):
         hits = [h for h in sent.hits if h.category == category]
         verdict = assertion(sent) if (hits or fallback is not None) else None
         is_claim = verdict is not None and verdict.claim
+        if is_claim and require_trigger and not any(c.kind in DIRECTION_KINDS for c in sent.cues):
+            is_claim = False
         for h in hits:
             if h.emit and (is_claim or not h.weak):
                 yield Mention(category, h.entity, field, h.start, h.end, h.text)
         if not is_claim:
             continue
-        if not hits and (require_entity or fallback is None or not fallback.search(sent.text)):
+        if not hits and (require_entity or fallback is None or not fallback.search(sent.text)
+                         or not _topic(document, category)):
             continue
         yield make_claim(sent, document, field, category, hits, verdict)
+
+
+def _topic(document: Document, category: str) -> bool:
+    "Is the document about this category (named in its title or repeatedly in its text)?"
+    ctx = _context.get(document)
+    key = -1 - CATEGORIES.index(category)
+    answer = ctx.answers.get(key)
+    if answer is None:
+        rx = TOPIC_RES[category]
+        answer = bool(rx.search(document.title)) or len(rx.findall(ctx.text)) >= 3
+        ctx.answers[key] = answer
+    return answer
+
+
+TOPIC_RES = {
+    "therapy": re.compile(r"\b(?:therap\w*|treat\w*|drugs?|chemo\w*|radiother\w*|regimens?|trial|agents?|inhibitors?|dose|doses|patients)\b", re.I),
+    "ifn": re.compile(r"\b(?:IFN|interferon)", re.I),
+    "pathway": re.compile(r"\b(?:pathway|signal\w*)", re.I),
+    "age": re.compile(r"\b(?:ag(?:e)?ing|aged|elderly|older)\b", re.I),
+}
 
 
 def make_claim(sent: Sentence, document: Document, field: str, category: str, hits: list[Hit], verdict: Verdict) -> Claim:
@@ -520,6 +578,7 @@ class LexiconExtractor(Extractor):
     categories: tuple[str, ...] = ()
     lexicon: Path = HERE
     require_entity = True
+    require_trigger = False
     fallback: re.Pattern | None = None
 
     @property
@@ -530,4 +589,5 @@ class LexiconExtractor(Extractor):
         install(nlp, self.categories[0], self.lexicon)
 
     def extract(self, document: Document, field: str, doc: Doc) -> Iterable[Claim | Mention]:
-        return build_claims(self, document, field, doc, self.categories[0], self.require_entity, self.fallback)
+        return build_claims(self, document, field, doc, self.categories[0], self.require_entity,
+                            self.fallback, self.require_trigger)

@@ -14,6 +14,8 @@ class PathwayExtractor(LexiconExtractor):
     version = "0.1"
     categories = ("pathway",)
     lexicon = HERE / "pathway.jsonl"
+    # A named gene is not enough: the sentence must relate it to something.
+    require_trigger = True
 
 
 @hookimpl
