@@ -257,6 +257,7 @@ def plugins(as_json, plugins_dir):
     if state.failures:
         sys.exit(1)
 
+__import__("evidex.scaffold", fromlist=["attach_to"]).attach_to(cli)  # evidex plugins new
 
 load_plugins()
 pm.hook.register_commands(cli=cli)
