@@ -115,3 +115,75 @@ def m004_views(db: Database) -> None:
     from .views import create_views
 
     create_views(db)
+
+
+# Per seed claim of the current (most recently loaded) baseline: the current claims linked to
+# it, the documents they come from, the newest evidence date and how much of it is dated after
+# the review. "After" compares at the precision of the review's date: with only a year known,
+# only evidence from a later year counts.
+SEED_STATUS = """
+with current as (
+  select id, review_date from baselines order by loaded_at desc, rowid desc limit 1
+),
+evidence as (
+  select l.seed_id, l.relation, c.doc_id, d.pmid,
+    coalesce(d.pub_date, d.entry_date, cast(d.year as text)) as evidence_date,
+    (cur.review_date is not null and
+     substr(coalesce(d.pub_date, d.entry_date, cast(d.year as text)), 1, length(cur.review_date))
+       > cur.review_date) as after_review
+  from claim_links l
+  join current cur on cur.id = l.baseline_id
+  join claims c on c.id = l.claim_id
+  join documents d on d.id = c.doc_id
+  where c.superseded_run is null and coalesce(d.deleted, 0) = 0 and l.relation != 'novel'
+)
+select
+  s.baseline_id, s.seed_id, s.position, s.kind, s.category, s.direction, s.text,
+  count(case when e.relation = 'supports' then 1 end) as supporting,
+  count(case when e.relation = 'contradicts' then 1 end) as contradicting,
+  count(case when e.relation = 'extends' then 1 end) as extending,
+  count(distinct e.doc_id) as documents,
+  count(distinct e.pmid) as pmids,
+  count(distinct case when e.relation = 'supports' then e.doc_id end) as supporting_documents,
+  count(distinct case when e.relation = 'contradicts' then e.doc_id end) as contradicting_documents,
+  count(distinct case when e.relation = 'extends' then e.doc_id end) as extending_documents,
+  max(e.evidence_date) as newest_evidence,
+  count(case when e.after_review then 1 end) as claims_after_review,
+  count(distinct case when e.after_review then e.doc_id end) as documents_after_review
+from seed_claims s
+join current cur on cur.id = s.baseline_id
+left join evidence e on e.seed_id = s.seed_id
+group by s.baseline_id, s.seed_id
+order by s.position
+"""
+
+
+@migrations()
+def m003_seed(db: Database) -> None:
+    # A seed version: the review's record and claims under a content hash; never overwritten.
+    db["baselines"].create(
+        {"id": str, "doi": str, "title": str, "record": str, "review_date": str, "loaded_at": str,
+         "first_loaded_at": str, "claims_count": int, "path": str},
+        pk="id",
+    )
+    db["seed_claims"].create(
+        {"baseline_id": str, "seed_id": str, "position": int, "kind": str, "category": str,
+         "categories": str, "subject": str, "predicate": str, "object": str, "direction": str,
+         "relations": str, "hedged": int, "entities": str, "context": str, "text": str},
+        pk=("baseline_id", "seed_id"),
+        foreign_keys=[("baseline_id", "baselines", "id")],
+    )
+    # One classification per claim and baseline: old baselines keep theirs.
+    db["claim_links"].create(
+        {"claim_id": str, "baseline_id": str, "seed_id": str, "relation": str, "score": float,
+         "shared_entities": str, "plugin_version": str, "run_id": int, "linked_at": str},
+        pk=("claim_id", "baseline_id"),
+        foreign_keys=[("claim_id", "claims", "id"), ("baseline_id", "baselines", "id"),
+                      ("run_id", "runs", "id")],
+    )
+    for table, columns in [
+        ("baselines", ["loaded_at"]), ("claim_links", ["baseline_id", "seed_id", "relation"]),
+        ("claim_links", ["baseline_id", "relation"]), ("claim_links", ["run_id"]),
+    ]:
+        db[table].create_index(columns)
+    db.create_view("seed_status", SEED_STATUS.strip(), replace=True)

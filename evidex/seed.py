@@ -1,0 +1,391 @@
+"""The seed review as a versioned baseline, and every claim linked to the baseline's claims.
+
+A baseline is the review's record (``review.json``) plus its claims (``claims.jsonl``), stored
+under a content hash of both: loading the same files again changes nothing but which baseline
+is current (the most recently loaded one); a changed file makes a new version and keeps the old.
+
+Linking rules (``classify``). Every current claim is compared with every seed claim of a
+baseline that shares at least one entity with it:
+
+* Entity ids are normalised before comparing: case, Greek letters (α -> alpha), hyphens,
+  dashes, spaces and underscores are folded, so ``IFN-β``, ``ifnbeta`` and ``IFNB1`` keep their
+  own identities but ``cGAS-STING`` equals ``cgas-sting``. A claim's subject and object count as
+  entities too.
+* Entities are weighted by rarity in the baseline (smoothed inverse document frequency), so a
+  shared specific gene outweighs a shared generic concept such as ``type-i-ifn``.
+* score = 0.6 * entity overlap + 0.25 * category match + 0.15 * subject/object match, where
+  entity overlap = 0.7 * (weight of shared / weight of the claim's entities) + 0.3 * (weight of
+  shared / weight of the seed's entities); category match = 1 for the seed's main category,
+  0.7 for another of its categories, 0.4 for a related category (``RELATED``), else 0; subject/
+  object match = 0.5 for each of subject and object equal to the seed's (0.25 if swapped).
+* The best-scoring seed claim wins (ties: the earlier one in the file). Below
+  ``LINK_THRESHOLD`` the claim is ``novel`` and no seed id is stored.
+* Otherwise, in this order: ``contradicts`` if the claim is negated, or its direction is up
+  where the seed only says down (or the reverse; a seed may list extra relations, all of whose
+  directions count); ``extends`` if the claim's context is new for the seed: a cancer type,
+  study system, therapy or age group outside what the seed's context lists for that dimension
+  (a dimension the seed does not list is general, never "new"); else ``supports`` (same
+  direction, or an association, or a seed without a direction).
+
+Links are stored per (claim, baseline) with the matched seed id, score, shared entities and the
+plugin version of the claim; they are recomputed when the baseline changes (new rows, old
+baselines' rows kept) or when a claim's plugin version differs from the one linked.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+from sqlite_utils import Database
+
+from . import db as store
+from .errors import UsageError
+from .models import DIRECTIONS, content_hash
+
+DEFAULT_SEED = Path("corpora/seed")
+LINK_THRESHOLD = 0.45
+RELATIONS = ("supports", "contradicts", "extends", "novel")
+RELATED = {"ifn": {"pathway", "therapy"}, "pathway": {"ifn"}, "therapy": {"ifn"}, "age": set()}
+OPPOSITE = {"up": "down", "down": "up"}
+GREEK = {"α": "alpha", "ɑ": "alpha", "β": "beta", "ß": "beta", "γ": "gamma", "δ": "delta",
+         "ε": "epsilon", "ϵ": "epsilon", "κ": "kappa", "λ": "lambda", "ω": "omega", "μ": "mu"}
+CONTEXT_KEYS = ("cancer_types", "study_systems", "therapies", "age_groups")
+
+
+def norm(value: Any) -> str:
+    "Fold case, Greek letters, hyphens, dashes, spaces and underscores out of an id."
+    text = str(value or "").lower()
+    for letter, name in GREEK.items():
+        text = text.replace(letter, name)
+    text = text.replace("tumour", "tumor").replace("alfa", "alpha")
+    return re.sub(r"[\s\-\u2010-\u2015\u2212_/]+", "", text)
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="microseconds")
+
+
+def read_seed(path: str | Path) -> tuple[dict, list[dict]]:
+    "Read review.json and claims.jsonl from a seed folder, checking each claim's shape."
+    path = Path(path)
+    try:
+        record = json.loads((path / "review.json").read_text(encoding="utf-8"))
+        lines = (path / "claims.jsonl").read_text(encoding="utf-8").splitlines()
+    except (OSError, json.JSONDecodeError) as ex:
+        raise UsageError(f"cannot read the seed in {path}: {ex}") from None
+    claims, seen = [], set()
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            claim = json.loads(line)
+        except json.JSONDecodeError as ex:
+            raise UsageError(f"{path / 'claims.jsonl'} line {number}: {ex}") from None
+        missing = [k for k in ("id", "category", "direction", "entities", "text") if k not in claim]
+        if missing or claim["direction"] not in DIRECTIONS or claim["id"] in seen:
+            problem = f"missing {', '.join(missing)}" if missing else (
+                f"duplicate id {claim['id']}" if claim["id"] in seen else f"direction {claim['direction']!r}")
+            raise UsageError(f"{path / 'claims.jsonl'} line {number}: {problem}")
+        seen.add(claim["id"])
+        claims.append(claim)
+    return record, claims
+
+
+def baseline_hash(record: dict, claims: list[dict]) -> str:
+    "Content hash of a seed: the same record and claims give the same baseline id."
+    return content_hash("baseline", json.dumps([record, claims], sort_keys=True, ensure_ascii=False))
+
+
+def load_baseline(db: Database, path: str | Path = DEFAULT_SEED) -> tuple[str, bool]:
+    "Store a seed folder as a baseline version and make it current; returns (id, created)."
+    record, claims = read_seed(path)
+    baseline_id = baseline_hash(record, claims)
+    now = _now()
+    with db.atomic():
+        if db.execute("select 1 from baselines where id = ?", [baseline_id]).fetchone():
+            db["baselines"].update(baseline_id, {"loaded_at": now, "path": str(path)})
+            return baseline_id, False
+        db["baselines"].insert({
+            "id": baseline_id, "doi": record.get("doi"), "title": record.get("title"),
+            "record": json.dumps(record, ensure_ascii=False), "loaded_at": now, "first_loaded_at": now,
+            "claims_count": len(claims), "path": str(path),
+            "review_date": record.get("pub_date") or (str(record["year"]) if record.get("year") else None),
+        })
+        db["seed_claims"].insert_all([{
+            "baseline_id": baseline_id, "seed_id": c["id"], "position": i, "kind": c.get("kind"),
+            "category": c["category"], "categories": json.dumps(c.get("categories") or [c["category"]]),
+            "subject": c.get("subject"), "predicate": c.get("predicate"), "object": c.get("object"),
+            "direction": c["direction"], "relations": json.dumps(c.get("relations") or []),
+            "hedged": int(bool(c.get("hedged"))), "entities": json.dumps(c["entities"], ensure_ascii=False),
+            "context": json.dumps(c.get("context") or {}, ensure_ascii=False), "text": c["text"],
+        } for i, c in enumerate(claims)])
+    return baseline_id, True
+
+
+def current_baseline(db: Database) -> str | None:
+    "The id of the most recently loaded baseline, or None before any seed load."
+    if not db["baselines"].exists():
+        return None
+    row = db.execute("select id from baselines order by loaded_at desc, rowid desc limit 1").fetchone()
+    return row[0] if row else None
+
+
+@dataclass
+class Seed:
+    "One seed claim prepared for scoring."
+
+    seed_id: str
+    category: str
+    categories: set[str]
+    subject: str
+    object: str
+    directions: set[str]
+    entities: dict[str, str]  # normalised -> as written
+    context: dict[str, set[str]] = field(default_factory=dict)
+
+
+@dataclass
+class Link:
+    "The classification of one claim against one baseline."
+
+    relation: str
+    seed_id: str | None = None
+    score: float = 0.0
+    shared: list[str] = field(default_factory=list)
+
+
+class SeedIndex:
+    "A baseline's seed claims with entity weights and an entity -> seeds index."
+
+    def __init__(self, rows: Iterable[dict]):
+        self.seeds: list[Seed] = []
+        for row in rows:
+            relations = json.loads(row["relations"] or "[]")
+            context = json.loads(row["context"] or "{}")
+            self.seeds.append(Seed(
+                seed_id=row["seed_id"], category=row["category"],
+                categories=set(json.loads(row["categories"] or "[]")) | {row["category"]},
+                subject=norm(row["subject"]), object=norm(row["object"]),
+                directions={row["direction"], *(r.get("direction", "none") for r in relations)},
+                entities={norm(e): e for e in json.loads(row["entities"])},
+                context={k: {norm(v) for v in context.get(k) or []} for k in CONTEXT_KEYS},
+            ))
+        df = Counter(e for s in self.seeds for e in s.entities)
+        n = len(self.seeds)
+        self.weights = {e: math.log((n + 1) / (d + 1)) + 1 for e, d in df.items()}
+        self.unseen_weight = math.log(n + 1) + 1
+        self.by_entity: dict[str, list[int]] = {}
+        for i, s in enumerate(self.seeds):
+            for e in s.entities:
+                self.by_entity.setdefault(e, []).append(i)
+
+    @classmethod
+    def for_baseline(cls, db: Database, baseline_id: str) -> SeedIndex:
+        return cls(db.query("select * from seed_claims where baseline_id = ? order by position", [baseline_id]))
+
+    def weight(self, entity: str) -> float:
+        return self.weights.get(entity, self.unseen_weight)
+
+    def classify(self, claim: dict) -> Link:
+        "Link one claim (a claims-table row) to its best seed claim; see the module docstring."
+        entities = {norm(e): e for e in _json_list(claim.get("entities"))}
+        for key in ("subject", "object"):
+            if claim.get(key) and norm(claim[key]) not in entities:
+                entities[norm(claim[key])] = claim[key]
+        entities.pop("", None)
+        candidates = sorted({i for e in entities for i in self.by_entity.get(e, [])})
+        best: tuple[float, int, list[str]] | None = None
+        for i in candidates:
+            score, shared = self.score(claim, entities, self.seeds[i])
+            if best is None or score > best[0] + 1e-9:
+                best = (score, i, shared)
+        if best is None or best[0] < LINK_THRESHOLD:
+            return Link("novel", None, round(best[0], 4) if best else 0.0, [])
+        score, i, shared = best
+        seed = self.seeds[i]
+        return Link(relate(claim, seed), seed.seed_id, round(score, 4), shared)
+
+    def score(self, claim: dict, entities: dict[str, str], seed: Seed) -> tuple[float, list[str]]:
+        shared = [e for e in entities if e in seed.entities]
+        if not shared:
+            return 0.0, []
+        w_shared = sum(self.weight(e) for e in shared)
+        overlap = 0.7 * w_shared / sum(self.weight(e) for e in entities) + \
+            0.3 * w_shared / sum(self.weight(e) for e in seed.entities)
+        category = claim.get("category")
+        cat = 1.0 if category == seed.category else 0.7 if category in seed.categories else \
+            0.4 if seed.categories & RELATED.get(category, set()) else 0.0
+        subj, obj = norm(claim.get("subject")), norm(claim.get("object"))
+        so = 0.5 * (bool(subj) and subj == seed.subject) + 0.5 * (bool(obj) and obj == seed.object)
+        if not so:
+            so = 0.25 * (bool(subj) and subj == seed.object) + 0.25 * (bool(obj) and obj == seed.subject)
+        return 0.6 * overlap + 0.25 * cat + 0.15 * so, sorted(entities[e] for e in shared)
+
+
+def relate(claim: dict, seed: Seed) -> str:
+    "supports / contradicts / extends for a claim already matched to seed."
+    direction = claim.get("direction") or "none"
+    if claim.get("negated") or (direction in OPPOSITE and OPPOSITE[direction] in seed.directions
+                                and direction not in seed.directions):
+        return "contradicts"
+    for key, values in claim_context(claim).items():
+        if seed.context.get(key) and any(v not in seed.context[key] for v in values):
+            return "extends"
+    return "supports"
+
+
+def claim_context(claim: dict) -> dict[str, set[str]]:
+    "A claim's cancer type, study system, therapies and age groups, normalised."
+    extra = claim.get("extra") or {}
+    if isinstance(extra, str):
+        extra = json.loads(extra or "{}")
+    extra_context = extra.get("context") or {}
+    entities = _json_list(claim.get("entities"))
+    context = {
+        "cancer_types": {claim.get("cancer_type")}, "study_systems": {claim.get("study_system")},
+        "therapies": set(entities) if claim.get("category") == "therapy" else set(),
+        "age_groups": set(entities) if claim.get("category") == "age" else set(),
+    }
+    for key in CONTEXT_KEYS:
+        more = extra_context.get(key) or []
+        context[key] |= set([more] if isinstance(more, str) else more)
+    return {k: {norm(v) for v in values if v} for k, values in context.items()}
+
+
+def _json_list(value: Any) -> list:
+    if isinstance(value, str):
+        return json.loads(value or "[]")
+    return list(value or [])
+
+
+def link_claims(db: Database, baseline_id: str | None = None, run_id: int | None = None,
+                force: bool = False) -> Counter:
+    "Link current claims not yet linked to the baseline (or linked at another plugin version)."
+    baseline_id = baseline_id or current_baseline(db)
+    counts: Counter = Counter()
+    if baseline_id is None:
+        return counts
+    index = SeedIndex.for_baseline(db, baseline_id)
+    sql = """select c.* from claims c left join claim_links l on l.claim_id = c.id and l.baseline_id = ?
+             where c.superseded_run is null"""
+    if not force:
+        sql += " and (l.claim_id is null or l.plugin_version is not c.plugin_version)"
+    ids = [r["id"] for r in db.query(sql.replace("select c.*", "select c.id"), [baseline_id])]
+    now = _now()
+    for start in range(0, len(ids), 1000):
+        chunk = ids[start:start + 1000]
+        rows = []
+        for claim in db.query(f"select * from claims where id in ({','.join('?' * len(chunk))})", chunk):
+            link = index.classify(claim)
+            counts[link.relation] += 1
+            rows.append({"claim_id": claim["id"], "baseline_id": baseline_id, "seed_id": link.seed_id,
+                         "relation": link.relation, "score": link.score,
+                         "shared_entities": json.dumps(link.shared, ensure_ascii=False),
+                         "plugin_version": claim["plugin_version"], "run_id": run_id, "linked_at": now})
+        with db.atomic():
+            db["claim_links"].insert_all(rows, replace=True)
+    return counts
+
+
+def link_after_run(db: Database, run_id: int) -> None:
+    "Record the run's baseline and link its new claims; a failure is a run error, not a crash."
+    try:
+        baseline_id = current_baseline(db)
+        if baseline_id is None:
+            return
+        db.execute("update runs set baseline_id = ? where id = ? and baseline_id is null", [baseline_id, run_id])
+        link_claims(db, baseline_id, run_id)
+    except Exception as ex:  # linking must never lose the run's stored claims
+        store.record_error(db, run_id, "link", f"{type(ex).__name__}: {ex}")
+
+
+STATUS_COLUMNS = ("seed_id", "kind", "category", "direction", "supporting", "contradicting", "extending",
+                  "documents", "pmids", "newest_evidence", "documents_after_review", "claims_after_review")
+
+
+def seed_status(db: Database) -> list[dict]:
+    "The seed_status view's rows: evidence per seed claim of the current baseline."
+    return list(db.query("select * from seed_status order by position"))
+
+
+db_option = click.option(
+    "--db", "db_path", type=click.Path(dir_okay=False), default="evidex.db", envvar="EVIDEX_DB",
+    show_default=True, help="SQLite database file (env EVIDEX_DB)",
+)
+
+
+@click.group()
+def seed() -> None:
+    "The seed review: load it as a baseline version, link claims to it, show its status."
+
+
+@seed.command("load")
+@click.argument("path", type=click.Path(file_okay=False), default=str(DEFAULT_SEED))
+@db_option
+def seed_load(path: str, db_path: str) -> None:
+    "Load PATH (review.json + claims.jsonl) as a baseline version and link current claims to it."
+    db = store.open_db(db_path)
+    baseline_id, created = load_baseline(db, path)
+    counts = link_claims(db, baseline_id)
+    n = db.execute("select claims_count from baselines where id = ?", [baseline_id]).fetchone()[0]
+    click.echo(f"baseline {baseline_id} ({'new' if created else 'already loaded'}, {n} seed claims) is current; "
+               f"linked {sum(counts.values())} claims" + _summary(counts))
+
+
+@seed.command("link")
+@db_option
+@click.option("--all", "everything", is_flag=True, help="Recompute every current claim's link")
+def seed_link(db_path: str, everything: bool) -> None:
+    "Link current claims to the current baseline (those not linked yet, or all with --all)."
+    db = store.open_db(db_path, create=False)
+    baseline_id = current_baseline(db)
+    if baseline_id is None:
+        raise UsageError("no baseline loaded: run 'evidex seed load' first")
+    counts = link_claims(db, baseline_id, force=everything)
+    click.echo(f"baseline {baseline_id}: linked {sum(counts.values())} claims" + _summary(counts))
+
+
+@seed.command("status")
+@db_option
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def seed_status_command(db_path: str, fmt: str) -> None:
+    "Per seed claim: supporting, contradicting and extending claims, documents, newest evidence."
+    db = store.open_db(db_path, create=False)
+    if current_baseline(db) is None:
+        raise UsageError("no baseline loaded: run 'evidex seed load' first")
+    rows = seed_status(db)
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    click.echo(table(rows, STATUS_COLUMNS))
+
+
+def table(rows: list[dict], columns: Iterable[str]) -> str:
+    "Rows as a plain aligned text table."
+    columns = list(columns)
+    cells = [[("" if r.get(c) is None else str(r.get(c))) for c in columns] for r in rows]
+    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip()]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in cells]
+    return "\n".join(lines)
+
+
+def _summary(counts: Counter) -> str:
+    return (": " + ", ".join(f"{counts[r]} {r}" for r in RELATIONS if counts[r])) if counts else ""
+
+
+def add_commands(cli: click.Group) -> None:
+    "Register `evidex seed ...` and `evidex diff` on the main command group."
+    from .diff import diff
+
+    cli.add_command(seed)
+    cli.add_command(diff)
