@@ -259,5 +259,7 @@ def plugins(as_json, plugins_dir):
 
 __import__("evidex.scaffold", fromlist=["attach_to"]).attach_to(cli)  # evidex plugins new
 
+cli.add_command(__import__("evidex.serve", fromlist=["serve"]).serve)  # evidex serve: Datasette
+
 load_plugins()
 pm.hook.register_commands(cli=cli)

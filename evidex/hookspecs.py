@@ -24,3 +24,8 @@ def register_extractors(register: Callable[[Extractor], None]) -> None:
 @hookspec
 def register_commands(cli: click.Group) -> None:
     """Register additional CLI commands, e.g. 'evidex mycommand ...'"""
+
+
+@hookspec
+def register_queries(register: Callable[..., None]) -> None:
+    """Register Datasette canned queries (register(name, sql=...)) or facets (register(table=..., facets=[...]))"""

@@ -9,8 +9,9 @@ CURRENT_CLAIMS = """
 select
   c.id, c.doc_id, d.pmid, d.doi, d.title, d.journal, d.year, d.pub_date,
   c.category, c.plugin, c.plugin_version, c.subject, c.predicate, c.object, c.direction,
-  c.negated, c.hedged, c.role, c.entities, c.section, c.study_system, c.cancer_type,
-  c.sentence, c.field, c.start, c."end", c.confidence, c.first_seen_run, c.last_seen_run
+  c.negated, c.negation_cues, c.hedged, c.hedge_cues, c.role, c.entities, c.section,
+  c.study_system, c.cancer_type, c.sentence, c.field, c.start, c."end", c.confidence, c.first_seen_run, c.last_seen_run,
+  c.rowid as claim_rowid
 from claims c
 join documents d on d.id = c.doc_id
 where c.superseded_run is null and coalesce(d.deleted, 0) = 0

@@ -1,0 +1,316 @@
+"""`evidex serve`: Datasette over the evidence store, with metadata and canned queries evidex writes."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import sys
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .errors import PluginError, UsageError
+
+SEED_TABLES = ("baselines", "seed_claims", "claim_links")
+REVIEW_DATE = "2026-01-01"  # the seed review's year; used when the baseline record has no date
+
+CLAIM_FACETS = ["category", "plugin", "direction", "negated", "hedged", "study_system",
+                "cancer_type", {"array": "entities"}]
+
+CLAIM_COLUMNS = {
+    "id": "Content hash of the claim: stable while plugin, text and reading stay the same",
+    "doc_id": "The document the claim was read from (PMID, or source:id without one)",
+    "category": "Plugin category: ifn, pathway, therapy or age",
+    "plugin": "Extractor that produced the claim", "plugin_version": "Its version at the time",
+    "subject": "Normalised entity id the claim is about", "predicate": "Relation, e.g. activates",
+    "object": "Normalised id of the other entity, if any",
+    "direction": "up, down, assoc (association) or none",
+    "negated": "1 if the sentence negates the claim", "hedged": "1 if the sentence hedges it",
+    "negation_cues": "JSON list of the negation words found",
+    "hedge_cues": "JSON list of the hedge words found",
+    "role": "result (this study's finding) or background",
+    "entities": "JSON list of the canonical entity ids the sentence names",
+    "section": "Structured-abstract section, e.g. RESULTS",
+    "study_system": "human, mouse, in vitro or clinical",
+    "cancer_type": "Cancer type named in the sentence", "sentence": "The sentence, verbatim",
+    "field": "title or abstract", "start": "Character offset of the sentence in its field",
+    "end": "End offset of the sentence", "confidence": "Extractor confidence, 0-1",
+    "first_seen_run": "Run that first stored the claim", "last_seen_run": "Latest run that produced it",
+    "superseded_run": "Run whose plugin version no longer produces it (null = current)",
+}
+
+TABLES: dict[str, dict[str, Any]] = {
+    "documents": {
+        "description": "Abstracts: one row per publication, title and abstract kept apart.",
+        "label_column": "title", "sort_desc": "year", "fts_table": "documents_fts",
+        "facets": ["year", "journal", "source", "deleted"],
+        "columns": {
+            "id": "PMID, or source:id for records without one", "pmid": "PubMed id",
+            "doi": "DOI", "pmcid": "PubMed Central id", "source": "Where it was fetched from",
+            "title": "Article title", "abstract": "Abstract text, section labels kept",
+            "journal": "Journal", "pub_date": "Publication date (ISO, as precise as known)",
+            "year": "Publication year", "entry_date": "Date the record entered the source",
+            "deleted": "1 if the source withdrew the record (kept, never dropped)",
+            "content_key": "Hash of title + abstract: a change triggers re-extraction",
+            "first_seen_run": "Run that first stored it", "last_seen_run": "Latest run that saw it",
+        },
+    },
+    "claims": {
+        "description": "Every claim a plugin extracted, including superseded ones (see current_claims).",
+        "label_column": "subject", "fts_table": "claims_fts", "facets": CLAIM_FACETS,
+        "columns": CLAIM_COLUMNS,
+    },
+    "current_claims": {
+        "description": "View: claims still produced by the current plugins, on live documents, with year and journal.",
+        "fts_table": "claims_fts", "fts_pk": "claim_rowid", "sort_desc": "year",
+        "facets": CLAIM_FACETS + ["year"], "columns": CLAIM_COLUMNS,
+    },
+    "claims_by_entity": {
+        "description": "View: one row per (entity, current claim). Filter entity=STING1.",
+        "facets": ["entity", "category", "direction", "study_system"], "sort_desc": "year",
+    },
+    "evidence_by_year": {"description": "View: current claims and documents per publication year and category.",
+                         "facets": ["category"]},
+    "entity_counts": {"description": "View: how many current claims and documents name each entity.",
+                      "sort_desc": "claims", "facets": ["entity_category"]},
+    "run_additions": {"description": "View: claims each run added, by plugin and category.",
+                      "facets": ["plugin", "category"]},
+    "claim_entities": {"description": "One row per (claim, entity) for indexed entity lookups.",
+                       "facets": ["category", "entity"]},
+    "mentions": {"description": "Every canonical entity named in a document, claim or not.",
+                 "facets": ["category", "plugin", "entity"]},
+    "runs": {"description": "One row per ingest, extract or run: versions, plugins, window and counts.",
+             "label_column": "started_at", "sort_desc": "id", "facets": ["command", "status", "source"]},
+    "ledger": {"description": "Coverage ledger: expected, fetched, parsed, stored per run, query and window.",
+               "facets": ["status", "source"]},
+    "run_errors": {"description": "Failures of a run: a plugin raising, a fetch failing, a bad file.",
+                   "facets": ["stage", "plugin"]},
+    "document_ids": {"description": "Every identifier a document was seen under (PMID, DOI, source ids).",
+                     "facets": ["scheme"]},
+    "watermarks": {"description": "The incremental cursor per source and query."},
+    "baselines": {"description": "Versions of the seed review's claims, keyed by content hash.",
+                  "label_column": "title"},
+    "seed_claims": {"description": "The seed review's claims (SR-*) and the findings it builds on (LF-*).",
+                    "label_column": "text", "facets": ["kind", "category", "direction", "baseline_id"]},
+    "claim_links": {"description": "Each extracted claim read against a seed claim: supports, contradicts, extends or novel.",
+                    "facets": ["relation", "seed_id", "baseline_id"]},
+    "seed_status": {"description": "View: per seed claim, supporting, contradicting and extending evidence.",
+                    "facets": ["status", "category", "kind"]},
+    "_sqlite_migrations": {"hidden": True},
+}
+
+LINK_COLUMNS = "l.relation, l.score, l.shared_entities, l.seed_id"
+EVIDENCE_COLUMNS = ("cc.id as claim_id, cc.doc_id, cc.year, cc.pub_date, cc.journal, cc.category, "
+                    "cc.direction, cc.negated, cc.hedged, cc.study_system, cc.cancer_type, cc.sentence")
+CURRENT_BASELINE = "(select id from baselines order by loaded_at desc, rowid desc limit 1)"
+REVIEW_SINCE = f"coalesce(nullif(:since, ''), '{REVIEW_DATE}')"
+
+QUERIES: dict[str, dict[str, Any]] = {
+    "claims_for_entity": {
+        "title": "Claims by entity",
+        "description": "Current claims naming an entity id, e.g. STING1, IFNB1, radiotherapy.",
+        "sql": "select claim_id, doc_id, year, journal, category, direction, negated, hedged, "
+               "study_system, cancer_type, sentence from claims_by_entity "
+               "where entity = :entity collate nocase order by year desc, doc_id, claim_id",
+    },
+    "therapy_evidence": {
+        "title": "Therapy evidence by therapy",
+        "description": "Current therapy claims naming a therapy (part of its id, e.g. radiotherapy, pembrolizumab); blank for all.",
+        "sql": f"select {EVIDENCE_COLUMNS}, cc.entities from current_claims cc where cc.category = 'therapy' "
+               "and (:therapy = '' or exists (select 1 from claim_entities ce where ce.claim_id = cc.id "
+               "and ce.entity like '%' || :therapy || '%')) order by cc.year desc, cc.doc_id, cc.id",
+    },
+    "age_evidence": {
+        "title": "Age-related evidence",
+        "description": "Current claims about ageing, older patients or immunosenescence.",
+        "sql": f"select {EVIDENCE_COLUMNS}, cc.entities from current_claims cc where cc.category = 'age' "
+               "order by cc.year desc, cc.doc_id, cc.id",
+    },
+    "hedged_only": {
+        "title": "Hedged claims only",
+        "description": "Current claims stated with a hedge (may, suggests, ...); optional category.",
+        "sql": f"select {EVIDENCE_COLUMNS}, cc.hedge_cues from current_claims cc "
+               "where cc.hedged = 1 and (:category = '' or cc.category = :category) "
+               "order by cc.year desc, cc.doc_id, cc.id",
+    },
+    "run_additions": {
+        "title": "Claims added by a run",
+        "description": "Claims first stored by a run (blank: the latest run), superseded ones included.",
+        "sql": "select c.id as claim_id, c.doc_id, c.category, c.plugin, c.plugin_version, c.subject, "
+               "c.predicate, c.object, c.direction, c.superseded_run, c.sentence from claims c "
+               "where c.first_seen_run = coalesce(nullif(:run_id, ''), (select max(id) from runs)) "
+               "order by c.doc_id, c.id",
+    },
+    "new_evidence_since": {
+        "title": "New evidence since a date",
+        "description": f"Current claims from papers published on or after :since (blank: {REVIEW_DATE}, the review).",
+        "sql": f"select {EVIDENCE_COLUMNS} from current_claims cc where cc.pub_date >= substr({REVIEW_SINCE}, 1, length(cc.pub_date)) "
+               "order by cc.pub_date desc, cc.doc_id, cc.id",
+    },
+}
+
+SEED_QUERIES: dict[str, dict[str, Any]] = {
+    "evidence_for_seed_claim": {
+        "title": "Evidence for a seed claim",
+        "description": "Current claims linked to one seed claim (e.g. SR-09) of the current baseline.",
+        "sql": f"select {LINK_COLUMNS}, {EVIDENCE_COLUMNS} from claim_links l "
+               "join current_claims cc on cc.id = l.claim_id "
+               f"where l.baseline_id = {CURRENT_BASELINE} and l.seed_id = :seed_id "
+               "and l.relation != 'novel' order by l.relation, cc.year desc, cc.id",
+    },
+    "new_evidence_since_review": {
+        "title": "New evidence since the review",
+        "description": f"Claims linked to a seed claim, from papers published on or after :since (blank: {REVIEW_DATE}).",
+        "sql": f"select {LINK_COLUMNS}, {EVIDENCE_COLUMNS} from claim_links l "
+               "join current_claims cc on cc.id = l.claim_id "
+               f"where l.baseline_id = {CURRENT_BASELINE} and l.relation != 'novel' "
+               f"and cc.pub_date >= substr({REVIEW_SINCE}, 1, length(cc.pub_date)) order by cc.pub_date desc, l.seed_id, cc.id",
+    },
+    "contradictions_of_review": {
+        "title": "Contradictions of the review",
+        "description": "Current claims that contradict a seed claim of the current baseline (opposite direction or negated).",
+        "sql": f"select {LINK_COLUMNS}, s.text as seed_text, {EVIDENCE_COLUMNS} from claim_links l "
+               "join current_claims cc on cc.id = l.claim_id "
+               "join seed_claims s on s.baseline_id = l.baseline_id and s.seed_id = l.seed_id "
+               f"where l.baseline_id = {CURRENT_BASELINE} and l.relation = 'contradicts' "
+               "order by l.seed_id, cc.year desc, cc.id",
+    },
+}
+
+
+def table_names(db_path: str | Path) -> set[str]:
+    "Tables and views in the file, read without writing to it."
+    conn = sqlite3.connect(f"file:{Path(db_path).resolve()}?mode=ro", uri=True)
+    try:
+        return {r[0] for r in conn.execute("select name from sqlite_master where type in ('table', 'view')")}
+    finally:
+        conn.close()
+
+
+def collect_queries(names: set[str]) -> tuple[dict[str, dict], dict[str, list]]:
+    "Built-in canned queries the file can answer plus those plugins register; and plugin facets."
+    from .plugins import load_plugins, pm
+
+    queries: dict[str, dict] = {}
+    owners: dict[str, str] = {}
+    found_facets: dict[str, list] = {}
+
+    def registrar(owner: str):
+        def register(name: str | None = None, sql: str | None = None, *, table: str | None = None,
+                     facets: Iterable[str | dict] = (), **options: Any) -> None:
+            if sql is not None:
+                if not name:
+                    raise PluginError(f"plugin {owner!r} registered a canned query without a name")
+                if name in queries:
+                    raise PluginError(f"two canned queries are named {name!r}: from {owners[name]!r} and {owner!r}")
+                queries[name], owners[name] = {"sql": sql, **options}, owner
+            elif table and facets:
+                known = found_facets.setdefault(table, [])
+                known.extend(f for f in facets if f not in known)
+            else:
+                raise PluginError(f"plugin {owner!r}: register(name, sql=...) a query or register(table=..., facets=[...])")
+        return register
+
+    builtin = registrar("evidex")
+    for name, query in QUERIES.items():
+        builtin(name, **query)
+    if all(t in names for t in SEED_TABLES):
+        for name, query in SEED_QUERIES.items():
+            builtin(name, **query)
+    load_plugins()
+    for impl in pm.hook.register_queries.get_hookimpls():
+        impl.function(register=registrar(impl.plugin_name))
+    return queries, found_facets
+
+
+def build_metadata(db_path: str | Path) -> dict[str, Any]:
+    "Datasette metadata for one evidex database: descriptions, sources, licences, facets, queries."
+    from . import __version__
+
+    names = table_names(db_path)
+    queries, plugin_facets = collect_queries(names)
+    tables: dict[str, dict] = {}
+    for name, meta in TABLES.items():
+        if name not in names:
+            continue
+        meta = json.loads(json.dumps(meta))  # a copy: plugin facets must not leak between calls
+        if "fts_table" in meta and meta["fts_table"] not in names:
+            del meta["fts_table"]
+        tables[name] = meta
+    for name, extra in plugin_facets.items():
+        if name in names:
+            known = tables.setdefault(name, {}).setdefault("facets", [])
+            known.extend(f for f in extra if f not in known)
+    return {
+        "title": "evidex: a living evidence table",
+        "description": (f"Claims extracted from abstracts by evidex {__version__} plugins, read against the seed review "
+                        "(Chadwick, So, Hertzog et al., Nat Rev Cancer 2026, doi:10.1038/s41568-026-00915-1)."),
+        "source": "PubMed and Europe PMC abstracts",
+        "source_url": "https://pubmed.ncbi.nlm.nih.gov/",
+        "license": "Abstracts: copyright of their publishers (NLM and Europe PMC terms); evidex: Apache-2.0",
+        "license_url": "https://www.nlm.nih.gov/databases/download/terms_and_conditions.html",
+        "about": "evidex", "about_url": "https://doi.org/10.1038/s41568-026-00915-1",
+        "databases": {Path(db_path).stem: {
+            "description": "Documents, claims, runs and ledgers; views current_claims, claims_by_entity, evidence_by_year.",
+            "tables": tables, "queries": queries,
+        }},
+    }
+
+
+def prepare(db_path: Path) -> None:
+    "Apply migrations (views) and fold the WAL into the file, so an immutable reader sees everything."
+    from .db import open_db
+
+    db = open_db(db_path, create=False)
+    db.execute("pragma wal_checkpoint(TRUNCATE)")
+    db.conn.close()
+
+
+@click.command()
+@click.option("--db", "db_path", type=click.Path(dir_okay=False), default="evidex.db", envvar="EVIDEX_DB",
+              show_default=True, help="SQLite database file (env EVIDEX_DB)")
+@click.option("--port", "-p", default=8001, show_default=True, type=click.IntRange(0, 65535),
+              help="Port (0 picks a free one)")
+@click.option("--host", "-h", default="127.0.0.1", show_default=True, help="Interface to listen on")
+@click.option("--writable", is_flag=True, help="Serve the file mutable (live updates) instead of immutable")
+@click.option("--metadata-json", is_flag=True, help="Print the generated Datasette metadata and exit")
+@click.option("--setting", "settings", type=(str, str), multiple=True, help="Datasette setting NAME VALUE")
+def serve(db_path: str, port: int, host: str, writable: bool, metadata_json: bool,
+          settings: tuple[tuple[str, str], ...]) -> None:
+    """Browse and query the evidence table with Datasette, read-only unless --writable.
+
+    Example: evidex serve --db evidex.db --port 8001
+    """
+    path = Path(db_path)
+    if not path.is_file():
+        raise UsageError(f"database {path} does not exist")
+    if path.stat().st_size and _writable(path):
+        prepare(path)
+    metadata = build_metadata(path)
+    if metadata_json:
+        click.echo(json.dumps(metadata, indent=2))
+        return
+    try:
+        from datasette.cli import serve as datasette_serve
+    except ImportError:
+        raise UsageError("Datasette is not installed: pip install 'evidex[serve]'") from None
+    with tempfile.TemporaryDirectory(prefix="evidex-serve-") as tmp:
+        meta_path = Path(tmp) / "metadata.json"
+        meta_path.write_text(json.dumps(metadata), encoding="utf-8")
+        args = [str(path)] if writable else ["-i", str(path)]
+        args += ["--metadata", str(meta_path), "--host", host, "--port", str(port)]
+        for name, value in settings:
+            args += ["--setting", name, value]
+        click.echo(f"evidex serve: {path} {'(writable)' if writable else '(read-only)'} on http://{host}:{port}/",
+                   err=True)
+        sys.stdout.flush()
+        datasette_serve.main(args, prog_name="evidex serve", standalone_mode=True)
+
+
+def _writable(path: Path) -> bool:
+    import os
+
+    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
