@@ -530,6 +530,59 @@ TOPIC_RES = {
 }
 
 
+# "not well described", "has not been elucidated": a knowledge gap, not a denied relation.
+NEG_GAP_RE = re.compile(r"\s+(?:well|completely|fully|yet|only|clear|known|understood|been|always|entirely|solely|necessarily)\b", re.I)
+# A later clause after "but", "whereas", ";" qualifies the main assertion rather than denying it.
+CLAUSE_BREAK_RE = re.compile(r",\s*but\b|;|\bwhereas\b|,\s*while\b|\bfurthermore\b", re.I)
+
+
+def negations(sent: Sentence) -> list[str]:
+    "Negation cues that deny the sentence's main relation."
+    out = []
+    text, base = sent.text, sent.start
+    for c in sent.cues:
+        if c.kind != "neg":
+            continue
+        if NEG_GAP_RE.match(text, c.end - base):
+            continue
+        head = text[: c.start - base]
+        brk = None
+        for m in CLAUSE_BREAK_RE.finditer(head):
+            brk = m
+        if brk is not None and any(t.kind in DIRECTION_KINDS and t.start - base < brk.start() for t in sent.cues):
+            continue
+        out.append(c.text)
+    return out
+
+
+# "could be detected", "more likely to": ability or comparison, not speculation.
+HEDGE_FALSE_AFTER_RE = re.compile(r"\s+be\s+(?:detected|observed|found|seen|used|measured|identified)\b", re.I)
+HEDGE_FALSE_BEFORE_RE = re.compile(r"\b(?:more|less|most|least)\s+$", re.I)
+TRAILING_CLAUSE_RE = re.compile(r",\s*(?:which|that|a\s+\w+\s+that|an?\s+\w+\s+(?:in\s+)?which|and)\b|,\s*$|\band\s+$|;", re.I)
+
+
+def hedges(sent: Sentence) -> list[str]:
+    "Hedge cues that qualify the sentence's main assertion (not a trailing aside)."
+    out = []
+    text, base = sent.text, sent.start
+    for c in sent.cues:
+        if c.kind != "hedge":
+            continue
+        rel = c.start - base
+        if HEDGE_FALSE_AFTER_RE.match(text, c.end - base) or HEDGE_FALSE_BEFORE_RE.search(text[max(0, rel - 6):rel]):
+            continue
+        head = text[:rel]
+        brk = None
+        for m in TRAILING_CLAUSE_RE.finditer(head):
+            brk = m
+        if brk is not None and not out and any(
+                t.kind in ("up", "down", "dep") and t.text.lower() not in WEAK_TRIGGERS and t.start - base < brk.start()
+                for t in sent.cues):
+            continue
+        out.append(c.text)
+    return out
+
+
 def make_claim(sent: Sentence, document: Document, field: str, category: str, hits: list[Hit], verdict: Verdict) -> Claim:
     subject = hits[0] if hits else None
     direction, trig, flipped = polarity(sent, subject)
@@ -539,8 +592,8 @@ def make_claim(sent: Sentence, document: Document, field: str, category: str, hi
             if h.start > trig.end and h is not subject:
                 obj = h.entity or h.text
                 break
-    neg = [c.text for c in sent.cues if c.kind == "neg"]
-    hedge = [c.text for c in sent.cues if c.kind == "hedge"]
+    neg = negations(sent)
+    hedge = hedges(sent)
     entities = list(dict.fromkeys(h.entity for h in hits if h.emit))
     confidence = 0.5 + (0.2 if hits else 0.0) + (0.15 if trig is not None else 0.0) + (0.1 if any(c.kind == "finding" for c in sent.cues) else 0.0)
     if hedge:
