@@ -8,8 +8,9 @@ from pathlib import Path
 
 import click
 
-from . import __version__, get_extractors
-from .errors import EvidexError
+from . import __version__, get_extractors, get_sources
+from .errors import EvidexError, UsageError
+from .fetch import fetch_query
 from .files import read_file
 from .models import Claim, Document, Mention
 from .nlp import make_nlp
@@ -97,18 +98,48 @@ def _finish(db, run_id, counts: Counts, load_failures: int, command: str) -> Non
 @click.argument("files", nargs=-1, type=click.Path(dir_okay=False))
 @db_option
 @click.option("--no-extract", is_flag=True, help="Store documents without running extractors")
+@click.option("--source", help="Fetch from a source instead of FILES: pubmed or europepmc")
+@click.option("--query", help="With --source: the search query (PubMed or Europe PMC syntax)")
+@click.option("--since", type=click.DateTime(["%Y-%m-%d", "%Y/%m/%d"]),
+              help="With --source: start at this entry date instead of the last complete run")
+@click.option("--all", "everything", is_flag=True, help="With --source: ignore the watermark, fetch everything")
+@click.option("--limit", type=click.IntRange(min=1), help="With --source: stop after this many records")
+@click.option("--batch-size", type=click.IntRange(1, 10000), default=200, show_default=True,
+              help="With --source: ids per efetch POST / Europe PMC page size (max 1000)")
+@click.option("--cache-dir", type=click.Path(file_okay=False),
+              help="With --source: keep raw responses here, by content hash, for offline replay")
+@click.option("--offline", is_flag=True, help="With --cache-dir: replay the cached responses, no network")
+@click.option("--email", envvar="EVIDEX_EMAIL", help="Contact email sent to NCBI (env EVIDEX_EMAIL)")
+@click.option("--quiet", is_flag=True, help="No progress bar or summary")
 @plugins_dir_option
-def ingest(files, db_path, no_extract, plugins_dir):
-    """Store documents from PubMed XML or JSON Lines FILES and extract their claims.
+def ingest(files, db_path, no_extract, source, query, since, everything, limit, batch_size, cache_dir,
+           offline, email, quiet, plugins_dir):
+    """Store documents from PubMed XML or JSON Lines FILES, or fetched with --source and --query,
+    and extract their claims.
 
-    All files are stored in one transaction: a bad file leaves the database as it was.
+    All files are stored in one transaction: a bad file leaves the database as it was. A
+    --source run commits batch by batch, keeps a coverage ledger per date window and moves
+    the query's watermark only when every window balances.
+
+    Example: evidex ingest --source pubmed --query '"type I interferon"[tiab] AND cancer[tiab]'
     """
+    if source:
+        if files:
+            raise click.UsageError("give FILES or --source, not both")
+        if not query:
+            raise click.UsageError("--source needs --query")
+        _ingest_source(db_path, no_extract, source, query, since, everything, limit, batch_size,
+                       cache_dir, offline, email, quiet, plugins_dir)
+        return
+    if query or since or everything or limit or cache_dir or offline:
+        raise click.UsageError("--query, --since, --all, --limit, --cache-dir and --offline need --source")
     if not files:
-        raise click.UsageError("give at least one file to ingest")
+        raise click.UsageError("give at least one file to ingest, or --source and --query")
     extractors = [] if no_extract else _extractors(plugins_dir)
     extraction = None if no_extract else Extraction(extractors)
     db = store.open_db(db_path)
     run_id = store.start_run(db, "ingest", extraction.signature if extraction else {},
+                             baseline_id=current_baseline(db),
                              source="file", query=None, options={"files": list(files)})
     counts = Counts()
     try:
@@ -127,6 +158,59 @@ def ingest(files, db_path, no_extract, plugins_dir):
         raise
     load_failures = _report_plugin_failures(db, run_id)
     _finish(db, run_id, counts, load_failures, "ingest")
+
+
+def _ingest_source(db_path, no_extract, source_name, query, since, everything, limit, batch_size,
+                   cache_dir, offline, email, quiet, plugins_dir) -> None:
+    "ingest --source: fetch a query into the database with a ledger and a watermark."
+    sources = get_sources(plugins_dir)
+    source = sources.get(source_name)
+    if source is None or not hasattr(source, "plan"):
+        raise UsageError(f"unknown source {source_name!r}; known: {', '.join(sorted(sources)) or 'none'}")
+    if source_name == "pubmed" and not email:
+        click.echo("Warning: no contact email for NCBI: pass --email or set EVIDEX_EMAIL "
+                   "(NCBI asks every E-utilities client for one)", err=True)
+    if offline and not cache_dir:
+        raise click.UsageError("--offline needs --cache-dir")
+    source.configure(email=email, cache_dir=cache_dir, offline=offline)
+    extraction = None if no_extract else Extraction(_extractors(plugins_dir))
+    db = store.open_db(db_path)
+    bar = None
+
+    def progress(advance: int, total: int) -> None:
+        nonlocal bar
+        if quiet or not sys.stderr.isatty():
+            return
+        if bar is None:
+            bar = click.progressbar(length=total, label=f"{source_name}: records", file=sys.stderr)
+            bar.__enter__()
+        bar.update(advance)
+
+    options = {"since": since.date().isoformat() if since else None, "all": everything, "limit": limit,
+               "batch_size": batch_size, "cache_dir": cache_dir, "offline": offline}
+    try:
+        result = fetch_query(db, source, query, since=since.date() if since else None,
+                             everything=everything, limit=limit, batch_size=batch_size,
+                             extraction=extraction, progress=progress, options=options)
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+        source.close()
+    load_failures = _report_plugin_failures(db, result.run_id)
+    counts = result.counts
+    for err in counts.errors[:10]:
+        click.echo(f"plugin {err.plugin} failed on {err.doc_id}: {err.error}", err=True)
+    if not quiet:
+        click.echo(
+            f"run {result.run_id} ingest {source_name}: {result.expected} expected, {result.stored} stored, "
+            f"{result.skipped} skipped, {result.failed} failed in {result.windows} window(s); "
+            f"{counts.documents_new} new documents, {counts.claims_new} new claims"
+            + (f"; watermark {result.watermark}" if result.watermark else "")
+            + (f"; {result.message}" if result.message else ""),
+            err=True,
+        )
+    if counts.errors or load_failures:
+        sys.exit(1)
 
 
 @cli.command()

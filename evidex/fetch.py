@@ -1,0 +1,231 @@
+"""Fetch a query from a source into the database: a ledger row per window, a transaction per batch."""
+
+from __future__ import annotations
+
+import datetime
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlite_utils import Database
+
+from . import db as store
+from .errors import EvidexError, SourceError
+from .ingest import Counts, Extraction, store_records
+from .sources import ApiSource, Batch, Window
+
+# How many failed ids a ledger row lists; the count is always complete.
+MAX_LISTED_IDS = 100
+
+
+@dataclass
+class FetchResult:
+    "What a fetch run did, for the CLI's summary."
+
+    run_id: int
+    status: str  # ok | errors | failed | limited
+    expected: int = 0
+    stored: int = 0
+    skipped: int = 0
+    failed: int = 0
+    windows: int = 0
+    watermark: str | None = None
+    message: str | None = None
+    counts: Counts = field(default_factory=Counts)
+
+
+@dataclass
+class LedgerRow:
+    "Running totals of one window, written to the ledger table after every batch."
+
+    expected: int
+    fetched: int = 0
+    parsed: int = 0
+    stored: int = 0
+    skipped: int = 0
+    skipped_reasons: dict[str, int] = field(default_factory=dict)
+    failed: int = 0
+    failed_ids: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    responses: list[str] = field(default_factory=list)
+
+    def add(self, batch: Batch, stored: int) -> None:
+        self.fetched += batch.fetched
+        self.parsed += len(batch.records)
+        self.stored += stored
+        for reason, n in batch.skipped.items():
+            self.skipped += n
+            self.skipped_reasons[reason] = self.skipped_reasons.get(reason, 0) + n
+        self.failed += batch.failed
+        self.failed_ids += batch.failed_ids
+        self.notes += batch.notes
+
+    def balanced(self) -> bool:
+        # >= rather than ==: a live index may gain records while we page; none are lost then.
+        return self.failed == 0 and self.stored + self.skipped >= self.expected
+
+    def row(self, status: str) -> dict[str, Any]:
+        detail = {"notes": self.notes, "failed_ids": self.failed_ids[:MAX_LISTED_IDS],
+                  "responses": self.responses}
+        return {"expected": self.expected, "fetched": self.fetched, "parsed": self.parsed,
+                "stored": self.stored, "skipped": self.skipped,
+                "skipped_reasons": json.dumps(self.skipped_reasons, sort_keys=True),
+                "failed": self.failed, "status": status,
+                "detail": json.dumps({k: v for k, v in detail.items() if v})}
+
+
+def watermark(db: Database, source: str, query: str) -> datetime.date | None:
+    "The last entry date up to which (source, query) was fetched completely, if any."
+    row = db.execute("select last_complete from watermarks where source = ? and query = ?",
+                     [source, query]).fetchone()
+    return datetime.date.fromisoformat(row[0]) if row and row[0] else None
+
+
+def start_date(db: Database, source: str, query: str, since: datetime.date | None,
+               everything: bool) -> datetime.date | None:
+    "Where a run starts: --all (None), --since, else the watermark less a day, else None."
+    if everything:
+        return None
+    if since:
+        return since
+    mark = watermark(db, source, query)
+    # One day of overlap: records keep arriving with the watermark's own entry date (and the
+    # API's day is not ours); saving them again is harmless, missing them is not.
+    return mark - datetime.timedelta(days=1) if mark else None
+
+
+def fetch_query(
+    db: Database,
+    source: ApiSource,
+    query: str,
+    *,
+    since: datetime.date | None = None,
+    everything: bool = False,
+    limit: int | None = None,
+    batch_size: int = 200,
+    extraction: Extraction | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    options: dict[str, Any] | None = None,
+    today: datetime.date | None = None,
+) -> FetchResult:
+    """Fetch query from source into db and keep the run's ledger; raise SourceError on failure.
+
+    The watermark moves to today only when every window's ledger balances.
+    """
+    end = today or datetime.datetime.now(datetime.timezone.utc).date()
+    start = start_date(db, source.name, query, since, everything)
+    run_id = store.start_run(
+        db, "ingest", extraction.signature if extraction else {}, source=source.name, query=query,
+        window_start=start.isoformat() if start else None, window_end=end.isoformat(),
+        options=options or {},
+    )
+    result = FetchResult(run_id, "ok")
+    counts = result.counts
+    ledger_id: int | None = None
+    ledger: LedgerRow | None = None
+    try:
+        windows = source.plan(query, start, end)
+        total = sum(w.expected for w in windows)
+        if progress:
+            progress(0, total)
+        limited = False
+        for window in windows:
+            ledger = LedgerRow(window.expected, notes=list(window.notes))
+            ledger_id = _insert_ledger(db, run_id, source.name, query, window, ledger)
+            for batch in source.fetch(query, window, batch_size):
+                if limit is not None and result.stored + len(batch.records) >= limit:
+                    batch.records = batch.records[:limit - result.stored]
+                    limited = True
+                stored = _store_batch(db, run_id, ledger_id, ledger, batch, extraction, counts, source)
+                result.stored += stored
+                if progress:
+                    progress(batch.fetched, total)
+                if limited:
+                    break
+            ledger.expected = window.expected  # Europe PMC may correct its count while paging
+            _add_totals(result, ledger)
+            status = "limited" if limited else ("complete" if ledger.balanced() else "incomplete")
+            with db.atomic():
+                db["ledger"].update(ledger_id, ledger.row(status))
+            ledger_id = None
+            result.windows += 1
+            if limited:
+                break
+    except (EvidexError, KeyboardInterrupt) as ex:
+        message = "interrupted" if isinstance(ex, KeyboardInterrupt) else str(ex)
+        _fail(db, run_id, ledger_id, ledger, message, counts)
+        raise
+    if limited:
+        result.status = "limited"
+        result.message = f"stopped at --limit {limit}; watermark not moved"
+    elif result.failed:
+        result.status = "failed"
+        result.message = (f"{result.failed} of {result.expected} records could not be fetched; "
+                          "watermark not moved (a rerun fetches the gap)")
+    else:
+        result.status = "errors" if counts.errors else "ok"
+    with db.atomic():
+        if result.status in ("ok", "errors"):
+            db["watermarks"].upsert(
+                {"source": source.name, "query": query, "last_complete": end.isoformat(),
+                 "run_id": run_id, "updated_at": store.now()},
+                pk=("source", "query"),
+            )
+            result.watermark = end.isoformat()
+        if result.status == "failed":
+            store.record_error(db, run_id, "fetch", result.message)
+    store.finish_run(db, run_id, result.status, result.message, **counts.as_run_fields())
+    if result.status == "failed":
+        raise SourceError(f"run {run_id}: {result.message}")
+    return result
+
+
+def _insert_ledger(db: Database, run_id: int, source: str, query: str, window: Window,
+                   ledger: LedgerRow) -> int:
+    with db.atomic():
+        row = {"run_id": run_id, "source": source, "query": query,
+               "window_start": window.start.isoformat() if window.start else None,
+               "window_end": window.end.isoformat() if window.end else None,
+               **ledger.row("running")}
+        return db["ledger"].insert(row).last_pk  # type: ignore[return-value]
+
+
+def _store_batch(db: Database, run_id: int, ledger_id: int, ledger: LedgerRow, batch: Batch,
+                 extraction: Extraction | None, counts: Counts, source: ApiSource) -> int:
+    "Save one batch and its ledger totals in one transaction; return how many were stored."
+    stored = 0
+
+    def on_stored(_document: Any) -> None:
+        nonlocal stored
+        stored += 1
+
+    with db.atomic():
+        store_records(db, run_id, batch.records, extraction, counts, on_stored=on_stored)
+        ledger.add(batch, stored)
+        http = source._http
+        if http is not None and http.hashes:
+            ledger.responses += http.hashes
+            http.hashes.clear()
+        db["ledger"].update(ledger_id, ledger.row("running"))
+    return stored
+
+
+def _add_totals(result: FetchResult, ledger: LedgerRow) -> None:
+    result.expected += ledger.expected
+    result.skipped += ledger.skipped
+    result.failed += ledger.failed
+
+
+def _fail(db: Database, run_id: int, ledger_id: int | None, ledger: LedgerRow | None,
+          message: str, counts: Counts) -> None:
+    "Record a failed run: its open ledger row says why; the watermark is left alone."
+    with db.atomic():
+        if ledger_id is not None and ledger is not None:
+            row = ledger.row("failed")
+            detail = json.loads(row["detail"])
+            detail["error"] = message
+            row["detail"] = json.dumps(detail)
+            db["ledger"].update(ledger_id, row)
+        store.record_error(db, run_id, "fetch", message)
+    store.finish_run(db, run_id, "failed", message, **counts.as_run_fields())
