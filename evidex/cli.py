@@ -344,6 +344,7 @@ def plugins(as_json, plugins_dir):
 __import__("evidex.scaffold", fromlist=["attach_to"]).attach_to(cli)  # evidex plugins new
 
 cli.add_command(__import__("evidex.serve", fromlist=["serve"]).serve)  # evidex serve: Datasette
+cli.add_command(__import__("evidex.run", fromlist=["run"]).run)  # evidex run: the scheduled job
 
 load_plugins()
 pm.hook.register_commands(cli=cli)

@@ -3,20 +3,34 @@
 from __future__ import annotations
 
 import datetime
+import logging
 import os
 import re
+import signal
+import sys
 import tomllib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+import click
+
+from . import db as store
+from . import logs
+from .errors import ConfigError, EvidexError, SourceError, UsageError
+from .lock import RunLock
 
 DEFAULT_CONFIG = "corpora/evidex.toml"
 
 # The whole config schema: section -> key -> type. Anything else is an error naming the key.
-RUN_KEYS: dict[str, type] = {"db": str, "plugins_dir": str, "extract": bool, "link_seed": bool, "since": str}
-SOURCE_KEYS: dict[str, type] = {"enabled": bool, "email_env": str, "api_key_env": str, "base_url": str}
+RUN_KEYS: dict[str, type] = {
+    "db": str, "plugins_dir": str, "extract": bool, "link_seed": bool, "seed": str, "since": str,
+}
+SOURCE_KEYS: dict[str, type] = {
+    "enabled": bool, "email_env": str, "api_key_env": str, "base_url": str, "batch_size": int,
+}
 QUERY_KEYS: dict[str, type] = {"id": str, "title": str, "enabled": bool}  # plus one string per source
 TOP_KEYS: dict[str, type] = {"run": dict, "sources": dict, "blocks": dict, "queries": list}
 KNOWN_SOURCES = ("pubmed", "europepmc")
@@ -36,6 +50,7 @@ class SourceConfig:
     email_env: str = "EVIDEX_EMAIL"
     api_key_env: str | None = None
     base_url: str | None = None
+    batch_size: int = 200
 
     @property
     def email(self) -> str | None:
@@ -65,6 +80,7 @@ class Config:
     plugins_dir: Path | None = None
     extract: bool = True
     link_seed: bool = True
+    seed: Path | None = None
     since: str | None = None
     sources: dict[str, SourceConfig] = field(default_factory=dict)
     queries: list[QueryConfig] = field(default_factory=list)
@@ -193,6 +209,10 @@ def load_config(path: str | os.PathLike) -> Config:
         cfg.plugins_dir = _relative(base, run["plugins_dir"])
         if not cfg.plugins_dir.is_dir():
             raise ConfigError(f"config {path}: 'run.plugins_dir': directory {cfg.plugins_dir} does not exist")
+    if "seed" in run:
+        cfg.seed = _relative(base, run["seed"])
+        if not cfg.seed.is_dir():
+            raise ConfigError(f"config {path}: 'run.seed': directory {cfg.seed} does not exist")
     cfg.extract = run.get("extract", True)
     cfg.link_seed = run.get("link_seed", True)
     if "since" in run:
@@ -207,6 +227,8 @@ def load_config(path: str | os.PathLike) -> Config:
         if name not in KNOWN_SOURCES:
             raise ConfigError(f"config {path}: unknown source 'sources.{name}' (known: {', '.join(KNOWN_SOURCES)})")
         _check_table(f"sources.{name}", table, SOURCE_KEYS, path)
+        if not 1 <= table.get("batch_size", 200) <= 1000:
+            raise ConfigError(f"config {path}: 'sources.{name}.batch_size' must be between 1 and 1000")
         cfg.sources[name] = SourceConfig(name=name, **table)
     if not any(s.enabled for s in cfg.sources.values()):
         raise ConfigError(f"config {path}: no enabled source: add [sources.pubmed] or [sources.europepmc]")
@@ -243,3 +265,345 @@ def load_config(path: str | os.PathLike) -> Config:
         cfg.queries.append(QueryConfig(id=qid, title=entry.get("title", qid), texts=texts,
                                        enabled=entry.get("enabled", True)))
     return cfg
+
+
+# ---- the run -----------------------------------------------------------------------------------
+
+EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_LOCKED, EXIT_NETWORK, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
+
+
+@dataclass
+class Totals:
+    "What the whole run did, for its row in runs and the final summary."
+
+    documents_seen: int = 0
+    documents_new: int = 0
+    documents_changed: int = 0
+    claims_new: int = 0
+    claims_superseded: int = 0
+    errors: int = 0
+    network_failures: int = 0
+    fetches: int = 0
+    seed_changes: list[dict] = field(default_factory=list)
+
+    def add(self, counts: Any) -> None:
+        for name in ("documents_seen", "documents_new", "documents_changed", "claims_new", "claims_superseded"):
+            setattr(self, name, getattr(self, name) + getattr(counts, name))
+        self.errors += len(counts.errors)
+
+    def run_fields(self) -> dict[str, int]:
+        return {"documents_seen": self.documents_seen, "documents_new": self.documents_new,
+                "documents_changed": self.documents_changed, "claims_new": self.claims_new,
+                "claims_superseded": self.claims_superseded}
+
+
+def check_db_path(path: Path) -> None:
+    "Refuse an unusable database path before anything (the lock file included) is created."
+    if path.is_dir():
+        raise UsageError(f"database path {path} is a directory")
+    if path.exists():
+        if not os.access(path, os.W_OK):
+            raise UsageError(f"database {path} is not writable")
+        return
+    if not path.parent.is_dir():
+        raise UsageError(f"cannot create database {path}: directory {path.parent} does not exist")
+    if not os.access(path.parent, os.W_OK):
+        raise UsageError(f"cannot create database {path}: directory {path.parent} is not writable")
+
+
+def seed_states(db: Any) -> dict[str, str]:
+    "seed claim id -> its status word, from the seed_status view of the current baseline."
+    try:
+        rows = list(db.query("select * from seed_status"))
+    except Exception:  # no seed module or view in this database: nothing to compare
+        return {}
+
+    def word(row: dict) -> str:
+        supporting, contradicting = row.get("supporting_documents") or 0, row.get("contradicting_documents") or 0
+        if supporting and contradicting:
+            return "contested"
+        if supporting:
+            return "supported"
+        if contradicting:
+            return "contradicted"
+        return "extended" if row.get("extending_documents") else "no evidence"
+
+    return {row["seed_id"]: word(row) for row in rows}
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    "Let a scheduler's SIGTERM unwind like Ctrl-C, so the open run row is closed as interrupted."
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread (e.g. some test runners): keep the default
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _progress(label: str, enabled: bool) -> tuple[Callable[[int, int], None], Callable[[], None]]:
+    "A (callback, close) pair drawing a click progress bar on a terminal, or doing nothing."
+    bar: Any = None
+
+    def update(advance: int, total: int) -> None:
+        nonlocal bar
+        if not enabled:
+            return
+        if bar is None:
+            bar = click.progressbar(length=max(total, 1), label=label, file=sys.stderr)
+            bar.__enter__()
+        bar.update(advance)
+
+    def close() -> None:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+
+    return update, close
+
+
+class Runner:
+    "One `evidex run`: fetch every query per source, extract, link to the seed, summarise."
+
+    def __init__(self, cfg: Config, db_path: Path, log: logging.Logger, bars: bool) -> None:
+        self.cfg, self.db_path, self.log, self.bars = cfg, db_path, log, bars
+        self.totals = Totals()
+
+    def prepare(self) -> None:
+        "Everything that can fail without touching the database: plugins, sources, seed, path."
+        from . import get_extractors, get_sources
+        from .ingest import Extraction
+
+        cfg = self.cfg
+        # Local plugin directories load only when configured: never from the current directory.
+        self.sources = get_sources(str(cfg.plugins_dir) if cfg.plugins_dir else None)
+        missing = [name for name, s in cfg.sources.items() if s.enabled and name not in self.sources]
+        if missing:
+            raise ConfigError(f"config {cfg.path}: source {missing[0]!r} is not available "
+                              f"(registered: {', '.join(sorted(self.sources)) or 'none'})")
+        self.extraction = None
+        if cfg.extract:
+            extractors = get_extractors(str(cfg.plugins_dir) if cfg.plugins_dir else None)
+            self.extraction = Extraction(list(extractors.values()))
+        if cfg.link_seed and cfg.seed:
+            from .seed import read_seed
+
+            try:
+                read_seed(cfg.seed)
+            except UsageError as ex:
+                raise ConfigError(f"config {cfg.path}: 'run.seed': {ex}") from None
+        check_db_path(self.db_path)
+
+    def execute(self) -> int:
+        "Run under the lock; return the exit code."
+        with RunLock(self.db_path):
+            db = store.open_db(self.db_path)
+            signature = self.extraction.signature if self.extraction else {}
+            self.run_id = store.start_run(db, "run", signature, options={
+                "config": str(self.cfg.path), "queries": [q.id for q in self.cfg.queries if q.enabled]})
+            try:
+                return self._execute(db)
+            except KeyboardInterrupt:
+                store.record_error(db, self.run_id, "run", "interrupted (SIGINT or SIGTERM)")
+                store.finish_run(db, self.run_id, "interrupted", "interrupted", **self.totals.run_fields())
+                logs.event(self.log, "run.interrupted", "interrupted; the next run resumes from the watermarks",
+                           logging.ERROR, run_id=self.run_id)
+                return EXIT_INTERRUPTED
+
+    def _execute(self, db: Any) -> int:
+        from .plugins import state
+
+        for name, error in state.failures:
+            store.record_error(db, self.run_id, "load", error, plugin=name)
+            logs.event(self.log, "plugin.failed", f"plugin {name} failed to load: {error}", logging.ERROR,
+                       plugin=name, error=error)
+            self.totals.errors += 1
+        before = seed_states(db)
+        for source_cfg in self.cfg.sources.values():
+            if source_cfg.enabled:
+                self._fetch_source(db, source_cfg)
+        self._catch_up(db)
+        self._link_seed(db)
+        after = seed_states(db)
+        # A seed claim first loaded by this run starts from "no evidence".
+        self.totals.seed_changes = [
+            {"seed_id": k, "before": before.get(k, "no evidence"), "after": v}
+            for k, v in after.items() if before.get(k, "no evidence") != v
+        ]
+        t = self.totals
+        status = "failed" if t.network_failures else ("errors" if t.errors else "ok")
+        summary = (f"{t.documents_new} new documents, {t.claims_new} new claims, "
+                   f"{len(t.seed_changes)} seed claims changed status")
+        store.finish_run(db, self.run_id, status, summary, **t.run_fields())
+        return EXIT_NETWORK if t.network_failures else (EXIT_ERRORS if t.errors else EXIT_OK)
+
+    def _fetch_source(self, db: Any, source_cfg: SourceConfig) -> None:
+        from .fetch import fetch_query, watermark
+
+        source = self.sources[source_cfg.name]
+        source.configure(email=source_cfg.email, base_url=source_cfg.base_url, api_key=source_cfg.api_key)
+        if source_cfg.name == "pubmed" and not source_cfg.email:
+            logs.event(self.log, "config.warning", f"no contact email for NCBI: set {source_cfg.email_env}",
+                       logging.WARNING, source="pubmed")
+        queries = [q for q in self.cfg.queries if q.enabled and source_cfg.name in q.texts]
+        try:
+            for n, query in enumerate(queries):
+                text = query.texts[source_cfg.name]
+                fresh = watermark(db, source_cfg.name, text) is None
+                since = datetime.date.fromisoformat(self.cfg.since) if fresh and self.cfg.since else None
+                update, close = _progress(f"{query.id} {source_cfg.name}", self.bars)
+                try:
+                    result = fetch_query(db, source, text, since=since, extraction=self.extraction,
+                                         batch_size=source_cfg.batch_size,
+                                         progress=update, options={"query_id": query.id, "run": self.run_id})
+                except SourceError as ex:
+                    # The source is down or failing: the rest of its queries would fail the same
+                    # way, slowly. Their watermarks stay put, so the next run fetches them.
+                    self.totals.network_failures += 1
+                    skipped = len(queries) - n - 1
+                    store.record_error(db, self.run_id, "fetch", f"{query.id} {source_cfg.name}: {ex}")
+                    logs.event(self.log, "fetch.failed",
+                               f"{query.id} {source_cfg.name}: {ex}; skipping its {skipped} remaining queries",
+                               logging.ERROR, query=query.id, source=source_cfg.name, skipped=skipped)
+                    return
+                except UsageError as ex:  # the service refused this query: the others may be fine
+                    self.totals.errors += 1
+                    store.record_error(db, self.run_id, "fetch", f"{query.id} {source_cfg.name}: {ex}")
+                    logs.event(self.log, "fetch.refused", f"{query.id} {source_cfg.name}: {ex}", logging.ERROR,
+                               query=query.id, source=source_cfg.name)
+                    continue
+                finally:
+                    close()
+                self.totals.fetches += 1
+                self.totals.add(result.counts)
+                logs.event(
+                    self.log, "fetch.done",
+                    f"{query.id} {source_cfg.name}: {result.expected} expected, {result.stored} stored, "
+                    f"{result.counts.documents_new} new documents, {result.counts.claims_new} new claims"
+                    + (f"; watermark {result.watermark}" if result.watermark else ""),
+                    query=query.id, source=source_cfg.name, fetch_run=result.run_id, status=result.status,
+                    expected=result.expected, stored=result.stored, skipped=result.skipped,
+                    documents_new=result.counts.documents_new, claims_new=result.counts.claims_new,
+                    watermark=result.watermark,
+                )
+        finally:
+            source.close()
+
+    def _catch_up(self, db: Any) -> None:
+        "Extract from stored documents the current plugins have not seen (e.g. after a crash)."
+        if self.extraction is None:
+            return
+        from .ingest import Counts, save_found, stored_documents
+
+        counts = Counts()
+        batch: list = []
+
+        def flush() -> None:
+            with db.atomic():  # one transaction per batch: a kill loses at most this batch's work
+                save_found(db, self.run_id, self.extraction, batch, counts)
+            batch.clear()
+
+        for document in stored_documents(db, self.extraction.key, False):
+            counts.documents_seen += 1
+            batch.append(document)
+            if len(batch) >= 200:
+                flush()
+        flush()
+        self.totals.claims_new += counts.claims_new
+        self.totals.claims_superseded += counts.claims_superseded
+        self.totals.errors += len(counts.errors)
+        if counts.documents_seen:
+            logs.event(self.log, "extract.done",
+                       f"extracted {counts.documents_seen} stored documents: {counts.claims_new} new claims",
+                       documents=counts.documents_seen, claims_new=counts.claims_new, errors=len(counts.errors))
+
+    def _link_seed(self, db: Any) -> None:
+        if not self.cfg.link_seed:
+            return
+        try:
+            from .seed import current_baseline, link_claims, load_baseline
+        except ImportError:  # seed linking is optional
+            return
+        try:
+            if self.cfg.seed:
+                load_baseline(db, self.cfg.seed)
+            baseline = current_baseline(db)
+            if baseline is None:
+                logs.event(self.log, "seed.none", "no seed review loaded: skipping seed linking "
+                           "(set seed under [run] or run `evidex seed load`)", logging.WARNING)
+                return
+            db.execute("update runs set baseline_id = ? where id = ?", [baseline, self.run_id])
+            counts = link_claims(db, baseline, self.run_id)
+        except Exception as ex:  # linking must never lose the run's stored claims
+            self.totals.errors += 1
+            store.record_error(db, self.run_id, "link", f"{type(ex).__name__}: {ex}")
+            logs.event(self.log, "seed.failed", f"seed linking failed: {ex}", logging.ERROR)
+            return
+        logs.event(self.log, "seed.linked", f"linked {sum(counts.values())} claims to the seed review",
+                   baseline=baseline, **{k: v for k, v in sorted(counts.items())})
+
+    def summary(self) -> dict[str, Any]:
+        t = self.totals
+        return {"run_id": getattr(self, "run_id", None), "documents_new": t.documents_new,
+                "documents_changed": t.documents_changed, "claims_new": t.claims_new,
+                "seed_claims_changed": t.seed_changes, "errors": t.errors,
+                "network_failures": t.network_failures}
+
+
+@click.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), envvar="EVIDEX_CONFIG",
+              default=DEFAULT_CONFIG, show_default=True, help="TOML run configuration (env EVIDEX_CONFIG)")
+@click.option("--db", "db_path", type=click.Path(dir_okay=False), envvar="EVIDEX_DB",
+              help="SQLite database (env EVIDEX_DB; else [run] db in the config; else evidex.db)")
+@click.option("--log-json", is_flag=True, help="Log one JSON object per line (for machines)")
+@click.option("--quiet", "-q", is_flag=True, help="Only warnings and errors; no progress or summary")
+@click.pass_context
+def run(ctx: click.Context, config_path: str, db_path: str | None, log_json: bool, quiet: bool) -> None:
+    """Run every saved query incrementally, then extraction and seed linking: the scheduled job.
+
+    Exit codes: 0 all done, 1 finished with recorded errors, 2 usage or config error,
+    3 another run holds the lock, 4 network failure after retries.
+    """
+    with logs.redacted_output():
+        log = logs.setup(log_json, quiet)
+        code = _run(config_path, db_path, log, log_json, quiet)
+    ctx.exit(code)
+
+
+def _run(config_path: str, db_path: str | None, log: logging.Logger, log_json: bool, quiet: bool) -> int:
+    runner = None
+    try:
+        cfg = load_config(config_path)
+        path = Path(db_path) if db_path else (cfg.db or Path("evidex.db"))
+        runner = Runner(cfg, path, log, bars=not (quiet or log_json) and sys.stderr.isatty())
+        runner.prepare()
+        logs.event(log, "run.start", f"evidex run: {len(cfg.queries)} queries, database {path}",
+                   config=str(cfg.path), db=str(path), queries=len(cfg.queries))
+        with sigterm_as_interrupt():
+            code = runner.execute()
+    except EvidexError as ex:
+        logs.event(log, "run.error", str(ex).splitlines()[0] if str(ex) else type(ex).__name__, logging.ERROR,
+                   exit_code=ex.exit_code, error=type(ex).__name__)
+        return ex.exit_code
+    except KeyboardInterrupt:
+        logs.event(log, "run.interrupted", "interrupted before the run started", logging.ERROR)
+        return EXIT_INTERRUPTED
+    summary = runner.summary()
+    changed = summary["seed_claims_changed"]
+    changes = ", ".join(f"{c['seed_id']} {c['before']} -> {c['after']}" for c in changed[:8])
+    changes += f" and {len(changed) - 8} more (evidex seed status)" if len(changed) > 8 else ""
+    line = (f"run {summary['run_id']}: {summary['documents_new']} new documents, {summary['claims_new']} new "
+            f"claims, {len(summary['seed_claims_changed'])} seed claims changed status"
+            + (f" ({changes})" if changes else "")
+            + (f"; {summary['errors']} errors" if summary["errors"] else "")
+            + (f"; {summary['network_failures']} network failures" if summary["network_failures"] else ""))
+    level = logging.INFO if code == EXIT_OK else logging.WARNING
+    logs.event(log, "run.summary", line, level, exit_code=code, **summary)
+    return code
