@@ -346,5 +346,7 @@ __import__("evidex.scaffold", fromlist=["attach_to"]).attach_to(cli)  # evidex p
 cli.add_command(__import__("evidex.serve", fromlist=["serve"]).serve)  # evidex serve: Datasette
 cli.add_command(__import__("evidex.run", fromlist=["run"]).run)  # evidex run: the scheduled job
 
+cli.add_command(__import__("evidex.report", fromlist=["report"]).report)  # evidex report: HTML
+
 load_plugins()
 pm.hook.register_commands(cli=cli)

@@ -8,6 +8,7 @@ import sys
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import click
@@ -98,15 +99,18 @@ TABLES: dict[str, dict[str, Any]] = {
     "claim_links": {"description": "Each extracted claim read against a seed claim: supports, contradicts, extends or novel.",
                     "facets": ["relation", "seed_id", "baseline_id"]},
     "seed_status": {"description": "View: per seed claim, supporting, contradicting and extending evidence.",
-                    "facets": ["status", "category", "kind"]},
+                    "facets": ["kind", "category", "direction"]},
     "_sqlite_migrations": {"hidden": True},
 }
 
-LINK_COLUMNS = "l.relation, l.score, l.shared_entities, l.seed_id"
+LINK_COLUMNS = "l.relation, l.score, l.shared_entities, l.baseline_id, l.seed_id"
 EVIDENCE_COLUMNS = ("cc.id as claim_id, cc.doc_id, cc.year, cc.pub_date, cc.journal, cc.category, "
                     "cc.direction, cc.negated, cc.hedged, cc.study_system, cc.cancer_type, cc.sentence")
 CURRENT_BASELINE = "(select id from baselines order by loaded_at desc, rowid desc limit 1)"
-REVIEW_SINCE = f"coalesce(nullif(:since, ''), '{REVIEW_DATE}')"
+REVIEW = "(select review_date from baselines order by loaded_at desc, rowid desc limit 1)"
+EVIDENCE_DATE = "coalesce(cc.pub_date, cc.entry_date, cast(cc.year as text))"
+# Same rule as the seed_status view: compare at the precision of the date given ('2026' = year).
+AFTER = "substr({date}, 1, length({since})) > {since}"
 
 QUERIES: dict[str, dict[str, Any]] = {
     "claims_for_entity": {
@@ -146,8 +150,9 @@ QUERIES: dict[str, dict[str, Any]] = {
     },
     "new_evidence_since": {
         "title": "New evidence since a date",
-        "description": f"Current claims from papers published on or after :since (blank: {REVIEW_DATE}, the review).",
-        "sql": f"select {EVIDENCE_COLUMNS} from current_claims cc where cc.pub_date >= substr({REVIEW_SINCE}, 1, length(cc.pub_date)) "
+        "description": "Current claims from papers published after :since (2024, 2024-06 or 2024-06-30).",
+        "sql": f"select {EVIDENCE_COLUMNS} from current_claims cc "
+               f"where :since != '' and {AFTER.format(date=EVIDENCE_DATE, since=':since')} "
                "order by cc.pub_date desc, cc.doc_id, cc.id",
     },
 }
@@ -163,11 +168,13 @@ SEED_QUERIES: dict[str, dict[str, Any]] = {
     },
     "new_evidence_since_review": {
         "title": "New evidence since the review",
-        "description": f"Claims linked to a seed claim, from papers published on or after :since (blank: {REVIEW_DATE}).",
+        "description": "Claims supporting, contradicting or extending a seed claim, published after the review "
+                       "(or after :since when given).",
         "sql": f"select {LINK_COLUMNS}, {EVIDENCE_COLUMNS} from claim_links l "
                "join current_claims cc on cc.id = l.claim_id "
                f"where l.baseline_id = {CURRENT_BASELINE} and l.relation != 'novel' "
-               f"and cc.pub_date >= substr({REVIEW_SINCE}, 1, length(cc.pub_date)) order by cc.pub_date desc, l.seed_id, cc.id",
+               "and " + AFTER.format(date=EVIDENCE_DATE, since=f"coalesce(nullif(:since, ''), {REVIEW}, '{REVIEW_DATE}')")
+               + " order by cc.pub_date desc, l.seed_id, cc.id",
     },
     "contradictions_of_review": {
         "title": "Contradictions of the review",
@@ -260,6 +267,41 @@ def build_metadata(db_path: str | Path) -> dict[str, Any]:
     }
 
 
+# Columns of query results and views that name a row of another table: rendered as links.
+LINKS = {"claim_id": "claims", "doc_id": "documents", "run_id": "runs", "first_seen_run": "runs",
+         "last_seen_run": "runs", "superseded_run": "runs", "baseline_id": "baselines"}
+
+
+def datasette_plugin() -> ModuleType:
+    "A Datasette plugin linking claim, document, run and seed claim ids where no foreign key can."
+    from datasette import hookimpl as datasette_hookimpl
+    from datasette.utils import tilde_encode
+    from markupsafe import Markup, escape
+
+    @datasette_hookimpl
+    def render_cell(row, value, column, table, database, datasette):
+        if value in (None, "") or (table and table not in VIEW_LINKS):
+            return None
+        if table == "claim_links" and column != "seed_id":
+            return None  # its other columns are foreign keys Datasette already links
+        target = LINKS.get(column) or ("claims" if column == "id" and table == "current_claims" else None)
+        key = tilde_encode(str(value))
+        if column == "seed_id" and "baseline_id" in row.keys() and row["baseline_id"]:
+            target, key = "seed_claims", f"{tilde_encode(str(row['baseline_id']))},{key}"
+        if not target:
+            return None
+        url = datasette.urls.table(database, target) + "/" + key
+        return Markup(f'<a href="{escape(url)}">{escape(value)}</a>')
+
+    module = ModuleType("evidex_datasette_links")
+    module.render_cell = render_cell  # type: ignore[attr-defined]
+    return module
+
+
+# Views and the one table whose seed_id has no foreign key (its key is compound).
+VIEW_LINKS = ("current_claims", "claims_by_entity", "run_additions", "seed_status", "claim_links")
+
+
 def prepare(db_path: Path) -> None:
     "Apply migrations (views) and fold the WAL into the file, so an immutable reader sees everything."
     from .db import open_db
@@ -307,6 +349,10 @@ def serve(db_path: str, port: int, host: str, writable: bool, metadata_json: boo
         click.echo(f"evidex serve: {path} {'(writable)' if writable else '(read-only)'} on http://{host}:{port}/",
                    err=True)
         sys.stdout.flush()
+        from datasette.plugins import pm as datasette_pm
+
+        if datasette_pm.get_plugin("evidex-links") is None:
+            datasette_pm.register(datasette_plugin(), name="evidex-links")
         datasette_serve.main(args, prog_name="evidex serve", standalone_mode=True)
 
 

@@ -7,7 +7,7 @@ from sqlite_utils import Database
 # Claims a current plugin still produces, on documents that were not withdrawn.
 CURRENT_CLAIMS = """
 select
-  c.id, c.doc_id, d.pmid, d.doi, d.title, d.journal, d.year, d.pub_date,
+  c.id, c.doc_id, d.pmid, d.doi, d.title, d.journal, d.year, d.pub_date, d.entry_date,
   c.category, c.plugin, c.plugin_version, c.subject, c.predicate, c.object, c.direction,
   c.negated, c.negation_cues, c.hedged, c.hedge_cues, c.role, c.entities, c.section,
   c.study_system, c.cancer_type, c.sentence, c.field, c.start, c."end", c.confidence, c.first_seen_run, c.last_seen_run,
