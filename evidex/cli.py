@@ -18,6 +18,7 @@ from . import db as store
 from .ingest import Counts, Extraction, save_found, store_records, stored_documents
 from .pipeline import ExtractionError, extract as run_extract
 from .plugins import load_plugins, pm
+from .seed import add_commands, current_baseline, link_after_run
 
 
 class EvidexGroup(click.Group):
@@ -78,6 +79,7 @@ def _report_plugin_failures(db, run_id) -> int:
 
 
 def _finish(db, run_id, counts: Counts, load_failures: int, command: str) -> None:
+    link_after_run(db, run_id)  # link the run's new claims to the current seed baseline
     status = "errors" if counts.errors or load_failures else "ok"
     store.finish_run(db, run_id, status, **counts.as_run_fields())
     for err in counts.errors[:10]:
@@ -237,7 +239,8 @@ def extract(db_path, input_path, output, only, everything, mentions, plugins_dir
         return
     extraction = Extraction(extractors)
     db = store.open_db(db_path)
-    run_id = store.start_run(db, "extract", extraction.signature, options={"all": everything})
+    run_id = store.start_run(db, "extract", extraction.signature, options={"all": everything},
+                             baseline_id=current_baseline(db))
     counts = Counts()
     documents = stored_documents(db, extraction.key, everything)
     batch: list = []
@@ -284,9 +287,15 @@ def _extract_offline(input_path, output, extractors, mentions) -> None:
 @db_option
 @click.option("--limit", default=20, show_default=True, help="How many recent runs to list")
 @click.option("--json", "as_json", is_flag=True, help="Output JSON")
-def runs(db_path, limit, as_json):
-    "List recent runs with their status, counts and ledgers."
+@click.option("--receipt", type=int, metavar="N", help="Print run N's reproducibility receipt as JSON")
+def runs(db_path, limit, as_json, receipt):
+    "List recent runs with their status, counts and ledgers, or one run's receipt."
     db = store.open_db(db_path, create=False)
+    if receipt is not None:
+        from .diff import receipt as make_receipt
+
+        click.echo(json.dumps(make_receipt(db, receipt), indent=2, ensure_ascii=False))
+        return
     rows = list(db.query("select * from runs order by id desc limit ?", [limit]))
     for row in rows:
         row["plugins"] = json.loads(row["plugins"] or "{}")
@@ -349,4 +358,5 @@ cli.add_command(__import__("evidex.run", fromlist=["run"]).run)  # evidex run: t
 cli.add_command(__import__("evidex.report", fromlist=["report"]).report)  # evidex report: HTML
 
 load_plugins()
+add_commands(cli)  # evidex seed load|status|link, evidex diff
 pm.hook.register_commands(cli=cli)

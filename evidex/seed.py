@@ -7,9 +7,9 @@ is current (the most recently loaded one); a changed file makes a new version an
 Linking rules (``classify``). Every current claim is compared with every seed claim of a
 baseline that shares at least one entity with it:
 
-* Entity ids are normalised before comparing: case, Greek letters (α -> alpha), hyphens,
-  dashes, spaces and underscores are folded, so ``IFN-β``, ``ifnbeta`` and ``IFNB1`` keep their
-  own identities but ``cGAS-STING`` equals ``cgas-sting``. A claim's subject and object count as
+* Entity ids are normalised before comparing: case, Greek letters and their names (α, alpha,
+  alfa -> a), hyphens, dashes, spaces and underscores are folded, so ``cGAS–STING`` equals
+  ``cgas-sting`` and ``NF-κB`` equals ``nf-kb``, while ``IFNB1`` and ``ifn-beta`` stay apart. A claim's subject and object count as
   entities too.
 * Entities are weighted by rarity in the baseline (smoothed inverse document frequency), so a
   shared specific gene outweighs a shared generic concept such as ``type-i-ifn``.
@@ -18,6 +18,12 @@ baseline that shares at least one entity with it:
   shared / weight of the seed's entities); category match = 1 for the seed's main category,
   0.7 for another of its categories, 0.4 for a related category (``RELATED``), else 0; subject/
   object match = 0.5 for each of subject and object equal to the seed's (0.25 if swapped).
+* That score is multiplied by a *sides* factor, (1 + seed subject/object ids named in the
+  claim's sentence) / (1 + seed subject/object ids that are entities), and by a *specificity*
+  factor, min(1, 0.5 + weight of shared / (2 * SPECIFIC_WEIGHT)): a sentence naming one side of
+  the seed's relation, or sharing only generic entities, is weaker evidence. The claim's
+  sentence counts: the entities of the other current claims on the same sentence (other
+  categories) are added to the claim's own, but only the claim's own entities select candidates.
 * The best-scoring seed claim wins (ties: the earlier one in the file). Below
   ``LINK_THRESHOLD`` the claim is ``novel`` and no seed id is stored.
 * Otherwise, in this order: ``contradicts`` if the claim is negated, or its direction is up
@@ -53,11 +59,15 @@ from .models import DIRECTIONS, content_hash
 
 DEFAULT_SEED = Path("corpora/seed")
 LINK_THRESHOLD = 0.45
+SPECIFIC_WEIGHT = 4.0  # shared entity weight that counts as fully specific (a gene in one seed claim)
 RELATIONS = ("supports", "contradicts", "extends", "novel")
 RELATED = {"ifn": {"pathway", "therapy"}, "pathway": {"ifn"}, "therapy": {"ifn"}, "age": set()}
 OPPOSITE = {"up": "down", "down": "up"}
-GREEK = {"α": "alpha", "ɑ": "alpha", "β": "beta", "ß": "beta", "γ": "gamma", "δ": "delta",
-         "ε": "epsilon", "ϵ": "epsilon", "κ": "kappa", "λ": "lambda", "ω": "omega", "μ": "mu"}
+# Greek letters and their spelled names fold to one Latin letter: IFN-α, IFN-alpha, IFN-alfa and
+# "IFNa" compare equal, and so do NF-κB, NF-kappaB and nf-kb.
+GREEK = {"α": "a", "ɑ": "a", "β": "b", "ß": "b", "γ": "g", "δ": "d", "ε": "e", "ϵ": "e", "κ": "k",
+         "λ": "l", "ω": "o", "μ": "m", "alpha": "a", "alfa": "a", "beta": "b", "gamma": "g",
+         "delta": "d", "epsilon": "e", "kappa": "k", "lambda": "l", "omega": "o"}
 CONTEXT_KEYS = ("cancer_types", "study_systems", "therapies", "age_groups")
 
 
@@ -66,7 +76,7 @@ def norm(value: Any) -> str:
     text = str(value or "").lower()
     for letter, name in GREEK.items():
         text = text.replace(letter, name)
-    text = text.replace("tumour", "tumor").replace("alfa", "alpha")
+    text = text.replace("tumour", "tumor")
     return re.sub(r"[\s\-\u2010-\u2015\u2212_/]+", "", text)
 
 
@@ -197,12 +207,15 @@ class SeedIndex:
 
     def classify(self, claim: dict) -> Link:
         "Link one claim (a claims-table row) to its best seed claim; see the module docstring."
-        entities = {norm(e): e for e in _json_list(claim.get("entities"))}
+        own = {norm(e): e for e in _json_list(claim.get("entities"))}
         for key in ("subject", "object"):
-            if claim.get(key) and norm(claim[key]) not in entities:
-                entities[norm(claim[key])] = claim[key]
+            if claim.get(key) and norm(claim[key]) not in own:
+                own[norm(claim[key])] = claim[key]
+        own.pop("", None)
+        # The sentence's other claims (other categories) name the other side of the relation.
+        entities = {**{norm(e): e for e in claim.get("sentence_entities") or []}, **own}
         entities.pop("", None)
-        candidates = sorted({i for e in entities for i in self.by_entity.get(e, [])})
+        candidates = sorted({i for e in own for i in self.by_entity.get(e, [])})
         best: tuple[float, int, list[str]] | None = None
         for i in candidates:
             score, shared = self.score(claim, entities, self.seeds[i])
@@ -228,7 +241,13 @@ class SeedIndex:
         so = 0.5 * (bool(subj) and subj == seed.subject) + 0.5 * (bool(obj) and obj == seed.object)
         if not so:
             so = 0.25 * (bool(subj) and subj == seed.object) + 0.25 * (bool(obj) and obj == seed.subject)
-        return 0.6 * overlap + 0.25 * cat + 0.15 * so, sorted(entities[e] for e in shared)
+        # A seed relates its subject to its object: a sentence naming only one side is weaker
+        # evidence, and so is one sharing only generic (frequent) entities.
+        keys = {seed.subject, seed.object} & set(seed.entities)
+        sides = (1 + len(keys & set(entities))) / (1 + len(keys))
+        specificity = min(1.0, 0.5 + w_shared / (2 * SPECIFIC_WEIGHT))
+        score = (0.6 * overlap + 0.25 * cat + 0.15 * so) * sides * specificity
+        return score, sorted(entities[e] for e in shared)
 
 
 def relate(claim: dict, seed: Seed) -> str:
@@ -284,7 +303,8 @@ def link_claims(db: Database, baseline_id: str | None = None, run_id: int | None
     for start in range(0, len(ids), 1000):
         chunk = ids[start:start + 1000]
         rows = []
-        for claim in db.query(f"select * from claims where id in ({','.join('?' * len(chunk))})", chunk):
+        claims = list(db.query(f"select * from claims where id in ({','.join('?' * len(chunk))})", chunk))
+        for claim in with_sentence_entities(db, claims):
             link = index.classify(claim)
             counts[link.relation] += 1
             rows.append({"claim_id": claim["id"], "baseline_id": baseline_id, "seed_id": link.seed_id,
@@ -294,6 +314,21 @@ def link_claims(db: Database, baseline_id: str | None = None, run_id: int | None
         with db.atomic():
             db["claim_links"].insert_all(rows, replace=True)
     return counts
+
+
+def with_sentence_entities(db: Database, claims: list[dict]) -> list[dict]:
+    "Add to each claim the entities of every current claim on the same sentence."
+    docs = sorted({c["doc_id"] for c in claims})
+    found: dict[tuple, set[str]] = {}
+    for start in range(0, len(docs), 500):
+        chunk = docs[start:start + 500]
+        for row in db.query(f"""select doc_id, field, start, "end", entities from claims
+                                where superseded_run is null and doc_id in ({','.join('?' * len(chunk))})""", chunk):
+            key = (row["doc_id"], row["field"], row["start"], row["end"])
+            found.setdefault(key, set()).update(_json_list(row["entities"]))
+    for claim in claims:
+        claim["sentence_entities"] = sorted(found.get((claim["doc_id"], claim["field"], claim["start"], claim["end"]), ()))
+    return claims
 
 
 def link_after_run(db: Database, run_id: int) -> None:

@@ -1,0 +1,245 @@
+"""What changed between two runs (or two versions of a plugin), and a run's reproducibility receipt.
+
+A claim is *current at run R* when it was first seen at or before R and not superseded at or
+before R. Between runs A < B: **added** = current at B but not at A; **removed** = current at A
+but not at B; **changed** = an added and a removed claim on the same document, field, sentence
+offsets and category (paired in id order), reported with the attributes that differ; **seeds**
+= seed claims of one baseline (B's, else the current one) whose supporting / contradicting /
+extending counts differ between A and B, with the status label before and after.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import sys
+from collections import Counter, defaultdict
+from typing import Any
+
+import click
+from sqlite_utils import Database
+
+from . import db as store
+from .errors import UsageError
+from .models import content_hash
+from .seed import SeedIndex, current_baseline, db_option, table
+
+COMPARED = ("subject", "predicate", "object", "direction", "negated", "hedged", "role", "entities",
+            "section", "study_system", "cancer_type", "plugin")
+CURRENT_AT = "c.first_seen_run <= :run and (c.superseded_run is null or c.superseded_run > :run)"
+
+
+def _run(db: Database, run_id: int) -> dict:
+    row = db.execute("select * from runs where id = ?", [run_id]).fetchone()
+    if row is None:
+        raise UsageError(f"no run {run_id}")
+    return dict(zip([d[0] for d in db.execute("select * from runs limit 0").description], row))
+
+
+def plugin_runs(db: Database, plugin: str) -> tuple[int, int]:
+    "The latest run with plugin and the latest earlier run with another version or data hash of it."
+    runs = [r for r in db.query("select id, plugins from runs where status != 'running' order by id desc")
+            if plugin in json.loads(r["plugins"] or "{}")]
+    if not runs:
+        raise UsageError(f"no finished run used plugin {plugin!r}")
+    latest = json.loads(runs[0]["plugins"])[plugin]
+    for r in runs[1:]:
+        if json.loads(r["plugins"])[plugin] != latest:
+            return r["id"], runs[0]["id"]
+    raise UsageError(f"plugin {plugin!r} has one version in every run (latest run {runs[0]['id']}); nothing to compare")
+
+
+def _claims(db: Database, where: str, params: dict, plugin: str | None) -> list[dict]:
+    sql = f"select c.* from claims c where {where}" + (" and c.plugin = :plugin" if plugin else "")
+    return list(db.query(sql + " order by c.doc_id, c.field, c.start, c.category, c.id", {**params, "plugin": plugin}))
+
+
+def _summary(claim: dict) -> dict:
+    keys = ("id", "doc_id", "plugin", "plugin_version", "category", "field", "start", "end", "direction",
+            "negated", "hedged", "subject", "predicate", "object", "entities", "sentence")
+    out = {k: claim.get(k) for k in keys}
+    out["entities"] = json.loads(out["entities"] or "[]")
+    out["negated"], out["hedged"] = bool(out["negated"]), bool(out["hedged"])
+    return out
+
+
+def diff_runs(db: Database, a: int, b: int, plugin: str | None = None, baseline_id: str | None = None) -> dict:
+    "Claims added, removed and changed between runs a and b, and seed claims whose status moved."
+    run_a, run_b = _run(db, a), _run(db, b)
+    if a >= b:
+        raise UsageError(f"run A ({a}) must come before run B ({b})")
+    params = {"a": a, "b": b}
+    added = _claims(db, "c.first_seen_run > :a and c.first_seen_run <= :b and "
+                        "(c.superseded_run is null or c.superseded_run > :b)", params, plugin)
+    removed = _claims(db, "c.first_seen_run <= :a and c.superseded_run > :a and c.superseded_run <= :b",
+                      params, plugin)
+    by_key: dict[tuple, list[dict]] = defaultdict(list)
+    for claim in removed:
+        by_key[(claim["doc_id"], claim["field"], claim["start"], claim["end"], claim["category"])].append(claim)
+    changed, still_added, paired = [], [], set()
+    for claim in added:
+        olds = by_key.get((claim["doc_id"], claim["field"], claim["start"], claim["end"], claim["category"]))
+        if not olds:
+            still_added.append(claim)
+            continue
+        old = olds.pop(0)
+        paired.add(old["id"])
+        before, after = _summary(old), _summary(claim)
+        changes = {k: [before.get(k, old.get(k)), after.get(k, claim.get(k))] for k in COMPARED
+                   if before.get(k, old.get(k)) != after.get(k, claim.get(k))}
+        changed.append({"doc_id": claim["doc_id"], "category": claim["category"], "sentence": claim["sentence"],
+                        "before": old["id"], "after": claim["id"], "changes": changes})
+    baseline_id = baseline_id or run_b.get("baseline_id") or current_baseline(db)
+    return {
+        "a": _run_info(run_a), "b": _run_info(run_b), "plugin": plugin, "baseline_id": baseline_id,
+        "added": [_summary(c) for c in still_added],
+        "removed": [_summary(c) for c in removed if c["id"] not in paired],
+        "changed": changed,
+        "seeds": seed_changes(db, a, b, baseline_id, plugin) if baseline_id else [],
+    }
+
+
+def _run_info(run: dict) -> dict:
+    return {"id": run["id"], "command": run["command"], "started_at": run["started_at"],
+            "plugins": json.loads(run["plugins"] or "{}"), "baseline_id": run.get("baseline_id")}
+
+
+def seed_counts(db: Database, run_id: int, baseline_id: str, plugin: str | None = None) -> dict[str, Counter]:
+    "Per seed id, the relations of the claims current at run_id (linking on the fly where unlinked)."
+    sql = f"""select c.*, l.relation as link_relation, l.seed_id as link_seed from claims c
+              left join claim_links l on l.claim_id = c.id and l.baseline_id = :baseline
+              where {CURRENT_AT}""" + (" and c.plugin = :plugin" if plugin else "")
+    index: SeedIndex | None = None
+    counts: dict[str, Counter] = defaultdict(Counter)
+    for row in db.query(sql, {"run": run_id, "baseline": baseline_id, "plugin": plugin}):
+        relation, seed_id = row["link_relation"], row["link_seed"]
+        if relation is None:
+            index = index or SeedIndex.for_baseline(db, baseline_id)
+            link = index.classify(row)
+            relation, seed_id = link.relation, link.seed_id
+        if seed_id:
+            counts[seed_id][relation] += 1
+    return counts
+
+
+def status_label(counts: Counter) -> str:
+    "One word for a seed claim's evidence: contested, contradicted, supported, extended or none."
+    if counts["contradicts"] and (counts["supports"] or counts["extends"]):
+        return "contested"
+    if counts["contradicts"]:
+        return "contradicted"
+    if counts["supports"]:
+        return "supported"
+    return "extended" if counts["extends"] else "none"
+
+
+def seed_changes(db: Database, a: int, b: int, baseline_id: str, plugin: str | None = None) -> list[dict]:
+    "Seed claims whose evidence counts differ between runs a and b, against one baseline."
+    before, after = seed_counts(db, a, baseline_id, plugin), seed_counts(db, b, baseline_id, plugin)
+    out = []
+    for (seed_id,) in db.execute("select seed_id from seed_claims where baseline_id = ? order by position",
+                                 [baseline_id]):
+        x, y = before.get(seed_id, Counter()), after.get(seed_id, Counter())
+        keys = ("supports", "contradicts", "extends")
+        if any(x[k] != y[k] for k in keys):
+            out.append({"seed_id": seed_id, "status_before": status_label(x), "status_after": status_label(y),
+                        "before": {k: x[k] for k in keys}, "after": {k: y[k] for k in keys}})
+    return out
+
+
+def format_table(result: dict) -> str:
+    "A diff as text: a header, then one section per kind of change."
+    lines = [f"diff run {result['a']['id']} -> run {result['b']['id']}"
+             + (f" (plugin {result['plugin']})" if result["plugin"] else "")
+             + f": {len(result['added'])} added, {len(result['removed'])} removed, "
+               f"{len(result['changed'])} changed, {len(result['seeds'])} seed claims moved"]
+    for kind in ("added", "removed"):
+        if result[kind]:
+            lines += ["", f"{kind.upper()}", table(
+                [{**c, "entities": ",".join(c["entities"]), "sentence": c["sentence"][:70]} for c in result[kind]],
+                ("id", "doc_id", "plugin", "category", "direction", "negated", "entities", "sentence"))]
+    if result["changed"]:
+        lines += ["", "CHANGED", table(
+            [{**c, "changes": "; ".join(f"{k}: {v[0]} -> {v[1]}" for k, v in c["changes"].items())}
+             for c in result["changed"]], ("doc_id", "category", "before", "after", "changes"))]
+    if result["seeds"]:
+        lines += ["", f"SEED CLAIMS (baseline {result['baseline_id']})", table(
+            [{"seed_id": s["seed_id"], "status": f"{s['status_before']} -> {s['status_after']}",
+              **{k: f"{s['before'][k]} -> {s['after'][k]}" for k in s["before"]}} for s in result["seeds"]],
+            ("seed_id", "status", "supports", "contradicts", "extends"))]
+    return "\n".join(lines)
+
+
+@click.command()
+@click.argument("a", type=int, required=False)
+@click.argument("b", type=int, required=False)
+@db_option
+@click.option("--plugin", help="Only this plugin's claims; without A and B, its latest version vs the one before")
+@click.option("--baseline", "baseline_id", help="Seed baseline for the seed section (default: B's, else current)")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def diff(a: int | None, b: int | None, db_path: str, plugin: str | None, baseline_id: str | None, fmt: str) -> None:
+    """Claims added, removed and changed between runs A and B, and seed claims whose status changed.
+
+    Example: evidex diff 3 7, or evidex diff --plugin ifn (its latest version against the previous)
+    """
+    db = store.open_db(db_path, create=False)
+    if a is None or b is None:
+        if a is not None or not plugin:
+            raise click.UsageError("give two run ids A and B, or --plugin NAME")
+        a, b = plugin_runs(db, plugin)
+    result = diff_runs(db, a, b, plugin, baseline_id)
+    click.echo(json.dumps(result, indent=2, ensure_ascii=False) if fmt == "json" else format_table(result))
+
+
+def receipt(db: Database, run_id: int) -> dict[str, Any]:
+    "Everything needed to rerun a run and check the rerun: inputs, versions, ledger, payload hashes."
+    import spacy
+
+    run = _run(db, run_id)
+    ledger = list(db.query("select * from ledger where run_id = ? order by id", [run_id]))
+    payloads: list[str] = []
+    for row in ledger:
+        for key in ("skipped_reasons", "detail"):
+            row[key] = json.loads(row[key]) if row.get(key) else None
+        payloads += (row["detail"] or {}).get("responses", [])
+    baseline = None
+    if run.get("baseline_id"):
+        found = db.execute("select id, doi, title, loaded_at, claims_count, path from baselines where id = ?",
+                           [run["baseline_id"]]).fetchone()
+        baseline = dict(zip(("id", "doi", "title", "loaded_at", "claims_count", "path"), found)) if found \
+            else {"id": run["baseline_id"]}
+    current = [r[0] for r in db.execute(
+        "select c.id from claims c where " + CURRENT_AT.replace(":run", "?") + " order by c.id", [run_id, run_id])]
+    return {
+        "receipt": 1,
+        "run": {k: run.get(k) for k in ("id", "command", "status", "started_at", "finished_at", "message")},
+        "query": run.get("query"), "source": run.get("source"),
+        "window": {"start": run.get("window_start") or min((r["window_start"] for r in ledger if r["window_start"]), default=None),
+                   "end": run.get("window_end") or max((r["window_end"] for r in ledger if r["window_end"]), default=None)},
+        "source_urls": _source_urls({run.get("source")} | {r["source"] for r in ledger}),
+        "evidex_version": run.get("evidex_version"),
+        "plugins": json.loads(run.get("plugins") or "{}"),
+        "baseline": baseline,
+        "options": json.loads(run["options"]) if run.get("options") else None,
+        "counts": {k: run.get(k) for k in ("documents_seen", "documents_new", "documents_changed", "claims_new",
+                                           "claims_superseded", "errors")},
+        "ledger": ledger,
+        "raw_payload_sha256": sorted(set(payloads)),
+        "watermarks": list(db.query("select * from watermarks where run_id = ?", [run_id])),
+        "claims_current": {"count": len(current), "digest": content_hash("claims", *current)},
+        "environment": {"python": sys.version.split()[0], "spacy": spacy.__version__, "sqlite": sqlite3.sqlite_version},
+    }
+
+
+def _source_urls(names: set[str | None]) -> dict[str, str | None]:
+    "Base URL each named source would use now (configured default or environment override)."
+    names = {n for n in names if n and n != "file"}
+    if not names:
+        return {}
+    try:
+        from . import get_sources
+
+        sources = get_sources()
+    except Exception:  # a broken source plugin must not hide the rest of the receipt
+        sources = {}
+    return {n: getattr(sources.get(n), "base_url", None) for n in sorted(names)}

@@ -1,0 +1,189 @@
+"""Linking claims to the seed baseline: supports, contradicts, extends, novel, on real abstracts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from evidex import plugins as plugins_mod
+from evidex.cli import cli
+from evidex.db import open_db
+from evidex.seed import SeedIndex, current_baseline, load_baseline, norm
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED = ROOT / "corpora" / "seed"
+BUILTIN = {"EVIDEX_LOAD_PLUGINS": "ifn,pathway,therapy,age"}
+# Real abstracts of ../shared/eval/docs.jsonl used below: ageing and pDC IFN-α (para-22), aged
+# donors' DNA and IFN-α (20354270), radiation dose and TREX1 (para-14), anthracyclines and
+# type I IFN (para-13), and two off-topic ones (PAX6, ciprofloxacin).
+DOCS = ("para-22", "20354270", "para-14", "para-13", "10441571", "10741713")
+
+
+@pytest.fixture
+def fresh():
+    plugins_mod.reset()
+    yield
+    plugins_mod.reset()
+    plugins_mod.load_plugins()
+
+
+def run(*args, env=None):
+    result = CliRunner().invoke(cli, [str(a) for a in args], env={**BUILTIN, **(env or {})})
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    return result
+
+
+def subset(eval_docs: Path, tmp_path: Path, ids=DOCS) -> Path:
+    "The named documents of the eval set as a JSON Lines file."
+    out = tmp_path / "docs.jsonl"
+    lines = [line for line in eval_docs.read_text().splitlines() if json.loads(line)["pmid"] in ids]
+    assert len(lines) == len(ids)
+    out.write_text("\n".join(lines) + "\n")
+    return out
+
+
+def links(db, baseline_id=None):
+    "Current claims with their link to the baseline, by (doc, sentence start, category)."
+    baseline_id = baseline_id or current_baseline(db)
+    return list(db.query(
+        """select c.doc_id, c.category, c.sentence, c.direction, c.negated, c.entities, l.relation, l.seed_id,
+                  l.score, l.shared_entities, l.plugin_version, l.run_id
+           from claims c join claim_links l on l.claim_id = c.id and l.baseline_id = ?
+           where c.superseded_run is null order by c.doc_id, c.start""", [baseline_id]))
+
+
+def find(rows, doc_id, category, prefix):
+    hits = [r for r in rows if r["doc_id"] == doc_id and r["category"] == category and r["sentence"].startswith(prefix)]
+    assert hits, f"no {category} claim in {doc_id} starting {prefix!r}"
+    return hits[0]
+
+
+def test_real_abstracts_link_as_supports_contradicts_and_novel(fresh, eval_docs, tmp_path):
+    db_path = tmp_path / "e.db"
+    run("seed", "load", SEED, "--db", db_path)
+    run("ingest", subset(eval_docs, tmp_path), "--db", db_path)  # linking runs at the end of ingest
+    db = open_db(db_path)
+    rows = links(db)
+    assert {r["relation"] for r in rows} <= {"supports", "contradicts", "extends", "novel"}
+
+    # Agrees with LF-35 (inducible IFN-α falls with age): supports.
+    agree = find(rows, "para-22", "age", "Ageing impairs IRF7 induction")
+    assert (agree["relation"], agree["seed_id"], agree["direction"]) == ("supports", "LF-35", "down")
+    assert "ageing" in json.loads(agree["shared_entities"]) and agree["score"] >= 0.45
+    # The opposite direction against the same seed claim: more IFN-α with age.
+    opposite = find(rows, "20354270", "age", "We observed increased upregulation")
+    assert (opposite["relation"], opposite["seed_id"], opposite["direction"]) == ("contradicts", "LF-35", "up")
+    # A negated claim: a high single radiation dose "did not produce" regression (LF-06).
+    negated = find(rows, "para-14", "therapy", "In contrast, a single dose above the threshold")
+    assert negated["negated"] and (negated["relation"], negated["seed_id"]) == ("contradicts", "LF-06")
+    # Off-topic abstracts: every claim is novel, without a seed id.
+    off = [r for r in rows if r["doc_id"] in ("10441571", "10741713")]
+    assert off and all(r["relation"] == "novel" and r["seed_id"] is None for r in off)
+    # The run recorded the baseline it linked against.
+    assert {r["run_id"] for r in rows} == {1}
+    assert db.execute("select baseline_id from runs where id = 1").fetchone()[0] == current_baseline(db)
+
+
+def test_status_counts_the_links(fresh, eval_docs, tmp_path):
+    db_path = tmp_path / "e.db"
+    run("ingest", subset(eval_docs, tmp_path), "--db", db_path)
+    db = open_db(db_path)
+    assert db["claim_links"].count == 0  # no baseline yet: nothing to link
+    out = run("seed", "load", SEED, "--db", db_path).output
+    assert "is current; linked" in out
+    status = {r["seed_id"]: r for r in json.loads(run("seed", "status", "--db", db_path, "--format", "json").output)}
+    assert len(status) == 68 and list(status)[:2] == ["SR-01", "SR-02"]
+    expected = db.execute("""select count(*), count(distinct c.doc_id) from claim_links l join claims c on c.id = l.claim_id
+                             where l.seed_id = 'LF-35' and l.relation = 'supports'""").fetchone()
+    assert (status["LF-35"]["supporting"], status["LF-35"]["supporting_documents"]) == tuple(expected)
+    assert status["LF-35"]["contradicting"] >= 1 and status["LF-35"]["documents"] >= 2
+    assert status["LF-35"]["documents_after_review"] == 0  # the eval abstracts predate 2026
+    table = run("seed", "status", "--db", db_path).output.splitlines()
+    assert table[0].split()[:5] == ["seed_id", "kind", "category", "direction", "supporting"]
+    assert any(line.startswith("LF-35") for line in table)
+
+
+def test_new_baseline_keeps_old_links_and_relinks(fresh, eval_docs, tmp_path):
+    db_path = tmp_path / "e.db"
+    run("seed", "load", SEED, "--db", db_path)
+    run("ingest", subset(eval_docs, tmp_path, ("para-22",)), "--db", db_path)
+    db = open_db(db_path)
+    first = current_baseline(db)
+    before = {(r["sentence"], r["category"]): r["relation"] for r in links(db, first)}
+    changed = tmp_path / "seed2"
+    changed.mkdir()
+    (changed / "review.json").write_text((SEED / "review.json").read_text())
+    # Drop LF-35: the claims that supported it must now link elsewhere or be novel.
+    (changed / "claims.jsonl").write_text("".join(
+        line + "\n" for line in (SEED / "claims.jsonl").read_text().splitlines() if '"LF-35"' not in line))
+    run("seed", "load", changed, "--db", db_path)
+    second = current_baseline(db)
+    assert second != first and db["baselines"].count == 2
+    assert {(r["sentence"], r["category"]): r["relation"] for r in links(db, first)} == before
+    assert all(r["seed_id"] != "LF-35" for r in links(db, second))
+    assert len(links(db, second)) == len(before)
+
+
+def test_plugin_version_change_relinks(fresh, eval_docs, tmp_path):
+    db_path = tmp_path / "e.db"
+    run("seed", "load", SEED, "--db", db_path)
+    run("ingest", subset(eval_docs, tmp_path, ("para-22",)), "--db", db_path)
+    db = open_db(db_path)
+    assert "linked 0 claims" in run("seed", "link", "--db", db_path).output  # all linked already
+    n = db.execute("update claims set plugin_version = 'next' where plugin = 'age'").rowcount
+    assert n and f"linked {n} claims" in run("seed", "link", "--db", db_path).output
+    versions = {r["plugin_version"] for r in links(db) if r["category"] == "age"}
+    assert versions == {"next"}
+
+
+def claim(category="ifn", entities=(), direction="up", negated=False, **more):
+    return {"category": category, "entities": json.dumps(list(entities)), "direction": direction,
+            "negated": int(negated), "doc_id": "d", **more}
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory):
+    db = open_db(tmp_path_factory.mktemp("seed") / "s.db")
+    baseline_id, _ = load_baseline(db, SEED)
+    return SeedIndex.for_baseline(db, baseline_id)
+
+
+def test_rules_on_constructed_claims(index):
+    # Same entities and direction as LF-26 (IFN-ε restrains ovarian cancer).
+    link = index.classify(claim(entities=["IFNE", "IFNAR1"], direction="down"))
+    assert (link.relation, link.seed_id, link.shared) == ("supports", "LF-26", ["IFNAR1", "IFNE"])
+    assert index.classify(claim(entities=["IFNE", "IFNAR1"], direction="up")).relation == "contradicts"
+    assert index.classify(claim(entities=["IFNE", "IFNAR1"], direction="down", negated=True)).relation == "contradicts"
+    # An association is compatible with a directional seed claim.
+    assert index.classify(claim(entities=["IFNE", "IFNAR1"], direction="assoc")).relation == "supports"
+    # Another cancer type or study system than the seed's context extends it.
+    assert index.classify(claim(entities=["IFNE", "IFNAR1"], direction="down",
+                                cancer_type="endometrial cancer")).relation == "extends"
+    assert index.classify(claim(entities=["IFNE", "IFNAR1"], direction="down",
+                                cancer_type="Ovarian cancer", study_system="mouse")).relation == "supports"
+    assert index.classify(claim(entities=["IFNE", "IFNAR1"], direction="down",
+                                study_system="in vitro")).relation == "extends"
+    # Nothing shared: novel, no seed id.
+    link = index.classify(claim(category="pathway", entities=["PAX6"]))
+    assert (link.relation, link.seed_id, link.score) == ("novel", None, 0.0)
+
+
+def test_normalised_ids_and_context_dependent_seeds(index):
+    # Case, Greek letters and hyphens are folded: "IFN-ε" style spellings of a concept id match.
+    assert norm("cGAS–STING") == norm("cgas-sting") == "cgassting"
+    assert norm("IFN-α") == norm("ifn alpha") == norm("IFN-alfa")
+    link = index.classify(claim(category="pathway", entities=["cGAS-STING", "NF-κB"], direction="up"))
+    assert (link.relation, link.seed_id) == ("supports", "LF-20")
+    # A seed whose direction depends on context (SR-15, ageing alters IFN ±) is supported both ways.
+    for direction in ("up", "down"):
+        link = index.classify(claim(category="age", entities=["ageing", "immunosenescence"], direction=direction,
+                                    sentence_entities=["type-i-ifn"]))
+        assert (link.relation, link.seed_id) == ("supports", "SR-15")
+    # A seed listing two relations (LF-06: high dose down, fractionated up) accepts both directions.
+    for direction in ("up", "down"):
+        link = index.classify(claim(category="pathway", entities=["TREX1"], direction=direction,
+                                    sentence_entities=["radiotherapy", "IFNB1"]))
+        assert (link.relation, link.seed_id) == ("supports", "LF-06")
