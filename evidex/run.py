@@ -399,11 +399,15 @@ class Runner:
                 read_seed(cfg.seed)
             except UsageError as ex:
                 raise ConfigError(f"config {cfg.path}: 'run.seed': {ex}") from None
-        check_db_path(self.db_path)
 
     def execute(self) -> int:
-        "Run under the lock; return the exit code."
+        "Take the lock first (a second run must fail fast), prepare, then run; return the exit code."
+        check_db_path(self.db_path)
         with RunLock(self.db_path):
+            self.prepare()
+            logs.event(self.log, "run.start",
+                       f"evidex run: {len(self.cfg.queries)} queries, database {self.db_path}",
+                       config=str(self.cfg.path), db=str(self.db_path), queries=len(self.cfg.queries))
             db = store.open_db(self.db_path)
             signature = self.extraction.signature if self.extraction else {}
             self.run_id = store.start_run(db, "run", signature, options={
@@ -583,9 +587,6 @@ def _run(config_path: str, db_path: str | None, log: logging.Logger, log_json: b
         cfg = load_config(config_path)
         path = Path(db_path) if db_path else (cfg.db or Path("evidex.db"))
         runner = Runner(cfg, path, log, bars=not (quiet or log_json) and sys.stderr.isatty())
-        runner.prepare()
-        logs.event(log, "run.start", f"evidex run: {len(cfg.queries)} queries, database {path}",
-                   config=str(cfg.path), db=str(path), queries=len(cfg.queries))
         with sigterm_as_interrupt():
             code = runner.execute()
     except EvidexError as ex:

@@ -1,0 +1,254 @@
+"""`evidex run` against the local replay server: config, incremental fetches, logs, exit codes."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from evidex.cli import cli
+from evidex.run import EXIT_ERRORS, EXIT_LOCKED, EXIT_NETWORK, EXIT_OK, load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED = ROOT / "corpora" / "seed"
+replay_server = pytest.importorskip("tests.replay_server")
+SCALE = 60
+
+
+@pytest.fixture(scope="module")
+def server():
+    try:
+        srv = replay_server.ReplayServer(scale=SCALE)
+    except FileNotFoundError as ex:
+        pytest.skip(str(ex))
+    with srv:
+        yield srv
+
+
+@pytest.fixture
+def env(server, tmp_path, monkeypatch):
+    "Point evidex at the replay server, fast retries, private rate-limit files."
+    values = {**server.env(), "EVIDEX_RATE_DIR": str(tmp_path / "rate"), "EVIDEX_RATE_LIMIT": "1000",
+              "EVIDEX_RETRIES": "1", "EVIDEX_BACKOFF": "0.01", "EVIDEX_EMAIL": "ci@example.org"}
+    for key in ("EVIDEX_CONFIG", "EVIDEX_DB", "EVIDEX_PLUGINS_DIR", "NCBI_API_KEY"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    return values
+
+
+def write_config(path: Path, *, sources=("pubmed",), extract=False, seed=False, extra_run="", queries=None) -> Path:
+    "A small run config; queries maps id -> {source: text}."
+    queries = queries or {"Q00": {"pubmed": '{IFN} AND cancer[tiab]',
+                                  "europepmc": 'TITLE_ABS:"type I interferon"'}}
+    lines = ["[run]", f"extract = {str(extract).lower()}", f"link_seed = {str(seed).lower()}"]
+    if seed:
+        lines.append(f'seed = "{SEED}"')
+    lines += [extra_run, ""]
+    for name in sources:
+        lines += [f"[sources.{name}]", "batch_size = 25", ""]
+    lines += ["[blocks]", 'IFN = "(\\"type I interferon\\"[tiab] OR IFN-I[tiab])"', ""]
+    for qid, texts in queries.items():
+        lines += ["[[queries]]", f'id = "{qid}"']
+        lines += [f"{s} = {json.dumps(t)}" for s, t in texts.items() if s in sources]
+        lines.append("")
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, ["run", *args])
+
+
+def rows(db_path: Path, sql: str, params=()):
+    with sqlite3.connect(db_path) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def today() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).date().isoformat()
+
+
+def test_default_config_is_valid_and_holds_the_seed_review_queries():
+    cfg = load_config(ROOT / "corpora" / "evidex.toml")
+    assert set(cfg.sources) == {"pubmed", "europepmc"}
+    assert cfg.sources["pubmed"].api_key_env == "NCBI_API_KEY"
+    assert cfg.sources["pubmed"].email_env == cfg.sources["europepmc"].email_env == "EVIDEX_EMAIL"
+    ids = [q.id for q in cfg.queries]
+    assert ids[:3] == ["Q00", "Q01", "Q02"] and "Q20" in ids and "Q21" in ids
+    for q in cfg.queries:  # every theme for both services, blocks expanded
+        assert set(q.texts) == {"pubmed", "europepmc"}, q.id
+        assert "{" not in q.texts["pubmed"] and "{" not in q.texts["europepmc"], q.id
+        assert "[tiab]" not in q.texts["europepmc"], q.id
+    assert '"Interferon Type I"[mh]' in cfg.queries[0].texts["pubmed"]
+    assert "SRC:MED" in cfg.queries[0].texts["europepmc"]
+    assert cfg.plugins_dir is None  # local plugins only when configured
+    text = (ROOT / "corpora" / "evidex.toml").read_text()
+    assert "@" not in text.replace("{", "")  # no email in the file
+
+
+def test_run_fetches_each_source_then_a_second_run_is_incremental(env, tmp_path):
+    config = write_config(tmp_path / "evidex.toml", sources=("pubmed", "europepmc"))
+    db_path = tmp_path / "e.db"
+    result = run("--config", str(config), "--db", str(db_path))
+    assert result.exit_code == EXIT_OK, result.output
+    europepmc = rows(db_path, "select count(*) from documents where source = 'europepmc'")[0][0]
+    assert rows(db_path, "select count(*) from documents where source = 'pubmed'")[0][0] == SCALE
+    assert europepmc > 0
+    marks = rows(db_path, "select source, last_complete from watermarks order by source")
+    assert marks == [("europepmc", today()), ("pubmed", today())]
+    assert f"{SCALE + europepmc} new documents" in result.output
+
+    again = run("--config", str(config), "--db", str(db_path))
+    assert again.exit_code == EXIT_OK, again.output
+    assert "0 new documents, 0 new claims, 0 seed claims changed status" in again.output
+    assert rows(db_path, "select count(*) from documents")[0][0] == SCALE + europepmc
+    statuses = rows(db_path, "select command, status from runs order by id")
+    assert statuses == [("run", "ok"), ("ingest", "ok"), ("ingest", "ok")] * 2
+
+
+def test_extraction_and_seed_linking_with_a_summary(env, tmp_path):
+    config = write_config(tmp_path / "evidex.toml", extract=True, seed=True)
+    db_path = tmp_path / "e.db"
+    result = run("--config", str(config), "--db", str(db_path), "--log-json")
+    assert result.exit_code == EXIT_OK, result.output
+    events = [json.loads(line) for line in result.output.splitlines()]
+    summary = events[-1]
+    assert summary["event"] == "run.summary" and summary["exit_code"] == 0
+    claims = rows(db_path, "select count(*) from claims")[0][0]
+    assert summary["documents_new"] == SCALE and summary["claims_new"] == claims > 0
+    links = rows(db_path, "select count(*) from claim_links")[0][0]
+    assert links == claims
+    assert summary["seed_claims_changed"], "the first run gives some seed claims evidence"
+    assert {"run.start", "fetch.done", "seed.linked", "run.summary"} <= {e["event"] for e in events}
+    # Nothing left for the catch-up extraction: every document was extracted as it was stored.
+    assert rows(db_path, "select count(*) from documents where extracted_with is null") == [(0,)]
+
+
+def test_catch_up_extracts_documents_stored_without_extraction(env, tmp_path):
+    db_path = tmp_path / "e.db"
+    assert run("--config", str(write_config(tmp_path / "a.toml")), "--db", str(db_path)).exit_code == 0
+    assert rows(db_path, "select count(*) from claims") == [(0,)]
+    result = run("--config", str(write_config(tmp_path / "b.toml", extract=True)), "--db", str(db_path))
+    assert result.exit_code == 0, result.output
+    assert "extracted 60 stored documents" in result.output
+    assert rows(db_path, "select count(*) from claims")[0][0] > 0
+
+
+def test_quiet_prints_nothing_on_success(env, tmp_path):
+    result = run("--config", str(write_config(tmp_path / "c.toml")), "--db", str(tmp_path / "e.db"), "--quiet")
+    assert result.exit_code == 0 and result.output == ""
+
+
+def test_db_and_config_from_environment_and_config_relative_paths(env, tmp_path, monkeypatch):
+    folder = tmp_path / "conf"
+    folder.mkdir()
+    config = write_config(folder / "evidex.toml", extra_run='db = "data.db"')
+    monkeypatch.setenv("EVIDEX_CONFIG", str(config))
+    assert run().exit_code == 0
+    assert (folder / "data.db").exists()  # relative to the config file, not the cwd
+    monkeypatch.setenv("EVIDEX_DB", str(tmp_path / "other.db"))
+    assert run().exit_code == 0
+    assert (tmp_path / "other.db").exists()
+
+
+def test_network_failure_exits_4_and_the_next_run_recovers(env, tmp_path, monkeypatch):
+    config = write_config(tmp_path / "evidex.toml", queries={
+        "Q1": {"pubmed": "a[tiab]"}, "Q2": {"pubmed": "b[tiab]"}})
+    db_path = tmp_path / "e.db"
+    monkeypatch.setenv("EVIDEX_PUBMED_URL", "http://127.0.0.1:9/eutils")  # nothing listens there
+    result = run("--config", str(config), "--db", str(db_path))
+    assert result.exit_code == EXIT_NETWORK, result.output
+    assert "skipping its 1 remaining queries" in result.output
+    assert rows(db_path, "select count(*) from watermarks") == [(0,)]
+    assert rows(db_path, "select status from runs where command = 'run'") == [("failed",)]
+    monkeypatch.setenv("EVIDEX_PUBMED_URL", env["EVIDEX_PUBMED_URL"])
+    assert run("--config", str(config), "--db", str(db_path)).exit_code == EXIT_OK
+    assert rows(db_path, "select count(*) from watermarks") == [(2,)]
+
+
+def test_query_the_service_refuses_is_a_recorded_error_exit_1(env, tmp_path):
+    config = write_config(tmp_path / "evidex.toml", queries={
+        "BAD": {"pubmed": "fleegle[tiab]"}, "OK": {"pubmed": "cancer[tiab]"}})
+    db_path = tmp_path / "e.db"
+    result = run("--config", str(config), "--db", str(db_path))
+    assert result.exit_code == EXIT_ERRORS, result.output
+    assert "BAD pubmed" in result.output
+    assert rows(db_path, "select count(*) from documents") == [(SCALE,)]  # OK still ran
+    assert rows(db_path, "select status from runs where command = 'run'") == [("errors",)]
+
+
+def test_a_failing_extractor_is_recorded_and_exits_1(env, tmp_path):
+    from evidex.plugins import reset
+
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "broken.py").write_text(textwrap.dedent('''
+        from evidex import Extractor, hookimpl
+
+        class Broken(Extractor):
+            name = "broken"
+            def extract(self, document, field, doc):
+                raise RuntimeError("boom")
+
+        @hookimpl
+        def register_extractors(register):
+            register(Broken())
+    '''))
+    config = write_config(tmp_path / "evidex.toml", extract=True, extra_run='plugins_dir = "plugins"')
+    try:
+        result = run("--config", str(config), "--db", str(tmp_path / "e.db"))
+    finally:
+        reset()
+    assert result.exit_code == EXIT_ERRORS, result.output
+    assert rows(tmp_path / "e.db", "select count(distinct doc_id) from run_errors where plugin = 'broken'") == [(SCALE,)]
+
+
+def test_a_second_concurrent_run_exits_3_at_once(env, tmp_path):
+    config = write_config(tmp_path / "evidex.toml")
+    db_path = tmp_path / "e.db"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom evidex.lock import RunLock\n"
+         "RunLock(sys.argv[1]).acquire(); print('locked', flush=True); time.sleep(60)", str(db_path)],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        start = time.monotonic()
+        proc = subprocess.run([sys.executable, "-m", "evidex", "run", "--config", str(config), "--db", str(db_path)],
+                              capture_output=True, text=True, env=os.environ.copy(), timeout=60)
+        elapsed = time.monotonic() - start
+    finally:
+        holder.kill()
+        holder.wait()
+    assert proc.returncode == EXIT_LOCKED, proc.stderr
+    assert f"another evidex run (pid {holder.pid}) holds the lock" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not db_path.exists()  # it did nothing at all
+    assert elapsed < 15  # interpreter start-up included; no waiting on the lock
+
+
+def test_sigterm_closes_the_run_as_interrupted(env, server, tmp_path):
+    config = write_config(tmp_path / "evidex.toml")
+    db_path = tmp_path / "e.db"
+    server.inject("efetch", "timeout", times=1, delay=5)
+    proc = subprocess.Popen([sys.executable, "-m", "evidex", "run", "--config", str(config), "--db", str(db_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+    base = server.stats["efetch"]
+    deadline = time.monotonic() + 30
+    while server.stats["efetch"] == base and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.terminate()
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert rows(db_path, "select status from runs where command = 'run'") == [("interrupted",)]
+    assert rows(db_path, "select count(*) from watermarks") == [(0,)]
+    server.faults.clear()
