@@ -280,13 +280,13 @@ def datasette_plugin() -> ModuleType:
 
     @datasette_hookimpl
     def render_cell(row, value, column, table, database, datasette):
-        if value in (None, "") or (table and table not in VIEW_LINKS):
+        # Datasette links a foreign key it has expanded (a dict) itself, but not on row pages,
+        # in views or in query results: link those here.
+        if value in (None, "") or isinstance(value, dict):
             return None
-        if table == "claim_links" and column != "seed_id":
-            return None  # its other columns are foreign keys Datasette already links
         target = LINKS.get(column) or ("claims" if column == "id" and table == "current_claims" else None)
         key = tilde_encode(str(value))
-        if column == "seed_id" and "baseline_id" in row.keys() and row["baseline_id"]:
+        if column == "seed_id" and table != "seed_claims" and "baseline_id" in row.keys() and row["baseline_id"]:
             target, key = "seed_claims", f"{tilde_encode(str(row['baseline_id']))},{key}"
         if not target:
             return None
@@ -296,10 +296,6 @@ def datasette_plugin() -> ModuleType:
     module = ModuleType("evidex_datasette_links")
     module.render_cell = render_cell  # type: ignore[attr-defined]
     return module
-
-
-# Views and the one table whose seed_id has no foreign key (its key is compound).
-VIEW_LINKS = ("current_claims", "claims_by_entity", "run_additions", "seed_status", "claim_links")
 
 
 def prepare(db_path: Path) -> None:

@@ -1,0 +1,203 @@
+"""`evidex serve`: a real Datasette server on 127.0.0.1 over a database built from real abstracts."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+
+import httpx
+import pytest
+from conftest import require_shared
+from querying_support import EVIDEX, ROOT, build_db, has_seed_tables, running_server, sql_rows
+
+from evidex.errors import PluginError
+from evidex.hookspecs import hookimpl
+from evidex.plugins import pm
+from evidex.serve import QUERIES, SEED_QUERIES, build_metadata
+
+# Named parameters for every canned query, and whether the test data must give rows.
+PARAMS: dict[str, tuple[dict, bool]] = {
+    "claims_for_entity": ({"entity": "STING1"}, True),
+    "therapy_evidence": ({"therapy": "radiotherapy"}, True),
+    "age_evidence": ({}, True),
+    "hedged_only": ({"category": ""}, True),
+    "run_additions": ({"run_id": ""}, True),
+    "new_evidence_since": ({"since": "2021"}, True),
+    "evidence_for_seed_claim": ({"seed_id": None}, True),  # None: the seed claim with most evidence
+    "new_evidence_since_review": ({"since": "2021"}, True),
+    "contradictions_of_review": ({}, True),
+}
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory):
+    docs = require_shared("eval", "docs.jsonl")
+    dated = sorted(require_shared("corpora-raw", "api-responses", "pubmed-eutils", "metapub").glob("*.xml"))
+    tmp = tmp_path_factory.mktemp("serve")
+    path = tmp / "evidex.db"
+    build_db(path, docs, tmp / "plugins", dated)
+    if has_seed_tables(path):
+        result = subprocess.run([*EVIDEX, "seed", "load", "--db", str(path)], capture_output=True, text=True, cwd=ROOT)
+        assert result.returncode == 0, result.stderr
+    return path
+
+
+@pytest.fixture(scope="module")
+def server(db):
+    with running_server(db) as base:
+        yield base
+
+
+def fingerprint(path) -> tuple[str, int]:
+    return hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime_ns
+
+
+def test_every_canned_query_has_a_test():
+    assert set(QUERIES) | set(SEED_QUERIES) == set(PARAMS)
+
+
+@pytest.mark.parametrize("name", sorted(PARAMS))
+def test_canned_query_returns_the_rows_sqlite_returns(db, server, name):
+    queries = build_metadata(db)["databases"]["evidex"]["queries"]
+    if name in SEED_QUERIES and not has_seed_tables(db):
+        pytest.skip("the seed migration (baselines, seed_claims, claim_links) is not in this schema yet")
+    params, must_have_rows = PARAMS[name]
+    params = dict(params)
+    if params.get("seed_id", "") is None:
+        params["seed_id"] = sql_rows(db, "select seed_id from seed_status order by documents desc limit 1")[0]["seed_id"]
+    response = httpx.get(f"{server}/evidex/{name}.json", params={**params, "_shape": "objects"}, timeout=30)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    expected = sql_rows(db, queries[name]["sql"], params)
+    if body.get("truncated"):  # Datasette returns the first max_returned_rows (1000) rows
+        assert len(body["rows"]) == 1000 < len(expected)
+        expected = expected[:1000]
+    assert body["rows"] == expected
+    if must_have_rows:
+        assert expected, f"{name} returned no rows on the test database"
+
+
+def test_new_evidence_since_review_agrees_with_seed_status(db, server):
+    if not has_seed_tables(db):
+        pytest.skip("the seed migration is not in this schema yet")
+    rows = httpx.get(f"{server}/evidex/new_evidence_since_review.json?_shape=array", timeout=30).json()
+    after = sql_rows(db, "select coalesce(sum(claims_after_review), 0) as n from seed_status")[0]["n"]
+    assert len(rows) == after
+
+
+@pytest.mark.parametrize("table, fts, term", [
+    ("claims", "claims_fts", "interferon"),
+    ("current_claims", "claims_fts", "STING"),
+    ("documents", "documents_fts", "melanoma"),
+])
+def test_full_text_search(db, server, table, fts, term):
+    response = httpx.get(f"{server}/evidex/{table}.json",
+                         params={"_search": term, "_shape": "objects", "_size": "max"}, timeout=30)
+    assert response.status_code == 200, response.text
+    found = sorted(r["id"] for r in response.json()["rows"])
+    base = "claims" if table == "current_claims" else table
+    sql = f"select id from {table} where rowid in (select rowid from {fts} where {fts} match :q)"
+    if table == "current_claims":
+        sql = f"select id from current_claims where claim_rowid in (select rowid from {fts} where {fts} match :q)"
+    expected = sorted(r["id"] for r in sql_rows(db, sql, {"q": f'"{term}"'}))
+    assert found == expected and expected, base
+
+
+def test_writes_are_refused_and_the_file_is_unchanged(db, server):
+    before = fingerprint(db)
+    attempts = [
+        httpx.get(f"{server}/evidex.json", params={"sql": "insert into runs (command, started_at, status) "
+                                                           "values ('x', 'y', 'z')"}),
+        httpx.get(f"{server}/evidex.json", params={"sql": "delete from claims"}),
+        httpx.post(f"{server}/evidex", data={"sql": "drop table claims"}),
+        httpx.post(f"{server}/evidex/claims_for_entity", data={"entity": "STING1"}),
+        httpx.post(f"{server}/evidex/runs/-/insert", json={"row": {"command": "x"}}),
+        httpx.post(f"{server}/evidex/-/create", json={"table": "x", "rows": [{"a": 1}]}),
+    ]
+    for response in attempts:
+        assert response.status_code >= 400, (response.request.url, response.text[:200])
+    databases = httpx.get(f"{server}/-/databases.json").json()
+    assert [d["is_mutable"] for d in databases if d["name"] == "evidex"] == [False]
+    assert fingerprint(db) == before
+    assert sql_rows(db, "select count(*) as n from runs where command = 'x'")[0]["n"] == 0
+
+
+def test_metadata_descriptions_licence_and_facets(db, server):
+    meta = httpx.get(f"{server}/-/metadata.json").json()
+    assert meta["license"].startswith("Abstracts") and meta["source_url"].startswith("https://")
+    claims = meta["databases"]["evidex"]["tables"]["claims"]
+    assert claims["columns"]["direction"] and claims["description"]
+    page = httpx.get(f"{server}/evidex/claims.json", params={"_size": "1"}).json()
+    facets = set(page["facet_results"])
+    assert {"category", "plugin", "direction", "negated", "hedged", "study_system", "cancer_type"} <= facets
+    if has_seed_tables(db):
+        links = httpx.get(f"{server}/evidex/claim_links.json", params={"_size": "1"}).json()
+        assert "relation" in links["facet_results"]
+
+
+def test_rows_link_to_their_document_run_and_seed_claim(db, server):
+    claim = sql_rows(db, "select id, doc_id, first_seen_run from claims order by id limit 1")[0]
+    html = httpx.get(f"{server}/evidex/claims/{claim['id']}").text
+    assert f'href="/evidex/documents/{claim["doc_id"]}"' in html
+    assert f'href="/evidex/runs/{claim["first_seen_run"]}"' in html
+    if has_seed_tables(db):
+        link = sql_rows(db, "select claim_id, baseline_id, seed_id from claim_links where relation = 'supports' "
+                            "order by claim_id limit 1")[0]
+        page = httpx.get(f"{server}/evidex/evidence_for_seed_claim", params={"seed_id": link["seed_id"]}).text
+        seed_url = f'/evidex/seed_claims/{link["baseline_id"]},{link["seed_id"]}'
+        assert f'href="{seed_url}"' in page
+        assert httpx.get(server + seed_url).status_code == 200
+
+
+def test_writable_serves_the_file_mutable(db):
+    with running_server(db, "--writable") as base:
+        databases = httpx.get(f"{base}/-/databases.json").json()
+    assert [d["is_mutable"] for d in databases if d["name"] == "evidex"] == [True]
+
+
+def test_metadata_json_option_prints_the_generated_metadata(db):
+    result = subprocess.run([*EVIDEX, "serve", "--db", str(db), "--metadata-json"],
+                            capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == build_metadata(db)
+
+
+def test_missing_database_is_a_usage_error(tmp_path):
+    result = subprocess.run([*EVIDEX, "serve", "--db", str(tmp_path / "nope.db")], capture_output=True, text=True)
+    assert result.returncode == 2 and "does not exist" in result.stderr
+
+
+class QueryPlugin:
+    "A plugin adding one canned query and facets through register_queries."
+
+    @hookimpl
+    def register_queries(self, register):
+        register("ifn_receptor_claims", sql="select * from claims_by_entity where entity = :entity",
+                 title="IFN receptor claims")
+        register(table="current_claims", facets=["role", "section"])
+
+
+def test_hook_register_queries(db):
+    pm.register(QueryPlugin(), name="test-queries")
+    try:
+        meta = build_metadata(db)["databases"]["evidex"]
+        assert meta["queries"]["ifn_receptor_claims"] == {
+            "sql": "select * from claims_by_entity where entity = :entity", "title": "IFN receptor claims"}
+        assert {"role", "section", "category"} <= {f for f in meta["tables"]["current_claims"]["facets"] if isinstance(f, str)}
+    finally:
+        pm.unregister(name="test-queries")
+
+
+def test_register_queries_rejects_a_duplicate_name(db):
+    class Clash:
+        @hookimpl
+        def register_queries(self, register):
+            register("claims_for_entity", sql="select 1")
+
+    pm.register(Clash(), name="clash")
+    try:
+        with pytest.raises(PluginError, match="claims_for_entity"):
+            build_metadata(db)
+    finally:
+        pm.unregister(name="clash")
