@@ -199,6 +199,7 @@ def _ingest_source(db_path, no_extract, source_name, query, since, everything, l
             bar.__exit__(None, None, None)
         source.close()
     load_failures = _report_plugin_failures(db, result.run_id)
+    link_after_run(db, result.run_id)  # record the seed baseline and link the new claims
     counts = result.counts
     for err in counts.errors[:10]:
         click.echo(f"plugin {err.plugin} failed on {err.doc_id}: {err.error}", err=True)

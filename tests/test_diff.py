@@ -1,0 +1,142 @@
+"""evidex diff: a changed lexicon entry, re-extracted, shows up as exactly the claims it touches."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import textwrap
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from evidex import plugins as plugins_mod
+from evidex.cli import cli
+from evidex.db import open_db
+from evidex.diff import diff_runs, status_label
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED = ROOT / "corpora" / "seed"
+# Ageing-related real abstracts of ../shared/eval/docs.jsonl, plus two without ageing claims.
+DOCS = ("para-22", "20354270", "para-24", "22722849", "para-13", "10441571")
+
+
+@pytest.fixture
+def fresh():
+    plugins_mod.reset()
+    yield
+    plugins_mod.reset()
+    plugins_mod.load_plugins()
+
+
+def run(*args, ok=True):
+    result = CliRunner().invoke(cli, [str(a) for a in args], env={"EVIDEX_LOAD_PLUGINS": ""})
+    if ok:
+        assert result.exit_code == 0, result.output + repr(result.exception)
+    return result
+
+
+@pytest.fixture
+def setup(fresh, eval_docs, tmp_path):
+    "The built-in age plugin copied under another name, with its lexicon, into a plugins dir."
+    plugin_dir = tmp_path / "plugins"
+    plugin_dir.mkdir()
+    shutil.copy(ROOT / "plugins" / "age.jsonl", plugin_dir / "agecopy.jsonl")
+    (plugin_dir / "agecopy.py").write_text(textwrap.dedent("""
+        from pathlib import Path
+
+        from evidex import hookimpl
+        from evidex_plugins.age import AgeExtractor
+
+
+        class AgeCopy(AgeExtractor):
+            name = "agecopy"
+            lexicon = Path(__file__).with_name("agecopy.jsonl")
+
+
+        @hookimpl
+        def register_extractors(register):
+            register(AgeCopy())
+    """))
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text("".join(line + "\n" for line in eval_docs.read_text().splitlines()
+                            if json.loads(line)["pmid"] in DOCS))
+    db_path = tmp_path / "e.db"
+    run("seed", "load", SEED, "--db", db_path)
+    run("ingest", docs, "--db", db_path, "--plugins-dir", plugin_dir)
+    return plugin_dir, db_path
+
+
+def rename_entity(lexicon: Path, old: str, new: str) -> None:
+    "Change the canonical id of one lexicon entry."
+    lines = []
+    for line in lexicon.read_text().splitlines():
+        if line.strip() and json.loads(line).get("id") == old:
+            row = json.loads(line)
+            row["id"] = new
+            line = json.dumps(row, ensure_ascii=False)
+        lines.append(line)
+    lexicon.write_text("\n".join(lines) + "\n")
+
+
+def test_changed_lexicon_entry_diff_names_exactly_the_affected_claims(setup):
+    plugin_dir, db_path = setup
+    db = open_db(db_path)
+    before = {r["id"]: r for r in db.query("select * from claims where superseded_run is null")}
+    affected = {i for i, r in before.items() if "aged-host" in json.loads(r["entities"])}
+    assert affected and len(affected) < len(before)
+
+    rename_entity(plugin_dir / "agecopy.jsonl", "aged-host", "aged-animal")
+    run("extract", "--db", db_path, "--plugins-dir", plugin_dir)  # the data hash changed: re-extract
+    after = {r["id"]: r for r in db.query("select * from claims where superseded_run is null")}
+    new = {i for i, r in after.items() if "aged-animal" in json.loads(r["entities"])}
+    assert set(after) - new == set(before) - affected  # every other claim kept its id
+
+    result = json.loads(run("diff", "1", "2", "--db", db_path, "--format", "json").output)
+    removed = {c["id"] for c in result["removed"]} | {c["before"] for c in result["changed"]}
+    added = {c["id"] for c in result["added"]} | {c["after"] for c in result["changed"]}
+    assert removed == affected and added == new
+    for change in result["changed"]:
+        assert "aged-animal" in change["changes"]["entities"][1]
+        assert "aged-host" in change["changes"]["entities"][0]
+        assert set(change["changes"]) <= {"entities", "subject", "object"}
+    # The seed claims built on "aged-host" (e.g. LF-35, LF-38) lost or moved evidence.
+    moved = {s["seed_id"] for s in result["seeds"]}
+    assert moved and moved <= {"LF-35", "LF-36", "LF-38", "LF-39", "SR-15", "SR-16", "SR-17", "LF-37"}
+    assert result["a"]["plugins"]["agecopy"]["data_hash"] != result["b"]["plugins"]["agecopy"]["data_hash"]
+    assert result["baseline_id"] == db.execute("select baseline_id from runs where id = 2").fetchone()[0]
+
+    # --plugin picks the latest run and the previous one with another version or data hash.
+    by_plugin = json.loads(run("diff", "--plugin", "agecopy", "--db", db_path, "--format", "json").output)
+    assert by_plugin == {**result, "plugin": "agecopy"}
+    table = run("diff", "1", "2", "--db", db_path).output
+    assert table.startswith(f"diff run 1 -> run 2: {len(result['added'])} added, {len(result['removed'])} removed, "
+                            f"{len(result['changed'])} changed")
+    assert "CHANGED" in table and "aged-animal" in table and "SEED CLAIMS" in table
+
+
+def test_unchanged_plugin_gives_an_empty_diff(setup):
+    plugin_dir, db_path = setup
+    run("extract", "--all", "--db", db_path, "--plugins-dir", plugin_dir)
+    db = open_db(db_path)
+    result = diff_runs(db, 1, 2)
+    assert (result["added"], result["removed"], result["changed"], result["seeds"]) == ([], [], [], [])
+    out = run("diff", "--plugin", "agecopy", "--db", db_path, ok=False)
+    assert out.exit_code != 0 and "one version in every run" in out.output
+
+
+def test_usage_errors(setup):
+    _, db_path = setup
+    assert "must come before" in run("diff", "1", "1", "--db", db_path, ok=False).output
+    assert "no run 9" in run("diff", "1", "9", "--db", db_path, ok=False).output
+    assert "give two run ids" in run("diff", "1", "--db", db_path, ok=False).output
+
+
+def test_status_labels():
+    from collections import Counter
+
+    assert status_label(Counter()) == "none"
+    assert status_label(Counter(supports=2)) == "supported"
+    assert status_label(Counter(extends=1)) == "extended"
+    assert status_label(Counter(contradicts=1)) == "contradicted"
+    assert status_label(Counter(supports=1, contradicts=1)) == "contested"

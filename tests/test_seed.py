@@ -1,0 +1,160 @@
+"""The seed review as data and as baseline versions: one version per content, old versions kept."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from evidex import plugins as plugins_mod
+from evidex.cli import cli
+from evidex.db import open_db
+from evidex.errors import UsageError
+from evidex.models import DIRECTIONS
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED = ROOT / "corpora" / "seed"
+CATEGORIES = {"ifn", "pathway", "therapy", "age"}
+CONTEXT_KEYS = {"cancer_types", "study_systems", "therapies", "age_groups", "cells", "timing", "layer",
+                "dose", "route", "caution", "non_cancer"}
+
+
+def claims() -> list[dict]:
+    return [json.loads(line) for line in (SEED / "claims.jsonl").read_text().splitlines() if line.strip()]
+
+
+def run(*args, ok=True):
+    result = CliRunner().invoke(cli, [str(a) for a in args], env={"EVIDEX_LOAD_PLUGINS": ""})
+    if ok:
+        assert result.exit_code == 0, result.output + repr(result.exception)
+    return result
+
+
+def test_review_record():
+    record = json.loads((SEED / "review.json").read_text())
+    assert record["doi"] == "10.1038/s41568-026-00915-1"
+    assert record["title"] == "Striking the right balance with type I interferon signalling in cancer"
+    assert record["authors"][:3] == ["Chadwick, T.B.", "So, J.", "Hertzog, P.J."]
+    assert (record["journal"], record["year"], record["pub_date"]) == ("Nat Rev Cancer", 2026, None)
+
+
+def test_every_seed_claim_of_the_domain_file_is_data(shared):
+    text = (shared / "domain" / "seed-claims.md").read_text()
+    documented = set(re.findall(r"^### (SR-\d\d)\b", text, re.M)) | set(re.findall(r"^\*\*(LF-\d\d)\*\*", text, re.M))
+    rows = claims()
+    assert [r["id"] for r in rows] == sorted({r["id"] for r in rows}, key=lambda i: (i[:2] != "SR", i))
+    assert {r["id"] for r in rows} == documented and len(documented) == 68
+
+
+def test_seed_claims_use_the_plugin_vocabulary():
+    for row in claims():
+        assert row["kind"] == ("review" if row["id"].startswith("SR-") else "literature"), row["id"]
+        assert row["category"] in CATEGORIES and row["category"] == row["categories"][0]
+        assert set(row["categories"]) <= CATEGORIES
+        assert row["direction"] in DIRECTIONS
+        assert row["entities"] and len(row["entities"]) == len(set(row["entities"]))
+        for entity in row["entities"]:
+            # HGNC symbols upper case; concept, class and drug ids lower case (GUIDELINES).
+            assert re.fullmatch(r"[A-Z0-9]+", entity) or re.fullmatch(r"[a-z0-9][a-z0-9 .-]*", entity), entity
+        assert set(row["context"]) <= CONTEXT_KEYS, row["id"]
+        for relation in row.get("relations", []):
+            assert relation["direction"] in DIRECTIONS
+        if row["kind"] == "literature":
+            assert row.get("refs"), row["id"]
+    by_id = {r["id"]: r for r in claims()}
+    # Spot checks against seed-claims.md.
+    assert (by_id["SR-11"]["direction"], by_id["SR-11"]["subject"]) == ("down", "ras")
+    assert by_id["SR-09"]["hedged"] and by_id["SR-05"]["context_dependent"]
+    assert by_id["LF-26"]["refs"][0]["pmid"] == "37587335" and "IFNE" in by_id["LF-26"]["entities"]
+    assert (by_id["LF-35"]["direction"], by_id["LF-36"]["direction"]) == ("down", "up")
+    assert "type-i-ifn" not in by_id["LF-15"]["entities"]  # CDK4/6i induce type III, not type I
+
+
+def test_loading_twice_makes_one_version(tmp_path):
+    db_path = tmp_path / "s.db"
+    first = run("seed", "load", SEED, "--db", db_path).output
+    again = run("seed", "load", SEED, "--db", db_path).output
+    assert "(new, 68 seed claims)" in first and "(already loaded, 68 seed claims)" in again
+    db = open_db(db_path)
+    assert db["baselines"].count == 1 and db["seed_claims"].count == 68
+    row = next(db.query("select * from baselines"))
+    assert row["doi"] == "10.1038/s41568-026-00915-1" and row["claims_count"] == 68
+    assert row["review_date"] == "2026" and json.loads(row["record"])["journal"] == "Nat Rev Cancer"
+    assert row["id"] in first
+
+
+def test_changed_seed_is_a_new_version_and_the_old_is_kept(tmp_path):
+    db_path = tmp_path / "s.db"
+    run("seed", "load", SEED, "--db", db_path)
+    changed = tmp_path / "seed"
+    shutil.copytree(SEED, changed)
+    lines = (changed / "claims.jsonl").read_text().splitlines()
+    row = json.loads(lines[0])
+    row["text"] += " (checked against the full review)"
+    (changed / "claims.jsonl").write_text("\n".join([json.dumps(row, ensure_ascii=False), *lines[1:]]) + "\n")
+    run("seed", "load", changed, "--db", db_path)
+    db = open_db(db_path)
+    from evidex.seed import current_baseline
+
+    versions = [r["id"] for r in db.query("select id from baselines order by first_loaded_at")]
+    assert len(versions) == 2 and current_baseline(db) == versions[1]
+    assert db["seed_claims"].count == 136
+    texts = {r["text"] for r in db.query("select text from seed_claims where seed_id = 'SR-01'")}
+    assert len(texts) == 2 and any(t.endswith("(checked against the full review)") for t in texts)
+    # Loading the first version again makes it current without a third version.
+    run("seed", "load", SEED, "--db", db_path)
+    assert db["baselines"].count == 2 and current_baseline(db) == versions[0]
+    status = json.loads(run("seed", "status", "--db", db_path, "--format", "json").output)
+    assert {r["baseline_id"] for r in status} == {versions[0]}
+
+
+def test_bad_seed_files_are_usage_errors(tmp_path):
+    from evidex.seed import read_seed
+
+    shutil.copytree(SEED, tmp_path / "seed")
+    path = tmp_path / "seed" / "claims.jsonl"
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([lines[0], lines[0]]) + "\n")
+    with pytest.raises(UsageError, match="duplicate id SR-01"):
+        read_seed(tmp_path / "seed")
+    path.write_text(lines[0].replace('"direction": "up"', '"direction": "sideways"') + "\n")
+    with pytest.raises(UsageError, match="direction 'sideways'"):
+        read_seed(tmp_path / "seed")
+    with pytest.raises(UsageError, match="cannot read the seed"):
+        read_seed(tmp_path / "missing")
+    result = run("seed", "load", tmp_path / "missing", "--db", tmp_path / "s.db", ok=False)
+    assert result.exit_code != 0 and "cannot read the seed" in result.output
+
+
+def test_status_and_link_need_a_baseline(tmp_path):
+    db_path = tmp_path / "s.db"
+    open_db(db_path)
+    for command in ("status", "link"):
+        result = run("seed", command, "--db", db_path, ok=False)
+        assert result.exit_code != 0 and "no baseline loaded" in result.output
+
+
+@pytest.fixture
+def fresh():
+    plugins_mod.reset()
+    yield
+    plugins_mod.reset()
+    plugins_mod.load_plugins()
+
+
+def test_runs_record_the_current_baseline(fresh, tmp_path):
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text(json.dumps({"pmid": "1", "title": "A title", "abstract": "Type I IFN boosts immunity."}) + "\n")
+    db_path = tmp_path / "s.db"
+    run("ingest", docs, "--db", db_path)
+    run("seed", "load", SEED, "--db", db_path)
+    run("extract", "--all", "--db", db_path)
+    db = open_db(db_path)
+    baseline = db.execute("select id from baselines").fetchone()[0]
+    assert [r[0] for r in db.execute("select baseline_id from runs order by id")] == [None, baseline]
+    view = {r[0] for r in db.execute("select name from sqlite_master where type = 'view'")}
+    assert "seed_status" in view
