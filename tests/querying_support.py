@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-import os
+import atexit
+import functools
+import shutil
 import socket
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -98,6 +101,23 @@ def build_db(path: Path, docs: Path, plugins_dir: Path, extra_files: list[Path] 
         assert conn.execute("select count(*) from documents").fetchone()[0] > 0, result.stderr
         assert conn.execute("select count(*) from claims").fetchone()[0] > 0, result.stderr
     return result
+
+
+@functools.cache
+def evidence_db() -> Path:
+    "One database per test session (read-only to tests): real abstracts, dated PubMed records, the seed."
+    from conftest import require_shared
+
+    docs = require_shared("eval", "docs.jsonl")
+    dated = sorted(require_shared("corpora-raw", "api-responses", "pubmed-eutils", "metapub").glob("*.xml"))
+    tmp = Path(tempfile.mkdtemp(prefix="evidex-querying-"))
+    atexit.register(shutil.rmtree, tmp, True)
+    path = tmp / "evidex.db"
+    build_db(path, docs, tmp / "plugins", dated)
+    if has_seed_tables(path):
+        result = subprocess.run([*EVIDEX, "seed", "load", "--db", str(path)], capture_output=True, text=True, cwd=ROOT)
+        assert result.returncode == 0, result.stderr
+    return path
 
 
 def has_seed_tables(path: Path) -> bool:

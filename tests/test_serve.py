@@ -8,8 +8,7 @@ import subprocess
 
 import httpx
 import pytest
-from conftest import require_shared
-from querying_support import EVIDEX, ROOT, build_db, has_seed_tables, running_server, sql_rows
+from querying_support import EVIDEX, ROOT, evidence_db, has_seed_tables, running_server, sql_rows
 
 from evidex.errors import PluginError
 from evidex.hookspecs import hookimpl
@@ -31,16 +30,8 @@ PARAMS: dict[str, tuple[dict, bool]] = {
 
 
 @pytest.fixture(scope="module")
-def db(tmp_path_factory):
-    docs = require_shared("eval", "docs.jsonl")
-    dated = sorted(require_shared("corpora-raw", "api-responses", "pubmed-eutils", "metapub").glob("*.xml"))
-    tmp = tmp_path_factory.mktemp("serve")
-    path = tmp / "evidex.db"
-    build_db(path, docs, tmp / "plugins", dated)
-    if has_seed_tables(path):
-        result = subprocess.run([*EVIDEX, "seed", "load", "--db", str(path)], capture_output=True, text=True, cwd=ROOT)
-        assert result.returncode == 0, result.stderr
-    return path
+def db():
+    return evidence_db()
 
 
 @pytest.fixture(scope="module")

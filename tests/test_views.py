@@ -1,0 +1,118 @@
+"""The SQL views: exact rows on a hand-made store, consistency on real abstracts, the docs' one-liners."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from querying_support import ROOT, evidence_db, sql_rows
+
+from evidex.db import open_db
+from evidex.views import VIEWS
+
+DOCS = ROOT / "docs" / "querying.md"
+
+
+@pytest.fixture
+def store(tmp_path):
+    "Two documents (one withdrawn), three claims (one superseded), two runs."
+    db = open_db(tmp_path / "v.db")
+    db["runs"].insert_all([{"id": 1, "command": "ingest", "started_at": "2026-01-01T00:00:00", "status": "ok"},
+                           {"id": 2, "command": "extract", "started_at": "2026-01-02T00:00:00", "status": "ok"}])
+    db["documents"].insert_all([
+        {"id": "1", "pmid": "1", "title": "STING in melanoma", "journal": "J", "year": 2024, "pub_date": "2024-03",
+         "deleted": 0},
+        {"id": "2", "pmid": "2", "title": "Withdrawn", "journal": "K", "year": 2023, "deleted": 1},
+    ])
+    claim = {"doc_id": "1", "plugin": "pathway", "plugin_version": "1", "category": "pathway", "direction": "up",
+             "negated": 0, "hedged": 1, "entities": '["STING1"]', "sentence": "STING activates IFN.",
+             "field": "abstract", "start": 0, "end": 20, "first_seen_run": 1, "last_seen_run": 2}
+    db["claims"].insert_all([
+        {**claim, "id": "a"},
+        {**claim, "id": "b", "superseded_run": 2},
+        {**claim, "id": "c", "doc_id": "2", "category": "ifn", "first_seen_run": 2},
+    ])
+    db["claim_entities"].insert_all([{"claim_id": i, "entity": "STING1", "category": "pathway"} for i in "abc"])
+    return db
+
+
+def test_migration_creates_every_view(store):
+    assert set(VIEWS) <= set(store.view_names())
+    assert "m004_views" in {r["name"] for r in store["_sqlite_migrations"].rows}
+
+
+def test_current_claims_drops_superseded_claims_and_withdrawn_documents(store):
+    rows = list(store.query("select id, pmid, title, year, pub_date, category, hedged, claim_rowid from current_claims"))
+    rowid = store.execute("select rowid from claims where id = 'a'").fetchone()[0]
+    assert rows == [{"id": "a", "pmid": "1", "title": "STING in melanoma", "year": 2024, "pub_date": "2024-03",
+                     "category": "pathway", "hedged": 1, "claim_rowid": rowid}]
+
+
+def test_claims_by_entity_and_entity_counts(store):
+    assert [(r["entity"], r["claim_id"], r["year"]) for r in store.query("select * from claims_by_entity")] == [
+        ("STING1", "a", 2024)]
+    assert list(store.query("select * from entity_counts")) == [
+        {"entity": "STING1", "entity_category": "pathway", "claims": 1, "documents": 1,
+         "first_year": 2024, "last_year": 2024}]
+
+
+def test_evidence_by_year_and_run_additions(store):
+    assert list(store.query("select * from evidence_by_year")) == [
+        {"year": 2024, "category": "pathway", "claims": 1, "documents": 1, "up": 1, "down": 0, "assoc": 0,
+         "negated": 0, "hedged": 1}]
+    additions = list(store.query("select run_id, plugin, category, claims_added, documents from run_additions "
+                                 "order by run_id, category"))
+    assert additions == [
+        {"run_id": 1, "plugin": "pathway", "category": "pathway", "claims_added": 2, "documents": 1},
+        {"run_id": 2, "plugin": "pathway", "category": "ifn", "claims_added": 1, "documents": 1},
+    ]
+
+
+@pytest.fixture(scope="module")
+def real_db():
+    return evidence_db()
+
+
+def test_views_agree_with_the_tables_on_real_abstracts(real_db):
+    one = lambda sql: sql_rows(real_db, sql)[0]["n"]  # noqa: E731
+    current = one("select count(*) as n from claims c join documents d on d.id = c.doc_id "
+                  "where c.superseded_run is null and d.deleted = 0")
+    assert current > 0
+    assert one("select count(*) as n from current_claims") == current
+    assert one("select sum(claims) as n from evidence_by_year") == current
+    assert one("select count(*) as n from claims_by_entity where entity = 'STING1'") == one(
+        "select count(*) as n from claim_entities ce join claims c on c.id = ce.claim_id "
+        "where ce.entity = 'STING1' and c.superseded_run is null")
+    assert one("select sum(claims_added) as n from run_additions") == one("select count(*) as n from claims")
+
+
+def doc_commands(program: str) -> list[str]:
+    "The one-liners of docs/querying.md that start with program."
+    return [line for line in DOCS.read_text(encoding="utf-8").splitlines() if line.startswith(program + " ")]
+
+
+@pytest.mark.parametrize("program", ["sqlite3", "sqlite-utils"])
+def test_documented_one_liners_run(real_db, program):
+    binary = shutil.which(program) or shutil.which(program, path=str(Path(sys.executable).parent))
+    if not binary:
+        pytest.skip(f"{program} is not installed")
+    commands = doc_commands(program)
+    assert len(commands) >= 5
+    for line in commands:
+        args = [binary, *shlex.split(line)[1:]]
+        args = [str(real_db) if a == "evidex.db" else a for a in args]
+        if "seed_status" in line and "seed_status" not in {r["name"] for r in sql_rows(real_db, "select name from sqlite_master")}:
+            continue
+        result = subprocess.run(args, capture_output=True, text=True, cwd=ROOT)
+        assert result.returncode == 0, (line, result.stderr)
+        assert result.stdout.strip(), line
+
+
+def test_documented_views_exist():
+    documented = set(re.findall(r"^\| `(\w+)` \| ", DOCS.read_text(encoding="utf-8"), flags=re.M))
+    assert set(VIEWS) | {"seed_status"} <= documented
