@@ -154,6 +154,10 @@ def fetch_query(
                 break
     except (EvidexError, KeyboardInterrupt) as ex:
         message = "interrupted" if isinstance(ex, KeyboardInterrupt) else str(ex)
+        if ledger_id is None and not db.execute("select 1 from ledger where run_id = ?", [run_id]).fetchone():
+            # Failed before any window was planned: one row for the whole span says so.
+            ledger = LedgerRow(0)
+            ledger_id = _insert_ledger(db, run_id, source.name, query, Window(start, end, 0), ledger)
         _fail(db, run_id, ledger_id, ledger, message, counts)
         raise
     if limited:
@@ -223,6 +227,8 @@ def _fail(db: Database, run_id: int, ledger_id: int | None, ledger: LedgerRow | 
     with db.atomic():
         if ledger_id is not None and ledger is not None:
             row = ledger.row("failed")
+            if row["expected"] == 0 and row["fetched"] == 0:
+                row["expected"] = None  # unknown: the count itself failed
             detail = json.loads(row["detail"])
             detail["error"] = message
             row["detail"] = json.dumps(detail)

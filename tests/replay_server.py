@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import base64
 import datetime
+import functools
 import json
 import os
 import re
@@ -63,6 +64,7 @@ def recorded(*parts: str) -> bytes:
     return RAW.joinpath(*parts).read_bytes()
 
 
+@functools.lru_cache(maxsize=1)
 def load_pubmed() -> dict[str, tuple[bytes, datetime.date]]:
     "PMID -> (the recorded PubmedArticle element, verbatim; its entry date)."
     records: dict[str, tuple[bytes, datetime.date]] = {}
@@ -98,6 +100,7 @@ def renumber(records: dict[str, tuple[bytes, datetime.date]], n: int, per_day: i
     return out
 
 
+@functools.lru_cache(maxsize=1)
 def load_europepmc() -> list[dict[str, Any]]:
     "The recorded core results, then the recorded lite pages' results, each record once."
     results = json.loads((EPMC / "search_cancer_core.json").read_bytes())["resultList"]["result"]
@@ -149,12 +152,12 @@ class ReplayServer:
 
     def __init__(self, *, rate_limit: float | None = None, burst: float | None = None,
                  scale: int | None = None, per_day: int = 25, esearch_cap: int = 10000,
-                 timeout_delay: float = 2.0, port: int = 0):
+                 timeout_delay: float = 2.0, europepmc_limit: int | None = None, port: int = 0):
         if not EUTILS.exists():
             raise FileNotFoundError(f"{RAW} is missing: the replay server serves the recorded data there")
-        real = load_pubmed()
-        self.pubmed = renumber(real, scale, per_day) if scale else real
-        self.europepmc = load_europepmc()
+        real = load_pubmed()  # loaded once per process, copied: tests may change their server's
+        self.pubmed = renumber(real, scale, per_day) if scale else dict(real)
+        self.europepmc = list(load_europepmc())[:europepmc_limit]
         self.esearch_cap = esearch_cap
         self.timeout_delay = timeout_delay
         self.bucket = TokenBucket(rate_limit, burst or max(1.0, rate_limit / 2)) if rate_limit else None
@@ -162,6 +165,7 @@ class ReplayServer:
         self.lock = threading.Lock()
         self.stats: Counter[str] = Counter()
         self.times: list[float] = []  # arrival time of every request
+        self.requests: list[tuple[str, dict[str, str], str]] = []  # endpoint, params, User-Agent
         self.history: dict[str, list[str]] = {}
         self.httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler(self))
         self.httpd.daemon_threads = True
@@ -184,7 +188,8 @@ class ReplayServer:
         return {"EVIDEX_PUBMED_URL": self.pubmed_url, "EVIDEX_EUROPEPMC_URL": self.europepmc_url}
 
     def start(self) -> ReplayServer:
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        # A short poll interval: shutdown() waits for it, and tests start many servers.
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
         self.thread.start()
         return self
 
@@ -289,6 +294,7 @@ def _handler(server: ReplayServer) -> type[BaseHTTPRequestHandler]:
                 server.times.append(time.time())
                 server.stats["requests"] += 1
                 server.stats[endpoint] += 1
+                server.requests.append((endpoint, params, self.headers.get("User-Agent", "")))
             if server.bucket and not server.bucket.take():
                 with server.lock:
                     server.stats["rate_limited"] += 1

@@ -1,0 +1,391 @@
+"""Fetch runs against the local replay server: faults, ledger, watermark, reruns, two processes."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import ROOT, require_shared
+
+require_shared("corpora-raw", "api-responses")
+
+from replay_server import ReplayServer  # noqa: E402
+
+from evidex import db as store  # noqa: E402
+from evidex.cli import cli  # noqa: E402
+from evidex.errors import SourceError, UsageError  # noqa: E402
+from evidex.fetch import fetch_query, watermark  # noqa: E402
+from evidex.sources import EuropePMCSource, PubMedSource  # noqa: E402
+
+TODAY = datetime.date(2026, 1, 15)
+
+
+@pytest.fixture
+def server(monkeypatch, tmp_path):
+    "A replay server with evidex pointed at it: fast rate limit, short timeout and backoff."
+    # 150 of the recorded Europe PMC results (MED, PMC and PPR records) keep the tests quick.
+    with ReplayServer(timeout_delay=1.0, europepmc_limit=150) as srv:
+        for key, value in {**srv.env(), "EVIDEX_RATE_LIMIT": "200", "EVIDEX_RATE_DIR": str(tmp_path / "rate"),
+                           "EVIDEX_BACKOFF": "0.01", "EVIDEX_TIMEOUT": "0.4", "EVIDEX_RETRIES": "4"}.items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.delenv("NCBI_API_KEY", raising=False)
+        yield srv
+
+
+@pytest.fixture
+def db(tmp_path):
+    return store.open_db(tmp_path / "evidex.db")
+
+
+def run(db, source, query="cancer", **kw):
+    kw.setdefault("today", TODAY)
+    return fetch_query(db, source, query, **kw)
+
+
+def pmids_once(db) -> list[str]:
+    "Stored PMIDs; asserts none is stored twice."
+    pmids = [r[0] for r in db.execute("select pmid from documents where pmid is not null")]
+    assert len(pmids) == len(set(pmids))
+    return sorted(pmids)
+
+
+def ledger(db, run_id):
+    return list(db.query("select * from ledger where run_id = ? order by id", [run_id]))
+
+
+# ---- PubMed: each fault is survived, or fails cleanly and a rerun fills the gap ----------------
+
+TRANSIENT = [
+    ("esearch", "429", 2, {}), ("efetch", "429", 3, {}), ("efetch", "500", 1, {}),
+    ("efetch", "502", 1, {}), ("esearch", "503", 2, {}), ("efetch", "reset", 2, {}),
+    ("esearch", "reset", 1, {}), ("efetch", "timeout", 1, {}), ("efetch", "truncate", 2, {}),
+    ("efetch", "error", 1, {}), ("efetch", "json_error", 1, {}), ("efetch", "empty", 1, {}),
+    ("efetch", "missing", 2, {}), ("efetch", "429", 1, {"retry_after": 0}),
+]
+
+
+@pytest.mark.parametrize("endpoint,kind,times,options", TRANSIENT,
+                         ids=[f"{e}-{k}-{t}" for e, k, t, _ in TRANSIENT])
+def test_pubmed_survives_transient_fault(server, db, endpoint, kind, times, options):
+    server.inject(endpoint, kind, times=times, after=1 if endpoint == "efetch" else 0, **options)
+    result = run(db, PubMedSource(), batch_size=5)
+    assert result.status == "ok"
+    assert pmids_once(db) == sorted(server.pmids())
+    assert server.stats[f"fault:{kind}"] == times
+    [row] = ledger(db, result.run_id)
+    assert (row["expected"], row["fetched"], row["parsed"], row["stored"], row["failed"], row["status"]) == (
+        25, 25, 25, 25, 0, "complete")
+    assert watermark(db, "pubmed", "cancer") == TODAY
+
+
+PERSISTENT = [
+    ("efetch", "503", "failed after 5 attempts: HTTP 503"),
+    ("efetch", "truncate", "failed after 5 attempts"),
+    ("efetch", "empty", "records could not be fetched"),
+    ("efetch", "reset", "connection failed"),
+    ("esearch", "429", "HTTP 429"),
+]
+
+
+@pytest.mark.parametrize("endpoint,kind,message", PERSISTENT, ids=[f"{e}-{k}" for e, k, _ in PERSISTENT])
+def test_pubmed_persistent_fault_fails_then_rerun_fills_gap(server, db, endpoint, kind, message):
+    first = run(db, PubMedSource(), today=datetime.date(2025, 1, 1))  # a complete run: watermark set
+    mark = watermark(db, "pubmed", "cancer")
+    # The second run fails after its first batch: part stored, the watermark stays.
+    server.inject(endpoint, kind, times=1000, after=1 if endpoint == "efetch" else 0)
+    with pytest.raises(SourceError) as err:
+        run(db, PubMedSource(), everything=True, batch_size=5)
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)
+    assert watermark(db, "pubmed", "cancer") == mark
+    failed = db["runs"].get(first.run_id + 1)
+    assert failed["status"] == "failed" and message in failed["message"]
+    assert db.execute("select count(*) from run_errors where run_id = ?", [failed["id"]]).fetchone()[0] >= 1
+    assert ledger(db, failed["id"])[-1]["status"] in ("failed", "incomplete")
+    server.faults.clear()
+    again = run(db, PubMedSource(), everything=True, batch_size=5)
+    assert again.status == "ok" and again.failed == 0
+    assert pmids_once(db) == sorted(server.pmids())
+    assert watermark(db, "pubmed", "cancer") == TODAY
+
+
+def test_partial_batches_are_committed_and_ledger_says_what_is_missing(server, db):
+    server.inject("efetch", "empty", times=1000, after=2)  # batches 3.. never come back
+    with pytest.raises(SourceError, match="15 of 25 records could not be fetched"):
+        run(db, PubMedSource(), batch_size=5)
+    [row] = ledger(db, 1)
+    assert (row["expected"], row["stored"], row["failed"], row["status"]) == (25, 10, 15, "incomplete")
+    assert len(json.loads(row["detail"])["failed_ids"]) == 15
+    assert len(pmids_once(db)) == 10
+    assert watermark(db, "pubmed", "cancer") is None
+    server.faults.clear()
+    run(db, PubMedSource(), batch_size=5)
+    assert pmids_once(db) == sorted(server.pmids())
+
+
+def test_permanent_error_body_is_not_retried(server, db):
+    server.inject("efetch", "error", times=1000, message="Invalid db name specified: nothing")
+    with pytest.raises(SourceError, match="Invalid db name specified"):
+        run(db, PubMedSource())
+    assert server.stats["efetch"] == 1
+    assert watermark(db, "pubmed", "cancer") is None
+
+
+def test_read_timeout_exhausts_retries(server, db, monkeypatch):
+    monkeypatch.setenv("EVIDEX_RETRIES", "1")
+    server.inject("esearch", "timeout", times=10)
+    with pytest.raises(SourceError, match="failed after 2 attempts: timed out"):
+        run(db, PubMedSource())
+    assert watermark(db, "pubmed", "cancer") is None
+
+
+def test_retry_after_is_honoured(server, db):
+    server.inject("esearch", "429", times=1, retry_after=0.3)
+    started = datetime.datetime.now()
+    run(db, PubMedSource())
+    assert (datetime.datetime.now() - started).total_seconds() >= 0.3
+
+
+# ---- PubMed: date windows, incremental runs ---------------------------------------------------
+
+
+def test_large_result_is_split_into_entry_date_windows(server, db, monkeypatch):
+    server.esearch_cap = 6  # esearch lists at most 6 ids here, as it lists 10,000 live
+    monkeypatch.setenv("EVIDEX_PUBMED_WINDOW_MAX", "6")
+    result = run(db, PubMedSource(), batch_size=4)
+    rows = ledger(db, result.run_id)
+    assert len(rows) > 4
+    assert all(r["expected"] <= 6 and r["status"] == "complete" for r in rows)
+    assert sum(r["expected"] for r in rows) == 25
+    assert pmids_once(db) == sorted(server.pmids())
+    # The windows tile the dates without overlap.
+    spans = sorted((r["window_start"], r["window_end"]) for r in rows)
+    for (_, end), (start, _) in zip(spans, spans[1:]):
+        assert datetime.date.fromisoformat(start) == datetime.date.fromisoformat(end) + datetime.timedelta(days=1)
+
+
+def test_a_day_with_more_records_than_esearch_lists_fails_clearly(monkeypatch, tmp_path):
+    with ReplayServer(scale=12, per_day=12, esearch_cap=5) as srv:
+        for key, value in {**srv.env(), "EVIDEX_RATE_LIMIT": "200", "EVIDEX_RATE_DIR": str(tmp_path),
+                           "EVIDEX_PUBMED_WINDOW_MAX": "5"}.items():
+            monkeypatch.setenv(key, value)
+        db = store.open_db(tmp_path / "x.db")
+        with pytest.raises(SourceError, match="cannot split further by date"):
+            run(db, PubMedSource())
+        assert watermark(db, "pubmed", "cancer") is None
+
+
+def test_window_counts_must_add_up(server, db, monkeypatch):
+    server.esearch_cap = 6
+    monkeypatch.setenv("EVIDEX_PUBMED_WINDOW_MAX", "6")
+    source = PubMedSource()
+    real = source.esearch
+    calls = []
+
+    def drifting(query, start, end):
+        result = real(query, start, end)
+        calls.append(1)
+        if len(calls) == 3:  # one half loses a record between the counts
+            result.count -= 1
+        return result
+
+    monkeypatch.setattr(source, "esearch", drifting)
+    with pytest.raises(SourceError, match="halves"):
+        run(db, source)
+
+
+def test_incremental_run_starts_at_the_watermark(server, db):
+    run(db, PubMedSource(), today=datetime.date(2020, 1, 1))
+    assert watermark(db, "pubmed", "cancer") == datetime.date(2020, 1, 1)
+    server.requests.clear()
+    result = run(db, PubMedSource())
+    params = [p for e, p, _ in server.requests if e == "esearch"][0]
+    assert (params["datetype"], params["mindate"], params["maxdate"]) == ("edat", "2019/12/31", "2026/01/15")
+    [row] = ledger(db, result.run_id)
+    newer = server.pmids(datetime.date(2019, 12, 31), TODAY)
+    assert row["expected"] == len(newer) < 25
+    assert (row["window_start"], row["window_end"]) == ("2019-12-31", "2026-01-15")
+    # --since and --all override the watermark.
+    server.requests.clear()
+    run(db, PubMedSource(), since=datetime.date(2010, 5, 1))
+    assert [p for e, p, _ in server.requests if e == "esearch"][0]["mindate"] == "2010/05/01"
+    server.requests.clear()
+    run(db, PubMedSource(), everything=True)
+    assert "mindate" not in [p for e, p, _ in server.requests if e == "esearch"][0]
+
+
+def test_limit_stops_early_without_moving_the_watermark(server, db):
+    result = run(db, PubMedSource(), limit=7, batch_size=5)
+    assert result.status == "limited" and result.stored == 7
+    assert len(pmids_once(db)) == 7
+    assert watermark(db, "pubmed", "cancer") is None
+
+
+def test_empty_result_is_a_complete_zero(server, db):
+    result = run(db, PubMedSource(), query="nothing")
+    assert result.status == "ok" and result.expected == 0
+    assert ledger(db, result.run_id)[0]["status"] == "complete"
+
+
+# ---- Europe PMC ------------------------------------------------------------------------------
+
+EPMC_TRANSIENT = [("429", 2), ("500", 1), ("503", 1), ("reset", 1), ("timeout", 1), ("truncate", 1),
+                  ("empty", 1), ("json_error", 1)]
+
+
+@pytest.mark.parametrize("kind,times", EPMC_TRANSIENT, ids=[k for k, _ in EPMC_TRANSIENT])
+def test_europepmc_survives_transient_fault(server, db, kind, times):
+    server.inject("europepmc", kind, times=times, after=2)
+    result = run(db, EuropePMCSource(), batch_size=40)
+    assert result.status == "ok"
+    [row] = ledger(db, result.run_id)
+    assert (row["expected"], row["fetched"], row["stored"], row["failed"], row["status"]) == (
+        150, 150, 150, 0, "complete")
+    keys = {json.loads(r[0])["europepmc"] for r in db.execute("select source_ids from documents")
+            if "europepmc" in json.loads(r[0])}
+    assert len(keys) == db["documents"].count  # one document per key: never stored twice
+    assert watermark(db, "europepmc", "cancer") == TODAY
+
+
+def test_europepmc_repeated_cursor_fails_then_rerun_completes(server, db):
+    server.inject("europepmc", "repeat_cursor", times=1, after=2)
+    with pytest.raises(SourceError, match="repeated"):
+        run(db, EuropePMCSource(), batch_size=40)
+    assert watermark(db, "europepmc", "cancer") is None
+    first = db["documents"].count
+    assert 0 < first < 150
+    run(db, EuropePMCSource(), batch_size=40)
+    assert watermark(db, "europepmc", "cancer") == TODAY
+    assert db.execute("select count(*) from ledger where status = 'complete'").fetchone()[0] == 1
+
+
+def test_europepmc_pages_ending_early_fail(server, db, monkeypatch):
+    monkeypatch.setenv("EVIDEX_RETRIES", "1")
+    server.inject("europepmc", "empty", times=10, after=2)
+    with pytest.raises(SourceError, match="pages stopped at 80 of 150"):
+        run(db, EuropePMCSource(), batch_size=40)
+    assert watermark(db, "europepmc", "cancer") is None
+
+
+def test_europepmc_incremental_window_uses_first_index_date(server, db):
+    result = run(db, EuropePMCSource(), since=datetime.date(2025, 6, 18))
+    query = [p for e, p, _ in server.requests if e == "europepmc"][-1]["query"]
+    assert query == "(cancer) AND FIRST_IDATE:[2025-06-18 TO 2026-01-15]"
+    expected = len(server.europepmc_results(query))
+    assert 0 < result.expected == expected < 150
+
+
+def test_sources_deduplicate_across_each_other(server, db):
+    run(db, PubMedSource())
+    run(db, EuropePMCSource(), batch_size=1000)
+    pmids_once(db)
+    ids = db.execute("select count(*) from document_ids where scheme = 'src:europepmc'").fetchone()[0]
+    assert ids == 150  # every Europe PMC id kept, even where records merged
+
+
+# ---- the command line ------------------------------------------------------------------------
+
+
+def invoke(*args, env=None):
+    return CliRunner(mix_stderr=False).invoke(cli, ["ingest", *args], env=env, catch_exceptions=False) \
+        if "mix_stderr" in CliRunner.__init__.__code__.co_varnames else \
+        CliRunner().invoke(cli, ["ingest", *args], env=env, catch_exceptions=False)
+
+
+def test_cli_ingest_source_and_exit_codes(server, tmp_path):
+    path = str(tmp_path / "cli.db")
+    ok = invoke("--db", path, "--source", "pubmed", "--query", "cancer", "--no-extract", "--email", "a@b.org")
+    assert ok.exit_code == 0, ok.output
+    assert "Warning: no contact email" not in ok.stderr
+    assert "25 expected, 25 stored" in ok.stderr
+    endpoint, params, agent = server.requests[-1]
+    assert params["email"] == "a@b.org" and params["tool"] == "evidex"
+    assert agent.startswith("evidex/") and "a@b.org" in agent
+
+    bad = invoke("--db", path, "--source", "pubmed", "--query", "abcXYZ", "--no-extract")
+    assert bad.exit_code == 2
+    assert bad.stderr.count("Warning: no contact email") == 1
+    assert "Error: invalid PubMed query 'abcXYZ': phrase not found: abcXYZ" in bad.stderr
+
+    worse = invoke("--db", path, "--source", "pubmed", "--query", "fleegle", "--no-extract")
+    assert worse.exit_code == 2 and "Invalid db name specified: fleegle" in worse.stderr
+
+    server.inject("esearch", "503", times=100)
+    down = invoke("--db", path, "--source", "pubmed", "--query", "cancer", "--no-extract", "--quiet")
+    assert down.exit_code == 4
+    assert down.stderr.strip().splitlines()[-1].startswith("Error: PubMed esearch 'cancer'")
+    db = store.open_db(path)
+    assert db["documents"].count == 25
+    assert db["watermarks"].count == 1
+    runs = CliRunner().invoke(cli, ["runs", "--db", path])
+    assert "ledger" in runs.output and "expected 25 fetched 25 parsed 25 stored 25" in runs.output
+
+
+def test_cli_usage_errors(server, tmp_path):
+    assert invoke("--db", str(tmp_path / "u.db"), "--source", "pubmed").exit_code == 2
+    assert invoke("--db", str(tmp_path / "u.db"), "--query", "x").exit_code == 2
+    unknown = invoke("--db", str(tmp_path / "u.db"), "--source", "nope", "--query", "x")
+    assert unknown.exit_code == 2 and "unknown source 'nope'" in unknown.stderr
+
+
+def test_api_key_never_stored_or_shown(server, tmp_path, monkeypatch, caplog):
+    key = "sEcReTkEy0123456789"
+    monkeypatch.setenv("NCBI_API_KEY", key)
+    path = str(tmp_path / "key.db")
+    assert invoke("--db", path, "--source", "pubmed", "--query", "cancer", "--no-extract").exit_code == 0
+    assert all(p.get("api_key") == key for e, p, _ in server.requests if e in ("esearch", "efetch"))
+    server.inject("efetch", "503", times=100)
+    failed = invoke("--db", path, "--source", "pubmed", "--query", "cancer", "--no-extract", "--all")
+    assert failed.exit_code == 4
+    assert key not in failed.stderr + failed.stdout + caplog.text
+    db = store.open_db(path)
+    dump = "\n".join(db.conn.iterdump())
+    assert key not in dump
+
+
+def test_cache_dir_replays_offline(server, tmp_path):
+    cache = tmp_path / "cache"
+    first = invoke("--db", str(tmp_path / "a.db"), "--source", "pubmed", "--query", "cancer", "--no-extract",
+                   "--cache-dir", str(cache), "--batch-size", "10")
+    assert first.exit_code == 0
+    db = store.open_db(tmp_path / "a.db")
+    detail = json.loads(db["ledger"].get(1)["detail"])
+    assert len(detail["responses"]) == 4  # the esearch and three efetch bodies, by SHA-256
+    for digest in detail["responses"]:
+        assert (cache / digest[:2] / digest).exists()
+    server.stop()
+    replay = invoke("--db", str(tmp_path / "b.db"), "--source", "pubmed", "--query", "cancer", "--no-extract",
+                    "--cache-dir", str(cache), "--batch-size", "10", "--offline")
+    assert replay.exit_code == 0, replay.stderr
+    assert store.open_db(tmp_path / "b.db")["documents"].count == 25
+
+
+def test_two_processes_share_the_rate_limit(tmp_path):
+    "Two evidex processes at once stay under the server's limit together; separately they do not."
+    rate = 30
+    with ReplayServer(rate_limit=rate, burst=3) as srv:
+        def ingest_pair(rate_dirs):
+            procs = []
+            for n, rate_dir in enumerate(rate_dirs):
+                env = {**os.environ, **srv.env(), "EVIDEX_RATE_LIMIT": str(rate), "EVIDEX_RATE_DIR": str(rate_dir),
+                       "EVIDEX_BACKOFF": "0.05", "EVIDEX_EMAIL": "t@example.org"}
+                procs.append(subprocess.Popen(
+                    [sys.executable, "-m", "evidex", "ingest", "--db", str(tmp_path / f"{rate_dir.name}{n}.db"),
+                     "--source", "pubmed", "--query", "cancer", "--no-extract", "--batch-size", "2", "--quiet"],
+                    env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+            for proc in procs:
+                out, err = proc.communicate(timeout=60)
+                assert proc.returncode == 0, err
+        ingest_pair([tmp_path / "shared", tmp_path / "shared"])
+        assert srv.stats["requests"] == 2 * 14
+        assert srv.stats["rate_limited"] == 0
+        # The control: each process with its own limiter is over the limit together.
+        ingest_pair([tmp_path / "one", tmp_path / "two"])
+        assert srv.stats["rate_limited"] > 0
