@@ -67,7 +67,7 @@ TABLES: dict[str, dict[str, Any]] = {
     "current_claims": {
         "description": "View: claims still produced by the current plugins, on live documents, with year and journal.",
         "fts_table": "claims_fts", "fts_pk": "claim_rowid", "sort_desc": "year",
-        "facets": CLAIM_FACETS + ["year"], "columns": CLAIM_COLUMNS,
+        "facets": CLAIM_FACETS + ["year"],  # column descriptions: see claims
     },
     "claims_by_entity": {
         "description": "View: one row per (entity, current claim). Filter entity=STING1.",
