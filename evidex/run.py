@@ -8,6 +8,7 @@ import os
 import re
 import signal
 import sys
+import tempfile
 import tomllib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -302,13 +303,23 @@ def check_db_path(path: Path) -> None:
     if path.is_dir():
         raise UsageError(f"database path {path} is a directory")
     if path.exists():
-        if not os.access(path, os.W_OK):
-            raise UsageError(f"database {path} is not writable")
+        try:  # os.access says yes to root on a read-only mount; opening for update tells the truth
+            with open(path, "r+b") as f:
+                head = f.read(16)
+        except OSError as ex:
+            raise UsageError(f"database {path} is not writable: {ex.strerror or ex}") from None
+        # SQLite silently turns a short non-database file into a database: check the magic first.
+        if head and head != b"SQLite format 3\x00":
+            raise UsageError(f"{path} is not a usable SQLite database (it is some other file)")
         return
     if not path.parent.is_dir():
         raise UsageError(f"cannot create database {path}: directory {path.parent} does not exist")
-    if not os.access(path.parent, os.W_OK):
-        raise UsageError(f"cannot create database {path}: directory {path.parent} is not writable")
+    try:  # an anonymous temporary file: nothing is left behind whatever happens
+        with tempfile.TemporaryFile(dir=path.parent):
+            pass
+    except OSError as ex:
+        raise UsageError(f"cannot create database {path}: directory {path.parent} is not writable "
+                         f"({ex.strerror or ex})") from None
 
 
 def seed_states(db: Any) -> dict[str, str]:
@@ -562,9 +573,10 @@ class Runner:
 
 
 @click.command()
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), envvar="EVIDEX_CONFIG",
+@click.option("--config", "config_path", metavar="FILE", envvar="EVIDEX_CONFIG",
               default=DEFAULT_CONFIG, show_default=True, help="TOML run configuration (env EVIDEX_CONFIG)")
-@click.option("--db", "db_path", type=click.Path(dir_okay=False), envvar="EVIDEX_DB",
+# Plain strings for the paths: check_db_path and load_config give the one-line messages.
+@click.option("--db", "db_path", metavar="PATH", envvar="EVIDEX_DB",
               help="SQLite database (env EVIDEX_DB; else [run] db in the config; else evidex.db)")
 @click.option("--log-json", is_flag=True, help="Log one JSON object per line (for machines)")
 @click.option("--quiet", "-q", is_flag=True, help="Only warnings and errors; no progress or summary")

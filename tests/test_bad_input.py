@@ -1,0 +1,241 @@
+"""Bad input: a one-line error naming the problem, a non-zero exit, and the database untouched."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from evidex.cli import cli
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = (ROOT / "corpora" / "evidex.toml").read_bytes()
+GOOD_CONFIG = """
+[run]
+extract = false
+link_seed = false
+
+[sources.pubmed]
+
+[[queries]]
+id = "Q1"
+pubmed = "cancer[tiab]"
+"""
+DOCS = [{"pmid": str(i), "title": f"Type I interferon in tumour {i}.", "abstract": "IFN-beta rises."}
+        for i in range(1, 4)]
+
+
+def clean_env() -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("EVIDEX_", "NCBI_"))}
+    # Nothing may reach the network in these tests: any request would fail fast.
+    env.update(EVIDEX_PUBMED_URL="http://127.0.0.1:9/eutils", EVIDEX_EUROPEPMC_URL="http://127.0.0.1:9/epmc",
+               EVIDEX_RETRIES="0")
+    return env
+
+
+@pytest.fixture(scope="module")
+def template_db(tmp_path_factory) -> Path:
+    "A database with a little in it, written by a finished process (so no -wal is left open)."
+    folder = tmp_path_factory.mktemp("template")
+    docs = folder / "docs.jsonl"
+    docs.write_text("".join(json.dumps(d) + "\n" for d in DOCS))
+    path = folder / "e.db"
+    proc = subprocess.run([sys.executable, "-m", "evidex", "ingest", "--db", str(path), "--no-extract", str(docs)],
+                          capture_output=True, text=True, env=clean_env())
+    assert proc.returncode == 0, proc.stderr
+    assert not Path(f"{path}-wal").exists()
+    return path
+
+
+@pytest.fixture
+def db_path(template_db, tmp_path) -> Path:
+    path = tmp_path / "e.db"
+    shutil.copyfile(template_db, path)
+    return path
+
+
+def fingerprint(path: Path) -> tuple:
+    "The file's hash, any WAL beside it, and every table's row count."
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    wal = Path(f"{path}-wal")
+    wal_bytes = wal.read_bytes() if wal.exists() else b""
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+        tables = [r[0] for r in conn.execute("select name from sqlite_master where type = 'table' order by name")]
+        counts = {t: conn.execute(f'select count(*) from "{t}"').fetchone()[0] for t in tables}
+    return digest, hashlib.sha256(wal_bytes).hexdigest(), counts
+
+
+def one_line_error(result_stderr: str) -> str:
+    lines = [line for line in result_stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, f"expected one line, got: {result_stderr!r}"
+    return lines[0]
+
+
+def invoke(args: list[str], monkeypatch) -> tuple[int, str]:
+    for key, value in clean_env().items():
+        monkeypatch.setenv(key, value)
+    for key in [k for k in os.environ if k.startswith(("EVIDEX_CONFIG", "EVIDEX_DB", "EVIDEX_PLUGINS_DIR"))]:
+        monkeypatch.delenv(key)
+    result = CliRunner().invoke(cli, args)
+    return result.exit_code, result.stderr
+
+
+CONFIGS = {
+    "malformed": (b"[run\nextract = true\n", "is not valid TOML"),
+    "truncated": (DEFAULT_CONFIG[: len(DEFAULT_CONFIG) // 2], "is not valid TOML"),
+    "non-utf8": (b"[run]\nextract = true\n# caf\xe9 \xff\n", "is not UTF-8"),
+    "empty": (b"", "is empty"),
+    "blank": (b"  \n\n", "is empty"),
+    "unknown-section": (GOOD_CONFIG.encode() + b"\n[rum]\nx = 1\n", "unknown key 'rum'"),
+    "unknown-run-key": (GOOD_CONFIG.replace("[run]", "[run]\nextrct = true").encode(), "unknown key 'run.extrct'"),
+    "unknown-query-key": (GOOD_CONFIG.replace('pubmed = "', 'pubmd = "').encode(), "unknown key 'queries[0].pubmd'"),
+    "wrong-type": (GOOD_CONFIG.replace("extract = false", 'extract = "no"').encode(),
+                   "'run.extract' must be true or false, not a string"),
+    "wrong-type-queries": (b'[sources.pubmed]\nqueries = "x"\n', "unknown key 'sources.pubmed.queries'"),
+    "queries-not-array": (b'[sources.pubmed]\n[queries]\nid = "x"\n', "'queries' must be an array of tables"),
+    "unknown-source": (GOOD_CONFIG.encode() + b"\n[sources.arxiv]\n", "unknown source 'sources.arxiv'"),
+    "secret-in-file": (GOOD_CONFIG.replace("[sources.pubmed]", '[sources.pubmed]\napi_key = "abc123"').encode(),
+                       "key 'sources.pubmed.api_key' is not allowed"),
+    "no-queries": (b"[sources.pubmed]\n", "no [[queries]] entries"),
+    "duplicate-id": (GOOD_CONFIG.encode() + b'\n[[queries]]\nid = "Q1"\npubmed = "x[tiab]"\n', "'Q1' is used twice"),
+    "invalid-query": (GOOD_CONFIG.replace('"cancer[tiab]"', '"(cancer[tiab] AND tumor"').encode(),
+                      "query Q1 for pubmed is invalid: it has an unclosed '('"),
+    "invalid-query-quote": (GOOD_CONFIG.replace('"cancer[tiab]"', "'\"type I IFN[tiab]'").encode(),
+                            "it has an unclosed double quote"),
+    "invalid-query-operator": (GOOD_CONFIG.replace('"cancer[tiab]"', '"cancer[tiab] AND"').encode(),
+                               "ends with a boolean operator"),
+    "empty-query": (GOOD_CONFIG.replace('"cancer[tiab]"', '"  "').encode(), "it is empty"),
+    "unknown-block": (GOOD_CONFIG.replace('"cancer[tiab]"', '"{NOPE} AND x[tiab]"').encode(), "unknown block {NOPE}"),
+    "bad-since": (GOOD_CONFIG.replace("[run]", '[run]\nsince = "last week"').encode(), "'run.since' must be a date"),
+    "bad-batch": (GOOD_CONFIG.replace("[sources.pubmed]", "[sources.pubmed]\nbatch_size = 0").encode(),
+                  "batch_size' must be between 1 and 1000"),
+    "missing-plugins-dir": (GOOD_CONFIG.replace("[run]", '[run]\nplugins_dir = "no-such-dir"').encode(),
+                            "'run.plugins_dir': directory"),
+    "missing-seed-dir": (GOOD_CONFIG.replace("[run]", '[run]\nseed = "no-such-seed"').encode(),
+                         "'run.seed': directory"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CONFIGS))
+def test_bad_config(case, db_path, tmp_path, monkeypatch):
+    content, needle = CONFIGS[case]
+    config = tmp_path / "bad.toml"
+    config.write_bytes(content)
+    before = fingerprint(db_path)
+    code, err = invoke(["run", "--config", str(config), "--db", str(db_path)], monkeypatch)
+    assert code == 2, err
+    line = one_line_error(err)
+    assert needle in line and "bad.toml" in line, line
+    assert fingerprint(db_path) == before
+
+
+def test_missing_config_file(db_path, tmp_path, monkeypatch):
+    before = fingerprint(db_path)
+    code, err = invoke(["run", "--config", str(tmp_path / "nope.toml"), "--db", str(db_path)], monkeypatch)
+    assert code == 2 and "nope.toml not found" in one_line_error(err)
+    assert fingerprint(db_path) == before
+
+
+@pytest.mark.parametrize("case", ["parent-missing", "parent-is-file", "is-directory", "not-writable", "not-sqlite"])
+def test_bad_database_path(case, tmp_path, monkeypatch):
+    config = tmp_path / "ok.toml"
+    config.write_text(GOOD_CONFIG)
+    (tmp_path / "file").write_text("x")
+    paths = {"parent-missing": (tmp_path / "missing" / "e.db", "directory"),
+             "parent-is-file": (tmp_path / "file" / "e.db", "does not exist"),
+             "is-directory": (tmp_path, "is a directory"),
+             "not-writable": (Path("/proc/evidex-test.db"), "not writable"),
+             "not-sqlite": (tmp_path / "file", "not a usable SQLite database")}
+    path, needle = paths[case]
+    before = path.read_bytes() if path.is_file() else None
+    code, err = invoke(["run", "--config", str(config), "--db", str(path)], monkeypatch)
+    assert code == 2, err
+    assert needle in one_line_error(err)
+    if before is not None:
+        assert path.read_bytes() == before
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes through file permissions")
+def test_read_only_database_file(db_path, tmp_path, monkeypatch):
+    config = tmp_path / "ok.toml"
+    config.write_text(GOOD_CONFIG)
+    db_path.chmod(0o444)
+    try:
+        before = fingerprint(db_path)
+        code, err = invoke(["run", "--config", str(config), "--db", str(db_path)], monkeypatch)
+    finally:
+        db_path.chmod(0o644)
+    assert code == 2 and "not writable" in one_line_error(err)
+    assert fingerprint(db_path) == before
+
+
+BIOPYTHON = Path(os.environ.get("EVIDEX_SHARED", ROOT.parent / "shared")) / "corpora-raw" / "api-responses" / \
+    "pubmed-eutils" / "biopython"
+INPUTS = {
+    "malformed.xml": (b"<PubmedArticleSet><PubmedArticle><MedlineCitation></PubmedArticle>", "xml"),
+    "truncated.xml": (None, "xml"),
+    "non-utf8.jsonl": (b'{"pmid": "9", "title": "caf\xe9 \xff"}\n', "utf-8"),
+    "empty.xml": (b"", "empty"),
+    "empty.jsonl": (b"\n\n", "empty"),
+    "bad-json.jsonl": (b'{"pmid": "9", "title": "ok"}\n{"pmid": 10, "title": \n', "json"),
+    "not-a-record.jsonl": (b'["just", "a", "list"]\n', "neither"),
+}
+
+
+# `evidex ingest` (cli.py) opens the database and inserts, then deletes, its run row before it
+# reads the file: the content is restored but the file's bytes are not. Fixed when ingest reads
+# (or at least sniffs) every file before opening the database; strict, so the fix is noticed.
+INGEST_TOUCHES_DB = pytest.mark.xfail(strict=True, reason="ingest writes a run row before reading the file")
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=INGEST_TOUCHES_DB) for n in sorted(INPUTS)])
+def test_bad_input_file(name, db_path, tmp_path, monkeypatch):
+    content, needle = INPUTS[name]
+    if content is None:  # a real efetch file cut in half
+        real = (BIOPYTHON / "pubmed1.xml").read_bytes() if BIOPYTHON.exists() else b"<PubmedArticleSet><Pubmed"
+        content = real[: len(real) // 2]
+    path = tmp_path / name
+    path.write_bytes(content)
+    before = fingerprint(db_path)
+    code, err = invoke(["ingest", "--db", str(db_path), str(path)], monkeypatch)
+    assert code == 2, err
+    line = one_line_error(err)
+    assert name in line and needle in line.lower(), line
+    assert fingerprint(db_path) == before
+
+
+def test_missing_plugins_dir_option(db_path, tmp_path, monkeypatch):
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text(json.dumps(DOCS[0]) + "\n")
+    before = fingerprint(db_path)
+    code, err = invoke(["ingest", "--db", str(db_path), "--plugins-dir", str(tmp_path / "nope"), str(docs)],
+                       monkeypatch)
+    assert code == 2
+    assert "nope" in one_line_error(err)
+    assert fingerprint(db_path) == before
+
+
+# cli.py calls load_plugins() at import time, so a bad EVIDEX_PLUGINS_DIR raises PluginError
+# before EvidexGroup can turn it into a one-line message (a traceback, exit 1).
+@pytest.mark.xfail(strict=True, reason="load_plugins() at cli import time raises outside EvidexGroup")
+@pytest.mark.parametrize("command", [["run"], ["plugins"]])
+def test_missing_plugins_dir_from_the_environment(command, db_path, tmp_path):
+    "EVIDEX_PLUGINS_DIR naming no directory is a one-line error, not a traceback at start-up."
+    config = tmp_path / "ok.toml"
+    config.write_text(GOOD_CONFIG)
+    env = {**clean_env(), "EVIDEX_PLUGINS_DIR": str(tmp_path / "nope"), "EVIDEX_CONFIG": str(config),
+           "EVIDEX_DB": str(db_path)}
+    before = fingerprint(db_path)
+    proc = subprocess.run([sys.executable, "-m", "evidex", *command], capture_output=True, text=True, env=env)
+    assert proc.returncode == 2, proc.stderr
+    line = one_line_error(proc.stderr)
+    assert "plugins directory does not exist" in line and "nope" in line
+    assert fingerprint(db_path) == before
