@@ -9,21 +9,24 @@ baseline that shares at least one entity with it:
 
 * Entity ids are normalised before comparing: case, Greek letters and their names (α, alpha,
   alfa -> a), hyphens, dashes, spaces and underscores are folded, so ``cGAS–STING`` equals
-  ``cgas-sting`` and ``NF-κB`` equals ``nf-kb``, while ``IFNB1`` and ``ifn-beta`` stay apart. A claim's subject and object count as
-  entities too.
+  ``cgas-sting`` and ``NF-κB`` equals ``nf-kb``, while ``IFNB1`` and ``ifn-beta`` stay apart.
+  A claim's subject and object count as entities too.
 * Entities are weighted by rarity in the baseline (smoothed inverse document frequency), so a
   shared specific gene outweighs a shared generic concept such as ``type-i-ifn``.
-* score = 0.6 * entity overlap + 0.25 * category match + 0.15 * subject/object match, where
+* score = (0.55 * entity overlap + 0.2 * category match + 0.15 * subject/object match
+  + 0.1 * setting match) * sides * specificity, where
   entity overlap = 0.7 * (weight of shared / weight of the claim's entities) + 0.3 * (weight of
   shared / weight of the seed's entities); category match = 1 for the seed's main category,
   0.7 for another of its categories, 0.4 for a related category (``RELATED``), else 0; subject/
-  object match = 0.5 for each of subject and object equal to the seed's (0.25 if swapped).
-* That score is multiplied by a *sides* factor, (1 + seed subject/object ids named in the
-  claim's sentence) / (1 + seed subject/object ids that are entities), and by a *specificity*
-  factor, min(1, 0.5 + weight of shared / (2 * SPECIFIC_WEIGHT)): a sentence naming one side of
-  the seed's relation, or sharing only generic entities, is weaker evidence. The claim's
-  sentence counts: the entities of the other current claims on the same sentence (other
-  categories) are added to the claim's own, but only the claim's own entities select candidates.
+  object match = 0.5 for each of subject and object equal to the seed's (0.25 if swapped);
+  setting match = the share of cancer type and study system, among those both the claim and
+  the seed name, that agree; sides = (2 + seed subject/object ids named in the claim's
+  sentence) / (2 + seed subject/object ids that are entities); specificity = min(1, 0.5 +
+  weight of shared / (2 * SPECIFIC_WEIGHT)). So a sentence naming one side of the seed's
+  relation, or sharing only generic entities, is weaker evidence.
+* The claim's sentence counts: the entities of the other current claims on the same sentence
+  (other categories) join the claim's own for scoring, but only the claim's own entities
+  select candidate seed claims.
 * The best-scoring seed claim wins (ties: the earlier one in the file). Below
   ``LINK_THRESHOLD`` the claim is ``novel`` and no seed id is stored.
 * Otherwise, in this order: ``contradicts`` if the claim is negated, or its direction is up
@@ -244,9 +247,13 @@ class SeedIndex:
         # A seed relates its subject to its object: a sentence naming only one side is weaker
         # evidence, and so is one sharing only generic (frequent) entities.
         keys = {seed.subject, seed.object} & set(seed.entities)
-        sides = (1 + len(keys & set(entities))) / (1 + len(keys))
+        sides = (2 + len(keys & set(entities))) / (2 + len(keys))
         specificity = min(1.0, 0.5 + w_shared / (2 * SPECIFIC_WEIGHT))
-        score = (0.6 * overlap + 0.25 * cat + 0.15 * so) * sides * specificity
+        # The same setting (cancer type, study system) as a seed that names one is a closer match.
+        context = claim_context(claim)
+        both = [k for k in ("cancer_types", "study_systems") if context[k] and seed.context.get(k)]
+        setting = sum(bool(context[k] & seed.context[k]) for k in both) / len(both) if both else 0.0
+        score = (0.55 * overlap + 0.2 * cat + 0.15 * so + 0.1 * setting) * sides * specificity
         return score, sorted(entities[e] for e in shared)
 
 

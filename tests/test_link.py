@@ -187,3 +187,30 @@ def test_normalised_ids_and_context_dependent_seeds(index):
         link = index.classify(claim(category="pathway", entities=["TREX1"], direction=direction,
                                     sentence_entities=["radiotherapy", "IFNB1"]))
         assert (link.relation, link.seed_id) == ("supports", "LF-06")
+
+
+# The eval set's para-* abstracts restate papers the seed's LF claims are drawn from.
+PARAPHRASES = {
+    "para-01": "LF-17", "para-02": "LF-19", "para-04": "LF-26", "para-05": "LF-02", "para-06": "LF-08",
+    "para-07": "LF-20", "para-09": "LF-11", "para-10": "LF-12", "para-11": "LF-04", "para-13": "LF-10",
+    "para-14": "LF-06", "para-16": "LF-30", "para-17": "LF-30", "para-18": "LF-30", "para-19": "LF-30",
+    "para-20": "LF-37", "para-21": "LF-38", "para-22": "LF-35", "para-23": "LF-36", "para-24": "LF-36",
+    "para-25": "LF-21", "para-26": "LF-13", "para-27": "LF-16", "para-28": "LF-18", "para-29": "LF-24",
+    "para-30": "LF-28", "para-31": "LF-25", "para-32": "LF-01", "para-33": "LF-31",
+}
+
+
+def test_paraphrased_sources_link_to_their_literature_claim(fresh, eval_docs, tmp_path):
+    "A floor on linking quality: most restated sources link mostly to the seed claim they support."
+    db_path = tmp_path / "e.db"
+    run("seed", "load", SEED, "--db", db_path)
+    run("ingest", subset(eval_docs, tmp_path, tuple(PARAPHRASES)), "--db", db_path)
+    rows = links(open_db(db_path))
+    top = {}
+    for doc_id in PARAPHRASES:
+        seeds = [r["seed_id"] for r in rows if r["doc_id"] == doc_id and r["seed_id"]]
+        top[doc_id] = max(set(seeds), key=seeds.count) if seeds else None
+    hits = sorted(d for d, lf in PARAPHRASES.items() if top[d] == lf)
+    # Measured: 19 of 29 with the built-in plugins of 2026-11-27; many misses link to the SR
+    # claim the LF paper backs (e.g. para-13 -> SR-02), which is not wrong.
+    assert len(hits) >= 15, (hits, top)
