@@ -6,7 +6,9 @@ import os
 import re
 from collections.abc import Iterable
 
+import numpy
 import spacy
+from spacy.attrs import ORTH, SPACY
 from spacy.language import Language
 from spacy.tokens import Doc
 
@@ -15,51 +17,43 @@ from .models import Extractor
 
 SENTENCE_PIPE = "evidex_sentences"
 
-# A sentence ends at . ! or ? (plus closing quotes/brackets) followed by white space.
-_END_RE = re.compile(r"[.!?][\"'”’)\]]*\s+")
-# Words whose trailing period is an abbreviation in scientific prose, not a sentence end.
-_ABBREV_RE = re.compile(
-    r"(?:\b(?:e\.g|i\.e|et al|al|vs|v|Fig|Figs|fig|figs|approx|ca|cf|resp|No|no|Nos|Dr|Prof|Ref|Eq|Eqs"
-    r"|Suppl|Tab|vol|Vol|pp|St|Ltd|Inc|Co|Corp|sp|spp|subsp|var|ed|eds|min|max|Jan|Feb|Mar|Apr|Jun"
-    r"|Jul|Aug|Sep|Sept|Oct|Nov|Dec|viz|p\.o|i\.v|i\.p|s\.c|b\.i\.d|t\.i\.d|q\.d)\.|\b[a-z]\.[a-z]\.)"
-    r"[\"'”’)\]]*\s+$"
+# Sentence-final punctuation tokens.
+_ENDS = (".", "!", "?")
+# Words whose trailing period is an abbreviation in scientific prose, not a sentence end
+# (spaCy keeps "e.g.", "i.e.", "vs." and decimals as one token already).
+_ABBREVIATIONS = frozenset(
+    "al Fig Figs fig figs approx ca cf resp No no Nos Dr Prof Ref Eq Eqs Suppl Tab vol Vol pp St Ltd "
+    "Inc Co Corp sp spp subsp var ed eds min max Jan Feb Mar Apr Jun Jul Aug Sep Sept Oct Nov Dec viz "
+    "vs v e.g i.e p.o i.v i.p s.c b.i.d t.i.d q.d".split()
 )
 # What may open a sentence: a capital, a digit, a Greek letter, a bracket or quote, or a
-# lower-case gene-like symbol such as "p53" or "c-Myc".
+# lower-case symbol such as "p53", "pDCs" or "c-Myc".
 _START_RE = re.compile(r"[A-Z0-9\u0370-\u03ff(\[\"'“‘]|[a-z]{1,3}[A-Z0-9-]")
 
 
-def sentence_starts(text: str) -> list[int]:
-    "Character offsets where a new sentence starts (after the first), for scientific text."
-    starts = []
-    for m in _END_RE.finditer(text):
-        end = m.end()
-        if end >= len(text) or not _START_RE.match(text, end):
-            continue
-        if _ABBREV_RE.search(text, max(0, m.start() - 12), end):
-            continue
-        starts.append(end)
-    return starts
+def _is_start(doc: Doc, i: int) -> bool:
+    "Does the token after sentence-final punctuation at i-1 open a new sentence?"
+    if not _START_RE.match(doc[i].text):
+        return False
+    return i < 2 or doc[i - 2].text not in _ABBREVIATIONS
 
 
 @Language.component(SENTENCE_PIPE)
 def split_sentences(doc: Doc) -> Doc:
-    "Mark sentence starts found on the text; touches only the boundary tokens."
-    if not len(doc):
+    "Mark sentence starts after . ! ? followed by white space; touches only the boundary tokens."
+    n = len(doc)
+    if not n:
         return doc
     doc[0].is_sent_start = True
-    if len(doc) > 1:
+    if n > 1:
         doc[1].is_sent_start = False  # token 0 alone does not mark the doc as split
-    starts = sentence_starts(doc.text)
-    if starts:
-        idx = doc.to_array("IDX").tolist()
-        from bisect import bisect_left
-
-        n = len(idx)
-        for offset in starts:
-            i = bisect_left(idx, offset)
-            if 0 < i < n and idx[i] == offset:
-                doc[i].is_sent_start = True
+    # Vectorised scan for candidate ends: a Python loop over every token would cost more
+    # than the tokenizer itself.
+    arr = doc.to_array([ORTH, SPACY])
+    ends = numpy.isin(arr[:, 0], [doc.vocab.strings[e] for e in _ENDS]) & (arr[:, 1] == 1)
+    for i in numpy.flatnonzero(ends[:-1]).tolist():
+        if _is_start(doc, i + 1):
+            doc[i + 1].is_sent_start = True
     return doc
 
 

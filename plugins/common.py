@@ -9,8 +9,9 @@ from bisect import bisect_left
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+import numpy
+from spacy.attrs import IDX, LENGTH, SENT_START
 from spacy.language import Language
 from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc
@@ -133,26 +134,9 @@ class Sentence:
     total: int = 1
 
 
-def _cue_regex(groups: dict[str, list[str]]) -> re.Pattern:
-    "One alternation over every cue list; earlier groups win where two overlap."
-    alts = []
-    for kind, words in groups.items():
-        if kind.startswith("_"):
-            continue
-        pats = []
-        for w in sorted(set(words), key=len, reverse=True):
-            p = re.escape(w).replace(r"\ ", r"\s+")
-            if w[:1].isalnum():
-                p = r"\b" + p
-            if w[-1:].isalnum():
-                p += r"\b"
-            pats.append(p)
-        alts.append(f"(?P<{kind}>{'|'.join(pats)})")
-    return re.compile("|".join(alts), re.IGNORECASE)
-
-
 CUES: dict[str, list[str]] = json.loads(CUES_PATH.read_text(encoding="utf-8"))
-CUE_RE = _cue_regex(CUES)
+# Cue kinds in priority order: where two cues overlap the longer wins, then the earlier kind.
+CUE_KINDS = [k for k in CUES if not k.startswith("_")]
 DIRECTION_KINDS = {"up": "up", "down": "down", "assoc": "assoc", "dep": "up"}
 
 # Patient-age descriptors and young-animal ages are cohort facts, not ageing claims.
@@ -210,6 +194,14 @@ class LexiconMatcher:
         self.orth = PhraseMatcher(nlp.vocab, attr="ORTH")
         self.loaded: set[str] = set()
         self._keys: dict[int, int] = {}
+        # Cue words go through a PhraseMatcher too: one C-level pass instead of a regex alternation.
+        self.cues = PhraseMatcher(nlp.vocab, attr="LOWER")
+        self._cue_kinds: dict[int, int] = {}
+        for rank, kind in enumerate(CUE_KINDS):
+            words = sorted({w.lower() for w in CUES[kind]})
+            name = f"evidex-cue:{kind}"
+            self._cue_kinds[nlp.vocab.strings.add(name)] = rank
+            self.cues.add(name, [nlp.make_doc(w) for w in words])
 
     def add_lexicon(self, category: str, path: Path) -> None:
         "Load one plugin's JSONL lexicon; loading the same file twice is a no-op."
@@ -250,6 +242,8 @@ class LexiconMatcher:
         for match_id, start, end in itertools.chain(self.lower(doc), self.orth(doc)):
             raw.append((self._keys[match_id], start, end))
         doc.user_data["evidex.raw"] = raw
+        kinds = self._cue_kinds
+        doc.user_data["evidex.cues"] = [(kinds[m], start, end) for m, start, end in self.cues(doc)]
         doc.user_data["evidex.entries"] = self.entries  # a reference, not a copy
         return doc
 
@@ -273,6 +267,7 @@ class _ContextCache:
         self.key: tuple | None = None
         self.text = ""
         self.answers: dict[int, bool] = {}
+        self.facts: dict[str, str | None] = {}
 
     def get(self, document: Document) -> _ContextCache:
         key = (document.id, len(document.title), len(document.abstract))
@@ -280,6 +275,7 @@ class _ContextCache:
             self.key = key
             self.text = f"{document.title}\n{document.abstract}"
             self.answers = {}
+            self.facts = {}
         return self
 
     def allowed(self, index: int, entry: Entry) -> bool:
@@ -297,27 +293,47 @@ class _ContextCache:
 _context = _ContextCache()
 
 
+def _resolve_cues(raw: list[tuple[int, int, int]], idx: list[int], ends: list[int], text: str) -> list[Cue]:
+    "Non-overlapping cues in text order; the longer, then the higher-priority kind, wins."
+    raw.sort(key=lambda m: (m[1], m[1] - m[2], m[0]))
+    out: list[Cue] = []
+    last = -1
+    for rank, start, end in raw:
+        if start < last:
+            continue
+        s, e = idx[start], ends[end - 1]
+        out.append(Cue(CUE_KINDS[rank], s, e, text[s:e]))
+        last = end
+    return out
+
+
 def _spans_overlap(a0: int, a1: int, b0: int, b1: int) -> bool:
     return a0 < b1 and b0 < a1
 
 
-def analyze(document: Document, doc: Doc) -> list[Sentence]:
+def analyze(document: Document, doc: Doc, field: str | None = None) -> list[Sentence]:
     "Sentences of one parsed field with their hits and cues; computed once, shared by all plugins."
     cached = doc.user_data.get("evidex.sents")
     if cached is not None:
         return cached
-    text = doc.text
+    # doc.text re-joins every token; the field's own string is the same text for free.
+    text = getattr(document, field) if field else doc.text
+    if len(text) != (doc[-1].idx + len(doc[-1].text_with_ws) if len(doc) else 0):
+        text = doc.text
     ctx = _context.get(document)
     entries: list[Entry] = doc.user_data.get("evidex.entries") or []
     raw = doc.user_data.get("evidex.raw", [])
+    arr = doc.to_array([IDX, LENGTH, SENT_START]) if len(doc) else None
+    idx = arr[:, 0].tolist() if arr is not None else []
+    ends = (arr[:, 0] + arr[:, 1]).tolist() if arr is not None else []
     hits: list[Hit] = []
     blocks: list[tuple[int, int]] = []
     for index, start, end in raw:
         entry = entries[index]
         if not ctx.allowed(index, entry):
             continue
-        s = doc[start].idx
-        e = doc[end - 1].idx + len(doc[end - 1].text)
+        s = idx[start]
+        e = ends[end - 1]
         if entry.exclude:
             blocks.append((s, e))
             continue
@@ -333,9 +349,20 @@ def analyze(document: Document, doc: Doc) -> list[Sentence]:
         # (so "interferon gamma-induced protein 10" as CXCL10 survives its own trap).
         hits = [h for h in hits if not any(_spans_overlap(h.start, h.end, b0, b1) and not (h.start <= b0 and h.end >= b1 and (h.end - h.start) > (b1 - b0)) for b0, b1 in blocks)]
     hits = [h for h in _longest_per_category(hits) if not (h.category == "pathway" and DRUG_TARGET_RE.match(text, h.end))]
-    cues = [Cue(m.lastgroup, m.start(), m.end(), m.group()) for m in CUE_RE.finditer(text)]
+    cues = _resolve_cues(doc.user_data.get("evidex.cues", []), idx, ends, text)
     sents = []
-    spans = [(s.start_char, s.end_char) for s in doc.sents]
+    if arr is not None:
+        # Sentence starts straight from the SENT_START column: doc.sents walks tokens in Python.
+        starts = [0] + (numpy.flatnonzero(arr[1:, 2] == 1) + 1).tolist()
+        bounds = [idx[i] for i in starts] + [len(text)]
+        spans = []
+        for s0, s1 in zip(bounds, bounds[1:]):
+            e = s1
+            while e > s0 and text[e - 1].isspace():
+                e -= 1
+            spans.append((s0, e))
+    else:
+        spans = []
     hit_starts = [h.start for h in hits]
     cue_starts = [c.start for c in cues]
     for i, (s0, s1) in enumerate(spans):
@@ -473,19 +500,26 @@ def role_of(sent: Sentence, section: str | None) -> str:
 
 
 def study_system(sent: Sentence, document: Document) -> str | None:
+    "human, mouse, in vitro or clinical: from the sentence, else from the whole document."
     for name, rx in STUDY_SYSTEMS:
         if rx.search(sent.text):
             return name
-    text = _context.get(document).text
-    for name, rx in STUDY_SYSTEMS:
-        if rx.search(text):
-            return name
-    return None
+    ctx = _context.get(document)
+    if "system" not in ctx.facts:
+        ctx.facts["system"] = next((name for name, rx in STUDY_SYSTEMS if rx.search(ctx.text)), None)
+    return ctx.facts["system"]
 
 
 def cancer_type(sent: Sentence, document: Document) -> str | None:
-    m = CANCER_RE.search(sent.text) or CANCER_RE.search(_context.get(document).text)
-    return m.group(1).lower() if m else None
+    "The cancer named in the sentence, else the first one named in the document."
+    m = CANCER_RE.search(sent.text)
+    if m:
+        return m.group(1).lower()
+    ctx = _context.get(document)
+    if "cancer" not in ctx.facts:
+        m = CANCER_RE.search(ctx.text)
+        ctx.facts["cancer"] = m.group(1).lower() if m else None
+    return ctx.facts["cancer"]
 
 
 def build_claims(
@@ -493,7 +527,7 @@ def build_claims(
     require_entity: bool = True, fallback: re.Pattern | None = None, require_trigger: bool = False,
 ) -> Iterator[Claim | Mention]:
     "Claims and mentions of one category in one parsed field."
-    for sent in analyze(document, doc):
+    for sent in analyze(document, doc, field):
         hits = [h for h in sent.hits if h.category == category]
         verdict = assertion(sent) if (hits or fallback is not None) else None
         is_claim = verdict is not None and verdict.claim
