@@ -22,7 +22,7 @@ from sqlite_utils import Database
 from . import db as store
 from .errors import UsageError
 from .models import content_hash
-from .seed import SeedIndex, current_baseline, db_option, table
+from .seed import SeedIndex, current_baseline, db_option, table, with_sentence_entities
 
 COMPARED = ("subject", "predicate", "object", "direction", "negated", "hedged", "role", "entities",
             "section", "study_system", "cancer_type", "plugin")
@@ -109,16 +109,19 @@ def seed_counts(db: Database, run_id: int, baseline_id: str, plugin: str | None 
     sql = f"""select c.*, l.relation as link_relation, l.seed_id as link_seed from claims c
               left join claim_links l on l.claim_id = c.id and l.baseline_id = :baseline
               where {CURRENT_AT}""" + (" and c.plugin = :plugin" if plugin else "")
-    index: SeedIndex | None = None
     counts: dict[str, Counter] = defaultdict(Counter)
+    unlinked = []
     for row in db.query(sql, {"run": run_id, "baseline": baseline_id, "plugin": plugin}):
-        relation, seed_id = row["link_relation"], row["link_seed"]
-        if relation is None:
-            index = index or SeedIndex.for_baseline(db, baseline_id)
+        if row["link_relation"] is None:
+            unlinked.append(row)
+        elif row["link_seed"]:
+            counts[row["link_seed"]][row["link_relation"]] += 1
+    if unlinked:  # e.g. claims superseded before this baseline was loaded
+        index = SeedIndex.for_baseline(db, baseline_id)
+        for row in with_sentence_entities(db, unlinked):
             link = index.classify(row)
-            relation, seed_id = link.relation, link.seed_id
-        if seed_id:
-            counts[seed_id][relation] += 1
+            if link.seed_id:
+                counts[link.seed_id][link.relation] += 1
     return counts
 
 
@@ -227,6 +230,7 @@ def receipt(db: Database, run_id: int) -> dict[str, Any]:
         "raw_payload_sha256": sorted(set(payloads)),
         "watermarks": list(db.query("select * from watermarks where run_id = ?", [run_id])),
         "claims_current": {"count": len(current), "digest": content_hash("claims", *current)},
+        "rerun": rerun_command(run, ledger),
         "environment": {"python": sys.version.split()[0], "spacy": spacy.__version__, "sqlite": sqlite3.sqlite_version},
     }
 
@@ -243,3 +247,24 @@ def _source_urls(names: set[str | None]) -> dict[str, str | None]:
     except Exception:  # a broken source plugin must not hide the rest of the receipt
         sources = {}
     return {n: getattr(sources.get(n), "base_url", None) for n in sorted(names)}
+
+
+def rerun_command(run: dict, ledger: list[dict]) -> list[str] | None:
+    "The evidex command line that repeats a run: same inputs, query and window start, same cache."
+    options = json.loads(run["options"]) if run.get("options") else {}
+    if run["command"] == "extract":
+        return ["evidex", "extract"] + (["--all"] if options.get("all") else [])
+    if run["command"] != "ingest":
+        return None
+    if run.get("source") in (None, "file"):
+        return ["evidex", "ingest", *options.get("files", [])]
+    argv = ["evidex", "ingest", "--source", run["source"], "--query", run.get("query") or ""]
+    start = run.get("window_start") or min((r["window_start"] for r in ledger if r["window_start"]), default=None)
+    if start:
+        argv += ["--since", start]
+    elif options.get("all"):
+        argv.append("--all")
+    if options.get("cache_dir"):
+        # Not --offline: the window's end is "today", so a later replay asks for other requests.
+        argv += ["--cache-dir", options["cache_dir"]]
+    return argv

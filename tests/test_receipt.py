@@ -51,6 +51,7 @@ def test_receipt_of_a_file_ingest(fresh, eval_docs, tmp_path):
     assert receipt["counts"]["documents_new"] == 2 and receipt["counts"]["claims_new"] == receipt["claims_current"]["count"]
     assert (receipt["source_urls"], receipt["ledger"], receipt["raw_payload_sha256"]) == ({}, [], [])
     assert set(receipt["environment"]) == {"python", "spacy", "sqlite"}
+    assert receipt["rerun"] == ["evidex", "ingest", str(docs)]
     # The digest of the claims current at the run is what a rerun must reproduce.
     other = tmp_path / "other.db"
     run("seed", "load", SEED, "--db", other)
@@ -83,6 +84,8 @@ def test_receipt_of_a_source_run_lists_urls_windows_ledger_and_payload_hashes(fr
     assert receipt["watermarks"][0]["last_complete"] == "2026-11-27"
     assert receipt["options"] == {"cache_dir": "cache", "batch_size": 200}
     assert receipt["plugins"] == {"ifn": {"version": "0.2", "data_hash": "abc"}} and receipt["baseline"] is None
+    assert receipt["rerun"] == ["evidex", "ingest", "--source", "pubmed", "--query", '"type I interferon"[tiab]',
+                                "--since", "2026-01-01", "--cache-dir", "cache"]
 
 
 def test_receipt_of_an_unknown_run(tmp_path):

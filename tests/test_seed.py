@@ -158,3 +158,23 @@ def test_runs_record_the_current_baseline(fresh, tmp_path):
     assert [r[0] for r in db.execute("select baseline_id from runs order by id")] == [None, baseline]
     view = {r[0] for r in db.execute("select name from sqlite_master where type = 'view'")}
     assert "seed_status" in view
+
+
+def test_status_dates_evidence_against_the_review_year(fresh, eval_docs, tmp_path):
+    "With only the review's year known, evidence counts as after the review from the next year on."
+    source = next(json.loads(line) for line in eval_docs.read_text().splitlines() if json.loads(line)["pmid"] == "para-22")
+    docs = tmp_path / "docs.jsonl"
+    dated = [("late", {"pub_date": "2027-02-01", "year": 2027}), ("same", {"pub_date": "2026-03-01", "year": 2026}),
+             ("old", {"year": 2019})]
+    docs.write_text("".join(json.dumps({**source, "pmid": None, "id": f"x:{name}", "title": f"{source['title']} ({name})",
+                                        **dates}) + "\n" for name, dates in dated))
+    db_path = tmp_path / "s.db"
+    run("seed", "load", SEED, "--db", db_path)
+    CliRunner().invoke(cli, ["ingest", str(docs), "--db", str(db_path)], env={"EVIDEX_LOAD_PLUGINS": "age"})
+    status = {r["seed_id"]: r for r in json.loads(run("seed", "status", "--db", db_path, "--format", "json").output)}
+    db = open_db(db_path)
+    late = db.execute("""select count(*) from claim_links l join claims c on c.id = l.claim_id
+                         where c.doc_id = 'x:late' and l.seed_id = 'LF-35' and l.relation != 'novel'""").fetchone()[0]
+    row = status["LF-35"]
+    assert late and row["documents"] == 3 and row["pmids"] == 0
+    assert (row["newest_evidence"], row["documents_after_review"], row["claims_after_review"]) == ("2027-02-01", 1, late)
