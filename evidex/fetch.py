@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime
 import json
-from collections.abc import Callable
+import queue
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +62,7 @@ class LedgerRow:
         self.failed += batch.failed
         self.failed_ids += batch.failed_ids
         self.notes += batch.notes
+        self.responses += batch.responses
 
     def balanced(self) -> bool:
         # >= rather than ==: a live index may gain records while we page; none are lost then.
@@ -133,7 +136,7 @@ def fetch_query(
         for window in windows:
             ledger = LedgerRow(window.expected, notes=list(window.notes))
             ledger_id = _insert_ledger(db, run_id, source.name, query, window, ledger)
-            for batch in source.fetch(query, window, batch_size):
+            for batch in prefetch(source.fetch(query, window, batch_size)):
                 if limit is not None and result.stored + len(batch.records) >= limit:
                     batch.records = batch.records[:limit - result.stored]
                     limited = True
@@ -185,6 +188,48 @@ def fetch_query(
     return result
 
 
+def prefetch(batches: Iterator[Batch], depth: int = 2) -> Iterator[Batch]:
+    """Run the batches iterator in a thread, up to depth batches ahead.
+
+    The next request goes out while this thread parses and stores the last batch, so a
+    run keeps to its rate limit instead of idling through every database write.
+    """
+    ahead: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                ahead.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            for batch in batches:
+                if not put(batch):
+                    return
+            put(done)
+        except BaseException as ex:  # handed to the consumer, raised there
+            put(ex)
+
+    thread = threading.Thread(target=work, name="evidex-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = ahead.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+
+
 def _insert_ledger(db: Database, run_id: int, source: str, query: str, window: Window,
                    ledger: LedgerRow) -> int:
     with db.atomic():
@@ -207,10 +252,6 @@ def _store_batch(db: Database, run_id: int, ledger_id: int, ledger: LedgerRow, b
     with db.atomic():
         store_records(db, run_id, batch.records, extraction, counts, on_stored=on_stored)
         ledger.add(batch, stored)
-        http = source._http
-        if http is not None and http.hashes:
-            ledger.responses += http.hashes
-            http.hashes.clear()
         db["ledger"].update(ledger_id, ledger.row("running"))
     return stored
 

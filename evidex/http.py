@@ -177,6 +177,11 @@ class HttpClient:
     def close(self) -> None:
         self.client.close()
 
+    def drain(self) -> list[str]:
+        "The cached body hashes since the last drain (for the ledger's list of responses)."
+        hashes, self.hashes = self.hashes, []
+        return hashes
+
     def pause(self, attempt: int) -> None:
         "Sleep one backoff step (used between re-asks for records a response left out)."
         time.sleep(self.delay(attempt))

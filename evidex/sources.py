@@ -51,6 +51,7 @@ class Batch:
     failed_ids: list[str] = field(default_factory=list)
     skipped: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    responses: list[str] = field(default_factory=list)  # SHA-256 of cached response bodies
 
 
 class ApiSource(Source):
@@ -222,7 +223,7 @@ class PubMedSource(ApiSource):
         ids = window.ids if window.ids is not None else self.esearch(query, window.start, window.end).ids
         ids = list(dict.fromkeys(ids))  # esearch should not repeat an id; never count one twice
         if len(ids) < window.expected:
-            yield Batch([], 0, failed=window.expected - len(ids), notes=[
+            yield Batch([], 0, failed=window.expected - len(ids), responses=self.http.drain(), notes=[
                 f"esearch listed {len(ids)} ids for {window.expected} records"])
         for chunk in _chunks(ids, batch_size):
             got: dict[str, Document | Deletion] = {}
@@ -248,6 +249,7 @@ class PubMedSource(ApiSource):
                           skipped={k: v for k, v in skipped.items() if v})
             if extra:
                 batch.notes.append(f"{extra} records not asked for were ignored")
+            batch.responses = self.http.drain()
             yield batch
 
 
@@ -431,7 +433,7 @@ class EuropePMCSource(ApiSource):
                     continue
                 seen.add(key)
                 records.append(europepmc_document(result))
-            batch = Batch(records, len(records))
+            batch = Batch(records, len(records), responses=self.http.drain())
             if duplicates:
                 batch.notes.append(f"{duplicates} results repeated from earlier pages were ignored")
             yield batch

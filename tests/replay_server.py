@@ -11,6 +11,9 @@ injects faults on demand.
         os.environ["EVIDEX_PUBMED_URL"] = server.pubmed_url
 
     python -m tests.replay_server --port 8765 --rate-limit 10 --scale 20000
+
+In that mode GET /_stats returns the counters and request times as JSON, /_inject?endpoint=
+efetch&kind=503&times=3 queues a fault and /_clear drops the queued faults.
 """
 
 from __future__ import annotations
@@ -288,6 +291,8 @@ def _handler(server: ReplayServer) -> type[BaseHTTPRequestHandler]:
         def route(self, q: dict[str, list[str]]) -> None:
             params = {k: v[-1] for k, v in q.items()}
             path = urlsplit(self.path).path
+            if path.startswith("/_"):
+                return self.control(path, params)
             endpoint = ("esearch" if path.endswith("esearch.fcgi") else "efetch" if path.endswith("efetch.fcgi")
                         else "europepmc" if path.endswith("/search") else "other")
             with server.lock:
@@ -315,6 +320,21 @@ def _handler(server: ReplayServer) -> type[BaseHTTPRequestHandler]:
                 self.search(params, fault)
             else:
                 self.send(404, b"not found", "text/plain")
+
+        def control(self, path: str, params: dict[str, str]) -> None:
+            "/_stats (counters and request times) and /_inject?endpoint=&kind=&times=&after=, for subprocess use."
+            if path == "/_inject":
+                options = {k: float(v) for k, v in params.items() if k in ("retry_after", "delay")}
+                if "message" in params:
+                    options["message"] = params["message"]
+                server.inject(params["endpoint"], params["kind"], int(params.get("times", 1)),
+                              int(params.get("after", 0)), **options)
+            elif path == "/_clear":
+                with server.lock:
+                    server.faults.clear()
+            with server.lock:
+                body = json.dumps({"stats": dict(server.stats), "times": server.times}).encode()
+            self.send(200, body, "application/json")
 
         def fault(self, fault: Fault, endpoint: str, params: dict[str, str]) -> bool:
             "Answer with the fault; False when it only alters the normal answer."
@@ -428,15 +448,65 @@ def _handler(server: ReplayServer) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+class ReplayProcess:
+    """The same server in a child process (no shared GIL with the client under test).
+
+        with ReplayProcess("--scale", "20000", "--rate-limit", "10") as server:
+            env = {**os.environ, **server.env()}; ...; server.stats()
+    """
+
+    def __init__(self, *args: str):
+        self.args = args
+        self.urls: dict[str, str] = {}
+
+    def __enter__(self) -> ReplayProcess:
+        import subprocess
+        import sys
+
+        self.proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), *self.args],
+                                     stdout=subprocess.PIPE, text=True)
+        for _ in range(2):
+            line = self.proc.stdout.readline().strip()  # type: ignore[union-attr]
+            if "=" not in line:
+                self.proc.kill()
+                raise RuntimeError(f"replay server did not start: {line!r}")
+            key, value = line.split("=", 1)
+            self.urls[key] = value
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+    def env(self) -> dict[str, str]:
+        return dict(self.urls)
+
+    def control(self, path: str, **params: Any) -> dict[str, Any]:
+        from urllib.parse import urlencode
+        from urllib.request import urlopen
+
+        base = self.urls["EVIDEX_PUBMED_URL"].rsplit("/", 1)[0]
+        with urlopen(f"{base}/{path}?{urlencode(params)}", timeout=10) as response:
+            return json.loads(response.read())
+
+    def stats(self) -> dict[str, Any]:
+        "Counters (requests, rate_limited, fault:KIND...) and the request arrival times."
+        return self.control("_stats")
+
+    def inject(self, endpoint: str, kind: str, times: int = 1, after: int = 0, **options: Any) -> None:
+        self.control("_inject", endpoint=endpoint, kind=kind, times=times, after=after, **options)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--rate-limit", type=float)
     parser.add_argument("--scale", type=int, help="serve this many renumbered PubMed records")
+    parser.add_argument("--burst", type=float, help="requests the rate limit lets through at once")
     parser.add_argument("--esearch-cap", type=int, default=10000)
     args = parser.parse_args()
-    server = ReplayServer(rate_limit=args.rate_limit, scale=args.scale, esearch_cap=args.esearch_cap,
-                          port=args.port)
+    server = ReplayServer(rate_limit=args.rate_limit, burst=args.burst, scale=args.scale,
+                          esearch_cap=args.esearch_cap, port=args.port)
     print(f"EVIDEX_PUBMED_URL={server.pubmed_url}\nEVIDEX_EUROPEPMC_URL={server.europepmc_url}", flush=True)
     try:
         server.httpd.serve_forever()

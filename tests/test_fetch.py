@@ -269,7 +269,7 @@ def test_europepmc_repeated_cursor_fails_then_rerun_completes(server, db):
 def test_europepmc_pages_ending_early_fail(server, db, monkeypatch):
     monkeypatch.setenv("EVIDEX_RETRIES", "1")
     server.inject("europepmc", "empty", times=10, after=2)
-    with pytest.raises(SourceError, match="pages stopped at 80 of 150"):
+    with pytest.raises(SourceError, match="pages stopped at 40 of 150"):
         run(db, EuropePMCSource(), batch_size=40)
     assert watermark(db, "europepmc", "cancer") is None
 
