@@ -157,7 +157,7 @@ DRUG_STEM_RE = re.compile(
 GENERIC_THERAPY_RE = re.compile(
     r"\b(?:treatments?|therap(?:y|ies)|treated|drugs?|regimens?|agents?|doses?|dosing|administration"
     r"|inhibitors?|trial|chemosensitivity|antitumou?r|anti-tumou?r|anticancer|anti-cancer|tumou?r growth"
-    r"|tumou?r regression|response rates?|remission|toxicity|cytotoxicity|survival)\b",
+    r"|tumou?r regression|response rates?|(?:partial|complete|objective|clinical|tumou?r) responses?|remission|toxicity|cytotoxicity|survival)\b",
     re.IGNORECASE,
 )
 # "KRAS G12C inhibitors", "STING agonist": the gene names a drug's target, not a pathway relation.
@@ -441,6 +441,7 @@ NEUTRAL_OUTCOMES = {"response", "responses", "response rate", "complete response
                     "toxicity", "toxicities", "adverse", "side effects", "side-effect", "tolerated",
                     "well tolerated", "safe", "safety", "tolerable"}
 INVERT_FLIP = True
+NOMINAL_ENDINGS = ("ion", "ment", "ade", "ency", "ance", "down", "out", "loss", "ing")
 
 
 def polarity(sent: Sentence, subject: Hit | None) -> tuple[str, Cue | None, bool]:
@@ -461,7 +462,7 @@ def polarity(sent: Sentence, subject: Hit | None) -> tuple[str, Cue | None, bool
         if c.start > base and text[c.start - base - 1] in "-‐–":
             continue
         # "STING inhibition", "LSD1 depletion": the subject's own nominalisation is an inverter.
-        if subject is not None and 0 <= c.start - subject.end <= 2:
+        if subject is not None and 0 <= c.start - subject.end <= 2 and c.text.lower().endswith(NOMINAL_ENDINGS):
             if c.kind == "down":
                 inverted = True
             continue
@@ -531,7 +532,7 @@ def build_claims(
         hits = [h for h in sent.hits if h.category == category]
         verdict = assertion(sent) if (hits or fallback is not None) else None
         is_claim = verdict is not None and verdict.claim
-        if is_claim and require_trigger and not any(c.kind in DIRECTION_KINDS for c in sent.cues):
+        if is_claim and require_trigger and not any(c.kind in DIRECTION_KINDS or c.kind == "neg" for c in sent.cues):
             is_claim = False
         for h in hits:
             if h.emit and (is_claim or not h.weak):

@@ -1,0 +1,74 @@
+"""The age plugin: ageing terms, aged hosts and older patients, and the cohort-age traps."""
+
+from __future__ import annotations
+
+import pytest
+
+from evidex import Claim, Document, Mention, get_extractors
+from evidex.nlp import make_nlp
+from evidex.pipeline import extract
+
+
+@pytest.fixture(scope="module")
+def nlp_and_extractors():
+    extractors = list(get_extractors().values())
+    return make_nlp(extractors), extractors
+
+
+def run(nlp_and_extractors, abstract: str, title: str = "") -> list:
+    nlp, extractors = nlp_and_extractors
+    errors: list = []
+    out = [item for _, items in extract(nlp, [Document(id="t", title=title, abstract=abstract)], extractors, errors.append) for item in items]
+    assert not errors, errors
+    return out
+
+
+def ids(items, category: str) -> set[str]:
+    return {i.entity for i in items if isinstance(i, Mention) and i.category == category}
+def claims(items, category: str) -> list[Claim]:
+    return [i for i in items if isinstance(i, Claim) and i.category == category]
+
+
+def test_registered_through_public_hook():
+    ext = get_extractors()["age"]
+    assert ext.categories == ("age",)
+    assert any(p.name == "age.jsonl" for p in ext.data_files)
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("Aged mice showed impaired IFN-α production.", "aged-host"),
+    ("Ageing increased tumour incidence.", "ageing"),
+    ("Aging disrupts the type I IFN pathway in pDCs.", "ageing"),
+    ("Elderly patients had poorer responses to chemotherapy.", "older-patients"),
+    ("Immunosenescence limits vaccine responses.", "immunosenescence"),
+    ("Inflammaging promotes tumour growth.", "inflammaging"),
+    ("Inflamm-aging promotes tumour growth.", "inflammaging"),
+    ("Older age predicted poor survival.", "age-factor"),
+    ("In 20-month-old mice, tumour growth increased.", "aged-host"),
+])
+def test_age_terms(nlp_and_extractors, text, expected):
+    items = run(nlp_and_extractors, text)
+    assert claims(items, "age"), text
+    assert expected in ids(items, "age")
+
+
+@pytest.mark.parametrize("text", [
+    "Patients aged 45–70 years received cisplatin, which improved survival.",
+    "The median age was 61 years and survival improved with chemotherapy.",
+    "Results were adjusted for age and sex, and treatment increased survival.",
+    "Aged[mh] tumours increased.",
+    "Six-week-old mice were treated and tumour growth decreased.",
+    "Therapy-induced senescence of tumour cells increased SASP factors.",
+    "Aged garlic extract reduced tumour growth.",
+])
+def test_traps_are_not_age_claims(nlp_and_extractors, text):
+    assert not claims(run(nlp_and_extractors, text), "age"), text
+
+
+def test_attributes(nlp_and_extractors):
+    c = claims(run(nlp_and_extractors, "Ageing did not alter IFN-β production."), "age")[0]
+    assert c.negated
+    c = claims(run(nlp_and_extractors, "Age-related changes may explain the poor vaccine responses."), "age")[0]
+    assert c.hedged
+    c = claims(run(nlp_and_extractors, "Older age was associated with poor survival."), "age")[0]
+    assert c.direction == "assoc" and c.entities == ["age-factor"]

@@ -1,0 +1,122 @@
+"""The ifn plugin: type I IFN variants, traps, and claim attributes on short sentences."""
+
+from __future__ import annotations
+
+import pytest
+
+from evidex import Claim, Document, Mention, get_extractors
+from evidex.nlp import make_nlp
+from evidex.pipeline import extract
+
+
+@pytest.fixture(scope="module")
+def nlp_and_extractors():
+    extractors = list(get_extractors().values())
+    return make_nlp(extractors), extractors
+
+
+def run(nlp_and_extractors, abstract: str, title: str = "") -> list:
+    nlp, extractors = nlp_and_extractors
+    errors: list = []
+    out = [item for _, items in extract(nlp, [Document(id="t", title=title, abstract=abstract)], extractors, errors.append) for item in items]
+    assert not errors, errors
+    return out
+
+
+def ids(items, category: str) -> set[str]:
+    return {i.entity for i in items if isinstance(i, Mention) and i.category == category}
+
+
+def claims(items, category: str) -> list[Claim]:
+    return [i for i in items if isinstance(i, Claim) and i.category == category]
+
+
+def test_registered_through_public_hook():
+    extractors = get_extractors()
+    assert {"ifn", "pathway", "therapy", "age"} <= set(extractors)
+    ifn = extractors["ifn"]
+    assert ifn.categories == ("ifn",)
+    assert any(p.name == "ifn.jsonl" and p.exists() for p in ifn.data_files)
+    assert len(ifn.data_hash()) == 16
+
+
+def test_one_shared_matching_pipe():
+    extractors = list(get_extractors().values())
+    nlp = make_nlp(extractors)
+    assert nlp.pipe_names.count("evidex_lexicon") == 1
+    assert "evidex_sentences" in nlp.pipe_names
+
+
+def test_tokenisation_of_variants(nlp_and_extractors):
+    nlp, _ = nlp_and_extractors
+    assert [t.text for t in nlp.make_doc("IFN-α")] == ["IFN", "-", "α"]
+    assert [t.text for t in nlp.make_doc("IFNα")] == ["IFNα"]
+    assert [t.text for t in nlp.make_doc("Ifnar1-/-")] == ["Ifnar1-/-"]
+
+
+@pytest.mark.parametrize("surface,expected", [
+    ("IFN-α", "ifn-alpha"), ("IFNα", "ifn-alpha"), ("IFN-alpha", "ifn-alpha"), ("IFN alpha", "ifn-alpha"),
+    ("interferon-α", "ifn-alpha"), ("IFN-β", "IFNB1"), ("IFN-ß", "IFNB1"), ("IFNβ", "IFNB1"),
+    ("IFN-beta", "IFNB1"), ("type I interferon", "type-i-ifn"), ("type I IFNs", "type-i-ifn"),
+    ("IFN-α/β", "type-i-ifn"), ("IFN-I", "type-i-ifn"), ("IFNAR1", "IFNAR1"), ("Ifnar1", "IFNAR1"),
+    ("Ifnar1-/-", "IFNAR1"), ("IFN-ε", "IFNE"), ("ISGs", "isg"), ("interferon-stimulated genes", "isg"),
+    ("IFN-α2b", "IFNA2"), ("IRDS", "irds"),
+])
+def test_variants_map_to_canonical_ids(nlp_and_extractors, surface, expected):
+    items = run(nlp_and_extractors, f"{surface} strongly induced tumour cell apoptosis in mice.")
+    assert expected in ids(items, "ifn")
+
+
+@pytest.mark.parametrize("text", [
+    "IFN-γ induced PD-L1 expression on tumour cells.",
+    "IFN-gamma secretion by T cells increased after vaccination.",
+    "IFN-λ1 suppressed viral replication in hepatocytes.",
+    "Type I collagen deposition increased in fibrotic tumours.",
+    "Type I diabetes was associated with higher cancer risk.",
+    "Mx1-Cre mice developed leukaemia after poly(I:C) injection.",
+    "Serum interferon gamma-induced protein 10 levels increased in patients.",
+])
+def test_traps_are_not_type_i_ifn(nlp_and_extractors, text):
+    items = run(nlp_and_extractors, text)
+    assert not claims(items, "ifn"), text
+    assert not ids(items, "ifn") - {"CXCL10"}
+
+
+def test_bare_ifn_needs_type_i_context(nlp_and_extractors):
+    assert not claims(run(nlp_and_extractors, "IFN production by NK cells increased."), "ifn")
+    items = run(nlp_and_extractors, "IFN production increased in patients.", title="IFN-α therapy in melanoma")
+    assert claims(items, "ifn")
+
+
+def test_direction_negation_hedging(nlp_and_extractors):
+    up = claims(run(nlp_and_extractors, "Radiation induced IFN-β secretion by tumour cells."), "ifn")[0]
+    assert up.direction == "up" and not up.negated and not up.hedged
+    down = claims(run(nlp_and_extractors, "TREX1 suppressed type I IFN production."), "ifn")[0]
+    assert down.direction == "down"
+    neg = claims(run(nlp_and_extractors, "IFN-α did not improve survival in these patients."), "ifn")[0]
+    assert neg.negated and "did not" in neg.negation_cues
+    hedged = claims(run(nlp_and_extractors, "Type I IFN may promote resistance to chemotherapy."), "ifn")[0]
+    assert hedged.hedged and "may" in hedged.hedge_cues
+    assoc = claims(run(nlp_and_extractors, "High ISG expression was associated with poor survival."), "ifn")[0]
+    assert assoc.direction == "assoc"
+
+
+def test_knockout_inverts_direction(nlp_and_extractors):
+    c = claims(run(nlp_and_extractors, "Ifnar1-/- mice showed reduced tumour control after radiotherapy."), "ifn")[0]
+    assert c.direction == "up" and c.extra["inverted"]
+    c = claims(run(nlp_and_extractors, "Loss of IFNAR1 reduced CD8+ T cell priming."), "ifn")[0]
+    assert c.direction == "up"
+
+
+def test_aims_and_methods_are_not_claims(nlp_and_extractors):
+    assert not claims(run(nlp_and_extractors, "We asked whether type I IFN shapes the response to radiotherapy."), "ifn")
+    assert not claims(run(nlp_and_extractors, "IFN-β levels were measured by ELISA using serum samples."), "ifn")
+
+
+def test_claim_fields(nlp_and_extractors):
+    text = "Background sentence here. Here we show that IFN-β induced apoptosis in murine melanoma cells."
+    c = claims(run(nlp_and_extractors, text), "ifn")[0]
+    assert text[c.start:c.end] == c.sentence and c.field == "abstract"
+    assert c.role == "result" and c.cancer_type == "melanoma" and c.study_system == "mouse"
+    assert c.subject == "IFNB1" and c.predicate == "induced" and 0 < c.confidence <= 1
+    assert c.entities == ["IFNB1"]

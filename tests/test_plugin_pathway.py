@@ -1,0 +1,96 @@
+"""The pathway plugin: sensors, oncogenes and regulators, their traps, and relation attributes."""
+
+from __future__ import annotations
+
+import pytest
+
+from evidex import Claim, Document, Mention, get_extractors
+from evidex.nlp import make_nlp
+from evidex.pipeline import extract
+
+
+@pytest.fixture(scope="module")
+def nlp_and_extractors():
+    extractors = list(get_extractors().values())
+    return make_nlp(extractors), extractors
+
+
+def run(nlp_and_extractors, abstract: str, title: str = "") -> list:
+    nlp, extractors = nlp_and_extractors
+    errors: list = []
+    out = [item for _, items in extract(nlp, [Document(id="t", title=title, abstract=abstract)], extractors, errors.append) for item in items]
+    assert not errors, errors
+    return out
+
+
+def ids(items, category: str) -> set[str]:
+    return {i.entity for i in items if isinstance(i, Mention) and i.category == category}
+def claims(items, category: str) -> list[Claim]:
+    return [i for i in items if isinstance(i, Claim) and i.category == category]
+
+
+def test_registered_through_public_hook():
+    ext = get_extractors()["pathway"]
+    assert ext.categories == ("pathway",) and ext.name == "pathway"
+    assert any(p.name == "pathway.jsonl" for p in ext.data_files)
+
+
+@pytest.mark.parametrize("surface,expected", [
+    ("STING", "STING1"), ("TMEM173", "STING1"), ("Sting1", "STING1"), ("Sting-/-", "STING1"),
+    ("cGAS", "CGAS"), ("Cgas", "CGAS"), ("cGAS-STING", "cgas-sting"), ("cGAS–STING", "cgas-sting"),
+    ("RIG-I", "RIGI"), ("DDX58", "RIGI"), ("MDA5", "IFIH1"), ("NF-κB", "nf-kb"), ("NF-kappaB", "nf-kb"),
+    ("NFkB", "nf-kb"), ("KRAS", "KRAS"), ("p53", "TP53"), ("p16INK4a", "CDKN2A"), ("TRIF", "TICAM1"),
+    ("LSD1", "KDM1A"), ("HIF-1α", "HIF1A"), ("TLR9", "TLR9"), ("DNA methylation", "dna-methylation"),
+])
+def test_variants_map_to_canonical_ids(nlp_and_extractors, surface, expected):
+    items = run(nlp_and_extractors, f"{surface} activated downstream signalling in tumour cells.")
+    assert expected in ids(items, "pathway")
+
+
+def test_tokenisation_of_knockout_and_dash_variants(nlp_and_extractors):
+    nlp, _ = nlp_and_extractors
+    assert [t.text for t in nlp.make_doc("Sting-/-")] == ["Sting-/-"]
+    assert [t.text for t in nlp.make_doc("cGAS–STING")] == ["cGAS", "–", "STING"]
+
+
+@pytest.mark.parametrize("text", [
+    "The bee sting caused swelling that increased over two days.",
+    "A sting operation revealed increased fraud.",
+    "Blockade of the RAS (renin-angiotensin system) reduced blood pressure.",
+    "Myc-tagged constructs were expressed and increased in lysates.",
+])
+def test_traps(nlp_and_extractors, text):
+    items = run(nlp_and_extractors, text)
+    assert not ({"STING1", "ras", "MYC"} & ids(items, "pathway")), text
+
+
+def test_named_gene_without_relation_is_not_a_claim(nlp_and_extractors):
+    assert not claims(run(nlp_and_extractors, "TP53 mutations were found in 16 of 73 tumours (22%)."), "pathway")
+
+
+def test_relation_direction_and_inverters(nlp_and_extractors):
+    c = claims(run(nlp_and_extractors, "cGAS activates STING in response to cytosolic DNA."), "pathway")[0]
+    assert c.direction == "up" and c.subject == "CGAS" and c.object == "STING1"
+    c = claims(run(nlp_and_extractors, "STING-deficient mice showed impaired T cell priming."), "pathway")[0]
+    assert c.direction == "up" and c.extra["inverted"]
+    c = claims(run(nlp_and_extractors, "TREX1 degrades cytosolic DNA and restrains STING activation."), "pathway")[0]
+    assert c.direction == "down"
+    c = claims(run(nlp_and_extractors, "EGFR amplification correlated with p16 deletion."), "pathway")[0]
+    assert c.direction == "assoc"
+
+
+def test_negation_and_hedging(nlp_and_extractors):
+    c = claims(run(nlp_and_extractors, "Loss of MAVS did not alter tumour growth."), "pathway")[0]
+    assert c.negated and c.negation_cues == ["did not"]
+    c = claims(run(nlp_and_extractors, "NF-κB activation might drive resistance to therapy."), "pathway")[0]
+    assert c.hedged and "might" in c.hedge_cues
+    c = claims(run(nlp_and_extractors, "BRAF induced p16 but not p21 in melanocytes."), "pathway")[0]
+    assert not c.negated  # "but not" contrasts two objects, it does not deny the relation
+    c = claims(run(nlp_and_extractors, "The function of p53 is not well described, although p53 suppresses tumours."), "pathway")[0]
+    assert not c.negated
+
+
+def test_drug_target_names_are_not_pathway_claims(nlp_and_extractors):
+    items = run(nlp_and_extractors, "KRAS G12C inhibitors improved survival of patients with lung cancer.")
+    assert not claims(items, "pathway")
+    assert claims(items, "therapy")

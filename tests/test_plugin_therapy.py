@@ -1,0 +1,95 @@
+"""The therapy plugin: drug INNs, classes and abbreviations, with outcome and mechanism attributes."""
+
+from __future__ import annotations
+
+import pytest
+
+from evidex import Claim, Document, Mention, get_extractors
+from evidex.nlp import make_nlp
+from evidex.pipeline import extract
+
+
+@pytest.fixture(scope="module")
+def nlp_and_extractors():
+    extractors = list(get_extractors().values())
+    return make_nlp(extractors), extractors
+
+
+def run(nlp_and_extractors, abstract: str, title: str = "") -> list:
+    nlp, extractors = nlp_and_extractors
+    errors: list = []
+    out = [item for _, items in extract(nlp, [Document(id="t", title=title, abstract=abstract)], extractors, errors.append) for item in items]
+    assert not errors, errors
+    return out
+
+
+def ids(items, category: str) -> set[str]:
+    return {i.entity for i in items if isinstance(i, Mention) and i.category == category}
+def claims(items, category: str) -> list[Claim]:
+    return [i for i in items if isinstance(i, Claim) and i.category == category]
+
+
+def test_registered_through_public_hook():
+    ext = get_extractors()["therapy"]
+    assert ext.categories == ("therapy",)
+    assert any(p.name == "therapy.jsonl" for p in ext.data_files)
+
+
+@pytest.mark.parametrize("surface,expected", [
+    ("pembrolizumab", "pembrolizumab"), ("Keytruda", "pembrolizumab"), ("anti-PD-1", "immune-checkpoint-blockade"),
+    ("immune checkpoint inhibitors", "immune-checkpoint-blockade"), ("cisplatin", "cisplatin"),
+    ("Adriamycin", "doxorubicin"), ("5-aza-2'-deoxycytidine", "decitabine"), ("radiotherapy", "radiotherapy"),
+    ("chemotherapy", "chemotherapy"), ("STING agonists", "sting-agonist"), ("ADU-S100", "sting-agonist"),
+    ("T-VEC", "oncolytic-virus"), ("CAR-T cells", "cell-therapy"), ("interferon alfa-2b", "interferon alfa-2b"),
+    ("IFN-α2b", "interferon alfa-2b"), ("peginterferon alfa-2b", "peginterferon alfa-2b"),
+    ("nivolumab", "nivolumab"), ("olaparib", "olaparib"),
+])
+def test_variants_map_to_canonical_ids(nlp_and_extractors, surface, expected):
+    items = run(nlp_and_extractors, f"{surface} improved tumour control in patients with melanoma.")
+    assert expected in ids(items, "therapy")
+
+
+def test_unlisted_drug_found_by_inn_stem(nlp_and_extractors):
+    items = run(nlp_and_extractors, "Zanubrutinib and foxotinib reduced tumour growth in xenografts.")
+    assert "foxotinib" in ids(items, "therapy")
+
+
+@pytest.mark.parametrize("text,absent", [
+    ("Samples were incubated for 1 h at RT before RT-PCR showed increased expression.", "radiotherapy"),
+    ("IR was associated with obesity and increased insulin levels.", "radiotherapy"),
+    ("AZA was associated with fewer graft rejections after kidney transplant.", "azacitidine"),
+    ("OV cohorts showed increased survival in TCGA.", "oncolytic-virus"),
+])
+def test_abbreviations_need_context(nlp_and_extractors, text, absent):
+    assert absent not in ids(run(nlp_and_extractors, text), "therapy")
+
+
+def test_abbreviations_with_context(nlp_and_extractors):
+    items = run(nlp_and_extractors, "RT at 8 Gy induced IFN-β; radiotherapy was given in three fractions.")
+    assert "radiotherapy" in ids(items, "therapy")
+    items = run(nlp_and_extractors, "AZA reduced DNMT1 levels.", title="Azacitidine in myelodysplastic syndromes")
+    assert "azacitidine" in ids(items, "therapy")
+
+
+def test_outcomes(nlp_and_extractors):
+    c = claims(run(nlp_and_extractors, "Cisplatin reduced tumour growth in mice."), "therapy")[0]
+    assert c.direction == "down" and c.subject == "cisplatin" and c.study_system == "mouse"
+    c = claims(run(nlp_and_extractors, "Pembrolizumab was well tolerated in patients."), "therapy")[0]
+    assert c.direction == "none"
+    c = claims(run(nlp_and_extractors, "Adding lamivudine did not improve response rates."), "therapy")[0]
+    assert c.negated
+    c = claims(run(nlp_and_extractors, "Decitabine could sensitize tumours to checkpoint blockade."), "therapy")[0]
+    assert c.hedged and c.direction == "up"
+
+
+def test_methods_and_aims_are_not_claims(nlp_and_extractors):
+    assert not claims(run(nlp_and_extractors, "Patients were randomized to receive cisplatin or placebo."), "therapy")
+    assert not claims(run(nlp_and_extractors, "The aim of this study was to evaluate the efficacy of nivolumab."), "therapy")
+
+
+def test_generic_treatment_sentence_in_a_treatment_paper(nlp_and_extractors):
+    title = "Cisplatin and amifostine in advanced melanoma: a phase II trial"
+    items = run(nlp_and_extractors, "Six partial responses were observed. The regimen was well tolerated.", title=title)
+    assert len(claims(items, "therapy")) == 2
+    # ... but not in a paper about something else.
+    assert not claims(run(nlp_and_extractors, "The regimen was well tolerated.", title="Mapping of genomes"), "therapy")
