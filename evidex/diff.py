@@ -126,14 +126,14 @@ def seed_counts(db: Database, run_id: int, baseline_id: str, plugin: str | None 
 
 
 def status_label(counts: Counter) -> str:
-    "One word for a seed claim's evidence: contested, contradicted, supported, extended or none."
+    "A seed claim's evidence in a word or two: contested, contradicted, supported, extended, no evidence."
     if counts["contradicts"] and (counts["supports"] or counts["extends"]):
         return "contested"
     if counts["contradicts"]:
         return "contradicted"
     if counts["supports"]:
         return "supported"
-    return "extended" if counts["extends"] else "none"
+    return "extended" if counts["extends"] else "no evidence"
 
 
 def seed_changes(db: Database, a: int, b: int, baseline_id: str, plugin: str | None = None) -> list[dict]:
@@ -217,8 +217,8 @@ def receipt(db: Database, run_id: int) -> dict[str, Any]:
         "receipt": 1,
         "run": {k: run.get(k) for k in ("id", "command", "status", "started_at", "finished_at", "message")},
         "query": run.get("query"), "source": run.get("source"),
-        "window": {"start": run.get("window_start") or min((r["window_start"] for r in ledger if r["window_start"]), default=None),
-                   "end": run.get("window_end") or max((r["window_end"] for r in ledger if r["window_end"]), default=None)},
+        "window": {"start": run.get("window_start") or _edge(min, ledger, "window_start"),
+                   "end": run.get("window_end") or _edge(max, ledger, "window_end")},
         "source_urls": _source_urls({run.get("source")} | {r["source"] for r in ledger}),
         "evidex_version": run.get("evidex_version"),
         "plugins": json.loads(run.get("plugins") or "{}"),
@@ -259,7 +259,7 @@ def rerun_command(run: dict, ledger: list[dict]) -> list[str] | None:
     if run.get("source") in (None, "file"):
         return ["evidex", "ingest", *options.get("files", [])]
     argv = ["evidex", "ingest", "--source", run["source"], "--query", run.get("query") or ""]
-    start = run.get("window_start") or min((r["window_start"] for r in ledger if r["window_start"]), default=None)
+    start = run.get("window_start") or _edge(min, ledger, "window_start")
     if start:
         argv += ["--since", start]
     elif options.get("all"):
@@ -268,3 +268,8 @@ def rerun_command(run: dict, ledger: list[dict]) -> list[str] | None:
         # Not --offline: the window's end is "today", so a later replay asks for other requests.
         argv += ["--cache-dir", options["cache_dir"]]
     return argv
+
+
+def _edge(pick, ledger: list[dict], key: str) -> str | None:
+    "The first or last date of the ledger's windows."
+    return pick((r[key] for r in ledger if r[key]), default=None)

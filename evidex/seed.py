@@ -61,6 +61,7 @@ from .errors import UsageError
 from .models import DIRECTIONS, content_hash
 
 DEFAULT_SEED = Path("corpora/seed")
+CHECKOUT_SEED = Path(__file__).resolve().parent.parent / DEFAULT_SEED
 LINK_THRESHOLD = 0.45
 SPECIFIC_WEIGHT = 4.0  # shared entity weight that counts as fully specific (a gene in one seed claim)
 RELATIONS = ("supports", "contradicts", "extends", "novel")
@@ -334,7 +335,8 @@ def with_sentence_entities(db: Database, claims: list[dict]) -> list[dict]:
             key = (row["doc_id"], row["field"], row["start"], row["end"])
             found.setdefault(key, set()).update(_json_list(row["entities"]))
     for claim in claims:
-        claim["sentence_entities"] = sorted(found.get((claim["doc_id"], claim["field"], claim["start"], claim["end"]), ()))
+        key = (claim["doc_id"], claim["field"], claim["start"], claim["end"])
+        claim["sentence_entities"] = sorted(found.get(key, ()))
     return claims
 
 
@@ -375,6 +377,8 @@ def seed() -> None:
 @db_option
 def seed_load(path: str, db_path: str) -> None:
     "Load PATH (review.json + claims.jsonl) as a baseline version and link current claims to it."
+    if path == str(DEFAULT_SEED) and not Path(path).is_dir() and CHECKOUT_SEED.is_dir():
+        path = str(CHECKOUT_SEED)  # run from outside a checkout of an editable install
     db = store.open_db(db_path)
     baseline_id, created = load_baseline(db, path)
     counts = link_claims(db, baseline_id)

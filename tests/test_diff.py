@@ -135,7 +135,7 @@ def test_usage_errors(setup):
 def test_status_labels():
     from collections import Counter
 
-    assert status_label(Counter()) == "none"
+    assert status_label(Counter()) == "no evidence"
     assert status_label(Counter(supports=2)) == "supported"
     assert status_label(Counter(extends=1)) == "extended"
     assert status_label(Counter(contradicts=1)) == "contradicted"
