@@ -31,7 +31,9 @@ baseline that shares at least one entity with it:
   ``LINK_THRESHOLD`` the claim is ``novel`` and no seed id is stored.
 * Otherwise, in this order: ``contradicts`` if the claim is negated, or its direction is up
   where the seed only says down (or the reverse; a seed may list extra relations, all of whose
-  directions count); ``extends`` if the claim's context is new for the seed: a cancer type,
+  directions count), provided the sentence states the seed's relation (it names both the
+  seed's subject and object ids, or shares two entities with it); a negated or opposite claim
+  that does not is ``novel``, since polarity about another relation is no evidence; ``extends`` if the claim's context is new for the seed: a cancer type,
   study system, therapy or age group outside what the seed's context lists for that dimension
   (a dimension the seed does not list is general, never "new"); else ``supports`` (same
   direction, or an association, or a seed without a direction).
@@ -229,7 +231,10 @@ class SeedIndex:
             return Link("novel", None, round(best[0], 4) if best else 0.0, [])
         score, i, shared = best
         seed = self.seeds[i]
-        return Link(relate(claim, seed), seed.seed_id, round(score, 4), shared)
+        relation = relate(claim, seed, comparable(seed, entities, shared))
+        if relation == "novel":
+            return Link("novel", None, round(score, 4), [])
+        return Link(relation, seed.seed_id, round(score, 4), shared)
 
     def score(self, claim: dict, entities: dict[str, str], seed: Seed) -> tuple[float, list[str]]:
         shared = [e for e in entities if e in seed.entities]
@@ -258,12 +263,20 @@ class SeedIndex:
         return score, sorted(entities[e] for e in shared)
 
 
-def relate(claim: dict, seed: Seed) -> str:
-    "supports / contradicts / extends for a claim already matched to seed."
+def comparable(seed: Seed, entities: dict[str, str], shared: list[str]) -> bool:
+    "Does the claim's sentence state the seed's relation: both its subject and object, or two shared entities?"
+    keys = {seed.subject, seed.object} & set(seed.entities)
+    return len(keys) == 2 and keys <= set(entities) or len(shared) >= 2
+
+
+def relate(claim: dict, seed: Seed, same_relation: bool = True) -> str:
+    "supports / contradicts / extends (or novel) for a claim already matched to seed."
     direction = claim.get("direction") or "none"
-    if claim.get("negated") or (direction in OPPOSITE and OPPOSITE[direction] in seed.directions
-                                and direction not in seed.directions):
-        return "contradicts"
+    against = claim.get("negated") or (direction in OPPOSITE and OPPOSITE[direction] in seed.directions
+                                       and direction not in seed.directions)
+    if against:
+        # Polarity only compares when the sentence states the seed's relation.
+        return "contradicts" if same_relation else "novel"
     for key, values in claim_context(claim).items():
         if seed.context.get(key) and any(v not in seed.context[key] for v in values):
             return "extends"

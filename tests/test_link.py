@@ -166,6 +166,10 @@ def test_rules_on_constructed_claims(index):
                                 cancer_type="Ovarian cancer", study_system="mouse")).relation == "supports"
     assert index.classify(claim(entities=["IFNE", "IFNAR1"], direction="down",
                                 study_system="in vitro")).relation == "extends"
+    # Opposite polarity about another relation is not a contradiction: one shared entity only.
+    link = index.classify(claim(category="ifn", entities=["IFNE"], direction="up"))
+    assert (link.relation, link.seed_id) == ("novel", None)
+    assert index.classify(claim(category="ifn", entities=["IFNE"], direction="down")).relation == "supports"
     # Nothing shared: novel, no seed id.
     link = index.classify(claim(category="pathway", entities=["PAX6"]))
     assert (link.relation, link.seed_id, link.score) == ("novel", None, 0.0)
