@@ -63,3 +63,20 @@ def test_guide_covers_loading_and_the_data_model():
     for needle in ("EVIDEX_LOAD_PLUGINS", "--plugins-dir", "[project.entry-points.evidex]",
                    "Extractor", "Claim", "Mention", "evidex plugins new"):
         assert needle in text, needle
+
+
+SCHEDULING = ROOT / "docs" / "scheduling.md"
+
+
+def test_scheduling_recipes_name_their_environment_and_every_exit_code():
+    from evidex.run import EXIT_ERRORS, EXIT_LOCKED, EXIT_NETWORK, EXIT_OK, EXIT_USAGE
+
+    text = SCHEDULING.read_text(encoding="utf-8")
+    recipes = re.split(r"^## ", text, flags=re.M)
+    for title in ("cron", "systemd timer", "Scheduled CI workflow"):
+        [section] = [r for r in recipes if r.startswith(title)]
+        for variable in ("EVIDEX_EMAIL", "NCBI_API_KEY", "EVIDEX_DB"):
+            assert variable in section, f"the {title} recipe does not set {variable}"
+        assert "evidex run" in section
+    for code in (EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_LOCKED, EXIT_NETWORK):
+        assert re.search(rf"^\| {code} \|", text, flags=re.M), f"exit code {code} is not in the table"
