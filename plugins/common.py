@@ -154,6 +154,8 @@ DRUG_STEM_RE = re.compile(
     r"|floxacin|mycin|statin|citabine|vudine|fovir|previr|asvir|buvir|navir|trexate|fosfamide|mustine"
     r"|sertib|lisertib|stine|olimus|dronate|tinib|rozole|lutamide|relix|gliptin|prazole)\b"
 )
+TARGETED_AGENT_RE = re.compile(
+    r"\b[A-Za-z][A-Za-z0-9-]{1,15}(?:\s+G12[CDV])?[\s-]+(?:inhibitors?|agonists?|agonism|antagonists?|blockade)\b")
 GENERIC_THERAPY_RE = re.compile(
     r"\b(?:treatments?|therap(?:y|ies)|treated|drugs?|regimens?|agents?|doses?|dosing|administration"
     r"|inhibitors?|trial|chemosensitivity|antitumou?r|anti-tumou?r|anticancer|anti-cancer|tumou?r growth"
@@ -162,7 +164,11 @@ GENERIC_THERAPY_RE = re.compile(
 )
 # "KRAS G12C inhibitors", "STING agonist": the gene names a drug's target, not a pathway relation.
 DRUG_TARGET_RE = re.compile(r"[\s-]*(?:G12[CDV]\s+)?(?:inhibitors?|agonists?|agonism|antagonists?|blocking antibod(?:y|ies)|-?targeted)\b", re.I)
-SECTION_RE = re.compile(r"^\s*([A-Z][A-Z /&-]{2,40}):\s*")
+# Structured-abstract labels, with or without the colon ("RESULTS The ...", "BACKGROUND/AIMS: ...").
+_LABEL = (r"(?:BACKGROUND|INTRODUCTION|CONTEXT|RATIONALE|OBJECTIVES?|AIMS?|PURPOSE|GOALS?|METHODS?|METHODOLOGY"
+          r"|DESIGN|SETTING|PATIENTS|PARTICIPANTS|MATERIALS|RESULTS?|FINDINGS|CONCLUSIONS?|INTERPRETATION"
+          r"|DISCUSSION|SIGNIFICANCE|SUMMARY|EXPERIMENTAL DESIGN|STUDY DESIGN|MEASUREMENTS|MAIN OUTCOME MEASURES)")
+SECTION_RE = re.compile(rf"^\s*({_LABEL}(?:\s*(?:/|,|AND|&)\s*{_LABEL})*)(?::\s*|\s+(?=\S))")
 SECTION_AIM = re.compile(r"\b(?:OBJECTIVES?|AIMS?|PURPOSE|GOALS?)\b")
 SECTION_METHOD = re.compile(r"\b(?:METHODS?|DESIGN|MATERIALS?|PATIENTS AND METHODS|SETTING|PARTICIPANTS)\b")
 SECTION_BACKGROUND = re.compile(r"\b(?:BACKGROUND|INTRODUCTION|CONTEXT|RATIONALE)\b")
@@ -338,6 +344,9 @@ def analyze(document: Document, doc: Doc, field: str | None = None) -> list[Sent
             blocks.append((s, e))
             continue
         hits.append(Hit(entry.category, entry.id, entry.label, s, e, text[s:e], entry.emit, entry.weak))
+    for m in TARGETED_AGENT_RE.finditer(text):
+        # "CD40 agonists", "PD-L1 blockade": a therapy by its target; supports a claim, no id.
+        hits.append(Hit("therapy", "", "THERAPY_CLASS", m.start(), m.end(), m.group(), False, True))
     for m in DRUG_STEM_RE.finditer(text):
         hits.append(Hit("therapy", m.group().lower(), "DRUG", m.start(), m.end(), m.group(), True, True))
     for m in OLD_ANIMAL_RE.finditer(text):
