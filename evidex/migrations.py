@@ -187,3 +187,11 @@ def m003_seed(db: Database) -> None:
     ]:
         db[table].create_index(columns)
     db.create_view("seed_status", SEED_STATUS.strip(), replace=True)
+
+
+@migrations()
+def m005_seed_views(db: Database) -> None:
+    # After m003_seed: views over seed_status and claim_links, SQL in evidex/views.py.
+    from .views import SEED_VIEWS, create_views
+
+    create_views(db, SEED_VIEWS)

@@ -14,7 +14,7 @@ import click
 
 from .errors import UsageError
 
-SEED_TABLES = ("baselines", "seed_claims", "claim_links")
+SEED_TABLES = ("baselines", "seed_claims", "claim_links", "seed_evidence_by_year")
 UNDATED = "n.d."
 CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#1b1f24;padding:0 1em}
@@ -64,12 +64,9 @@ def gather(conn: sqlite3.Connection, runs: int = 10, papers: int = 15, entities:
 
 def seed_series(conn: sqlite3.Connection, baseline_id: str) -> list[dict]:
     "Per seed claim with evidence: supporting and contradicting claims by publication year."
-    counts = rows(conn, """
-        select l.seed_id, cc.year, sum(l.relation = 'supports') as supports,
-               sum(l.relation = 'contradicts') as contradicts
-        from claim_links l join current_claims cc on cc.id = l.claim_id
-        where l.baseline_id = ? and l.relation in ('supports', 'contradicts')
-        group by l.seed_id, cc.year""", [baseline_id])
+    counts = rows(conn, "select seed_id, year, supporting as supports, contradicting as contradicts "
+                        "from seed_evidence_by_year where baseline_id = ? and supporting + contradicting > 0",
+                  [baseline_id])
     seeds = rows(conn, "select seed_id, text, direction from seed_claims where baseline_id = ? "
                        "order by position", [baseline_id])
     for seed in seeds:

@@ -100,6 +100,10 @@ TABLES: dict[str, dict[str, Any]] = {
                     "facets": ["relation", "seed_id", "baseline_id"]},
     "seed_status": {"description": "View: per seed claim, supporting, contradicting and extending evidence.",
                     "facets": ["kind", "category", "direction"]},
+    "seed_overview": {"description": "View: seed_status with a status word: supported, contradicted, contested, "
+                                     "extended or no evidence.", "facets": ["status", "kind", "category", "direction"]},
+    "seed_evidence_by_year": {"description": "View: claims supporting, contradicting or extending each seed claim, "
+                                             "by publication year.", "facets": ["seed_id", "year"]},
     "_sqlite_migrations": {"hidden": True},
 }
 

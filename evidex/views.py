@@ -65,6 +65,39 @@ VIEWS: dict[str, str] = {
 }
 
 
+# Per seed claim of the current baseline: seed_status plus one status word to facet on.
+SEED_OVERVIEW = """
+select
+  case
+    when supporting + contradicting + extending = 0 then 'no evidence'
+    when supporting > 0 and contradicting > 0 then 'contested'
+    when contradicting > 0 then 'contradicted'
+    when supporting > 0 then 'supported'
+    else 'extended'
+  end as status,
+  *
+from seed_status
+"""
+
+# Linked claims per seed claim (current baseline) and publication year; year null = unknown.
+SEED_EVIDENCE_BY_YEAR = """
+select
+  l.baseline_id, l.seed_id, cc.year,
+  sum(l.relation = 'supports') as supporting, sum(l.relation = 'contradicts') as contradicting,
+  sum(l.relation = 'extends') as extending, count(distinct cc.doc_id) as documents
+from claim_links l
+join current_claims cc on cc.id = l.claim_id
+where l.relation != 'novel'
+  and l.baseline_id = (select id from baselines order by loaded_at desc, rowid desc limit 1)
+group by l.baseline_id, l.seed_id, cc.year
+"""
+
+SEED_VIEWS: dict[str, str] = {
+    "seed_overview": SEED_OVERVIEW,
+    "seed_evidence_by_year": SEED_EVIDENCE_BY_YEAR,
+}
+
+
 def create_views(db: Database, views: dict[str, str] | None = None) -> None:
     "Create (or replace) the evidex views, in dependency order."
     for name, sql in (views or VIEWS).items():

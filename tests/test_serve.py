@@ -125,6 +125,10 @@ def test_metadata_descriptions_licence_and_facets(db, server):
     if has_seed_tables(db):
         links = httpx.get(f"{server}/evidex/claim_links.json", params={"_size": "1"}).json()
         assert "relation" in links["facet_results"]
+        overview = httpx.get(f"{server}/evidex/seed_overview.json", params={"_size": "1"}).json()
+        statuses = {f["value"]: f["count"] for f in overview["facet_results"]["status"]["results"]}
+        expected = sql_rows(db, "select status, count(*) as n from seed_overview group by status")
+        assert statuses == {r["status"]: r["n"] for r in expected}
 
 
 def test_rows_link_to_their_document_run_and_seed_claim(db, server):

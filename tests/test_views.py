@@ -10,10 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from querying_support import ROOT, evidence_db, sql_rows
+from querying_support import ROOT, evidence_db, has_seed_tables, sql_rows
 
 from evidex.db import open_db
-from evidex.views import VIEWS
+from evidex.views import SEED_VIEWS, VIEWS
 
 DOCS = ROOT / "docs" / "querying.md"
 
@@ -42,8 +42,8 @@ def store(tmp_path):
 
 
 def test_migration_creates_every_view(store):
-    assert set(VIEWS) <= set(store.view_names())
-    assert "m004_views" in {r["name"] for r in store["_sqlite_migrations"].rows}
+    assert set(VIEWS) | set(SEED_VIEWS) <= set(store.view_names())
+    assert {"m004_views", "m005_seed_views"} <= {r["name"] for r in store["_sqlite_migrations"].rows}
 
 
 def test_current_claims_drops_superseded_claims_and_withdrawn_documents(store):
@@ -91,6 +91,24 @@ def test_views_agree_with_the_tables_on_real_abstracts(real_db):
     assert one("select sum(claims_added) as n from run_additions") == one("select count(*) as n from claims")
 
 
+def test_seed_views_agree_with_seed_status(real_db):
+    if not has_seed_tables(real_db):
+        pytest.skip("the seed migration is not in this schema yet")
+    status = {r["seed_id"]: r for r in sql_rows(real_db, "select * from seed_status")}
+    overview = {r["seed_id"]: r for r in sql_rows(real_db, "select * from seed_overview")}
+    assert overview.keys() == status.keys() and status
+    for seed_id, row in overview.items():
+        s, c, e = row["supporting"], row["contradicting"], row["extending"]
+        word = ("no evidence" if s + c + e == 0 else "contested" if s and c else "contradicted" if c
+                else "supported" if s else "extended")
+        assert row["status"] == word and {k: row[k] for k in status[seed_id]} == status[seed_id]
+    by_year = sql_rows(real_db, "select seed_id, sum(supporting) as s, sum(contradicting) as c, sum(extending) as e "
+                                "from seed_evidence_by_year group by seed_id")
+    assert {r["seed_id"]: (r["s"], r["c"], r["e"]) for r in by_year} == {
+        k: (r["supporting"], r["contradicting"], r["extending"]) for k, r in status.items()
+        if r["supporting"] + r["contradicting"] + r["extending"]}
+
+
 def doc_commands(program: str) -> list[str]:
     "The one-liners of docs/querying.md that start with program."
     return [line for line in DOCS.read_text(encoding="utf-8").splitlines() if line.startswith(program + " ")]
@@ -106,7 +124,7 @@ def test_documented_one_liners_run(real_db, program):
     for line in commands:
         args = [binary, *shlex.split(line)[1:]]
         args = [str(real_db) if a == "evidex.db" else a for a in args]
-        if "seed_status" in line and "seed_status" not in {r["name"] for r in sql_rows(real_db, "select name from sqlite_master")}:
+        if "seed_" in line and not has_seed_tables(real_db):
             continue
         result = subprocess.run(args, capture_output=True, text=True, cwd=ROOT)
         assert result.returncode == 0, (line, result.stderr)
@@ -115,4 +133,4 @@ def test_documented_one_liners_run(real_db, program):
 
 def test_documented_views_exist():
     documented = set(re.findall(r"^\| `(\w+)` \| ", DOCS.read_text(encoding="utf-8"), flags=re.M))
-    assert set(VIEWS) | {"seed_status"} <= documented
+    assert set(VIEWS) | set(SEED_VIEWS) | {"seed_status"} <= documented
