@@ -446,10 +446,10 @@ WEAK_TRIGGERS = {
     "through", "via", "modulates", "modulate", "modulated", "modulating", "regulates", "regulate", "regulated",
 }
 # Outcome words that report how a therapy went without a direction ("well tolerated", "response rate").
-NEUTRAL_OUTCOMES = {"response", "responses", "response rate", "complete response", "partial response",
-                    "toxicity", "toxicities", "adverse", "side effects", "side-effect", "tolerated",
-                    "well tolerated", "safe", "safety", "tolerable"}
+NEUTRAL_OUTCOMES = {"response rate", "tolerated", "well tolerated", "safe", "safety", "tolerable"}
 INVERT_FLIP = True
+FAILED_RE = re.compile(r"\b(?:failed|fails|fail|unable)\s+to\s+$", re.I)
+COMPARATIVE_RE = re.compile(r"\s+(?:\w+\s+)?(less|fewer|lower|more|greater|higher)\b", re.I)
 NOMINAL_ENDINGS = ("ion", "ment", "ade", "ency", "ance", "down", "out", "loss", "ing")
 
 
@@ -488,6 +488,15 @@ def polarity(sent: Sentence, subject: Hit | None) -> tuple[str, Cue | None, bool
     if strong is None and trig.text.lower() in NEUTRAL_OUTCOMES:
         return "none", trig, False
     direction = DIRECTION_KINDS[trig.kind]
+    rel = trig.start - base
+    if direction in ("up", "down"):
+        # "failed to upregulate": a failed increase reads as a decrease.
+        if FAILED_RE.search(text, max(0, rel - 14), rel):
+            direction = "down" if direction == "up" else "up"
+        # "produced less IFN-α", "showed higher expression": the comparative carries the sign.
+        m = COMPARATIVE_RE.match(text, trig.end - base)
+        if m:
+            direction = "down" if m.group(1).lower() in ("less", "fewer", "lower") else "up"
     flipped = False
     if INVERT_FLIP and inverted and direction in ("up", "down") and subject is not None and subject.start < trig.start:
         direction = "down" if direction == "up" else "up"
@@ -589,6 +598,9 @@ def negations(sent: Sentence) -> list[str]:
             continue
         if NEG_GAP_RE.match(text, c.end - base):
             continue
+        if c.text.lower().startswith(("failed", "fails", "fail ", "unable")) and any(
+                t.kind in ("up", "down") and 0 <= t.start - c.end <= 2 for t in sent.cues):
+            continue  # "failed to upregulate" is a decrease, handled as direction
         head = text[: c.start - base]
         brk = None
         for m in CLAUSE_BREAK_RE.finditer(head):
