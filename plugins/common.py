@@ -157,9 +157,9 @@ DRUG_STEM_RE = re.compile(
 TARGETED_AGENT_RE = re.compile(
     r"\b[A-Za-z][A-Za-z0-9-]{1,15}(?:\s+G12[CDV])?[\s-]+(?:inhibitors?|agonists?|agonism|antagonists?|blockade)\b")
 GENERIC_THERAPY_RE = re.compile(
-    r"\b(?:treatments?|therap(?:y|ies)|treated|drugs?|regimens?|agents?|doses?|dosing|administration"
-    r"|inhibitors?|trial|chemosensitivity|antitumou?r|anti-tumou?r|anticancer|anti-cancer|tumou?r growth"
-    r"|tumou?r regression|response rates?|(?:partial|complete|objective|clinical|tumou?r) responses?|remission|toxicity|cytotoxicity|survival)\b",
+    r"\b(?:treatments?|therap(?:y|ies)|treated|drugs?|regimens?|administration|administered|chemosensitivity"
+    r"|tumou?r regression|response rates?|(?:partial|complete|objective|clinical|tumou?r) responses?|remission"
+    r"|toxicit(?:y|ies)|side[- ]effects?|adverse (?:events?|effects?))\b",
     re.IGNORECASE,
 )
 # "KRAS G12C inhibitors", "STING agonist": the gene names a drug's target, not a pathway relation.
