@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import sys
 import tempfile
@@ -13,10 +14,12 @@ from typing import Any
 
 import click
 
-from .errors import PluginError, UsageError
+from .errors import EvidexError, PluginError, UsageError
 
 SEED_TABLES = ("baselines", "seed_claims", "claim_links")
-REVIEW_DATE = "2026-01-01"  # the seed review's year; used when the baseline record has no date
+REVIEW_DATE = "2026"  # the seed review's year; used when the baseline record has no date
+# Canned queries over a large store need more than Datasette's default 1 s; --setting overrides.
+DEFAULT_SETTINGS = {"sql_time_limit_ms": "5000", "facet_time_limit_ms": "500"}
 
 CLAIM_FACETS = ["category", "plugin", "direction", "negated", "hedged", "study_system",
                 "cancer_type", {"array": "entities"}]
@@ -263,7 +266,7 @@ def build_metadata(db_path: str | Path) -> dict[str, Any]:
         "source_url": "https://pubmed.ncbi.nlm.nih.gov/",
         "license": "Abstracts: copyright of their publishers (NLM and Europe PMC terms); evidex: Apache-2.0",
         "license_url": "https://www.nlm.nih.gov/databases/download/terms_and_conditions.html",
-        "about": "evidex", "about_url": "https://doi.org/10.1038/s41568-026-00915-1",
+        "about": "Seed review: doi:10.1038/s41568-026-00915-1", "about_url": "https://doi.org/10.1038/s41568-026-00915-1",
         "databases": {Path(db_path).stem: {
             "description": "Documents, claims, runs and ledgers; views current_claims, claims_by_entity, evidence_by_year.",
             "tables": tables, "queries": queries,
@@ -329,8 +332,11 @@ def serve(db_path: str, port: int, host: str, writable: bool, metadata_json: boo
     path = Path(db_path)
     if not path.is_file():
         raise UsageError(f"database {path} does not exist")
-    if path.stat().st_size and _writable(path):
-        prepare(path)
+    if path.stat().st_size and os.access(path, os.W_OK) and os.access(path.parent, os.W_OK):
+        try:
+            prepare(path)
+        except EvidexError as ex:  # e.g. a run holds the write lock: serve what is there
+            click.echo(f"Warning: could not apply migrations or checkpoint: {ex}", err=True)
     metadata = build_metadata(path)
     if metadata_json:
         click.echo(json.dumps(metadata, indent=2))
@@ -344,7 +350,7 @@ def serve(db_path: str, port: int, host: str, writable: bool, metadata_json: boo
         meta_path.write_text(json.dumps(metadata), encoding="utf-8")
         args = [str(path)] if writable else ["-i", str(path)]
         args += ["--metadata", str(meta_path), "--host", host, "--port", str(port)]
-        for name, value in settings:
+        for name, value in {**DEFAULT_SETTINGS, **dict(settings)}.items():
             args += ["--setting", name, value]
         click.echo(f"evidex serve: {path} {'(writable)' if writable else '(read-only)'} on http://{host}:{port}/",
                    err=True)
@@ -355,8 +361,3 @@ def serve(db_path: str, port: int, host: str, writable: bool, metadata_json: boo
             datasette_pm.register(datasette_plugin(), name="evidex-links")
         datasette_serve.main(args, prog_name="evidex serve", standalone_mode=True)
 
-
-def _writable(path: Path) -> bool:
-    import os
-
-    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)

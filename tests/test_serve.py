@@ -116,6 +116,7 @@ def test_writes_are_refused_and_the_file_is_unchanged(db, server):
 
 def test_metadata_descriptions_licence_and_facets(db, server):
     meta = httpx.get(f"{server}/-/metadata.json").json()
+    assert httpx.get(f"{server}/-/settings.json").json()["sql_time_limit_ms"] == 5000
     assert meta["license"].startswith("Abstracts") and meta["source_url"].startswith("https://")
     claims = meta["databases"]["evidex"]["tables"]["claims"]
     assert claims["columns"]["direction"] and claims["description"]
