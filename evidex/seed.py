@@ -46,6 +46,7 @@ baselines' rows kept) or when a claim's plugin version differs from the one link
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 import math
 import re
@@ -77,13 +78,18 @@ GREEK = {"α": "a", "ɑ": "a", "β": "b", "ß": "b", "γ": "g", "δ": "d", "ε":
 CONTEXT_KEYS = ("cancer_types", "study_systems", "therapies", "age_groups")
 
 
-def norm(value: Any) -> str:
-    "Fold case, Greek letters, hyphens, dashes, spaces and underscores out of an id."
-    text = str(value or "").lower()
+@functools.lru_cache(maxsize=65536)
+def _norm(text: str) -> str:
+    text = text.lower()
     for letter, name in GREEK.items():
         text = text.replace(letter, name)
     text = text.replace("tumour", "tumor")
     return re.sub(r"[\s\-\u2010-\u2015\u2212_/]+", "", text)
+
+
+def norm(value: Any) -> str:
+    "Fold case, Greek letters, hyphens, dashes, spaces and underscores out of an id."
+    return _norm(str(value or ""))
 
 
 def _now() -> str:
@@ -167,6 +173,18 @@ class Seed:
     directions: set[str]
     entities: dict[str, str]  # normalised -> as written
     context: dict[str, set[str]] = field(default_factory=dict)
+    weight: float = 0.0  # total weight of its entities, set by SeedIndex
+
+
+@dataclass
+class Facts:
+    "What scoring needs of one claim, computed once per claim."
+
+    category: str | None
+    subject: str
+    object: str
+    weight: float  # total weight of the claim's (and its sentence's) entities
+    context: dict[str, set[str]]
 
 
 @dataclass
@@ -199,6 +217,8 @@ class SeedIndex:
         n = len(self.seeds)
         self.weights = {e: math.log((n + 1) / (d + 1)) + 1 for e, d in df.items()}
         self.unseen_weight = math.log(n + 1) + 1
+        for s in self.seeds:
+            s.weight = sum(self.weights[e] for e in s.entities)
         self.by_entity: dict[str, list[int]] = {}
         for i, s in enumerate(self.seeds):
             for e in s.entities:
@@ -223,8 +243,10 @@ class SeedIndex:
         entities.pop("", None)
         candidates = sorted({i for e in own for i in self.by_entity.get(e, [])})
         best: tuple[float, int, list[str]] | None = None
+        facts = Facts(claim.get("category"), norm(claim.get("subject")), norm(claim.get("object")),
+                      sum(self.weight(e) for e in entities), claim_context(claim))
         for i in candidates:
-            score, shared = self.score(claim, entities, self.seeds[i])
+            score, shared = self.score(facts, entities, self.seeds[i])
             if best is None or score > best[0] + 1e-9:
                 best = (score, i, shared)
         if best is None or best[0] < LINK_THRESHOLD:
@@ -236,17 +258,16 @@ class SeedIndex:
             return Link("novel", None, round(score, 4), [])
         return Link(relation, seed.seed_id, round(score, 4), shared)
 
-    def score(self, claim: dict, entities: dict[str, str], seed: Seed) -> tuple[float, list[str]]:
+    def score(self, facts: Facts, entities: dict[str, str], seed: Seed) -> tuple[float, list[str]]:
         shared = [e for e in entities if e in seed.entities]
         if not shared:
             return 0.0, []
         w_shared = sum(self.weight(e) for e in shared)
-        overlap = 0.7 * w_shared / sum(self.weight(e) for e in entities) + \
-            0.3 * w_shared / sum(self.weight(e) for e in seed.entities)
-        category = claim.get("category")
+        overlap = 0.7 * w_shared / facts.weight + 0.3 * w_shared / seed.weight
+        category = facts.category
         cat = 1.0 if category == seed.category else 0.7 if category in seed.categories else \
-            0.4 if seed.categories & RELATED.get(category, set()) else 0.0
-        subj, obj = norm(claim.get("subject")), norm(claim.get("object"))
+            0.4 if seed.categories & RELATED.get(category or "", set()) else 0.0
+        subj, obj = facts.subject, facts.object
         so = 0.5 * (bool(subj) and subj == seed.subject) + 0.5 * (bool(obj) and obj == seed.object)
         if not so:
             so = 0.25 * (bool(subj) and subj == seed.object) + 0.25 * (bool(obj) and obj == seed.subject)
@@ -256,7 +277,7 @@ class SeedIndex:
         sides = (2 + len(keys & set(entities))) / (2 + len(keys))
         specificity = min(1.0, 0.5 + w_shared / (2 * SPECIFIC_WEIGHT))
         # The same setting (cancer type, study system) as a seed that names one is a closer match.
-        context = claim_context(claim)
+        context = facts.context
         both = [k for k in ("cancer_types", "study_systems") if context[k] and seed.context.get(k)]
         setting = sum(bool(context[k] & seed.context[k]) for k in both) / len(both) if both else 0.0
         score = (0.55 * overlap + 0.2 * cat + 0.15 * so + 0.1 * setting) * sides * specificity
