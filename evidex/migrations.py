@@ -195,3 +195,9 @@ def m005_seed_views(db: Database) -> None:
     from .views import SEED_VIEWS, create_views
 
     create_views(db, SEED_VIEWS)
+
+
+@migrations()
+def m006_seed_claim_record(db: Database) -> None:
+    # Each seed claim's whole line (references, direction notation, confidence) beside its columns.
+    db["seed_claims"].add_column("record", str)

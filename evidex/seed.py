@@ -149,6 +149,7 @@ def load_baseline(db: Database, path: str | Path = DEFAULT_SEED) -> tuple[str, b
             "direction": c["direction"], "relations": json.dumps(c.get("relations") or []),
             "hedged": int(bool(c.get("hedged"))), "entities": json.dumps(c["entities"], ensure_ascii=False),
             "context": json.dumps(c.get("context") or {}, ensure_ascii=False), "text": c["text"],
+            "record": json.dumps(c, ensure_ascii=False),
         } for i, c in enumerate(claims)])
     return baseline_id, True
 

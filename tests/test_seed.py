@@ -85,6 +85,8 @@ def test_loading_twice_makes_one_version(tmp_path):
     assert row["doi"] == "10.1038/s41568-026-00915-1" and row["claims_count"] == 68
     assert row["review_date"] == "2026" and json.loads(row["record"])["journal"] == "Nat Rev Cancer"
     assert row["id"] in first
+    lf26 = json.loads(db.execute("select record from seed_claims where seed_id = 'LF-26'").fetchone()[0])
+    assert lf26["refs"][0]["pmid"] == "37587335" and lf26["direction_text"].startswith("IFN-ε -|")
 
 
 def test_changed_seed_is_a_new_version_and_the_old_is_kept(tmp_path):
