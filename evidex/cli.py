@@ -140,24 +140,18 @@ def ingest(files, db_path, no_extract, source, query, since, everything, limit, 
     extractors = [] if no_extract else _extractors(plugins_dir)
     extraction = None if no_extract else Extraction(extractors)
     db = store.open_db(db_path)
-    run_id = store.start_run(db, "ingest", extraction.signature if extraction else {},
-                             baseline_id=current_baseline(db),
-                             source="file", query=None, options={"files": list(files)})
     counts = Counts()
     try:
+        # One transaction holds the run row and every file: a bad file rolls it all back,
+        # so the database (file bytes included) is exactly as it was.
         with db.atomic():
+            run_id = store.start_run(db, "ingest", extraction.signature if extraction else {},
+                                     baseline_id=current_baseline(db),
+                                     source="file", query=None, options={"files": list(files)})
             for path in files:
                 store_records(db, run_id, read_file(path), extraction, counts)
-    except BaseException as ex:
-        # Nothing of this run was committed: drop its row too, so the database is as it was.
-        with db.atomic():
-            db.execute("delete from run_errors where run_id = ?", [run_id])
-            db.execute("delete from runs where id = ?", [run_id])
-        if isinstance(ex, EvidexError):
-            raise
-        if isinstance(ex, KeyboardInterrupt):
-            raise click.Abort() from None
-        raise
+    except KeyboardInterrupt:
+        raise click.Abort() from None
     load_failures = _report_plugin_failures(db, run_id)
     _finish(db, run_id, counts, load_failures, "ingest")
 
@@ -351,13 +345,15 @@ def plugins(as_json, plugins_dir):
     if state.failures:
         sys.exit(1)
 
-__import__("evidex.scaffold", fromlist=["attach_to"]).attach_to(cli)  # evidex plugins new
 
 cli.add_command(__import__("evidex.serve", fromlist=["serve"]).serve)  # evidex serve: Datasette
-cli.add_command(__import__("evidex.run", fromlist=["run"]).run)  # evidex run: the scheduled job
-
 cli.add_command(__import__("evidex.report", fromlist=["report"]).report)  # evidex report: HTML
+cli.add_command(__import__("evidex.run", fromlist=["run"]).run)  # evidex run: the scheduled job
+__import__("evidex.scaffold", fromlist=["attach_to"]).attach_to(cli)  # evidex plugins new
 
-load_plugins()
+try:
+    load_plugins()
+except EvidexError:
+    pass  # reported by the command that needs the plugins, inside EvidexGroup's error handling
 add_commands(cli)  # evidex seed load|status|link, evidex diff
 pm.hook.register_commands(cli=cli)

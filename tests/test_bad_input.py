@@ -190,13 +190,7 @@ INPUTS = {
 }
 
 
-# `evidex ingest` (cli.py) opens the database and inserts, then deletes, its run row before it
-# reads the file: the content is restored but the file's bytes are not. Fixed when ingest reads
-# (or at least sniffs) every file before opening the database; strict, so the fix is noticed.
-INGEST_TOUCHES_DB = pytest.mark.xfail(strict=True, reason="ingest writes a run row before reading the file")
-
-
-@pytest.mark.parametrize("name", [pytest.param(n, marks=INGEST_TOUCHES_DB) for n in sorted(INPUTS)])
+@pytest.mark.parametrize("name", sorted(INPUTS))
 def test_bad_input_file(name, db_path, tmp_path, monkeypatch):
     content, needle = INPUTS[name]
     if content is None:  # a real efetch file cut in half
@@ -223,9 +217,6 @@ def test_missing_plugins_dir_option(db_path, tmp_path, monkeypatch):
     assert fingerprint(db_path) == before
 
 
-# cli.py calls load_plugins() at import time, so a bad EVIDEX_PLUGINS_DIR raises PluginError
-# before EvidexGroup can turn it into a one-line message (a traceback, exit 1).
-@pytest.mark.xfail(strict=True, reason="load_plugins() at cli import time raises outside EvidexGroup")
 @pytest.mark.parametrize("command", [["run"], ["plugins"]])
 def test_missing_plugins_dir_from_the_environment(command, db_path, tmp_path):
     "EVIDEX_PLUGINS_DIR naming no directory is a one-line error, not a traceback at start-up."
