@@ -448,6 +448,7 @@ WEAK_TRIGGERS = {
 # Outcome words that report how a therapy went without a direction ("well tolerated", "response rate").
 NEUTRAL_OUTCOMES = {"response rate", "tolerated", "well tolerated", "safe", "safety", "tolerable"}
 INVERT_FLIP = True
+PASSIVE_BY_RE = re.compile(r"(?:\s+\w+ly)?\s+by\b", re.I)
 FAILED_RE = re.compile(r"\b(?:failed|fails|fail|unable)\s+to\s+$", re.I)
 COMPARATIVE_RE = re.compile(r"\s+(?:\w+\s+)?(less|fewer|lower|more|greater|higher)\b", re.I)
 NOMINAL_ENDINGS = ("ion", "ment", "ade", "ency", "ance", "down", "out", "loss", "ing")
@@ -475,7 +476,8 @@ def polarity(sent: Sentence, subject: Hit | None) -> tuple[str, Cue | None, bool
             if c.kind == "down":
                 inverted = True
             continue
-        if c.text.lower() in WEAK_TRIGGERS:
+        # "produced by epithelium", "mediated by NK cells": a passive modifier, weaker than a main verb.
+        if c.text.lower() in WEAK_TRIGGERS or PASSIVE_BY_RE.match(text, c.end - base):
             weak = weak or c
             continue
         strong = c
