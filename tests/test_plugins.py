@@ -195,3 +195,23 @@ def test_plugin_whose_registration_raises_is_reported(fresh, tmp_path):
     extractors = get_extractors(str(tmp_path))
     assert "words" in extractors
     assert dict(fresh.state.failures)["badreg"] == "register_extractors raised ValueError: lexicon file missing"
+
+
+def test_hook_register_queries(fresh, tmp_path):
+    plugin_dir = tmp_path / "plugins"
+    write_plugin(plugin_dir, "q", """
+        from evidex import hookimpl
+
+        @hookimpl
+        def register_queries(register):
+            register("my_query", sql="select 1 as one")
+            register(table="claims", facets=["role"])
+    """)
+    from evidex.db import open_db
+    from evidex.serve import build_metadata
+
+    fresh.load_plugins(plugin_dir)
+    open_db(tmp_path / "e.db").conn.close()
+    meta = build_metadata(tmp_path / "e.db")["databases"]["e"]
+    assert meta["queries"]["my_query"] == {"sql": "select 1 as one"}
+    assert "role" in meta["tables"]["claims"]["facets"]
