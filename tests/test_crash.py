@@ -15,11 +15,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 replay_server = pytest.importorskip("tests.replay_server")
-RECORDS = 160
-BATCH = 20  # 8 efetch requests per full fetch
-KILL_AFTER_EFETCH = (1, 3, 6, 8)  # 8: every batch fetched, killed while storing or extracting
+RECORDS = 100
+BATCH = 20  # 5 efetch requests per full fetch
+KILL_AFTER_EFETCH = (1, 3, 5)  # 5: every batch fetched, killed while storing or extracting
 # Fractions of an uninterrupted run's wall time: start-up and migrations, mid-fetch, late.
-KILL_AT_FRACTIONS = (0.1, 0.4, 0.6, 0.8)
+KILL_AT_FRACTIONS = (0.15, 0.5, 0.8)
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +140,7 @@ def test_sigkill_at_many_points_then_rerun_stores_every_record_exactly_once(serv
         proc = start(config, db_path, env)
         began = time.monotonic()
         killed += kill_when(proc, lambda: time.monotonic() - began >= fraction * duration)
-    assert killed >= 7, "most runs should have been killed mid-way"
+    assert killed >= 5, "most runs should have been killed mid-way"
 
     # One more run, nobody kills it: the database ends as if nothing had happened.
     proc = start(config, db_path, env)
