@@ -59,7 +59,7 @@ def test_tokenisation_of_variants(nlp_and_extractors):
     ("interferon-α", "ifn-alpha"), ("IFN-β", "IFNB1"), ("IFN-ß", "IFNB1"), ("IFNβ", "IFNB1"),
     ("IFN-beta", "IFNB1"), ("type I interferon", "type-i-ifn"), ("type I IFNs", "type-i-ifn"),
     ("IFN-α/β", "type-i-ifn"), ("IFN-I", "type-i-ifn"), ("IFNAR1", "IFNAR1"), ("Ifnar1", "IFNAR1"),
-    ("Ifnar1-/-", "IFNAR1"), ("IFN-ε", "IFNE"), ("ISGs", "isg"), ("interferon-stimulated genes", "isg"),
+    ("Ifnar1-/-", "IFNAR1"), ("IFN-ε", "IFNE"), ("interferon-stimulated genes", "isg"),
     ("IFN-α2b", "IFNA2"), ("IRDS", "irds"),
 ])
 def test_variants_map_to_canonical_ids(nlp_and_extractors, surface, expected):
@@ -82,6 +82,13 @@ def test_traps_are_not_type_i_ifn(nlp_and_extractors, text):
     assert not ids(items, "ifn") - {"CXCL10"}
 
 
+def test_isg_abbreviation_needs_interferon_context(nlp_and_extractors):
+    text = "Immune serum globulin (ISG) reduced hepatitis in ISG recipients."
+    assert "isg" not in ids(run(nlp_and_extractors, text), "ifn")
+    items = run(nlp_and_extractors, "ISGs were induced after radiotherapy.", title="Type I IFN and radiation")
+    assert "isg" in ids(items, "ifn")
+
+
 def test_bare_ifn_needs_type_i_context(nlp_and_extractors):
     assert not claims(run(nlp_and_extractors, "IFN production by NK cells increased."), "ifn")
     items = run(nlp_and_extractors, "IFN production increased in patients.", title="IFN-α therapy in melanoma")
@@ -97,7 +104,8 @@ def test_direction_negation_hedging(nlp_and_extractors):
     assert neg.negated and "did not" in neg.negation_cues
     hedged = claims(run(nlp_and_extractors, "Type I IFN may promote resistance to chemotherapy."), "ifn")[0]
     assert hedged.hedged and "may" in hedged.hedge_cues
-    assoc = claims(run(nlp_and_extractors, "High ISG expression was associated with poor survival."), "ifn")[0]
+    assoc = claims(run(nlp_and_extractors, "High ISG expression was associated with poor survival.",
+                       title="Type I interferon signalling in breast cancer"), "ifn")[0]
     assert assoc.direction == "assoc"
 
 
