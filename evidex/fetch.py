@@ -133,6 +133,7 @@ def fetch_query(
         if progress:
             progress(0, total)
         limited = False
+        incomplete = 0
         for window in windows:
             ledger = LedgerRow(window.expected, notes=list(window.notes))
             ledger_id = _insert_ledger(db, run_id, source.name, query, window, ledger)
@@ -149,6 +150,7 @@ def fetch_query(
             ledger.expected = window.expected  # Europe PMC may correct its count while paging
             _add_totals(result, ledger)
             status = "limited" if limited else ("complete" if ledger.balanced() else "incomplete")
+            incomplete += status == "incomplete"
             with db.atomic():
                 db["ledger"].update(ledger_id, ledger.row(status))
             ledger_id = None
@@ -166,12 +168,14 @@ def fetch_query(
     if limited:
         result.status = "limited"
         result.message = f"stopped at --limit {limit}; watermark not moved"
-    elif result.failed:
+    elif result.failed or incomplete:
         result.status = "failed"
-        result.message = (f"{result.failed} of {result.expected} records could not be fetched; "
-                          "watermark not moved (a rerun fetches the gap)")
+        result.message = (f"{result.failed} of {result.expected} records could not be fetched"
+                          if result.failed else f"{incomplete} window(s) do not balance")
+        result.message += "; watermark not moved (a rerun fetches the gap)"
     else:
         result.status = "errors" if counts.errors else "ok"
+    # One transaction: a run never ends 'ok' without its watermark, or the other way round.
     with db.atomic():
         if result.status in ("ok", "errors"):
             db["watermarks"].upsert(
@@ -182,7 +186,7 @@ def fetch_query(
             result.watermark = end.isoformat()
         if result.status == "failed":
             store.record_error(db, run_id, "fetch", result.message)
-    store.finish_run(db, run_id, result.status, result.message, **counts.as_run_fields())
+        store.finish_run(db, run_id, result.status, result.message, **counts.as_run_fields())
     if result.status == "failed":
         raise SourceError(f"run {run_id}: {result.message}")
     return result
@@ -275,4 +279,4 @@ def _fail(db: Database, run_id: int, ledger_id: int | None, ledger: LedgerRow | 
             row["detail"] = json.dumps(detail)
             db["ledger"].update(ledger_id, row)
         store.record_error(db, run_id, "fetch", message)
-    store.finish_run(db, run_id, "failed", message, **counts.as_run_fields())
+        store.finish_run(db, run_id, "failed", message, **counts.as_run_fields())

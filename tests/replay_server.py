@@ -124,7 +124,7 @@ class Fault:
     "Answer the next `times` matching requests (after skipping `after` of them) with `kind`."
 
     endpoint: str  # esearch | efetch | europepmc | any
-    kind: str  # 429 500 502 503 reset timeout truncate error json_error empty repeat_cursor missing
+    kind: str  # 429 500 502 503 reset timeout slow truncate error json_error empty repeat_cursor missing
     times: int = 1
     after: int = 0
     options: dict[str, Any] = field(default_factory=dict)
@@ -170,6 +170,8 @@ class ReplayServer:
         self.times: list[float] = []  # arrival time of every request
         self.requests: list[tuple[str, dict[str, str], str]] = []  # endpoint, params, User-Agent
         self.history: dict[str, list[str]] = {}
+        self.gate: threading.Barrier | None = None
+        self.gate_left = 0
         self.httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler(self))
         self.httpd.daemon_threads = True
         self.thread: threading.Thread | None = None
@@ -210,6 +212,11 @@ class ReplayServer:
         "Queue a fault for the next matching requests."
         with self.lock:
             self.faults.append(Fault(endpoint, kind, times, after, options))
+
+    def sync_first(self, n: int, timeout: float = 30.0) -> None:
+        "Hold the first n requests until all n have arrived: clients then start together."
+        self.gate = threading.Barrier(n, timeout=timeout)
+        self.gate_left = n
 
     def take_fault(self, endpoint: str) -> Fault | None:
         with self.lock:
@@ -300,6 +307,11 @@ def _handler(server: ReplayServer) -> type[BaseHTTPRequestHandler]:
                 server.stats["requests"] += 1
                 server.stats[endpoint] += 1
                 server.requests.append((endpoint, params, self.headers.get("User-Agent", "")))
+            with server.lock:
+                gate = server.gate if server.gate_left > 0 else None
+                server.gate_left -= 1 if gate else 0
+            if gate:
+                gate.wait()
             if server.bucket and not server.bucket.take():
                 with server.lock:
                     server.stats["rate_limited"] += 1
@@ -354,6 +366,9 @@ def _handler(server: ReplayServer) -> type[BaseHTTPRequestHandler]:
             elif kind == "timeout":
                 time.sleep(fault.options.get("delay", server.timeout_delay))
                 self.close_connection = True
+            elif kind == "slow":  # answer normally, late: time for a test to kill the client mid-run
+                time.sleep(fault.options.get("delay", server.timeout_delay))
+                return False
             elif kind == "json_error":
                 body = recorded("pubmed-eutils", "error-bodies-from-issues",
                                 "eutils-429-rate-limit-exceeded.biocommons-bioutils-issue16.json")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -337,6 +338,7 @@ def test_cli_usage_errors(server, tmp_path):
 
 def test_api_key_never_stored_or_shown(server, tmp_path, monkeypatch, caplog):
     key = "sEcReTkEy0123456789"
+    caplog.set_level(logging.INFO, logger="evidex")
     monkeypatch.setenv("NCBI_API_KEY", key)
     path = str(tmp_path / "key.db")
     assert invoke("--db", path, "--source", "pubmed", "--query", "cancer", "--no-extract").exit_code == 0
@@ -344,6 +346,7 @@ def test_api_key_never_stored_or_shown(server, tmp_path, monkeypatch, caplog):
     server.inject("efetch", "503", times=100)
     failed = invoke("--db", path, "--source", "pubmed", "--query", "cancer", "--no-extract", "--all")
     assert failed.exit_code == 4
+    assert "retry" in caplog.text  # the retries were logged, without the key
     assert key not in failed.stderr + failed.stdout + caplog.text
     db = store.open_db(path)
     dump = "\n".join(db.conn.iterdump())
@@ -369,23 +372,40 @@ def test_cache_dir_replays_offline(server, tmp_path):
 
 def test_two_processes_share_the_rate_limit(tmp_path):
     "Two evidex processes at once stay under the server's limit together; separately they do not."
-    rate = 30
+    rate = 20
     with ReplayServer(rate_limit=rate, burst=3) as srv:
         def ingest_pair(rate_dirs):
+            srv.sync_first(2)  # both processes' first requests leave the gate together
             procs = []
             for n, rate_dir in enumerate(rate_dirs):
                 env = {**os.environ, **srv.env(), "EVIDEX_RATE_LIMIT": str(rate), "EVIDEX_RATE_DIR": str(rate_dir),
                        "EVIDEX_BACKOFF": "0.05", "EVIDEX_EMAIL": "t@example.org"}
                 procs.append(subprocess.Popen(
                     [sys.executable, "-m", "evidex", "ingest", "--db", str(tmp_path / f"{rate_dir.name}{n}.db"),
-                     "--source", "pubmed", "--query", "cancer", "--no-extract", "--batch-size", "2", "--quiet"],
+                     "--source", "pubmed", "--query", "cancer", "--no-extract", "--batch-size", "1", "--quiet"],
                     env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
             for proc in procs:
                 out, err = proc.communicate(timeout=60)
                 assert proc.returncode == 0, err
         ingest_pair([tmp_path / "shared", tmp_path / "shared"])
-        assert srv.stats["requests"] == 2 * 14
+        assert srv.stats["requests"] == 2 * 26
         assert srv.stats["rate_limited"] == 0
         # The control: each process with its own limiter is over the limit together.
         ingest_pair([tmp_path / "one", tmp_path / "two"])
         assert srv.stats["rate_limited"] > 0
+
+
+def test_replay_server_runs_as_a_process(tmp_path, monkeypatch):
+    "The subprocess mode other tests (crash safety) and the benchmark use: env, /_inject, /_stats."
+    from replay_server import ReplayProcess
+
+    with ReplayProcess("--scale", "30") as srv:
+        for key, value in {**srv.env(), "EVIDEX_RATE_LIMIT": "200", "EVIDEX_RATE_DIR": str(tmp_path),
+                           "EVIDEX_BACKOFF": "0.01"}.items():
+            monkeypatch.setenv(key, value)
+        srv.inject("efetch", "503", times=2)
+        db = store.open_db(tmp_path / "p.db")
+        result = run(db, PubMedSource(), batch_size=10)
+        assert result.stored == 30 and db["documents"].count == 30
+        stats = srv.stats()["stats"]
+        assert stats["fault:503"] == 2 and stats["efetch"] == 5
