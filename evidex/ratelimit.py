@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -42,7 +43,14 @@ class RateLimiter:
         self.rate = rate
         self.interval = 1.0 / rate
         self.path = Path(directory) if directory else rate_dir()
-        self.path.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            (self.path / f"{name}.rate").touch(exist_ok=True)
+        except OSError:
+            # An unwritable home (a locked-down CI box): every process of this user still
+            # shares the one fallback directory, so the limit still holds across them.
+            self.path = Path(tempfile.gettempdir()) / f"evidex-rate-{os.getuid()}"
+            self.path.mkdir(parents=True, exist_ok=True)
         self.file = self.path / f"{name}.rate"
         self.file.touch(exist_ok=True)
         # flock is per open file; a thread lock as well keeps threads from spinning on it.

@@ -374,24 +374,28 @@ def test_two_processes_share_the_rate_limit(tmp_path):
     "Two evidex processes at once stay under the server's limit together; separately they do not."
     rate = 20
     with ReplayServer(rate_limit=rate, burst=3) as srv:
-        def ingest_pair(rate_dirs):
+        def pair(command, rate_dirs):
             srv.sync_first(2)  # both processes' first requests leave the gate together
             procs = []
             for n, rate_dir in enumerate(rate_dirs):
                 env = {**os.environ, **srv.env(), "EVIDEX_RATE_LIMIT": str(rate), "EVIDEX_RATE_DIR": str(rate_dir),
                        "EVIDEX_BACKOFF": "0.05", "EVIDEX_EMAIL": "t@example.org"}
-                procs.append(subprocess.Popen(
-                    [sys.executable, "-m", "evidex", "ingest", "--db", str(tmp_path / f"{rate_dir.name}{n}.db"),
-                     "--source", "pubmed", "--query", "cancer", "--no-extract", "--batch-size", "1", "--quiet"],
-                    env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+                procs.append(subprocess.Popen(command(n), env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                                              stderr=subprocess.PIPE, text=True))
             for proc in procs:
                 out, err = proc.communicate(timeout=60)
                 assert proc.returncode == 0, err
-        ingest_pair([tmp_path / "shared", tmp_path / "shared"])
-        assert srv.stats["requests"] == 2 * 26
+
+        pair(lambda n: [sys.executable, "-m", "evidex", "ingest", "--db", str(tmp_path / f"{n}.db"), "--source",
+                        "pubmed", "--query", "cancer", "--no-extract", "--batch-size", "1", "--quiet"],
+             [tmp_path / "shared", tmp_path / "shared"])
+        assert srv.stats["requests"] == 2 * 26  # one esearch and 25 one-id efetches each
         assert srv.stats["rate_limited"] == 0
-        # The control: each process with its own limiter is over the limit together.
-        ingest_pair([tmp_path / "one", tmp_path / "two"])
+        # The control: the same requests from two processes with a limiter each (the fetch
+        # alone, without spaCy's import time) go over the limit together.
+        script = ("from evidex.sources import PubMedSource; s = PubMedSource(); "
+                  "[w] = s.plan('cancer', None, None); list(s.fetch('cancer', w, 1))")
+        pair(lambda n: [sys.executable, "-c", script], [tmp_path / "one", tmp_path / "two"])
         assert srv.stats["rate_limited"] > 0
 
 

@@ -25,23 +25,26 @@ def test_default_rates(monkeypatch):
 
 def test_threads_are_spaced(tmp_path):
     limiter = RateLimiter("t", 50, tmp_path)
-    times: list[float] = []
+    slots: list[float] = []
     lock = threading.Lock()
 
     def work():
         for _ in range(5):
-            limiter.wait()
+            slot = limiter.reserve()
             with lock:
-                times.append(time.time())
+                slots.append(slot)
 
     threads = [threading.Thread(target=work) for _ in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert len(times) == 20
-    assert min(_gaps(times)) >= 0.02 * 0.8  # sleep granularity, never a burst
-    assert max(times) - min(times) >= 19 * 0.02 * 0.95
+    assert len(slots) == 20
+    assert min(_gaps(slots)) >= 0.02 - 1e-6  # booked slots: never two within 1/rate
+    started = time.monotonic()
+    for _ in range(5):
+        limiter.wait()
+    assert time.monotonic() - started >= 0.02 * 4  # wait() sleeps until its slot (the 20 booked first)
 
 
 def _reserve(directory: str, n: int, queue) -> None:
@@ -71,3 +74,10 @@ def test_a_slot_far_in_the_future_is_reset(tmp_path):
 def test_rate_must_be_positive(tmp_path):
     with pytest.raises(ValueError):
         RateLimiter("x", 0, tmp_path)
+
+
+def test_unwritable_directory_falls_back_to_a_shared_temp_dir(tmp_path):
+    blocked = tmp_path / "file"
+    blocked.write_text("not a directory")
+    limiter = RateLimiter("fallback", 10, blocked / "sub")
+    assert limiter.file.exists() and limiter.path.name.startswith("evidex-rate-")
