@@ -17,6 +17,7 @@ from .nlp import make_nlp
 from . import db as store
 from .ingest import Counts, Extraction, save_found, store_records, stored_documents
 from .pipeline import ExtractionError, extract as run_extract
+from .lock import RunLock
 from .plugins import load_plugins, pm
 from .seed import add_commands, current_baseline, link_after_run
 
@@ -66,6 +67,12 @@ db_option = click.option(
     "--db", "db_path", type=click.Path(dir_okay=False), default="evidex.db", envvar="EVIDEX_DB",
     show_default=True, help="SQLite database file (env EVIDEX_DB)",
 )
+
+
+def _lock(db_path) -> None:
+    "Hold the database's run lock until the command ends: one writer at a time (exit 3 if taken)."
+    store.check_db_path(Path(db_path))
+    click.get_current_context().with_resource(RunLock(db_path))
 
 
 def _report_plugin_failures(db, run_id) -> int:
@@ -139,6 +146,7 @@ def ingest(files, db_path, no_extract, source, query, since, everything, limit, 
         raise click.UsageError("give at least one file to ingest, or --source and --query")
     extractors = [] if no_extract else _extractors(plugins_dir)
     extraction = None if no_extract else Extraction(extractors)
+    _lock(db_path)
     db = store.open_db(db_path)
     counts = Counts()
     try:
@@ -170,6 +178,7 @@ def _ingest_source(db_path, no_extract, source_name, query, since, everything, l
         raise click.UsageError("--offline needs --cache-dir")
     source.configure(email=email, cache_dir=cache_dir, offline=offline)
     extraction = None if no_extract else Extraction(_extractors(plugins_dir))
+    _lock(db_path)
     db = store.open_db(db_path)
     bar = None
 
@@ -233,6 +242,7 @@ def extract(db_path, input_path, output, only, everything, mentions, plugins_dir
         _extract_offline(input_path, output, extractors, mentions)
         return
     extraction = Extraction(extractors)
+    _lock(db_path)
     db = store.open_db(db_path)
     run_id = store.start_run(db, "extract", extraction.signature, options={"all": everything},
                              baseline_id=current_baseline(db))

@@ -6,6 +6,7 @@ import datetime
 import json
 import os
 import sqlite3
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -21,20 +22,36 @@ def now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
+def check_db_path(path: Path) -> None:
+    "Refuse an unusable database path before anything (the lock file included) is created."
+    if path.is_dir():
+        raise UsageError(f"database path {path} is a directory")
+    if path.exists():
+        try:  # os.access says yes to root on a read-only mount; opening for update tells the truth
+            with open(path, "r+b") as f:
+                head = f.read(16)
+        except OSError as ex:
+            raise UsageError(f"database {path} is not writable: {ex.strerror or ex}") from None
+        # SQLite silently turns a short non-database file into a database: check the magic first.
+        if head and head != b"SQLite format 3\x00":
+            raise UsageError(f"{path} is not a usable SQLite database (it is some other file)")
+        return
+    if not path.parent.is_dir():
+        raise UsageError(f"cannot create database {path}: directory {path.parent} does not exist")
+    try:  # an anonymous temporary file: nothing is left behind whatever happens
+        with tempfile.TemporaryFile(dir=path.parent):
+            pass
+    except OSError as ex:
+        raise UsageError(f"cannot create database {path}: directory {path.parent} is not writable "
+                         f"({ex.strerror or ex})") from None
+
+
 def open_db(path: str | os.PathLike, *, create: bool = True) -> Database:
     "Open (or create) a database in WAL mode with every migration applied."
     path = Path(path)
-    if path.is_dir():
-        raise UsageError(f"database path {path} is a directory")
-    if not path.exists():
-        if not create:
-            raise UsageError(f"database {path} does not exist")
-        if not path.parent.exists():
-            raise UsageError(f"cannot create database {path}: directory {path.parent} does not exist")
-        if not os.access(path.parent, os.W_OK):
-            raise UsageError(f"cannot create database {path}: directory {path.parent} is not writable")
-    elif not os.access(path, os.W_OK):
-        raise UsageError(f"database {path} is not writable")
+    if not path.exists() and not create:
+        raise UsageError(f"database {path} does not exist")
+    check_db_path(path)
     try:
         conn = sqlite3.connect(str(path), timeout=30, isolation_level=None)
         db = Database(conn)
@@ -77,6 +94,7 @@ def close_interrupted_runs(db: Database) -> int:
         with db.atomic():
             for run_id in stale:
                 db["runs"].update(run_id, {"status": "interrupted", "message": "process ended before the run finished"})
+                db.execute("update ledger set status = 'interrupted' where run_id = ? and status = 'running'", [run_id])
     return len(stale)
 
 

@@ -8,7 +8,6 @@ import os
 import re
 import signal
 import sys
-import tempfile
 import tomllib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -298,30 +297,6 @@ class Totals:
                 "claims_superseded": self.claims_superseded}
 
 
-def check_db_path(path: Path) -> None:
-    "Refuse an unusable database path before anything (the lock file included) is created."
-    if path.is_dir():
-        raise UsageError(f"database path {path} is a directory")
-    if path.exists():
-        try:  # os.access says yes to root on a read-only mount; opening for update tells the truth
-            with open(path, "r+b") as f:
-                head = f.read(16)
-        except OSError as ex:
-            raise UsageError(f"database {path} is not writable: {ex.strerror or ex}") from None
-        # SQLite silently turns a short non-database file into a database: check the magic first.
-        if head and head != b"SQLite format 3\x00":
-            raise UsageError(f"{path} is not a usable SQLite database (it is some other file)")
-        return
-    if not path.parent.is_dir():
-        raise UsageError(f"cannot create database {path}: directory {path.parent} does not exist")
-    try:  # an anonymous temporary file: nothing is left behind whatever happens
-        with tempfile.TemporaryFile(dir=path.parent):
-            pass
-    except OSError as ex:
-        raise UsageError(f"cannot create database {path}: directory {path.parent} is not writable "
-                         f"({ex.strerror or ex})") from None
-
-
 def seed_states(db: Any) -> dict[str, str]:
     "seed claim id -> its status word, from the seed_status view of the current baseline."
     try:
@@ -413,7 +388,7 @@ class Runner:
 
     def execute(self) -> int:
         "Take the lock first (a second run must fail fast), prepare, then run; return the exit code."
-        check_db_path(self.db_path)
+        store.check_db_path(self.db_path)
         with RunLock(self.db_path):
             self.prepare()
             logs.event(self.log, "run.start",

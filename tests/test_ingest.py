@@ -225,3 +225,21 @@ def test_ingest_every_recorded_pubmed_file_once(fresh, tmp_path, pubmed_dir):
     assert {k: v for k, v in after.items() if k != "runs"} == {k: v for k, v in counts.items() if k != "runs"}
     assert after["runs"] == 2
     assert [r["status"] for r in db.query("select status from runs")] == ["ok", "ok"]
+
+
+def test_ingest_waits_for_no_one_while_a_run_holds_the_lock(fresh, tmp_path, eval_docs):
+    from evidex.lock import RunLock
+
+    db_path = tmp_path / "e.db"
+    with RunLock(db_path):
+        result = run("ingest", "--db", db_path, "--no-extract", eval_docs)
+    assert result.exit_code == 3 and "holds the lock" in result.output
+    assert run("ingest", "--db", db_path, "--no-extract", eval_docs).exit_code == 0
+
+
+def test_a_file_that_is_not_a_database_is_refused(fresh, tmp_path, eval_docs):
+    db_path = tmp_path / "notes.db"
+    db_path.write_text("my notes, not a database\n")
+    result = run("ingest", "--db", db_path, "--no-extract", eval_docs)
+    assert result.exit_code == 2 and "not a usable SQLite database" in result.output
+    assert db_path.read_text() == "my notes, not a database\n"
