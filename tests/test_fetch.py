@@ -33,7 +33,7 @@ def server(monkeypatch, tmp_path):
     "A replay server with evidex pointed at it: fast rate limit, short timeout and backoff."
     # 150 of the recorded Europe PMC results (MED, PMC and PPR records) keep the tests quick.
     with ReplayServer(timeout_delay=1.0, europepmc_limit=150) as srv:
-        for key, value in {**srv.env(), "EVIDEX_RATE_LIMIT": "200", "EVIDEX_RATE_DIR": str(tmp_path / "rate"),
+        for key, value in {**srv.env(), "EVIDEX_RATE_LIMIT": "1000", "EVIDEX_RATE_DIR": str(tmp_path / "rate"),
                            "EVIDEX_BACKOFF": "0.01", "EVIDEX_TIMEOUT": "0.4", "EVIDEX_RETRIES": "4"}.items():
             monkeypatch.setenv(key, value)
         monkeypatch.delenv("NCBI_API_KEY", raising=False)
