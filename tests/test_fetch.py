@@ -8,7 +8,6 @@ import logging
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -21,7 +20,7 @@ from replay_server import ReplayServer  # noqa: E402
 
 from evidex import db as store  # noqa: E402
 from evidex.cli import cli  # noqa: E402
-from evidex.errors import SourceError, UsageError  # noqa: E402
+from evidex.errors import SourceError  # noqa: E402
 from evidex.fetch import fetch_query, watermark  # noqa: E402
 from evidex.sources import EuropePMCSource, PubMedSource  # noqa: E402
 

@@ -16,7 +16,8 @@ import pytest
 from click.testing import CliRunner
 
 from evidex.cli import cli
-from evidex.run import EXIT_ERRORS, EXIT_LOCKED, EXIT_NETWORK, EXIT_OK, load_config
+from evidex.config import load_config
+from evidex.run import EXIT_ERRORS, EXIT_LOCKED, EXIT_NETWORK, EXIT_OK
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "corpora" / "seed"

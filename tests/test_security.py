@@ -5,7 +5,6 @@ from __future__ import annotations
 import ast
 import io
 import json
-import logging
 import os
 import re
 import sqlite3
@@ -150,7 +149,7 @@ def test_key_in_a_url_or_message_is_redacted(monkeypatch):
 
 def test_config_file_refuses_secrets_without_echoing_them(tmp_path):
     from evidex.errors import ConfigError
-    from evidex.run import load_config
+    from evidex.config import load_config
 
     config = tmp_path / "c.toml"
     config.write_text(f'[sources.pubmed]\napi_key = "{MARKER}"\n[[queries]]\nid = "Q"\npubmed = "x[tiab]"\n')
