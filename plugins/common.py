@@ -173,23 +173,8 @@ SECTION_AIM = re.compile(r"\b(?:OBJECTIVES?|AIMS?|PURPOSE|GOALS?)\b")
 SECTION_METHOD = re.compile(r"\b(?:METHODS?|DESIGN|MATERIALS?|PATIENTS AND METHODS|SETTING|PARTICIPANTS)\b")
 SECTION_BACKGROUND = re.compile(r"\b(?:BACKGROUND|INTRODUCTION|CONTEXT|RATIONALE)\b")
 
-STUDY_SYSTEMS = (
-    ("clinical", re.compile(r"\bpatients?\b|\bclinical trial|\bphase\s+(?:I|II|III|1|2|3)\b|\brandomi[sz]ed\b|\bcohorts?\b|\bsubjects\b", re.I)),
-    ("mouse", re.compile(r"\bmice\b|\bmouse\b|\bmurine\b|\brats?\b|\bxenografts?\b|\bsyngeneic\b|\bin vivo\b", re.I)),
-    ("in vitro", re.compile(r"\bin vitro\b|\bcell lines?\b|\bcultured\b|\bcells? were\b|\borganoids?\b", re.I)),
-    ("human", re.compile(r"\bhumans?\b|\bdonors?\b|\bvolunteers?\b|\bindividuals\b", re.I)),
-)
-CANCER_RE = re.compile(
-    r"\b(melanoma|glioblastoma|glioma|neuroblastoma|leuka?emia|lymphoma|myeloma|sarcoma|carcinoma"
-    r"|mesothelioma|myelodysplastic syndromes?|(?:non-small[- ]cell |small[- ]cell )?lung cancer|breast cancer"
-    r"|colorectal cancer|colon cancer|rectal cancer|gastric cancer|pancreatic cancer|prostate cancer"
-    r"|ovarian cancer|bladder cancer|cervical cancer|renal cell carcinoma|hepatocellular carcinoma"
-    r"|head and neck cancer|anal cancer|skin cancer|liver cancer|kidney cancer|endometrial cancer"
-    r"|thyroid cancer|Wilms tumou?r|naevi|nevi|HGSC|HCC|NSCLC|RCC|CML|AML|ALL|CLL|MDS|HNSCC|TNBC)\b",
-    re.IGNORECASE,
-)
-
-
+# Context qualifiers (study system, cancer type) go through the same PhraseMatchers as the lexicons.
+SYSTEM_NAMES = list(CUES["_systems"])
 class LexiconMatcher:
     "The one pattern-matching pipe: every plugin's lexicon in two PhraseMatchers over one parse."
 
@@ -200,6 +185,13 @@ class LexiconMatcher:
         self.orth = PhraseMatcher(nlp.vocab, attr="ORTH")
         self.loaded: set[str] = set()
         self._keys: dict[int, int] = {}
+        for name in SYSTEM_NAMES:
+            self._add(Entry("fact:system", name, "STUDY_SYSTEM", emit=False), CUES["_systems"][name], [])
+        cancers = CUES["_cancers"]
+        for term in cancers["terms"]:
+            self._add(Entry("fact:cancer", term.lower(), "CANCER", emit=False), [term], [])
+        for term in cancers["exact"]:
+            self._add(Entry("fact:cancer", term, "CANCER", emit=False), [], [term])
         # Cue words go through a PhraseMatcher too: one C-level pass instead of a regex alternation.
         self.cues = PhraseMatcher(nlp.vocab, attr="LOWER")
         self._cue_kinds: dict[int, int] = {}
@@ -230,18 +222,20 @@ class LexiconMatcher:
                 block_context=re.compile(row["block_context"]) if row.get("block_context") else None,
                 exclude=row.get("exclude", False),
             )
-            index = len(self.entries)
-            self.entries.append(entry)
-            name = f"evidex:{index}"
-            gene = row.get("gene", False)
-            lower = {v.lower() for t in row.get("terms", []) for v in term_variants(t, gene)}
-            exact = {v for t in row.get("exact", []) for v in term_variants(t, gene)}
-            match_id = self.nlp.vocab.strings.add(name)
-            self._keys[match_id] = index
-            if lower:
-                self.lower.add(name, [self.nlp.make_doc(t) for t in sorted(lower)])
-            if exact:
-                self.orth.add(name, [self.nlp.make_doc(t) for t in sorted(exact)])
+            self._add(entry, row.get("terms", []), row.get("exact", []), row.get("gene", False))
+
+    def _add(self, entry: Entry, terms: list[str], exact: list[str], gene: bool = False) -> None:
+        "Register one entry with its case-insensitive and case-sensitive surface forms."
+        index = len(self.entries)
+        self.entries.append(entry)
+        name = f"evidex:{index}"
+        lower = {v.lower() for t in terms for v in term_variants(t, gene)}
+        exact_forms = {v for t in exact for v in term_variants(t, gene)}
+        self._keys[self.nlp.vocab.strings.add(name)] = index
+        if lower:
+            self.lower.add(name, [self.nlp.make_doc(t) for t in sorted(lower)])
+        if exact_forms:
+            self.orth.add(name, [self.nlp.make_doc(t) for t in sorted(exact_forms)])
 
     def __call__(self, doc: Doc) -> Doc:
         raw = []
@@ -273,7 +267,7 @@ class _ContextCache:
         self.key: tuple | None = None
         self.text = ""
         self.answers: dict[int, bool] = {}
-        self.facts: dict[str, str | None] = {}
+        self.facts: dict[str, object] = {}
 
     def get(self, document: Document) -> _ContextCache:
         key = (document.id, len(document.title), len(document.abstract))
@@ -334,12 +328,16 @@ def analyze(document: Document, doc: Doc, field: str | None = None) -> list[Sent
     ends = (arr[:, 0] + arr[:, 1]).tolist() if arr is not None else []
     hits: list[Hit] = []
     blocks: list[tuple[int, int]] = []
+    facts: list[tuple[int, str, str]] = []
     for index, start, end in raw:
         entry = entries[index]
         if not ctx.allowed(index, entry):
             continue
         s = idx[start]
         e = ends[end - 1]
+        if entry.category.startswith("fact:"):
+            facts.append((s, entry.category, entry.id))
+            continue
         if entry.exclude:
             blocks.append((s, e))
             continue
@@ -378,7 +376,9 @@ def analyze(document: Document, doc: Doc, field: str | None = None) -> list[Sent
         h0, h1 = bisect_left(hit_starts, s0), bisect_left(hit_starts, s1)
         c0, c1 = bisect_left(cue_starts, s0), bisect_left(cue_starts, s1)
         sents.append(Sentence(s0, s1, text[s0:s1], hits[h0:h1], cues[c0:c1], i, len(spans)))
+    facts.sort()
     doc.user_data["evidex.sents"] = sents
+    doc.user_data["evidex.facts"] = facts
     return sents
 
 
@@ -520,27 +520,62 @@ def role_of(sent: Sentence, section: str | None) -> str:
     return "result"
 
 
-def study_system(sent: Sentence, document: Document) -> str | None:
+def _facts_in(doc: Doc | None, sent: Sentence, kind: str) -> list[str]:
+    facts = doc.user_data.get("evidex.facts", []) if doc is not None else []
+    return [value for pos, k, value in facts if k == kind and sent.start <= pos < sent.end]
+
+
+def _document_fact(document: Document, kind: str, doc: Doc | None) -> str | None:
+    "The first study system or cancer named in this field, else in the title."
+    facts = doc.user_data.get("evidex.facts", []) if doc is not None else []
+    for _, k, value in facts:
+        if k == kind:
+            return value
+    ctx = _context.get(document)
+    key = "title:" + kind
+    if key not in ctx.facts:
+        # Only the (short) title is scanned by regex; the abstract's facts come from the matcher.
+        m = _fact_regex(kind).search(document.title)
+        found = None
+        if m is not None:
+            found = SYSTEM_NAMES[int(m.lastgroup[1:])] if kind == "fact:system" else m.group(0)
+            if kind == "fact:cancer" and not found.isupper():
+                found = found.lower()
+        ctx.facts[key] = found
+    return ctx.facts[key]  # type: ignore[return-value]
+
+
+_FACT_RES: dict[str, re.Pattern] = {}
+
+
+def _fact_regex(kind: str) -> re.Pattern:
+    "A regex over the same fact lists, for the (rare) document-level fallback."
+    rx = _FACT_RES.get(kind)
+    if rx is None:
+        if kind == "fact:system":
+            parts = [f"(?P<s{i}>" + "|".join(rf"\b{re.escape(w)}\b" for w in CUES["_systems"][n]) + ")"
+                     for i, n in enumerate(SYSTEM_NAMES)]
+            rx = re.compile("|".join(parts), re.I)
+        else:
+            c = CUES["_cancers"]
+            words = sorted(c["terms"], key=len, reverse=True)
+            rx = re.compile("|".join([rf"\b(?i:{re.escape(w)})\b" for w in words] + [rf"\b{re.escape(w)}\b" for w in c["exact"]]))
+        _FACT_RES[kind] = rx
+    return rx
+
+
+def study_system(sent: Sentence, document: Document, doc: Doc | None = None) -> str | None:
     "human, mouse, in vitro or clinical: from the sentence, else from the whole document."
-    for name, rx in STUDY_SYSTEMS:
-        if rx.search(sent.text):
-            return name
-    ctx = _context.get(document)
-    if "system" not in ctx.facts:
-        ctx.facts["system"] = next((name for name, rx in STUDY_SYSTEMS if rx.search(ctx.text)), None)
-    return ctx.facts["system"]
+    inside = _facts_in(doc, sent, "fact:system")
+    if inside:
+        return min(inside, key=SYSTEM_NAMES.index)
+    return _document_fact(document, "fact:system", doc)
 
 
-def cancer_type(sent: Sentence, document: Document) -> str | None:
+def cancer_type(sent: Sentence, document: Document, doc: Doc | None = None) -> str | None:
     "The cancer named in the sentence, else the first one named in the document."
-    m = CANCER_RE.search(sent.text)
-    if m:
-        return m.group(1).lower()
-    ctx = _context.get(document)
-    if "cancer" not in ctx.facts:
-        m = CANCER_RE.search(ctx.text)
-        ctx.facts["cancer"] = m.group(1).lower() if m else None
-    return ctx.facts["cancer"]
+    inside = _facts_in(doc, sent, "fact:cancer")
+    return inside[0] if inside else _document_fact(document, "fact:cancer", doc)
 
 
 def build_claims(
@@ -562,7 +597,7 @@ def build_claims(
         if not hits and (require_entity or fallback is None or not fallback.search(sent.text)
                          or not _topic(document, category)):
             continue
-        yield make_claim(sent, document, field, category, hits, verdict)
+        yield make_claim(sent, document, field, category, hits, verdict, doc)
 
 
 def _topic(document: Document, category: str) -> bool:
@@ -641,7 +676,9 @@ def hedges(sent: Sentence) -> list[str]:
     return out
 
 
-def make_claim(sent: Sentence, document: Document, field: str, category: str, hits: list[Hit], verdict: Verdict) -> Claim:
+def make_claim(sent: Sentence, document: Document, field: str, category: str, hits: list[Hit], verdict: Verdict,
+               doc: Doc | None = None) -> Claim:
+    "One Claim from a sentence judged an assertion, with its relation, cues and context."
     subject = hits[0] if hits else None
     direction, trig, flipped = polarity(sent, subject)
     obj = None
@@ -673,8 +710,8 @@ def make_claim(sent: Sentence, document: Document, field: str, category: str, hi
         role=role_of(sent, verdict.section),
         entities=entities,
         section=verdict.section.lower() if verdict.section else None,
-        study_system=study_system(sent, document),
-        cancer_type=cancer_type(sent, document),
+        study_system=study_system(sent, document, doc),
+        cancer_type=cancer_type(sent, document, doc),
         confidence=round(min(confidence, 0.95), 2),
         extra={"reason": verdict.reason, "trigger": trig.text if trig else None, "inverted": flipped,
                "matches": [f"{h.text}->{h.entity or h.label}" for h in hits]},
