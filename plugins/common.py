@@ -163,7 +163,7 @@ GENERIC_THERAPY_RE = re.compile(
     re.IGNORECASE,
 )
 # "KRAS G12C inhibitors", "STING agonist": the gene names a drug's target, not a pathway relation.
-DRUG_TARGET_RE = re.compile(r"[\s-]*(?:G12[CDV]\s+)?(?:inhibitors?|agonists?|agonism|antagonists?|blocking antibod(?:y|ies)|-?targeted)\b", re.I)
+DRUG_TARGET_RE = re.compile(r"[\s-]*(?:G12[CDV]\s+)?(?:inhibitors?|agonists?|agonism|antagonists?|blocking antibod(?:y|ies)|-?targeted)\b", re.IGNORECASE)
 # Structured-abstract labels, with or without the colon ("RESULTS The ...", "BACKGROUND/AIMS: ...").
 _LABEL = (r"(?:BACKGROUND|INTRODUCTION|CONTEXT|RATIONALE|OBJECTIVES?|AIMS?|PURPOSE|GOALS?|METHODS?|METHODOLOGY"
           r"|DESIGN|SETTING|PATIENTS|PARTICIPANTS|MATERIALS|RESULTS?|FINDINGS|CONCLUSIONS?|INTERPRETATION"
@@ -363,7 +363,7 @@ def analyze(document: Document, doc: Doc, field: str | None = None) -> list[Sent
         starts = [0] + (numpy.flatnonzero(arr[1:, 2] == 1) + 1).tolist()
         bounds = [idx[i] for i in starts] + [len(text)]
         spans = []
-        for s0, s1 in zip(bounds, bounds[1:]):
+        for s0, s1 in itertools.pairwise(bounds):
             e = s1
             while e > s0 and text[e - 1].isspace():
                 e -= 1
@@ -448,9 +448,9 @@ WEAK_TRIGGERS = {
 # Outcome words that report how a therapy went without a direction ("well tolerated", "response rate").
 NEUTRAL_OUTCOMES = {"response rate", "tolerated", "well tolerated", "safe", "safety", "tolerable"}
 INVERT_FLIP = True
-PASSIVE_BY_RE = re.compile(r"(?:\s+\w+ly)?\s+by\b", re.I)
-FAILED_RE = re.compile(r"\b(?:failed|fails|fail|unable)\s+to\s+$", re.I)
-COMPARATIVE_RE = re.compile(r"\s+(?:\w+\s+)?(less|fewer|lower|more|greater|higher)\b", re.I)
+PASSIVE_BY_RE = re.compile(r"(?:\s+\w+ly)?\s+by\b", re.IGNORECASE)
+FAILED_RE = re.compile(r"\b(?:failed|fails|fail|unable)\s+to\s+$", re.IGNORECASE)
+COMPARATIVE_RE = re.compile(r"\s+(?:\w+\s+)?(less|fewer|lower|more|greater|higher)\b", re.IGNORECASE)
 NOMINAL_ENDINGS = ("ion", "ment", "ade", "ency", "ance", "down", "out", "loss", "ing")
 
 
@@ -555,7 +555,7 @@ def _fact_regex(kind: str) -> re.Pattern:
         if kind == "fact:system":
             parts = [f"(?P<s{i}>" + "|".join(rf"\b{re.escape(w)}\b" for w in CUES["_systems"][n]) + ")"
                      for i, n in enumerate(SYSTEM_NAMES)]
-            rx = re.compile("|".join(parts), re.I)
+            rx = re.compile("|".join(parts), re.IGNORECASE)
         else:
             c = CUES["_cancers"]
             words = sorted(c["terms"], key=len, reverse=True)
@@ -613,17 +613,17 @@ def _topic(document: Document, category: str) -> bool:
 
 
 TOPIC_RES = {
-    "therapy": re.compile(r"\b(?:therap\w*|treat\w*|drugs?|chemo\w*|radiother\w*|regimens?|trial|agents?|inhibitors?|dose|doses|patients)\b", re.I),
-    "ifn": re.compile(r"\b(?:IFN|interferon)", re.I),
-    "pathway": re.compile(r"\b(?:pathway|signal\w*)", re.I),
-    "age": re.compile(r"\b(?:ag(?:e)?ing|aged|elderly|older)\b", re.I),
+    "therapy": re.compile(r"\b(?:therap\w*|treat\w*|drugs?|chemo\w*|radiother\w*|regimens?|trial|agents?|inhibitors?|dose|doses|patients)\b", re.IGNORECASE),
+    "ifn": re.compile(r"\b(?:IFN|interferon)", re.IGNORECASE),
+    "pathway": re.compile(r"\b(?:pathway|signal\w*)", re.IGNORECASE),
+    "age": re.compile(r"\b(?:ag(?:e)?ing|aged|elderly|older)\b", re.IGNORECASE),
 }
 
 
 # "not well described", "has not been elucidated": a knowledge gap, not a denied relation.
-NEG_GAP_RE = re.compile(r"\s+(?:well|completely|fully|yet|only|clear|known|understood|been|always|entirely|solely|necessarily)\b", re.I)
+NEG_GAP_RE = re.compile(r"\s+(?:well|completely|fully|yet|only|clear|known|understood|been|always|entirely|solely|necessarily)\b", re.IGNORECASE)
 # A later clause after "but", "whereas", ";" qualifies the main assertion rather than denying it.
-CLAUSE_BREAK_RE = re.compile(r",\s*but\b|;|\bwhereas\b|,\s*while\b|\bfurthermore\b", re.I)
+CLAUSE_BREAK_RE = re.compile(r",\s*but\b|;|\bwhereas\b|,\s*while\b|\bfurthermore\b", re.IGNORECASE)
 
 
 def negations(sent: Sentence) -> list[str]:
@@ -649,9 +649,9 @@ def negations(sent: Sentence) -> list[str]:
 
 
 # "could be detected", "more likely to": ability or comparison, not speculation.
-HEDGE_FALSE_AFTER_RE = re.compile(r"\s+be\s+(?:detected|observed|found|seen|used|measured|identified)\b", re.I)
-HEDGE_FALSE_BEFORE_RE = re.compile(r"\b(?:more|less|most|least)\s+$", re.I)
-TRAILING_CLAUSE_RE = re.compile(r",\s*(?:which|that|a\s+\w+\s+that|an?\s+\w+\s+(?:in\s+)?which|and)\b|,\s*$|\band\s+$|;", re.I)
+HEDGE_FALSE_AFTER_RE = re.compile(r"\s+be\s+(?:detected|observed|found|seen|used|measured|identified)\b", re.IGNORECASE)
+HEDGE_FALSE_BEFORE_RE = re.compile(r"\b(?:more|less|most|least)\s+$", re.IGNORECASE)
+TRAILING_CLAUSE_RE = re.compile(r",\s*(?:which|that|a\s+\w+\s+that|an?\s+\w+\s+(?:in\s+)?which|and)\b|,\s*$|\band\s+$|;", re.IGNORECASE)
 
 
 def hedges(sent: Sentence) -> list[str]:
