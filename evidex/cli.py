@@ -13,7 +13,6 @@ from .errors import EvidexError, UsageError
 from .fetch import fetch_query
 from .files import read_file
 from .models import Claim, Document, Mention
-from .nlp import make_nlp
 from . import db as store
 from .ingest import Counts, Extraction, save_found, store_records, stored_documents
 from .pipeline import ExtractionError, extract as run_extract
@@ -266,6 +265,8 @@ def extract(db_path, input_path, output, only, everything, mentions, plugins_dir
 
 
 def _extract_offline(input_path, output, extractors, mentions) -> None:
+    from .nlp import make_nlp
+
     nlp = make_nlp(extractors)
     errors: list[ExtractionError] = []
     documents = (r for r in read_file(input_path) if isinstance(r, Document))

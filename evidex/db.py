@@ -131,21 +131,50 @@ def record_error(db: Database, run_id: int, stage: str, error: str, *, doc_id: s
                              "error": error, "detail": detail, "at": now()})
 
 
-def find_existing(db: Database, document: Document) -> str | None:
-    "The stored id of this document under any identifier: PMID, then DOI, then source id."
-    candidates = [("id", document.id)]
+def _insert_sql(table: str, columns: tuple[str, ...], verb: str = "insert") -> str:
+    "An INSERT with one placeholder per column; names come from the schema, values are parameters."
+    return "%s into [%s] (%s) values (%s)" % (verb, table, ", ".join(f"[{c}]" for c in columns),
+                                              ", ".join("?" * len(columns)))
+
+
+# Prepared once: sqlite-utils' insert() re-reads the table schema on every call, which
+# dominated the time to store a document.
+DOCUMENT_COLUMNS = tuple(Document.__dataclass_fields__) + ("content_key", "first_seen_run", "last_seen_run")
+INSERT_DOCUMENT = _insert_sql("documents", DOCUMENT_COLUMNS)
+UPDATED_COLUMNS = tuple(c for c in DOCUMENT_COLUMNS if c not in ("id", "first_seen_run"))
+UPDATE_DOCUMENT = "update documents set %s where id = ?" % ", ".join(f"[{c}] = ?" for c in UPDATED_COLUMNS)
+INSERT_DOCUMENT_ID = _insert_sql("document_ids", ("scheme", "value", "doc_id", "run_id"), "insert or ignore")
+CLAIM_COLUMNS = ("id",) + tuple(Claim.__dataclass_fields__) + ("first_seen_run", "last_seen_run", "superseded_run")
+INSERT_CLAIM = _insert_sql("claims", CLAIM_COLUMNS)
+INSERT_CLAIM_ENTITY = _insert_sql("claim_entities", ("claim_id", "entity", "category"), "insert or ignore")
+MENTION_COLUMNS = ("id", "doc_id", "plugin", "plugin_version", "category", "entity", "field", "start", "end",
+                   "text", "first_seen_run", "last_seen_run", "superseded_run")
+INSERT_MENTION = _insert_sql("mentions", MENTION_COLUMNS)
+
+
+def document_keys(document: Document) -> list[tuple[str, str]]:
+    "Every (scheme, value) a document is known by, in the order matching trusts them."
+    keys = [("id", document.id)]
     if document.pmid:
-        candidates.append(("pmid", document.pmid))
+        keys.append(("pmid", document.pmid))
     if document.doi:
-        candidates.append(("doi", document.doi.lower()))
-    candidates += [(f"src:{k}", v) for k, v in sorted(document.source_ids.items())]
+        keys.append(("doi", document.doi.lower()))
+    keys += [(f"src:{k}", str(v)) for k, v in sorted(document.source_ids.items())]
     if document.title and document.year:
-        candidates.append(("title-year", title_key(document.title, document.year)))
-    for scheme, value in candidates:
-        row = db.execute("select doc_id from document_ids where scheme = ? and value = ?",
-                         [scheme, value]).fetchone()
-        if row:
-            return row[0]
+        keys.append(("title-year", title_key(document.title, document.year)))
+    return keys
+
+
+def find_existing(db: Database, document: Document, keys: list[tuple[str, str]] | None = None) -> str | None:
+    "The stored id of this document under any identifier: id, PMID, DOI, source ids, title+year."
+    keys = keys or document_keys(document)
+    where = " or ".join(["(scheme = ? and value = ?)"] * len(keys))
+    found = dict(db.execute(f"select scheme || char(31) || value, doc_id from document_ids where {where}",
+                            [x for key in keys for x in key]).fetchall())
+    for scheme, value in keys:
+        doc_id = found.get(f"{scheme}\x1f{value}")
+        if doc_id:
+            return doc_id
     return None
 
 
@@ -156,39 +185,29 @@ def title_key(title: str, year: int) -> str:
 
 def save_document(db: Database, document: Document, run_id: int) -> str:
     "Insert or refresh one document; returns 'new', 'changed' or 'same'. Call inside a transaction."
-    existing_id = find_existing(db, document)
+    keys = document_keys(document)
+    existing_id = find_existing(db, document, keys)
     if existing_id and existing_id != document.id:
         # Seen under another id (e.g. a preprint key, now with a PMID): keep the first id.
         document.id = existing_id
     row = document.to_row()
     row["content_key"] = document.content_key()
-    old = db.execute("select content_key, source_ids from documents where id = ?", [document.id]).fetchone()
+    old = db.execute("select content_key, source_ids, extracted_with from documents where id = ?",
+                     [document.id]).fetchone()
     if old is None:
-        row.update(first_seen_run=run_id, last_seen_run=run_id)
-        db["documents"].insert(row)
+        row.update(first_seen_run=run_id, last_seen_run=run_id, extracted_with=None)
+        db.execute(INSERT_DOCUMENT, [row.get(c) for c in DOCUMENT_COLUMNS])
         status = "new"
     else:
         merged = json.loads(old[1] or "{}")
         merged.update(document.source_ids)
         row["source_ids"] = json.dumps(merged, ensure_ascii=False)
         row["last_seen_run"] = run_id
-        row.pop("extracted_with", None)
         status = "same" if old[0] == row["content_key"] else "changed"
-        if status == "changed":
-            row["extracted_with"] = None
-        db["documents"].update(document.id, row)
-    ids = [("id", document.id)]
-    if document.pmid:
-        ids.append(("pmid", document.pmid))
-    if document.doi:
-        ids.append(("doi", document.doi.lower()))
-    ids += [(f"src:{k}", v) for k, v in document.source_ids.items()]
-    if document.title and document.year:
-        ids.append(("title-year", title_key(document.title, document.year)))
-    db["document_ids"].insert_all(
-        [{"scheme": s, "value": v, "doc_id": document.id, "run_id": run_id} for s, v in ids],
-        ignore=True,
-    )
+        row["extracted_with"] = old[2] if status == "same" else None
+        db.execute(UPDATE_DOCUMENT, [row.get(c) for c in UPDATED_COLUMNS] + [document.id])
+    keys[0] = ("id", document.id)
+    db.conn.executemany(INSERT_DOCUMENT_ID, [(s, v, document.id, run_id) for s, v in keys])
     return status
 
 
@@ -197,8 +216,30 @@ def mark_deleted(db: Database, pmid: str, run_id: int) -> bool:
     row = db.execute("select doc_id from document_ids where scheme = 'pmid' and value = ?", [pmid]).fetchone()
     if not row:
         return False
-    db["documents"].update(row[0], {"deleted": 1, "last_seen_run": run_id})
+    db.execute("update documents set deleted = 1, last_seen_run = ? where id = ?", [run_id, row[0]])
     return True
+
+
+def _current_ids(db: Database, table: str, doc_id: str, plugins: list[str]) -> list[str]:
+    "Ids of the rows (claims or mentions) these plugins currently hold for a document."
+    marks = ",".join("?" * len(plugins))
+    sql = {
+        "claims": f"select id from claims where doc_id = ? and plugin in ({marks}) and superseded_run is null",
+        "mentions": f"select id from mentions where doc_id = ? and plugin in ({marks}) and superseded_run is null",
+    }[table]
+    return [r[0] for r in db.execute(sql, [doc_id, *plugins])]
+
+
+def _known(db: Database, table: str, ids: list[str]) -> set[str]:
+    "Which of ids are already stored in table (claims or mentions)."
+    known: set[str] = set()
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        marks = ",".join("?" * len(chunk))
+        sql = {"claims": f"select id from claims where id in ({marks})",
+               "mentions": f"select id from mentions where id in ({marks})"}[table]
+        known.update(r[0] for r in db.execute(sql, chunk))
+    return known
 
 
 def save_extraction(db: Database, document: Document, plugins: Iterable[str],
@@ -208,61 +249,40 @@ def save_extraction(db: Database, document: Document, plugins: Iterable[str],
     Returns (new claims, superseded claims). Call inside a transaction.
     """
     plugins = list(plugins)
-    claims = [i for i in items if isinstance(i, Claim)]
-    mentions = [i for i in items if isinstance(i, Mention)]
-    new = superseded = 0
-    claim_ids = {c.id for c in claims}
-    marks = ",".join("?" * len(plugins))
+    items = list(items)
+    claims = {c.id: c for c in items if isinstance(c, Claim)}
+    mentions = {m.id: m for m in items if isinstance(m, Mention)}
+    superseded = 0
     if plugins:
-        current = db.execute(
-            f"select id from claims where doc_id = ? and plugin in ({marks}) and superseded_run is null",
-            [document.id, *plugins],
-        ).fetchall()
-        gone = [r[0] for r in current if r[0] not in claim_ids]
-        if gone:
-            superseded = len(gone)
-            db.execute(
-                f"update claims set superseded_run = ? where id in ({','.join('?' * len(gone))})",
-                [run_id, *gone],
-            )
-        mention_ids = {m.id for m in mentions}
-        for (mid,) in db.execute(
-            f"select id from mentions where doc_id = ? and plugin in ({marks}) and superseded_run is null",
-            [document.id, *plugins],
-        ).fetchall():
-            if mid not in mention_ids:
-                db.execute("update mentions set superseded_run = ? where id = ?", [run_id, mid])
-    for claim in claims:
+        gone = [i for i in _current_ids(db, "claims", document.id, plugins) if i not in claims]
+        superseded = len(gone)
+        db.conn.executemany("update claims set superseded_run = ? where id = ?", [(run_id, i) for i in gone])
+        gone_mentions = [i for i in _current_ids(db, "mentions", document.id, plugins) if i not in mentions]
+        db.conn.executemany("update mentions set superseded_run = ? where id = ?", [(run_id, i) for i in gone_mentions])
+    seen = _known(db, "claims", list(claims))
+    db.conn.executemany(
+        "update claims set last_seen_run = ?, superseded_run = null, plugin_version = ? where id = ?",
+        [(run_id, claims[i].plugin_version, i) for i in seen],
+    )
+    fresh = [c for i, c in claims.items() if i not in seen]
+    rows = []
+    for claim in fresh:
         row = claim.to_row()
-        seen = db.execute("select 1 from claims where id = ?", [row["id"]]).fetchone()
-        if seen:
-            db.execute(
-                "update claims set last_seen_run = ?, superseded_run = null, plugin_version = ? where id = ?",
-                [run_id, claim.plugin_version, row["id"]],
-            )
-            continue
         row.update(first_seen_run=run_id, last_seen_run=run_id, superseded_run=None)
-        db["claims"].insert(row)
-        db["claim_entities"].insert_all(
-            [{"claim_id": row["id"], "entity": e, "category": claim.category} for e in set(claim.entities)],
-            ignore=True,
-        )
-        new += 1
-    for mention in mentions:
-        mid = mention.id
-        if db.execute("select 1 from mentions where id = ?", [mid]).fetchone():
-            db.execute("update mentions set last_seen_run = ?, superseded_run = null where id = ?", [run_id, mid])
-            continue
-        db["mentions"].insert({
-            "id": mid, "doc_id": mention.doc_id, "plugin": mention.plugin,
-            "plugin_version": mention.plugin_version, "category": mention.category,
-            "entity": mention.entity, "field": mention.field, "start": mention.start,
-            "end": mention.end, "text": mention.text, "first_seen_run": run_id,
-            "last_seen_run": run_id, "superseded_run": None,
-        })
+        rows.append([row.get(c) for c in CLAIM_COLUMNS])
+    db.conn.executemany(INSERT_CLAIM, rows)
+    db.conn.executemany(INSERT_CLAIM_ENTITY, [(c.id, e, c.category) for c in fresh for e in set(c.entities)])
+    seen_mentions = _known(db, "mentions", list(mentions))
+    db.conn.executemany("update mentions set last_seen_run = ?, superseded_run = null where id = ?",
+                   [(run_id, i) for i in seen_mentions])
+    db.conn.executemany(INSERT_MENTION, [
+        (i, m.doc_id, m.plugin, m.plugin_version, m.category, m.entity, m.field, m.start, m.end, m.text,
+         run_id, run_id, None)
+        for i, m in mentions.items() if i not in seen_mentions
+    ])
     if extracted_with is not None:
-        db["documents"].update(document.id, {"extracted_with": extracted_with})
-    return new, superseded
+        db.execute("update documents set extracted_with = ? where id = ?", [extracted_with, document.id])
+    return len(fresh), superseded
 
 
 def table_counts(db: Database) -> dict[str, int]:

@@ -9,7 +9,6 @@ from sqlite_utils import Database
 
 from . import db as store
 from .models import Deletion, Document, Extractor
-from .nlp import make_nlp
 from .pipeline import ExtractionError, extract
 
 
@@ -41,6 +40,8 @@ class Extraction:
         self.names = [e.name for e in self.extractors]
         self.signature = store.plugin_signature(self.extractors)
         self.key = store.signature_key(self.signature)
+        from .nlp import make_nlp  # spaCy loads only when a command extracts
+
         self.nlp = make_nlp(self.extractors, model)
 
 

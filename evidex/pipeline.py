@@ -5,8 +5,10 @@ from __future__ import annotations
 import traceback
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from spacy.language import Language
+if TYPE_CHECKING:  # spaCy loads in ~0.5 s: only commands that extract should pay for it
+    from spacy.language import Language
 
 from .models import FIELDS, Claim, Document, Extractor, Mention
 
