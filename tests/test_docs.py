@@ -65,14 +65,15 @@ def test_guide_covers_loading_and_the_data_model():
         assert needle in text, needle
 
 
-SCHEDULING = ROOT / "docs" / "scheduling.md"
+SCHEDULING = ROOT / "README.md"
 
 
 def test_scheduling_recipes_name_their_environment_and_every_exit_code():
     from evidex.run import EXIT_ERRORS, EXIT_LOCKED, EXIT_NETWORK, EXIT_OK, EXIT_USAGE
 
     text = SCHEDULING.read_text(encoding="utf-8")
-    recipes = re.split(r"^## ", text, flags=re.M)
+    text = text[text.index("## Scheduled runs"):]
+    recipes = re.split(r"^##+ ", text, flags=re.M)
     for title in ("cron", "systemd timer", "Scheduled CI workflow"):
         [section] = [r for r in recipes if r.startswith(title)]
         for variable in ("EVIDEX_EMAIL", "NCBI_API_KEY", "EVIDEX_DB"):

@@ -15,7 +15,7 @@ from querying_support import ROOT, evidence_db, has_seed_tables, sql_rows
 from evidex.db import open_db
 from evidex.views import SEED_VIEWS, VIEWS
 
-DOCS = ROOT / "docs" / "querying.md"
+DOCS = ROOT / "README.md"
 
 
 @pytest.fixture
@@ -110,7 +110,7 @@ def test_seed_views_agree_with_seed_status(real_db):
 
 
 def doc_commands(program: str) -> list[str]:
-    "The one-liners of docs/querying.md that start with program."
+    "The one-liners of the README that start with program."
     return [line for line in DOCS.read_text(encoding="utf-8").splitlines() if line.startswith(program + " ")]
 
 
