@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy
-from spacy.attrs import IDX, LENGTH, SENT_START
+from spacy.attrs import IDX, LENGTH, SENT_START, SUFFIX
 from spacy.language import Language
 from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc
@@ -95,6 +95,7 @@ class Entry:
     context: re.Pattern | None = None  # the document must match this for the entry to count
     block_context: re.Pattern | None = None  # ... and must not match this
     exclude: bool = False
+    generic: bool = False  # True: a generic word ("treatment") that counts only in a paper on the topic
 
 
 @dataclass(slots=True)
@@ -109,6 +110,7 @@ class Hit:
     text: str
     emit: bool = True
     weak: bool = False
+    generic: bool = False
 
 
 @dataclass(slots=True)
@@ -148,20 +150,18 @@ AGE_DESCRIPTOR_RE = re.compile(
 )
 # Old-animal ages (>= 12 months) are ageing terms even when written as numbers.
 OLD_ANIMAL_RE = re.compile(r"\b(?:1[2-9]|2\d|3\d)\s*[-\s]?(?:months?|mo)[-\s]*old\b", re.IGNORECASE)
-# Drug names recognised by INN stems when no lexicon line names them.
-DRUG_STEM_RE = re.compile(
-    r"\b[A-Za-z][a-z]{2,}(?:mab|tinib|rafenib|metinib|ciclib|parib|lisib|zomib|platin|rubicin|taxel|tecan"
-    r"|floxacin|mycin|statin|citabine|vudine|fovir|previr|asvir|buvir|navir|trexate|fosfamide|mustine"
-    r"|sertib|lisertib|stine|olimus|dronate|tinib|rozole|lutamide|relix|gliptin|prazole)\b"
+# Drug names recognised by INN stems when no lexicon line names them. Candidates are found on
+# the token SUFFIX column (last three letters) in one vectorised step, then checked in Python.
+DRUG_STEMS = (
+    "mab", "tinib", "rafenib", "metinib", "ciclib", "parib", "lisib", "zomib", "platin", "rubicin", "taxel",
+    "tecan", "floxacin", "mycin", "statin", "citabine", "vudine", "fovir", "previr", "asvir", "buvir", "navir",
+    "trexate", "fosfamide", "mustine", "sertib", "stine", "olimus", "dronate", "rozole", "lutamide", "relix",
+    "gliptin", "prazole",
 )
-TARGETED_AGENT_RE = re.compile(
-    r"\b[A-Za-z][A-Za-z0-9-]{1,15}(?:\s+G12[CDV])?[\s-]+(?:inhibitors?|agonists?|agonism|antagonists?|blockade)\b")
-GENERIC_THERAPY_RE = re.compile(
-    r"\b(?:treatments?|therap(?:y|ies)|treated|drugs?|regimens?|administration|administered|chemosensitivity"
-    r"|tumou?r regression|response rates?|(?:partial|complete|objective|clinical|tumou?r) responses?|remission"
-    r"|toxicit(?:y|ies)|side[- ]effects?|adverse (?:events?|effects?))\b",
-    re.IGNORECASE,
-)
+DRUG_WORD_RE = re.compile(r"[A-Za-z][a-z]{2,}")
+# "CD40 agonists", "PD-L1 blockade": found from the keyword, then the word before it.
+TARGET_KEYWORD_RE = re.compile(r"(?:inhibitors?|agonists?|agonism|antagonists?|blockade)\b")
+TARGET_NAME_RE = re.compile(r"([A-Za-z][A-Za-z0-9-]{1,15})(?:\s+G12[CDV])?[\s-]+$")
 # "KRAS G12C inhibitors", "STING agonist": the gene names a drug's target, not a pathway relation.
 DRUG_TARGET_RE = re.compile(r"[\s-]*(?:G12[CDV]\s+)?(?:inhibitors?|agonists?|agonism|antagonists?|blocking antibod(?:y|ies)|-?targeted)\b", re.IGNORECASE)
 # Structured-abstract labels, with or without the colon ("RESULTS The ...", "BACKGROUND/AIMS: ...").
@@ -221,6 +221,7 @@ class LexiconMatcher:
                 context=re.compile(row["context"]) if row.get("context") else None,
                 block_context=re.compile(row["block_context"]) if row.get("block_context") else None,
                 exclude=row.get("exclude", False),
+                generic=row.get("generic", False),
             )
             self._add(entry, row.get("terms", []), row.get("exact", []), row.get("gene", False))
 
@@ -293,6 +294,19 @@ class _ContextCache:
 _context = _ContextCache()
 
 
+_STEM_HASHES: dict[int, numpy.ndarray] = {}
+
+
+def _stem_suffix_hashes(doc: Doc) -> numpy.ndarray:
+    "Hashes of the three-letter endings of the drug stems, per vocabulary."
+    key = id(doc.vocab)
+    arr = _STEM_HASHES.get(key)
+    if arr is None:
+        arr = numpy.array([doc.vocab.strings.add(stem[-3:]) for stem in DRUG_STEMS], dtype="uint64")
+        _STEM_HASHES[key] = arr
+    return arr
+
+
 def _resolve_cues(raw: list[tuple[int, int, int]], idx: list[int], ends: list[int], text: str) -> list[Cue]:
     "Non-overlapping cues in text order; the longer, then the higher-priority kind, wins."
     raw.sort(key=lambda m: (m[1], m[1] - m[2], m[0]))
@@ -341,16 +355,26 @@ def analyze(document: Document, doc: Doc, field: str | None = None) -> list[Sent
         if entry.exclude:
             blocks.append((s, e))
             continue
-        hits.append(Hit(entry.category, entry.id, entry.label, s, e, text[s:e], entry.emit, entry.weak))
-    for m in TARGETED_AGENT_RE.finditer(text):
-        # "CD40 agonists", "PD-L1 blockade": a therapy by its target; supports a claim, no id.
-        hits.append(Hit("therapy", "", "THERAPY_CLASS", m.start(), m.end(), m.group(), False, True))
-    for m in DRUG_STEM_RE.finditer(text):
-        hits.append(Hit("therapy", m.group().lower(), "DRUG", m.start(), m.end(), m.group(), True, True))
-    for m in OLD_ANIMAL_RE.finditer(text):
-        hits.append(Hit("age", "aged-host", "AGE_TERM", m.start(), m.end(), m.group(), True, False))
-    for m in AGE_DESCRIPTOR_RE.finditer(text):
-        blocks.append((m.start(), m.end()))
+        hits.append(Hit(entry.category, entry.id, entry.label, s, e, text[s:e], entry.emit, entry.weak, entry.generic))
+    if "agon" in text or "inhibit" in text or "blockade" in text:
+        for m in TARGET_KEYWORD_RE.finditer(text):
+            name = TARGET_NAME_RE.search(text, max(0, m.start() - 28), m.start())
+            if name:
+                # Supports a therapy claim; the target alone is no therapy id.
+                hits.append(Hit("therapy", "", "THERAPY_CLASS", name.start(1), m.end(), text[name.start(1):m.end()], False, True))
+    if arr is not None:
+        suffixes = doc.to_array(SUFFIX)
+        for i in numpy.flatnonzero(numpy.isin(suffixes, _stem_suffix_hashes(doc))).tolist():
+            word = doc[i].text
+            if word.endswith(DRUG_STEMS) and len(word) > 5 and DRUG_WORD_RE.fullmatch(word):
+                hits.append(Hit("therapy", word.lower(), "DRUG", idx[i], ends[i], word, True, True))
+    if "old" in text:
+        for m in OLD_ANIMAL_RE.finditer(text):
+            hits.append(Hit("age", "aged-host", "AGE_TERM", m.start(), m.end(), m.group(), True, False))
+    if any(h.category == "age" for h in hits):
+        # Only a field with an age term can hold an age descriptor worth excluding.
+        for m in AGE_DESCRIPTOR_RE.finditer(text):
+            blocks.append((m.start(), m.end()))
     if blocks:
         # An exclusion removes what it overlaps unless the hit covers the whole exclusion
         # (so "interferon gamma-induced protein 10" as CXCL10 survives its own trap).
@@ -579,25 +603,26 @@ def cancer_type(sent: Sentence, document: Document, doc: Doc | None = None) -> s
 
 
 def build_claims(
-    extractor: Extractor, document: Document, field: str, doc: Doc, category: str,
-    require_entity: bool = True, fallback: re.Pattern | None = None, require_trigger: bool = False,
+    extractor: Extractor, document: Document, field: str, doc: Doc, category: str, require_trigger: bool = False,
 ) -> Iterator[Claim | Mention]:
     "Claims and mentions of one category in one parsed field."
     for sent in analyze(document, doc, field):
         hits = [h for h in sent.hits if h.category == category]
-        verdict = assertion(sent) if (hits or fallback is not None) else None
-        is_claim = verdict is not None and verdict.claim
+        if not hits:
+            continue
+        specific = [h for h in hits if not h.generic]
+        # Generic words ("the regimen was well tolerated") make a claim only in a paper on the topic.
+        if not specific and not _topic(document, category):
+            continue
+        verdict = assertion(sent)
+        is_claim = verdict.claim
         if is_claim and require_trigger and not any(c.kind in DIRECTION_KINDS or c.kind == "neg" for c in sent.cues):
             is_claim = False
-        for h in hits:
+        for h in specific:
             if h.emit and (is_claim or not h.weak):
                 yield Mention(category, h.entity, field, h.start, h.end, h.text)
-        if not is_claim:
-            continue
-        if not hits and (require_entity or fallback is None or not fallback.search(sent.text)
-                         or not _topic(document, category)):
-            continue
-        yield make_claim(sent, document, field, category, hits, verdict, doc)
+        if is_claim:
+            yield make_claim(sent, document, field, category, specific, verdict, doc)
 
 
 def _topic(document: Document, category: str) -> bool:
@@ -725,9 +750,7 @@ class LexiconExtractor(Extractor):
     version = "0.1"
     categories: tuple[str, ...] = ()
     lexicon: Path = HERE
-    require_entity = True
     require_trigger = False
-    fallback: re.Pattern | None = None
 
     @property
     def data_files(self) -> tuple[Path, ...]:  # type: ignore[override]
@@ -737,5 +760,4 @@ class LexiconExtractor(Extractor):
         install(nlp, self.categories[0], self.lexicon)
 
     def extract(self, document: Document, field: str, doc: Doc) -> Iterable[Claim | Mention]:
-        return build_claims(self, document, field, doc, self.categories[0], self.require_entity,
-                            self.fallback, self.require_trigger)
+        return build_claims(self, document, field, doc, self.categories[0], self.require_trigger)

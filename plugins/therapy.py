@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from evidex import hookimpl
 
-from .common import GENERIC_THERAPY_RE, HERE, LexiconExtractor
+from .common import HERE, LexiconExtractor
 
 
 class TherapyExtractor(LexiconExtractor):
@@ -14,9 +14,6 @@ class TherapyExtractor(LexiconExtractor):
     version = "0.1"
     categories = ("therapy",)
     lexicon = HERE / "therapy.jsonl"
-    # In a treatment paper, "the regimen was well tolerated" is a therapy claim without a drug name.
-    require_entity = False
-    fallback = GENERIC_THERAPY_RE
 
 
 @hookimpl
