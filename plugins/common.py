@@ -251,6 +251,7 @@ class LexiconMatcher:
 
 @Language.factory(PIPE_NAME)
 def make_lexicon_matcher(nlp: Language, name: str) -> LexiconMatcher:
+    "spaCy factory for the shared matching pipe; plugins add their lexicons to it in setup()."
     return LexiconMatcher(nlp)
 
 

@@ -47,6 +47,17 @@ def test_one_shared_matching_pipe():
     assert "evidex_sentences" in nlp.pipe_names
 
 
+def test_sentence_splitting_keeps_scientific_abbreviations(nlp_and_extractors):
+    nlp, _ = nlp_and_extractors
+    text = ("IFN-β rose (Smith et al. 2001). Levels fell, e.g. in Fig. 2 vs. controls at approx. 1.5 Gy. "
+            "p53 was induced. pDCs died. RESULTS: IFN-α increased.")
+    assert [s.text for s in nlp(text).sents] == [
+        "IFN-β rose (Smith et al. 2001).",
+        "Levels fell, e.g. in Fig. 2 vs. controls at approx. 1.5 Gy.",
+        "p53 was induced.", "pDCs died.", "RESULTS: IFN-α increased.",
+    ]
+
+
 def test_tokenisation_of_variants(nlp_and_extractors):
     nlp, _ = nlp_and_extractors
     assert [t.text for t in nlp.make_doc("IFN-α")] == ["IFN", "-", "α"]
