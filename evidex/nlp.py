@@ -71,4 +71,14 @@ def make_nlp(extractors: Iterable[Extractor] = (), model: str | None = None) -> 
         nlp.add_pipe(SENTENCE_PIPE)
     for extractor in extractors:
         extractor.setup(nlp)
+    _flush_tokenizer_cache(nlp)
     return nlp
+
+
+def _flush_tokenizer_cache(nlp: Language) -> None:
+    "Drop the tokenizer cache entries that building pattern docs left behind."
+    # Extractors tokenise thousands of one-off lexicon strings in setup(); measured on spaCy 3.8,
+    # a cache full of them makes every later tokenizer call several times slower.
+    tokenizer = nlp.tokenizer
+    if hasattr(tokenizer, "rules"):
+        tokenizer.rules = tokenizer.rules  # the setter flushes the cache and reloads special cases
