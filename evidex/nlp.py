@@ -8,7 +8,7 @@ from collections.abc import Iterable
 
 import numpy
 import spacy
-from spacy.attrs import ORTH, SPACY
+from spacy.attrs import ORTH, SENT_START, SPACY
 from spacy.language import Language
 from spacy.tokens import Doc
 
@@ -17,8 +17,6 @@ from .models import Extractor
 
 SENTENCE_PIPE = "evidex_sentences"
 
-# Sentence-final punctuation tokens.
-_ENDS = (".", "!", "?")
 # Words whose trailing period is an abbreviation in scientific prose, not a sentence end
 # (spaCy keeps "e.g.", "i.e.", "vs." and decimals as one token already).
 _ABBREVIATIONS = frozenset("""
@@ -38,22 +36,27 @@ def _is_start(doc: Doc, i: int) -> bool:
     return i < 2 or doc[i - 2].text not in _ABBREVIATIONS
 
 
+_NOT_START = numpy.uint64(2**64 - 1)  # SENT_START -1 ("not a start") as the uint64 spaCy stores
+
+
 @Language.component(SENTENCE_PIPE)
 def split_sentences(doc: Doc) -> Doc:
-    "Mark sentence starts after . ! ? followed by white space; touches only the boundary tokens."
+    "Mark sentence starts after . ! ? followed by white space, written as one SENT_START column."
     n = len(doc)
     if not n:
         return doc
-    doc[0].is_sent_start = True
-    if n > 1:
-        doc[1].is_sent_start = False  # token 0 alone does not mark the doc as split
-    # Vectorised scan for candidate ends: a Python loop over every token would cost more
-    # than the tokenizer itself.
+    # Vectorised: a Python loop over every token (or a token setter per boundary, which
+    # re-checks the doc's annotations) would cost more than the tokenizer itself.
     arr = doc.to_array([ORTH, SPACY])
-    ends = numpy.isin(arr[:, 0], [doc.vocab.strings[e] for e in _ENDS]) & (arr[:, 1] == 1)
+    orth = arr[:, 0]
+    ends = (orth == doc.vocab.strings["."]) | (orth == doc.vocab.strings["!"]) | (orth == doc.vocab.strings["?"])
+    ends &= arr[:, 1] == 1
+    column = numpy.full((n, 1), _NOT_START, dtype="uint64")
+    column[0, 0] = 1
     for i in numpy.flatnonzero(ends[:-1]).tolist():
         if _is_start(doc, i + 1):
-            doc[i + 1].is_sent_start = True
+            column[i + 1, 0] = 1
+    doc.from_array([SENT_START], column)
     return doc
 
 

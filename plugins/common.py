@@ -303,7 +303,7 @@ def _stem_suffix_hashes(doc: Doc) -> numpy.ndarray:
     key = id(doc.vocab)
     arr = _STEM_HASHES.get(key)
     if arr is None:
-        arr = numpy.array([doc.vocab.strings.add(stem[-3:]) for stem in DRUG_STEMS], dtype="uint64")
+        arr = numpy.unique(numpy.array([doc.vocab.strings.add(stem[-3:]) for stem in DRUG_STEMS], dtype="uint64"))
         _STEM_HASHES[key] = arr
     return arr
 
@@ -365,7 +365,9 @@ def analyze(document: Document, doc: Doc, field: str | None = None) -> list[Sent
                 hits.append(Hit("therapy", "", "THERAPY_CLASS", name.start(1), m.end(), text[name.start(1):m.end()], False, True))
     if arr is not None:
         suffixes = doc.to_array(SUFFIX)
-        for i in numpy.flatnonzero(numpy.isin(suffixes, _stem_suffix_hashes(doc))).tolist():
+        stems = _stem_suffix_hashes(doc)  # sorted: membership by binary search, no numpy.isin overhead
+        pos = numpy.minimum(numpy.searchsorted(stems, suffixes), len(stems) - 1)
+        for i in numpy.flatnonzero(stems[pos] == suffixes).tolist():
             word = doc[i].text
             if word.endswith(DRUG_STEMS) and len(word) > 5 and DRUG_WORD_RE.fullmatch(word):
                 hits.append(Hit("therapy", word.lower(), "DRUG", idx[i], ends[i], word, True, True))
