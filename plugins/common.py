@@ -134,6 +134,10 @@ class Sentence:
     cues: list[Cue] = field(default_factory=list)
     index: int = 0
     total: int = 1
+    # Per-sentence judgements shared by all four plugins, computed on first use.
+    verdict: Verdict | None = None
+    negation_cues: list[str] | None = None
+    hedge_cues: list[str] | None = None
 
 
 CUES: dict[str, list[str]] = json.loads(CUES_PATH.read_text(encoding="utf-8"))
@@ -617,7 +621,9 @@ def build_claims(
         # Generic words ("the regimen was well tolerated") make a claim only in a paper on the topic.
         if not specific and not _topic(document, category):
             continue
-        verdict = assertion(sent)
+        if sent.verdict is None:
+            sent.verdict = assertion(sent)
+        verdict = sent.verdict
         is_claim = verdict.claim
         if is_claim and require_trigger and not any(c.kind in DIRECTION_KINDS or c.kind == "neg" for c in sent.cues):
             is_claim = False
@@ -715,8 +721,10 @@ def make_claim(sent: Sentence, document: Document, field: str, category: str, hi
             if h.start > trig.end and h is not subject:
                 obj = h.entity or h.text
                 break
-    neg = negations(sent)
-    hedge = hedges(sent)
+    if sent.negation_cues is None:
+        sent.negation_cues = negations(sent)
+        sent.hedge_cues = hedges(sent)
+    neg, hedge = sent.negation_cues, sent.hedge_cues or []
     entities = list(dict.fromkeys(h.entity for h in hits if h.emit))
     confidence = 0.5 + (0.2 if hits else 0.0) + (0.15 if trig is not None else 0.0) + (0.1 if any(c.kind == "finding" for c in sent.cues) else 0.0)
     if hedge:
