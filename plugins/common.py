@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,6 +96,13 @@ class Entry:
     block_context: re.Pattern | None = None  # ... and must not match this
     exclude: bool = False
     generic: bool = False  # True: a generic word ("treatment") that counts only in a paper on the topic
+    # Derived once at load time so the per-match loop reads a flag instead of testing strings.
+    fact: bool = field(init=False, default=False)  # a context qualifier (study system, cancer), not a hit
+    conditional: bool = field(init=False, default=False)  # has a context or block_context to check
+
+    def __post_init__(self) -> None:
+        self.fact = self.category.startswith("fact:")
+        self.conditional = self.context is not None or self.block_context is not None
 
 
 @dataclass(slots=True)
@@ -248,7 +255,8 @@ class LexiconMatcher:
             raw.append((self._keys[match_id], start, end))
         doc.user_data["evidex.raw"] = raw
         kinds = self._cue_kinds
-        doc.user_data["evidex.cues"] = [(kinds[m], start, end) for m, start, end in self.cues(doc)]
+        # (start, -length, rank): the order _resolve_cues needs from a plain tuple sort.
+        doc.user_data["evidex.cues"] = [(start, start - end, kinds[m]) for m, start, end in self.cues(doc)]
         doc.user_data["evidex.entries"] = self.entries  # a reference, not a copy
         return doc
 
@@ -312,17 +320,17 @@ def _stem_suffix_hashes(doc: Doc) -> numpy.ndarray:
     return arr
 
 
-def _resolve_cues(raw: list[tuple[int, int, int]], idx: list[int], ends: list[int], text: str) -> list[Cue]:
-    "Non-overlapping cues in text order; the longer, then the higher-priority kind, wins."
-    raw.sort(key=lambda m: (m[1], m[1] - m[2], m[0]))
-    out: list[Cue] = []
+def _resolve_cues(raw: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    "Non-overlapping (start, end, rank) cue tokens in text order; the longer, then the higher-priority kind, wins."
+    # raw holds (start, start - end, rank): a plain sort orders by start, longest first, then kind.
+    raw.sort()
+    out: list[tuple[int, int, int]] = []
     last = -1
-    for rank, start, end in raw:
+    for start, neg_len, rank in raw:
         if start < last:
             continue
-        s, e = idx[start], ends[end - 1]
-        out.append(Cue(CUE_KINDS[rank], s, e, text[s:e]))
-        last = end
+        last = start - neg_len
+        out.append((start, last, rank))
     return out
 
 
@@ -330,33 +338,31 @@ def _spans_overlap(a0: int, a1: int, b0: int, b1: int) -> bool:
     return a0 < b1 and b0 < a1
 
 
-def analyze(document: Document, doc: Doc, field: str | None = None) -> list[Sentence]:
-    "Sentences of one parsed field with their hits and cues; computed once, shared by all plugins."
-    cached = doc.user_data.get("evidex.sents")
-    if cached is not None:
-        return cached
-    # doc.text re-joins every token; the field's own string is the same text for free.
+def _field_text(document: Document, doc: Doc, field: str | None) -> str:
+    "The field's own string when it is the doc's text (doc.text would re-join every token)."
     text = getattr(document, field) if field else doc.text
     if len(text) != (doc[-1].idx + len(doc[-1].text_with_ws) if len(doc) else 0):
         text = doc.text
+    return text
+
+
+def _lexicon_hits(document: Document, doc: Doc, text: str, idx: list[int], ends: list[int],
+                  facts: list[tuple[int, str, str]]) -> list[Hit]:
+    "Every surviving lexicon, drug-stem, target-class and old-animal hit of one field, sorted by start."
     ctx = _context.get(document)
     entries: list[Entry] = doc.user_data.get("evidex.entries") or []
-    raw = doc.user_data.get("evidex.raw", [])
-    arr = doc.to_array([IDX, LENGTH, SENT_START]) if len(doc) else None
-    idx = arr[:, 0].tolist() if arr is not None else []
-    ends = (arr[:, 0] + arr[:, 1]).tolist() if arr is not None else []
     hits: list[Hit] = []
     blocks: list[tuple[int, int]] = []
-    facts: list[tuple[int, str, str]] = []
-    for index, start, end in raw:
+    for index, start, end in doc.user_data.get("evidex.raw", ()):
         entry = entries[index]
-        if not ctx.allowed(index, entry):
+        # Most entries have no document context: skip the per-document cache lookup for them.
+        if entry.conditional and not ctx.allowed(index, entry):
             continue
         s = idx[start]
-        e = ends[end - 1]
-        if entry.category.startswith("fact:"):
+        if entry.fact:
             facts.append((s, entry.category, entry.id))
             continue
+        e = ends[end - 1]
         if entry.exclude:
             blocks.append((s, e))
             continue
@@ -367,14 +373,8 @@ def analyze(document: Document, doc: Doc, field: str | None = None) -> list[Sent
             if name:
                 # Supports a therapy claim; the target alone is no therapy id.
                 hits.append(Hit("therapy", "", "THERAPY_CLASS", name.start(1), m.end(), text[name.start(1):m.end()], False, True))
-    if arr is not None:
-        suffixes = doc.to_array(SUFFIX)
-        stems = _stem_suffix_hashes(doc)  # sorted: membership by binary search, no numpy.isin overhead
-        pos = numpy.minimum(numpy.searchsorted(stems, suffixes), len(stems) - 1)
-        for i in numpy.flatnonzero(stems[pos] == suffixes).tolist():
-            word = doc[i].text
-            if word.endswith(DRUG_STEMS) and len(word) > 5 and DRUG_WORD_RE.fullmatch(word):
-                hits.append(Hit("therapy", word.lower(), "DRUG", idx[i], ends[i], word, True, True))
+    if len(doc):
+        hits.extend(_drug_stem_hits(doc, idx, ends))
     if "old" in text:
         for m in OLD_ANIMAL_RE.finditer(text):
             hits.append(Hit("age", "aged-host", "AGE_TERM", m.start(), m.end(), m.group(), True, False))
@@ -386,31 +386,82 @@ def analyze(document: Document, doc: Doc, field: str | None = None) -> list[Sent
         # An exclusion removes what it overlaps unless the hit covers the whole exclusion
         # (so "interferon gamma-induced protein 10" as CXCL10 survives its own trap).
         hits = [h for h in hits if not any(_spans_overlap(h.start, h.end, b0, b1) and not (h.start <= b0 and h.end >= b1 and (h.end - h.start) > (b1 - b0)) for b0, b1 in blocks)]
-    hits = [h for h in _longest_per_category(hits) if not (h.category == "pathway" and DRUG_TARGET_RE.match(text, h.end))]
-    cues = _resolve_cues(doc.user_data.get("evidex.cues", []), idx, ends, text)
-    sents = []
-    if arr is not None:
-        # Sentence starts straight from the SENT_START column: doc.sents walks tokens in Python.
-        starts = [0] + (numpy.flatnonzero(arr[1:, 2] == 1) + 1).tolist()
-        bounds = [idx[i] for i in starts] + [len(text)]
-        spans = []
-        for s0, s1 in itertools.pairwise(bounds):
-            e = s1
-            while e > s0 and text[e - 1].isspace():
-                e -= 1
-            spans.append((s0, e))
-    else:
-        spans = []
-    hit_starts = [h.start for h in hits]
-    cue_starts = [c.start for c in cues]
-    for i, (s0, s1) in enumerate(spans):
-        h0, h1 = bisect_left(hit_starts, s0), bisect_left(hit_starts, s1)
-        c0, c1 = bisect_left(cue_starts, s0), bisect_left(cue_starts, s1)
-        sents.append(Sentence(s0, s1, text[s0:s1], hits[h0:h1], cues[c0:c1], i, len(spans)))
-    facts.sort()
+    return [h for h in _longest_per_category(hits) if not (h.category == "pathway" and DRUG_TARGET_RE.match(text, h.end))]
+
+
+def _drug_stem_hits(doc: Doc, idx: list[int], ends: list[int]) -> list[Hit]:
+    "Drug names recognised by their INN stem, candidates found on the SUFFIX column."
+    suffixes = doc.to_array(SUFFIX)
+    stems = _stem_suffix_hashes(doc)  # sorted: membership by binary search, no numpy.isin overhead
+    pos = numpy.minimum(numpy.searchsorted(stems, suffixes), len(stems) - 1)
+    out = []
+    for i in numpy.flatnonzero(stems[pos] == suffixes).tolist():
+        word = doc[i].text
+        if word.endswith(DRUG_STEMS) and len(word) > 5 and DRUG_WORD_RE.fullmatch(word):
+            out.append(Hit("therapy", word.lower(), "DRUG", idx[i], ends[i], word, True, True))
+    return out
+
+
+def analyze(document: Document, doc: Doc, field: str | None = None) -> list[Sentence]:
+    "The sentences of one parsed field that hold a hit, with their hits and cues; computed once, shared by all plugins."
+    cached = doc.user_data.get("evidex.sents")
+    if cached is not None:
+        return cached
+    text = _field_text(document, doc, field)
+    facts: list[tuple[int, str, str]] = []
+    sents: list[Sentence] = []
+    by_category: dict[str, list[tuple[Sentence, list[Hit]]]] = {}
     doc.user_data["evidex.sents"] = sents
     doc.user_data["evidex.facts"] = facts
+    doc.user_data["evidex.by_category"] = by_category
+    if not len(doc):
+        return sents
+    arr = doc.to_array([IDX, LENGTH, SENT_START])
+    idx = arr[:, 0].tolist()
+    ends = (arr[:, 0] + arr[:, 1]).tolist()
+    hits = _lexicon_hits(document, doc, text, idx, ends, facts)
+    facts.sort()
+    if not hits:
+        return sents  # no hit, no claim: sentences and cues are never looked at
+    # Sentence starts straight from the SENT_START column: doc.sents walks tokens in Python.
+    bounds = [idx[i] for i in [0] + (numpy.flatnonzero(arr[1:, 2] == 1) + 1).tolist()]
+    bounds.append(len(text))
+    cues = _resolve_cues(doc.user_data.get("evidex.cues", []))
+    cue_starts = [idx[start] for start, _, _ in cues]
+    total = len(bounds) - 1
+    # Hits are sorted by start: group them by sentence with one bisect per hit.
+    current: Sentence | None = None
+    for h in hits:
+        i = bisect_right(bounds, h.start) - 1
+        if current is None or current.index != i:
+            if not 0 <= i < total:
+                continue
+            current = _sentence(text, bounds, i, total, cues, cue_starts, idx, ends)
+            sents.append(current)
+        if h.start < current.end:  # a hit in the white space after a sentence belongs to none
+            current.hits.append(h)
+    sents[:] = [s for s in sents if s.hits]
+    for sent in sents:
+        groups: dict[str, list[Hit]] = {}
+        for h in sent.hits:
+            groups.setdefault(h.category, []).append(h)
+        for category, inside in groups.items():
+            by_category.setdefault(category, []).append((sent, inside))
     return sents
+
+
+def _sentence(text: str, bounds: list[int], i: int, total: int, cues: list[tuple[int, int, int]],
+              cue_starts: list[int], idx: list[int], ends: list[int]) -> Sentence:
+    "Sentence i of a field (trailing white space stripped) with its cues, hits still to fill."
+    s0 = bounds[i]
+    e = bounds[i + 1]
+    while e > s0 and text[e - 1].isspace():
+        e -= 1
+    sent_cues = []
+    for start, end, rank in cues[bisect_left(cue_starts, s0):bisect_left(cue_starts, e)]:
+        cs, ce = idx[start], ends[end - 1]
+        sent_cues.append(Cue(CUE_KINDS[rank], cs, ce, text[cs:ce]))
+    return Sentence(s0, e, text[s0:e], [], sent_cues, i, total)
 
 
 def _longest_per_category(hits: list[Hit]) -> list[Hit]:
@@ -613,10 +664,8 @@ def build_claims(
     extractor: Extractor, document: Document, field: str, doc: Doc, category: str, require_trigger: bool = False,
 ) -> Iterator[Claim | Mention]:
     "Claims and mentions of one category in one parsed field."
-    for sent in analyze(document, doc, field):
-        hits = [h for h in sent.hits if h.category == category]
-        if not hits:
-            continue
+    analyze(document, doc, field)
+    for sent, hits in doc.user_data["evidex.by_category"].get(category, ()):
         specific = [h for h in hits if not h.generic]
         # Generic words ("the regimen was well tolerated") make a claim only in a paper on the topic.
         if not specific and not _topic(document, category):
