@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import re._parser as _sre_parser  # type: ignore[import-not-found]  # to read a context regex's first characters
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -186,6 +187,52 @@ SECTION_BACKGROUND = re.compile(r"\b(?:BACKGROUND|INTRODUCTION|CONTEXT|RATIONALE
 
 # Context qualifiers (study system, cancer type) go through the same PhraseMatchers as the lexicons.
 SYSTEM_NAMES = list(CUES["_systems"])
+_GLOBAL_FLAGS_RE = re.compile(r"^\(\?[aiLmsux]+\)")
+
+
+def compile_context(pattern: str) -> re.Pattern:
+    "A document-context regex, guarded by a lookahead on the characters any match can start with."
+    # Context regexes are only ever tested with search(): the lookahead is a necessary
+    # condition, so the answer is the same, but re skips most positions without trying
+    # every alternative (a case-insensitive alternation has no prefix re can use itself).
+    rx = re.compile(pattern)
+    first = _first_chars(_sre_parser.parse(pattern).data)
+    if not first:
+        return rx
+    body = _GLOBAL_FLAGS_RE.sub("", pattern)
+    chars = "".join(re.escape(chr(c)) for c in sorted(first))
+    return re.compile(f"(?=[{chars}])(?:{body})", rx.flags)
+
+
+def _first_chars(items: list) -> set[int] | None:
+    "Code points a match of this parsed sequence can start with; None when not simply known."
+    for op, av in items:
+        name = str(op)
+        if name == "AT":
+            continue  # zero-width (\b, ^): the next item decides
+        if name == "LITERAL":
+            return {av}
+        if name == "IN":
+            if all(str(o) == "LITERAL" for o, _ in av):
+                return {a for _, a in av}
+            return None
+        if name == "SUBPATTERN":
+            _, add_flags, del_flags, sub = av
+            return None if add_flags or del_flags else _first_chars(sub.data)
+        if name == "BRANCH":
+            out: set[int] = set()
+            for alt in av[1]:
+                got = _first_chars(alt.data)
+                if not got:
+                    return None
+                out |= got
+            return out
+        if name in ("MAX_REPEAT", "MIN_REPEAT") and av[0] >= 1:
+            return _first_chars(av[2].data)
+        return None
+    return None  # the sequence can match the empty string
+
+
 class LexiconMatcher:
     "The one pattern-matching pipe: every plugin's lexicon in two PhraseMatchers over one parse."
 
@@ -229,8 +276,8 @@ class LexiconMatcher:
                 label=row.get("label", "EXCLUDE" if row.get("exclude") else ""),
                 emit=row.get("entity", True) and not row.get("exclude", False),
                 weak=row.get("weak", False),
-                context=re.compile(row["context"]) if row.get("context") else None,
-                block_context=re.compile(row["block_context"]) if row.get("block_context") else None,
+                context=compile_context(row["context"]) if row.get("context") else None,
+                block_context=compile_context(row["block_context"]) if row.get("block_context") else None,
                 exclude=row.get("exclude", False),
                 generic=row.get("generic", False),
             )
@@ -690,7 +737,8 @@ def _topic(document: Document, category: str) -> bool:
     answer = ctx.answers.get(key)
     if answer is None:
         rx = TOPIC_RES[category]
-        answer = bool(rx.search(document.title)) or len(rx.findall(ctx.text)) >= 3
+        # Stop at the third match: the count is only compared with 3.
+        answer = bool(rx.search(document.title)) or len(list(itertools.islice(rx.finditer(ctx.text), 3))) >= 3
         ctx.answers[key] = answer
     return answer
 
