@@ -650,8 +650,17 @@ def role_of(sent: Sentence, section: str | None) -> str:
 
 
 def _facts_in(doc: Doc | None, sent: Sentence, kind: str) -> list[str]:
+    "Facts of one kind inside the sentence, in text order."
     facts = doc.user_data.get("evidex.facts", []) if doc is not None else []
-    return [value for pos, k, value in facts if k == kind and sent.start <= pos < sent.end]
+    out = []
+    # facts are sorted by position: start at the sentence instead of scanning the field.
+    for i in range(bisect_left(facts, (sent.start,)), len(facts)):
+        pos, k, value = facts[i]
+        if pos >= sent.end:
+            break
+        if k == kind:
+            out.append(value)
+    return out
 
 
 def _document_fact(document: Document, kind: str, doc: Doc | None) -> str | None:
