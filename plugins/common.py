@@ -363,6 +363,9 @@ def _stem_suffix_hashes(doc: Doc) -> numpy.ndarray:
     arr = _STEM_HASHES.get(key)
     if arr is None:
         arr = numpy.unique(numpy.array([doc.vocab.strings.add(stem[-3:]) for stem in DRUG_STEMS], dtype="uint64"))
+        # The largest hash again at the end: a suffix above every stem lands on it and differs,
+        # so the binary search needs no bounds clipping.
+        arr = numpy.append(arr, arr[-1])
         _STEM_HASHES[key] = arr
     return arr
 
@@ -393,7 +396,7 @@ def _field_text(document: Document, doc: Doc, field: str | None) -> str:
     return text
 
 
-def _lexicon_hits(document: Document, doc: Doc, text: str, idx: list[int], ends: list[int],
+def _lexicon_hits(document: Document, doc: Doc, text: str, arr: numpy.ndarray, idx: list[int], ends: list[int],
                   facts: list[tuple[int, str, str]]) -> list[Hit]:
     "Every surviving lexicon, drug-stem, target-class and old-animal hit of one field, sorted by start."
     ctx = _context.get(document)
@@ -421,7 +424,7 @@ def _lexicon_hits(document: Document, doc: Doc, text: str, idx: list[int], ends:
                 # Supports a therapy claim; the target alone is no therapy id.
                 hits.append(Hit("therapy", "", "THERAPY_CLASS", name.start(1), m.end(), text[name.start(1):m.end()], False, True))
     if len(doc):
-        hits.extend(_drug_stem_hits(doc, idx, ends))
+        hits.extend(_drug_stem_hits(doc, arr[:, 3], idx, ends))
     if "old" in text:
         for m in OLD_ANIMAL_RE.finditer(text):
             hits.append(Hit("age", "aged-host", "AGE_TERM", m.start(), m.end(), m.group(), True, False))
@@ -436,11 +439,10 @@ def _lexicon_hits(document: Document, doc: Doc, text: str, idx: list[int], ends:
     return [h for h in _longest_per_category(hits) if not (h.category == "pathway" and DRUG_TARGET_RE.match(text, h.end))]
 
 
-def _drug_stem_hits(doc: Doc, idx: list[int], ends: list[int]) -> list[Hit]:
+def _drug_stem_hits(doc: Doc, suffixes: numpy.ndarray, idx: list[int], ends: list[int]) -> list[Hit]:
     "Drug names recognised by their INN stem, candidates found on the SUFFIX column."
-    suffixes = doc.to_array(SUFFIX)
     stems = _stem_suffix_hashes(doc)  # sorted: membership by binary search, no numpy.isin overhead
-    pos = numpy.minimum(numpy.searchsorted(stems, suffixes), len(stems) - 1)
+    pos = numpy.searchsorted(stems[:-1], suffixes)
     out = []
     for i in numpy.flatnonzero(stems[pos] == suffixes).tolist():
         word = doc[i].text
@@ -463,10 +465,10 @@ def analyze(document: Document, doc: Doc, field: str | None = None) -> list[Sent
     doc.user_data["evidex.by_category"] = by_category
     if not len(doc):
         return sents
-    arr = doc.to_array([IDX, LENGTH, SENT_START])
+    arr = doc.to_array([IDX, LENGTH, SENT_START, SUFFIX])  # one call: each to_array has a fixed cost
     idx = arr[:, 0].tolist()
     ends = (arr[:, 0] + arr[:, 1]).tolist()
-    hits = _lexicon_hits(document, doc, text, idx, ends, facts)
+    hits = _lexicon_hits(document, doc, text, arr, idx, ends, facts)
     facts.sort()
     if not hits:
         return sents  # no hit, no claim: sentences and cues are never looked at
