@@ -165,11 +165,11 @@ class PubMedSource(ApiSource):
         if start or end:
             params.update(datetype="edat", mindate=(start or EARLIEST).strftime("%Y/%m/%d"),
                           maxdate=(end or datetime.date.today()).strftime("%Y/%m/%d"))
-        what = f"PubMed esearch {query!r}" + (f" {_span(start, end)}" if start or end else "")
+        what = f"PubMed esearch {_short(query)!r}" + (f" {_span(start, end)}" if start or end else "")
         result = self.http.request("POST", "esearch.fcgi", _parse_esearch, params=params, what=what,
                                    error_class=UsageError)
         if result.count == 0 and any(n.startswith(("phrase not found", "field not found")) for n in result.notes):
-            raise UsageError(f"invalid PubMed query {query!r}: {'; '.join(result.notes)}")
+            raise UsageError(f"invalid PubMed query {_short(query)!r}: {'; '.join(result.notes)}")
         return result
 
     def plan(self, query: str, start: datetime.date | None, end: datetime.date) -> list[Window]:
@@ -180,20 +180,20 @@ class PubMedSource(ApiSource):
         windows = self._split(query, start or EARLIEST, end, top.count)
         total = sum(w.expected for w in windows)
         if total != top.count:
-            raise SourceError(f"PubMed {query!r}: date windows add up to {total} records, "
+            raise SourceError(f"PubMed {_short(query)!r}: date windows add up to {total} records, "
                               f"the whole query to {top.count}")
         windows[0].notes[:0] = top.notes
         return windows
 
     def _split(self, query: str, lo: datetime.date, hi: datetime.date, count: int) -> list[Window]:
         if lo >= hi:
-            raise SourceError(f"PubMed {query!r}: {count} records have entry date {lo}, more than "
+            raise SourceError(f"PubMed {_short(query)!r}: {count} records have entry date {lo}, more than "
                               f"esearch lists ({self.window_max}); cannot split further by date")
         mid = lo + (hi - lo) // 2
         parts = [(lo, mid), (mid + datetime.timedelta(days=1), hi)]
         results = [self.esearch(query, a, b) for a, b in parts]
         if sum(r.count for r in results) != count:
-            raise SourceError(f"PubMed {query!r}: {_span(lo, hi)} has {count} records but its halves "
+            raise SourceError(f"PubMed {_short(query)!r}: {_span(lo, hi)} has {count} records but its halves "
                               f"{' + '.join(str(r.count) for r in results)} (records changing? rerun)")
         windows: list[Window] = []
         for (a, b), r in zip(parts, results):
@@ -251,6 +251,11 @@ class PubMedSource(ApiSource):
                 batch.notes.append(f"{extra} records not asked for were ignored")
             batch.responses = self.http.drain()
             yield batch
+
+
+def _short(query: str, limit: int = 90) -> str:
+    "A query cut to one readable line for messages; the full text is in the run record."
+    return query if len(query) <= limit else query[: limit - 1] + "…"
 
 
 def _span(start: datetime.date | None, end: datetime.date | None) -> str:
@@ -403,7 +408,7 @@ class EuropePMCSource(ApiSource):
 
     def plan(self, query: str, start: datetime.date | None, end: datetime.date) -> list[Window]:
         q = self.windowed(query, start, end)
-        data = self._page(q, "*", 1, f"Europe PMC count of {q!r}")
+        data = self._page(q, "*", 1, f"Europe PMC count of {_short(q)!r}")
         return [Window(start, end, data["hitCount"])]
 
     def fetch(self, query: str, window: Window, batch_size: int) -> Iterator[Batch]:
@@ -419,7 +424,7 @@ class EuropePMCSource(ApiSource):
                 if not results and len(seen) < data["hitCount"]:
                     raise BadResponse(f"Europe PMC pages stopped at {len(seen)} of {data['hitCount']} records")
 
-            data = self._page(q, cursor, size, f"Europe PMC search {q!r} page at {len(seen)}", check)
+            data = self._page(q, cursor, size, f"Europe PMC search {_short(q)!r} page at {len(seen)}", check)
             total = data["hitCount"]
             if total != window.expected:  # records indexed or withdrawn since the count
                 window.notes.append(f"hitCount changed from {window.expected} to {total}")
@@ -441,9 +446,9 @@ class EuropePMCSource(ApiSource):
                 return
             following = data.get("nextCursorMark")
             if not following:
-                raise SourceError(f"Europe PMC {q!r}: no nextCursorMark at {len(seen)} of {total} records")
+                raise SourceError(f"Europe PMC {_short(q)!r}: no nextCursorMark at {len(seen)} of {total} records")
             if following in cursors:
-                raise SourceError(f"Europe PMC {q!r}: cursor {following!r} repeated at {len(seen)} of "
+                raise SourceError(f"Europe PMC {_short(q)!r}: cursor {following!r} repeated at {len(seen)} of "
                                   f"{total} records; stopping rather than looping")
             cursors.add(following)
             cursor = following
