@@ -10,6 +10,7 @@ import numpy
 import spacy
 from spacy.attrs import ORTH, SENT_START, SPACY
 from spacy.language import Language
+from spacy.strings import hash_string
 from spacy.tokens import Doc
 
 from .errors import ConfigError
@@ -29,11 +30,27 @@ _ABBREVIATIONS = frozenset("""
 _START_RE = re.compile(r"[A-Z0-9\u0370-\u03ff(\[\"'“‘]|[a-z]{1,3}[A-Z0-9-]")
 
 
-def _is_start(doc: Doc, i: int) -> bool:
+# Hashes of the abbreviations and of the sentence-final marks (spaCy string hashes do not depend
+# on the vocabulary), and a per-word cache of _START_RE: the splitter then reads only the ORTH
+# column and never builds a Token.
+_ABBREVIATION_HASHES = frozenset(hash_string(w) for w in _ABBREVIATIONS)
+_END_HASHES = tuple(numpy.uint64(hash_string(p)) for p in ".!?")
+_OPENS: dict[int, bool] = {}
+
+
+def _opens_sentence(doc: Doc, orth: int) -> bool:
+    "Can this word open a sentence (capital, digit, Greek, bracket, lower-case symbol)?"
+    ok = _OPENS.get(orth)
+    if ok is None:
+        ok = _OPENS[orth] = _START_RE.match(doc.vocab.strings[orth]) is not None
+    return ok
+
+
+def _is_start(doc: Doc, orths: list[int], i: int) -> bool:
     "Does the token after sentence-final punctuation at i-1 open a new sentence?"
-    if not _START_RE.match(doc[i].text):
+    if not _opens_sentence(doc, orths[i]):
         return False
-    return i < 2 or doc[i - 2].text not in _ABBREVIATIONS
+    return i < 2 or orths[i - 2] not in _ABBREVIATION_HASHES
 
 
 _NOT_START = numpy.uint64(2**64 - 1)  # SENT_START -1 ("not a start") as the uint64 spaCy stores
@@ -49,13 +66,17 @@ def split_sentences(doc: Doc) -> Doc:
     # re-checks the doc's annotations) would cost more than the tokenizer itself.
     arr = doc.to_array([ORTH, SPACY])
     orth = arr[:, 0]
-    ends = (orth == doc.vocab.strings["."]) | (orth == doc.vocab.strings["!"]) | (orth == doc.vocab.strings["?"])
+    dot, bang, question = _END_HASHES
+    ends = (orth == dot) | (orth == bang) | (orth == question)
     ends &= arr[:, 1] == 1
     column = numpy.full((n, 1), _NOT_START, dtype="uint64")
     column[0, 0] = 1
-    for i in numpy.flatnonzero(ends[:-1]).tolist():
-        if _is_start(doc, i + 1):
-            column[i + 1, 0] = 1
+    candidates = numpy.flatnonzero(ends[:-1]).tolist()
+    if candidates:
+        orths = orth.tolist()
+        for i in candidates:
+            if _is_start(doc, orths, i + 1):
+                column[i + 1, 0] = 1
     doc.from_array([SENT_START], column)
     return doc
 
