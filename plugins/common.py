@@ -196,7 +196,12 @@ def compile_context(pattern: str) -> re.Pattern:
     # condition, so the answer is the same, but re skips most positions without trying
     # every alternative (a case-insensitive alternation has no prefix re can use itself).
     rx = re.compile(pattern)
-    first = _first_chars(_sre_parser.parse(pattern).data)
+    items = _sre_parser.parse(pattern).data
+    # Only a case-insensitive alternation is slow: a case-sensitive or single-word pattern
+    # already gets re's own literal or character-set scan, which a lookahead would disable.
+    if not (rx.flags & re.IGNORECASE and items and str(items[0][0]) == "BRANCH"):
+        return rx
+    first = _first_chars(items)
     if not first:
         return rx
     body = _GLOBAL_FLAGS_RE.sub("", pattern)
