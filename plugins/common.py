@@ -672,10 +672,18 @@ def _facts_in(doc: Doc | None, sent: Sentence, kind: str) -> list[str]:
 
 def _document_fact(document: Document, kind: str, doc: Doc | None) -> str | None:
     "The first study system or cancer named in this field, else in the title."
-    facts = doc.user_data.get("evidex.facts", []) if doc is not None else []
-    for _, k, value in facts:
-        if k == kind:
-            return value
+    if doc is None:
+        return _title_fact(document, kind)
+    # Asked for every claim of the field by every plugin: answer once per field.
+    cache = doc.user_data.setdefault("evidex.field_facts", {})
+    if kind not in cache:
+        found = next((value for _, k, value in doc.user_data.get("evidex.facts", ()) if k == kind), None)
+        cache[kind] = found if found is not None else _title_fact(document, kind)
+    return cache[kind]
+
+
+def _title_fact(document: Document, kind: str) -> str | None:
+    "The first study system or cancer named in the document's title."
     ctx = _context.get(document)
     key = "title:" + kind
     if key not in ctx.facts:
