@@ -190,23 +190,24 @@ SYSTEM_NAMES = list(CUES["_systems"])
 _GLOBAL_FLAGS_RE = re.compile(r"^\(\?[aiLmsux]+\)")
 
 
-def compile_context(pattern: str) -> re.Pattern:
-    "A document-context regex, guarded by a lookahead on the characters any match can start with."
-    # Context regexes are only ever tested with search(): the lookahead is a necessary
-    # condition, so the answer is the same, but re skips most positions without trying
-    # every alternative (a case-insensitive alternation has no prefix re can use itself).
-    rx = re.compile(pattern)
-    items = _sre_parser.parse(pattern).data
+def compile_context(pattern: str, flags: int = 0) -> re.Pattern:
+    "A regex guarded by a lookahead on the characters any match can start with; same matches."
+    # The lookahead is a necessary condition at every match start, so search() and finditer()
+    # find exactly the same matches, but re rejects most positions without trying every
+    # alternative (a case-insensitive alternation has no prefix re can use itself).
+    rx = re.compile(pattern, flags)
+    items = _sre_parser.parse(pattern, flags).data
+    lead = [op for op, _ in items if str(op) != "AT"][:1]  # the first item past any \b or ^
     # Only a case-insensitive alternation is slow: a case-sensitive or single-word pattern
     # already gets re's own literal or character-set scan, which a lookahead would disable.
-    if not (rx.flags & re.IGNORECASE and items and str(items[0][0]) == "BRANCH"):
+    if not (rx.flags & re.IGNORECASE and lead and str(lead[0]) == "BRANCH"):
         return rx
     first = _first_chars(items)
     if not first:
         return rx
     body = _GLOBAL_FLAGS_RE.sub("", pattern)
     chars = "".join(re.escape(chr(c)) for c in sorted(first))
-    return re.compile(f"(?=[{chars}])(?:{body})", rx.flags)
+    return re.compile(f"(?=[{chars}])(?:{body})", rx.flags)  # rx.flags keeps an inline (?i)
 
 
 def _first_chars(items: list) -> set[int] | None:
@@ -768,10 +769,10 @@ def _topic(document: Document, category: str) -> bool:
 
 
 TOPIC_RES = {
-    "therapy": re.compile(r"\b(?:therap\w*|treat\w*|drugs?|chemo\w*|radiother\w*|regimens?|trial|agents?|inhibitors?|dose|doses|patients)\b", re.IGNORECASE),
-    "ifn": re.compile(r"\b(?:IFN|interferon)", re.IGNORECASE),
-    "pathway": re.compile(r"\b(?:pathway|signal\w*)", re.IGNORECASE),
-    "age": re.compile(r"\b(?:ag(?:e)?ing|aged|elderly|older)\b", re.IGNORECASE),
+    "therapy": compile_context(r"\b(?:therap\w*|treat\w*|drugs?|chemo\w*|radiother\w*|regimens?|trial|agents?|inhibitors?|dose|doses|patients)\b", re.IGNORECASE),
+    "ifn": compile_context(r"\b(?:IFN|interferon)", re.IGNORECASE),
+    "pathway": compile_context(r"\b(?:pathway|signal\w*)", re.IGNORECASE),
+    "age": compile_context(r"\b(?:ag(?:e)?ing|aged|elderly|older)\b", re.IGNORECASE),
 }
 
 
