@@ -146,6 +146,8 @@ class Sentence:
     verdict: Verdict | None = None
     negation_cues: list[str] | None = None
     hedge_cues: list[str] | None = None
+    role: str | None = None
+    context: tuple[str | None, str | None] | None = None  # (study system, cancer type)
 
 
 CUES: dict[str, list[str]] = json.loads(CUES_PATH.read_text(encoding="utf-8"))
@@ -847,6 +849,10 @@ def make_claim(sent: Sentence, document: Document, field: str, category: str, hi
         sent.negation_cues = negations(sent)
         sent.hedge_cues = hedges(sent)
     neg, hedge = sent.negation_cues, sent.hedge_cues or []
+    if sent.context is None:
+        # The same for every category's claim on this sentence: decided once.
+        sent.role = role_of(sent, verdict.section)
+        sent.context = (study_system(sent, document, doc), cancer_type(sent, document, doc))
     entities = list(dict.fromkeys(h.entity for h in hits if h.emit))
     confidence = 0.5 + (0.2 if hits else 0.0) + (0.15 if trig is not None else 0.0) + (0.1 if any(c.kind == "finding" for c in sent.cues) else 0.0)
     if hedge:
@@ -865,11 +871,11 @@ def make_claim(sent: Sentence, document: Document, field: str, category: str, hi
         negation_cues=neg,
         hedged=bool(hedge),
         hedge_cues=hedge,
-        role=role_of(sent, verdict.section),
+        role=sent.role,
         entities=entities,
         section=verdict.section.lower() if verdict.section else None,
-        study_system=study_system(sent, document, doc),
-        cancer_type=cancer_type(sent, document, doc),
+        study_system=sent.context[0],
+        cancer_type=sent.context[1],
         confidence=round(min(confidence, 0.95), 2),
         extra={"reason": verdict.reason, "trigger": trig.text if trig else None, "inverted": flipped,
                "matches": [f"{h.text}->{h.entity or h.label}" for h in hits]},
