@@ -202,8 +202,8 @@ def compile_context(pattern: str, flags: int = 0) -> re.Pattern:
     lead = [op for op, _ in items if str(op) != "AT"][:1]  # the first item past any \b or ^
     # Only a case-insensitive alternation is slow: a case-sensitive or single-word pattern
     # already gets re's own literal or character-set scan, which a lookahead would disable.
-    if not (rx.flags & re.IGNORECASE and lead and str(lead[0]) == "BRANCH"):
-        return rx
+    if not (rx.flags & re.IGNORECASE and lead and str(lead[0]) == "BRANCH") or rx.flags & re.VERBOSE:
+        return rx  # (a verbose body could comment out the closing parenthesis of the wrapper)
     first = _first_chars(items)
     if not first:
         return rx
