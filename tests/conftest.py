@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from evidex import plugins as plugins_mod
+
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("EVIDEX_SHARED", ROOT.parent / "shared"))
 
@@ -35,3 +37,22 @@ def eval_docs() -> Path:
 @pytest.fixture
 def pubmed_dir() -> Path:
     return require_shared("corpora-raw", "api-responses", "pubmed-eutils")
+
+
+@pytest.fixture
+def fresh():
+    "A plugin manager with nothing loaded; restored to the default state afterwards."
+    plugins_mod.reset()
+    yield plugins_mod
+    plugins_mod.reset()
+    plugins_mod.load_plugins()
+
+
+@pytest.fixture(scope="module")
+def nlp_and_extractors():
+    "The installed extractors with their one shared pipeline, built once per module."
+    from evidex import get_extractors
+    from evidex.nlp import make_nlp
+
+    extractors = list(get_extractors().values())
+    return make_nlp(extractors), extractors

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from evidex import plugins as plugins_mod
 from evidex.cli import cli
 from evidex.db import open_db
 from evidex.diff import diff_runs, status_label
@@ -21,12 +20,6 @@ SEED = ROOT / "corpora" / "seed"
 DOCS = ("para-22", "20354270", "para-24", "22722849", "para-13", "10441571")
 
 
-@pytest.fixture
-def fresh():
-    plugins_mod.reset()
-    yield
-    plugins_mod.reset()
-    plugins_mod.load_plugins()
 
 
 def run(*args, ok=True):

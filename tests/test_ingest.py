@@ -15,12 +15,6 @@ from evidex.cli import cli
 from evidex.db import open_db, table_counts
 
 
-@pytest.fixture
-def fresh():
-    plugins_mod.reset()
-    yield
-    plugins_mod.reset()
-    plugins_mod.load_plugins()
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from evidex import plugins as plugins_mod
 from evidex.cli import cli
 from evidex.db import open_db
 from evidex.seed import SeedIndex, current_baseline, load_baseline, norm
@@ -22,12 +21,6 @@ BUILTIN = {"EVIDEX_LOAD_PLUGINS": "ifn,pathway,therapy,age"}
 DOCS = ("para-22", "20354270", "para-14", "para-13", "10441571", "10741713")
 
 
-@pytest.fixture
-def fresh():
-    plugins_mod.reset()
-    yield
-    plugins_mod.reset()
-    plugins_mod.load_plugins()
 
 
 def run(*args, env=None):

@@ -4,31 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from evidex import Claim, Document, Mention, get_extractors
+from evidex import get_extractors
 from evidex.nlp import make_nlp
-from evidex.pipeline import extract
-
-
-@pytest.fixture(scope="module")
-def nlp_and_extractors():
-    extractors = list(get_extractors().values())
-    return make_nlp(extractors), extractors
-
-
-def run(nlp_and_extractors, abstract: str, title: str = "") -> list:
-    nlp, extractors = nlp_and_extractors
-    errors: list = []
-    out = [item for _, items in extract(nlp, [Document(id="t", title=title, abstract=abstract)], extractors, errors.append) for item in items]
-    assert not errors, errors
-    return out
-
-
-def ids(items, category: str) -> set[str]:
-    return {i.entity for i in items if isinstance(i, Mention) and i.category == category}
-
-
-def claims(items, category: str) -> list[Claim]:
-    return [i for i in items if isinstance(i, Claim) and i.category == category]
+from plugin_support import claims, ids, run
 
 
 def test_registered_through_public_hook():

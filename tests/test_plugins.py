@@ -10,18 +10,10 @@ import pytest
 from click.testing import CliRunner
 
 from evidex import get_extractors, get_sources, hookspecs
-from evidex import plugins as plugins_mod
 from evidex.cli import cli
 from evidex.errors import PluginError
 
 
-@pytest.fixture
-def fresh(monkeypatch):
-    "A plugin manager with nothing loaded; restored to the default state afterwards."
-    plugins_mod.reset()
-    yield plugins_mod
-    plugins_mod.reset()
-    plugins_mod.load_plugins()
 
 
 def write_plugin(directory, name, body):

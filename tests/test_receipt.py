@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
-from evidex import plugins as plugins_mod
 from evidex.cli import cli
 from evidex.db import open_db, start_run, finish_run
 
@@ -16,12 +14,6 @@ ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "corpora" / "seed"
 
 
-@pytest.fixture
-def fresh():
-    plugins_mod.reset()
-    yield
-    plugins_mod.reset()
-    plugins_mod.load_plugins()
 
 
 def run(*args, env=None, ok=True):

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from evidex import plugins as plugins_mod
 from evidex.cli import cli
 from evidex.db import open_db
 from evidex.errors import UsageError
@@ -140,12 +139,6 @@ def test_status_and_link_need_a_baseline(tmp_path):
         assert result.exit_code != 0 and "no baseline loaded" in result.output
 
 
-@pytest.fixture
-def fresh():
-    plugins_mod.reset()
-    yield
-    plugins_mod.reset()
-    plugins_mod.load_plugins()
 
 
 def test_runs_record_the_current_baseline(fresh, tmp_path):
