@@ -12,6 +12,10 @@ from .models import Deletion, Document, Extractor
 from .pipeline import ExtractionError, extract
 
 
+# The counters a run row keeps (see the runs table), shared by every command that writes runs.
+RUN_FIELDS = ("documents_seen", "documents_new", "documents_changed", "claims_new", "claims_superseded")
+
+
 @dataclass
 class Counts:
     "What a run did, added up as it goes."
@@ -25,11 +29,7 @@ class Counts:
     errors: list[ExtractionError] = field(default_factory=list)
 
     def as_run_fields(self) -> dict[str, int]:
-        return {
-            "documents_seen": self.documents_seen, "documents_new": self.documents_new,
-            "documents_changed": self.documents_changed, "claims_new": self.claims_new,
-            "claims_superseded": self.claims_superseded,
-        }
+        return {name: getattr(self, name) for name in RUN_FIELDS}
 
 
 class Extraction:

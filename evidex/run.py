@@ -18,6 +18,7 @@ from . import db as store
 from . import logs
 from .errors import ConfigError, EvidexError, SourceError, UsageError
 from .config import DEFAULT_CONFIG, Config, SourceConfig, load_config
+from .ingest import RUN_FIELDS
 from .lock import RunLock
 
 # ---- the run -----------------------------------------------------------------------------------
@@ -40,14 +41,12 @@ class Totals:
     seed_changes: list[dict] = field(default_factory=list)
 
     def add(self, counts: Any) -> None:
-        for name in ("documents_seen", "documents_new", "documents_changed", "claims_new", "claims_superseded"):
+        for name in RUN_FIELDS:
             setattr(self, name, getattr(self, name) + getattr(counts, name))
         self.errors += len(counts.errors)
 
     def run_fields(self) -> dict[str, int]:
-        return {"documents_seen": self.documents_seen, "documents_new": self.documents_new,
-                "documents_changed": self.documents_changed, "claims_new": self.claims_new,
-                "claims_superseded": self.claims_superseded}
+        return {name: getattr(self, name) for name in RUN_FIELDS}
 
 
 def seed_states(db: Any) -> dict[str, str]:
