@@ -201,3 +201,23 @@ def m005_seed_views(db: Database) -> None:
 def m006_seed_claim_record(db: Database) -> None:
     # Each seed claim's whole line (references, direction notation, confidence) beside its columns.
     db["seed_claims"].add_column("record", str)
+
+
+# sqlite-utils' update triggers re-index a row on any change; runs touch last_seen_run,
+# extracted_with and superseded_run on every row they see, so re-index only when the text changes.
+DOCUMENTS_AU = """CREATE TRIGGER "documents_au" AFTER UPDATE OF "title", "abstract" ON "documents" BEGIN
+  INSERT INTO "documents_fts" ("documents_fts", rowid, "title", "abstract") VALUES('delete', old.rowid, old."title", old."abstract");
+  INSERT INTO "documents_fts" (rowid, "title", "abstract") VALUES (new.rowid, new."title", new."abstract");
+END"""
+CLAIMS_AU = """CREATE TRIGGER "claims_au" AFTER UPDATE OF "sentence" ON "claims" BEGIN
+  INSERT INTO "claims_fts" ("claims_fts", rowid, "sentence") VALUES('delete', old.rowid, old."sentence");
+  INSERT INTO "claims_fts" (rowid, "sentence") VALUES (new.rowid, new."sentence");
+END"""
+
+
+@migrations()
+def m007_fts_on_text_updates(db: Database) -> None:
+    db.execute('DROP TRIGGER IF EXISTS "documents_au"')
+    db.execute(DOCUMENTS_AU)
+    db.execute('DROP TRIGGER IF EXISTS "claims_au"')
+    db.execute(CLAIMS_AU)

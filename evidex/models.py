@@ -6,7 +6,7 @@ import hashlib
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -61,7 +61,8 @@ class Document:
         return None
 
     def to_row(self) -> dict[str, Any]:
-        row = asdict(self)
+        # Shallow on purpose: asdict() deep-copies every list and dict, and this runs per record.
+        row = {name: getattr(self, name) for name in DOCUMENT_FIELDS}
         for key in ("source_ids", "pub_types", "sections"):
             row[key] = json.dumps(row[key], ensure_ascii=False)
         row["deleted"] = int(self.deleted)
@@ -77,6 +78,9 @@ class Document:
         kwargs["title"] = kwargs.get("title") or ""
         kwargs["abstract"] = kwargs.get("abstract") or ""
         return cls(**kwargs)
+
+
+DOCUMENT_FIELDS = tuple(Document.__dataclass_fields__)
 
 
 @dataclass
@@ -144,7 +148,7 @@ class Claim:
         )
 
     def to_row(self) -> dict[str, Any]:
-        row = asdict(self)
+        row = {name: getattr(self, name) for name in CLAIM_FIELDS}
         row["id"] = self.id
         for key in ("negation_cues", "hedge_cues", "entities", "extra"):
             row[key] = json.dumps(row[key], ensure_ascii=False)
@@ -188,6 +192,9 @@ class Claim:
             "plugin": self.plugin,
             "plugin_version": self.plugin_version,
         }
+
+
+CLAIM_FIELDS = tuple(Claim.__dataclass_fields__)
 
 
 @dataclass

@@ -244,3 +244,18 @@ def test_a_file_that_is_not_a_database_is_refused(fresh, tmp_path, eval_docs):
     result = run("ingest", "--db", db_path, "--no-extract", eval_docs)
     assert result.exit_code == 2 and "not a usable SQLite database" in result.output
     assert db_path.read_text() == "my notes, not a database\n"
+
+
+def test_full_text_index_follows_text_changes_only(fresh, tmp_path):
+    db_path = tmp_path / "e.db"
+    docs = tmp_path / "d.jsonl"
+    docs.write_text(json.dumps({"pmid": "1", "title": "Old words", "abstract": "alpha"}) + "\n")
+    assert run("ingest", "--db", db_path, "--no-extract", docs).exit_code == 0
+    docs.write_text(json.dumps({"pmid": "1", "title": "New words", "abstract": "beta"}) + "\n")
+    assert run("ingest", "--db", db_path, "--no-extract", docs).exit_code == 0
+    db = open_db(db_path)
+    db.execute("update documents set last_seen_run = 7")  # a bookkeeping update does not re-index
+    search = "select rowid from documents_fts where documents_fts match ?"
+    assert db.execute(search, ["beta"]).fetchall() and not db.execute(search, ["alpha"]).fetchall()
+    assert db.execute("select count(*) from documents_fts").fetchone()[0] == 1
+    assert db.execute("insert into documents_fts(documents_fts) values('integrity-check')") is not None
