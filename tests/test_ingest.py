@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from evidex import plugins as plugins_mod
 from evidex.cli import cli
 from evidex.db import open_db, table_counts
+from xml_attacks import BILLION_LAUGHS, XXE
 
 
 
@@ -126,13 +127,8 @@ def test_bad_files_leave_database_as_it_was(fresh, tmp_path, plugin_dir, eval_do
         "truncated.xml": '<?xml version="1.0"?>\n<PubmedArticleSet><PubmedArticle><MedlineCitation>'
                          '<PMID>1</PMID><Article><ArticleTitle>Cut',
         "latin1.jsonl": None,
-        "bomb.xml": '<?xml version="1.0"?>\n<!DOCTYPE PubmedArticleSet [\n <!ENTITY a "aaaaaaaaaa">\n'
-                    ' <!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">\n <!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">\n]>\n'
-                    '<PubmedArticleSet><PubmedArticle><MedlineCitation><PMID>1</PMID><Article>'
-                    '<ArticleTitle>&c;</ArticleTitle></Article></MedlineCitation></PubmedArticle></PubmedArticleSet>',
-        "xxe.xml": '<?xml version="1.0"?>\n<!DOCTYPE PubmedArticleSet [ <!ENTITY x SYSTEM "file:///etc/passwd"> ]>\n'
-                   '<PubmedArticleSet><PubmedArticle><MedlineCitation><PMID>1</PMID><Article>'
-                   '<ArticleTitle>&x;</ArticleTitle></Article></MedlineCitation></PubmedArticle></PubmedArticleSet>',
+        "bomb.xml": BILLION_LAUGHS.decode(),
+        "xxe.xml": XXE.decode(),
     }
     for name, text in bad_files.items():
         path = tmp_path / name

@@ -15,6 +15,7 @@ import pytest
 from evidex.errors import InputError
 from evidex.models import Deletion, Document
 from evidex.pubmed_xml import _date, iter_pubmed_xml, read_pubmed_xml
+from xml_attacks import BILLION_LAUGHS, QUADRATIC, XXE
 
 RECORD_TAG = re.compile(rb"<(PubmedArticle|PubmedBookArticle)>")
 # The record's own PMID is the first element of MedlineCitation / BookDocument.
@@ -318,40 +319,10 @@ def test_truncated_and_corrupt_gzip(pubmed_dir: Path, tmp_path: Path) -> None:
 
 # ---- unsafe XML ------------------------------------------------------------------------------
 
-BILLION_LAUGHS = b"""<?xml version="1.0"?>
-<!DOCTYPE PubmedArticleSet [
- <!ENTITY lol "lol">
- <!ENTITY lol1 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
- <!ENTITY lol2 "&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;">
- <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
- <!ENTITY lol4 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">
- <!ENTITY lol5 "&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;">
- <!ENTITY lol6 "&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;">
- <!ENTITY lol7 "&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;">
- <!ENTITY lol8 "&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;">
- <!ENTITY lol9 "&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;">
-]>
-<PubmedArticleSet><PubmedArticle><MedlineCitation><PMID>1</PMID><Article>
-<ArticleTitle>&lol9;</ArticleTitle></Article></MedlineCitation></PubmedArticle></PubmedArticleSet>
-"""
-
-EXTERNAL_ENTITY = b"""<?xml version="1.0"?>
-<!DOCTYPE PubmedArticleSet [ <!ENTITY xxe SYSTEM "file:///etc/passwd"> ]>
-<PubmedArticleSet><PubmedArticle><MedlineCitation><PMID>1</PMID><Article>
-<ArticleTitle>&xxe;</ArticleTitle></Article></MedlineCitation></PubmedArticle></PubmedArticleSet>
-"""
-
 EXTERNAL_PARAMETER_ENTITY = b"""<?xml version="1.0"?>
 <!DOCTYPE PubmedArticleSet [ <!ENTITY % remote SYSTEM "http://127.0.0.1:9/evil.dtd"> %remote; ]>
 <PubmedArticleSet/>
 """
-
-
-def quadratic_blowup() -> bytes:
-    big = "A" * 50_000
-    return (f'<?xml version="1.0"?>\n<!DOCTYPE PubmedArticleSet [<!ENTITY a "{big}">]>\n'
-            "<PubmedArticleSet><PubmedArticle><MedlineCitation><PMID>1</PMID><Article><ArticleTitle>"
-            + "&a;" * 50_000 + "</ArticleTitle></Article></MedlineCitation></PubmedArticle></PubmedArticleSet>\n").encode()
 
 
 def late_doctype() -> bytes:
@@ -363,8 +334,8 @@ def late_doctype() -> bytes:
 @pytest.mark.parametrize("name", ["billion_laughs", "external_entity", "external_parameter_entity",
                                   "quadratic", "late_doctype"])
 def test_entity_attacks_are_refused_quickly(tmp_path: Path, name: str) -> None:
-    data = {"billion_laughs": BILLION_LAUGHS, "external_entity": EXTERNAL_ENTITY,
-            "external_parameter_entity": EXTERNAL_PARAMETER_ENTITY, "quadratic": quadratic_blowup(),
+    data = {"billion_laughs": BILLION_LAUGHS, "external_entity": XXE,
+            "external_parameter_entity": EXTERNAL_PARAMETER_ENTITY, "quadratic": QUADRATIC,
             "late_doctype": late_doctype()}[name]
     started = time.monotonic()
     message = error_of(data, tmp_path, f"{name}.xml")
