@@ -8,10 +8,10 @@ import io
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
-from typing import Any
+from typing import Any, TypeVar
 
 from defusedxml import ElementTree as SafeET
 
@@ -20,6 +20,7 @@ from .errors import InputError, SourceError, UsageError
 from .hookspecs import hookimpl
 from .http import BadResponse, HttpClient
 from .models import Deletion, Document, Source
+from .offload import Offload, enabled
 from .ratelimit import default_rate
 
 EUTILS_URL = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils"
@@ -27,6 +28,7 @@ EUROPEPMC_URL = "https://www.ebi.ac.uk/europepmc/webservices/rest"
 # esearch lists at most 10,000 ids of a result set; bigger sets are split by entry date.
 ESEARCH_MAX = 9999
 EARLIEST = datetime.date(1800, 1, 1)  # before any PubMed entry date
+T = TypeVar("T")
 _PMID_IN_XML = re.compile(rb"<Pubmed(?:Book)?Article[\s>]")
 
 
@@ -64,6 +66,7 @@ class ApiSource(Source):
     def __init__(self, **options: Any):
         self.options: dict[str, Any] = {}
         self._http: HttpClient | None = None
+        self._offload: Offload | None = None
         self.configure(**options)
 
     def configure(self, **options: Any) -> None:
@@ -75,6 +78,17 @@ class ApiSource(Source):
         if self._http is not None:
             self._http.close()
             self._http = None
+        if self._offload is not None:
+            self._offload.close()
+            self._offload = None
+
+    def parse(self, func: Callable[..., T], *args: Any) -> T:
+        "func(*args), in the parser process unless EVIDEX_PARSE_PROCESS=0 (then in this thread)."
+        if not enabled():
+            return func(*args)
+        if self._offload is None:
+            self._offload = Offload()
+        return self._offload.call(func, *args)
 
     @property
     def base_url(self) -> str:
@@ -208,12 +222,7 @@ class PubMedSource(ApiSource):
         what = f"PubMed efetch of {len(ids)} ids ({ids[0]}..{ids[-1]})"
 
         def parse(body: bytes) -> list[Document | Deletion]:
-            from .pubmed_xml import iter_pubmed_xml
-
-            try:
-                return list(iter_pubmed_xml(io.BytesIO(body), what))
-            except InputError as ex:
-                raise BadResponse(str(ex)) from None
+            return self.parse(parse_efetch, body, what)
 
         params = self._params(id=",".join(ids), retmode="xml")
         return self.http.request("POST", "efetch.fcgi", parse, params=params, what=what)
@@ -251,6 +260,16 @@ class PubMedSource(ApiSource):
                 batch.notes.append(f"{extra} records not asked for were ignored")
             batch.responses = self.http.drain()
             yield batch
+
+
+def parse_efetch(body: bytes, what: str) -> list[Document | Deletion]:
+    "The records of one efetch body; a malformed or truncated one is a (retryable) BadResponse."
+    from .pubmed_xml import iter_pubmed_xml
+
+    try:
+        return list(iter_pubmed_xml(io.BytesIO(body), what))
+    except InputError as ex:
+        raise BadResponse(str(ex)) from None
 
 
 def _short(query: str, limit: int = 90) -> str:
