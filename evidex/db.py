@@ -144,6 +144,14 @@ DOCUMENT_COLUMNS = tuple(Document.__dataclass_fields__) + ("content_key", "first
 INSERT_DOCUMENT = _insert_sql("documents", DOCUMENT_COLUMNS)
 UPDATED_COLUMNS = tuple(c for c in DOCUMENT_COLUMNS if c not in ("id", "first_seen_run"))
 UPDATE_DOCUMENT = "update documents set %s where id = ?" % ", ".join(f"[{c}] = ?" for c in UPDATED_COLUMNS)
+# A document seen again unchanged: its text columns stay out of the SET list, so the
+# full-text update trigger (AFTER UPDATE OF title, abstract) does not fire.
+SEEN_COLUMNS = tuple(c for c in UPDATED_COLUMNS if c not in ("title", "abstract"))
+UPDATE_SEEN_DOCUMENT = "update documents set %s where id = ?" % ", ".join(f"[{c}] = ?" for c in SEEN_COLUMNS)
+# Inserts are indexed here, not by a trigger (see migration m008); updates and deletes by triggers.
+INDEX_DOCUMENT = "insert into documents_fts (rowid, title, abstract) values (?, ?, ?)"
+INDEX_CLAIMS = ("insert into claims_fts (rowid, sentence) select rowid, sentence from claims "
+                "where id in (select value from json_each(?))")
 INSERT_DOCUMENT_ID = _insert_sql("document_ids", ("scheme", "value", "doc_id", "run_id"), "insert or ignore")
 CLAIM_COLUMNS = ("id",) + tuple(Claim.__dataclass_fields__) + ("first_seen_run", "last_seen_run", "superseded_run")
 INSERT_CLAIM = _insert_sql("claims", CLAIM_COLUMNS)
@@ -197,7 +205,8 @@ def save_document(db: Database, document: Document, run_id: int) -> str:
                      [document.id]).fetchone()
     if old is None:
         row.update(first_seen_run=run_id, last_seen_run=run_id, extracted_with=None)
-        db.execute(INSERT_DOCUMENT, [row.get(c) for c in DOCUMENT_COLUMNS])
+        rowid = db.execute(INSERT_DOCUMENT, [row.get(c) for c in DOCUMENT_COLUMNS]).lastrowid
+        db.execute(INDEX_DOCUMENT, [rowid, row["title"], row["abstract"]])
         status = "new"
     else:
         merged = json.loads(old[1] or "{}")
@@ -206,7 +215,10 @@ def save_document(db: Database, document: Document, run_id: int) -> str:
         row["last_seen_run"] = run_id
         status = "same" if old[0] == row["content_key"] else "changed"
         row["extracted_with"] = old[2] if status == "same" else None
-        db.execute(UPDATE_DOCUMENT, [row.get(c) for c in UPDATED_COLUMNS] + [document.id])
+        if status == "same":
+            db.execute(UPDATE_SEEN_DOCUMENT, [row.get(c) for c in SEEN_COLUMNS] + [document.id])
+        else:
+            db.execute(UPDATE_DOCUMENT, [row.get(c) for c in UPDATED_COLUMNS] + [document.id])
     keys[0] = ("id", document.id)
     db.conn.executemany(INSERT_DOCUMENT_ID, [(s, v, document.id, run_id) for s, v in keys])
     return status
@@ -272,6 +284,8 @@ def save_extraction(db: Database, document: Document, plugins: Iterable[str],
         row.update(first_seen_run=run_id, last_seen_run=run_id, superseded_run=None)
         rows.append([row.get(c) for c in CLAIM_COLUMNS])
     db.conn.executemany(INSERT_CLAIM, rows)
+    if fresh:
+        db.execute(INDEX_CLAIMS, [json.dumps([c.id for c in fresh])])
     db.conn.executemany(INSERT_CLAIM_ENTITY, [(c.id, e, c.category) for c in fresh for e in set(c.entities)])
     seen_mentions = _known(db, "mentions", list(mentions))
     db.conn.executemany("update mentions set last_seen_run = ?, superseded_run = null where id = ?",

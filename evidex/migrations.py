@@ -221,3 +221,12 @@ def m007_fts_on_text_updates(db: Database) -> None:
     db.execute(DOCUMENTS_AU)
     db.execute('DROP TRIGGER IF EXISTS "claims_au"')
     db.execute(CLAIMS_AU)
+
+
+@migrations()
+def m008_fts_indexed_by_the_writer(db: Database) -> None:
+    # An AFTER INSERT trigger makes every INSERT a statement with its own savepoint, and FTS5
+    # flushes its pending index at each savepoint: storing a document took twice as long. The
+    # code that inserts documents and claims (evidex/db.py) indexes them itself instead.
+    db.execute('DROP TRIGGER IF EXISTS "documents_ai"')
+    db.execute('DROP TRIGGER IF EXISTS "claims_ai"')

@@ -255,3 +255,32 @@ def test_full_text_index_follows_text_changes_only(fresh, tmp_path):
     assert db.execute(search, ["beta"]).fetchall() and not db.execute(search, ["alpha"]).fetchall()
     assert db.execute("select count(*) from documents_fts").fetchone()[0] == 1
     assert db.execute("insert into documents_fts(documents_fts) values('integrity-check')") is not None
+
+
+def test_full_text_indexes_match_their_tables_after_new_same_and_changed_documents(fresh, tmp_path, plugin_dir,
+                                                                                  eval_docs):
+    db_path = tmp_path / "e.db"
+    lines = eval_docs.read_text().splitlines()
+    docs = tmp_path / "d.jsonl"
+    docs.write_text("\n".join(lines[:40]) + "\n")
+    (plugin_dir / "boom.py").unlink()
+    ingest = ("ingest", "--db", db_path, "--plugins-dir", plugin_dir, docs)
+    assert run(*ingest).exit_code == 0
+    # Seen again unchanged, then ten of them with a changed title, then forty new ones.
+    changed = [json.dumps({**json.loads(line), "title": f"Revised title {i}"}) for i, line in enumerate(lines[:10])]
+    assert run(*ingest).exit_code == 0
+    docs.write_text("\n".join(changed + lines[40:80]) + "\n")
+    assert run(*ingest).exit_code == 0
+    db = open_db(db_path)
+    counts = {t: db.execute(f"select count(*) from {t}").fetchone()[0]
+              for t in ("documents", "documents_fts", "claims", "claims_fts")}
+    assert counts["documents"] == counts["documents_fts"] == 80
+    assert counts["claims"] == counts["claims_fts"] > 0
+    for table in ("documents_fts", "claims_fts"):
+        db.execute(f"insert into {table}({table}) values('integrity-check')")  # raises if out of step
+    found = db.execute("select count(*) from documents_fts where documents_fts match 'revised'").fetchone()[0]
+    assert found == 10
+    sentence = db.execute("select sentence from claims where superseded_run is null limit 1").fetchone()[0]
+    word = max(sentence.split(), key=len).strip(".,;:()[]")
+    hits = db.execute("select count(*) from claims_fts where claims_fts match ?", [f'"{word}"']).fetchone()[0]
+    assert hits >= 1
