@@ -8,7 +8,7 @@ import queue
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlite_utils import Database
 
@@ -16,6 +16,8 @@ from . import db as store
 from .errors import EvidexError, SourceError
 from .ingest import Counts, Extraction, store_records
 from .sources import ApiSource, Batch, Window
+
+T = TypeVar("T")
 
 # How many failed ids a ledger row lists; the count is always complete.
 MAX_LISTED_IDS = 100
@@ -134,29 +136,30 @@ def fetch_query(
             progress(0, total)
         limited = False
         incomplete = 0
-        for window in windows:
-            ledger = LedgerRow(window.expected, notes=list(window.notes))
-            ledger_id = _insert_ledger(db, run_id, source.name, query, window, ledger)
-            for batch in prefetch(source.fetch(query, window, batch_size)):
-                if limit is not None and result.stored + len(batch.records) >= limit:
-                    batch.records = batch.records[:limit - result.stored]
-                    limited = True
-                stored = _store_batch(db, run_id, ledger_id, ledger, batch, extraction, counts, source)
-                result.stored += stored
-                if progress:
-                    progress(batch.fetched, total)
-                if limited:
-                    break
-            ledger.expected = window.expected  # Europe PMC may correct its count while paging
-            _add_totals(result, ledger)
-            status = "limited" if limited else ("complete" if ledger.balanced() else "incomplete")
-            incomplete += status == "incomplete"
-            with db.atomic():
-                db["ledger"].update(ledger_id, ledger.row(status))
-            ledger_id = None
-            result.windows += 1
+        current: Window | None = None
+        # One prefetch over every window: the first request of a window goes out while the
+        # last batch of the one before is stored.
+        for window, batch in prefetch(_window_batches(source, query, windows, batch_size)):
+            if window is not current:
+                if current is not None:
+                    incomplete += _close_window(db, result, current, ledger_id, ledger, limited)
+                current = window
+                ledger = LedgerRow(window.expected, notes=list(window.notes))
+                ledger_id = _insert_ledger(db, run_id, source.name, query, window, ledger)
+            if batch is None:
+                continue
+            if limit is not None and result.stored + len(batch.records) >= limit:
+                batch.records = batch.records[:limit - result.stored]
+                limited = True
+            stored = _store_batch(db, run_id, ledger_id, ledger, batch, extraction, counts, source)
+            result.stored += stored
+            if progress:
+                progress(batch.fetched, total)
             if limited:
                 break
+        if current is not None:
+            incomplete += _close_window(db, result, current, ledger_id, ledger, limited)
+            ledger_id = None
     except (EvidexError, KeyboardInterrupt) as ex:
         message = "interrupted" if isinstance(ex, KeyboardInterrupt) else str(ex)
         if ledger_id is None and not db.execute("select 1 from ledger where run_id = ?", [run_id]).fetchone():
@@ -192,7 +195,29 @@ def fetch_query(
     return result
 
 
-def prefetch(batches: Iterator[Batch], depth: int = 2) -> Iterator[Batch]:
+def _window_batches(source: ApiSource, query: str, windows: list[Window],
+                    batch_size: int) -> Iterator[tuple[Window, Batch | None]]:
+    "Each window with no batch (it opens the window's ledger), then with each of its batches."
+    for window in windows:
+        yield window, None
+        for batch in source.fetch(query, window, batch_size):
+            yield window, batch
+
+
+def _close_window(db: Database, result: FetchResult, window: Window, ledger_id: int | None,
+                  ledger: LedgerRow | None, limited: bool) -> bool:
+    "Write a finished window's ledger row; True when it does not balance."
+    assert ledger_id is not None and ledger is not None
+    ledger.expected = window.expected  # Europe PMC may correct its count while paging
+    _add_totals(result, ledger)
+    status = "limited" if limited else ("complete" if ledger.balanced() else "incomplete")
+    with db.atomic():
+        db["ledger"].update(ledger_id, ledger.row(status))
+    result.windows += 1
+    return status == "incomplete"
+
+
+def prefetch(batches: Iterator[T], depth: int = 2) -> Iterator[T]:
     """Run the batches iterator in a thread, up to depth batches ahead.
 
     The next request goes out while this thread parses and stores the last batch, so a

@@ -171,6 +171,25 @@ def test_large_result_is_split_into_entry_date_windows(server, db, monkeypatch):
         assert datetime.date.fromisoformat(start) == datetime.date.fromisoformat(end) + datetime.timedelta(days=1)
 
 
+def test_a_failure_in_a_later_window_keeps_earlier_windows_and_a_rerun_fills_the_gap(server, db, monkeypatch):
+    server.esearch_cap = 6
+    monkeypatch.setenv("EVIDEX_PUBMED_WINDOW_MAX", "6")
+    # Windows are fetched back to back (one prefetch over all of them): the fifth efetch and
+    # its four retries fail, after the earlier windows were fetched and stored.
+    server.inject("efetch", "500", times=5, after=4)
+    with pytest.raises(SourceError, match="HTTP 500"):
+        run(db, PubMedSource(), batch_size=3)
+    [failed] = list(db.query("select id from runs where status = 'failed'"))
+    rows = ledger(db, failed["id"])
+    statuses = [r["status"] for r in rows]
+    assert statuses[-1] == "failed" and statuses[:-1] and set(statuses[:-1]) == {"complete"}
+    assert sum(r["stored"] for r in rows) == db["documents"].count > 0
+    assert watermark(db, "pubmed", "cancer") is None
+    result = run(db, PubMedSource(), batch_size=3)
+    assert result.status == "ok" and pmids_once(db) == sorted(server.pmids())
+    assert watermark(db, "pubmed", "cancer") == TODAY
+
+
 def test_a_day_with_more_records_than_esearch_lists_fails_clearly(monkeypatch, tmp_path):
     with ReplayServer(scale=12, per_day=12, esearch_cap=5) as srv:
         for key, value in {**srv.env(), "EVIDEX_RATE_LIMIT": "200", "EVIDEX_RATE_DIR": str(tmp_path),
