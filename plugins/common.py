@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import _sre  # type: ignore[import-not-found]  # the simple lower-case mapping re itself uses
+import heapq
 import itertools
 import json
 import re
@@ -10,6 +12,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from re._casefix import _EXTRA_CASES  # type: ignore[import-not-found]  # re's extra case equivalences
 
 import numpy
 from spacy.attrs import IDX, LENGTH, SENT_START, SUFFIX
@@ -100,10 +103,15 @@ class Entry:
     # Derived once at load time so the per-match loop reads a flag instead of testing strings.
     fact: bool = field(init=False, default=False)  # a context qualifier (study system, cancer), not a hit
     conditional: bool = field(init=False, default=False)  # has a context or block_context to check
+    # The two regexes with a literal finder, for the per-document checks.
+    context_finder: GatedPattern | None = field(init=False, default=None)
+    block_finder: GatedPattern | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.fact = self.category.startswith("fact:")
         self.conditional = self.context is not None or self.block_context is not None
+        self.context_finder = gated(self.context) if self.context is not None else None
+        self.block_finder = gated(self.block_context) if self.block_context is not None else None
 
 
 @dataclass(slots=True)
@@ -241,6 +249,106 @@ def _first_chars(items: list) -> set[int] | None:
     return None  # the sequence can match the empty string
 
 
+# re's IGNORECASE compares simple lower-case forms, plus a few extra equivalences (i/ı, s/ſ,
+# β/ϐ, σ/ς, ...); str.lower() agrees with the simple form everywhere except "İ", whose
+# lower-case is two characters (it would shift every later offset).
+_TWO_CHAR_LOWER = "\u0130"
+
+
+@dataclass(frozen=True, slots=True)
+class GatedPattern:
+    "A regex tried only where one of its leading literals occurs: the same matches, far fewer attempts."
+
+    rx: re.Pattern
+    literals: tuple[str, ...]  # every match starts with one of these; empty: try rx everywhere
+    folded: bool  # rx ignores case: the literals are lower-case, looked for in the lower-cased text
+    hazards: tuple[str, ...]  # characters on which str.lower() and re's case folding could disagree
+
+    def search(self, text: str, lower: str, pos: int = 0) -> re.Match | None:
+        "rx.search(text, pos), with lower == text.lower()."
+        if not self.literals or (self.folded and any(h in text for h in self.hazards)):
+            return self.rx.search(text, pos)
+        # re tries a case-insensitive alternation at every offset in turn; str.find skips to the
+        # next occurrence of each literal in C, and rx is tried only there, earliest first.
+        haystack = lower if self.folded else text
+        heads = [(i, lit) for lit in self.literals if (i := haystack.find(lit, pos)) >= 0]
+        heapq.heapify(heads)
+        while heads:
+            start, lit = heads[0]
+            found = self.rx.match(text, start)
+            if found is not None:
+                return found
+            after = haystack.find(lit, start + 1)
+            if after >= 0:
+                heapq.heapreplace(heads, (after, lit))
+            else:
+                heapq.heappop(heads)
+        return None
+
+    def finditer(self, text: str, lower: str) -> Iterator[re.Match]:
+        "rx.finditer(text), with lower == text.lower()."
+        if not self.literals:
+            yield from self.rx.finditer(text)
+            return
+        pos = 0
+        while (found := self.search(text, lower, pos)) is not None:
+            yield found
+            pos = found.end()  # never empty: every match opens with a literal
+
+
+def gated(rx: re.Pattern) -> GatedPattern:
+    "rx with its leading literals when every alternative opens with literal text (else none)."
+    literals = None
+    if not rx.flags & (re.VERBOSE | re.LOCALE) and isinstance(rx.pattern, str):
+        literals = _leading_literals(_sre_parser.parse(rx.pattern, rx.flags).data)
+    if not literals:
+        return GatedPattern(rx, (), False, ())
+    folded = bool(rx.flags & re.IGNORECASE)
+    if folded:
+        literals = ["".join(chr(_sre.unicode_tolower(ord(c))) for c in lit) for lit in literals]
+    # A literal that extends another ("ifnar" after "ifn") adds no start the shorter one misses.
+    kept = tuple(dict.fromkeys(a for a in literals if not any(b != a and a.startswith(b) for b in literals)))
+    return GatedPattern(rx, kept, folded, _fold_hazards("".join(kept)) if folded else ())
+
+
+def _leading_literals(items: list) -> list[str] | None:
+    "The literal text each alternative of this parsed sequence must start with; None when one has none."
+    out = ""
+    for op, av in items:
+        name = str(op)
+        if name == "LITERAL":
+            out += chr(av)
+            continue
+        if out:
+            break  # the run of literals ends here: a prefix is all the gate needs
+        if name in ("AT", "ASSERT", "ASSERT_NOT"):
+            continue  # zero-width (\b, ^, a lookaround): the match still starts at the next item
+        if name == "BRANCH":
+            alternatives = [_leading_literals(alt.data) for alt in av[1]]
+            if any(a is None for a in alternatives):
+                return None
+            return [lit for a in alternatives for lit in a]  # type: ignore[union-attr]
+        if name == "SUBPATTERN":
+            _, add_flags, del_flags, sub = av
+            return None if add_flags or del_flags else _leading_literals(sub.data)
+        return None
+    return [out] if out else None
+
+
+def _fold_hazards(literals: str) -> tuple[str, ...]:
+    "Characters re's case folding matches to these literals' characters while str.lower() does not."
+    out = {_TWO_CHAR_LOWER}
+    for ch in set(literals):
+        for other in _EXTRA_CASES.get(_sre.unicode_tolower(ord(ch)), ()):
+            variant = chr(other)
+            # The variant and any upper-case form re folds to it (str.lower() gives the plain letter).
+            out.update(c for c in (variant, variant.upper(), variant.title())
+                       if len(c) == 1 and _sre.unicode_tolower(ord(c)) == other)
+    if "σ" in literals or "ς" in literals:
+        out.add("Σ")  # str.lower() picks σ or ς by the letter's position in the word
+    return tuple(sorted(out))
+
+
 class LexiconMatcher:
     "The one pattern-matching pipe: every plugin's lexicon in two PhraseMatchers over one parse."
 
@@ -335,6 +443,7 @@ class _ContextCache:
     def __init__(self) -> None:
         self.key: tuple | None = None
         self.text = ""
+        self._lower: str | None = None
         self.answers: dict[int, bool] = {}
         self.facts: dict[str, object] = {}
 
@@ -343,17 +452,29 @@ class _ContextCache:
         if key != self.key:
             self.key = key
             self.text = f"{document.title}\n{document.abstract}"
+            self._lower = None
             self.answers = {}
             self.facts = {}
         return self
+
+    @property
+    def lower(self) -> str:
+        "The document text lower-cased, made once and only when a gate needs it."
+        if self._lower is None:
+            self._lower = self.text.lower()
+        return self._lower
+
+    def matches(self, pattern: GatedPattern) -> bool:
+        "Does the pattern match the document text?"
+        return pattern.search(self.text, self.lower) is not None
 
     def allowed(self, index: int, entry: Entry) -> bool:
         ok = self.answers.get(index)
         if ok is None:
             ok = True
-            if entry.context is not None and not entry.context.search(self.text):
+            if entry.context_finder is not None and not self.matches(entry.context_finder):
                 ok = False
-            if ok and entry.block_context is not None and entry.block_context.search(self.text):
+            if ok and entry.block_finder is not None and self.matches(entry.block_finder):
                 ok = False
             self.answers[index] = ok
         return ok
@@ -765,7 +886,8 @@ def _topic(document: Document, category: str) -> bool:
     if answer is None:
         rx = TOPIC_RES[category]
         # Stop at the third match: the count is only compared with 3.
-        answer = bool(rx.search(document.title)) or len(list(itertools.islice(rx.finditer(ctx.text), 3))) >= 3
+        answer = bool(rx.search(document.title)) or len(
+            list(itertools.islice(TOPIC_FINDERS[category].finditer(ctx.text, ctx.lower), 3))) >= 3
         ctx.answers[key] = answer
     return answer
 
@@ -776,6 +898,7 @@ TOPIC_RES = {
     "pathway": compile_context(r"\b(?:pathway|signal\w*)", re.IGNORECASE),
     "age": compile_context(r"\b(?:ag(?:e)?ing|aged|elderly|older)\b", re.IGNORECASE),
 }
+TOPIC_FINDERS = {category: gated(rx) for category, rx in TOPIC_RES.items()}
 
 
 # "not well described", "has not been elucidated": a knowledge gap, not a denied relation.
