@@ -350,7 +350,7 @@ def _fold_hazards(literals: str) -> tuple[str, ...]:
 
 
 class LexiconMatcher:
-    "The one pattern-matching pipe: every plugin's lexicon in two PhraseMatchers over one parse."
+    "The one pattern-matching pipe: every plugin's lexicon and the cue words in two PhraseMatchers over one parse."
 
     def __init__(self, nlp: Language) -> None:
         self.nlp = nlp
@@ -366,14 +366,14 @@ class LexiconMatcher:
             self._add(Entry("fact:cancer", term.lower(), "CANCER", emit=False), [term], [])
         for term in cancers["exact"]:
             self._add(Entry("fact:cancer", term, "CANCER", emit=False), [], [term])
-        # Cue words go through a PhraseMatcher too: one C-level pass instead of a regex alternation.
-        self.cues = PhraseMatcher(nlp.vocab, attr="LOWER")
+        # Cue words share the case-insensitive PhraseMatcher: the one C-level pass finds both,
+        # and the match key tells a cue kind from a lexicon entry.
         self._cue_kinds: dict[int, int] = {}
         for rank, kind in enumerate(CUE_KINDS):
             words = sorted({w.lower() for w in CUES[kind]})
             name = f"evidex-cue:{kind}"
             self._cue_kinds[nlp.vocab.strings.add(name)] = rank
-            self.cues.add(name, [nlp.make_doc(w) for w in words])
+            self.lower.add(name, [nlp.make_doc(w) for w in words])
 
     def add_lexicon(self, category: str, path: Path) -> None:
         "Load one plugin's JSONL lexicon; loading the same file twice is a no-op."
@@ -413,13 +413,20 @@ class LexiconMatcher:
             self.orth.add(name, [self.nlp.make_doc(t) for t in sorted(exact_forms)])
 
     def __call__(self, doc: Doc) -> Doc:
-        raw = []
-        for match_id, start, end in itertools.chain(self.lower(doc), self.orth(doc)):
-            raw.append((self._keys[match_id], start, end))
+        keys, kinds = self._keys, self._cue_kinds
+        raw: list[tuple[int, int, int]] = []
+        cues: list[tuple[int, int, int]] = []
+        for match_id, start, end in self.lower(doc):
+            index = keys.get(match_id)
+            if index is not None:
+                raw.append((index, start, end))
+            else:
+                # (start, -length, rank): the order _resolve_cues needs from a plain tuple sort.
+                cues.append((start, start - end, kinds[match_id]))
+        for match_id, start, end in self.orth(doc):
+            raw.append((keys[match_id], start, end))
         doc.user_data["evidex.raw"] = raw
-        kinds = self._cue_kinds
-        # (start, -length, rank): the order _resolve_cues needs from a plain tuple sort.
-        doc.user_data["evidex.cues"] = [(start, start - end, kinds[m]) for m, start, end in self.cues(doc)]
+        doc.user_data["evidex.cues"] = cues
         doc.user_data["evidex.entries"] = self.entries  # a reference, not a copy
         return doc
 
