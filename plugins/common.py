@@ -15,10 +15,11 @@ from pathlib import Path
 from re._casefix import _EXTRA_CASES  # type: ignore[import-not-found]  # re's extra case equivalences
 
 import numpy
-from spacy.attrs import IDX, LENGTH, SENT_START, SUFFIX
+from spacy.attrs import IDX, LENGTH, SENT_START
 from spacy.language import Language
 from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc
+from spacy.vocab import Vocab
 
 from evidex import Claim, Document, Extractor, Mention
 
@@ -172,8 +173,8 @@ AGE_DESCRIPTOR_RE = re.compile(
 )
 # Old-animal ages (>= 12 months) are ageing terms even when written as numbers.
 OLD_ANIMAL_RE = re.compile(r"\b(?:1[2-9]|2\d|3\d)\s*[-\s]?(?:months?|mo)[-\s]*old\b", re.IGNORECASE)
-# Drug names recognised by INN stems when no lexicon line names them. Candidates are found on
-# the token SUFFIX column (last three letters) in one vectorised step, then checked in Python.
+# Drug names recognised by INN stems when no lexicon line names them. The test runs once per
+# word of the vocabulary, as a lexeme flag (see drug_flag), so a field reads it as one column.
 DRUG_STEMS = (
     "mab", "tinib", "rafenib", "metinib", "ciclib", "parib", "lisib", "zomib", "platin", "rubicin", "taxel",
     "tecan", "floxacin", "mycin", "statin", "citabine", "vudine", "fovir", "previr", "asvir", "buvir", "navir",
@@ -357,6 +358,7 @@ class LexiconMatcher:
         self.entries: list[Entry] = []
         self.lower = PhraseMatcher(nlp.vocab, attr="LOWER")
         self.orth = PhraseMatcher(nlp.vocab, attr="ORTH")
+        drug_flag(nlp.vocab)
         self.loaded: set[str] = set()
         self._keys: dict[int, int] = {}
         for name in SYSTEM_NAMES:
@@ -490,20 +492,29 @@ class _ContextCache:
 _context = _ContextCache()
 
 
-_STEM_HASHES: dict[int, numpy.ndarray] = {}
+def is_drug_word(word: str) -> bool:
+    "A drug name by its INN stem: a plain word longer than five letters that ends in a stem."
+    return word.endswith(DRUG_STEMS) and len(word) > 5 and DRUG_WORD_RE.fullmatch(word) is not None
 
 
-def _stem_suffix_hashes(doc: Doc) -> numpy.ndarray:
-    "Hashes of the three-letter endings of the drug stems, per vocabulary."
-    key = id(doc.vocab)
-    arr = _STEM_HASHES.get(key)
-    if arr is None:
-        arr = numpy.unique(numpy.array([doc.vocab.strings.add(stem[-3:]) for stem in DRUG_STEMS], dtype="uint64"))
-        # The largest hash again at the end: a suffix above every stem lands on it and differs,
-        # so the binary search needs no bounds clipping.
-        arr = numpy.append(arr, arr[-1])
-        _STEM_HASHES[key] = arr
-    return arr
+_DRUG_FLAGS: dict[int, int] = {}
+_FIRST_FREE_FLAG = 19  # spaCy's own lexeme flags (IS_ALPHA ... IS_CURRENCY) end at 18
+
+
+def drug_flag(vocab: Vocab) -> int:
+    "The lexeme flag holding is_drug_word for every word of this vocabulary, added on first use."
+    # spaCy computes a flag once per word, when the word first enters the vocabulary; to_array
+    # then reads it per token in C, instead of a Python test on every candidate token of a field.
+    flag = _DRUG_FLAGS.get(id(vocab))
+    if flag is not None and vocab.lex_attr_getters.get(flag) is is_drug_word:
+        return flag
+    getters = vocab.lex_attr_getters
+    flag = next((f for f, getter in getters.items() if getter is is_drug_word), None)
+    if flag is None:
+        flag = next(f for f in range(_FIRST_FREE_FLAG, 64) if f not in getters)
+        vocab.add_flag(is_drug_word, flag)
+    _DRUG_FLAGS[id(vocab)] = flag
+    return flag
 
 
 def _resolve_cues(raw: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
@@ -575,15 +586,12 @@ def _lexicon_hits(document: Document, doc: Doc, text: str, arr: numpy.ndarray, i
     return [h for h in _longest_per_category(hits) if not (h.category == "pathway" and DRUG_TARGET_RE.match(text, h.end))]
 
 
-def _drug_stem_hits(doc: Doc, suffixes: numpy.ndarray, idx: list[int], ends: list[int]) -> list[Hit]:
-    "Drug names recognised by their INN stem, candidates found on the SUFFIX column."
-    stems = _stem_suffix_hashes(doc)  # sorted: membership by binary search, no numpy.isin overhead
-    pos = numpy.searchsorted(stems[:-1], suffixes)
+def _drug_stem_hits(doc: Doc, flags: numpy.ndarray, idx: list[int], ends: list[int]) -> list[Hit]:
+    "Drug names recognised by their INN stem: the tokens whose drug_flag column is set."
     out = []
-    for i in numpy.flatnonzero(stems[pos] == suffixes).tolist():
+    for i in flags.nonzero()[0].tolist():
         word = doc[i].text
-        if word.endswith(DRUG_STEMS) and len(word) > 5 and DRUG_WORD_RE.fullmatch(word):
-            out.append(Hit("therapy", word.lower(), "DRUG", idx[i], ends[i], word, True, True))
+        out.append(Hit("therapy", word.lower(), "DRUG", idx[i], ends[i], word, True, True))
     return out
 
 
@@ -601,7 +609,7 @@ def analyze(document: Document, doc: Doc, field: str | None = None) -> list[Sent
     doc.user_data["evidex.by_category"] = by_category
     if not len(doc):
         return sents
-    arr = doc.to_array([IDX, LENGTH, SENT_START, SUFFIX])  # one call: each to_array has a fixed cost
+    arr = doc.to_array([IDX, LENGTH, SENT_START, drug_flag(doc.vocab)])  # one call: each has a fixed cost
     idx = arr[:, 0].tolist()
     ends = (arr[:, 0] + arr[:, 1]).tolist()
     hits = _lexicon_hits(document, doc, text, arr, idx, ends, facts)
