@@ -286,6 +286,22 @@ class GatedPattern:
                 heapq.heappop(heads)
         return None
 
+    def matches(self, text: str, lower: str) -> bool:
+        "rx.search(text) is not None, with lower == text.lower()."
+        if not self.literals or (self.folded and any(h in text for h in self.hazards)):
+            return self.rx.search(text) is not None
+        # Any match will do, not only the leftmost: each literal's occurrences are tried in turn,
+        # so the first success ends the search without looking for the other literals at all.
+        haystack = lower if self.folded else text
+        match = self.rx.match
+        for lit in self.literals:
+            at = haystack.find(lit)
+            while at >= 0:
+                if match(text, at) is not None:
+                    return True
+                at = haystack.find(lit, at + 1)
+        return False
+
     def finditer(self, text: str, lower: str) -> Iterator[re.Match]:
         "rx.finditer(text), with lower == text.lower()."
         if not self.literals:
@@ -475,7 +491,7 @@ class _ContextCache:
 
     def matches(self, pattern: GatedPattern) -> bool:
         "Does the pattern match the document text?"
-        return pattern.search(self.text, self.lower) is not None
+        return pattern.matches(self.text, self.lower)
 
     def allowed(self, index: int, entry: Entry) -> bool:
         ok = self.answers.get(index)

@@ -66,6 +66,7 @@ def test_literal_finder_finds_the_same_matches(rx: re.Pattern) -> None:
         assert [m.span() for m in pattern.finditer(text, text.lower())] == expected
         found = pattern.search(text, text.lower())
         assert (found and found.span()) == (expected[0] if expected else None)
+        assert pattern.matches(text, text.lower()) == bool(expected)
 
 
 def test_literal_finder_hazards_cover_every_case_variant() -> None:
