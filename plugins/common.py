@@ -265,30 +265,41 @@ class GatedPattern:
     folded: bool  # rx ignores case: the literals are lower-case, looked for in the lower-cased text
     hazards: tuple[str, ...]  # characters on which str.lower() and re's case folding could disagree
 
-    def search(self, text: str, lower: str, pos: int = 0) -> re.Match | None:
-        "rx.search(text, pos), with lower == text.lower()."
-        if not self.literals or (self.folded and any(h in text for h in self.hazards)):
-            return self.rx.search(text, pos)
+    def _plain(self, text: str) -> bool:
+        "Must rx run everywhere: no literals, or a character str.lower() folds unlike re?"
+        return not self.literals or (self.folded and any(h in text for h in self.hazards))
+
+    def finditer(self, text: str, lower: str) -> Iterator[re.Match]:
+        "rx.finditer(text), with lower == text.lower()."
+        if self._plain(text):
+            yield from self.rx.finditer(text)
+            return
         # re tries a case-insensitive alternation at every offset in turn; str.find skips to the
         # next occurrence of each literal in C, and rx is tried only there, earliest first.
         haystack = lower if self.folded else text
-        heads = [(i, lit) for lit in self.literals if (i := haystack.find(lit, pos)) >= 0]
+        heads = [(i, lit) for lit in self.literals if (i := haystack.find(lit)) >= 0]
         heapq.heapify(heads)
+        pos = 0  # where the next match may start: the end of the last one
         while heads:
             start, lit = heads[0]
-            found = self.rx.match(text, start)
-            if found is not None:
-                return found
-            after = haystack.find(lit, start + 1)
+            if start >= pos:
+                found = self.rx.match(text, start)
+                if found is not None:
+                    yield found
+                    pos = found.end()  # never empty: every match opens with a literal
+            after = haystack.find(lit, max(start + 1, pos))
             if after >= 0:
                 heapq.heapreplace(heads, (after, lit))
             else:
                 heapq.heappop(heads)
-        return None
+
+    def search(self, text: str, lower: str) -> re.Match | None:
+        "rx.search(text), with lower == text.lower()."
+        return next(self.finditer(text, lower), None)
 
     def matches(self, text: str, lower: str) -> bool:
         "rx.search(text) is not None, with lower == text.lower()."
-        if not self.literals or (self.folded and any(h in text for h in self.hazards)):
+        if self._plain(text):
             return self.rx.search(text) is not None
         # Any match will do, not only the leftmost: each literal's occurrences are tried in turn,
         # so the first success ends the search without looking for the other literals at all.
@@ -301,16 +312,6 @@ class GatedPattern:
                     return True
                 at = haystack.find(lit, at + 1)
         return False
-
-    def finditer(self, text: str, lower: str) -> Iterator[re.Match]:
-        "rx.finditer(text), with lower == text.lower()."
-        if not self.literals:
-            yield from self.rx.finditer(text)
-            return
-        pos = 0
-        while (found := self.search(text, lower, pos)) is not None:
-            yield found
-            pos = found.end()  # never empty: every match opens with a literal
 
 
 def gated(rx: re.Pattern) -> GatedPattern:
@@ -915,10 +916,11 @@ def _topic(document: Document, category: str) -> bool:
     key = -1 - CATEGORIES.index(category)
     answer = ctx.answers.get(key)
     if answer is None:
-        rx = TOPIC_RES[category]
+        pattern = TOPIC_FINDERS[category]
+        title = document.title
         # Stop at the third match: the count is only compared with 3.
-        answer = bool(rx.search(document.title)) or len(
-            list(itertools.islice(TOPIC_FINDERS[category].finditer(ctx.text, ctx.lower), 3))) >= 3
+        answer = pattern.matches(title, title.lower()) or len(
+            list(itertools.islice(pattern.finditer(ctx.text, ctx.lower), 3))) >= 3
         ctx.answers[key] = answer
     return answer
 

@@ -53,6 +53,7 @@ GATE_TEXTS = TEXTS + [
     "INTERFERON-β and ϐ-cells; ıfn; İnterferon; ſignalling; Σ σ ς",
     "treatment with PATIENTS and doses, ageing and aged mice, older; the pathway signals",
     "azacitidine after transplant; decitabine with DNMT; oncolytic virus; Tmem173, cGAMP, RIG-I",
+    "peginterferon-interferon IFNAR ifnifn type 1 interferon; therapytreatment drugsdrugs agedaging dosesdose",
 ]
 
 
