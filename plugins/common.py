@@ -844,7 +844,8 @@ def _title_fact(document: Document, kind: str) -> str | None:
     key = "title:" + kind
     if key not in ctx.facts:
         # Only the (short) title is scanned by regex; the abstract's facts come from the matcher.
-        m = _fact_regex(kind).search(document.title)
+        title = document.title
+        m = _fact_pattern(kind).search(title, title.lower())
         found = None
         if m is not None:
             found = SYSTEM_NAMES[int(m.lastgroup[1:])] if kind == "fact:system" else m.group(0)
@@ -855,6 +856,15 @@ def _title_fact(document: Document, kind: str) -> str | None:
 
 
 _FACT_RES: dict[str, re.Pattern] = {}
+_FACT_PATTERNS: dict[str, GatedPattern] = {}
+
+
+def _fact_pattern(kind: str) -> GatedPattern:
+    "_fact_regex with its literal finder (the study-system words; the cancer list mixes case rules and has none)."
+    pattern = _FACT_PATTERNS.get(kind)
+    if pattern is None:
+        pattern = _FACT_PATTERNS[kind] = gated(_fact_regex(kind))
+    return pattern
 
 
 def _fact_regex(kind: str) -> re.Pattern:

@@ -54,10 +54,18 @@ GATE_TEXTS = TEXTS + [
     "treatment with PATIENTS and doses, ageing and aged mice, older; the pathway signals",
     "azacitidine after transplant; decitabine with DNMT; oncolytic virus; Tmem173, cGAMP, RIG-I",
     "peginterferon-interferon IFNAR ifnifn type 1 interferon; therapytreatment drugsdrugs agedaging dosesdose",
+    "Phase I trial in MICE and human patients; in vitro cell lines, murine xenografts; ALL, all, NSCLC melanoma",
 ]
 
 
-@pytest.mark.parametrize("rx", _gated(), ids=lambda rx: rx.pattern[:40])
+def _fact_regexes() -> list[re.Pattern]:
+    get_extractors()
+    from evidex_plugins.common import _fact_regex
+
+    return [_fact_regex("fact:system"), _fact_regex("fact:cancer")]
+
+
+@pytest.mark.parametrize("rx", _gated() + _fact_regexes(), ids=lambda rx: rx.pattern[:40])
 def test_literal_finder_finds_the_same_matches(rx: re.Pattern) -> None:
     from evidex_plugins.common import gated
 
@@ -77,7 +85,7 @@ def test_literal_finder_hazards_cover_every_case_variant() -> None:
     from evidex_plugins.common import gated
 
     everything = "".join(chr(c) for c in range(sys.maxunicode + 1) if not 0xD800 <= c <= 0xDFFF)
-    for rx in _gated():
+    for rx in _gated() + _fact_regexes():
         pattern = gated(rx)
         if not pattern.folded:
             continue
