@@ -157,12 +157,22 @@ class Sentence:
     hedge_cues: list[str] | None = None
     role: str | None = None
     context: tuple[str | None, str | None] | None = None  # (study system, cancer type)
+    kinds: frozenset[str] | None = None  # the kinds of its cues
+
+
+def cue_kinds(sent: Sentence) -> frozenset[str]:
+    "The kinds of the sentence's cues, collected on first use (every plugin asks)."
+    kinds = sent.kinds
+    if kinds is None:
+        kinds = sent.kinds = frozenset(c.kind for c in sent.cues)
+    return kinds
 
 
 CUES: dict[str, list[str]] = json.loads(CUES_PATH.read_text(encoding="utf-8"))
 # Cue kinds in priority order: where two cues overlap the longer wins, then the earlier kind.
 CUE_KINDS = [k for k in CUES if not k.startswith("_")]
 DIRECTION_KINDS = {"up": "up", "down": "down", "assoc": "assoc", "dep": "up"}
+TRIGGER_KINDS = frozenset(DIRECTION_KINDS) | {"neg"}  # what a plugin with require_trigger needs
 
 # Patient-age descriptors and young-animal ages are cohort facts, not ageing claims.
 AGE_DESCRIPTOR_RE = re.compile(
@@ -701,7 +711,7 @@ class Verdict:
 
 def assertion(sent: Sentence) -> Verdict:
     "Is the sentence an asserted finding or statement, rather than an aim, a method or a bare fact?"
-    kinds = {c.kind for c in sent.cues}
+    kinds = cue_kinds(sent)
     section = None
     m = SECTION_RE.match(sent.text)
     if m:
@@ -800,7 +810,7 @@ def polarity(sent: Sentence, subject: Hit | None) -> tuple[str, Cue | None, bool
 
 def role_of(sent: Sentence, section: str | None) -> str:
     "background for prior knowledge, result for the paper's own findings."
-    kinds = {c.kind for c in sent.cues}
+    kinds = cue_kinds(sent)
     if section and SECTION_BACKGROUND.search(section):
         return "background"
     if "finding" in kinds:
@@ -810,20 +820,6 @@ def role_of(sent: Sentence, section: str | None) -> str:
     if sent.index == 0 and sent.total > 3:
         return "background"
     return "result"
-
-
-def _facts_in(doc: Doc | None, sent: Sentence, kind: str) -> list[str]:
-    "Facts of one kind inside the sentence, in text order."
-    facts = doc.user_data.get("evidex.facts", []) if doc is not None else []
-    out = []
-    # facts are sorted by position: start at the sentence instead of scanning the field.
-    for i in range(bisect_left(facts, (sent.start,)), len(facts)):
-        pos, k, value = facts[i]
-        if pos >= sent.end:
-            break
-        if k == kind:
-            out.append(value)
-    return out
 
 
 def _document_fact(document: Document, kind: str, doc: Doc | None) -> str | None:
@@ -885,16 +881,29 @@ def _fact_regex(kind: str) -> re.Pattern:
 
 def study_system(sent: Sentence, document: Document, doc: Doc | None = None) -> str | None:
     "human, mouse, in vitro or clinical: from the sentence, else from the whole document."
-    inside = _facts_in(doc, sent, "fact:system")
-    if inside:
-        return min(inside, key=SYSTEM_NAMES.index)
-    return _document_fact(document, "fact:system", doc)
+    return _sentence_context(sent, document, doc)[0]
 
 
 def cancer_type(sent: Sentence, document: Document, doc: Doc | None = None) -> str | None:
     "The cancer named in the sentence, else the first one named in the document."
-    inside = _facts_in(doc, sent, "fact:cancer")
-    return inside[0] if inside else _document_fact(document, "fact:cancer", doc)
+    return _sentence_context(sent, document, doc)[1]
+
+
+def _sentence_context(sent: Sentence, document: Document, doc: Doc | None) -> tuple[str | None, str | None]:
+    "(study system, cancer type) of a sentence from one walk over its facts (sorted by position)."
+    systems: list[str] = []
+    cancers: list[str] = []
+    facts = doc.user_data.get("evidex.facts", []) if doc is not None else []
+    for i in range(bisect_left(facts, (sent.start,)), len(facts)):
+        pos, kind, value = facts[i]
+        if pos >= sent.end:
+            break
+        if kind == "fact:system":
+            systems.append(value)
+        elif kind == "fact:cancer":
+            cancers.append(value)
+    system = min(systems, key=SYSTEM_NAMES.index) if systems else _document_fact(document, "fact:system", doc)
+    return system, cancers[0] if cancers else _document_fact(document, "fact:cancer", doc)
 
 
 def build_claims(
@@ -911,7 +920,7 @@ def build_claims(
             sent.verdict = assertion(sent)
         verdict = sent.verdict
         is_claim = verdict.claim
-        if is_claim and require_trigger and not any(c.kind in DIRECTION_KINDS or c.kind == "neg" for c in sent.cues):
+        if is_claim and require_trigger and cue_kinds(sent).isdisjoint(TRIGGER_KINDS):
             is_claim = False
         for h in specific:
             if h.emit and (is_claim or not h.weak):
@@ -1018,9 +1027,9 @@ def make_claim(sent: Sentence, document: Document, field: str, category: str, hi
     if sent.context is None:
         # The same for every category's claim on this sentence: decided once.
         sent.role = role_of(sent, verdict.section)
-        sent.context = (study_system(sent, document, doc), cancer_type(sent, document, doc))
+        sent.context = _sentence_context(sent, document, doc)
     entities = list(dict.fromkeys(h.entity for h in hits if h.emit))
-    confidence = 0.5 + (0.2 if hits else 0.0) + (0.15 if trig is not None else 0.0) + (0.1 if any(c.kind == "finding" for c in sent.cues) else 0.0)
+    confidence = 0.5 + (0.2 if hits else 0.0) + (0.15 if trig is not None else 0.0) + (0.1 if "finding" in cue_kinds(sent) else 0.0)
     if hedge:
         confidence -= 0.1
     return Claim(
