@@ -592,7 +592,7 @@ def _lexicon_hits(document: Document, doc: Doc, text: str, arr: numpy.ndarray, i
             continue
         hits.append(Hit(entry.category, entry.id, entry.label, s, e, text[s:e], entry.emit, entry.weak, entry.generic))
     if "agon" in text or "inhibit" in text or "blockade" in text:
-        for m in TARGET_KEYWORD_RE.finditer(text):
+        for m in TARGET_KEYWORD_FINDER.finditer(text, text):  # case-sensitive: no lower-cased text needed
             name = TARGET_NAME_RE.search(text, max(0, m.start() - 28), m.start())
             if name:
                 # Supports a therapy claim; the target alone is no therapy id.
@@ -644,7 +644,7 @@ def analyze(document: Document, doc: Doc, field: str | None = None) -> list[Sent
     if not hits:
         return sents  # no hit, no claim: sentences and cues are never looked at
     # Sentence starts straight from the SENT_START column: doc.sents walks tokens in Python.
-    bounds = [idx[i] for i in [0] + (numpy.flatnonzero(arr[1:, 2] == 1) + 1).tolist()]
+    bounds = [idx[0]] + [idx[i + 1] for i in (arr[1:, 2] == 1).nonzero()[0].tolist()]
     bounds.append(len(text))
     cues = _resolve_cues(doc.user_data.get("evidex.cues", []))
     cue_starts = [idx[start] for start, _, _ in cues]
@@ -951,6 +951,7 @@ TOPIC_RES = {
     "age": compile_context(r"\b(?:ag(?:e)?ing|aged|elderly|older)\b", re.IGNORECASE),
 }
 TOPIC_FINDERS = {category: gated(rx) for category, rx in TOPIC_RES.items()}
+TARGET_KEYWORD_FINDER = gated(TARGET_KEYWORD_RE)
 
 
 # "not well described", "has not been elucidated": a knowledge gap, not a denied relation.

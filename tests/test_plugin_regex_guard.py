@@ -44,9 +44,9 @@ def test_guarded_context_regex_finds_the_same_matches(pattern: str) -> None:
 
 def _gated() -> list[re.Pattern]:
     get_extractors()
-    from evidex_plugins.common import TOPIC_RES, compile_context
+    from evidex_plugins.common import TARGET_KEYWORD_RE, TOPIC_RES, compile_context
 
-    return [compile_context(p) for p in _patterns()] + list(TOPIC_RES.values())
+    return [compile_context(p) for p in _patterns()] + list(TOPIC_RES.values()) + [TARGET_KEYWORD_RE]
 
 
 GATE_TEXTS = TEXTS + [
@@ -55,6 +55,7 @@ GATE_TEXTS = TEXTS + [
     "azacitidine after transplant; decitabine with DNMT; oncolytic virus; Tmem173, cGAMP, RIG-I",
     "peginterferon-interferon IFNAR ifnifn type 1 interferon; therapytreatment drugsdrugs agedaging dosesdose",
     "Phase I trial in MICE and human patients; in vitro cell lines, murine xenografts; ALL, all, NSCLC melanoma",
+    "PD-1 inhibitors, STING agonists/agonism, antagonistic IL-1 antagonist; blockades and PD-L1 blockade",
 ]
 
 
