@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 import numpy
 import spacy
 from spacy.attrs import ORTH, SENT_START, SPACY
 from spacy.language import Language
-from spacy.strings import StringStore, hash_string
+from spacy.strings import hash_string
 from spacy.tokens import Doc
-from spacy.util import minibatch
 
 from .errors import ConfigError
 from .models import Extractor
@@ -39,76 +38,45 @@ _END_HASHES = tuple(numpy.uint64(hash_string(p)) for p in ".!?")
 _OPENS: dict[int, bool] = {}
 
 
-def _opens_sentence(strings: StringStore, orth: int) -> bool:
+def _opens_sentence(doc: Doc, orth: int) -> bool:
     "Can this word open a sentence (capital, digit, Greek, bracket, lower-case symbol)?"
     ok = _OPENS.get(orth)
     if ok is None:
-        ok = _OPENS[orth] = _START_RE.match(strings[orth]) is not None
+        ok = _OPENS[orth] = _START_RE.match(doc.vocab.strings[orth]) is not None
     return ok
 
 
+def _is_start(doc: Doc, orth: numpy.ndarray, i: int) -> bool:
+    "Does the token after sentence-final punctuation at i-1 open a new sentence?"
+    # .item() reads the two neighbours; orth.tolist() would convert every token of the field.
+    if not _opens_sentence(doc, orth.item(i)):
+        return False
+    return i < 2 or orth.item(i - 2) not in _ABBREVIATION_HASHES
+
+
 _NOT_START = numpy.uint64(2**64 - 1)  # SENT_START -1 ("not a start") as the uint64 spaCy stores
-# Docs per vectorised step in pipe(): enough to spread numpy's fixed cost per call over many
-# docs, few enough to keep the joined columns small (memory stays flat).
-_BATCH = 32
 
 
+@Language.component(SENTENCE_PIPE)
 def split_sentences(doc: Doc) -> Doc:
     "Mark sentence starts after . ! ? followed by white space, written as one SENT_START column."
-    _mark_sentences([doc])
-    return doc
-
-
-def _mark_sentences(docs: list[Doc]) -> None:
-    "split_sentences for several docs of one vocabulary, vectorised over their joined columns."
-    docs = [doc for doc in docs if len(doc)]
-    if not docs:
-        return
+    n = len(doc)
+    if not n:
+        return doc
     # Vectorised: a Python loop over every token (or a token setter per boundary, which
     # re-checks the doc's annotations) would cost more than the tokenizer itself.
-    arrays = [doc.to_array([ORTH, SPACY]) for doc in docs]
-    arr = numpy.concatenate(arrays) if len(arrays) > 1 else arrays[0]
+    arr = doc.to_array([ORTH, SPACY])
     orth = arr[:, 0]
     dot, bang, question = _END_HASHES
     ends = (orth == dot) | (orth == bang) | (orth == question)
     ends &= arr[:, 1] == 1
-    bounds = numpy.cumsum([0] + [len(a) for a in arrays]).tolist()  # each doc's first row, then the end
-    ends[[b - 1 for b in bounds[1:]]] = False  # a doc's last token has no next token to open a sentence
-    column = numpy.full(len(orth), _NOT_START, dtype="uint64")
-    column[bounds[:-1]] = 1
-    firsts = set(bounds)
-    strings = docs[0].vocab.strings
-    for i in ends.nonzero()[0].tolist():
-        # .item() reads the two neighbours; orth.tolist() would convert every token.
-        if _opens_sentence(strings, orth.item(i + 1)) and (
-                i in firsts or orth.item(i - 1) not in _ABBREVIATION_HASHES):
-            column[i + 1] = 1
-    for doc, start, stop in zip(docs, bounds, bounds[1:]):
-        doc.from_array([SENT_START], column[start:stop])
-
-
-class SentenceSplitter:
-    "The evidex_sentences pipe: split_sentences per doc, or per batch of docs in nlp.pipe()."
-
-    def __call__(self, doc: Doc) -> Doc:
-        return split_sentences(doc)
-
-    def pipe(self, docs: Iterable[Doc], batch_size: int = _BATCH) -> Iterator[Doc]:
-        "Yield the docs with sentences marked, a batch of one vocabulary at a time."
-        for batch in minibatch(docs, min(batch_size, _BATCH)):
-            vocab = batch[0].vocab
-            if all(doc.vocab is vocab for doc in batch):
-                _mark_sentences(batch)
-            else:
-                for doc in batch:
-                    split_sentences(doc)
-            yield from batch
-
-
-@Language.factory(SENTENCE_PIPE)
-def make_sentence_splitter(nlp: Language, name: str) -> SentenceSplitter:
-    "spaCy factory for the sentence splitter."
-    return SentenceSplitter()
+    column = numpy.full((n, 1), _NOT_START, dtype="uint64")
+    column[0, 0] = 1
+    for i in ends[:-1].nonzero()[0].tolist():
+        if _is_start(doc, orth, i + 1):
+            column[i + 1, 0] = 1
+    doc.from_array([SENT_START], column)
+    return doc
 
 
 def make_nlp(extractors: Iterable[Extractor] = (), model: str | None = None) -> Language:

@@ -1,4 +1,4 @@
-"""The core sentence splitter: one doc at a time and in nlp.pipe batches alike."""
+"""The core sentence splitter: where it marks starts, the same through nlp.pipe as one doc at a time."""
 
 from __future__ import annotations
 
