@@ -274,10 +274,16 @@ class GatedPattern:
     literals: tuple[str, ...]  # every match starts with one of these; empty: try rx everywhere
     folded: bool  # rx ignores case: the literals are lower-case, looked for in the lower-cased text
     hazards: tuple[str, ...]  # characters on which str.lower() and re's case folding could disagree
+    ascii_safe: bool = False  # no hazard is ASCII: an ASCII text holds none
 
     def _plain(self, text: str) -> bool:
         "Must rx run everywhere: no literals, or a character str.lower() folds unlike re?"
-        return not self.literals or (self.folded and any(h in text for h in self.hazards))
+        if not self.literals:
+            return True
+        # With only non-ASCII hazards (the usual case), one isascii() pass clears most texts.
+        if not self.folded or (self.ascii_safe and text.isascii()):
+            return False
+        return any(h in text for h in self.hazards)
 
     def finditer(self, text: str, lower: str) -> Iterator[re.Match]:
         "rx.finditer(text), with lower == text.lower()."
@@ -336,7 +342,8 @@ def gated(rx: re.Pattern) -> GatedPattern:
         literals = ["".join(chr(_sre.unicode_tolower(ord(c))) for c in lit) for lit in literals]
     # A literal that extends another ("ifnar" after "ifn") adds no start the shorter one misses.
     kept = tuple(dict.fromkeys(a for a in literals if not any(b != a and a.startswith(b) for b in literals)))
-    return GatedPattern(rx, kept, folded, _fold_hazards("".join(kept)) if folded else ())
+    hazards = _fold_hazards("".join(kept)) if folded else ()
+    return GatedPattern(rx, kept, folded, hazards, not any(h.isascii() for h in hazards))
 
 
 def _leading_literals(items: list) -> list[str] | None:

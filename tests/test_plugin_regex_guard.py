@@ -100,3 +100,15 @@ def test_built_in_patterns_get_a_literal_finder() -> None:
     from evidex_plugins.common import gated
 
     assert all(gated(rx).literals for rx in _gated())
+
+
+def test_literal_finder_with_ascii_case_variants() -> None:
+    "A literal whose case variants are ASCII (dotless ı matches I and i) is still found in ASCII text."
+    from evidex_plugins.common import gated
+
+    rx = re.compile("(?i)ınterferon|alpha")
+    pattern = gated(rx)
+    assert not pattern.ascii_safe
+    for text in ["INTERFERON", "interferon", "ınterferon", "ALPHA beta", "none"]:
+        assert pattern.matches(text, text.lower()) == bool(rx.search(text))
+        assert [m.span() for m in pattern.finditer(text, text.lower())] == [m.span() for m in rx.finditer(text)]
