@@ -385,16 +385,20 @@ def _fold_hazards(literals: str) -> tuple[str, ...]:
 
 
 class LexiconMatcher:
-    "The one pattern-matching pipe: every plugin's lexicon and the cue words in two PhraseMatchers over one parse."
+    "The one pattern-matching pipe: every plugin's lexicon and the cue words in one PhraseMatcher pass over a parse."
 
     def __init__(self, nlp: Language) -> None:
         self.nlp = nlp
         self.entries: list[Entry] = []
         self.lower = PhraseMatcher(nlp.vocab, attr="LOWER")
-        self.orth = PhraseMatcher(nlp.vocab, attr="ORTH")
         drug_flag(nlp.vocab)
         self.loaded: set[str] = set()
-        self._keys: dict[int, int] = {}
+        self._keys: dict[int, int] = {}  # match key -> entry, for the case-insensitive forms
+        # Case-sensitive forms go through the same case-insensitive pass under keys of their own,
+        # and a match counts when its tokens are spelled as one of the entry's forms: a second
+        # (ORTH) PhraseMatcher pass over every token cost more than checking the few candidates.
+        self._exact_keys: dict[int, int] = {}  # match key -> entry, for the case-sensitive forms
+        self._spellings: dict[int, set[tuple[int, ...]]] = {}  # entry -> ORTH sequences of those forms
         for name in SYSTEM_NAMES:
             self._add(Entry("fact:system", name, "STUDY_SYSTEM", emit=False), CUES["_systems"][name], [])
         cancers = CUES["_cancers"]
@@ -446,21 +450,31 @@ class LexiconMatcher:
         if lower:
             self.lower.add(name, [self.nlp.make_doc(t) for t in sorted(lower)])
         if exact_forms:
-            self.orth.add(name, [self.nlp.make_doc(t) for t in sorted(exact_forms)])
+            patterns = [self.nlp.make_doc(t) for t in sorted(exact_forms)]
+            exact_name = f"evidex-exact:{index}"
+            self._exact_keys[self.nlp.vocab.strings.add(exact_name)] = index
+            self._spellings[index] = {tuple(token.orth for token in pattern) for pattern in patterns}
+            self.lower.add(exact_name, patterns)
 
     def __call__(self, doc: Doc) -> Doc:
         keys, kinds = self._keys, self._cue_kinds
         raw: list[tuple[int, int, int]] = []
         cues: list[tuple[int, int, int]] = []
+        exact: list[tuple[int, int, int]] = []
         for match_id, start, end in self.lower(doc):
             index = keys.get(match_id)
             if index is not None:
                 raw.append((index, start, end))
-            else:
+                continue
+            rank = kinds.get(match_id)
+            if rank is not None:
                 # (start, -length, rank): the order _resolve_cues needs from a plain tuple sort.
-                cues.append((start, start - end, kinds[match_id]))
-        for match_id, start, end in self.orth(doc):
-            raw.append((keys[match_id], start, end))
+                cues.append((start, start - end, rank))
+                continue
+            index = self._exact_keys[match_id]
+            if tuple(doc[i].orth for i in range(start, end)) in self._spellings[index]:
+                exact.append((index, start, end))
+        raw.extend(exact)  # after the case-insensitive matches, as when they had a pass of their own
         doc.user_data["evidex.raw"] = raw
         doc.user_data["evidex.cues"] = cues
         doc.user_data["evidex.entries"] = self.entries  # a reference, not a copy
