@@ -46,11 +46,12 @@ def _opens_sentence(doc: Doc, orth: int) -> bool:
     return ok
 
 
-def _is_start(doc: Doc, orths: list[int], i: int) -> bool:
+def _is_start(doc: Doc, orth: numpy.ndarray, i: int) -> bool:
     "Does the token after sentence-final punctuation at i-1 open a new sentence?"
-    if not _opens_sentence(doc, orths[i]):
+    # .item() reads the two neighbours; orth.tolist() would convert every token of the field.
+    if not _opens_sentence(doc, orth.item(i)):
         return False
-    return i < 2 or orths[i - 2] not in _ABBREVIATION_HASHES
+    return i < 2 or orth.item(i - 2) not in _ABBREVIATION_HASHES
 
 
 _NOT_START = numpy.uint64(2**64 - 1)  # SENT_START -1 ("not a start") as the uint64 spaCy stores
@@ -71,12 +72,9 @@ def split_sentences(doc: Doc) -> Doc:
     ends &= arr[:, 1] == 1
     column = numpy.full((n, 1), _NOT_START, dtype="uint64")
     column[0, 0] = 1
-    candidates = numpy.flatnonzero(ends[:-1]).tolist()
-    if candidates:
-        orths = orth.tolist()
-        for i in candidates:
-            if _is_start(doc, orths, i + 1):
-                column[i + 1, 0] = 1
+    for i in ends[:-1].nonzero()[0].tolist():
+        if _is_start(doc, orth, i + 1):
+            column[i + 1, 0] = 1
     doc.from_array([SENT_START], column)
     return doc
 

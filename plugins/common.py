@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import _sre  # type: ignore[import-not-found]  # the simple lower-case mapping re itself uses
+import heapq
 import itertools
 import json
 import re
@@ -10,12 +12,14 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from re._casefix import _EXTRA_CASES  # type: ignore[import-not-found]  # re's extra case equivalences
 
 import numpy
-from spacy.attrs import IDX, LENGTH, SENT_START, SUFFIX
+from spacy.attrs import IDX, LENGTH, SENT_START
 from spacy.language import Language
 from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc
+from spacy.vocab import Vocab
 
 from evidex import Claim, Document, Extractor, Mention
 
@@ -100,10 +104,15 @@ class Entry:
     # Derived once at load time so the per-match loop reads a flag instead of testing strings.
     fact: bool = field(init=False, default=False)  # a context qualifier (study system, cancer), not a hit
     conditional: bool = field(init=False, default=False)  # has a context or block_context to check
+    # The two regexes with a literal finder, for the per-document checks.
+    context_finder: GatedPattern | None = field(init=False, default=None)
+    block_finder: GatedPattern | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.fact = self.category.startswith("fact:")
         self.conditional = self.context is not None or self.block_context is not None
+        self.context_finder = gated(self.context) if self.context is not None else None
+        self.block_finder = gated(self.block_context) if self.block_context is not None else None
 
 
 @dataclass(slots=True)
@@ -148,12 +157,22 @@ class Sentence:
     hedge_cues: list[str] | None = None
     role: str | None = None
     context: tuple[str | None, str | None] | None = None  # (study system, cancer type)
+    kinds: frozenset[str] | None = None  # the kinds of its cues
+
+
+def cue_kinds(sent: Sentence) -> frozenset[str]:
+    "The kinds of the sentence's cues, collected on first use (every plugin asks)."
+    kinds = sent.kinds
+    if kinds is None:
+        kinds = sent.kinds = frozenset(c.kind for c in sent.cues)
+    return kinds
 
 
 CUES: dict[str, list[str]] = json.loads(CUES_PATH.read_text(encoding="utf-8"))
 # Cue kinds in priority order: where two cues overlap the longer wins, then the earlier kind.
 CUE_KINDS = [k for k in CUES if not k.startswith("_")]
 DIRECTION_KINDS = {"up": "up", "down": "down", "assoc": "assoc", "dep": "up"}
+TRIGGER_KINDS = frozenset(DIRECTION_KINDS) | {"neg"}  # what a plugin with require_trigger needs
 
 # Patient-age descriptors and young-animal ages are cohort facts, not ageing claims.
 AGE_DESCRIPTOR_RE = re.compile(
@@ -164,8 +183,8 @@ AGE_DESCRIPTOR_RE = re.compile(
 )
 # Old-animal ages (>= 12 months) are ageing terms even when written as numbers.
 OLD_ANIMAL_RE = re.compile(r"\b(?:1[2-9]|2\d|3\d)\s*[-\s]?(?:months?|mo)[-\s]*old\b", re.IGNORECASE)
-# Drug names recognised by INN stems when no lexicon line names them. Candidates are found on
-# the token SUFFIX column (last three letters) in one vectorised step, then checked in Python.
+# Drug names recognised by INN stems when no lexicon line names them. The test runs once per
+# word of the vocabulary, as a lexeme flag (see drug_flag), so a field reads it as one column.
 DRUG_STEMS = (
     "mab", "tinib", "rafenib", "metinib", "ciclib", "parib", "lisib", "zomib", "platin", "rubicin", "taxel",
     "tecan", "floxacin", "mycin", "statin", "citabine", "vudine", "fovir", "previr", "asvir", "buvir", "navir",
@@ -241,16 +260,145 @@ def _first_chars(items: list) -> set[int] | None:
     return None  # the sequence can match the empty string
 
 
+# re's IGNORECASE compares simple lower-case forms, plus a few extra equivalences (i/ı, s/ſ,
+# β/ϐ, σ/ς, ...); str.lower() agrees with the simple form everywhere except "İ", whose
+# lower-case is two characters (it would shift every later offset).
+_TWO_CHAR_LOWER = "\u0130"
+
+
+@dataclass(frozen=True, slots=True)
+class GatedPattern:
+    "A regex tried only where one of its leading literals occurs: the same matches, far fewer attempts."
+
+    rx: re.Pattern
+    literals: tuple[str, ...]  # every match starts with one of these; empty: try rx everywhere
+    folded: bool  # rx ignores case: the literals are lower-case, looked for in the lower-cased text
+    hazards: tuple[str, ...]  # characters on which str.lower() and re's case folding could disagree
+    ascii_safe: bool = False  # no hazard is ASCII: an ASCII text holds none
+
+    def _plain(self, text: str) -> bool:
+        "Must rx run everywhere: no literals, or a character str.lower() folds unlike re?"
+        if not self.literals:
+            return True
+        # With only non-ASCII hazards (the usual case), one isascii() pass clears most texts.
+        if not self.folded or (self.ascii_safe and text.isascii()):
+            return False
+        return any(h in text for h in self.hazards)
+
+    def finditer(self, text: str, lower: str) -> Iterator[re.Match]:
+        "rx.finditer(text), with lower == text.lower()."
+        if self._plain(text):
+            yield from self.rx.finditer(text)
+            return
+        # re tries a case-insensitive alternation at every offset in turn; str.find skips to the
+        # next occurrence of each literal in C, and rx is tried only there, earliest first.
+        haystack = lower if self.folded else text
+        heads = [(i, lit) for lit in self.literals if (i := haystack.find(lit)) >= 0]
+        heapq.heapify(heads)
+        pos = 0  # where the next match may start: the end of the last one
+        while heads:
+            start, lit = heads[0]
+            if start >= pos:
+                found = self.rx.match(text, start)
+                if found is not None:
+                    yield found
+                    pos = found.end()  # never empty: every match opens with a literal
+            after = haystack.find(lit, max(start + 1, pos))
+            if after >= 0:
+                heapq.heapreplace(heads, (after, lit))
+            else:
+                heapq.heappop(heads)
+
+    def search(self, text: str, lower: str) -> re.Match | None:
+        "rx.search(text), with lower == text.lower()."
+        return next(self.finditer(text, lower), None)
+
+    def matches(self, text: str, lower: str) -> bool:
+        "rx.search(text) is not None, with lower == text.lower()."
+        if self._plain(text):
+            return self.rx.search(text) is not None
+        # Any match will do, not only the leftmost: each literal's occurrences are tried in turn,
+        # so the first success ends the search without looking for the other literals at all.
+        haystack = lower if self.folded else text
+        match = self.rx.match
+        for lit in self.literals:
+            at = haystack.find(lit)
+            while at >= 0:
+                if match(text, at) is not None:
+                    return True
+                at = haystack.find(lit, at + 1)
+        return False
+
+
+def gated(rx: re.Pattern) -> GatedPattern:
+    "rx with its leading literals when every alternative opens with literal text (else none)."
+    literals = None
+    if not rx.flags & (re.VERBOSE | re.LOCALE) and isinstance(rx.pattern, str):
+        literals = _leading_literals(_sre_parser.parse(rx.pattern, rx.flags).data)
+    if not literals:
+        return GatedPattern(rx, (), False, ())
+    folded = bool(rx.flags & re.IGNORECASE)
+    if folded:
+        literals = ["".join(chr(_sre.unicode_tolower(ord(c))) for c in lit) for lit in literals]
+    # A literal that extends another ("ifnar" after "ifn") adds no start the shorter one misses.
+    kept = tuple(dict.fromkeys(a for a in literals if not any(b != a and a.startswith(b) for b in literals)))
+    hazards = _fold_hazards("".join(kept)) if folded else ()
+    return GatedPattern(rx, kept, folded, hazards, not any(h.isascii() for h in hazards))
+
+
+def _leading_literals(items: list) -> list[str] | None:
+    "The literal text each alternative of this parsed sequence must start with; None when one has none."
+    out = ""
+    for op, av in items:
+        name = str(op)
+        if name == "LITERAL":
+            out += chr(av)
+            continue
+        if out:
+            break  # the run of literals ends here: a prefix is all the gate needs
+        if name in ("AT", "ASSERT", "ASSERT_NOT"):
+            continue  # zero-width (\b, ^, a lookaround): the match still starts at the next item
+        if name == "BRANCH":
+            alternatives = [_leading_literals(alt.data) for alt in av[1]]
+            if any(a is None for a in alternatives):
+                return None
+            return [lit for a in alternatives for lit in a]  # type: ignore[union-attr]
+        if name == "SUBPATTERN":
+            _, add_flags, del_flags, sub = av
+            return None if add_flags or del_flags else _leading_literals(sub.data)
+        return None
+    return [out] if out else None
+
+
+def _fold_hazards(literals: str) -> tuple[str, ...]:
+    "Characters re's case folding matches to these literals' characters while str.lower() does not."
+    out = {_TWO_CHAR_LOWER}
+    for ch in set(literals):
+        for other in _EXTRA_CASES.get(_sre.unicode_tolower(ord(ch)), ()):
+            variant = chr(other)
+            # The variant and any upper-case form re folds to it (str.lower() gives the plain letter).
+            out.update(c for c in (variant, variant.upper(), variant.title())
+                       if len(c) == 1 and _sre.unicode_tolower(ord(c)) == other)
+    if "σ" in literals or "ς" in literals:
+        out.add("Σ")  # str.lower() picks σ or ς by the letter's position in the word
+    return tuple(sorted(out))
+
+
 class LexiconMatcher:
-    "The one pattern-matching pipe: every plugin's lexicon in two PhraseMatchers over one parse."
+    "The one pattern-matching pipe: every plugin's lexicon and the cue words in one PhraseMatcher pass over a parse."
 
     def __init__(self, nlp: Language) -> None:
         self.nlp = nlp
         self.entries: list[Entry] = []
         self.lower = PhraseMatcher(nlp.vocab, attr="LOWER")
-        self.orth = PhraseMatcher(nlp.vocab, attr="ORTH")
+        drug_flag(nlp.vocab)
         self.loaded: set[str] = set()
-        self._keys: dict[int, int] = {}
+        self._keys: dict[int, int] = {}  # match key -> entry, for the case-insensitive forms
+        # Case-sensitive forms go through the same case-insensitive pass under keys of their own,
+        # and a match counts when its tokens are spelled as one of the entry's forms: a second
+        # (ORTH) PhraseMatcher pass over every token cost more than checking the few candidates.
+        self._exact_keys: dict[int, int] = {}  # match key -> entry, for the case-sensitive forms
+        self._spellings: dict[int, set[tuple[int, ...]]] = {}  # entry -> ORTH sequences of those forms
         for name in SYSTEM_NAMES:
             self._add(Entry("fact:system", name, "STUDY_SYSTEM", emit=False), CUES["_systems"][name], [])
         cancers = CUES["_cancers"]
@@ -258,14 +406,14 @@ class LexiconMatcher:
             self._add(Entry("fact:cancer", term.lower(), "CANCER", emit=False), [term], [])
         for term in cancers["exact"]:
             self._add(Entry("fact:cancer", term, "CANCER", emit=False), [], [term])
-        # Cue words go through a PhraseMatcher too: one C-level pass instead of a regex alternation.
-        self.cues = PhraseMatcher(nlp.vocab, attr="LOWER")
+        # Cue words share the case-insensitive PhraseMatcher: the one C-level pass finds both,
+        # and the match key tells a cue kind from a lexicon entry.
         self._cue_kinds: dict[int, int] = {}
         for rank, kind in enumerate(CUE_KINDS):
             words = sorted({w.lower() for w in CUES[kind]})
             name = f"evidex-cue:{kind}"
             self._cue_kinds[nlp.vocab.strings.add(name)] = rank
-            self.cues.add(name, [nlp.make_doc(w) for w in words])
+            self.lower.add(name, [nlp.make_doc(w) for w in words])
 
     def add_lexicon(self, category: str, path: Path) -> None:
         "Load one plugin's JSONL lexicon; loading the same file twice is a no-op."
@@ -302,16 +450,33 @@ class LexiconMatcher:
         if lower:
             self.lower.add(name, [self.nlp.make_doc(t) for t in sorted(lower)])
         if exact_forms:
-            self.orth.add(name, [self.nlp.make_doc(t) for t in sorted(exact_forms)])
+            patterns = [self.nlp.make_doc(t) for t in sorted(exact_forms)]
+            exact_name = f"evidex-exact:{index}"
+            self._exact_keys[self.nlp.vocab.strings.add(exact_name)] = index
+            self._spellings[index] = {tuple(token.orth for token in pattern) for pattern in patterns}
+            self.lower.add(exact_name, patterns)
 
     def __call__(self, doc: Doc) -> Doc:
-        raw = []
-        for match_id, start, end in itertools.chain(self.lower(doc), self.orth(doc)):
-            raw.append((self._keys[match_id], start, end))
+        keys, kinds = self._keys, self._cue_kinds
+        raw: list[tuple[int, int, int]] = []
+        cues: list[tuple[int, int, int]] = []
+        exact: list[tuple[int, int, int]] = []
+        for match_id, start, end in self.lower(doc):
+            index = keys.get(match_id)
+            if index is not None:
+                raw.append((index, start, end))
+                continue
+            rank = kinds.get(match_id)
+            if rank is not None:
+                # (start, -length, rank): the order _resolve_cues needs from a plain tuple sort.
+                cues.append((start, start - end, rank))
+                continue
+            index = self._exact_keys[match_id]
+            if tuple(doc[i].orth for i in range(start, end)) in self._spellings[index]:
+                exact.append((index, start, end))
+        raw.extend(exact)  # after the case-insensitive matches, as when they had a pass of their own
         doc.user_data["evidex.raw"] = raw
-        kinds = self._cue_kinds
-        # (start, -length, rank): the order _resolve_cues needs from a plain tuple sort.
-        doc.user_data["evidex.cues"] = [(start, start - end, kinds[m]) for m, start, end in self.cues(doc)]
+        doc.user_data["evidex.cues"] = cues
         doc.user_data["evidex.entries"] = self.entries  # a reference, not a copy
         return doc
 
@@ -335,6 +500,7 @@ class _ContextCache:
     def __init__(self) -> None:
         self.key: tuple | None = None
         self.text = ""
+        self._lower: str | None = None
         self.answers: dict[int, bool] = {}
         self.facts: dict[str, object] = {}
 
@@ -343,17 +509,29 @@ class _ContextCache:
         if key != self.key:
             self.key = key
             self.text = f"{document.title}\n{document.abstract}"
+            self._lower = None
             self.answers = {}
             self.facts = {}
         return self
+
+    @property
+    def lower(self) -> str:
+        "The document text lower-cased, made once and only when a gate needs it."
+        if self._lower is None:
+            self._lower = self.text.lower()
+        return self._lower
+
+    def matches(self, pattern: GatedPattern) -> bool:
+        "Does the pattern match the document text?"
+        return pattern.matches(self.text, self.lower)
 
     def allowed(self, index: int, entry: Entry) -> bool:
         ok = self.answers.get(index)
         if ok is None:
             ok = True
-            if entry.context is not None and not entry.context.search(self.text):
+            if entry.context_finder is not None and not self.matches(entry.context_finder):
                 ok = False
-            if ok and entry.block_context is not None and entry.block_context.search(self.text):
+            if ok and entry.block_finder is not None and self.matches(entry.block_finder):
                 ok = False
             self.answers[index] = ok
         return ok
@@ -362,20 +540,29 @@ class _ContextCache:
 _context = _ContextCache()
 
 
-_STEM_HASHES: dict[int, numpy.ndarray] = {}
+def is_drug_word(word: str) -> bool:
+    "A drug name by its INN stem: a plain word longer than five letters that ends in a stem."
+    return word.endswith(DRUG_STEMS) and len(word) > 5 and DRUG_WORD_RE.fullmatch(word) is not None
 
 
-def _stem_suffix_hashes(doc: Doc) -> numpy.ndarray:
-    "Hashes of the three-letter endings of the drug stems, per vocabulary."
-    key = id(doc.vocab)
-    arr = _STEM_HASHES.get(key)
-    if arr is None:
-        arr = numpy.unique(numpy.array([doc.vocab.strings.add(stem[-3:]) for stem in DRUG_STEMS], dtype="uint64"))
-        # The largest hash again at the end: a suffix above every stem lands on it and differs,
-        # so the binary search needs no bounds clipping.
-        arr = numpy.append(arr, arr[-1])
-        _STEM_HASHES[key] = arr
-    return arr
+_DRUG_FLAGS: dict[int, int] = {}
+_FIRST_FREE_FLAG = 19  # spaCy's own lexeme flags (IS_ALPHA ... IS_CURRENCY) end at 18
+
+
+def drug_flag(vocab: Vocab) -> int:
+    "The lexeme flag holding is_drug_word for every word of this vocabulary, added on first use."
+    # spaCy computes a flag once per word, when the word first enters the vocabulary; to_array
+    # then reads it per token in C, instead of a Python test on every candidate token of a field.
+    flag = _DRUG_FLAGS.get(id(vocab))
+    if flag is not None and vocab.lex_attr_getters.get(flag) is is_drug_word:
+        return flag
+    getters = vocab.lex_attr_getters
+    flag = next((f for f, getter in getters.items() if getter is is_drug_word), None)
+    if flag is None:
+        flag = next(f for f in range(_FIRST_FREE_FLAG, 64) if f not in getters)
+        vocab.add_flag(is_drug_word, flag)
+    _DRUG_FLAGS[id(vocab)] = flag
+    return flag
 
 
 def _resolve_cues(raw: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
@@ -426,7 +613,7 @@ def _lexicon_hits(document: Document, doc: Doc, text: str, arr: numpy.ndarray, i
             continue
         hits.append(Hit(entry.category, entry.id, entry.label, s, e, text[s:e], entry.emit, entry.weak, entry.generic))
     if "agon" in text or "inhibit" in text or "blockade" in text:
-        for m in TARGET_KEYWORD_RE.finditer(text):
+        for m in TARGET_KEYWORD_FINDER.finditer(text, text):  # case-sensitive: no lower-cased text needed
             name = TARGET_NAME_RE.search(text, max(0, m.start() - 28), m.start())
             if name:
                 # Supports a therapy claim; the target alone is no therapy id.
@@ -447,15 +634,12 @@ def _lexicon_hits(document: Document, doc: Doc, text: str, arr: numpy.ndarray, i
     return [h for h in _longest_per_category(hits) if not (h.category == "pathway" and DRUG_TARGET_RE.match(text, h.end))]
 
 
-def _drug_stem_hits(doc: Doc, suffixes: numpy.ndarray, idx: list[int], ends: list[int]) -> list[Hit]:
-    "Drug names recognised by their INN stem, candidates found on the SUFFIX column."
-    stems = _stem_suffix_hashes(doc)  # sorted: membership by binary search, no numpy.isin overhead
-    pos = numpy.searchsorted(stems[:-1], suffixes)
+def _drug_stem_hits(doc: Doc, flags: numpy.ndarray, idx: list[int], ends: list[int]) -> list[Hit]:
+    "Drug names recognised by their INN stem: the tokens whose drug_flag column is set."
     out = []
-    for i in numpy.flatnonzero(stems[pos] == suffixes).tolist():
+    for i in flags.nonzero()[0].tolist():
         word = doc[i].text
-        if word.endswith(DRUG_STEMS) and len(word) > 5 and DRUG_WORD_RE.fullmatch(word):
-            out.append(Hit("therapy", word.lower(), "DRUG", idx[i], ends[i], word, True, True))
+        out.append(Hit("therapy", word.lower(), "DRUG", idx[i], ends[i], word, True, True))
     return out
 
 
@@ -473,7 +657,7 @@ def analyze(document: Document, doc: Doc, field: str | None = None) -> list[Sent
     doc.user_data["evidex.by_category"] = by_category
     if not len(doc):
         return sents
-    arr = doc.to_array([IDX, LENGTH, SENT_START, SUFFIX])  # one call: each to_array has a fixed cost
+    arr = doc.to_array([IDX, LENGTH, SENT_START, drug_flag(doc.vocab)])  # one call: each has a fixed cost
     idx = arr[:, 0].tolist()
     ends = (arr[:, 0] + arr[:, 1]).tolist()
     hits = _lexicon_hits(document, doc, text, arr, idx, ends, facts)
@@ -481,7 +665,7 @@ def analyze(document: Document, doc: Doc, field: str | None = None) -> list[Sent
     if not hits:
         return sents  # no hit, no claim: sentences and cues are never looked at
     # Sentence starts straight from the SENT_START column: doc.sents walks tokens in Python.
-    bounds = [idx[i] for i in [0] + (numpy.flatnonzero(arr[1:, 2] == 1) + 1).tolist()]
+    bounds = [idx[0]] + [idx[i + 1] for i in (arr[1:, 2] == 1).nonzero()[0].tolist()]
     bounds.append(len(text))
     cues = _resolve_cues(doc.user_data.get("evidex.cues", []))
     cue_starts = [idx[start] for start, _, _ in cues]
@@ -548,7 +732,7 @@ class Verdict:
 
 def assertion(sent: Sentence) -> Verdict:
     "Is the sentence an asserted finding or statement, rather than an aim, a method or a bare fact?"
-    kinds = {c.kind for c in sent.cues}
+    kinds = cue_kinds(sent)
     section = None
     m = SECTION_RE.match(sent.text)
     if m:
@@ -647,7 +831,7 @@ def polarity(sent: Sentence, subject: Hit | None) -> tuple[str, Cue | None, bool
 
 def role_of(sent: Sentence, section: str | None) -> str:
     "background for prior knowledge, result for the paper's own findings."
-    kinds = {c.kind for c in sent.cues}
+    kinds = cue_kinds(sent)
     if section and SECTION_BACKGROUND.search(section):
         return "background"
     if "finding" in kinds:
@@ -657,20 +841,6 @@ def role_of(sent: Sentence, section: str | None) -> str:
     if sent.index == 0 and sent.total > 3:
         return "background"
     return "result"
-
-
-def _facts_in(doc: Doc | None, sent: Sentence, kind: str) -> list[str]:
-    "Facts of one kind inside the sentence, in text order."
-    facts = doc.user_data.get("evidex.facts", []) if doc is not None else []
-    out = []
-    # facts are sorted by position: start at the sentence instead of scanning the field.
-    for i in range(bisect_left(facts, (sent.start,)), len(facts)):
-        pos, k, value = facts[i]
-        if pos >= sent.end:
-            break
-        if k == kind:
-            out.append(value)
-    return out
 
 
 def _document_fact(document: Document, kind: str, doc: Doc | None) -> str | None:
@@ -691,7 +861,8 @@ def _title_fact(document: Document, kind: str) -> str | None:
     key = "title:" + kind
     if key not in ctx.facts:
         # Only the (short) title is scanned by regex; the abstract's facts come from the matcher.
-        m = _fact_regex(kind).search(document.title)
+        title = document.title
+        m = _fact_pattern(kind).search(title, title.lower())
         found = None
         if m is not None:
             found = SYSTEM_NAMES[int(m.lastgroup[1:])] if kind == "fact:system" else m.group(0)
@@ -702,6 +873,15 @@ def _title_fact(document: Document, kind: str) -> str | None:
 
 
 _FACT_RES: dict[str, re.Pattern] = {}
+_FACT_PATTERNS: dict[str, GatedPattern] = {}
+
+
+def _fact_pattern(kind: str) -> GatedPattern:
+    "_fact_regex with its literal finder (the study-system words; the cancer list mixes case rules and has none)."
+    pattern = _FACT_PATTERNS.get(kind)
+    if pattern is None:
+        pattern = _FACT_PATTERNS[kind] = gated(_fact_regex(kind))
+    return pattern
 
 
 def _fact_regex(kind: str) -> re.Pattern:
@@ -722,16 +902,29 @@ def _fact_regex(kind: str) -> re.Pattern:
 
 def study_system(sent: Sentence, document: Document, doc: Doc | None = None) -> str | None:
     "human, mouse, in vitro or clinical: from the sentence, else from the whole document."
-    inside = _facts_in(doc, sent, "fact:system")
-    if inside:
-        return min(inside, key=SYSTEM_NAMES.index)
-    return _document_fact(document, "fact:system", doc)
+    return _sentence_context(sent, document, doc)[0]
 
 
 def cancer_type(sent: Sentence, document: Document, doc: Doc | None = None) -> str | None:
     "The cancer named in the sentence, else the first one named in the document."
-    inside = _facts_in(doc, sent, "fact:cancer")
-    return inside[0] if inside else _document_fact(document, "fact:cancer", doc)
+    return _sentence_context(sent, document, doc)[1]
+
+
+def _sentence_context(sent: Sentence, document: Document, doc: Doc | None) -> tuple[str | None, str | None]:
+    "(study system, cancer type) of a sentence from one walk over its facts (sorted by position)."
+    systems: list[str] = []
+    cancers: list[str] = []
+    facts = doc.user_data.get("evidex.facts", []) if doc is not None else []
+    for i in range(bisect_left(facts, (sent.start,)), len(facts)):
+        pos, kind, value = facts[i]
+        if pos >= sent.end:
+            break
+        if kind == "fact:system":
+            systems.append(value)
+        elif kind == "fact:cancer":
+            cancers.append(value)
+    system = min(systems, key=SYSTEM_NAMES.index) if systems else _document_fact(document, "fact:system", doc)
+    return system, cancers[0] if cancers else _document_fact(document, "fact:cancer", doc)
 
 
 def build_claims(
@@ -748,7 +941,7 @@ def build_claims(
             sent.verdict = assertion(sent)
         verdict = sent.verdict
         is_claim = verdict.claim
-        if is_claim and require_trigger and not any(c.kind in DIRECTION_KINDS or c.kind == "neg" for c in sent.cues):
+        if is_claim and require_trigger and cue_kinds(sent).isdisjoint(TRIGGER_KINDS):
             is_claim = False
         for h in specific:
             if h.emit and (is_claim or not h.weak):
@@ -763,9 +956,11 @@ def _topic(document: Document, category: str) -> bool:
     key = -1 - CATEGORIES.index(category)
     answer = ctx.answers.get(key)
     if answer is None:
-        rx = TOPIC_RES[category]
+        pattern = TOPIC_FINDERS[category]
+        title = document.title
         # Stop at the third match: the count is only compared with 3.
-        answer = bool(rx.search(document.title)) or len(list(itertools.islice(rx.finditer(ctx.text), 3))) >= 3
+        answer = pattern.matches(title, title.lower()) or len(
+            list(itertools.islice(pattern.finditer(ctx.text, ctx.lower), 3))) >= 3
         ctx.answers[key] = answer
     return answer
 
@@ -776,6 +971,8 @@ TOPIC_RES = {
     "pathway": compile_context(r"\b(?:pathway|signal\w*)", re.IGNORECASE),
     "age": compile_context(r"\b(?:ag(?:e)?ing|aged|elderly|older)\b", re.IGNORECASE),
 }
+TOPIC_FINDERS = {category: gated(rx) for category, rx in TOPIC_RES.items()}
+TARGET_KEYWORD_FINDER = gated(TARGET_KEYWORD_RE)
 
 
 # "not well described", "has not been elucidated": a knowledge gap, not a denied relation.
@@ -852,9 +1049,9 @@ def make_claim(sent: Sentence, document: Document, field: str, category: str, hi
     if sent.context is None:
         # The same for every category's claim on this sentence: decided once.
         sent.role = role_of(sent, verdict.section)
-        sent.context = (study_system(sent, document, doc), cancer_type(sent, document, doc))
+        sent.context = _sentence_context(sent, document, doc)
     entities = list(dict.fromkeys(h.entity for h in hits if h.emit))
-    confidence = 0.5 + (0.2 if hits else 0.0) + (0.15 if trig is not None else 0.0) + (0.1 if any(c.kind == "finding" for c in sent.cues) else 0.0)
+    confidence = 0.5 + (0.2 if hits else 0.0) + (0.15 if trig is not None else 0.0) + (0.1 if "finding" in cue_kinds(sent) else 0.0)
     if hedge:
         confidence -= 0.1
     return Claim(

@@ -40,3 +40,75 @@ def test_guarded_context_regex_finds_the_same_matches(pattern: str) -> None:
     plain, guarded = re.compile(pattern), compile_context(pattern)
     for text in TEXTS + [t.swapcase() for t in TEXTS]:
         assert [m.span() for m in plain.finditer(text)] == [m.span() for m in guarded.finditer(text)]
+
+
+def _gated() -> list[re.Pattern]:
+    get_extractors()
+    from evidex_plugins.common import TARGET_KEYWORD_RE, TOPIC_RES, compile_context
+
+    return [compile_context(p) for p in _patterns()] + list(TOPIC_RES.values()) + [TARGET_KEYWORD_RE]
+
+
+GATE_TEXTS = TEXTS + [
+    "INTERFERON-β and ϐ-cells; ıfn; İnterferon; ſignalling; Σ σ ς",
+    "treatment with PATIENTS and doses, ageing and aged mice, older; the pathway signals",
+    "azacitidine after transplant; decitabine with DNMT; oncolytic virus; Tmem173, cGAMP, RIG-I",
+    "peginterferon-interferon IFNAR ifnifn type 1 interferon; therapytreatment drugsdrugs agedaging dosesdose",
+    "Phase I trial in MICE and human patients; in vitro cell lines, murine xenografts; ALL, all, NSCLC melanoma",
+    "PD-1 inhibitors, STING agonists/agonism, antagonistic IL-1 antagonist; blockades and PD-L1 blockade",
+]
+
+
+def _fact_regexes() -> list[re.Pattern]:
+    get_extractors()
+    from evidex_plugins.common import _fact_regex
+
+    return [_fact_regex("fact:system"), _fact_regex("fact:cancer")]
+
+
+@pytest.mark.parametrize("rx", _gated() + _fact_regexes(), ids=lambda rx: rx.pattern[:40])
+def test_literal_finder_finds_the_same_matches(rx: re.Pattern) -> None:
+    from evidex_plugins.common import gated
+
+    pattern = gated(rx)
+    for text in GATE_TEXTS + [t.swapcase() for t in GATE_TEXTS] + [t.upper() for t in GATE_TEXTS]:
+        expected = [m.span() for m in rx.finditer(text)]
+        assert [m.span() for m in pattern.finditer(text, text.lower())] == expected
+        found = pattern.search(text, text.lower())
+        assert (found and found.span()) == (expected[0] if expected else None)
+        assert pattern.matches(text, text.lower()) == bool(expected)
+
+
+def test_literal_finder_hazards_cover_every_case_variant() -> None:
+    "Any character re's IGNORECASE matches to a literal lower-cases to it, or makes the finder stand aside."
+    import sys
+
+    from evidex_plugins.common import gated
+
+    everything = "".join(chr(c) for c in range(sys.maxunicode + 1) if not 0xD800 <= c <= 0xDFFF)
+    for rx in _gated() + _fact_regexes():
+        pattern = gated(rx)
+        if not pattern.folded:
+            continue
+        for ch in set("".join(pattern.literals)):
+            for variant in re.findall(re.escape(ch), everything, re.IGNORECASE):
+                assert variant.lower() == ch or variant in pattern.hazards, (rx.pattern, ch, variant)
+
+
+def test_built_in_patterns_get_a_literal_finder() -> None:
+    "Every built-in context and topic regex opens with literals, so every one is searched the fast way."
+    from evidex_plugins.common import gated
+
+    assert all(gated(rx).literals for rx in _gated())
+
+
+def test_literal_finder_with_ascii_case_variants() -> None:
+    "A literal whose case variants are ASCII (dotless ı matches I and i) is still found in ASCII text."
+    from evidex_plugins.common import gated
+
+    rx = re.compile("(?i)ınterferon|alpha")
+    pattern = gated(rx)
+    assert not pattern.ascii_safe
+    for text in ["INTERFERON", "interferon", "ınterferon", "ALPHA beta", "none"]:
+        assert pattern.matches(text, text.lower()) == bool(rx.search(text))
+        assert [m.span() for m in pattern.finditer(text, text.lower())] == [m.span() for m in rx.finditer(text)]

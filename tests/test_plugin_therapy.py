@@ -72,3 +72,21 @@ def test_generic_treatment_sentence_in_a_treatment_paper(nlp_and_extractors):
     assert len(claims(items, "therapy")) == 2
     # ... but not in a paper about something else.
     assert not claims(run(nlp_and_extractors, "The regimen was well tolerated.", title="Mapping of genomes"), "therapy")
+
+
+def test_drug_flag_marks_exactly_the_stem_words(nlp_and_extractors):
+    "The lexeme flag agrees with the word test, for words seen before and after it was added."
+    import spacy
+
+    from evidex_plugins.common import drug_flag, is_drug_word
+
+    text = "Imatinib, nivolumab and cisplatin beat Mab, statins, mabs, vaccine and 5-fluorouracil-rubicin; Trastuzumab."
+    nlp, _ = nlp_and_extractors
+    blank = spacy.blank("en")
+    before = blank.make_doc(text)  # its words enter the vocabulary before the flag exists
+    for vocab_nlp, doc in ((nlp, nlp.make_doc(text)), (blank, before)):
+        flag = drug_flag(vocab_nlp.vocab)
+        assert drug_flag(vocab_nlp.vocab) == flag  # registered once per vocabulary
+        expected = [t.text for t in doc if is_drug_word(t.text)]
+        assert [t.text for t in doc if t.check_flag(flag)] == expected
+        assert "nivolumab" in expected and "Mab" not in expected

@@ -1,0 +1,44 @@
+"""The core sentence splitter: where it marks starts, the same through nlp.pipe as one doc at a time."""
+
+from __future__ import annotations
+
+import pytest
+
+from evidex.nlp import make_nlp, split_sentences
+
+TEXTS = [
+    "",
+    ".",
+    "Done. ",
+    "IFN-β rose. It fell! Did it? yes. p53 was lost. e.g. this. Smith et al. Found it. Fig. 2 shows.",
+    "A single sentence without an end",
+    ". Leading stop. (Brackets) open. “Quotes” too. 3 mice. α-cells. c-Myc rose.",
+    "Ends with a stop.",
+    "Two  spaces.  Then\nnew line. Done.",
+]
+
+
+@pytest.fixture(scope="module")
+def nlp():
+    return make_nlp()
+
+
+def _starts(doc) -> list[bool | None]:
+    return [t.is_sent_start for t in doc]
+
+
+def test_pipe_batches_mark_the_same_starts_as_single_docs(nlp):
+    "Every token's is_sent_start (True, False, None) agrees, across batch and doc edges."
+    texts = TEXTS * 20  # more than one batch, empty docs among them
+    piped = [_starts(doc) for doc in nlp.pipe(texts, batch_size=7)]
+    single = [_starts(split_sentences(nlp.make_doc(text))) for text in texts]
+    assert piped == single
+
+
+def test_starts_after_end_marks_only(nlp):
+    "A start needs . ! or ? then white space, a word that can open a sentence, and no abbreviation."
+    doc = split_sentences(nlp.make_doc(TEXTS[3]))
+    assert [s.text for s in doc.sents] == [
+        "IFN-β rose.", "It fell!", "Did it? yes.", "p53 was lost. e.g. this.", "Smith et al. Found it.",
+        "Fig. 2 shows."]
+    assert all(t.is_sent_start is False for t in doc[1:] if t.i not in {s.start for s in doc.sents})
