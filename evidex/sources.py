@@ -25,9 +25,12 @@ from .ratelimit import default_rate
 
 EUTILS_URL = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils"
 EUROPEPMC_URL = "https://www.ebi.ac.uk/europepmc/webservices/rest"
-# esearch lists at most 10,000 ids of a result set; bigger sets are split by entry date.
+# esearch lists at most 10,000 ids of a result set; bigger sets are split by entry date (then PMID).
 ESEARCH_MAX = 9999
 EARLIEST = datetime.date(1800, 1, 1)  # before any PubMed entry date
+# One entry date can hold more records than esearch lists (bulk loads): such a day is split by
+# PMID range ("lo:hi[uid]"), starting from every PMID there can be.
+PMID_CEILING = 999_999_999
 T = TypeVar("T")
 _PMID_IN_XML = re.compile(rb"<Pubmed(?:Book)?Article[\s>]")
 
@@ -40,6 +43,7 @@ class Window:
     end: datetime.date | None
     expected: int
     ids: list[str] | None = None  # the PMIDs esearch listed (PubMed only)
+    pmids: tuple[int, int] | None = None  # PubMed only: the window holds these PMIDs (inclusive)
     notes: list[str] = field(default_factory=list)
 
 
@@ -173,13 +177,17 @@ class PubMedSource(ApiSource):
             params["api_key"] = self.api_key()
         return params
 
-    def esearch(self, query: str, start: datetime.date | None, end: datetime.date | None) -> SearchResult:
-        "Count and ids (up to window_max) of query within entry dates start..end."
-        params = self._params(term=query, retmode="xml", retmax=self.window_max, retstart=0)
+    def esearch(self, query: str, start: datetime.date | None, end: datetime.date | None,
+                pmids: tuple[int, int] | None = None) -> SearchResult:
+        "Count and ids (up to window_max) of query within entry dates start..end (and a PMID range)."
+        term = f"({query}) AND {pmids[0]}:{pmids[1]}[uid]" if pmids else query
+        params = self._params(term=term, retmode="xml", retmax=self.window_max, retstart=0)
         if start or end:
             params.update(datetype="edat", mindate=(start or EARLIEST).strftime("%Y/%m/%d"),
                           maxdate=(end or datetime.date.today()).strftime("%Y/%m/%d"))
         what = f"PubMed esearch {_short(query)!r}" + (f" {_span(start, end)}" if start or end else "")
+        if pmids:
+            what += f" PMIDs {pmids[0]}-{pmids[1]}"
         result = self.http.request("POST", "esearch.fcgi", _parse_esearch, params=params, what=what,
                                    error_class=UsageError)
         if result.count == 0 and any(n.startswith(("phrase not found", "field not found")) for n in result.notes):
@@ -200,15 +208,13 @@ class PubMedSource(ApiSource):
         return windows
 
     def _split(self, query: str, lo: datetime.date, hi: datetime.date, count: int) -> list[Window]:
+        "Halve lo..hi by entry date, recursively, until each part lists all its ids; a day by PMID."
         if lo >= hi:
-            raise SourceError(f"PubMed {_short(query)!r}: {count} records have entry date {lo}, more than "
-                              f"esearch lists ({self.window_max}); cannot split further by date")
+            return self._split_pmids(query, lo, (1, PMID_CEILING), count)
         mid = lo + (hi - lo) // 2
         parts = [(lo, mid), (mid + datetime.timedelta(days=1), hi)]
         results = [self.esearch(query, a, b) for a, b in parts]
-        if sum(r.count for r in results) != count:
-            raise SourceError(f"PubMed {_short(query)!r}: {_span(lo, hi)} has {count} records but its halves "
-                              f"{' + '.join(str(r.count) for r in results)} (records changing? rerun)")
+        self._check_halves(query, f"{_span(lo, hi)}", count, results)
         windows: list[Window] = []
         for (a, b), r in zip(parts, results):
             if r.count <= self.window_max:
@@ -216,6 +222,29 @@ class PubMedSource(ApiSource):
             else:
                 windows.extend(self._split(query, a, b, r.count))
         return windows
+
+    def _split_pmids(self, query: str, day: datetime.date, pmids: tuple[int, int], count: int) -> list[Window]:
+        "Halve one entry day's PMID range, recursively (a range of one PMID holds at most one record)."
+        lo, hi = pmids
+        mid = lo + (hi - lo) // 2
+        parts = [(lo, mid), (mid + 1, hi)]
+        results = [self.esearch(query, day, day, part) for part in parts]
+        self._check_halves(query, f"{_span(day, day)} PMIDs {lo}-{hi}", count, results)
+        windows: list[Window] = []
+        for part, r in zip(parts, results):
+            if r.count == 0:
+                continue  # most of the PMID space holds nothing of one day
+            if r.count <= self.window_max:
+                windows.append(Window(day, day, r.count, r.ids, pmids=part, notes=[f"PMIDs {part[0]}-{part[1]}"]))
+            else:
+                windows.extend(self._split_pmids(query, day, part, r.count))
+        return windows
+
+    def _check_halves(self, query: str, what: str, count: int, results: list[SearchResult]) -> None:
+        "The two halves' counts must add up to the whole's: every record is in exactly one window."
+        if sum(r.count for r in results) != count:
+            raise SourceError(f"PubMed {_short(query)!r}: {what} has {count} records but its halves "
+                              f"{' + '.join(str(r.count) for r in results)} (records changing? rerun)")
 
     def efetch(self, ids: list[str]) -> list[Document | Deletion]:
         "Records for ids (POST), parsed; a truncated or malformed body is fetched again."
@@ -229,7 +258,8 @@ class PubMedSource(ApiSource):
 
     def fetch(self, query: str, window: Window, batch_size: int) -> Iterator[Batch]:
         "Batches of records for the window's ids; ids that never arrive are counted as failed."
-        ids = window.ids if window.ids is not None else self.esearch(query, window.start, window.end).ids
+        ids = window.ids if window.ids is not None else self.esearch(query, window.start, window.end,
+                                                                      window.pmids).ids
         ids = list(dict.fromkeys(ids))  # esearch should not repeat an id; never count one twice
         if len(ids) < window.expected:
             yield Batch([], 0, failed=window.expected - len(ids), responses=self.http.drain(), notes=[

@@ -59,6 +59,7 @@ _RECORD = re.compile(rb"<(PubmedArticle|PubmedBookArticle)>.*?</\1>", re.DOTALL)
 _PMID = re.compile(rb"<PMID[^>]*>(\d+)</PMID>")
 _DATE = re.compile(rb'<PubMedPubDate PubStatus="(?:entrez|pubmed)">\s*<Year>(\d+)</Year>\s*'
                    rb"<Month>(\d+)</Month>\s*<Day>(\d+)</Day>")
+_UID_RANGE = re.compile(r"\b(\d+):(\d+)\[uid\]", re.IGNORECASE)
 _IDATE = re.compile(r"FIRST_IDATE:\[(\S+) TO (\S+)\]")
 
 
@@ -397,6 +398,9 @@ def _handler(server: ReplayServer) -> type[BaseHTTPRequestHandler]:
                 return self.send(200, recorded("pubmed-eutils", "biopython", "esearch8.xml"), "text/xml")
             start, end = _date(p.get("mindate")), _date(p.get("maxdate"))
             ids = [] if "nothing" in term else server.pmids(start, end)
+            span = _UID_RANGE.search(term)
+            if span:  # "lo:hi[uid]": PubMed's PMID-range search
+                ids = [i for i in ids if int(span.group(1)) <= int(i) <= int(span.group(2))]
             retstart = int(p.get("retstart", 0))
             retmax = min(int(p.get("retmax", 20)), server.esearch_cap)
             shown = ids[retstart:retstart + retmax]

@@ -190,15 +190,32 @@ def test_a_failure_in_a_later_window_keeps_earlier_windows_and_a_rerun_fills_the
     assert watermark(db, "pubmed", "cancer") == TODAY
 
 
-def test_a_day_with_more_records_than_esearch_lists_fails_clearly(monkeypatch, tmp_path):
+def test_a_day_with_more_records_than_esearch_lists_is_split_by_pmid_range(monkeypatch, tmp_path):
+    # 12 records, all entered on one day, and esearch lists at most 5 ids of a result.
     with ReplayServer(scale=12, per_day=12, esearch_cap=5) as srv:
-        for key, value in {**srv.env(), "EVIDEX_RATE_LIMIT": "200", "EVIDEX_RATE_DIR": str(tmp_path),
+        for key, value in {**srv.env(), "EVIDEX_RATE_LIMIT": "1000", "EVIDEX_RATE_DIR": str(tmp_path),
                            "EVIDEX_PUBMED_WINDOW_MAX": "5"}.items():
             monkeypatch.setenv(key, value)
         db = store.open_db(tmp_path / "x.db")
-        with pytest.raises(SourceError, match="cannot split further by date"):
-            run(db, PubMedSource())
-        assert watermark(db, "pubmed", "cancer") is None
+        result = run(db, PubMedSource(), batch_size=4)
+        assert result.status == "ok" and pmids_once(db) == sorted(srv.pmids())
+        rows = ledger(db, result.run_id)
+        assert all(r["status"] == "complete" and r["expected"] <= 5 for r in rows)
+        assert sum(r["expected"] for r in rows) == 12
+        # The day's records are in PMID-range windows that tile it: each record in exactly one.
+        by_range = {}
+        for r in rows:
+            for note in json.loads(r["detail"]).get("notes", []):
+                if note.startswith("PMIDs "):
+                    lo, hi = map(int, note.split()[1].split("-"))
+                    by_range[(lo, hi)] = r
+        assert len(by_range) >= 3 and sum(r["expected"] for r in by_range.values()) == 12
+        assert len({(r["window_start"], r["window_end"]) for r in by_range.values()}) == 1  # one day
+        ranges = sorted(by_range)
+        assert all(a[1] < b[0] for a, b in zip(ranges, ranges[1:]))
+        terms = [p["term"] for endpoint, p, _ in srv.requests if endpoint == "esearch"]
+        assert any(t.endswith("[uid]") and t.startswith("(cancer) AND ") for t in terms)
+        assert watermark(db, "pubmed", "cancer") == TODAY
 
 
 def test_window_counts_must_add_up(server, db, monkeypatch):
