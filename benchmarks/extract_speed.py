@@ -11,8 +11,8 @@ from pathlib import Path
 
 from evidex import get_extractors
 from evidex.models import Document
-from evidex.nlp import make_nlp
-from evidex.pipeline import extract
+from evidex.nlp import SENTENCE_PIPE, make_nlp
+from evidex.pipeline import extract, parse
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DOCS = ROOT.parent / "shared" / "eval" / "docs.jsonl"
@@ -31,32 +31,48 @@ def repeated(docs: list[Document], n: int, offset: int = 0) -> Iterator[Document
 
 
 def interleaved_speeds(nlp, extractors, docs: list[Document], n: int, chunk: int = 1000) -> dict:
-    """Tokenizer-only and full-extraction time over the same n documents, chunk by chunk.
+    """Tokenizer-only, pipeline-only and full-extraction time over the same n documents, chunk by chunk.
 
-    The two are measured alternately on each chunk so that load from other processes on a
-    shared machine hits both alike; the ratio is then meaningful even when absolute speed is not.
+    Each stage is measured in turn on each chunk so that load from other processes on a shared
+    machine hits all alike; the ratios are then meaningful even when absolute speed is not.
+    The pipeline stages (splitter alone, then every pipe) say where the time goes: the rest of
+    a full run is the extractors' own Python.
     """
-    tok_time = full_time = 0.0
-    tok_best = full_best = 0.0
+    stages = ("tok", "split", "pipes", "full")
+    time_in = dict.fromkeys(stages, 0.0)
+    best = dict.fromkeys(stages, 0.0)
     items = 0
     errors: list = []
+    splitter = [SENTENCE_PIPE] if SENTENCE_PIPE in nlp.pipe_names else []
     for offset in range(0, n, chunk):
         batch = list(repeated(docs, min(chunk, n - offset), offset))
         texts = [t for d in batch for t in (d.title, d.abstract) if t]
+        took = {}
         start = time.perf_counter()
         for _ in nlp.tokenizer.pipe(texts, batch_size=256):
             pass
-        mid = time.perf_counter()
+        took["tok"] = time.perf_counter() - start
+        with nlp.select_pipes(enable=splitter):
+            start = time.perf_counter()
+            for _ in parse(nlp, batch):
+                pass
+            took["split"] = time.perf_counter() - start
+        start = time.perf_counter()
+        for _ in parse(nlp, batch):
+            pass
+        took["pipes"] = time.perf_counter() - start
+        start = time.perf_counter()
         for _, found in extract(nlp, batch, extractors, errors.append):
             items += len(found)
-        end = time.perf_counter()
-        tok_time += mid - start
-        full_time += end - mid
-        tok_best = max(tok_best, len(batch) / (mid - start))
-        full_best = max(full_best, len(batch) / (end - mid))
+        took["full"] = time.perf_counter() - start
+        for stage in stages:
+            time_in[stage] += took[stage]
+            best[stage] = max(best[stage], len(batch) / took[stage])
     if errors:
         raise SystemExit(f"{len(errors)} extraction errors, first: {errors[0].error}")
-    return {"tok": n / tok_time, "full": n / full_time, "tok_best": tok_best, "full_best": full_best, "items": items}
+    rates = {stage: n / time_in[stage] for stage in stages}
+    return {**rates, "tok_best": best["tok"], "full_best": best["full"], "items": items,
+            "us": {stage: time_in[stage] / n * 1e6 for stage in stages}}
 
 
 def peak_memory(nlp, extractors, docs: list[Document], n: int) -> float:
@@ -86,6 +102,18 @@ def main() -> None:
     print(f"{'tokenizer only':<24}{r['tok']:12.0f}{r['tok_best']:16.0f}")
     print(f"{'all four extractors':<24}{r['full']:12.0f}{r['full_best']:16.0f}  ({r['items']} claims+mentions)")
     print(f"{'ratio to tokenizer':<24}{r['full'] / r['tok']:12.2f}{r['full_best'] / r['tok_best']:16.2f}")
+    us = r["us"]
+    print("where a document's time goes (microseconds per abstract, from the stages above):")
+    parts = [
+        ("tokenizer alone", us["tok"]),
+        ("tokenizer in the pipeline + sentence splitter", us["split"]),
+        ("the other pipes (lexicon matching)", us["pipes"] - us["split"]),
+        ("extractors' own work after parsing", us["full"] - us["pipes"]),
+    ]
+    for label, value in parts:
+        print(f"  {label:<48}{value:8.1f}")
+    print(f"  {'all four extractors, end to end':<48}{us['full']:8.1f}")
+    print(f"  ratio if the extractors' own work took no time: {us['tok'] / us['pipes']:.2f}")
     small, large = max(args.n // 10, 500), args.n
     m_small = peak_memory(nlp, extractors, docs, small)
     m_large = peak_memory(nlp, extractors, docs, large)

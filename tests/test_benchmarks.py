@@ -1,0 +1,45 @@
+"""The extraction benchmark runs end to end and its figures add up (no speed is asserted)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+from conftest import ROOT, require_shared
+
+
+def test_extract_speed_prints_consistent_figures(nlp_and_extractors):
+    "Every figure is printed, the stages add up to the end-to-end time, and the work is the real extraction's."
+    docs = require_shared("eval", "docs.jsonl")
+    n = 2 * sum(1 for line in docs.read_text(encoding="utf-8").splitlines() if line.strip())
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "extract_speed.py"), "--docs", str(docs), "-n", str(n)],
+        capture_output=True, text=True, timeout=300, check=True,
+    ).stdout
+
+    # The same documents twice over: twice the claims and mentions one extraction pass finds.
+    from evidex.models import Document
+    from evidex.pipeline import extract
+
+    nlp, extractors = nlp_and_extractors
+    rows = [json.loads(line) for line in docs.read_text(encoding="utf-8").splitlines() if line.strip()]
+    once = sum(len(found) for _, found in extract(
+        nlp, [Document(id=str(r["pmid"]), title=r.get("title") or "", abstract=r.get("abstract") or "") for r in rows],
+        extractors, lambda e: None))
+    assert f"({2 * once} claims+mentions)" in out
+
+    def figure(label: str) -> float:
+        found = re.search(rf"^\s*{re.escape(label)}\s+(-?[\d.]+)", out, re.MULTILINE)
+        assert found, f"{label!r} missing from:\n{out}"
+        return float(found.group(1))
+
+    parts = [figure(label) for label in (
+        "tokenizer in the pipeline + sentence splitter", "the other pipes (lexicon matching)",
+        "extractors' own work after parsing")]
+    total = figure("all four extractors, end to end")
+    assert parts[0] > 0 and total > 0  # (the differences may wobble around zero on a busy machine)
+    assert abs(sum(parts) - total) <= 0.2  # each part is printed rounded to 0.1
+    assert 0 < figure("ratio to tokenizer") < 1
+    assert "peak traced memory" in out
