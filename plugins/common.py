@@ -188,9 +188,11 @@ OLD_ANIMAL_RE = re.compile(r"\b(?:1[2-9]|2\d|3\d)\s*[-\s]?(?:months?|mo)[-\s]*ol
 DRUG_STEMS = (
     "mab", "tinib", "rafenib", "metinib", "ciclib", "parib", "lisib", "zomib", "platin", "rubicin", "taxel",
     "tecan", "floxacin", "mycin", "statin", "citabine", "vudine", "fovir", "previr", "asvir", "buvir", "navir",
-    "trexate", "fosfamide", "mustine", "sertib", "stine", "olimus", "dronate", "rozole", "lutamide", "relix",
+    "trexate", "fosfamide", "mustine", "sertib", "olimus", "dronate", "rozole", "lutamide", "relix",
     "gliptin", "prazole",
 )
+# Vinca alkaloids share a prefix, not a suffix: their "-ine" alone would take in "intestine".
+VINCA_PREFIX, VINCA_SUFFIX = "vin", "ine"
 DRUG_WORD_RE = re.compile(r"[A-Za-z][a-z]{2,}")
 # "CD40 agonists", "PD-L1 blockade": found from the keyword, then the word before it.
 TARGET_KEYWORD_RE = re.compile(r"(?:inhibitors?|agonists?|agonism|antagonists?|blockade)\b")
@@ -541,8 +543,9 @@ _context = _ContextCache()
 
 
 def is_drug_word(word: str) -> bool:
-    "A drug name by its INN stem: a plain word longer than five letters that ends in a stem."
-    return word.endswith(DRUG_STEMS) and len(word) > 5 and DRUG_WORD_RE.fullmatch(word) is not None
+    "A drug name by its INN stem: a plain word longer than five letters with a stem (vin...ine, ...mab, ...)."
+    stem = word.endswith(DRUG_STEMS) or (word.lower().startswith(VINCA_PREFIX) and word.endswith(VINCA_SUFFIX))
+    return stem and len(word) > 5 and DRUG_WORD_RE.fullmatch(word) is not None
 
 
 _DRUG_FLAGS: dict[int, int] = {}

@@ -33,6 +33,22 @@ def test_unlisted_drug_found_by_inn_stem(nlp_and_extractors):
     assert "foxotinib" in ids(items, "therapy")
 
 
+@pytest.mark.parametrize("word,drug", [
+    ("vindesine", True), ("Vinflunine", True), ("carmustine", True), ("intestine", False), ("pristine", False),
+    ("vinculin", False), ("somatostatins", False),
+])
+def test_inn_stem_words(word, drug):
+    "Stems are suffixes (or the vinca prefix): an ordinary word ending alike is no drug."
+    from evidex_plugins.common import is_drug_word
+
+    assert is_drug_word(word) is drug
+
+
+def test_body_part_is_no_drug(nlp_and_extractors):
+    items = run(nlp_and_extractors, "Cisplatin damaged the small intestine and reduced tumour growth in mice.")
+    assert ids(items, "therapy") >= {"cisplatin"} and "intestine" not in ids(items, "therapy")
+
+
 @pytest.mark.parametrize("text,absent", [
     ("Samples were incubated for 1 h at RT before RT-PCR showed increased expression.", "radiotherapy"),
     ("IR was associated with obesity and increased insulin levels.", "radiotherapy"),
