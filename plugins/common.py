@@ -181,8 +181,14 @@ AGE_DESCRIPTOR_RE = re.compile(
     r"|\bAged\[mh\]|\bAged, 80 and over\b|\bage\s*(?:[<>≥≤]|\d)",
     re.IGNORECASE,
 )
-# Old-animal ages (>= 12 months) are ageing terms even when written as numbers.
-OLD_ANIMAL_RE = re.compile(r"\b(?:1[2-9]|2\d|3\d)\s*[-\s]?(?:months?|mo)[-\s]*old\b", re.IGNORECASE)
+# Old-animal ages (>= 12 months) are ageing terms even when written as numbers; an
+# "18-month-old boy" is a toddler.
+OLD_ANIMAL_RE = re.compile(
+    r"\b(?:1[2-9]|2\d|3\d)\s*[-\s]?(?:months?|mo)[-\s]*old\b"
+    r"(?![-\s]+(?:boys?|girls?|child|children|infants?|bab(?:y|ies)|toddlers?|sons?|daughters?|twins?|siblings?"
+    r"|patients?|human)\b)",
+    re.IGNORECASE,
+)
 # Drug names recognised by INN stems when no lexicon line names them. The test runs once per
 # word of the vocabulary, as a lexeme flag (see drug_flag), so a field reads it as one column.
 DRUG_STEMS = (
@@ -462,11 +468,10 @@ class LexiconMatcher:
         keys, kinds = self._keys, self._cue_kinds
         raw: list[tuple[int, int, int]] = []
         cues: list[tuple[int, int, int]] = []
-        exact: list[tuple[int, int, int]] = []
         for match_id, start, end in self.lower(doc):
             index = keys.get(match_id)
             if index is not None:
-                raw.append((index, start, end))
+                raw.append((start, start - end, index))
                 continue
             rank = kinds.get(match_id)
             if rank is not None:
@@ -475,8 +480,10 @@ class LexiconMatcher:
                 continue
             index = self._exact_keys[match_id]
             if tuple(doc[i].orth for i in range(start, end)) in self._spellings[index]:
-                exact.append((index, start, end))
-        raw.extend(exact)  # after the case-insensitive matches, as when they had a pass of their own
+                raw.append((start, start - end, index))
+        # (start, -length, entry): matches of the same span in lexicon order (the earlier line
+        # wins a tie later on), never in the matcher's own order, which a new lexicon line reshuffles.
+        raw.sort()
         doc.user_data["evidex.raw"] = raw
         doc.user_data["evidex.cues"] = cues
         doc.user_data["evidex.entries"] = self.entries  # a reference, not a copy
@@ -601,7 +608,7 @@ def _lexicon_hits(document: Document, doc: Doc, text: str, arr: numpy.ndarray, i
     entries: list[Entry] = doc.user_data.get("evidex.entries") or []
     hits: list[Hit] = []
     blocks: list[tuple[int, int]] = []
-    for index, start, end in doc.user_data.get("evidex.raw", ()):
+    for start, neg_len, index in doc.user_data.get("evidex.raw", ()):
         entry = entries[index]
         # Most entries have no document context: skip the per-document cache lookup for them.
         if entry.conditional and not ctx.allowed(index, entry):
@@ -610,7 +617,7 @@ def _lexicon_hits(document: Document, doc: Doc, text: str, arr: numpy.ndarray, i
         if entry.fact:
             facts.append((s, entry.category, entry.id))
             continue
-        e = ends[end - 1]
+        e = ends[start - neg_len - 1]
         if entry.exclude:
             blocks.append((s, e))
             continue
@@ -1041,10 +1048,12 @@ def make_claim(sent: Sentence, document: Document, field: str, category: str, hi
     direction, trig, flipped = polarity(sent, subject)
     obj = None
     if trig is not None:
-        for h in sent.hits:
-            if h.start > trig.end and h is not subject:
-                obj = h.entity or h.text
-                break
+        after = [h for h in sent.hits if h.start > trig.end and h is not subject]
+        if after:
+            # Of hits on the same words ("PEG-IFNα": a therapy and an IFN), the claim's own category.
+            first = after[0]
+            first = next((h for h in after if h.category == category and h.start == first.start and h.end == first.end), first)
+            obj = first.entity or first.text
     if sent.negation_cues is None:
         sent.negation_cues = negations(sent)
         sent.hedge_cues = hedges(sent)

@@ -39,6 +39,10 @@ def test_age_terms(nlp_and_extractors, text, expected):
     "Six-week-old mice were treated and tumour growth decreased.",
     "Therapy-induced senescence of tumour cells increased SASP factors.",
     "Aged garlic extract reduced tumour growth.",
+    "AGEs increased RAGE signalling and tumour growth.",  # advanced glycation end products
+    "An 18-month-old boy developed leukaemia that increased after treatment.",
+    "ChIP assays showed that STAT1 increased binding at the promoter.",
+    "A CHIP chip increased the yield.",
 ])
 def test_traps_are_not_age_claims(nlp_and_extractors, text):
     assert not claims(run(nlp_and_extractors, text), "age"), text
@@ -51,3 +55,10 @@ def test_attributes(nlp_and_extractors):
     assert c.hedged
     c = claims(run(nlp_and_extractors, "Older age was associated with poor survival."), "age")[0]
     assert c.direction == "assoc" and c.entities == ["age-factor"]
+
+
+def test_chip_counts_where_clonal_haematopoiesis_is_spelled_out(nlp_and_extractors):
+    text = "CHIP increased the risk of therapy-related myeloid neoplasms."
+    assert "ageing" not in ids(run(nlp_and_extractors, text), "age")
+    title = "Clonal haematopoiesis of indeterminate potential in patients with solid tumours"
+    assert "ageing" in ids(run(nlp_and_extractors, text, title=title), "age")

@@ -77,6 +77,13 @@ def test_outcomes(nlp_and_extractors):
     assert c.hedged and c.direction == "up"
 
 
+def test_object_on_shared_words_is_the_claims_own_category(nlp_and_extractors):
+    "PEG-IFNα is a therapy and an IFN: each category's claim names its own id as the object."
+    items = run(nlp_and_extractors, "PEG-IFNα plus adefovir was not superior to PEG-IFNα monotherapy in patients.")
+    by_category = {c.category: c.object for c in items if hasattr(c, "object")}
+    assert by_category["therapy"] == "peginterferon" and by_category["ifn"] == "ifn-alpha"
+
+
 def test_methods_and_aims_are_not_claims(nlp_and_extractors):
     assert not claims(run(nlp_and_extractors, "Patients were randomized to receive cisplatin or placebo."), "therapy")
     assert not claims(run(nlp_and_extractors, "The aim of this study was to evaluate the efficacy of nivolumab."), "therapy")
