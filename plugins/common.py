@@ -35,6 +35,10 @@ GREEK = {
     "ε": ("ε", "epsilon", "ϵ"), "κ": ("κ", "kappa"), "ω": ("ω", "omega"), "λ": ("λ", "lambda"),
 }
 DASH_FORMS = ("-", "", " ", "–", "‐")
+# Text converted without Greek letters writes "IFN-γ" as "IFN-g": a Latin letter after a dash.
+# Only after a dash: "ERα" as "ERa" would be the word "era".
+LATIN_AFTER_DASH = re.compile(r"-([αβγλ])(?![^\W\d_])")
+LATIN = {"α": "a", "β": "b", "γ": "g", "λ": "l"}
 KNOCKOUT_SUFFIXES = ("-/-", "−/−", "–/–", "(-/-)", "-KO", " KO", "-null")
 # Title-case forms of these symbols are ordinary English words; only their knockout forms count.
 ENGLISH_TITLES = {"Sting", "Visa", "Ras", "Neu", "Ros", "Ido", "Age", "Chop", "Lam", "Dox"}
@@ -66,10 +70,13 @@ def _expand_dashes(term: str) -> list[str]:
 
 
 def term_variants(term: str, gene: bool = False, plural: bool = True) -> set[str]:
-    "Greek, dash, plural, mouse-case and knockout variants of one lexicon term."
+    "Greek (and Latin-letter), dash, plural, mouse-case and knockout variants of one lexicon term."
     out: set[str] = set()
     for g in _expand_greek(term):
         out.update(_expand_dashes(g))
+    latin = LATIN_AFTER_DASH.sub(lambda m: "-" + LATIN[m.group(1)], term)
+    if latin != term:
+        out.add(latin)
     if plural:
         for v in list(out):
             if v[-1:].isalpha() and v[-1:] not in "sS" and len(v) > 2:

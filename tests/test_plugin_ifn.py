@@ -50,6 +50,8 @@ def test_tokenisation_of_variants(nlp_and_extractors):
     ("IFN-α/β", "type-i-ifn"), ("IFN-I", "type-i-ifn"), ("IFNAR1", "IFNAR1"), ("Ifnar1", "IFNAR1"),
     ("Ifnar1-/-", "IFNAR1"), ("IFN-ε", "IFNE"), ("interferon-stimulated genes", "isg"),
     ("IFN-α2b", "IFNA2"), ("IRDS", "irds"),
+    # Greek letters lost in conversion, after a dash:
+    ("IFN-a", "ifn-alpha"), ("IFN-b", "IFNB1"), ("interferon-b", "IFNB1"), ("IFN-a2b", "IFNA2"),
 ])
 def test_variants_map_to_canonical_ids(nlp_and_extractors, surface, expected):
     items = run(nlp_and_extractors, f"{surface} strongly induced tumour cell apoptosis in mice.")
@@ -59,6 +61,8 @@ def test_variants_map_to_canonical_ids(nlp_and_extractors, surface, expected):
 @pytest.mark.parametrize("text", [
     "IFN-γ induced PD-L1 expression on tumour cells.",
     "IFN-gamma secretion by T cells increased after vaccination.",
+    "IFN-g secretion by T cells in patients with hepatitis C increased after vaccination.",
+    "IFN-l levels in patients with hepatitis B increased after treatment.",
     "IFN-λ1 suppressed viral replication in hepatocytes.",
     "Type I collagen deposition increased in fibrotic tumours.",
     "Type I diabetes was associated with higher cancer risk.",
