@@ -23,7 +23,7 @@ FLOORS = {
     ("claims", "pathway"): 0.805,  # 0.825
     ("claims", "therapy"): 0.755,  # 0.776
     ("claims", "age"): 0.87,  # 0.893
-    ("entities",): 0.805,  # 0.825
+    ("entities",): 0.805,  # 0.824
     ("negated",): 0.905,  # 0.927
     ("hedged",): 0.825,  # 0.846
     ("direction",): 0.735,  # 0.754
