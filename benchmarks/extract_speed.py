@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import time
 import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 
 from evidex import get_extractors
+from evidex.files import read_jsonl
 from evidex.models import Document
 from evidex.nlp import SENTENCE_PIPE, make_nlp
 from evidex.pipeline import extract, parse
@@ -19,8 +19,7 @@ DEFAULT_DOCS = ROOT.parent / "shared" / "eval" / "docs.jsonl"
 
 
 def load(path: Path) -> list[Document]:
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return [Document(id=str(r["pmid"]), title=r.get("title") or "", abstract=r.get("abstract") or "") for r in rows]
+    return list(read_jsonl(path))
 
 
 def repeated(docs: list[Document], n: int, offset: int = 0) -> Iterator[Document]:

@@ -2,32 +2,29 @@
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import sys
 
 from conftest import ROOT, require_shared
 
+from evidex.files import read_jsonl
+from evidex.pipeline import extract
+
 
 def test_extract_speed_prints_consistent_figures(nlp_and_extractors):
     "Every figure is printed, the stages add up to the end-to-end time, and the work is the real extraction's."
     docs = require_shared("eval", "docs.jsonl")
-    n = 2 * sum(1 for line in docs.read_text(encoding="utf-8").splitlines() if line.strip())
+    documents = list(read_jsonl(docs))
+    n = 2 * len(documents)
     out = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "extract_speed.py"), "--docs", str(docs), "-n", str(n)],
         capture_output=True, text=True, timeout=300, check=True,
     ).stdout
 
     # The same documents twice over: twice the claims and mentions one extraction pass finds.
-    from evidex.models import Document
-    from evidex.pipeline import extract
-
     nlp, extractors = nlp_and_extractors
-    rows = [json.loads(line) for line in docs.read_text(encoding="utf-8").splitlines() if line.strip()]
-    once = sum(len(found) for _, found in extract(
-        nlp, [Document(id=str(r["pmid"]), title=r.get("title") or "", abstract=r.get("abstract") or "") for r in rows],
-        extractors, lambda e: None))
+    once = sum(len(found) for _, found in extract(nlp, documents, extractors, lambda e: None))
     assert f"({2 * once} claims+mentions)" in out
 
     def figure(label: str) -> float:
