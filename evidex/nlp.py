@@ -91,10 +91,22 @@ def make_nlp(extractors: Iterable[Extractor] = (), model: str | None = None) -> 
         nlp = spacy.blank("en")
     if not nlp.has_pipe("sentencizer") and not nlp.has_pipe("parser") and not nlp.has_pipe("senter"):
         nlp.add_pipe(SENTENCE_PIPE)
+    _split_letter_stops(nlp)
     for extractor in extractors:
         extractor.setup(nlp)
     _flush_tokenizer_cache(nlp)
     return nlp
+
+
+def _split_letter_stops(nlp: Language) -> None:
+    "Tokenise 'b.' as 'b' and '.': a lower-case letter before a stop ends a word in papers, not an initial."
+    # spaCy's English exceptions keep "a." to "z." whole (list items, initials); in abstracts the
+    # letter is a panel ("Fig. 2b."), a variant ("IFN-g.", "type b.") or a symbol, and the glued
+    # stop both hides the sentence end and stops the letter from matching a lexicon term.
+    tokenizer = nlp.tokenizer
+    rules = getattr(tokenizer, "rules", None)
+    if rules:
+        tokenizer.rules = {k: v for k, v in rules.items() if not (len(k) == 2 and k[1] == "." and k[0].islower())}
 
 
 def _flush_tokenizer_cache(nlp: Language) -> None:

@@ -58,11 +58,19 @@ def test_variants_map_to_canonical_ids(nlp_and_extractors, surface, expected):
     assert expected in ids(items, "ifn")
 
 
+def test_dash_letter_variant_at_a_sentence_end(nlp_and_extractors):
+    "'IFN-b.' is IFN-β then a full stop, not an abbreviation 'b.' that hides both the term and the sentence end."
+    items = run(nlp_and_extractors, "Tumour cells treated with cGAMP strongly secreted IFN-b. Mice were then irradiated.")
+    assert "IFNB1" in ids(items, "ifn")
+    assert [c.sentence for c in claims(items, "ifn")] == ["Tumour cells treated with cGAMP strongly secreted IFN-b."]
+
+
 @pytest.mark.parametrize("text", [
     "IFN-γ induced PD-L1 expression on tumour cells.",
     "IFN-gamma secretion by T cells increased after vaccination.",
     "IFN-g secretion by T cells in patients with hepatitis C increased after vaccination.",
     "IFN-l levels in patients with hepatitis B increased after treatment.",
+    "Activated T cells in hepatitis C increased their secretion of IFN-g. Viral load fell.",
     "IFN-λ1 suppressed viral replication in hepatocytes.",
     "Type I collagen deposition increased in fibrotic tumours.",
     "Type I diabetes was associated with higher cancer risk.",

@@ -15,6 +15,7 @@ TEXTS = [
     ". Leading stop. (Brackets) open. “Quotes” too. 3 mice. α-cells. c-Myc rose.",
     "Ends with a stop.",
     "Two  spaces.  Then\nnew line. Done.",
+    "IFN-g. T cells rose in Fig. 2b. Urine protein fell to 2.8 g. Within days. J. Smith agreed.",
 ]
 
 
@@ -42,3 +43,12 @@ def test_starts_after_end_marks_only(nlp):
         "IFN-β rose.", "It fell!", "Did it? yes.", "p53 was lost. e.g. this.", "Smith et al. Found it.",
         "Fig. 2 shows."]
     assert all(t.is_sent_start is False for t in doc[1:] if t.i not in {s.start for s in doc.sents})
+
+
+def test_a_lower_case_letter_before_a_stop_ends_the_sentence(nlp):
+    "spaCy's English exceptions keep 'g.' whole; in abstracts the letter is a unit, a panel or a variant."
+    doc = split_sentences(nlp.make_doc(TEXTS[-1]))
+    assert [s.text for s in doc.sents] == [
+        "IFN-g.", "T cells rose in Fig. 2b.", "Urine protein fell to 2.8 g.", "Within days.", "J. Smith agreed."]
+    assert [t.text for t in nlp.make_doc("IFN-g.")] == ["IFN", "-", "g", "."]
+    assert [t.text for t in nlp.make_doc("e.g. i.e.")] == ["e.g.", "i.e."]
