@@ -212,6 +212,11 @@ TARGET_KEYWORD_RE = re.compile(r"(?:inhibitors?|agonists?|agonism|antagonists?|b
 TARGET_NAME_RE = re.compile(r"([A-Za-z][A-Za-z0-9-]{1,15})(?:\s+G12[CDV])?[\s-]+$")
 # "KRAS G12C inhibitors", "STING agonist": the gene names a drug's target, not a pathway relation.
 DRUG_TARGET_RE = re.compile(r"[\s-]*(?:G12[CDV]\s+)?(?:inhibitors?|agonists?|agonism|antagonists?|blocking antibod(?:y|ies)|-?targeted)\b", re.IGNORECASE)
+# "IFN-β treatment", "interferon monotherapy", "interferon and ribavirin": a type I IFN given as a
+# therapy. The ligand is named by the ifn lexicon; with no INN, the therapy id is the class.
+IFN_GIVEN_LABELS = frozenset({"IFN_LIGAND", "IFN_UNSPECIFIED"})
+IFN_GIVEN_AS_THERAPY_RE = re.compile(r"[\s-]?(?:mono|immuno|combination\s+)?(?:therapy|therapies|treatments?)\b", re.IGNORECASE)
+WITH_DRUG_RE = re.compile(r"\s*(?:[/+]|\s(?:and|plus|with|combined\s+with|in\s+combination\s+with)\s)\s*", re.IGNORECASE)
 # Structured-abstract labels, with or without the colon ("RESULTS The ...", "BACKGROUND/AIMS: ...").
 _LABEL = (r"(?:BACKGROUND|INTRODUCTION|CONTEXT|RATIONALE|OBJECTIVES?|AIMS?|PURPOSE|GOALS?|METHODS?|METHODOLOGY"
           r"|DESIGN|SETTING|PATIENTS|PARTICIPANTS|MATERIALS|RESULTS?|FINDINGS|CONCLUSIONS?|INTERPRETATION"
@@ -637,6 +642,8 @@ def _lexicon_hits(document: Document, doc: Doc, text: str, arr: numpy.ndarray, i
                 hits.append(Hit("therapy", "", "THERAPY_CLASS", name.start(1), m.end(), text[name.start(1):m.end()], False, True))
     if len(doc):
         hits.extend(_drug_stem_hits(doc, arr[:, 3], idx, ends))
+    if any(h.label in IFN_GIVEN_LABELS for h in hits):
+        hits.extend(_ifn_given_hits(text, hits))
     if "old" in text:
         for m in OLD_ANIMAL_RE.finditer(text):
             hits.append(Hit("age", "aged-host", "AGE_TERM", m.start(), m.end(), m.group(), True, False))
@@ -649,6 +656,31 @@ def _lexicon_hits(document: Document, doc: Doc, text: str, arr: numpy.ndarray, i
         # (so "interferon gamma-induced protein 10" as CXCL10 survives its own trap).
         hits = [h for h in hits if not any(_spans_overlap(h.start, h.end, b0, b1) and not (h.start <= b0 and h.end >= b1 and (h.end - h.start) > (b1 - b0)) for b0, b1 in blocks)]
     return [h for h in _longest_per_category(hits) if not (h.category == "pathway" and DRUG_TARGET_RE.match(text, h.end))]
+
+
+def _ifn_given_hits(text: str, hits: list[Hit]) -> list[Hit]:
+    "Type I IFN named as a therapy: before 'therapy' or 'treatment', or beside a named drug."
+    drugs = {h.start: h for h in hits if h.category == "therapy" and h.label == "DRUG"}
+    drug_ends = {h.end for h in drugs.values()}
+    out = []
+    for h in hits:
+        if h.label not in IFN_GIVEN_LABELS:
+            continue
+        end = h.end
+        m = IFN_GIVEN_AS_THERAPY_RE.match(text, h.end)
+        if m:
+            end = m.end()
+        else:
+            m = WITH_DRUG_RE.match(text, h.end)
+            given = m is not None and m.end() in drugs
+            if not given:
+                # "ribavirin plus interferon": the drug comes first.
+                before = [e for e in drug_ends if e < h.start and WITH_DRUG_RE.fullmatch(text, e, h.start)]
+                given = bool(before)
+            if not given:
+                continue
+        out.append(Hit("therapy", "ifn-therapy", "THERAPY_CLASS", h.start, end, text[h.start:end], True, False))
+    return out
 
 
 def _drug_stem_hits(doc: Doc, flags: numpy.ndarray, idx: list[int], ends: list[int]) -> list[Hit]:
@@ -1057,9 +1089,9 @@ def make_claim(sent: Sentence, document: Document, field: str, category: str, hi
     if trig is not None:
         after = [h for h in sent.hits if h.start > trig.end and h is not subject]
         if after:
-            # Of hits on the same words ("PEG-IFNα": a therapy and an IFN), the claim's own category.
+            # Of hits opening on the same word ("PEG-IFNα monotherapy": a therapy over an IFN), the claim's own category.
             first = after[0]
-            first = next((h for h in after if h.category == category and h.start == first.start and h.end == first.end), first)
+            first = next((h for h in after if h.category == category and h.start == first.start), first)
             obj = first.entity or first.text
     if sent.negation_cues is None:
         sent.negation_cues = negations(sent)

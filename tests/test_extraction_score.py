@@ -23,7 +23,7 @@ FLOORS = {
     ("claims", "pathway"): 0.805,  # 0.830
     ("claims", "therapy"): 0.755,  # 0.776
     ("claims", "age"): 0.87,  # 0.893
-    ("entities",): 0.805,  # 0.825
+    ("entities",): 0.815,  # 0.839
     ("negated",): 0.905,  # 0.927
     ("hedged",): 0.825,  # 0.846
     ("direction",): 0.735,  # 0.754

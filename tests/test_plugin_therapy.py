@@ -21,6 +21,8 @@ def test_registered_through_public_hook():
     ("chemotherapy", "chemotherapy"), ("STING agonists", "sting-agonist"), ("ADU-S100", "sting-agonist"),
     ("T-VEC", "oncolytic-virus"), ("CAR-T cells", "cell-therapy"), ("interferon alfa-2b", "interferon alfa-2b"),
     ("IFN-α2b", "interferon alfa-2b"), ("peginterferon alfa-2b", "peginterferon alfa-2b"),
+    ("pegylated interferon alpha-2b", "peginterferon alfa-2b"), ("PEG-IFN-α2a", "peginterferon alfa-2a"),
+    ("pegylated interferon", "ifn-therapy"), ("PEG-IFN", "ifn-therapy"),
     ("nivolumab", "nivolumab"), ("olaparib", "olaparib"),
 ])
 def test_variants_map_to_canonical_ids(nlp_and_extractors, surface, expected):
@@ -81,7 +83,30 @@ def test_object_on_shared_words_is_the_claims_own_category(nlp_and_extractors):
     "PEG-IFNα is a therapy and an IFN: each category's claim names its own id as the object."
     items = run(nlp_and_extractors, "PEG-IFNα plus adefovir was not superior to PEG-IFNα monotherapy in patients.")
     by_category = {c.category: c.object for c in items if hasattr(c, "object")}
-    assert by_category["therapy"] == "peginterferon" and by_category["ifn"] == "ifn-alpha"
+    assert by_category["therapy"] == "ifn-therapy" and by_category["ifn"] == "ifn-alpha"
+
+
+@pytest.mark.parametrize("text", [
+    "IFN-β treatment reduced tumour growth in mice.",
+    "Ribavirin with interferon-α monotherapy was compared in patients.",
+    "Interferon and ribavirin combination therapy produced haemolytic anaemia.",
+    "Ribavirin plus IFN-α improved responses in patients.",
+    "Pegylated interferon improved responses in patients.",
+])
+def test_type_i_ifn_given_as_a_therapy(nlp_and_extractors, text):
+    "A type I IFN with no INN, named as a treatment or given with a drug, is the class ifn-therapy."
+    # A bare "interferon" counts only in a paper that is about type I IFN: the title says so.
+    items = run(nlp_and_extractors, text, title="Interferon-alpha in chronic hepatitis C")
+    assert "ifn-therapy" in ids(items, "therapy"), text
+
+
+@pytest.mark.parametrize("text", [
+    "IFN-β and IL-6 were secreted by tumour cells.",
+    "IFN-γ treatment induced PD-L1 on tumour cells.",
+    "Cisplatin induced IFN-β in tumour cells.",
+])
+def test_type_i_ifn_as_a_signal_is_no_therapy(nlp_and_extractors, text):
+    assert "ifn-therapy" not in ids(run(nlp_and_extractors, text), "therapy"), text
 
 
 def test_methods_and_aims_are_not_claims(nlp_and_extractors):
