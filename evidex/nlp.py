@@ -92,6 +92,7 @@ def make_nlp(extractors: Iterable[Extractor] = (), model: str | None = None) -> 
     if not nlp.has_pipe("sentencizer") and not nlp.has_pipe("parser") and not nlp.has_pipe("senter"):
         nlp.add_pipe(SENTENCE_PIPE)
     _split_letter_stops(nlp)
+    _split_suspended_hyphens(nlp)
     for extractor in extractors:
         extractor.setup(nlp)
     _flush_tokenizer_cache(nlp)
@@ -107,6 +108,17 @@ def _split_letter_stops(nlp: Language) -> None:
     rules = getattr(tokenizer, "rules", None)
     if rules:
         tokenizer.rules = {k: v for k, v in rules.items() if not (len(k) == 2 and k[1] == "." and k[0].islower())}
+
+
+def _split_suspended_hyphens(nlp: Language) -> None:
+    "Tokenise 'MyD88- and' as 'MyD88', '-': a hyphen left hanging before a space shares the next word's ending."
+    # "Ras- or stress-induced", "radio- and chemotherapy": without the split the word never matches
+    # its own name. Only after a letter or digit, so "Ifnar1-/-" keeps its knockout notation.
+    tokenizer = nlp.tokenizer
+    if getattr(tokenizer, "suffix_search", None) is None:
+        return
+    suffixes = [*nlp.Defaults.suffixes, r"(?<=[A-Za-z0-9])-"]
+    tokenizer.suffix_search = spacy.util.compile_suffix_regex(suffixes).search
 
 
 def _flush_tokenizer_cache(nlp: Language) -> None:

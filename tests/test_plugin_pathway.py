@@ -32,6 +32,15 @@ def test_tokenisation_of_knockout_and_dash_variants(nlp_and_extractors):
     assert [t.text for t in nlp.make_doc("cGAS–STING")] == ["cGAS", "–", "STING"]
 
 
+def test_suspended_hyphen_keeps_the_name(nlp_and_extractors):
+    "'TLR7/MyD88- and IFNAR1-dependent', 'Ras- or stress-induced': the hanging hyphen is no part of the name."
+    items = run(nlp_and_extractors, "Tumour regression was TLR7/MyD88- and IFNAR1-dependent in mice.")
+    assert {"TLR7", "MYD88"} <= ids(items, "pathway")
+    items = run(nlp_and_extractors, "p38 activates senescence in Ras- or stress-induced tumours.")
+    assert "ras" in ids(items, "pathway")
+    assert "STING1" in ids(run(nlp_and_extractors, "Sting-/- mice lost tumour control."), "pathway")
+
+
 @pytest.mark.parametrize("text", [
     "The bee sting caused swelling that increased over two days.",
     "A sting operation revealed increased fraud.",
@@ -73,3 +82,13 @@ def test_drug_target_names_are_not_pathway_claims(nlp_and_extractors):
     items = run(nlp_and_extractors, "KRAS G12C inhibitors improved survival of patients with lung cancer.")
     assert not claims(items, "pathway")
     assert claims(items, "therapy")
+
+
+def test_methylation_states_and_histone_enzymes(nlp_and_extractors):
+    items = run(nlp_and_extractors, "Hypermethylated retroviral genes were upregulated after treatment in melanoma cells.")
+    assert "dna-methylation" in ids(items, "pathway")
+    items = run(nlp_and_extractors, "SMYD3 is a histone methyltransferase that activates oncogene transcription.")
+    assert "histone-modification" in ids(items, "pathway")
+    # MGMT repairs DNA; "methyltransferase" in its name is no methylation pathway.
+    items = run(nlp_and_extractors, "Low O6-methylguanine-DNA methyltransferase (MGMT) expression predicts response.")
+    assert "dna-methylation" not in ids(items, "pathway")

@@ -138,3 +138,8 @@ def test_drug_flag_marks_exactly_the_stem_words(nlp_and_extractors):
         expected = [t.text for t in doc if is_drug_word(t.text)]
         assert [t.text for t in doc if t.check_flag(flag)] == expected
         assert "nivolumab" in expected and "Mab" not in expected
+
+
+def test_chemoresistance_names_chemotherapy(nlp_and_extractors):
+    items = run(nlp_and_extractors, "Ovarian tumours often become chemoresistant after relapse in patients.")
+    assert "chemotherapy" in ids(items, "therapy")
