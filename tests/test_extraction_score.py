@@ -23,7 +23,7 @@ FLOORS = {
     ("claims", "pathway"): 0.815,  # 0.838
     ("claims", "therapy"): 0.76,  # 0.779
     ("claims", "age"): 0.87,  # 0.893
-    ("entities",): 0.825,  # 0.848
+    ("entities",): 0.83,  # 0.850
     ("negated",): 0.905,  # 0.927
     ("hedged",): 0.825,  # 0.846
     ("direction",): 0.735,  # 0.758

@@ -143,3 +143,10 @@ def test_drug_flag_marks_exactly_the_stem_words(nlp_and_extractors):
 def test_chemoresistance_names_chemotherapy(nlp_and_extractors):
     items = run(nlp_and_extractors, "Ovarian tumours often become chemoresistant after relapse in patients.")
     assert "chemotherapy" in ids(items, "therapy")
+
+
+def test_suspended_hyphen_therapies(nlp_and_extractors):
+    "'radio- and polychemotherapy' names radiotherapy too; 'radio-labelled' names none."
+    items = run(nlp_and_extractors, "Despite resection, radio- and polychemotherapy, glioblastoma patients fared poorly.")
+    assert {"radiotherapy", "chemotherapy"} <= ids(items, "therapy")
+    assert "radiotherapy" not in ids(run(nlp_and_extractors, "Radio-labelled antibodies bound tumours in mice."), "therapy")
