@@ -673,10 +673,9 @@ def _ifn_given_hits(text: str, hits: list[Hit]) -> list[Hit]:
         else:
             m = WITH_DRUG_RE.match(text, h.end)
             given = m is not None and m.end() in drugs
-            if not given:
+            if not given and drug_ends:
                 # "ribavirin plus interferon": the drug comes first.
-                before = [e for e in drug_ends if e < h.start and WITH_DRUG_RE.fullmatch(text, e, h.start)]
-                given = bool(before)
+                given = any(e < h.start and WITH_DRUG_RE.fullmatch(text, e, h.start) for e in drug_ends)
             if not given:
                 continue
         out.append(Hit("therapy", "ifn-therapy", "THERAPY_CLASS", h.start, end, text[h.start:end], True, False))
@@ -897,10 +896,14 @@ def _document_fact(document: Document, kind: str, doc: Doc | None) -> str | None
     if doc is None:
         return _title_fact(document, kind)
     # Asked for every claim of the field by every plugin: answer once per field.
-    cache = doc.user_data.setdefault("evidex.field_facts", {})
+    cache = doc.user_data.get("evidex.field_facts")
+    if cache is None:
+        # One walk over the field's facts finds the first of every kind.
+        cache = doc.user_data["evidex.field_facts"] = {}
+        for _, k, value in doc.user_data.get("evidex.facts", ()):
+            cache.setdefault(k, value)
     if kind not in cache:
-        found = next((value for _, k, value in doc.user_data.get("evidex.facts", ()) if k == kind), None)
-        cache[kind] = found if found is not None else _title_fact(document, kind)
+        cache[kind] = _title_fact(document, kind)
     return cache[kind]
 
 
@@ -1068,14 +1071,16 @@ def hedges(sent: Sentence) -> list[str]:
         rel = c.start - base
         if HEDGE_FALSE_AFTER_RE.match(text, c.end - base) or HEDGE_FALSE_BEFORE_RE.search(text[max(0, rel - 6):rel]):
             continue
-        head = text[:rel]
-        brk = None
-        for m in TRAILING_CLAUSE_RE.finditer(head):
-            brk = m
-        if brk is not None and not out and any(
-                t.kind in ("up", "down", "dep") and t.text.lower() not in WEAK_TRIGGERS and t.start - base < brk.start()
-                for t in sent.cues):
-            continue
+        if not out:
+            # A hedge after a clause break that follows a main verb qualifies an aside, not the claim.
+            first_verb = next((t.start - base for t in sent.cues
+                               if t.kind in ("up", "down", "dep") and t.text.lower() not in WEAK_TRIGGERS), None)
+            if first_verb is not None and first_verb < rel:
+                brk = None
+                for m in TRAILING_CLAUSE_RE.finditer(text, 0, rel):
+                    brk = m
+                if brk is not None and first_verb < brk.start():
+                    continue
         out.append(c.text)
     return out
 
