@@ -114,11 +114,12 @@ def _split_suspended_hyphens(nlp: Language) -> None:
     "Tokenise 'MyD88- and' as 'MyD88', '-': a hyphen left hanging before a space shares the next word's ending."
     # "Ras- or stress-induced", "radio- and chemotherapy": without the split the word never matches
     # its own name. Only after a letter or digit, so "Ifnar1-/-" keeps its knockout notation.
+    # Added to the tokenizer's own suffix pattern, so an installed model's rules are kept.
     tokenizer = nlp.tokenizer
-    if getattr(tokenizer, "suffix_search", None) is None:
+    current = getattr(getattr(tokenizer, "suffix_search", None), "__self__", None)
+    if not isinstance(current, re.Pattern):
         return
-    suffixes = [*nlp.Defaults.suffixes, r"(?<=[A-Za-z0-9])-"]
-    tokenizer.suffix_search = spacy.util.compile_suffix_regex(suffixes).search
+    tokenizer.suffix_search = re.compile(f"{current.pattern}|(?<=[A-Za-z0-9])-$", current.flags).search
 
 
 def _flush_tokenizer_cache(nlp: Language) -> None:
