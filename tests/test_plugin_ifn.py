@@ -129,3 +129,13 @@ def test_claim_fields(nlp_and_extractors):
     assert c.role == "result" and c.cancer_type == "melanoma" and c.study_system == "mouse"
     assert c.subject == "IFNB1" and c.predicate == "induced" and 0 < c.confidence <= 1
     assert c.entities == ["IFNB1"]
+
+
+def test_isg_score_genes_and_negative_regulators(nlp_and_extractors):
+    "The lexicon's ISG-score genes are ISGs; SOCS1 and PTPN2 count only in a paper on type I IFN."
+    items = run(nlp_and_extractors, "IFN-β strongly induced HERC5, TRIM22 and LY6E in tumour cells.")
+    assert {"HERC5", "TRIM22", "LY6E", "IFNB1"} <= ids(items, "ifn")
+    items = run(nlp_and_extractors, "Loss of PTPN2 increased IFN-α signalling in melanoma cells.")
+    assert "PTPN2" in ids(items, "ifn")
+    items = run(nlp_and_extractors, "SOCS1 transcripts increased with IFN-γ levels in ovarian tumours.")
+    assert "SOCS1" not in ids(items, "ifn")
