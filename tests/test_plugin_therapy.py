@@ -24,6 +24,8 @@ def test_registered_through_public_hook():
     ("pegylated interferon alpha-2b", "peginterferon alfa-2b"), ("PEG-IFN-α2a", "peginterferon alfa-2a"),
     ("pegylated interferon", "ifn-therapy"), ("PEG-IFN", "ifn-therapy"),
     ("nivolumab", "nivolumab"), ("olaparib", "olaparib"),
+    ("Libtayo", "cemiplimab"), ("anti-PD-1 clone RMP1-14", "immune-checkpoint-blockade"), ("chidamide", "tucidinostat"),
+    ("AZD6738", "ceralasertib"), ("Carvykti", "cell-therapy"), ("Betaferon", "interferon beta-1b"),
 ])
 def test_variants_map_to_canonical_ids(nlp_and_extractors, surface, expected):
     items = run(nlp_and_extractors, f"{surface} improved tumour control in patients with melanoma.")
