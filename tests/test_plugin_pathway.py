@@ -93,3 +93,14 @@ def test_methylation_states_and_histone_enzymes(nlp_and_extractors):
     # MGMT repairs DNA; "methyltransferase" in its name is no methylation pathway.
     items = run(nlp_and_extractors, "Low O6-methylguanine-DNA methyltransferase (MGMT) expression predicts response.")
     assert "dna-methylation" not in ids(items, "pathway")
+
+
+def test_what_the_sensors_sense_supports_a_claim(nlp_and_extractors):
+    "Cytosolic DNA, micronuclei and retroelements support a pathway claim without naming an entity."
+    items = run(nlp_and_extractors, "Rupture of micronuclei activated type I IFN responses in tumour cells.")
+    assert claims(items, "pathway") and not ids(items, "pathway")
+    items = run(nlp_and_extractors, "LINE-1 retroelements induced interferon signalling in senescent cells.")
+    assert claims(items, "pathway")
+    # The toxicology assay is no cGAS substrate.
+    items = run(nlp_and_extractors, "The micronucleus assay showed increased genotoxicity in rats.")
+    assert not claims(items, "pathway")
