@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import pytest
 from conftest import require_shared
 
 from evidex.models import Document, Mention
-from evidex.pipeline import extract
+from evidex.pipeline import extract, parse
 
 # Measured: pathway 0.984 over 488 gene mentions, ifn 0.938 over 16.
 GENE_FLOORS = {"pathway": 0.95, "ifn": 0.85}
@@ -94,3 +95,44 @@ def test_drug_and_gene_mentions_are_annotated_in_biored(nlp_and_extractors):
     for category in ("pathway", "ifn"):
         value, n = precision(nlp, mentions, category, "Gene", lambda labels: labels & GENE_LABELS)
         assert n > 5 and value >= GENE_FLOORS[category], (category, value, n)
+
+
+# A named cancer type: an annotated disease span with a type word, not bare "tumour" or "cancer".
+CANCER_TYPE_RE = re.compile(r"(?i)\w+(?:blastoma|sarcoma|carcinoma|lymphoma|leuka?emia|melanoma|glioma|myeloma|thymoma"
+                            r"|mesothelioma)\b|\b(?:breast|lung|colorectal|colon|prostate|ovarian|pancreatic|gastric"
+                            r"|bladder|cervical|liver|kidney|endometrial|thyroid)\s+(?:cancer|tumou?r)")
+
+
+def test_cancer_types_are_annotated_diseases_in_ncbi_disease(nlp_and_extractors):
+    "The cancer a claim is set in: named where NCBI-disease annotates a disease, and most named types found."
+    from evidex_plugins.common import analyze
+
+    nlp, _ = nlp_and_extractors
+    folder = require_shared("corpora-raw", "annotated-corpora", "NCBI-disease")
+    docs, annotated = [], {}
+    for path in sorted(folder.glob("NCBI*_corpus.txt")):
+        for document, spans in read_pubtator(path):
+            docs.append(document)
+            annotated[document.id] = spans
+    assert len(docs) >= 700
+    on_disease = named = typed = typed_found = 0
+    for document, parsed in parse(nlp, docs):
+        found = []
+        for field, doc in parsed.items():
+            analyze(document, doc, field)
+            offset = 0 if field == "title" else len(document.title) + 1
+            # The field's study-system and cancer facts, (position, kind, value), as the claims read them.
+            found += [pos + offset for pos, kind, _ in doc.user_data["evidex.facts"] if kind == "fact:cancer"]
+        spans = annotated[document.id]
+        named += len(found)
+        on_disease += sum(any(s <= p < e for s, e, _ in spans) for p in found)
+        text = f"{document.title} {document.abstract}"
+        for s, e, _ in spans:
+            if CANCER_TYPE_RE.search(text[s:e]):
+                typed += 1
+                typed_found += any(s <= p < e for p in found)
+    assert named > 500 and on_disease / named >= 0.97, (on_disease, named)  # measured 0.990 over 839
+    # Measured 0.988 of 582. The cancer list was extended from this corpus's misses (it found 0.79
+    # before: retinoblastoma, hepatoblastoma, rhabdomyosarcoma...), so this floor guards against a
+    # regression rather than measuring unseen recall; the precision above is the unseen check.
+    assert typed > 300 and typed_found / typed >= 0.95, (typed_found, typed)
