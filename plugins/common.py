@@ -851,6 +851,13 @@ def polarity(sent: Sentence, subject: Hit | None) -> tuple[str, Cue | None, bool
         if c.text.lower() in WEAK_TRIGGERS or PASSIVE_BY_RE.match(text, c.end - base):
             weak = weak or c
             continue
+        # "PCR amplification ... was inversely proportional": a trigger noun before a stated
+        # association names a measured quantity; the association is the relation.
+        if c.kind in ("up", "down") and c.text.lower().endswith(NOMINAL_ENDINGS):
+            later = next((t for t in sent.cues if t.start > c.end and t.kind == "assoc"), None)
+            if later is not None:
+                strong = later
+                break
         strong = c
         break
     if subject is not None and subject.text.endswith(("-/-", "−/−", "–/–", "(-/-)", "KO")):

@@ -57,6 +57,14 @@ def test_named_gene_without_relation_is_not_a_claim(nlp_and_extractors):
     assert not claims(run(nlp_and_extractors, "TP53 mutations were found in 16 of 73 tumours (22%)."), "pathway")
 
 
+def test_a_trigger_noun_before_an_association_is_measured_not_the_relation(nlp_and_extractors):
+    c = claims(run(nlp_and_extractors, "STING activation in tumours correlated with longer survival of patients."), "pathway")[0]
+    assert c.direction == "assoc" and c.predicate == "correlated with"
+    # A verb keeps its own direction, whatever association follows.
+    c = claims(run(nlp_and_extractors, "cGAS activates STING, which is associated with survival."), "pathway")[0]
+    assert c.direction == "up"
+
+
 def test_relation_direction_and_inverters(nlp_and_extractors):
     c = claims(run(nlp_and_extractors, "cGAS activates STING in response to cytosolic DNA."), "pathway")[0]
     assert c.direction == "up" and c.subject == "CGAS" and c.object == "STING1"
