@@ -185,7 +185,7 @@ TRIGGER_KINDS = frozenset(DIRECTION_KINDS) | {"neg"}  # what a plugin with requi
 AGE_DESCRIPTOR_RE = re.compile(
     r"\baged?\s*(?:[<>≥≤=]|\d|over\b|under\b|between\b|from\b|\(|above\b|below\b|older than|younger than)"
     r"|\b\d+(?:\.\d+)?\s*(?:[-–]\s*\d+(?:\.\d+)?\s*)?[-\s]*(?:years?|yrs?|y|weeks?|wk|days?|d)[-\s]*(?:old|of age)\b"
-    r"|\bAged\[mh\]|\bAged, 80 and over\b|\bage\s*(?:[<>≥≤]|\d)",
+    r"|\bAged\[mh\]|\bAged, 80 and over\b|\bage\s*[:=,]?\s*(?:[<>≥≤]|\d)",
     re.IGNORECASE,
 )
 # Old-animal ages (>= 12 months) are ageing terms even when written as numbers; an

@@ -43,6 +43,8 @@ def test_age_terms(nlp_and_extractors, text, expected):
     "An 18-month-old boy developed leukaemia that increased after treatment.",
     "ChIP assays showed that STAT1 increased binding at the promoter.",
     "A CHIP chip increased the yield.",
+    "Controls were matched on age and sex, and treatment increased survival.",
+    "Responses in 65 patients (age: 29.9 +/- 8.1 years) increased after verapamil.",
 ])
 def test_traps_are_not_age_claims(nlp_and_extractors, text):
     assert not claims(run(nlp_and_extractors, text), "age"), text
