@@ -93,6 +93,7 @@ def make_nlp(extractors: Iterable[Extractor] = (), model: str | None = None) -> 
         nlp.add_pipe(SENTENCE_PIPE)
     _split_letter_stops(nlp)
     _split_suspended_hyphens(nlp)
+    _split_joined_semicolons(nlp)
     for extractor in extractors:
         extractor.setup(nlp)
     _flush_tokenizer_cache(nlp)
@@ -120,6 +121,15 @@ def _split_suspended_hyphens(nlp: Language) -> None:
     if not isinstance(current, re.Pattern):
         return
     tokenizer.suffix_search = re.compile(f"{current.pattern}|(?<=[A-Za-z0-9])-$", current.flags).search
+
+
+def _split_joined_semicolons(nlp: Language) -> None:
+    "Tokenise 'Mx1-Cre;Kras' as 'Mx1-Cre', ';', 'Kras': genotypes join their alleles with a bare semicolon."
+    tokenizer = nlp.tokenizer
+    current = getattr(getattr(tokenizer, "infix_finditer", None), "__self__", None)
+    if not isinstance(current, re.Pattern):
+        return
+    tokenizer.infix_finditer = re.compile(f"{current.pattern}|(?<=[A-Za-z0-9]);(?=[A-Za-z])", current.flags).finditer
 
 
 def _flush_tokenizer_cache(nlp: Language) -> None:

@@ -23,7 +23,7 @@ FLOORS = {
     ("claims", "pathway"): 0.82,  # 0.844
     ("claims", "therapy"): 0.76,  # 0.779
     ("claims", "age"): 0.87,  # 0.893
-    ("entities",): 0.83,  # 0.850
+    ("entities",): 0.83,  # 0.851
     ("negated",): 0.905,  # 0.927
     ("hedged",): 0.82,  # 0.840
     ("direction",): 0.74,  # 0.762

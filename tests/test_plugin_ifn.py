@@ -52,6 +52,7 @@ def test_tokenisation_of_variants(nlp_and_extractors):
     ("IFN-α2b", "IFNA2"), ("IRDS", "irds"),
     # Greek letters lost in conversion, after a dash:
     ("IFN-a", "ifn-alpha"), ("IFN-b", "IFNB1"), ("interferon-b", "IFNB1"), ("IFN-a2b", "IFNA2"),
+    ("pegylated interferon alpha-2b", "IFNA2"), ("pegylated interferon (IFN) alpha-2b", "IFNA2"),
 ])
 def test_variants_map_to_canonical_ids(nlp_and_extractors, surface, expected):
     items = run(nlp_and_extractors, f"{surface} strongly induced tumour cell apoptosis in mice.")
@@ -76,6 +77,10 @@ def test_dash_letter_variant_at_a_sentence_end(nlp_and_extractors):
     "Type I diabetes was associated with higher cancer risk.",
     "Mx1-Cre mice developed leukaemia after poly(I:C) injection.",
     "Serum interferon gamma-induced protein 10 levels increased in patients.",
+    "Gankyrin upregulates VEGF in Mx1-Cre;gankyrin(f/f) mice with liver tumours.",
+    "Tamoxifen prolonged DFS and OAS in c-erbB2-negative breast cancer.",  # OAS: overall survival
+    "The compound reduced growth of MX-1 tumors in nude mice.",  # MX-1: a breast cancer line
+    "TIR-domain-containing adapter-inducing interferon-β (TRIF) increased NF-κB activity.",
 ])
 def test_traps_are_not_type_i_ifn(nlp_and_extractors, text):
     items = run(nlp_and_extractors, text)

@@ -21,6 +21,7 @@ def test_registered_through_public_hook():
     ("NFkB", "nf-kb"), ("KRAS", "KRAS"), ("p53", "TP53"), ("p16INK4a", "CDKN2A"), ("TRIF", "TICAM1"),
     ("LSD1", "KDM1A"), ("HIF-1α", "HIF1A"), ("TLR9", "TLR9"), ("DNA methylation", "dna-methylation"),
     ("NEMO", "IKBKG"), ("IKKα", "CHUK"), ("CD39", "ENTPD1"), ("UTX", "KDM6A"),
+    ("TIR-domain-containing adapter-inducing interferon-β", "TICAM1"),
 ])
 def test_variants_map_to_canonical_ids(nlp_and_extractors, surface, expected):
     items = run(nlp_and_extractors, f"{surface} activated downstream signalling in tumour cells.")

@@ -52,3 +52,7 @@ def test_a_lower_case_letter_before_a_stop_ends_the_sentence(nlp):
         "IFN-g.", "T cells rose in Fig. 2b.", "Urine protein fell to 2.8 g.", "Within days.", "J. Smith agreed."]
     assert [t.text for t in nlp.make_doc("IFN-g.")] == ["IFN", "-", "g", "."]
     assert [t.text for t in nlp.make_doc("e.g. i.e.")] == ["e.g.", "i.e."]
+
+
+def test_genotype_alleles_joined_by_a_semicolon_are_words(nlp):
+    assert [t.text for t in nlp.make_doc("Mx1-Cre;Kras mice")] == ["Mx1", "-", "Cre", ";", "Kras", "mice"]
