@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from evidex import get_extractors
+from evidex.models import Mention
 from plugin_support import claims, ids, run
 
 
@@ -152,3 +153,12 @@ def test_suspended_hyphen_therapies(nlp_and_extractors):
     items = run(nlp_and_extractors, "Despite resection, radio- and polychemotherapy, glioblastoma patients fared poorly.")
     assert {"radiotherapy", "chemotherapy"} <= ids(items, "therapy")
     assert "radiotherapy" not in ids(run(nlp_and_extractors, "Radio-labelled antibodies bound tumours in mice."), "therapy")
+
+
+def test_dox_is_doxorubicin_only_without_a_tet_system(nlp_and_extractors):
+    title = "Doxorubicin resistance in breast cancer"
+    items = run(nlp_and_extractors, "DOX reduced tumour growth in mice.", title=title)
+    assert [m.entity for m in items if isinstance(m, Mention) and m.text == "DOX"] == ["doxorubicin"]
+    items = run(nlp_and_extractors, "Dox induction of the Tet-on transgene reduced tumour growth in mice.", title=title)
+    assert not [m for m in items if isinstance(m, Mention) and m.text == "Dox"]
+    assert "tranylcypromine" in ids(run(nlp_and_extractors, "Tranylcypromine reduced tumour growth in mice."), "therapy")
