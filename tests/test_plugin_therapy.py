@@ -40,7 +40,8 @@ def test_unlisted_drug_found_by_inn_stem(nlp_and_extractors):
 
 @pytest.mark.parametrize("word,drug", [
     ("vindesine", True), ("Vinflunine", True), ("carmustine", True), ("intestine", False), ("pristine", False),
-    ("vinculin", False), ("somatostatins", False),
+    ("vinculin", False), ("somatostatins", False), ("somatostatin", False), ("endostatin", False),
+    ("atorvastatin", True),
 ])
 def test_inn_stem_words(word, drug):
     "Stems are suffixes (or the vinca prefix): an ordinary word ending alike is no drug."
@@ -162,3 +163,8 @@ def test_dox_is_doxorubicin_only_without_a_tet_system(nlp_and_extractors):
     items = run(nlp_and_extractors, "Dox induction of the Tet-on transgene reduced tumour growth in mice.", title=title)
     assert not [m for m in items if isinstance(m, Mention) and m.text == "Dox"]
     assert "tranylcypromine" in ids(run(nlp_and_extractors, "Tranylcypromine reduced tumour growth in mice."), "therapy")
+
+
+def test_lab_reagents_are_no_therapy(nlp_and_extractors):
+    items = run(nlp_and_extractors, "Tunicamycin and oligomycin increased apoptosis of tumour cells.")
+    assert not ids(items, "therapy")
