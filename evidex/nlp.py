@@ -103,8 +103,8 @@ def make_nlp(extractors: Iterable[Extractor] = (), model: str | None = None) -> 
 def _split_letter_stops(nlp: Language) -> None:
     "Tokenise 'b.' as 'b' and '.': a lower-case letter before a stop ends a word in papers, not an initial."
     # spaCy's English exceptions keep "a." to "z." whole (list items, initials); in abstracts the
-    # letter is a panel ("Fig. 2b."), a variant ("IFN-g.", "type b.") or a symbol, and the glued
-    # stop both hides the sentence end and stops the letter from matching a lexicon term.
+    # letter is a panel ("Fig. 2b."), a unit ("2.8 g."), a variant ("type b.", "HLA-b.") or a symbol,
+    # and the glued stop both hides the sentence end and stops the letter from matching a term.
     tokenizer = nlp.tokenizer
     rules = getattr(tokenizer, "rules", None)
     if rules:
@@ -112,9 +112,9 @@ def _split_letter_stops(nlp: Language) -> None:
 
 
 def _split_suspended_hyphens(nlp: Language) -> None:
-    "Tokenise 'MyD88- and' as 'MyD88', '-': a hyphen left hanging before a space shares the next word's ending."
-    # "Ras- or stress-induced", "radio- and chemotherapy": without the split the word never matches
-    # its own name. Only after a letter or digit, so "Ifnar1-/-" keeps its knockout notation.
+    "Tokenise 'pre- and' as 'pre', '-': a hyphen left hanging before a space shares the next word's ending."
+    # "CD4- and CD8-positive", "Ras- or stress-induced": without the split the word never matches its
+    # own name. Only after a letter or digit, so "Trp53-/-" keeps its knockout notation.
     # Added to the tokenizer's own suffix pattern, so an installed model's rules are kept.
     tokenizer = nlp.tokenizer
     current = getattr(getattr(tokenizer, "suffix_search", None), "__self__", None)
@@ -124,7 +124,7 @@ def _split_suspended_hyphens(nlp: Language) -> None:
 
 
 def _split_joined_semicolons(nlp: Language) -> None:
-    "Tokenise 'Mx1-Cre;Kras' as 'Mx1-Cre', ';', 'Kras': genotypes join their alleles with a bare semicolon."
+    "Tokenise 'Vil-Cre;Kras' as 'Vil-Cre', ';', 'Kras': genotypes join their alleles with a bare semicolon."
     tokenizer = nlp.tokenizer
     current = getattr(getattr(tokenizer, "infix_finditer", None), "__self__", None)
     if not isinstance(current, re.Pattern):

@@ -17,7 +17,8 @@ baseline that shares at least one entity with it:
   + 0.1 * setting match) * sides * specificity, where
   entity overlap = 0.7 * (weight of shared / weight of the claim's entities) + 0.3 * (weight of
   shared / weight of the seed's entities); category match = 1 for the seed's main category,
-  0.7 for another of its categories, 0.4 for a related category (``RELATED``), else 0; subject/
+  0.7 for another of its categories, 0.4 for a related category (the seed record's
+  ``related_categories``), else 0; subject/
   object match = 0.5 for each of subject and object equal to the seed's (0.25 if swapped);
   setting match = the share of cancer type and study system, among those both the claim and
   the seed name, that agree; sides = (2 + seed subject/object ids named in the claim's
@@ -68,7 +69,6 @@ CHECKOUT_SEED = Path(__file__).resolve().parent.parent / DEFAULT_SEED
 LINK_THRESHOLD = 0.45
 SPECIFIC_WEIGHT = 4.0  # shared entity weight that counts as fully specific (a gene in one seed claim)
 RELATIONS = ("supports", "contradicts", "extends", "novel")
-RELATED = {"ifn": {"pathway", "therapy"}, "pathway": {"ifn"}, "therapy": {"ifn"}, "age": set()}
 OPPOSITE = {"up": "down", "down": "up"}
 # Greek letters and their spelled names fold to one Latin letter: IFN-α, IFN-alpha, IFN-alfa and
 # "IFNa" compare equal, and so do NF-κB, NF-kappaB and nf-kb.
@@ -104,6 +104,10 @@ def read_seed(path: str | Path) -> tuple[dict, list[dict]]:
         lines = (path / "claims.jsonl").read_text(encoding="utf-8").splitlines()
     except (OSError, json.JSONDecodeError) as ex:
         raise UsageError(f"cannot read the seed in {path}: {ex}") from None
+    related = record.get("related_categories", {}) if isinstance(record, dict) else None
+    if not isinstance(related, dict) or not all(
+            isinstance(v, list) and all(isinstance(c, str) for c in v) for v in related.values()):
+        raise UsageError(f"{path / 'review.json'}: related_categories must map a category to a list of categories")
     claims, seen = [], set()
     for number, line in enumerate(lines, 1):
         if not line.strip():
@@ -201,7 +205,9 @@ class Link:
 class SeedIndex:
     "A baseline's seed claims with entity weights and an entity -> seeds index."
 
-    def __init__(self, rows: Iterable[dict]):
+    def __init__(self, rows: Iterable[dict], related: dict[str, Iterable[str]] | None = None):
+        # Which categories bear on which is the seed's domain knowledge, so it comes with the seed.
+        self.related = {category: set(others) for category, others in (related or {}).items()}
         self.seeds: list[Seed] = []
         for row in rows:
             relations = json.loads(row["relations"] or "[]")
@@ -227,7 +233,10 @@ class SeedIndex:
 
     @classmethod
     def for_baseline(cls, db: Database, baseline_id: str) -> SeedIndex:
-        return cls(db.query("select * from seed_claims where baseline_id = ? order by position", [baseline_id]))
+        row = db.execute("select record from baselines where id = ?", [baseline_id]).fetchone()
+        record = json.loads(row[0] or "{}") if row else {}
+        rows = db.query("select * from seed_claims where baseline_id = ? order by position", [baseline_id])
+        return cls(rows, record.get("related_categories"))
 
     def weight(self, entity: str) -> float:
         return self.weights.get(entity, self.unseen_weight)
@@ -267,7 +276,7 @@ class SeedIndex:
         overlap = 0.7 * w_shared / facts.weight + 0.3 * w_shared / seed.weight
         category = facts.category
         cat = 1.0 if category == seed.category else 0.7 if category in seed.categories else \
-            0.4 if seed.categories & RELATED.get(category or "", set()) else 0.0
+            0.4 if seed.categories & self.related.get(category or "", set()) else 0.0
         subj, obj = facts.subject, facts.object
         so = 0.5 * (bool(subj) and subj == seed.subject) + 0.5 * (bool(obj) and obj == seed.object)
         if not so:

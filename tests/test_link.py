@@ -211,3 +211,14 @@ def test_paraphrased_sources_link_to_their_literature_claim(fresh, eval_docs, tm
     # Measured: 19 of 29 with the built-in plugins of 2026-11-27; many misses link to the SR
     # claim the LF paper backs (e.g. para-13 -> SR-02), which is not wrong.
     assert len(hits) >= 15, (hits, top)
+
+
+def test_related_categories_come_from_the_seed_record(index):
+    "A related category scores 0.4 for the category term; the relation is the seed's data, read from its record."
+    assert index.related["therapy"] == {"ifn"}
+    rows = [{"seed_id": "X-1", "category": "ifn", "categories": "[]", "subject": "IFNB1", "object": None,
+             "direction": "up", "relations": "[]", "entities": json.dumps(["IFNB1", "radiotherapy"]), "context": "{}"}]
+    probe = claim(category="therapy", entities=["IFNB1", "radiotherapy"], subject="radiotherapy", object="IFNB1")
+    related = SeedIndex(rows, {"therapy": ["ifn"]}).classify(probe)
+    unrelated = SeedIndex(rows).classify(probe)
+    assert related.score > unrelated.score > 0

@@ -39,6 +39,9 @@ def test_review_record():
     assert record["title"] == "Striking the right balance with type I interferon signalling in cancer"
     assert record["authors"][:3] == ["Chadwick, T.B.", "So, J.", "Hertzog, P.J."]
     assert (record["journal"], record["year"], record["pub_date"]) == ("Nat Rev Cancer", 2026, None)
+    # Which categories bear on one another is seed data, not core code.
+    assert record["related_categories"]["ifn"] == ["pathway", "therapy"]
+    assert set(record["related_categories"]) == CATEGORIES
 
 
 def test_every_seed_claim_of_the_domain_file_is_data(shared):
@@ -127,6 +130,12 @@ def test_bad_seed_files_are_usage_errors(tmp_path):
         read_seed(tmp_path / "seed")
     with pytest.raises(UsageError, match="cannot read the seed"):
         read_seed(tmp_path / "missing")
+    path.write_text(lines[0] + "\n")
+    review = tmp_path / "seed" / "review.json"
+    record = json.loads(review.read_text())
+    review.write_text(json.dumps({**record, "related_categories": {"ifn": "pathway"}}))
+    with pytest.raises(UsageError, match="related_categories must map a category to a list"):
+        read_seed(tmp_path / "seed")
     result = run("seed", "load", tmp_path / "missing", "--db", tmp_path / "s.db", ok=False)
     assert result.exit_code != 0 and "cannot read the seed" in result.output
 
