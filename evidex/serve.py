@@ -17,7 +17,6 @@ import click
 from .errors import EvidexError, PluginError, UsageError
 
 SEED_TABLES = ("baselines", "seed_claims", "claim_links")
-REVIEW_DATE = "2026"  # the seed review's year; used when the baseline record has no date
 # Canned queries over a large store need more than Datasette's default 1 s; --setting overrides.
 DEFAULT_SETTINGS = {"sql_time_limit_ms": "5000", "facet_time_limit_ms": "500"}
 
@@ -27,7 +26,7 @@ CLAIM_FACETS = ["category", "plugin", "direction", "negated", "hedged", "study_s
 CLAIM_COLUMNS = {
     "id": "Content hash of the claim: stable while plugin, text and reading stay the same",
     "doc_id": "The document the claim was read from (PMID, or source:id without one)",
-    "category": "Plugin category: ifn, pathway, therapy or age",
+    "category": "Claim category, as its plugin names it (evidex plugins lists them)",
     "plugin": "Extractor that produced the claim", "plugin_version": "Its version at the time",
     "subject": "Normalised entity id the claim is about", "predicate": "Relation, e.g. activates",
     "object": "Normalised id of the other entity, if any",
@@ -122,23 +121,10 @@ AFTER = "substr({date}, 1, length({since})) > {since}"
 QUERIES: dict[str, dict[str, Any]] = {
     "claims_for_entity": {
         "title": "Claims by entity",
-        "description": "Current claims naming an entity id, e.g. STING1, IFNB1, radiotherapy.",
+        "description": "Current claims naming an entity id (a canonical id, as the claims' entities list them).",
         "sql": "select claim_id, doc_id, year, journal, category, direction, negated, hedged, "
                "study_system, cancer_type, sentence from claims_by_entity "
                "where entity = :entity collate nocase order by year desc, doc_id, claim_id",
-    },
-    "therapy_evidence": {
-        "title": "Therapy evidence by therapy",
-        "description": "Current therapy claims naming a therapy (part of its id, e.g. radiotherapy, pembrolizumab); blank for all.",
-        "sql": f"select {EVIDENCE_COLUMNS}, cc.entities from current_claims cc where cc.category = 'therapy' "
-               "and (:therapy = '' or exists (select 1 from claim_entities ce where ce.claim_id = cc.id "
-               "and ce.entity like '%' || :therapy || '%')) order by cc.year desc, cc.doc_id, cc.id",
-    },
-    "age_evidence": {
-        "title": "Age-related evidence",
-        "description": "Current claims about ageing, older patients or immunosenescence.",
-        "sql": f"select {EVIDENCE_COLUMNS}, cc.entities from current_claims cc where cc.category = 'age' "
-               "order by cc.year desc, cc.doc_id, cc.id",
     },
     "hedged_only": {
         "title": "Hedged claims only",
@@ -176,11 +162,11 @@ SEED_QUERIES: dict[str, dict[str, Any]] = {
     "new_evidence_since_review": {
         "title": "New evidence since the review",
         "description": "Claims supporting, contradicting or extending a seed claim, published after the review "
-                       "(or after :since when given).",
+                       "(its date in the baseline record; :since when given overrides it).",
         "sql": f"select {LINK_COLUMNS}, {EVIDENCE_COLUMNS} from claim_links l "
                "join current_claims cc on cc.id = l.claim_id "
                f"where l.baseline_id = {CURRENT_BASELINE} and l.relation != 'novel' "
-               "and " + AFTER.format(date=EVIDENCE_DATE, since=f"coalesce(nullif(:since, ''), {REVIEW}, '{REVIEW_DATE}')")
+               "and " + AFTER.format(date=EVIDENCE_DATE, since=f"coalesce(nullif(:since, ''), {REVIEW})")
                + " order by cc.pub_date desc, l.seed_id, cc.id",
     },
     "contradictions_of_review": {
@@ -202,6 +188,22 @@ def table_names(db_path: str | Path) -> set[str]:
         return {r[0] for r in conn.execute("select name from sqlite_master where type in ('table', 'view')")}
     finally:
         conn.close()
+
+
+def current_review(db_path: str | Path, names: set[str]) -> dict[str, Any]:
+    "The seed review's record from the current baseline ({} before any seed load), read without writing."
+    if "baselines" not in names:
+        return {}
+    conn = sqlite3.connect(f"file:{Path(db_path).resolve()}?mode=ro", uri=True)
+    try:
+        row = conn.execute("select record from baselines order by loaded_at desc, rowid desc limit 1").fetchone()
+    finally:
+        conn.close()
+    try:
+        record = json.loads(row[0]) if row and row[0] else {}
+    except json.JSONDecodeError:
+        return {}
+    return record if isinstance(record, dict) else {}
 
 
 def collect_queries(names: set[str]) -> tuple[dict[str, dict], dict[str, list]]:
@@ -258,15 +260,24 @@ def build_metadata(db_path: str | Path) -> dict[str, Any]:
         if name in names:
             known = tables.setdefault(name, {}).setdefault("facets", [])
             known.extend(f for f in extra if f not in known)
+    # The seed review is data: its citation comes from the current baseline's record.
+    review = current_review(db_path, names)
+    description = f"Claims extracted from abstracts by evidex {__version__} plugins"
+    about: dict[str, str] = {}
+    if review.get("title"):
+        authors = ", ".join(a for a in review.get("authors", []) if a != "et al.")
+        cited = "; ".join(str(p) for p in (authors and f"{authors} et al.", review.get("journal"), review.get("year")) if p)
+        description += f", read against the seed review \"{review['title']}\" ({cited})"
+    if review.get("doi"):
+        about = {"about": f"Seed review: doi:{review['doi']}", "about_url": f"https://doi.org/{review['doi']}"}
     return {
         "title": "evidex: a living evidence table",
-        "description": (f"Claims extracted from abstracts by evidex {__version__} plugins, read against the seed review "
-                        "(Chadwick, So, Hertzog et al., Nat Rev Cancer 2026, doi:10.1038/s41568-026-00915-1)."),
+        "description": description + ".",
         "source": "PubMed and Europe PMC abstracts",
         "source_url": "https://pubmed.ncbi.nlm.nih.gov/",
         "license": "Abstracts: copyright of their publishers (NLM and Europe PMC terms); evidex: Apache-2.0",
         "license_url": "https://www.nlm.nih.gov/databases/download/terms_and_conditions.html",
-        "about": "Seed review: doi:10.1038/s41568-026-00915-1", "about_url": "https://doi.org/10.1038/s41568-026-00915-1",
+        **about,
         "databases": {Path(db_path).stem: {
             "description": "Documents, claims, runs and ledgers; views current_claims, claims_by_entity, evidence_by_year.",
             "tables": tables, "queries": queries,

@@ -19,3 +19,16 @@ class AgeExtractor(LexiconExtractor):
 @hookimpl
 def register_extractors(register) -> None:
     register(AgeExtractor())
+
+
+@hookimpl
+def register_queries(register) -> None:
+    from evidex.serve import EVIDENCE_COLUMNS
+
+    register(
+        "age_evidence",
+        sql=f"select {EVIDENCE_COLUMNS}, cc.entities from current_claims cc where cc.category = 'age' "
+            "order by cc.year desc, cc.doc_id, cc.id",
+        title="Age-related evidence",
+        description="Current claims about ageing, older patients or immunosenescence.",
+    )

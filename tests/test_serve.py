@@ -44,8 +44,11 @@ def fingerprint(path) -> tuple[str, int]:
     return hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime_ns
 
 
-def test_every_canned_query_has_a_test():
-    assert set(QUERIES) | set(SEED_QUERIES) == set(PARAMS)
+def test_every_canned_query_has_a_test(db):
+    "The core's queries, the seed's and the built-in plugins' (therapy, age) through register_queries."
+    queries = build_metadata(db)["databases"]["evidex"]["queries"]
+    assert set(QUERIES) | set(SEED_QUERIES) <= set(queries) == set(PARAMS)
+    assert {"therapy_evidence", "age_evidence"} <= set(queries) - set(QUERIES)
 
 
 @pytest.mark.parametrize("name", sorted(PARAMS))
@@ -124,6 +127,9 @@ def test_metadata_descriptions_licence_and_facets(db, server):
     facets = set(page["facet_results"])
     assert {"category", "plugin", "direction", "negated", "hedged", "study_system", "cancer_type"} <= facets
     if has_seed_tables(db):
+        # The review's citation comes from the baseline record, not from evidex's code.
+        record = json.loads(sql_rows(db, "select record from baselines order by loaded_at desc limit 1")[0]["record"])
+        assert meta["about_url"] == f"https://doi.org/{record['doi']}" and record["title"] in meta["description"]
         links = httpx.get(f"{server}/evidex/claim_links.json", params={"_size": "1"}).json()
         assert "relation" in links["facet_results"]
         overview = httpx.get(f"{server}/evidex/seed_overview.json", params={"_size": "1"}).json()
