@@ -75,7 +75,9 @@ OPPOSITE = {"up": "down", "down": "up"}
 GREEK = {"α": "a", "ɑ": "a", "β": "b", "ß": "b", "γ": "g", "δ": "d", "ε": "e", "ϵ": "e", "κ": "k",
          "λ": "l", "ω": "o", "μ": "m", "alpha": "a", "alfa": "a", "beta": "b", "gamma": "g",
          "delta": "d", "epsilon": "e", "kappa": "k", "lambda": "l", "omega": "o"}
-CONTEXT_KEYS = ("cancer_types", "study_systems", "therapies", "age_groups")
+# Setting keys every claim can fill from its own attributes; others (e.g. the therapies a claim of
+# one category names) come from the seed record's context_categories.
+CLAIM_ATTRIBUTES = {"cancer_types": "cancer_type", "study_systems": "study_system"}
 
 
 @functools.lru_cache(maxsize=65536)
@@ -108,6 +110,9 @@ def read_seed(path: str | Path) -> tuple[dict, list[dict]]:
     if not isinstance(related, dict) or not all(
             isinstance(v, list) and all(isinstance(c, str) for c in v) for v in related.values()):
         raise UsageError(f"{path / 'review.json'}: related_categories must map a category to a list of categories")
+    by_category = record.get("context_categories", {})
+    if not isinstance(by_category, dict) or not all(isinstance(v, str) for v in by_category.values()):
+        raise UsageError(f"{path / 'review.json'}: context_categories must map a context key to a category")
     claims, seen = [], set()
     for number, line in enumerate(lines, 1):
         if not line.strip():
@@ -205,9 +210,12 @@ class Link:
 class SeedIndex:
     "A baseline's seed claims with entity weights and an entity -> seeds index."
 
-    def __init__(self, rows: Iterable[dict], related: dict[str, Iterable[str]] | None = None):
-        # Which categories bear on which is the seed's domain knowledge, so it comes with the seed.
+    def __init__(self, rows: Iterable[dict], related: dict[str, Iterable[str]] | None = None,
+                 context_categories: dict[str, str] | None = None):
+        # Which categories bear on which, and which category's entities are a setting (the
+        # therapies a claim names), is the seed's domain knowledge, so it comes with the seed.
         self.related = {category: set(others) for category, others in (related or {}).items()}
+        self.context_categories = dict(context_categories or {})
         self.seeds: list[Seed] = []
         for row in rows:
             relations = json.loads(row["relations"] or "[]")
@@ -218,7 +226,8 @@ class SeedIndex:
                 subject=norm(row["subject"]), object=norm(row["object"]),
                 directions={row["direction"], *(r.get("direction", "none") for r in relations)},
                 entities={norm(e): e for e in json.loads(row["entities"])},
-                context={k: {norm(v) for v in context.get(k) or []} for k in CONTEXT_KEYS},
+                context={k: {norm(v) for v in ([vs] if isinstance(vs, str) else vs)}
+                         for k, vs in context.items() if isinstance(vs, (str, list))},
             ))
         df = Counter(e for s in self.seeds for e in s.entities)
         n = len(self.seeds)
@@ -236,7 +245,7 @@ class SeedIndex:
         row = db.execute("select record from baselines where id = ?", [baseline_id]).fetchone()
         record = json.loads(row[0] or "{}") if row else {}
         rows = db.query("select * from seed_claims where baseline_id = ? order by position", [baseline_id])
-        return cls(rows, record.get("related_categories"))
+        return cls(rows, record.get("related_categories"), record.get("context_categories"))
 
     def weight(self, entity: str) -> float:
         return self.weights.get(entity, self.unseen_weight)
@@ -254,7 +263,7 @@ class SeedIndex:
         candidates = sorted({i for e in own for i in self.by_entity.get(e, [])})
         best: tuple[float, int, list[str]] | None = None
         facts = Facts(claim.get("category"), norm(claim.get("subject")), norm(claim.get("object")),
-                      sum(self.weight(e) for e in entities), claim_context(claim))
+                      sum(self.weight(e) for e in entities), claim_context(claim, self.context_categories))
         for i in candidates:
             score, shared = self.score(facts, entities, self.seeds[i])
             if best is None or score > best[0] + 1e-9:
@@ -263,7 +272,7 @@ class SeedIndex:
             return Link("novel", None, round(best[0], 4) if best else 0.0, [])
         score, i, shared = best
         seed = self.seeds[i]
-        relation = relate(claim, seed, comparable(seed, entities, shared))
+        relation = relate(claim, seed, comparable(seed, entities, shared), self.context_categories)
         if relation == "novel":
             return Link("novel", None, round(score, 4), [])
         return Link(relation, seed.seed_id, round(score, 4), shared)
@@ -300,7 +309,7 @@ def comparable(seed: Seed, entities: dict[str, str], shared: list[str]) -> bool:
     return len(keys) == 2 and keys <= set(entities) or len(shared) >= 2
 
 
-def relate(claim: dict, seed: Seed, same_relation: bool = True) -> str:
+def relate(claim: dict, seed: Seed, same_relation: bool = True, context_categories: dict[str, str] | None = None) -> str:
     "supports / contradicts / extends (or novel) for a claim already matched to seed."
     direction = claim.get("direction") or "none"
     against = claim.get("negated") or (direction in OPPOSITE and OPPOSITE[direction] in seed.directions
@@ -308,27 +317,25 @@ def relate(claim: dict, seed: Seed, same_relation: bool = True) -> str:
     if against:
         # Polarity only compares when the sentence states the seed's relation.
         return "contradicts" if same_relation else "novel"
-    for key, values in claim_context(claim).items():
+    for key, values in claim_context(claim, context_categories).items():
         if seed.context.get(key) and any(v not in seed.context[key] for v in values):
             return "extends"
     return "supports"
 
 
-def claim_context(claim: dict) -> dict[str, set[str]]:
-    "A claim's cancer type, study system, therapies and age groups, normalised."
+def claim_context(claim: dict, context_categories: dict[str, str] | None = None) -> dict[str, set[str]]:
+    "A claim's setting, normalised: cancer type, study system, and the entities of context categories."
     extra = claim.get("extra") or {}
     if isinstance(extra, str):
         extra = json.loads(extra or "{}")
     extra_context = extra.get("context") or {}
     entities = _json_list(claim.get("entities"))
-    context = {
-        "cancer_types": {claim.get("cancer_type")}, "study_systems": {claim.get("study_system")},
-        "therapies": set(entities) if claim.get("category") == "therapy" else set(),
-        "age_groups": set(entities) if claim.get("category") == "age" else set(),
-    }
-    for key in CONTEXT_KEYS:
-        more = extra_context.get(key) or []
-        context[key] |= set([more] if isinstance(more, str) else more)
+    context = {key: {claim.get(attribute)} for key, attribute in CLAIM_ATTRIBUTES.items()}
+    for key, category in (context_categories or {}).items():
+        context[key] = set(entities) if claim.get("category") == category else set()
+    for key, more in extra_context.items():
+        if isinstance(more, (str, list)):
+            context.setdefault(key, set()).update([more] if isinstance(more, str) else more)
     return {k: {norm(v) for v in values if v} for k, values in context.items()}
 
 

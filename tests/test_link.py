@@ -222,3 +222,15 @@ def test_related_categories_come_from_the_seed_record(index):
     related = SeedIndex(rows, {"therapy": ["ifn"]}).classify(probe)
     unrelated = SeedIndex(rows).classify(probe)
     assert related.score > unrelated.score > 0
+
+
+def test_context_categories_come_from_the_seed_record(index):
+    "A therapy claim's therapies are a setting because the seed record says so, not the core."
+    assert index.context_categories == {"therapies": "therapy", "age_groups": "age"}
+    rows = [{"seed_id": "X-1", "category": "therapy", "categories": "[]", "subject": "radiotherapy", "object": "IFNB1",
+             "direction": "up", "relations": "[]", "entities": json.dumps(["IFNB1", "radiotherapy"]),
+             "context": json.dumps({"therapies": ["radiotherapy"]})}]
+    probe = claim(category="therapy", entities=["IFNB1", "radiotherapy", "cisplatin"], subject="radiotherapy",
+                  object="IFNB1")
+    assert SeedIndex(rows, context_categories={"therapies": "therapy"}).classify(probe).relation == "extends"
+    assert SeedIndex(rows).classify(probe).relation == "supports"

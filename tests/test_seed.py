@@ -42,6 +42,7 @@ def test_review_record():
     # Which categories bear on one another is seed data, not core code.
     assert record["related_categories"]["ifn"] == ["pathway", "therapy"]
     assert set(record["related_categories"]) == CATEGORIES
+    assert record["context_categories"] == {"therapies": "therapy", "age_groups": "age"}
 
 
 def test_every_seed_claim_of_the_domain_file_is_data(shared):
@@ -135,6 +136,9 @@ def test_bad_seed_files_are_usage_errors(tmp_path):
     record = json.loads(review.read_text())
     review.write_text(json.dumps({**record, "related_categories": {"ifn": "pathway"}}))
     with pytest.raises(UsageError, match="related_categories must map a category to a list"):
+        read_seed(tmp_path / "seed")
+    review.write_text(json.dumps({**record, "context_categories": {"therapies": ["therapy"]}}))
+    with pytest.raises(UsageError, match="context_categories must map a context key to a category"):
         read_seed(tmp_path / "seed")
     result = run("seed", "load", tmp_path / "missing", "--db", tmp_path / "s.db", ok=False)
     assert result.exit_code != 0 and "cannot read the seed" in result.output
