@@ -1147,7 +1147,7 @@ class LexiconExtractor(Extractor):
     "Base of the four built-in plugins: one category, one lexicon file, the shared rules."
 
     name = ""
-    version = "0.1"
+    version = "0.2"
     categories: tuple[str, ...] = ()
     lexicon: Path = HERE
     require_trigger = False
