@@ -1038,7 +1038,7 @@ TARGET_KEYWORD_FINDER = gated(TARGET_KEYWORD_RE)
 # "not well described", "has not been elucidated": a knowledge gap, not a denied relation.
 NEG_GAP_RE = re.compile(r"\s+(?:well|completely|fully|yet|only|clear|known|understood|been|always|entirely|solely|necessarily)\b", re.IGNORECASE)
 # A later clause after "but", "whereas", ";" qualifies the main assertion rather than denying it.
-CLAUSE_BREAK_RE = re.compile(r",\s*but\b|;|\bwhereas\b|,\s*while\b|\bfurthermore\b", re.IGNORECASE)
+CLAUSE_BREAK_RE = re.compile(r",\s*but\b|;|\bwhereas\b|,\s*while\b|\bfurthermore\b|\bin (?:whom|which)\b|,\s*which\b", re.IGNORECASE)
 
 
 def negations(sent: Sentence) -> list[str]:

@@ -168,3 +168,11 @@ def test_dox_is_doxorubicin_only_without_a_tet_system(nlp_and_extractors):
 def test_lab_reagents_are_no_therapy(nlp_and_extractors):
     items = run(nlp_and_extractors, "Tunicamycin and oligomycin increased apoptosis of tumour cells.")
     assert not ids(items, "therapy")
+
+
+def test_a_negation_inside_a_relative_clause_does_not_deny_the_claim(nlp_and_extractors):
+    text = "Cilostazol improves walking distance in patients in whom there is no evidence of tissue necrosis."
+    c = claims(run(nlp_and_extractors, text), "therapy")[0]
+    assert not c.negated and c.direction == "up"
+    c = claims(run(nlp_and_extractors, "Cilostazol did not improve walking distance in patients."), "therapy")[0]
+    assert c.negated
