@@ -185,7 +185,8 @@ TRIGGER_KINDS = frozenset(DIRECTION_KINDS) | {"neg"}  # what a plugin with requi
 AGE_DESCRIPTOR_RE = re.compile(
     r"\baged?\s*(?:[<>≥≤=]|\d|over\b|under\b|between\b|from\b|\(|above\b|below\b|older than|younger than)"
     r"|\b\d+(?:\.\d+)?\s*(?:[-–]\s*\d+(?:\.\d+)?\s*)?[-\s]*(?:years?|yrs?|y|weeks?|wk|days?|d)[-\s]*(?:old|of age)\b"
-    r"|\bAged\[mh\]|\bAged, 80 and over\b|\bage\s*[:=,]?\s*(?:[<>≥≤]|\d)",
+    r"|\bAged\[mh\]|\bAged, 80 and over\b|\bage\s*[:=,]?\s*(?:[<>≥≤]|\d)"
+    r"|\b\d+\s*months?\s+of\s+age\b",  # an animal's or a child's age; "20-month-old mice" is OLD_ANIMAL_RE's
     re.IGNORECASE,
 )
 # Old-animal ages (>= 12 months) are ageing terms even when written as numbers; an

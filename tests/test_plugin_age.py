@@ -46,6 +46,8 @@ def test_age_terms(nlp_and_extractors, text, expected):
     "Controls were matched on age and sex, and treatment increased survival.",
     "Responses in 65 patients (age: 29.9 +/- 8.1 years) increased after verapamil.",
     "An elderly woman developed delirium that increased after desipramine.",  # one case, not an age effect
+    "Cases and age- and sex-matched controls were compared, and risk increased with smoking.",
+    "Mutant mice developed lymphomas and died before 4 months of age.",
 ])
 def test_traps_are_not_age_claims(nlp_and_extractors, text):
     assert not claims(run(nlp_and_extractors, text), "age"), text
