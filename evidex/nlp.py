@@ -114,13 +114,13 @@ def _split_letter_stops(nlp: Language) -> None:
 def _split_suspended_hyphens(nlp: Language) -> None:
     "Tokenise 'pre- and' as 'pre', '-': a hyphen left hanging before a space shares the next word's ending."
     # "CD4- and CD8-positive", "Ras- or stress-induced": without the split the word never matches its
-    # own name. Only after a letter or digit, so "Trp53-/-" keeps its knockout notation.
+    # own name. Only after a letter (Latin or Greek) or digit, so "Trp53-/-" keeps its knockout notation.
     # Added to the tokenizer's own suffix pattern, so an installed model's rules are kept.
     tokenizer = nlp.tokenizer
     current = getattr(getattr(tokenizer, "suffix_search", None), "__self__", None)
     if not isinstance(current, re.Pattern):
         return
-    tokenizer.suffix_search = re.compile(f"{current.pattern}|(?<=[A-Za-z0-9])-$", current.flags).search
+    tokenizer.suffix_search = re.compile(f"{current.pattern}|(?<=[A-Za-z0-9\u0370-\u03ff])-$", current.flags).search
 
 
 def _split_joined_semicolons(nlp: Language) -> None:

@@ -72,6 +72,7 @@ def test_dash_letter_variant_at_a_sentence_end(nlp_and_extractors):
     "IFN-g secretion by T cells in patients with hepatitis C increased after vaccination.",
     "IFN-l levels in patients with hepatitis B increased after treatment.",
     "Activated T cells in hepatitis C increased their secretion of IFN-g. Viral load fell.",
+    "IFN-γ- and TNF-induced PD-L1 expression increased in tumour cells.",
     "IFN-λ1 suppressed viral replication in hepatocytes.",
     "Type I collagen deposition increased in fibrotic tumours.",
     "Type I diabetes was associated with higher cancer risk.",
@@ -144,3 +145,8 @@ def test_isg_score_genes_and_negative_regulators(nlp_and_extractors):
     assert "PTPN2" in ids(items, "ifn")
     items = run(nlp_and_extractors, "SOCS1 transcripts increased with IFN-γ levels in ovarian tumours.")
     assert "SOCS1" not in ids(items, "ifn")
+
+
+def test_suspended_hyphen_after_a_greek_letter(nlp_and_extractors):
+    items = run(nlp_and_extractors, "IFN-α- and IFN-β-treated tumour cells strongly upregulated ISG15.")
+    assert {"ifn-alpha", "IFNB1", "ISG15"} <= ids(items, "ifn")
