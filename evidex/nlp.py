@@ -92,8 +92,8 @@ def make_nlp(extractors: Iterable[Extractor] = (), model: str | None = None) -> 
     if not nlp.has_pipe("sentencizer") and not nlp.has_pipe("parser") and not nlp.has_pipe("senter"):
         nlp.add_pipe(SENTENCE_PIPE)
     _split_letter_stops(nlp)
-    _split_suspended_hyphens(nlp)
-    _split_joined_semicolons(nlp)
+    _add_to_pattern(nlp, "suffix_search", HANGING_HYPHEN)
+    _add_to_pattern(nlp, "infix_finditer", JOINING_SEMICOLON)
     for extractor in extractors:
         extractor.setup(nlp)
     _flush_tokenizer_cache(nlp)
@@ -111,25 +111,22 @@ def _split_letter_stops(nlp: Language) -> None:
         tokenizer.rules = {k: v for k, v in rules.items() if not (len(k) == 2 and k[1] == "." and k[0].islower())}
 
 
-def _split_suspended_hyphens(nlp: Language) -> None:
-    "Tokenise 'pre- and' as 'pre', '-': a hyphen left hanging before a space shares the next word's ending."
-    # "CD4- and CD8-positive", "Ras- or stress-induced": without the split the word never matches its
-    # own name. Only after a letter (Latin or Greek) or digit, so "Trp53-/-" keeps its knockout notation.
-    # Added to the tokenizer's own suffix pattern, so an installed model's rules are kept.
-    tokenizer = nlp.tokenizer
-    current = getattr(getattr(tokenizer, "suffix_search", None), "__self__", None)
-    if not isinstance(current, re.Pattern):
-        return
-    tokenizer.suffix_search = re.compile(f"{current.pattern}|(?<=[A-Za-z0-9\u0370-\u03ff])-$", current.flags).search
+# A hyphen left hanging before a space shares the next word's ending: "CD4- and CD8-positive",
+# "Ras- or stress-induced". Without the split the word never matches its own name. Only after a
+# letter (Latin or Greek) or a digit, so "Trp53-/-" keeps its knockout notation.
+HANGING_HYPHEN = "(?<=[A-Za-z0-9\u0370-\u03ff])-$"
+# Genotypes join their alleles with a bare semicolon: "Vil-Cre;Kras" is "Vil-Cre", ";", "Kras".
+JOINING_SEMICOLON = "(?<=[A-Za-z0-9]);(?=[A-Za-z])"
 
 
-def _split_joined_semicolons(nlp: Language) -> None:
-    "Tokenise 'Vil-Cre;Kras' as 'Vil-Cre', ';', 'Kras': genotypes join their alleles with a bare semicolon."
-    tokenizer = nlp.tokenizer
-    current = getattr(getattr(tokenizer, "infix_finditer", None), "__self__", None)
+def _add_to_pattern(nlp: Language, attribute: str, alternative: str) -> None:
+    "Add an alternative to the tokenizer's own suffix or infix pattern, so a model's rules are kept."
+    method = getattr(nlp.tokenizer, attribute, None)
+    current = getattr(method, "__self__", None)
     if not isinstance(current, re.Pattern):
         return
-    tokenizer.infix_finditer = re.compile(f"{current.pattern}|(?<=[A-Za-z0-9]);(?=[A-Za-z])", current.flags).finditer
+    extended = re.compile(f"{current.pattern}|{alternative}", current.flags)
+    setattr(nlp.tokenizer, attribute, getattr(extended, method.__name__))
 
 
 def _flush_tokenizer_cache(nlp: Language) -> None:
