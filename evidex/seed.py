@@ -272,7 +272,7 @@ class SeedIndex:
             return Link("novel", None, round(best[0], 4) if best else 0.0, [])
         score, i, shared = best
         seed = self.seeds[i]
-        relation = relate(claim, seed, comparable(seed, entities, shared), self.context_categories)
+        relation = relate(claim, seed, comparable(seed, entities, shared), facts.context)
         if relation == "novel":
             return Link("novel", None, round(score, 4), [])
         return Link(relation, seed.seed_id, round(score, 4), shared)
@@ -309,7 +309,7 @@ def comparable(seed: Seed, entities: dict[str, str], shared: list[str]) -> bool:
     return len(keys) == 2 and keys <= set(entities) or len(shared) >= 2
 
 
-def relate(claim: dict, seed: Seed, same_relation: bool = True, context_categories: dict[str, str] | None = None) -> str:
+def relate(claim: dict, seed: Seed, same_relation: bool = True, context: dict[str, set[str]] | None = None) -> str:
     "supports / contradicts / extends (or novel) for a claim already matched to seed."
     direction = claim.get("direction") or "none"
     against = claim.get("negated") or (direction in OPPOSITE and OPPOSITE[direction] in seed.directions
@@ -317,7 +317,8 @@ def relate(claim: dict, seed: Seed, same_relation: bool = True, context_categori
     if against:
         # Polarity only compares when the sentence states the seed's relation.
         return "contradicts" if same_relation else "novel"
-    for key, values in claim_context(claim, context_categories).items():
+    # context: the claim's claim_context, when the caller has it already.
+    for key, values in (context if context is not None else claim_context(claim)).items():
         if seed.context.get(key) and any(v not in seed.context[key] for v in values):
             return "extends"
     return "supports"
