@@ -32,8 +32,9 @@ baseline that shares at least one entity with it:
   ``LINK_THRESHOLD`` the claim is ``novel`` and no seed id is stored.
 * Otherwise, in this order: ``contradicts`` if the claim is negated, or its direction is up
   where the seed only says down (or the reverse; a seed may list extra relations, all of whose
-  directions count), provided the sentence states the seed's relation (it names both the
-  seed's subject and object ids, or shares two entities with it); a negated or opposite claim
+  directions count), provided the claim states the seed's relation (its sentence names both
+  the seed's subject and object ids, or the claim's own subject and object are both among the
+  seed's entities); a negated or opposite claim
   that does not is ``novel``, since polarity about another relation is no evidence; ``extends`` if the claim's context is new for the seed: a cancer type,
   study system, therapy or age group outside what the seed's context lists for that dimension
   (a dimension the seed does not list is general, never "new"); else ``supports`` (same
@@ -272,7 +273,7 @@ class SeedIndex:
             return Link("novel", None, round(best[0], 4) if best else 0.0, [])
         score, i, shared = best
         seed = self.seeds[i]
-        relation = relate(claim, seed, comparable(seed, entities, shared), facts.context)
+        relation = relate(claim, seed, comparable(seed, entities, facts.subject, facts.object), facts.context)
         if relation == "novel":
             return Link("novel", None, round(score, 4), [])
         return Link(relation, seed.seed_id, round(score, 4), shared)
@@ -303,10 +304,16 @@ class SeedIndex:
         return score, sorted(entities[e] for e in shared)
 
 
-def comparable(seed: Seed, entities: dict[str, str], shared: list[str]) -> bool:
-    "Does the claim's sentence state the seed's relation: both its subject and object, or two shared entities?"
+def comparable(seed: Seed, entities: dict[str, str], subject: str, object_: str) -> bool:
+    "Does the claim state the seed's relation: the sentence names both its ends, or the claim relates two of its entities?"
     keys = {seed.subject, seed.object} & set(seed.entities)
-    return len(keys) == 2 and keys <= set(entities) or len(shared) >= 2
+    if len(keys) == 2 and keys <= set(entities):
+        return True
+    # Two shared entities alone are not enough: "DNMT inhibitors trigger an IFN response" shares a
+    # therapy and type I IFN with "chronic IFN signalling promotes therapy resistance" but states
+    # another relation. The claim's own subject and object must both belong to the seed.
+    ends = set(seed.entities) | {seed.subject, seed.object}
+    return bool(subject) and bool(object_) and subject != object_ and {subject, object_} <= ends
 
 
 def relate(claim: dict, seed: Seed, same_relation: bool = True, context: dict[str, set[str]] | None = None) -> str:

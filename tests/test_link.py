@@ -148,8 +148,24 @@ def test_rules_on_constructed_claims(index):
     # Same entities and direction as LF-26 (IFN-ε restrains ovarian cancer).
     link = index.classify(claim(entities=["IFNE", "IFNAR1"], direction="down"))
     assert (link.relation, link.seed_id, link.shared) == ("supports", "LF-26", ["IFNAR1", "IFNE"])
-    assert index.classify(claim(entities=["IFNE", "IFNAR1"], direction="up")).relation == "contradicts"
-    assert index.classify(claim(entities=["IFNE", "IFNAR1"], direction="down", negated=True)).relation == "contradicts"
+    # The opposite direction, or a negation, of a relation between two of the seed's entities.
+    relation = {"subject": "IFNE", "object": "IFNAR1"}
+    assert index.classify(claim(entities=["IFNE", "IFNAR1"], direction="up", **relation)).relation == "contradicts"
+    assert index.classify(claim(entities=["IFNE", "IFNAR1"], direction="down", negated=True,
+                                **relation)).relation == "contradicts"
+    # Without a relation of the claim's own, sharing two entities is no contradiction.
+    link = index.classify(claim(entities=["IFNE", "IFNAR1"], direction="up"))
+    assert (link.relation, link.seed_id) == ("novel", None)
+    # Nor is a relation whose object lies outside the seed: "DNMT inhibitors trigger an IFN
+    # response" shares a therapy and type I IFN with SR-18 (chronic IFN signalling promotes
+    # therapy resistance, down) but states another relation.
+    shares = index.classify(claim(category="therapy", entities=["epigenetic-therapy"], direction="up",
+                                  subject="epigenetic-therapy", object="erv", sentence_entities=["type-i-ifn"]))
+    assert shares.relation != "contradicts"
+    against = index.classify(claim(category="therapy", entities=["epigenetic-therapy"], direction="up",
+                                   subject="type-i-ifn", object="therapy-resistance",
+                                   sentence_entities=["type-i-ifn"]))
+    assert (against.relation, against.seed_id) == ("contradicts", "SR-18")
     # An association is compatible with a directional seed claim.
     assert index.classify(claim(entities=["IFNE", "IFNAR1"], direction="assoc")).relation == "supports"
     # Another cancer type or study system than the seed's context extends it.
