@@ -1098,10 +1098,13 @@ def make_claim(sent: Sentence, document: Document, field: str, category: str, hi
                doc: Doc | None = None) -> Claim:
     "One Claim from a sentence judged an assertion, with its relation, cues and context."
     subject = hits[0] if hits else None
+    subject_id = (subject.entity or subject.text) if subject else None
     direction, trig, flipped = polarity(sent, subject)
     obj = None
     if trig is not None:
-        after = [h for h in sent.hits if h.start > trig.end and h is not subject]
+        # A second mention of the subject ("p53 ... an increase in p53") is no object: a relation
+        # of an entity to itself says nothing.
+        after = [h for h in sent.hits if h.start > trig.end and (h.entity or h.text) != subject_id]
         if after:
             # Of hits opening on the same word ("PEG-IFNα monotherapy": a therapy over an IFN), the claim's own category.
             first = after[0]
@@ -1125,7 +1128,7 @@ def make_claim(sent: Sentence, document: Document, field: str, category: str, hi
         field=field,
         start=sent.start,
         end=sent.end,
-        subject=(subject.entity or subject.text) if subject else None,
+        subject=subject_id,
         predicate=trig.text.lower() if trig else None,
         object=obj,
         direction=direction,

@@ -77,6 +77,13 @@ def test_relation_direction_and_inverters(nlp_and_extractors):
     assert c.direction == "assoc"
 
 
+def test_a_second_mention_of_the_subject_is_no_object(nlp_and_extractors):
+    c = claims(run(nlp_and_extractors, "p53 was phosphorylated, followed by an increase in p53 and then in KRAS."), "pathway")[0]
+    assert c.subject == "TP53" and c.object == "KRAS"
+    c = claims(run(nlp_and_extractors, "Here p53 is induced, with an increase in p53 protein level."), "pathway")[0]
+    assert c.subject == "TP53" and c.object is None
+
+
 def test_negation_and_hedging(nlp_and_extractors):
     c = claims(run(nlp_and_extractors, "Loss of MAVS did not alter tumour growth."), "pathway")[0]
     assert c.negated and c.negation_cues == ["did not"]
