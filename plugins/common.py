@@ -16,6 +16,7 @@ from re._casefix import _EXTRA_CASES  # type: ignore[import-not-found]  # re's e
 
 import numpy
 from spacy.attrs import IDX, LENGTH, SENT_START
+from spacy.lang.en.stop_words import STOP_WORDS
 from spacy.language import Language
 from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc
@@ -639,7 +640,8 @@ def _lexicon_hits(document: Document, doc: Doc, text: str, arr: numpy.ndarray, i
     if "agon" in text or "inhibit" in text or "blockade" in text:
         for m in TARGET_KEYWORD_FINDER.finditer(text, text):  # case-sensitive: no lower-cased text needed
             name = TARGET_NAME_RE.search(text, max(0, m.start() - 28), m.start())
-            if name:
+            # "whereas blockade of ...", "and inhibitors": a function word names no target.
+            if name and name.group(1).lower() not in STOP_WORDS:
                 # Supports a therapy claim; the target alone is no therapy id.
                 hits.append(Hit("therapy", "", "THERAPY_CLASS", name.start(1), m.end(), text[name.start(1):m.end()], False, True))
     if len(doc):
@@ -1104,7 +1106,8 @@ def make_claim(sent: Sentence, document: Document, field: str, category: str, hi
     if trig is not None:
         # A second mention of the subject ("p53 ... an increase in p53") is no object: a relation
         # of an entity to itself says nothing.
-        after = [h for h in sent.hits if h.start > trig.end and (h.entity or h.text) != subject_id]
+        own = {h.start for h in sent.hits if h.start > trig.end and (h.entity or h.text) == subject_id}
+        after = [h for h in sent.hits if h.start > trig.end and h.start not in own]
         if after:
             # Of hits opening on the same word ("PEG-IFNα monotherapy": a therapy over an IFN), the claim's own category.
             first = after[0]

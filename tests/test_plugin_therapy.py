@@ -85,9 +85,14 @@ def test_outcomes(nlp_and_extractors):
 
 def test_object_on_shared_words_is_the_claims_own_category(nlp_and_extractors):
     "PEG-IFNα is a therapy and an IFN: each category's claim names its own id as the object."
+    items = run(nlp_and_extractors, "Adefovir was not superior to PEG-IFNα monotherapy in patients.")
+    assert {c.category: c.object for c in items if hasattr(c, "object")}["therapy"] == "ifn-therapy"
+    items = run(nlp_and_extractors, "IFNAR1 loss was not rescued by PEG-IFNα monotherapy in mice.")
+    assert {c.category: c.object for c in items if hasattr(c, "object")}["ifn"] == "ifn-alpha"
+    # Nor is a second mention of the subject an object, whichever category names it there.
     items = run(nlp_and_extractors, "PEG-IFNα plus adefovir was not superior to PEG-IFNα monotherapy in patients.")
-    by_category = {c.category: c.object for c in items if hasattr(c, "object")}
-    assert by_category["therapy"] == "ifn-therapy" and by_category["ifn"] == "ifn-alpha"
+    assert {(c.category, c.subject, c.object) for c in items if hasattr(c, "object")} == {
+        ("therapy", "ifn-therapy", None), ("ifn", "ifn-alpha", None)}
 
 
 @pytest.mark.parametrize("text", [
@@ -176,3 +181,12 @@ def test_a_negation_inside_a_relative_clause_does_not_deny_the_claim(nlp_and_ext
     assert not c.negated and c.direction == "up"
     c = claims(run(nlp_and_extractors, "Cisplatin did not improve survival in these patients."), "therapy")[0]
     assert c.negated
+
+
+def test_a_target_class_needs_a_target_name(nlp_and_extractors):
+    "'WEE1 inhibitors' or 'MEK inhibitor' supports a therapy claim; 'the blockade of', 'an inhibitor of' do not."
+    c = claims(run(nlp_and_extractors, "WEE1 inhibitors reduced tumour growth in mice."), "therapy")
+    assert c and c[0].subject == "WEE1 inhibitors"
+    for text in ("The blockade of the perforin pathway impaired the control of tumour growth.",
+                 "SPARC, an inhibitor of growth factor binding, antagonizes cell proliferation."):
+        assert not claims(run(nlp_and_extractors, text), "therapy"), text
