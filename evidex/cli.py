@@ -282,10 +282,17 @@ def _extract_offline(input_path, output, extractors, mentions) -> None:
                         "id": item.entity, "text": item.text, "field": item.field,
                         "start": item.start, "end": item.end, "plugin": item.plugin}
                 output.write(json.dumps(line, ensure_ascii=False) + "\n")
+    output.write("")  # the file exists afterwards even when nothing was found
     click.echo(f"{n_docs} documents, {n_claims} claims", err=True)
+    from .plugins import state
+
+    # A plugin that failed to import must not pass for one that found nothing.
+    for name, error in state.failures:
+        click.echo(f"plugin {name} failed to load: {error}", err=True)
     if errors:
         for e in errors[:20]:
             click.echo(f"plugin {e.plugin} failed on {e.doc_id}: {e.error}", err=True)
+    if errors or state.failures:
         sys.exit(1)
 
 
