@@ -109,6 +109,10 @@ class Entry:
     block_context: re.Pattern | None = None  # ... and must not match this
     exclude: bool = False
     generic: bool = False  # True: a generic word ("treatment") that counts only in a paper on the topic
+    # True: downstream evidence (an ISG, a shared signalling gene) that makes a claim only in a
+    # document naming the category's topic, and not in a sentence naming only a look-alike of it.
+    downstream: bool = False
+    lookalike: bool = False  # on an exclusion: what it excludes is a look-alike of the category (IFN-γ)
     # Derived once at load time so the per-match loop reads a flag instead of testing strings.
     fact: bool = field(init=False, default=False)  # a context qualifier (study system, cancer), not a hit
     conditional: bool = field(init=False, default=False)  # has a context or block_context to check
@@ -136,6 +140,7 @@ class Hit:
     emit: bool = True
     weak: bool = False
     generic: bool = False
+    downstream: bool = False
 
 
 @dataclass(slots=True)
@@ -459,6 +464,8 @@ class LexiconMatcher:
                 block_context=compile_context(row["block_context"]) if row.get("block_context") else None,
                 exclude=row.get("exclude", False),
                 generic=row.get("generic", False),
+                downstream=row.get("downstream", False),
+                lookalike=row.get("lookalike", False),
             )
             self._add(entry, row.get("terms", []), row.get("exact", []), row.get("gene", False))
 
@@ -623,6 +630,8 @@ def _lexicon_hits(document: Document, doc: Doc, text: str, arr: numpy.ndarray, i
     entries: list[Entry] = doc.user_data.get("evidex.entries") or []
     hits: list[Hit] = []
     blocks: list[tuple[int, int]] = []
+    lookalikes: list[tuple[int, str]] = []
+    doc.user_data["evidex.lookalikes"] = lookalikes
     for start, neg_len, index in doc.user_data.get("evidex.raw", ()):
         entry = entries[index]
         # Most entries have no document context: skip the per-document cache lookup for them.
@@ -635,8 +644,11 @@ def _lexicon_hits(document: Document, doc: Doc, text: str, arr: numpy.ndarray, i
         e = ends[start - neg_len - 1]
         if entry.exclude:
             blocks.append((s, e))
+            if entry.lookalike:
+                lookalikes.append((s, entry.category))
             continue
-        hits.append(Hit(entry.category, entry.id, entry.label, s, e, text[s:e], entry.emit, entry.weak, entry.generic))
+        hits.append(Hit(entry.category, entry.id, entry.label, s, e, text[s:e], entry.emit, entry.weak, entry.generic,
+                        entry.downstream))
     if "agon" in text or "inhibit" in text or "blockade" in text:
         for m in TARGET_KEYWORD_FINDER.finditer(text, text):  # case-sensitive: no lower-cased text needed
             name = TARGET_NAME_RE.search(text, max(0, m.start() - 28), m.start())
@@ -1004,6 +1016,8 @@ def build_claims(
             sent.verdict = assertion(sent)
         verdict = sent.verdict
         is_claim = verdict.claim
+        if is_claim and specific and all(h.downstream for h in specific):
+            is_claim = _downstream_counts(document, doc, sent, category)
         if is_claim and require_trigger and cue_kinds(sent).isdisjoint(TRIGGER_KINDS):
             is_claim = False
         for h in specific:
@@ -1011,6 +1025,20 @@ def build_claims(
                 yield Mention(category, h.entity, field, h.start, h.end, h.text)
         if is_claim:
             yield make_claim(sent, document, field, category, specific, verdict, doc)
+
+
+def _downstream_counts(document: Document, doc: Doc, sent: Sentence, category: str) -> bool:
+    "Do downstream hits alone (ISGs, STAT1) make a claim here: the document names the topic, the sentence no look-alike?"
+    # "IFN-γ turns on STAT1 and IRF-1" is type II signalling; CXCL10 in a paper that never names
+    # interferon is a chemokine.
+    if any(sent.start <= s < sent.end and c == category for s, c in doc.user_data.get("evidex.lookalikes", ())):
+        return False
+    ctx = _context.get(document)
+    key = -11 - CATEGORIES.index(category)
+    answer = ctx.answers.get(key)
+    if answer is None:
+        answer = ctx.answers[key] = TOPIC_FINDERS[category].search(ctx.text, ctx.lower) is not None
+    return answer
 
 
 def _topic(document: Document, category: str) -> bool:

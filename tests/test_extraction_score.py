@@ -18,8 +18,8 @@ from conftest import ROOT, require_shared
 # Measured on the dev gold with the commands above; floors sit ~0.02 below so a
 # regression fails while a harmless wobble does not.
 FLOORS = {
-    ("claims", "all"): 0.795,  # measured 0.818
-    ("claims", "ifn"): 0.85,  # 0.876
+    ("claims", "all"): 0.80,  # measured 0.824
+    ("claims", "ifn"): 0.895,  # 0.918
     ("claims", "pathway"): 0.82,  # 0.844
     ("claims", "therapy"): 0.76,  # 0.780
     ("claims", "age"): 0.87,  # 0.893

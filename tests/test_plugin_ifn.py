@@ -150,3 +150,28 @@ def test_isg_score_genes_and_negative_regulators(nlp_and_extractors):
 def test_suspended_hyphen_after_a_greek_letter(nlp_and_extractors):
     items = run(nlp_and_extractors, "IFN-α- and IFN-β-treated tumour cells strongly upregulated ISG15.")
     assert {"ifn-alpha", "IFNB1", "ISG15"} <= ids(items, "ifn")
+
+
+def test_downstream_genes_alone_need_the_topic_and_no_lookalike(nlp_and_extractors):
+    "STAT1 or an ISG alone is type I evidence only in a paper naming interferon, and not beside IFN-γ only."
+    # In a sentence on type II signalling, STAT1 and IRF-1 are IFN-γ's.
+    items = run(nlp_and_extractors, "IFN-γ strongly induced STAT1 phosphorylation and ISG15 in tumour cells.",
+                title="Interferon signalling in melanoma")
+    assert not claims(items, "ifn")
+    assert {"STAT1", "ISG15"} <= ids(items, "ifn")  # still named: the entities are kept
+    # Beside a type I ligand they are type I evidence again.
+    items = run(nlp_and_extractors, "IFN-γ and IFN-β strongly induced STAT1 phosphorylation in tumour cells.")
+    assert claims(items, "ifn")
+    # CXCL10 in a paper that never names interferon is a chemokine; with the topic named, an ISG.
+    text = "Hepatic CXCL10 expression was strongly reduced in the treated group."
+    assert not claims(run(nlp_and_extractors, text, title="Liver injury after ischaemia"), "ifn")
+    assert claims(run(nlp_and_extractors, text, title="Type I interferon in liver injury"), "ifn")
+
+
+def test_type_i_named_in_a_coordination_with_another_type(nlp_and_extractors):
+    "'type I and type III IFNs' names type I: the look-alike beside it does not cancel the claim."
+    items = run(nlp_and_extractors, "Tumour cells strongly expressed type I and type III IFNs in mice.")
+    c = claims(items, "ifn")
+    assert c and "type-i-ifn" in c[0].entities
+    items = run(nlp_and_extractors, "STING activation increased both type I and II interferons in tumours.")
+    assert claims(items, "ifn")
