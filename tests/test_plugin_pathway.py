@@ -54,6 +54,13 @@ def test_traps(nlp_and_extractors, text):
     assert not ({"STING1", "ras", "MYC"} & ids(items, "pathway")), text
 
 
+def test_deacetylation_is_a_histone_mark_only_in_a_paper_on_chromatin(nlp_and_extractors):
+    text = "The reduction in nephrotoxicity was due to inhibition of paracetamol deacetylation."
+    assert "histone-modification" not in ids(run(nlp_and_extractors, text), "pathway")
+    items = run(nlp_and_extractors, text, title="HDAC inhibitors and histone marks in the kidney")
+    assert "histone-modification" in ids(items, "pathway")
+
+
 def test_named_gene_without_relation_is_not_a_claim(nlp_and_extractors):
     assert not claims(run(nlp_and_extractors, "TP53 mutations were found in 16 of 73 tumours (22%)."), "pathway")
 
