@@ -233,6 +233,9 @@ SECTION_RE = re.compile(rf"^\s*({_LABEL}(?:\s*(?:/|,|AND|&)\s*{_LABEL})*)(?::\s*
 SECTION_AIM = re.compile(r"\b(?:OBJECTIVES?|AIMS?|PURPOSE|GOALS?)\b")
 SECTION_METHOD = re.compile(r"\b(?:METHODS?|DESIGN|MATERIALS?|PATIENTS AND METHODS|SETTING|PARTICIPANTS)\b")
 SECTION_BACKGROUND = re.compile(r"\b(?:BACKGROUND|INTRODUCTION|CONTEXT|RATIONALE)\b")
+# A joint label ("BACKGROUND AND AIM", "METHODS AND RESULTS") holds statements too: its aim or
+# method part alone does not make every sentence under it an aim or a method.
+SECTION_STATEMENT = re.compile(r"\b(?:BACKGROUND|INTRODUCTION|CONTEXT|RATIONALE|RESULTS?|FINDINGS|CONCLUSIONS?)\b")
 
 # Context qualifiers (study system, cancer type) go through the same PhraseMatchers as the lexicons.
 SYSTEM_NAMES = list(CUES["_systems"])
@@ -803,11 +806,12 @@ def assertion(sent: Sentence) -> Verdict:
         section = m.group(1).strip()
     finding = "finding" in kinds
     triggers = kinds & {"up", "down", "assoc", "dep"}
-    if section and SECTION_AIM.search(section) and not finding:
+    joint = section is not None and SECTION_STATEMENT.search(section) is not None
+    if section and SECTION_AIM.search(section) and not finding and not joint:
         return Verdict(False, "aim section", section)
     if "aim" in kinds and not finding:
         return Verdict(False, "aim", section)
-    if section and SECTION_METHOD.search(section) and not finding and not (kinds & {"neg", "hedge"}):
+    if section and SECTION_METHOD.search(section) and not finding and not (kinds & {"neg", "hedge"}) and not joint:
         return Verdict(False, "method section", section)
     if "method" in kinds and not finding and len([c for c in sent.cues if c.kind in ("up", "down", "assoc")]) < 2:
         return Verdict(False, "method", section)
@@ -1072,6 +1076,9 @@ NEG_GAP_RE = re.compile(r"\s+(?:well|completely|fully|yet|only|clear|known|under
 CLAUSE_BREAK_RE = re.compile(r",\s*but\b|;|\bwhereas\b|,\s*while\b|\bfurthermore\b|\bin (?:whom|which)\b|,\s*which\b", re.IGNORECASE)
 
 
+RELATIVE_BEFORE_RE = re.compile(r"\b(?:which|that|who)\s+$", re.IGNORECASE)
+
+
 def negations(sent: Sentence) -> list[str]:
     "Negation cues that deny the sentence's main relation."
     out = []
@@ -1088,6 +1095,10 @@ def negations(sent: Sentence) -> list[str]:
         brk = None
         for m in CLAUSE_BREAK_RE.finditer(head):
             brk = m
+        if brk is None and not any(h.start >= c.end for h in sent.hits):
+            # "cells which do not rely on this pathway": a relative clause right before the cue,
+            # naming nothing of the lexicon, describes a noun; the relation stated before it stands.
+            brk = RELATIVE_BEFORE_RE.search(head)
         if brk is not None and any(t.kind in DIRECTION_KINDS and t.start - base < brk.start() for t in sent.cues):
             continue
         out.append(c.text)

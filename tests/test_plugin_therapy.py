@@ -123,6 +123,17 @@ def test_methods_and_aims_are_not_claims(nlp_and_extractors):
     assert not claims(run(nlp_and_extractors, "The aim of this study was to evaluate the efficacy of nivolumab."), "therapy")
 
 
+def test_a_joint_section_label_judges_the_sentence_not_the_label(nlp_and_extractors):
+    "Under 'BACKGROUND AND AIM' a statement is a claim and an aim is not; 'OBJECTIVE' alone is an aim."
+    stated = "BACKGROUND AND AIM: Cisplatin therapy for bladder cancer produces renal toxicity."
+    assert claims(run(nlp_and_extractors, stated), "therapy")
+    aim = "BACKGROUND AND AIM: We aimed to evaluate whether cisplatin reduces tumour growth."
+    assert not claims(run(nlp_and_extractors, aim), "therapy")
+    assert not claims(run(nlp_and_extractors, "OBJECTIVE: Cisplatin therapy for bladder cancer produces renal toxicity."),
+                      "therapy")
+    assert claims(run(nlp_and_extractors, "METHODS AND RESULTS: Cisplatin increased apoptosis in tumour cells."), "therapy")
+
+
 def test_generic_treatment_sentence_in_a_treatment_paper(nlp_and_extractors):
     title = "Cisplatin and amifostine in advanced melanoma: a phase II trial"
     items = run(nlp_and_extractors, "Six partial responses were observed. The regimen was well tolerated.", title=title)
@@ -181,6 +192,12 @@ def test_a_negation_inside_a_relative_clause_does_not_deny_the_claim(nlp_and_ext
     assert not c.negated and c.direction == "up"
     c = claims(run(nlp_and_extractors, "Cisplatin did not improve survival in these patients."), "therapy")[0]
     assert c.negated
+    # "cells which do not rely on it": a relative clause describes a noun ...
+    text = "Cisplatin reduced the growth of tumour cells without damaging normal cells which do not divide."
+    assert not claims(run(nlp_and_extractors, text), "therapy")[0].negated
+    # ... unless it names what the claim is about: then it is the relation that is denied.
+    text = "Radiotherapy induced a delayed gene response that does not require cisplatin or STING."
+    assert claims(run(nlp_and_extractors, text), "therapy")[0].negated
 
 
 def test_a_target_class_needs_a_target_name(nlp_and_extractors):
