@@ -127,3 +127,15 @@ def test_what_the_sensors_sense_supports_a_claim(nlp_and_extractors):
     # The toxicology assay is no cGAS substrate.
     items = run(nlp_and_extractors, "The micronucleus assay showed increased genotoxicity in rats.")
     assert not claims(items, "pathway")
+
+
+@pytest.mark.parametrize("text,direction", [
+    ("SIRT7 stabilizes the transformed state of cancer cells.", "up"),
+    ("KRAS exacerbates inflammation in the pancreas.", "up"),
+    ("MYC eliminates the dependence on growth factors.", "down"),
+    ("STAT3 activity correlates with poor survival.", "assoc"),
+])
+def test_third_person_forms_are_triggers(nlp_and_extractors, text, direction):
+    "A verb's every form is a trigger: 'stabilizes' as well as 'stabilized'."
+    c = claims(run(nlp_and_extractors, text), "pathway")
+    assert c and c[0].direction == direction, text
