@@ -94,6 +94,7 @@ def make_nlp(extractors: Iterable[Extractor] = (), model: str | None = None) -> 
     _split_letter_stops(nlp)
     _add_to_pattern(nlp, "suffix_search", HANGING_HYPHEN)
     _add_to_pattern(nlp, "infix_finditer", JOINING_SEMICOLON)
+    _add_to_pattern(nlp, "suffix_search", CAPITAL_STOP)
     for extractor in extractors:
         extractor.setup(nlp)
     _flush_tokenizer_cache(nlp)
@@ -117,6 +118,10 @@ def _split_letter_stops(nlp: Language) -> None:
 HANGING_HYPHEN = "(?<=[A-Za-z0-9\u0370-\u03ff])-$"
 # Genotypes join their alleles with a bare semicolon: "Vil-Cre;Kras" is "Vil-Cre", ";", "Kras".
 JOINING_SEMICOLON = "(?<=[A-Za-z0-9]);(?=[A-Za-z])"
+# A stop after a capital that follows a digit or a small letter ends the word, as it does after
+# two capitals: "NF-kB.", "E1A.", "KRAS G12C.", "Fig. 2B." (spaCy keeps these glued, hiding both
+# the name and the sentence end).
+CAPITAL_STOP = "(?<=[0-9a-z][A-Z])\\.$"
 
 
 def _add_to_pattern(nlp: Language, attribute: str, alternative: str) -> None:

@@ -16,6 +16,7 @@ TEXTS = [
     "Ends with a stop.",
     "Two  spaces.  Then\nnew line. Done.",
     "IFN-g. T cells rose in Fig. 2b. Urine protein fell to 2.8 g. Within days. J. Smith agreed.",
+    "It activated NF-kB. Cells expressed E1A. Mice carried KRAS G12C. See Fig. 2B. The U.S. data agreed.",
 ]
 
 
@@ -47,7 +48,7 @@ def test_starts_after_end_marks_only(nlp):
 
 def test_a_lower_case_letter_before_a_stop_ends_the_sentence(nlp):
     "spaCy's English exceptions keep 'g.' whole; in abstracts the letter is a unit, a panel or a variant."
-    doc = split_sentences(nlp.make_doc(TEXTS[-1]))
+    doc = split_sentences(nlp.make_doc(TEXTS[-2]))
     assert [s.text for s in doc.sents] == [
         "IFN-g.", "T cells rose in Fig. 2b.", "Urine protein fell to 2.8 g.", "Within days.", "J. Smith agreed."]
     assert [t.text for t in nlp.make_doc("IFN-g.")] == ["IFN", "-", "g", "."]
@@ -56,3 +57,12 @@ def test_a_lower_case_letter_before_a_stop_ends_the_sentence(nlp):
 
 def test_genotype_alleles_joined_by_a_semicolon_are_words(nlp):
     assert [t.text for t in nlp.make_doc("Mx1-Cre;Kras mice")] == ["Mx1", "-", "Cre", ";", "Kras", "mice"]
+
+
+def test_a_capital_after_a_digit_or_small_letter_before_a_stop_ends_the_sentence(nlp):
+    "'NF-kB.', 'E1A.', 'G12C.': spaCy splits a stop after two capitals only; the name and the end were lost."
+    doc = split_sentences(nlp.make_doc(TEXTS[-1]))
+    assert [s.text for s in doc.sents] == [
+        "It activated NF-kB.", "Cells expressed E1A.", "Mice carried KRAS G12C.", "See Fig. 2B.", "The U.S. data agreed."]
+    assert [t.text for t in nlp.make_doc("NF-kB.")] == ["NF", "-", "kB", "."]
+    assert [t.text for t in nlp.make_doc("U.S. Ph.D.")] == ["U.S.", "Ph.D."]
