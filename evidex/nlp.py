@@ -36,6 +36,8 @@ _START_RE = re.compile(r"[A-Z0-9\u0370-\u03ff(\[\"'“‘]|[a-z]{1,3}[A-Z0-9-]")
 _ABBREVIATION_HASHES = frozenset(hash_string(w) for w in _ABBREVIATIONS)
 _END_HASHES = tuple(numpy.uint64(hash_string(p)) for p in ".!?")
 _OPENS: dict[int, bool] = {}
+_CAPITALS: dict[int, bool] = {}
+_AFTER_INITIAL = frozenset(hash_string(p) for p in ".!?,;")
 
 
 def _opens_sentence(doc: Doc, orth: int) -> bool:
@@ -46,12 +48,31 @@ def _opens_sentence(doc: Doc, orth: int) -> bool:
     return ok
 
 
+def _is_capital(doc: Doc, orth: int) -> bool:
+    "Is this word one capital letter (an initial, or 'hepatitis C', 'cyclin E', 'group B')?"
+    ok = _CAPITALS.get(orth)
+    if ok is None:
+        text = doc.vocab.strings[orth]
+        ok = _CAPITALS[orth] = len(text) == 1 and "A" <= text <= "Z"
+    return ok
+
+
 def _is_start(doc: Doc, orth: numpy.ndarray, i: int) -> bool:
     "Does the token after sentence-final punctuation at i-1 open a new sentence?"
-    # .item() reads the two neighbours; orth.tolist() would convert every token of the field.
-    if not _opens_sentence(doc, orth.item(i)):
+    # .item() reads the neighbours; orth.tolist() would convert every token of the field.
+    nxt = orth.item(i)
+    if not _opens_sentence(doc, nxt):
         return False
-    return i < 2 or orth.item(i - 2) not in _ABBREVIATION_HASHES
+    if i < 2:
+        return True
+    before = orth.item(i - 2)
+    if before in _ABBREVIATION_HASHES:
+        return False
+    if _is_capital(doc, before):
+        # "hepatitis C. Then" ends a sentence; an initial does not: one that opens a sentence or
+        # follows a comma ("Smith, J. Then"), or one followed by another ("A. J. Smith").
+        return not (i < 3 or orth.item(i - 3) in _AFTER_INITIAL or _is_capital(doc, nxt))
+    return True
 
 
 _NOT_START = numpy.uint64(2**64 - 1)  # SENT_START -1 ("not a start") as the uint64 spaCy stores
@@ -118,10 +139,11 @@ def _split_letter_stops(nlp: Language) -> None:
 HANGING_HYPHEN = "(?<=[A-Za-z0-9\u0370-\u03ff])-$"
 # Genotypes join their alleles with a bare semicolon: "Vil-Cre;Kras" is "Vil-Cre", ";", "Kras".
 JOINING_SEMICOLON = "(?<=[A-Za-z0-9]);(?=[A-Za-z])"
-# A stop after a capital that follows a digit or a small letter ends the word, as it does after
-# two capitals: "NF-kB.", "E1A.", "KRAS G12C.", "Fig. 2B." (spaCy keeps these glued, hiding both
-# the name and the sentence end).
-CAPITAL_STOP = "(?<=[0-9a-z][A-Z])\\.$"
+# A stop after a capital that follows a digit or a small letter, or after a lone capital, ends the
+# word as it does after two capitals: "NF-kB.", "E1A.", "KRAS G12C.", "Fig. 2B.", "hepatitis C."
+# (spaCy keeps these glued, hiding both the name and the sentence end; initials are the
+# splitter's to tell apart).
+CAPITAL_STOP = "(?<=[0-9a-z][A-Z])\\.$|(?<=(?<![.\\w])[A-Z])\\.$"
 
 
 def _add_to_pattern(nlp: Language, attribute: str, alternative: str) -> None:
