@@ -70,11 +70,17 @@ def _expand_dashes(term: str) -> list[str]:
     return out
 
 
+# "interferon alfa-2b" is also written "interferon-alfa-2b": the space before a Greek letter (or
+# its name) is a join like a dash, and takes every dash form.
+GREEK_JOIN_RE = re.compile(r" (?=[αβγεκωλ]|(?:alpha|alfa|beta|gamma|epsilon|kappa|omega|lambda)\b)")
+
+
 def term_variants(term: str, gene: bool = False, plural: bool = True) -> set[str]:
     "Greek (and Latin-letter), dash, plural, mouse-case and knockout variants of one lexicon term."
     out: set[str] = set()
-    for g in _expand_greek(term):
-        out.update(_expand_dashes(g))
+    for base in {term, GREEK_JOIN_RE.sub("-", term)}:
+        for g in _expand_greek(base):
+            out.update(_expand_dashes(g))
     latin = LATIN_AFTER_DASH.sub(lambda m: "-" + LATIN[m.group(1)], term)
     if latin != term:
         out.add(latin)

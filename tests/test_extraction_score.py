@@ -23,7 +23,7 @@ FLOORS = {
     ("claims", "pathway"): 0.84,  # 0.863
     ("claims", "therapy"): 0.765,  # 0.785
     ("claims", "age"): 0.87,  # 0.893
-    ("entities",): 0.83,  # 0.853
+    ("entities",): 0.835,  # 0.857
     ("negated",): 0.905,  # 0.927
     ("hedged",): 0.82,  # 0.842
     ("direction",): 0.74,  # 0.764

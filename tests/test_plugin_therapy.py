@@ -27,6 +27,10 @@ def test_registered_through_public_hook():
     ("nivolumab", "nivolumab"), ("olaparib", "olaparib"),
     ("Libtayo", "cemiplimab"), ("anti-PD-1 clone RMP1-14", "immune-checkpoint-blockade"), ("chidamide", "tucidinostat"),
     ("AZD6738", "ceralasertib"), ("Carvykti", "cell-therapy"), ("Betaferon", "interferon beta-1b"),
+    # A space before a Greek letter or its name is a join like a dash.
+    ("interferon-alpha-2b", "interferon alfa-2b"), ("interferon-α-2b", "interferon alfa-2b"),
+    ("interferon-alpha 2a", "interferon alfa-2a"), ("IFNα-2a", "interferon alfa-2a"),
+    ("interferon-beta-1a", "interferon beta-1a"),
 ])
 def test_variants_map_to_canonical_ids(nlp_and_extractors, surface, expected):
     items = run(nlp_and_extractors, f"{surface} improved tumour control in patients with melanoma.")
