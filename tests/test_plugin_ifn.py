@@ -126,6 +126,10 @@ def test_knockout_inverts_direction(nlp_and_extractors):
 def test_aims_and_methods_are_not_claims(nlp_and_extractors):
     assert not claims(run(nlp_and_extractors, "We asked whether type I IFN shapes the response to radiotherapy."), "ifn")
     assert not claims(run(nlp_and_extractors, "IFN-β levels were measured by ELISA using serum samples."), "ifn")
+    # An adverb between subject and verb leaves the question a question.
+    for text in ("We therefore asked whether type I IFN shapes the response to radiotherapy.",
+                 "We next tested whether IFN-β enhances the response to radiotherapy."):
+        assert not claims(run(nlp_and_extractors, text), "ifn"), text
 
 
 def test_claim_fields(nlp_and_extractors):
