@@ -847,6 +847,8 @@ NEUTRAL_OUTCOMES = {"response rate", "tolerated", "well tolerated", "safe", "saf
 INVERT_FLIP = True
 PASSIVE_BY_RE = re.compile(r"(?:\s+\w+ly)?\s+by\b", re.IGNORECASE)
 FAILED_RE = re.compile(r"\b(?:failed|fails|fail|unable)\s+to\s+$", re.IGNORECASE)
+# A clause with a subject of its own: "whereas IFNε treatment reduced it" (", but attenuated" shares one).
+SUBJECT_BREAK_RE = re.compile(r"\bwhereas\b|,\s*while\b|;|\bin contrast\b|\bconversely\b", re.IGNORECASE)
 COMPARATIVE_RE = re.compile(r"\s+(?:\w+\s+)?(less|fewer|lower|more|greater|higher)\b", re.IGNORECASE)
 NOMINAL_ENDINGS = ("ion", "ment", "ade", "ency", "ance", "down", "out", "loss", "ing")
 
@@ -904,7 +906,10 @@ def polarity(sent: Sentence, subject: Hit | None) -> tuple[str, Cue | None, bool
         if m:
             direction = "down" if m.group(1).lower() in ("less", "fewer", "lower") else "up"
     flipped = False
-    if INVERT_FLIP and inverted and direction in ("up", "down") and subject is not None and subject.start < trig.start:
+    # A knockout subject inverts only its own clause's verb: in "Ifne-/- mice developed more
+    # metastasis, whereas IFNε treatment reduced it" the reduction is the treatment's.
+    if INVERT_FLIP and inverted and direction in ("up", "down") and subject is not None and subject.start < trig.start \
+            and not SUBJECT_BREAK_RE.search(text, subject.end - base, trig.start - base):
         direction = "down" if direction == "up" else "up"
         flipped = True
     return direction, trig, flipped

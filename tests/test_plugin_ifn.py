@@ -121,6 +121,12 @@ def test_knockout_inverts_direction(nlp_and_extractors):
     assert c.direction == "up" and c.extra["inverted"]
     c = claims(run(nlp_and_extractors, "Loss of IFNAR1 reduced CD8+ T cell priming."), "ifn")[0]
     assert c.direction == "up"
+    # Only in its own clause: after "whereas" the verb has another subject.
+    text = "Ifne-/- mice developed more metastasis, whereas IFN-β treatment reduced metastatic spread."
+    c = claims(run(nlp_and_extractors, text), "ifn")[0]
+    assert c.direction == "down" and not c.extra["inverted"]
+    text = "Ifnar1-/- mice had normal weight, but showed reduced tumour control after radiotherapy."
+    assert claims(run(nlp_and_extractors, text), "ifn")[0].direction == "up"
 
 
 def test_aims_and_methods_are_not_claims(nlp_and_extractors):
