@@ -125,6 +125,8 @@ def test_type_i_ifn_as_a_signal_is_no_therapy(nlp_and_extractors, text):
 def test_methods_and_aims_are_not_claims(nlp_and_extractors):
     assert not claims(run(nlp_and_extractors, "Patients were randomized to receive cisplatin or placebo."), "therapy")
     assert not claims(run(nlp_and_extractors, "The aim of this study was to evaluate the efficacy of nivolumab."), "therapy")
+    text = "Analysis of 61 women receiving cyclophosphamide was performed to assess association between age and heart failure."
+    assert not claims(run(nlp_and_extractors, text), "therapy")
 
 
 def test_a_joint_section_label_judges_the_sentence_not_the_label(nlp_and_extractors):
