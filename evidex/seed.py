@@ -28,6 +28,10 @@ baseline that shares at least one entity with it:
 * The claim's sentence counts: the entities of the other current claims on the same sentence
   (other categories) join the claim's own for scoring, but only the claim's own entities
   select candidate seed claims.
+* A seed claim is a candidate only when the sentence shares at least two entities with it
+  (``MIN_SHARED``), or names its subject and, written out, the concept its object is when that
+  object is no entity (``metastasis``, ``ovarian-cancer``: word stems of the id, so plurals and
+  tumour/tumor count). One shared entity puts a sentence on the seed's topic, not on its claim.
 * The best-scoring seed claim wins (ties: the earlier one in the file). Below
   ``LINK_THRESHOLD`` the claim is ``novel`` and no seed id is stored.
 * Otherwise, in this order: ``contradicts`` if the claim is negated, or its direction is up
@@ -68,6 +72,7 @@ from .models import DIRECTIONS, content_hash
 DEFAULT_SEED = Path("corpora/seed")
 CHECKOUT_SEED = Path(__file__).resolve().parent.parent / DEFAULT_SEED
 LINK_THRESHOLD = 0.45
+MIN_SHARED = 2  # entities a claim's sentence must share with a seed claim to bear on it
 SPECIFIC_WEIGHT = 4.0  # shared entity weight that counts as fully specific (a gene in one seed claim)
 RELATIONS = ("supports", "contradicts", "extends", "novel")
 OPPOSITE = {"up": "down", "down": "up"}
@@ -93,6 +98,20 @@ def _norm(text: str) -> str:
 def norm(value: Any) -> str:
     "Fold case, Greek letters, hyphens, dashes, spaces and underscores out of an id."
     return _norm(str(value or ""))
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9]+", _fold(text))
+
+
+def _fold(text: str) -> str:
+    return text.lower().replace("tumour", "tumor")
+
+
+def concept_words(concept: str | None) -> tuple[str, ...]:
+    "Word stems of a concept id, to find it written out: 'tumour-rejection' -> ('tumo', 'rejecti')."
+    # A stem two letters short of the word takes plurals and inflections: metastasis/metastases.
+    return tuple(w[: max(4, len(w) - 2)] for w in _words(concept or ""))
 
 
 def _now() -> str:
@@ -185,6 +204,7 @@ class Seed:
     entities: dict[str, str]  # normalised -> as written
     context: dict[str, set[str]] = field(default_factory=dict)
     weight: float = 0.0  # total weight of its entities, set by SeedIndex
+    concept_words: tuple[str, ...] = ()  # word stems of its object's id ("metastasis" -> "metasta")
 
 
 @dataclass
@@ -224,7 +244,7 @@ class SeedIndex:
             self.seeds.append(Seed(
                 seed_id=row["seed_id"], category=row["category"],
                 categories=set(json.loads(row["categories"] or "[]")) | {row["category"]},
-                subject=norm(row["subject"]), object=norm(row["object"]),
+                subject=norm(row["subject"]), object=norm(row["object"]), concept_words=concept_words(row["object"]),
                 directions={row["direction"], *(r.get("direction", "none") for r in relations)},
                 entities={norm(e): e for e in json.loads(row["entities"])},
                 context={k: {norm(v) for v in ([vs] if isinstance(vs, str) else vs)}
@@ -267,6 +287,10 @@ class SeedIndex:
                       sum(self.weight(e) for e in entities), claim_context(claim, self.context_categories))
         for i in candidates:
             score, shared = self.score(facts, entities, self.seeds[i])
+            if len(shared) < MIN_SHARED and not self.names_both_ends(self.seeds[i], entities, claim.get("sentence") or ""):
+                # One shared entity says the sentence is on the seed's topic, not about its claim:
+                # "chemotherapy cycles predicted survival" is no evidence that IFN enhances chemotherapy.
+                continue
             if best is None or score > best[0] + 1e-9:
                 best = (score, i, shared)
         if best is None or best[0] < LINK_THRESHOLD:
@@ -277,6 +301,16 @@ class SeedIndex:
         if relation == "novel":
             return Link("novel", None, round(score, 4), [])
         return Link(relation, seed.seed_id, round(score, 4), shared)
+
+    @staticmethod
+    def names_both_ends(seed: Seed, entities: dict[str, str], sentence: str) -> bool:
+        "Does the sentence name the seed's subject, and in words the concept its object is (no plugin extracts it)?"
+        # "Chromosome mis-segregation promotes metastasis through cGAS-STING signalling" shares one
+        # entity with "cGAS-STING promotes metastasis", and states the other end in words.
+        if seed.object in seed.entities or seed.subject not in entities or not seed.concept_words:
+            return False
+        words = _words(sentence)
+        return all(any(w.startswith(stem) for w in words) for stem in seed.concept_words)
 
     def score(self, facts: Facts, entities: dict[str, str], seed: Seed) -> tuple[float, list[str]]:
         shared = [e for e in entities if e in seed.entities]

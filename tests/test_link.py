@@ -175,10 +175,16 @@ def test_rules_on_constructed_claims(index):
                                 cancer_type="Ovarian cancer", study_system="mouse")).relation == "supports"
     assert index.classify(claim(entities=["IFNE", "IFNAR1"], direction="down",
                                 study_system="in vitro")).relation == "extends"
-    # Opposite polarity about another relation is not a contradiction: one shared entity only.
-    link = index.classify(claim(category="ifn", entities=["IFNE"], direction="up"))
-    assert (link.relation, link.seed_id) == ("novel", None)
-    assert index.classify(claim(category="ifn", entities=["IFNE"], direction="down")).relation == "supports"
+    # One shared entity puts a sentence on the seed's topic, not on its claim: novel either way ...
+    for direction in ("up", "down"):
+        link = index.classify(claim(category="ifn", entities=["IFNE"], direction=direction,
+                                    sentence="IFN-ε was measured in fallopian tube epithelium."))
+        assert (link.relation, link.seed_id) == ("novel", None), direction
+    # ... unless the sentence names the seed's subject and, in words, the concept its object is
+    # (LF-26: IFNE suppresses ovarian-cancer, a concept no plugin extracts).
+    link = index.classify(claim(category="ifn", entities=["IFNE"], direction="down",
+                                sentence="IFN-ε restrains the growth of ovarian cancers in mice."))
+    assert (link.relation, link.seed_id) == ("supports", "LF-26")
     # Nothing shared: novel, no seed id.
     link = index.classify(claim(category="pathway", entities=["PAX6"]))
     assert (link.relation, link.seed_id, link.score) == ("novel", None, 0.0)

@@ -129,10 +129,33 @@ def test_extraction_and_seed_linking_with_a_summary(env, tmp_path):
     assert summary["documents_new"] == SCALE and summary["claims_new"] == claims > 0
     links = rows(db_path, "select count(*) from claim_links")[0][0]
     assert links == claims
-    assert summary["seed_claims_changed"], "the first run gives some seed claims evidence"
+    # The recorded records (asthma, proton pump inhibitors, fatty acid oxidation ...) are no
+    # evidence on the review's claims: every claim is linked, as novel.
+    assert rows(db_path, "select count(*) from claim_links where seed_id is not null") == [(0,)]
+    assert summary["seed_claims_changed"] == []
     assert {"run.start", "fetch.done", "seed.linked", "run.summary"} <= {e["event"] for e in events}
     # Nothing left for the catch-up extraction: every document was extracted as it was stored.
     assert rows(db_path, "select count(*) from documents where extracted_with is null") == [(0,)]
+
+
+def test_summary_names_the_seed_claims_a_run_gave_evidence(env, tmp_path):
+    "A seed whose claim the recorded records do bear on: 'targeting STAT3 enhances apoptosis' (a fatty acid oxidation paper)."
+    seed = tmp_path / "seed"
+    seed.mkdir()
+    (seed / "review.json").write_text((SEED / "review.json").read_text())
+    claim = {"id": "T-01", "kind": "review", "category": "pathway", "categories": ["pathway"], "subject": "STAT3",
+             "predicate": "targeting enhances", "object": "apoptosis", "direction": "up", "context_dependent": False,
+             "hedged": False, "entities": ["STAT3"], "context": {}, "text": "Targeting STAT3 enhances cancer cell apoptosis."}
+    (seed / "claims.jsonl").write_text(json.dumps(claim) + "\n")
+    config = write_config(tmp_path / "evidex.toml", extract=True, seed=True)
+    config.write_text(config.read_text().replace(f'seed = "{SEED}"', f'seed = "{seed}"'))
+    db_path = tmp_path / "e.db"
+    result = run("--config", str(config), "--db", str(db_path), "--log-json")
+    assert result.exit_code == EXIT_OK, result.output
+    summary = json.loads(result.output.splitlines()[-1])
+    linked = rows(db_path, "select count(*) from claim_links where seed_id = 'T-01'")[0][0]
+    assert linked > 0
+    assert [(c["seed_id"], c["before"]) for c in summary["seed_claims_changed"]] == [("T-01", "no evidence")]
 
 
 def test_catch_up_extracts_documents_stored_without_extraction(env, tmp_path):
