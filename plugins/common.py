@@ -803,6 +803,17 @@ class Verdict:
     section: str | None = None
 
 
+# What a gap sentence asks about: "the mechanism by which X elicits Y", "how X acts", "whether ...".
+EMBEDDED_RE = re.compile(r"\b(?:how|whether|why|by which|through which|the mechanisms?)\b", re.IGNORECASE)
+
+
+def _asserts(sent: Sentence, cue: Cue) -> bool:
+    "Is this cue a relation the sentence states: a verb, not a noun ('killing'), not inside a question ('how X acts')?"
+    if cue.kind not in DIRECTION_KINDS or cue.text.lower().endswith(NOMINAL_ENDINGS):
+        return False
+    return EMBEDDED_RE.search(sent.text, 0, cue.start - sent.start) is None
+
+
 def assertion(sent: Sentence) -> Verdict:
     "Is the sentence an asserted finding or statement, rather than an aim, a method or a bare fact?"
     kinds = cue_kinds(sent)
@@ -817,6 +828,11 @@ def assertion(sent: Sentence) -> Verdict:
         return Verdict(False, "aim section", section)
     if "aim" in kinds and not finding:
         return Verdict(False, "aim", section)
+    # "how it acts is not well documented": what is not known yet is asserted of nothing, unless
+    # the sentence states a relation besides ("driven by IFN-ε, a poorly understood member",
+    # "... is not well described, although p53 suppresses tumours").
+    if "gap" in kinds and not finding and "hedge" not in kinds and not any(_asserts(sent, c) for c in sent.cues):
+        return Verdict(False, "knowledge gap", section)
     if section and SECTION_METHOD.search(section) and not finding and not (kinds & {"neg", "hedge"}) and not joint:
         return Verdict(False, "method section", section)
     if "method" in kinds and not finding and len([c for c in sent.cues if c.kind in ("up", "down", "assoc")]) < 2:
@@ -922,7 +938,7 @@ def role_of(sent: Sentence, section: str | None) -> str:
         return "background"
     if "finding" in kinds:
         return "result"
-    if "background" in kinds:
+    if "background" in kinds or "gap" in kinds:
         return "background"
     if sent.index == 0 and sent.total > 3:
         return "background"

@@ -140,6 +140,16 @@ def test_a_joint_section_label_judges_the_sentence_not_the_label(nlp_and_extract
     assert claims(run(nlp_and_extractors, "METHODS AND RESULTS: Cisplatin increased apoptosis in tumour cells."), "therapy")
 
 
+def test_a_knowledge_gap_is_no_claim_unless_a_relation_is_stated_beside_it(nlp_and_extractors):
+    for text in ("However, the mechanism by which cisplatin elicits its effects on bladder cancer cells is not well documented.",
+                 "How cisplatin reduces tumour growth in mice has never been demonstrated."):
+        assert not claims(run(nlp_and_extractors, text), "therapy"), text
+    c = claims(run(nlp_and_extractors, "Tumour regression was driven by cisplatin, a poorly understood drug."), "therapy")
+    assert c and c[0].role == "background"
+    text = "Cisplatin reduced tumour growth in mice, but how it acts has not been explored."
+    assert claims(run(nlp_and_extractors, text), "therapy")
+
+
 def test_generic_treatment_sentence_in_a_treatment_paper(nlp_and_extractors):
     title = "Cisplatin and amifostine in advanced melanoma: a phase II trial"
     items = run(nlp_and_extractors, "Six partial responses were observed. The regimen was well tolerated.", title=title)
