@@ -861,6 +861,9 @@ WEAK_TRIGGERS = {
 # Outcome words that report how a therapy went without a direction ("well tolerated", "response rate").
 NEUTRAL_OUTCOMES = {"response rate", "tolerated", "well tolerated", "safe", "safety", "tolerable"}
 INVERT_FLIP = True
+# "induced by", "strongly inhibited by the": what may stand between a passive verb and its agent.
+PASSIVE_AGENT_RE = re.compile(r"(?:\s+\w+ly)?\s+by(?:\s+(?:the|a|an|its|their|both|exogenous|endogenous|recombinant))?\s+",
+                              re.IGNORECASE)
 PASSIVE_BY_RE = re.compile(r"(?:\s+\w+ly)?\s+by\b", re.IGNORECASE)
 FAILED_RE = re.compile(r"\b(?:failed|fails|fail|unable)\s+to\s+$", re.IGNORECASE)
 # A clause with a subject of its own: "whereas IFNε treatment reduced it" (", but attenuated" shares one).
@@ -1174,11 +1177,20 @@ def make_claim(sent: Sentence, document: Document, field: str, category: str, hi
         # of an entity to itself says nothing.
         own = {h.start for h in sent.hits if h.start > trig.end and (h.entity or h.text) == subject_id}
         after = [h for h in sent.hits if h.start > trig.end and h.start not in own]
+        first = None
         if after:
             # Of hits opening on the same word ("PEG-IFNα monotherapy": a therapy over an IFN), the claim's own category.
             first = after[0]
             first = next((h for h in after if h.category == category and h.start == first.start), first)
             obj = first.entity or first.text
+        # "p53 is induced by IFN-α": the agent after "by" is the subject of the relation.
+        m = PASSIVE_AGENT_RE.match(sent.text, trig.end - sent.start) if subject is not None else None
+        if m and first is not None and subject.start < trig.start and first.start - sent.start <= m.end():
+            subject_id, obj = obj, subject_id
+        elif m and subject.start > trig.start and subject.start - sent.start <= m.end():
+            # The claim's own entity is the agent: the patient comes before the verb.
+            before = [h for h in sent.hits if h.end <= trig.start and (h.entity or h.text) != subject_id]
+            obj = (before[-1].entity or before[-1].text) if before else None
     if sent.negation_cues is None:
         sent.negation_cues = negations(sent)
         sent.hedge_cues = hedges(sent)

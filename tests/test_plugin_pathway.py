@@ -139,3 +139,12 @@ def test_third_person_forms_are_triggers(nlp_and_extractors, text, direction):
     "A verb's every form is a trigger: 'stabilizes' as well as 'stabilized'."
     c = claims(run(nlp_and_extractors, text), "pathway")
     assert c and c[0].direction == direction, text
+
+
+def test_a_passive_agent_is_the_subject_of_the_relation(nlp_and_extractors):
+    "'p53 is induced by IFN-α/β': IFN-α/β induces p53, for the claim of either category."
+    items = run(nlp_and_extractors, "Transcription of the p53 gene is induced by IFN-alpha/beta in tumour cells.")
+    relations = {(c.category, c.subject, c.object, c.direction) for c in items if hasattr(c, "object")}
+    assert relations == {("pathway", "type-i-ifn", "TP53", "up"), ("ifn", "type-i-ifn", "TP53", "up")}
+    c = claims(run(nlp_and_extractors, "STING was strongly activated by cGAMP in dendritic cells."), "pathway")[0]
+    assert (c.subject, c.object) == ("cgamp", "STING1")
