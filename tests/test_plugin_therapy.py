@@ -91,7 +91,7 @@ def test_object_on_shared_words_is_the_claims_own_category(nlp_and_extractors):
     "PEG-IFNα is a therapy and an IFN: each category's claim names its own id as the object."
     items = run(nlp_and_extractors, "Adefovir was not superior to PEG-IFNα monotherapy in patients.")
     assert {c.category: c.object for c in items if hasattr(c, "object")}["therapy"] == "ifn-therapy"
-    items = run(nlp_and_extractors, "IFNAR1 loss was not rescued by PEG-IFNα monotherapy in mice.")
+    items = run(nlp_and_extractors, "IFNAR1 loss reduced the response to PEG-IFNα monotherapy in mice.")
     assert {c.category: c.object for c in items if hasattr(c, "object")}["ifn"] == "ifn-alpha"
     # Nor is a second mention of the subject an object, whichever category names it there.
     items = run(nlp_and_extractors, "PEG-IFNα plus adefovir was not superior to PEG-IFNα monotherapy in patients.")
