@@ -230,6 +230,11 @@ DRUG_TARGET_RE = re.compile(r"[\s-]*(?:G12[CDV]\s+)?(?:inhibitors?|agonists?|ago
 # therapy. The ligand is named by the ifn lexicon; with no INN, the therapy id is the class.
 IFN_GIVEN_LABELS = frozenset({"IFN_LIGAND", "IFN_UNSPECIFIED"})
 IFN_GIVEN_AS_THERAPY_RE = re.compile(r"[\s-]?(?:mono|immuno|combination\s+)?(?:therapy|therapies|treatments?)\b", re.IGNORECASE)
+# "treatment with IFN-β", "administration of recombinant IFN-α": given, so a therapy.
+IFN_GIVEN_BEFORE_RE = re.compile(
+    r"\b(?:treat(?:ed|ment|ing)?\s+(?:\w+\s+){0,2}with|administration\s+of|administered|injections?\s+of"
+    r"|infusions?\s+of|therapy\s+with|given|receiv(?:ed|ing|e))\s+(?:(?:the|a|low|high|standard|recombinant|exogenous|human|[\w-]+-dose)\s+)*$",
+    re.IGNORECASE)
 WITH_DRUG_RE = re.compile(r"\s*(?:[/+]|\s(?:and|plus|with|combined\s+with|in\s+combination\s+with)\s)\s*", re.IGNORECASE)
 # Structured-abstract labels, with or without the colon ("RESULTS The ...", "BACKGROUND/AIMS: ...").
 _LABEL = (r"(?:BACKGROUND|INTRODUCTION|CONTEXT|RATIONALE|OBJECTIVES?|AIMS?|PURPOSE|GOALS?|METHODS?|METHODOLOGY"
@@ -695,6 +700,8 @@ def _ifn_given_hits(text: str, hits: list[Hit]) -> list[Hit]:
         m = IFN_GIVEN_AS_THERAPY_RE.match(text, h.end)
         if m:
             end = m.end()
+        elif IFN_GIVEN_BEFORE_RE.search(text, max(0, h.start - 48), h.start):
+            pass
         else:
             m = WITH_DRUG_RE.match(text, h.end)
             given = m is not None and m.end() in drugs

@@ -30,7 +30,7 @@ def test_registered_through_public_hook():
     # A space before a Greek letter or its name is a join like a dash.
     ("interferon-alpha-2b", "interferon alfa-2b"), ("interferon-α-2b", "interferon alfa-2b"),
     ("interferon-alpha 2a", "interferon alfa-2a"), ("IFNα-2a", "interferon alfa-2a"),
-    ("interferon-beta-1a", "interferon beta-1a"),
+    ("interferon-beta-1a", "interferon beta-1a"), ("actinomycin D", "dactinomycin"),
 ])
 def test_variants_map_to_canonical_ids(nlp_and_extractors, surface, expected):
     items = run(nlp_and_extractors, f"{surface} improved tumour control in patients with melanoma.")
@@ -105,6 +105,10 @@ def test_object_on_shared_words_is_the_claims_own_category(nlp_and_extractors):
     "Interferon and ribavirin combination therapy produced haemolytic anaemia.",
     "Ribavirin plus IFN-α improved responses in patients.",
     "Pegylated interferon improved responses in patients.",
+    "Treatment with IFN-β reduced tumour growth in mice.",
+    "Administration of recombinant IFN-α reduced tumour growth in mice.",
+    "Patients given interferon after surgery relapsed later.",
+    "Cells were treated in vitro with IFN-α2 for 24 h and stopped growing.",
 ])
 def test_type_i_ifn_given_as_a_therapy(nlp_and_extractors, text):
     "A type I IFN with no INN, named as a treatment or given with a drug, is the class ifn-therapy."
@@ -114,6 +118,8 @@ def test_type_i_ifn_given_as_a_therapy(nlp_and_extractors, text):
 
 
 @pytest.mark.parametrize("text", [
+    "Tumour cells produced IFN-β after treatment with cisplatin.",
+    "High doses of IFN-β were found in the supernatant of tumour cells.",
     "IFN-β and IL-6 were secreted by tumour cells.",
     "IFN-γ treatment induced PD-L1 on tumour cells.",
     "Cisplatin induced IFN-β in tumour cells.",
