@@ -209,6 +209,13 @@ OLD_ANIMAL_RE = re.compile(
     r"|patients?|human)\b)",
     re.IGNORECASE,
 )
+# An age threshold of 60 or more names older patients ("patients ≥60 years old", "aged over 65",
+# "70 years and older"); a cohort's range ("aged 45–70 years") stays a descriptor.
+OLDER_THRESHOLD_RE = re.compile(
+    r"(?:\baged?\s+)?(?:>\s*or\s*=\s*|[>≥]\s*=?\s*|\b(?:over|above|older\s+than)\s+)(?:6\d|[7-9]\d)\s*(?:years?|yrs?|y)\b(?:[-\s]*old\b)?"
+    r"|\b(?:6\d|[7-9]\d)\s*(?:years?|yrs?)(?:[-\s]*old)?\s+(?:and|or)\s+(?:older|over|above)\b",
+    re.IGNORECASE,
+)
 # Drug names recognised by INN stems when no lexicon line names them ("-vastatin", not "-statin",
 # which also ends somatostatin, endostatin and oncostatin). The test runs once per
 # word of the vocabulary, as a lexeme flag (see drug_flag), so a field reads it as one column.
@@ -677,6 +684,9 @@ def _lexicon_hits(document: Document, doc: Doc, text: str, arr: numpy.ndarray, i
     if "old" in text:
         for m in OLD_ANIMAL_RE.finditer(text):
             hits.append(Hit("age", "aged-host", "AGE_TERM", m.start(), m.end(), m.group(), True, False))
+    if "year" in text or "yr" in text:
+        for m in OLDER_THRESHOLD_RE.finditer(text):
+            hits.append(Hit("age", "older-patients", "AGE_TERM", m.start(), m.end(), m.group(), True, False))
     if any(h.category == "age" for h in hits):
         # Only a field with an age term can hold an age descriptor worth excluding.
         for m in AGE_DESCRIPTOR_RE.finditer(text):

@@ -24,6 +24,10 @@ def test_registered_through_public_hook():
     ("Inflamm-aging promotes tumour growth.", "inflammaging"),
     ("Older age predicted poor survival.", "age-factor"),
     ("In 20-month-old mice, tumour growth increased.", "aged-host"),
+    # An age threshold of 60 or more names older patients; a cohort's range does not (see the traps).
+    ("Patients aged over 65 years responded better to anti-PD-1.", "older-patients"),
+    ("Toxicity increased in patients > or =60 years old.", "older-patients"),
+    ("Patients 70 years and older had more toxicity.", "older-patients"),
 ])
 def test_age_terms(nlp_and_extractors, text, expected):
     items = run(nlp_and_extractors, text)
@@ -48,6 +52,8 @@ def test_age_terms(nlp_and_extractors, text, expected):
     "An elderly woman developed delirium that increased after desipramine.",  # one case, not an age effect
     "Cases and age- and sex-matched controls were compared, and risk increased with smoking.",
     "Mutant mice developed lymphomas and died before 4 months of age.",
+    "Patients younger than 65 years were treated and survival increased.",
+    "Patients aged over 18 years were treated and survival increased.",
 ])
 def test_traps_are_not_age_claims(nlp_and_extractors, text):
     assert not claims(run(nlp_and_extractors, text), "age"), text
