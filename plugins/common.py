@@ -230,6 +230,8 @@ VINCA_PREFIX, VINCA_SUFFIX = "vin", "ine"
 DRUG_WORD_RE = re.compile(r"[A-Za-z][a-z]{2,}")
 # "CD40 agonists", "PD-L1 blockade": found from the keyword, then the word before it.
 TARGET_KEYWORD_RE = re.compile(r"(?:inhibitors?|agonists?|agonism|antagonists?|blockade)\b")
+TARGET_OF_RE = re.compile(r"\s+of\s+(?:the\s+)?(?=[A-Za-z0-9-]*[A-Z0-9])[A-Za-z][A-Za-z0-9/-]{1,15}\b")
+TARGET_WORD_RE = re.compile(r"[A-Z0-9]|(?:ase|ases|some|point)$")
 TARGET_NAME_RE = re.compile(r"([A-Za-z][A-Za-z0-9-]{1,15})(?:\s+G12[CDV])?[\s-]+$")
 # "KRAS G12C inhibitors", "STING agonist": the gene names a drug's target, not a pathway relation.
 DRUG_TARGET_RE = re.compile(r"[\s-]*(?:G12[CDV]\s+)?(?:inhibitors?|agonists?|agonism|antagonists?|blocking antibod(?:y|ies)|-?targeted)\b", re.IGNORECASE)
@@ -673,10 +675,16 @@ def _lexicon_hits(document: Document, doc: Doc, text: str, arr: numpy.ndarray, i
     if "agon" in text or "inhibit" in text or "blockade" in text:
         for m in TARGET_KEYWORD_FINDER.finditer(text, text):  # case-sensitive: no lower-cased text needed
             name = TARGET_NAME_RE.search(text, max(0, m.start() - 28), m.start())
-            # "whereas blockade of ...", "and inhibitors": a function word names no target.
-            if name and name.group(1).lower() not in STOP_WORDS:
+            # A target is a symbol ("PARP", "JAK1/2", "PD-1") or an enzyme class ("kinase",
+            # "proteasome"); "whereas blockade", "a potent inhibitor" name none.
+            if name and TARGET_WORD_RE.search(name.group(1)) and name.group(1).lower() not in STOP_WORDS:
                 # Supports a therapy claim; the target alone is no therapy id.
                 hits.append(Hit("therapy", "", "THERAPY_CLASS", name.start(1), m.end(), text[name.start(1):m.end()], False, True))
+                continue
+            # "an inhibitor of FGF", "antagonists of the CXCR4 receptor": the target after "of".
+            after = TARGET_OF_RE.match(text, m.end())
+            if after:
+                hits.append(Hit("therapy", "", "THERAPY_CLASS", m.start(), after.end(), text[m.start():after.end()], False, True))
     if len(doc):
         hits.extend(_drug_stem_hits(doc, arr[:, 3], idx, ends))
     if any(h.label in IFN_GIVEN_LABELS for h in hits):
@@ -906,11 +914,15 @@ def polarity(sent: Sentence, subject: Hit | None) -> tuple[str, Cue | None, bool
         # "cisplatin-induced", "IFN-dependent": a modifier inside a noun phrase, not the relation.
         if c.start > base and text[c.start - base - 1] in "-‐–":
             continue
-        # "STING inhibition", "LSD1 depletion": the subject's own nominalisation is an inverter.
-        if subject is not None and 0 <= c.start - subject.end <= 2 and c.text.lower().endswith(NOMINAL_ENDINGS):
-            if c.kind == "down":
-                inverted = True
-            continue
+        # "STING inhibition", "LSD1 depletion": the subject's own nominalisation is an inverter;
+        # another entity's loss ("KRAS G12C inhibition restores ...") is the intervention, not the relation.
+        if c.text.lower().endswith(NOMINAL_ENDINGS):
+            if subject is not None and 0 <= c.start - subject.end <= 2:
+                if c.kind == "down":
+                    inverted = True
+                continue
+            if c.kind == "down" and any(0 <= c.start - h.end <= 2 for h in sent.hits):
+                continue
         # "produced by epithelium", "mediated by NK cells": a passive modifier, weaker than a main verb.
         if c.text.lower() in WEAK_TRIGGERS or PASSIVE_BY_RE.match(text, c.end - base):
             weak = weak or c

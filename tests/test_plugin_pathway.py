@@ -148,3 +148,10 @@ def test_a_passive_agent_is_the_subject_of_the_relation(nlp_and_extractors):
     assert relations == {("pathway", "type-i-ifn", "TP53", "up"), ("ifn", "type-i-ifn", "TP53", "up")}
     c = claims(run(nlp_and_extractors, "STING was strongly activated by cGAMP in dendritic cells."), "pathway")[0]
     assert (c.subject, c.object) == ("cgamp", "STING1")
+
+
+def test_another_entitys_loss_is_the_intervention_not_the_relation(nlp_and_extractors):
+    "'KRAS G12C inhibition restores IFN signalling': the verb is the relation, the inhibition its cause."
+    text = "KRAS G12C inhibition restores interferon signalling and antitumour immunity after PD-1 blockade."
+    c = claims(run(nlp_and_extractors, text), "therapy")[0]
+    assert c.direction == "up" and c.predicate == "restores"

@@ -227,5 +227,10 @@ def test_a_target_class_needs_a_target_name(nlp_and_extractors):
     c = claims(run(nlp_and_extractors, "WEE1 inhibitors reduced tumour growth in mice."), "therapy")
     assert c and c[0].subject == "WEE1 inhibitors"
     for text in ("The blockade of the perforin pathway impaired the control of tumour growth.",
-                 "SPARC, an inhibitor of growth factor binding, antagonizes cell proliferation."):
+                 "SPARC, an inhibitor of growth factor binding, antagonizes cell proliferation.",
+                 "A potent inhibitor of angiogenesis reduced tumour growth.",
+                 "Plasminogen activator inhibitor-1 levels increased in tumours."):  # PAI-1, a protein
         assert not claims(run(nlp_and_extractors, text), "therapy"), text
+    # The target may follow: "an inhibitor of FGF".
+    c = claims(run(nlp_and_extractors, "An inhibitor of FGF reduced tumour growth in mice."), "therapy")
+    assert c and c[0].subject == "inhibitor of FGF"
