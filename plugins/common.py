@@ -216,6 +216,7 @@ OLDER_THRESHOLD_RE = re.compile(
     r"|\b(?:6\d|[7-9]\d)\s*(?:years?|yrs?)(?:[-\s]*old)?\s+(?:and|or)\s+(?:older|over|above)\b",
     re.IGNORECASE,
 )
+YEAR_WORD_RE = re.compile(r"[6-9]\d\s*(?:years?|yrs?|y)\b")  # where a threshold can end
 # Drug names recognised by INN stems when no lexicon line names them ("-vastatin", not "-statin",
 # which also ends somatostatin, endostatin and oncostatin). The test runs once per
 # word of the vocabulary, as a lexeme flag (see drug_flag), so a field reads it as one column.
@@ -244,6 +245,7 @@ IFN_GIVEN_BEFORE_RE = re.compile(
     r"\b(?:treat(?:ed|ment|ing)?\s+(?:\w+\s+){0,2}with|administration\s+of|administered|injections?\s+of"
     r"|infusions?\s+of|therapy\s+with|given|receiv(?:ed|ing|e))\s+(?:(?:the|a|low|high|standard|recombinant|exogenous|human|[\w-]+-dose)\s+)*$",
     re.IGNORECASE)
+GIVEN_WORDS_RE = re.compile(r"with|of|administered|given|receiv")  # literal openings: a fast pre-check
 WITH_DRUG_RE = re.compile(r"\s*(?:[/+]|\s(?:and|plus|with|combined\s+with|in\s+combination\s+with)\s)\s*", re.IGNORECASE)
 # Structured-abstract labels, with or without the colon ("RESULTS The ...", "BACKGROUND/AIMS: ...").
 _LABEL = (r"(?:BACKGROUND|INTRODUCTION|CONTEXT|RATIONALE|OBJECTIVES?|AIMS?|PURPOSE|GOALS?|METHODS?|METHODOLOGY"
@@ -693,8 +695,13 @@ def _lexicon_hits(document: Document, doc: Doc, text: str, arr: numpy.ndarray, i
         for m in OLD_ANIMAL_RE.finditer(text):
             hits.append(Hit("age", "aged-host", "AGE_TERM", m.start(), m.end(), m.group(), True, False))
     if "year" in text or "yr" in text:
-        for m in OLDER_THRESHOLD_RE.finditer(text):
-            hits.append(Hit("age", "older-patients", "AGE_TERM", m.start(), m.end(), m.group(), True, False))
+        # Only around a year word: a pattern opening on optional words would be tried at every position.
+        seen = -1
+        for y in YEAR_WORD_RE.finditer(text):
+            m = OLDER_THRESHOLD_RE.search(text, max(0, y.start() - 32), min(len(text), y.end() + 16))
+            if m and m.start() > seen:
+                seen = m.start()
+                hits.append(Hit("age", "older-patients", "AGE_TERM", m.start(), m.end(), m.group(), True, False))
     if any(h.category == "age" for h in hits):
         # Only a field with an age term can hold an age descriptor worth excluding.
         for m in AGE_DESCRIPTOR_RE.finditer(text):
@@ -718,7 +725,8 @@ def _ifn_given_hits(text: str, hits: list[Hit]) -> list[Hit]:
         m = IFN_GIVEN_AS_THERAPY_RE.match(text, h.end)
         if m:
             end = m.end()
-        elif IFN_GIVEN_BEFORE_RE.search(text, max(0, h.start - 48), h.start):
+        elif GIVEN_WORDS_RE.search(text, max(0, h.start - 48), h.start) and \
+                IFN_GIVEN_BEFORE_RE.search(text, max(0, h.start - 48), h.start):
             pass
         else:
             m = WITH_DRUG_RE.match(text, h.end)
@@ -1157,7 +1165,7 @@ def negations(sent: Sentence) -> list[str]:
         if brk is None and not any(h.start >= c.end for h in sent.hits):
             # "cells which do not rely on this pathway": a relative clause right before the cue,
             # naming nothing of the lexicon, describes a noun; the relation stated before it stands.
-            brk = RELATIVE_BEFORE_RE.search(head)
+            brk = RELATIVE_BEFORE_RE.search(head, max(0, len(head) - 12))
         if brk is not None and any(t.kind in DIRECTION_KINDS and t.start - base < brk.start() for t in sent.cues):
             continue
         out.append(c.text)
