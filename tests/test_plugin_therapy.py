@@ -154,6 +154,12 @@ def test_a_knowledge_gap_is_no_claim_unless_a_relation_is_stated_beside_it(nlp_a
     assert c and c[0].role == "background"
     text = "Cisplatin reduced tumour growth in mice, but how it acts has not been explored."
     assert claims(run(nlp_and_extractors, text), "therapy")
+    # A first clause stating something stands beside the gap; a noun among the words ("its
+    # targets") states nothing.
+    text = "Cisplatin toxicity is a common feature of therapy, but the pathways involved remain unclear."
+    assert claims(run(nlp_and_extractors, text), "therapy")
+    text = "Cisplatin is an old drug whose activity, molecular targets and functions have been unclear."
+    assert not claims(run(nlp_and_extractors, text), "therapy")
 
 
 def test_generic_treatment_sentence_in_a_treatment_paper(nlp_and_extractors):
