@@ -898,6 +898,8 @@ WEAK_TRIGGERS = {
 # Outcome words that report how a therapy went without a direction ("well tolerated", "response rate").
 NEUTRAL_OUTCOMES = {"response rate", "tolerated", "well tolerated", "safe", "safety", "tolerable"}
 INVERT_FLIP = True
+TIME_ADJECTIVES = {"delayed"}
+DETERMINER_BEFORE_RE = re.compile(r"\b(?:a|an|the|to|of|with|its|their|this)\s+$", re.IGNORECASE)
 # "induced by", "strongly inhibited by the": what may stand between a passive verb and its agent.
 PASSIVE_AGENT_RE = re.compile(r"(?:\s+\w+ly)?\s+by(?:\s+(?:the|a|an|its|their|both|exogenous|endogenous|recombinant))?\s+",
                               re.IGNORECASE)
@@ -925,6 +927,9 @@ def polarity(sent: Sentence, subject: Hit | None) -> tuple[str, Cue | None, bool
             continue
         # "cisplatin-induced", "IFN-dependent": a modifier inside a noun phrase, not the relation.
         if c.start > base and text[c.start - base - 1] in "-‐–":
+            continue
+        # "a delayed IFN response", "to delayed apoptosis": when, not less.
+        if c.text.lower() in TIME_ADJECTIVES and DETERMINER_BEFORE_RE.search(text, max(0, c.start - base - 6), c.start - base):
             continue
         # "STING inhibition", "LSD1 depletion": the subject's own nominalisation is an inverter;
         # another entity's loss ("KRAS G12C inhibition restores ...") is the intervention, not the relation.

@@ -185,3 +185,11 @@ def test_type_i_named_in_a_coordination_with_another_type(nlp_and_extractors):
     assert c and "type-i-ifn" in c[0].entities
     items = run(nlp_and_extractors, "STING activation increased both type I and II interferons in tumours.")
     assert claims(items, "ifn")
+
+
+def test_a_delayed_response_is_late_not_less(nlp_and_extractors):
+    "'a delayed type I IFN response' says when; 'knockout delayed the rise' says less."
+    text = "Fractionated irradiation can provoke a delayed type I interferon response in tumour cells."
+    assert claims(run(nlp_and_extractors, text), "ifn")[0].direction == "up"
+    text = "Ifnar1 blockade delayed the rise in type I interferon signalling in tumour cells."
+    assert claims(run(nlp_and_extractors, text), "ifn")[0].predicate == "delayed"
