@@ -134,6 +134,9 @@ def test_what_the_sensors_sense_supports_a_claim(nlp_and_extractors):
     ("KRAS exacerbates inflammation in the pancreas.", "up"),
     ("MYC eliminates the dependence on growth factors.", "down"),
     ("STAT3 activity correlates with poor survival.", "assoc"),
+    ("MYC raises the expression of repetitive elements.", "up"),
+    ("STAT3 impedes T cell priming in tumours.", "down"),
+    ("TREX1 curbs the accumulation of cytosolic DNA.", "down"),
 ])
 def test_third_person_forms_are_triggers(nlp_and_extractors, text, direction):
     "A verb's every form is a trigger: 'stabilizes' as well as 'stabilized'."
