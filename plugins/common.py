@@ -836,6 +836,8 @@ class Verdict:
     section: str | None = None
 
 
+# A first clause of its own before a gap: "X is a feature of old age, but ...".
+FIRST_CLAUSE_RE = re.compile(r",\s*(?:but|whereas|while)\b|;")
 # What a gap sentence asks about: "the mechanism by which X elicits Y", "how X acts", "whether ...".
 EMBEDDED_RE = re.compile(r"\b(?:how|whether|why|by which|through which|the mechanisms?)\b", re.IGNORECASE)
 
@@ -868,7 +870,7 @@ def assertion(sent: Sentence) -> Verdict:
     if "gap" in kinds and not finding and "hedge" not in kinds and not any(_asserts(sent, c) for c in sent.cues):
         # "X is a feature of old age, but the pathways involved remain unclear": the first clause stands.
         gap = next(c.start for c in sent.cues if c.kind == "gap")
-        if not CLAUSE_BREAK_RE.search(sent.text, 0, gap - sent.start):
+        if not FIRST_CLAUSE_RE.search(sent.text, 0, gap - sent.start):
             return Verdict(False, "knowledge gap", section)
     if section and SECTION_METHOD.search(section) and not finding and not (kinds & {"neg", "hedge"}) and not joint:
         return Verdict(False, "method section", section)
@@ -1098,6 +1100,8 @@ def build_claims(
         is_claim = verdict.claim
         if is_claim and specific and all(h.downstream for h in specific):
             is_claim = _downstream_counts(document, doc, sent, category)
+        if is_claim and specific and _owned_elsewhere(doc, sent, specific):
+            is_claim = False
         if is_claim and require_trigger and cue_kinds(sent).isdisjoint(TRIGGER_KINDS):
             is_claim = False
         for h in specific:
@@ -1105,6 +1109,21 @@ def build_claims(
                 yield Mention(category, h.entity, field, h.start, h.end, h.text)
         if is_claim:
             yield make_claim(sent, document, field, category, specific, verdict, doc)
+
+
+def _owned_elsewhere(doc: Doc, sent: Sentence, specific: list[Hit]) -> bool:
+    "Are all the claim's hits another category's downstream genes, in a sentence that is that category's?"
+    # "IRDS genes STAT1, ISG15 and IFIT1 mediated resistance": STAT1 is named as an ISG here,
+    # not as a node of JAK-STAT signalling. Beside IFN-γ alone it is JAK-STAT's again.
+    owners = {(h.start, h.entity): h.category for h in sent.hits if h.downstream}
+    cats = {owners.get((h.start, h.entity)) for h in specific}
+    if None in cats or len(cats) != 1:
+        return False
+    owner = cats.pop()
+    if any(sent.start <= at < sent.end and c == owner for at, c in doc.user_data.get("evidex.lookalikes", ())):
+        return False
+    return any(h.category == owner and (h.start, h.entity) not in {(x.start, x.entity) for x in specific}
+               for h in sent.hits)
 
 
 def _downstream_counts(document: Document, doc: Doc, sent: Sentence, category: str) -> bool:

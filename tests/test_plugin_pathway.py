@@ -158,3 +158,18 @@ def test_another_entitys_loss_is_the_intervention_not_the_relation(nlp_and_extra
     text = "KRAS G12C inhibition restores interferon signalling and antitumour immunity after PD-1 blockade."
     c = claims(run(nlp_and_extractors, text), "therapy")[0]
     assert c.direction == "up" and c.predicate == "restores"
+
+
+def test_a_gene_named_as_an_isg_is_no_pathway_claim(nlp_and_extractors):
+    "'IRDS genes STAT1, ISG15 and IFIT1': STAT1 counts as an ISG there; beside IFN-γ alone, as JAK-STAT."
+    text = "Three signature genes, STAT1, ISG15 and IFIT1, each mediated resistance to radiotherapy."
+    items = run(nlp_and_extractors, text, title="Interferon-stimulated genes and resistance")
+    assert claims(items, "ifn") and not claims(items, "pathway")
+    items = run(nlp_and_extractors, "IFN-γ strongly induced STAT1 phosphorylation and ISG15 in tumour cells.",
+                title="Interferon signalling in melanoma")
+    assert claims(items, "pathway") and not claims(items, "ifn")
+
+
+def test_a_sentence_opening_adverb_is_no_first_clause(nlp_and_extractors):
+    text = "Furthermore, how reduction of LDHA expression inhibits tumorigenesis is not well understood."
+    assert not claims(run(nlp_and_extractors, text), "pathway")
