@@ -137,6 +137,8 @@ def test_what_the_sensors_sense_supports_a_claim(nlp_and_extractors):
     ("MYC raises the expression of repetitive elements.", "up"),
     ("STAT3 impedes T cell priming in tumours.", "down"),
     ("TREX1 curbs the accumulation of cytosolic DNA.", "down"),
+    ("STING signalling is central to antitumour immunity in mice.", "up"),
+    ("cGAS is critical for T cell priming against tumours.", "up"),
 ])
 def test_third_person_forms_are_triggers(nlp_and_extractors, text, direction):
     "A verb's every form is a trigger: 'stabilizes' as well as 'stabilized'."
