@@ -1116,14 +1116,16 @@ def _owned_elsewhere(doc: Doc, sent: Sentence, specific: list[Hit]) -> bool:
     # "IRDS genes STAT1, ISG15 and IFIT1 mediated resistance": STAT1 is named as an ISG here,
     # not as a node of JAK-STAT signalling. Beside IFN-γ alone it is JAK-STAT's again.
     owners = {(h.start, h.entity): h.category for h in sent.hits if h.downstream}
+    if not owners:
+        return False
     cats = {owners.get((h.start, h.entity)) for h in specific}
     if None in cats or len(cats) != 1:
         return False
     owner = cats.pop()
     if any(sent.start <= at < sent.end and c == owner for at, c in doc.user_data.get("evidex.lookalikes", ())):
         return False
-    return any(h.category == owner and (h.start, h.entity) not in {(x.start, x.entity) for x in specific}
-               for h in sent.hits)
+    mine = {(x.start, x.entity) for x in specific}
+    return any(h.category == owner and (h.start, h.entity) not in mine for h in sent.hits)
 
 
 def _downstream_counts(document: Document, doc: Doc, sent: Sentence, category: str) -> bool:
