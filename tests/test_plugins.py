@@ -168,29 +168,30 @@ def test_evidex_load_plugins_limits_installed_plugins(fresh, monkeypatch):
     assert names == ["evidex.sources"]
 
 
-def test_offline_extract_with_a_plugin_that_failed_to_load_exits_1(fresh, tmp_path):
-    "The other plugins' claims are written, and the broken plugin is named: never a quiet success."
+def extract_offline(tmp_path, abstract: str, broken: bool = False):
+    "evidex extract --input/--output over one document, with the words plugin (and a broken one)."
     plugins = tmp_path / "plugins"
-    write_plugin(plugins, "broken", "import not_a_module_anywhere\n")
+    if broken:
+        write_plugin(plugins, "broken", "import not_a_module_anywhere\n")
     write_plugin(plugins, "words", EXTRACTOR_PLUGIN.format(name="words", word="cancer"))
     docs = tmp_path / "docs.jsonl"
-    docs.write_text(json.dumps({"pmid": "1", "title": "", "abstract": "Cancer cells grew."}) + "\n")
+    docs.write_text(json.dumps({"pmid": "1", "title": "", "abstract": abstract}) + "\n")
     out = tmp_path / "claims.jsonl"
     result = CliRunner().invoke(cli, ["extract", "--input", str(docs), "--output", str(out),
                                       "--plugins-dir", str(plugins)], env={"EVIDEX_LOAD_PLUGINS": ""})
+    return result, out
+
+
+def test_offline_extract_with_a_plugin_that_failed_to_load_exits_1(fresh, tmp_path):
+    "The other plugins' claims are written, and the broken plugin is named: never a quiet success."
+    result, out = extract_offline(tmp_path, "Cancer cells grew.", broken=True)
     assert result.exit_code == 1
     assert "plugin broken failed to load: ModuleNotFoundError" in result.output
     assert [json.loads(line)["category"] for line in out.read_text().splitlines()] == ["demo"]
 
 
 def test_offline_extract_that_finds_nothing_still_writes_its_file(fresh, tmp_path):
-    plugins = tmp_path / "plugins"
-    write_plugin(plugins, "words", EXTRACTOR_PLUGIN.format(name="words", word="cancer"))
-    docs = tmp_path / "docs.jsonl"
-    docs.write_text(json.dumps({"pmid": "1", "title": "", "abstract": "Nothing to see."}) + "\n")
-    out = tmp_path / "claims.jsonl"
-    result = CliRunner().invoke(cli, ["extract", "--input", str(docs), "--output", str(out),
-                                      "--plugins-dir", str(plugins)], env={"EVIDEX_LOAD_PLUGINS": ""})
+    result, out = extract_offline(tmp_path, "Nothing to see.")
     assert result.exit_code == 0, result.output
     assert out.exists() and out.read_text() == ""
     assert "1 documents, 0 claims" in result.output

@@ -6,6 +6,9 @@ import pytest
 
 from evidex.nlp import make_nlp, split_sentences
 
+LETTER_STOPS = "IFN-g. T cells rose in Fig. 2b. Urine protein fell to 2.8 g. Within days. J. Smith agreed."
+CAPITAL_STOPS = "It activated NF-kB. Cells expressed E1A. Mice carried KRAS G12C. See Fig. 2B. The U.S. data agreed."
+LONE_CAPITALS = "Treated for hepatitis C. Then cyclin E. Smith, J. Then A. J. Smith spoke. E. coli grew. Done."
 TEXTS = [
     "",
     ".",
@@ -15,9 +18,9 @@ TEXTS = [
     ". Leading stop. (Brackets) open. “Quotes” too. 3 mice. α-cells. c-Myc rose.",
     "Ends with a stop.",
     "Two  spaces.  Then\nnew line. Done.",
-    "IFN-g. T cells rose in Fig. 2b. Urine protein fell to 2.8 g. Within days. J. Smith agreed.",
-    "It activated NF-kB. Cells expressed E1A. Mice carried KRAS G12C. See Fig. 2B. The U.S. data agreed.",
-    "Treated for hepatitis C. Then cyclin E. Smith, J. Then A. J. Smith spoke. E. coli grew. Done.",
+    LETTER_STOPS,
+    CAPITAL_STOPS,
+    LONE_CAPITALS,
 ]
 
 
@@ -49,7 +52,7 @@ def test_starts_after_end_marks_only(nlp):
 
 def test_a_lower_case_letter_before_a_stop_ends_the_sentence(nlp):
     "spaCy's English exceptions keep 'g.' whole; in abstracts the letter is a unit, a panel or a variant."
-    doc = split_sentences(nlp.make_doc(TEXTS[-3]))
+    doc = split_sentences(nlp.make_doc(LETTER_STOPS))
     assert [s.text for s in doc.sents] == [
         "IFN-g.", "T cells rose in Fig. 2b.", "Urine protein fell to 2.8 g.", "Within days.", "J. Smith agreed."]
     assert [t.text for t in nlp.make_doc("IFN-g.")] == ["IFN", "-", "g", "."]
@@ -62,7 +65,7 @@ def test_genotype_alleles_joined_by_a_semicolon_are_words(nlp):
 
 def test_a_capital_after_a_digit_or_small_letter_before_a_stop_ends_the_sentence(nlp):
     "'NF-kB.', 'E1A.', 'G12C.': spaCy splits a stop after two capitals only; the name and the end were lost."
-    doc = split_sentences(nlp.make_doc(TEXTS[-2]))
+    doc = split_sentences(nlp.make_doc(CAPITAL_STOPS))
     assert [s.text for s in doc.sents] == [
         "It activated NF-kB.", "Cells expressed E1A.", "Mice carried KRAS G12C.", "See Fig. 2B.", "The U.S. data agreed."]
     assert [t.text for t in nlp.make_doc("NF-kB.")] == ["NF", "-", "kB", "."]
@@ -71,7 +74,7 @@ def test_a_capital_after_a_digit_or_small_letter_before_a_stop_ends_the_sentence
 
 def test_a_lone_capital_before_a_stop_ends_the_sentence_unless_it_is_an_initial(nlp):
     "'hepatitis C.' and 'cyclin E.' end sentences; 'Smith, J.', 'A. J. Smith' and 'E. coli' do not."
-    doc = split_sentences(nlp.make_doc(TEXTS[-1]))
+    doc = split_sentences(nlp.make_doc(LONE_CAPITALS))
     assert [s.text for s in doc.sents] == [
         "Treated for hepatitis C.", "Then cyclin E.", "Smith, J. Then A. J. Smith spoke.", "E. coli grew.", "Done."]
     assert [t.text for t in nlp.make_doc("The U.S. agency")] == ["The", "U.S.", "agency"]
