@@ -1111,6 +1111,11 @@ def build_claims(
             yield make_claim(sent, document, field, category, specific, verdict, doc)
 
 
+def _names_lookalike(doc: Doc, sent: Sentence, category: str) -> bool:
+    "Does the sentence name a look-alike of the category (IFN-γ or IFN-λ for ifn)?"
+    return any(sent.start <= at < sent.end and c == category for at, c in doc.user_data.get("evidex.lookalikes", ()))
+
+
 def _owned_elsewhere(doc: Doc, sent: Sentence, specific: list[Hit]) -> bool:
     "Are all the claim's hits another category's downstream genes, in a sentence that is that category's?"
     # "IRDS genes STAT1, ISG15 and IFIT1 mediated resistance": STAT1 is named as an ISG here,
@@ -1122,7 +1127,7 @@ def _owned_elsewhere(doc: Doc, sent: Sentence, specific: list[Hit]) -> bool:
     if None in cats or len(cats) != 1:
         return False
     owner = cats.pop()
-    if any(sent.start <= at < sent.end and c == owner for at, c in doc.user_data.get("evidex.lookalikes", ())):
+    if _names_lookalike(doc, sent, owner):
         return False
     mine = {(x.start, x.entity) for x in specific}
     return any(h.category == owner and (h.start, h.entity) not in mine for h in sent.hits)
@@ -1132,7 +1137,7 @@ def _downstream_counts(document: Document, doc: Doc, sent: Sentence, category: s
     "Do downstream hits alone (ISGs, STAT1) make a claim here: the document names the topic, the sentence no look-alike?"
     # "IFN-γ turns on STAT1 and IRF-1" is type II signalling; CXCL10 in a paper that never names
     # interferon is a chemokine.
-    if any(sent.start <= s < sent.end and c == category for s, c in doc.user_data.get("evidex.lookalikes", ())):
+    if _names_lookalike(doc, sent, category):
         return False
     ctx = _context.get(document)
     key = -11 - CATEGORIES.index(category)
