@@ -88,10 +88,9 @@ CLAIM_ATTRIBUTES = {"cancer_types": "cancer_type", "study_systems": "study_syste
 
 @functools.lru_cache(maxsize=65536)
 def _norm(text: str) -> str:
-    text = text.lower()
+    text = _fold(text)
     for letter, name in GREEK.items():
         text = text.replace(letter, name)
-    text = text.replace("tumour", "tumor")
     return re.sub(r"[\s\-\u2010-\u2015\u2212_/]+", "", text)
 
 
@@ -105,6 +104,7 @@ def _words(text: str) -> list[str]:
 
 
 def _fold(text: str) -> str:
+    "Lower case, British spelling folded: ids and sentences compare alike."
     return text.lower().replace("tumour", "tumor")
 
 

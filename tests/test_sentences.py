@@ -50,31 +50,28 @@ def test_starts_after_end_marks_only(nlp):
     assert all(t.is_sent_start is False for t in doc[1:] if t.i not in {s.start for s in doc.sents})
 
 
-def test_a_lower_case_letter_before_a_stop_ends_the_sentence(nlp):
-    "spaCy's English exceptions keep 'g.' whole; in abstracts the letter is a unit, a panel or a variant."
-    doc = split_sentences(nlp.make_doc(LETTER_STOPS))
-    assert [s.text for s in doc.sents] == [
-        "IFN-g.", "T cells rose in Fig. 2b.", "Urine protein fell to 2.8 g.", "Within days.", "J. Smith agreed."]
-    assert [t.text for t in nlp.make_doc("IFN-g.")] == ["IFN", "-", "g", "."]
-    assert [t.text for t in nlp.make_doc("e.g. i.e.")] == ["e.g.", "i.e."]
+@pytest.mark.parametrize("text,sentences", [
+    # spaCy's English exceptions keep "g." whole; in abstracts the letter is a unit, a panel or a variant.
+    (LETTER_STOPS, ["IFN-g.", "T cells rose in Fig. 2b.", "Urine protein fell to 2.8 g.", "Within days.",
+                    "J. Smith agreed."]),
+    # spaCy splits a stop after two capitals only: after "kB", "E1A" or "G12C" the name and the end were lost.
+    (CAPITAL_STOPS, ["It activated NF-kB.", "Cells expressed E1A.", "Mice carried KRAS G12C.", "See Fig. 2B.",
+                     "The U.S. data agreed."]),
+    # "hepatitis C." and "cyclin E." end sentences; "Smith, J.", "A. J. Smith" and "E. coli" do not.
+    (LONE_CAPITALS, ["Treated for hepatitis C.", "Then cyclin E.", "Smith, J. Then A. J. Smith spoke.", "E. coli grew.",
+                     "Done."]),
+])
+def test_a_letter_before_a_stop_ends_the_sentence_unless_it_is_an_initial(nlp, text, sentences):
+    assert [s.text for s in split_sentences(nlp.make_doc(text)).sents] == sentences
 
 
-def test_genotype_alleles_joined_by_a_semicolon_are_words(nlp):
-    assert [t.text for t in nlp.make_doc("Mx1-Cre;Kras mice")] == ["Mx1", "-", "Cre", ";", "Kras", "mice"]
-
-
-def test_a_capital_after_a_digit_or_small_letter_before_a_stop_ends_the_sentence(nlp):
-    "'NF-kB.', 'E1A.', 'G12C.': spaCy splits a stop after two capitals only; the name and the end were lost."
-    doc = split_sentences(nlp.make_doc(CAPITAL_STOPS))
-    assert [s.text for s in doc.sents] == [
-        "It activated NF-kB.", "Cells expressed E1A.", "Mice carried KRAS G12C.", "See Fig. 2B.", "The U.S. data agreed."]
-    assert [t.text for t in nlp.make_doc("NF-kB.")] == ["NF", "-", "kB", "."]
-    assert [t.text for t in nlp.make_doc("U.S. Ph.D.")] == ["U.S.", "Ph.D."]
-
-
-def test_a_lone_capital_before_a_stop_ends_the_sentence_unless_it_is_an_initial(nlp):
-    "'hepatitis C.' and 'cyclin E.' end sentences; 'Smith, J.', 'A. J. Smith' and 'E. coli' do not."
-    doc = split_sentences(nlp.make_doc(LONE_CAPITALS))
-    assert [s.text for s in doc.sents] == [
-        "Treated for hepatitis C.", "Then cyclin E.", "Smith, J. Then A. J. Smith spoke.", "E. coli grew.", "Done."]
-    assert [t.text for t in nlp.make_doc("The U.S. agency")] == ["The", "U.S.", "agency"]
+@pytest.mark.parametrize("text,tokens", [
+    ("IFN-g.", ["IFN", "-", "g", "."]),
+    ("e.g. i.e.", ["e.g.", "i.e."]),
+    ("NF-kB.", ["NF", "-", "kB", "."]),
+    ("U.S. Ph.D.", ["U.S.", "Ph.D."]),
+    ("The U.S. agency", ["The", "U.S.", "agency"]),
+    ("Mx1-Cre;Kras mice", ["Mx1", "-", "Cre", ";", "Kras", "mice"]),  # genotype alleles joined by a semicolon
+])
+def test_tokens_around_stops_and_joins(nlp, text, tokens):
+    assert [t.text for t in nlp.make_doc(text)] == tokens
