@@ -24,8 +24,8 @@ from spacy.vocab import Vocab
 
 from evidex import Claim, Document, Extractor, Mention
 
-HERE = Path(__file__).resolve().parent
-CUES_PATH = HERE / "cues.json"
+from .base import CUES_PATH
+
 PIPE_NAME = "evidex_lexicon"
 CATEGORIES = ("ifn", "pathway", "therapy", "age")
 
@@ -1298,23 +1298,3 @@ def make_claim(sent: Sentence, document: Document, field: str, category: str, hi
         extra={"reason": verdict.reason, "trigger": trig.text if trig else None, "inverted": flipped,
                "matches": [f"{h.text}->{h.entity or h.label}" for h in hits]},
     )
-
-
-class LexiconExtractor(Extractor):
-    "Base of the four built-in plugins: one category, one lexicon file, the shared rules."
-
-    name = ""
-    version = "0.3"
-    categories: tuple[str, ...] = ()
-    lexicon: Path = HERE
-    require_trigger = False
-
-    @property
-    def data_files(self) -> tuple[Path, ...]:  # type: ignore[override]
-        return (self.lexicon, CUES_PATH)
-
-    def setup(self, nlp: Language) -> None:
-        install(nlp, self.categories[0], self.lexicon)
-
-    def extract(self, document: Document, field: str, doc: Doc) -> Iterable[Claim | Mention]:
-        return build_claims(self, document, field, doc, self.categories[0], self.require_trigger)

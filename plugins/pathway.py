@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from evidex import hookimpl
 
-from .common import HERE, LexiconExtractor
+from .base import HERE, LexiconExtractor
 
 
 class PathwayExtractor(LexiconExtractor):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 import textwrap
 
@@ -238,3 +240,16 @@ def test_hook_register_queries(fresh, tmp_path):
     meta = build_metadata(tmp_path / "e.db")["databases"]["e"]
     assert meta["queries"]["my_query"] == {"sql": "select 1 as one"}
     assert "role" in meta["tables"]["claims"]["facets"]
+
+
+def test_cli_start_loads_the_builtin_plugins_without_spacy():
+    # The CLI loads every plugin at start (they may add commands): the built-ins must stay light,
+    # so `evidex --help` or `evidex status` never pays for importing spaCy and compiling the rules.
+    code = ("import sys\nfrom click.testing import CliRunner\nfrom evidex.cli import cli\n"
+            "from evidex import get_extractors\n"
+            "assert CliRunner().invoke(cli, ['--help']).exit_code == 0\n"
+            "names = sorted(get_extractors())\n"
+            "print(names, 'spacy' in sys.modules, 'evidex_plugins.common' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "EVIDEX_LOAD_PLUGINS": "ifn,pathway,therapy,age"})
+    assert out.stdout.split() == ["['age',", "'ifn',", "'pathway',", "'therapy']", "False", "False"]
