@@ -99,11 +99,30 @@ def close_interrupted_runs(db: Database) -> int:
     return len(stale)
 
 
+FULL_TEXT = {"documents": "documents_fts", "claims": "claims_fts"}
+
+
+def index_unindexed_rows(db: Database) -> list[str]:
+    "Rebuild a full-text index whose row count differs from its table's; return the tables rebuilt."
+    # evidex indexes what it inserts itself (migration m008): rows another tool inserted are
+    # caught up here, at the start of the next run. Counting both b-trees costs milliseconds.
+    rebuilt = []
+    for table, fts in FULL_TEXT.items():
+        rows = db.execute(f"select count(*) from [{table}]").fetchone()[0]
+        indexed = db.execute(f"select count(*) from [{fts}_docsize]").fetchone()[0]
+        if rows != indexed:
+            with db.atomic():
+                db.execute(f"insert into [{fts}]([{fts}]) values('rebuild')")
+            rebuilt.append(table)
+    return rebuilt
+
+
 def start_run(db: Database, command: str, plugins: dict | None = None, **fields: Any) -> int:
     "Insert a run row with status 'running' and return its id (committed at once)."
     from . import __version__
 
     close_interrupted_runs(db)
+    index_unindexed_rows(db)
 
     row = {
         "command": command, "started_at": now(), "status": "running",

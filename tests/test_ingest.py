@@ -257,6 +257,24 @@ def test_full_text_index_follows_text_changes_only(fresh, tmp_path):
     assert db.execute("insert into documents_fts(documents_fts) values('integrity-check')") is not None
 
 
+def test_rows_another_tool_inserted_are_indexed_at_the_next_run(fresh, tmp_path):
+    db_path = tmp_path / "e.db"
+    docs = tmp_path / "d.jsonl"
+    docs.write_text(json.dumps({"pmid": "1", "title": "Stored by evidex", "abstract": "alpha"}) + "\n")
+    assert run("ingest", "--db", db_path, "--no-extract", docs).exit_code == 0
+    db = open_db(db_path)
+    # A hand-written row, as `sqlite-utils insert` or a notebook would add it: no index entry.
+    db.execute("insert into documents (id, title, abstract) values ('hand:1', 'Entered by hand', 'gamma')")
+    search = "select count(*) from documents_fts where documents_fts match ?"
+    assert db.execute(search, ["gamma"]).fetchone()[0] == 0
+    db.conn.close()
+    docs.write_text(json.dumps({"pmid": "2", "title": "Another", "abstract": "delta"}) + "\n")
+    assert run("ingest", "--db", db_path, "--no-extract", docs).exit_code == 0
+    db = open_db(db_path)
+    assert [db.execute(search, [w]).fetchone()[0] for w in ("gamma", "alpha", "delta")] == [1, 1, 1]
+    db.execute("insert into documents_fts(documents_fts) values('integrity-check')")  # raises if out of step
+
+
 def test_full_text_indexes_match_their_tables_after_new_same_and_changed_documents(fresh, tmp_path, plugin_dir,
                                                                                   eval_docs):
     db_path = tmp_path / "e.db"
