@@ -119,6 +119,8 @@ class Entry:
     # document naming the category's topic, and not in a sentence naming only a look-alike of it.
     downstream: bool = False
     lookalike: bool = False  # on an exclusion: what it excludes is a look-alike of the category (IFN-γ)
+    # True: each term's last word only anchors it ("radio- and", "radio- or") and is not part of the name.
+    anchor_last: bool = False
     # Derived once at load time so the per-match loop reads a flag instead of testing strings.
     fact: bool = field(init=False, default=False)  # a context qualifier (study system, cancer), not a hit
     conditional: bool = field(init=False, default=False)  # has a context or block_context to check
@@ -491,6 +493,7 @@ class LexiconMatcher:
                 generic=row.get("generic", False),
                 downstream=row.get("downstream", False),
                 lookalike=row.get("lookalike", False),
+                anchor_last=row.get("anchor_last", False),
             )
             self._add(entry, row.get("terms", []), row.get("exact", []), row.get("gene", False))
 
@@ -666,7 +669,7 @@ def _lexicon_hits(document: Document, doc: Doc, text: str, arr: numpy.ndarray, i
         if entry.fact:
             facts.append((s, entry.category, entry.id))
             continue
-        e = ends[start - neg_len - 1]
+        e = ends[start - neg_len - (2 if entry.anchor_last else 1)]
         if entry.exclude:
             blocks.append((s, e))
             if entry.lookalike:

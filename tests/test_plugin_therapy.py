@@ -197,6 +197,8 @@ def test_suspended_hyphen_therapies(nlp_and_extractors):
     "'radio- and polychemotherapy' names radiotherapy too; 'radio-labelled' names none."
     items = run(nlp_and_extractors, "Despite resection, radio- and polychemotherapy, glioblastoma patients fared poorly.")
     assert {"radiotherapy", "chemotherapy"} <= ids(items, "therapy")
+    # The "and" anchors the hanging hyphen but is no part of the name.
+    assert [m.text for m in items if isinstance(m, Mention) and m.entity == "radiotherapy"] == ["radio-"]
     assert "radiotherapy" not in ids(run(nlp_and_extractors, "Radio-labelled antibodies bound tumours in mice."), "therapy")
 
 
