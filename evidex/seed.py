@@ -36,9 +36,10 @@ baseline that shares at least one entity with it:
   ``LINK_THRESHOLD`` the claim is ``novel`` and no seed id is stored.
 * Otherwise, in this order: ``contradicts`` if the claim is negated, or its direction is up
   where the seed only says down (or the reverse; a seed may list extra relations, all of whose
-  directions count), provided the claim states the seed's relation (its sentence names both
-  the seed's subject and object ids, or the claim's own subject and object are both among the
-  seed's entities); a negated or opposite claim
+  directions count), provided the claim states the seed's relation: the claim's own subject and
+  object are both among the seed's entities, neither in the reverse role of the seed's relations
+  (a subject that is only ever acted on there, an object that only ever acts), and the subject
+  is one of the relations' subjects or the object one of their objects; a negated or opposite claim
   that does not is ``novel``, since polarity about another relation is no evidence; ``extends`` if the claim's context is new for the seed: a cancer type,
   study system, therapy or age group outside what the seed's context lists for that dimension
   (a dimension the seed does not list is general, never "new"); else ``supports`` (same
@@ -205,6 +206,11 @@ class Seed:
     context: dict[str, set[str]] = field(default_factory=dict)
     weight: float = 0.0  # total weight of its entities, set by SeedIndex
     concept_words: tuple[str, ...] = ()  # word stems of its object's id ("metastasis" -> "metasta")
+    # The subject and object ids of its relations, and those only ever acting or only acted on.
+    subjects: frozenset[str] = frozenset()
+    objects: frozenset[str] = frozenset()
+    acting: frozenset[str] = frozenset()
+    acted_on: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -241,6 +247,8 @@ class SeedIndex:
         for row in rows:
             relations = json.loads(row["relations"] or "[]")
             context = json.loads(row["context"] or "{}")
+            subjects = {norm(row["subject"]), *(norm(r.get("subject")) for r in relations)} - {""}
+            objects = {norm(row["object"]), *(norm(r.get("object")) for r in relations)} - {""}
             self.seeds.append(Seed(
                 seed_id=row["seed_id"], category=row["category"],
                 categories=set(json.loads(row["categories"] or "[]")) | {row["category"]},
@@ -249,6 +257,8 @@ class SeedIndex:
                 entities={norm(e): e for e in json.loads(row["entities"])},
                 context={k: {norm(v) for v in ([vs] if isinstance(vs, str) else vs)}
                          for k, vs in context.items() if isinstance(vs, (str, list))},
+                subjects=frozenset(subjects), objects=frozenset(objects),
+                acting=frozenset(subjects - objects), acted_on=frozenset(objects - subjects),
             ))
         df = Counter(e for s in self.seeds for e in s.entities)
         n = len(self.seeds)
@@ -297,7 +307,7 @@ class SeedIndex:
             return Link("novel", None, round(best[0], 4) if best else 0.0, [])
         score, i, shared = best
         seed = self.seeds[i]
-        relation = relate(claim, seed, comparable(seed, entities, facts.subject, facts.object), facts.context)
+        relation = relate(claim, seed, comparable(seed, facts.subject, facts.object), facts.context)
         if relation == "novel":
             return Link("novel", None, round(score, 4), [])
         return Link(relation, seed.seed_id, round(score, 4), shared)
@@ -338,16 +348,21 @@ class SeedIndex:
         return score, sorted(entities[e] for e in shared)
 
 
-def comparable(seed: Seed, entities: dict[str, str], subject: str, object_: str) -> bool:
-    "Does the claim state the seed's relation: the sentence names both its ends, or the claim relates two of its entities?"
-    keys = {seed.subject, seed.object} & set(seed.entities)
-    if len(keys) == 2 and keys <= set(entities):
-        return True
+def comparable(seed: Seed, subject: str, object_: str) -> bool:
+    "Does the claim state the seed's relation: its own subject and object are the seed's, the same way round?"
     # Two shared entities alone are not enough: "DNMT inhibitors trigger an IFN response" shares a
     # therapy and type I IFN with "chronic IFN signalling promotes therapy resistance" but states
     # another relation. The claim's own subject and object must both belong to the seed.
     ends = set(seed.entities) | {seed.subject, seed.object}
-    return bool(subject) and bool(object_) and subject != object_ and {subject, object_} <= ends
+    if not subject or not object_ or subject == object_ or not {subject, object_} <= ends:
+        return False
+    # Nor is the reverse relation: "IFN-α output decides the course of ageing" says nothing of
+    # whether ageing lowers IFN-α, so its direction can neither support nor contradict that.
+    if subject in seed.acted_on or object_ in seed.acting:
+        return False
+    # And one end in its own role: "IFN-α lowers IFN-β" relates two of a broad seed's entities
+    # ("type I IFN promotes antitumour immunity") without stating its relation.
+    return subject in seed.subjects or object_ in seed.objects
 
 
 def relate(claim: dict, seed: Seed, same_relation: bool = True, context: dict[str, set[str]] | None = None) -> str:

@@ -166,6 +166,16 @@ def test_rules_on_constructed_claims(index):
                                    subject="type-i-ifn", object="therapy-resistance",
                                    sentence_entities=["type-i-ifn"]))
     assert (against.relation, against.seed_id) == ("contradicts", "SR-18")
+    # The reverse relation is no evidence either way: LF-35 says ageing lowers IFN-α; a claim
+    # that IFN-α acts on ageing says nothing of that, while "ageing raises IFN-α" contradicts it.
+    ages = {"category": "age", "entities": ["ageing", "ifn-alpha"]}
+    assert index.classify(claim(direction="up", subject="ageing", object="ifn-alpha", **ages)).relation == "contradicts"
+    assert index.classify(claim(direction="up", subject="ifn-alpha", object="ageing", **ages)).relation == "novel"
+    # Nor is a relation between two of a broad seed's entities, neither in its role: SR-01 (type I
+    # IFNs boost antitumour immunity) lists IFN-α and IFN-β, but "IFN-α lowers IFN-β" is another relation.
+    broad = index.classify(claim(entities=["ifn-alpha", "IFNB1", "type-i-ifn"], direction="down",
+                                 subject="ifn-alpha", object="IFNB1"))
+    assert broad.relation != "contradicts"
     # An association is compatible with a directional seed claim.
     assert index.classify(claim(entities=["IFNE", "IFNAR1"], direction="assoc")).relation == "supports"
     # Another cancer type or study system than the seed's context extends it.
