@@ -230,3 +230,9 @@ def m008_fts_indexed_by_the_writer(db: Database) -> None:
     # code that inserts documents and claims (evidex/db.py) indexes them itself instead.
     db.execute('DROP TRIGGER IF EXISTS "documents_ai"')
     db.execute('DROP TRIGGER IF EXISTS "claims_ai"')
+
+
+@migrations()
+def m009_link_rules(db: Database) -> None:
+    # Which version of the linking rules made a link: rows from older rules (null) are relinked.
+    db["claim_links"].add_column("rules", str)

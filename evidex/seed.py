@@ -46,8 +46,9 @@ baseline that shares at least one entity with it:
   direction, or an association, or a seed without a direction).
 
 Links are stored per (claim, baseline) with the matched seed id, score, shared entities and the
-plugin version of the claim; they are recomputed when the baseline changes (new rows, old
-baselines' rows kept) or when a claim's plugin version differs from the one linked.
+plugin version of the claim and the version of these rules (``LINK_RULES``); they are
+recomputed when the baseline changes (new rows, old baselines' rows kept), when a claim's plugin
+version differs from the one linked, or when the rules that made a link have changed since.
 """
 
 from __future__ import annotations
@@ -73,6 +74,9 @@ from .models import DIRECTIONS, content_hash
 DEFAULT_SEED = Path("corpora/seed")
 CHECKOUT_SEED = Path(__file__).resolve().parent.parent / DEFAULT_SEED
 LINK_THRESHOLD = 0.45
+# The version of the rules below, stored on every link: a link made by other rules is redone at
+# the next linking, as one made at another plugin version is. Change it whenever a rule changes.
+LINK_RULES = "2"
 MIN_SHARED = 2  # entities a claim's sentence must share with a seed claim to bear on it
 SPECIFIC_WEIGHT = 4.0  # shared entity weight that counts as fully specific (a gene in one seed claim)
 RELATIONS = ("supports", "contradicts", "extends", "novel")
@@ -404,7 +408,7 @@ def _json_list(value: Any) -> list:
 
 def link_claims(db: Database, baseline_id: str | None = None, run_id: int | None = None,
                 force: bool = False) -> Counter:
-    "Link current claims not yet linked to the baseline (or linked at another plugin version)."
+    "Link current claims not yet linked to the baseline (or linked at another plugin version or by other rules)."
     baseline_id = baseline_id or current_baseline(db)
     counts: Counter = Counter()
     if baseline_id is None:
@@ -413,8 +417,9 @@ def link_claims(db: Database, baseline_id: str | None = None, run_id: int | None
     sql = """select c.* from claims c left join claim_links l on l.claim_id = c.id and l.baseline_id = ?
              where c.superseded_run is null"""
     if not force:
-        sql += " and (l.claim_id is null or l.plugin_version is not c.plugin_version)"
-    ids = [r["id"] for r in db.query(sql.replace("select c.*", "select c.id"), [baseline_id])]
+        sql += " and (l.claim_id is null or l.plugin_version is not c.plugin_version or l.rules is not ?)"
+    ids = [r["id"] for r in db.query(sql.replace("select c.*", "select c.id"),
+                                     [baseline_id] if force else [baseline_id, LINK_RULES])]
     now = _now()
     for start in range(0, len(ids), 1000):
         chunk = ids[start:start + 1000]
@@ -426,7 +431,8 @@ def link_claims(db: Database, baseline_id: str | None = None, run_id: int | None
             rows.append({"claim_id": claim["id"], "baseline_id": baseline_id, "seed_id": link.seed_id,
                          "relation": link.relation, "score": link.score,
                          "shared_entities": json.dumps(link.shared, ensure_ascii=False),
-                         "plugin_version": claim["plugin_version"], "run_id": run_id, "linked_at": now})
+                         "plugin_version": claim["plugin_version"], "rules": LINK_RULES, "run_id": run_id,
+                         "linked_at": now})
         with db.atomic():
             db["claim_links"].insert_all(rows, replace=True)
     return counts

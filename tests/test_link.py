@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from evidex.cli import cli
 from evidex.db import open_db
-from evidex.seed import SeedIndex, current_baseline, load_baseline, norm
+from evidex.seed import LINK_RULES, SeedIndex, current_baseline, load_baseline, norm
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "corpora" / "seed"
@@ -130,6 +130,20 @@ def test_plugin_version_change_relinks(fresh, eval_docs, tmp_path):
     assert n and f"linked {n} claims" in run("seed", "link", "--db", db_path).output
     versions = {r["plugin_version"] for r in links(db) if r["category"] == "age"}
     assert versions == {"next"}
+
+
+def test_links_made_by_other_rules_are_redone(fresh, eval_docs, tmp_path):
+    db_path = tmp_path / "e.db"
+    run("seed", "load", SEED, "--db", db_path)
+    run("ingest", subset(eval_docs, tmp_path, ("para-22",)), "--db", db_path)
+    db = open_db(db_path)
+    assert {r[0] for r in db.execute("select rules from claim_links")} == {LINK_RULES}
+    # Links from a database made before the rules had a version (null), or by older rules.
+    n = db.execute("update claim_links set rules = null where rowid % 2 = 0").rowcount
+    m = db.execute("update claim_links set rules = 'old' where rowid % 2 = 1").rowcount
+    assert n and m and f"linked {n + m} claims" in run("seed", "link", "--db", db_path).output
+    assert {r[0] for r in db.execute("select rules from claim_links")} == {LINK_RULES}
+    assert "linked 0 claims" in run("seed", "link", "--db", db_path).output
 
 
 def claim(category="ifn", entities=(), direction="up", negated=False, **more):
