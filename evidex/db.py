@@ -99,7 +99,13 @@ def close_interrupted_runs(db: Database) -> int:
     return len(stale)
 
 
-FULL_TEXT = {"documents": "documents_fts", "claims": "claims_fts"}
+# Per table with a full-text index: its row count beside the index's, and the rebuild statement.
+FULL_TEXT = (
+    ("documents", "select (select count(*) from documents), (select count(*) from documents_fts_docsize)",
+     "insert into documents_fts(documents_fts) values('rebuild')"),
+    ("claims", "select (select count(*) from claims), (select count(*) from claims_fts_docsize)",
+     "insert into claims_fts(claims_fts) values('rebuild')"),
+)
 
 
 def index_unindexed_rows(db: Database) -> list[str]:
@@ -107,12 +113,11 @@ def index_unindexed_rows(db: Database) -> list[str]:
     # evidex indexes what it inserts itself (migration m008): rows another tool inserted are
     # caught up here, at the start of the next run. Counting both b-trees costs milliseconds.
     rebuilt = []
-    for table, fts in FULL_TEXT.items():
-        rows = db.execute(f"select count(*) from [{table}]").fetchone()[0]
-        indexed = db.execute(f"select count(*) from [{fts}_docsize]").fetchone()[0]
+    for table, counts, rebuild in FULL_TEXT:
+        rows, indexed = db.execute(counts).fetchone()
         if rows != indexed:
             with db.atomic():
-                db.execute(f"insert into [{fts}]([{fts}]) values('rebuild')")
+                db.execute(rebuild)
             rebuilt.append(table)
     return rebuilt
 
