@@ -227,6 +227,10 @@ DRUG_STEMS = (
     "tecan", "floxacin", "mycin", "vastatin", "citabine", "vudine", "fovir", "previr", "asvir", "buvir", "navir",
     "trexate", "fosfamide", "mustine", "sertib", "olimus", "dronate", "rozole", "lutamide", "relix",
     "gliptin", "prazole",
+    # Drugs of other fields that cancer patients take or trials repurpose (beta blockers, ACE
+    # inhibitors and sartans, heparins, statins, steroids, benzodiazepines, antifungals, ...).
+    "olol", "pril", "sartan", "dipine", "parin", "sone", "solone", "azepam", "azolam", "oxetine", "triptyline",
+    "cillin", "profen", "conazole", "barbital", "semide", "thiazide", "setron", "afil", "formin", "tropium",
 )
 # Vinca alkaloids share a prefix, not a suffix: their "-ine" alone would take in "intestine".
 VINCA_PREFIX, VINCA_SUFFIX = "vin", "ine"
@@ -600,9 +604,10 @@ _context = _ContextCache()
 
 
 def is_drug_word(word: str) -> bool:
-    "A drug name by its INN stem: a plain word longer than five letters with a stem (vin...ine, ...mab, ...)."
+    "A drug name by its INN stem: a plain word longer than five letters with a stem (vin...ine, ...mab, ...), not the stem alone."
     stem = word.endswith(DRUG_STEMS) or (word.lower().startswith(VINCA_PREFIX) and word.endswith(VINCA_SUFFIX))
-    return stem and len(word) > 5 and DRUG_WORD_RE.fullmatch(word) is not None
+    # A stem on its own is a word of its own: "formin" is an actin-binding protein.
+    return stem and len(word) > 5 and DRUG_WORD_RE.fullmatch(word) is not None and word.lower() not in DRUG_STEMS
 
 
 _DRUG_FLAGS: dict[int, int] = {}

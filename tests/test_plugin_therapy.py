@@ -46,6 +46,10 @@ def test_unlisted_drug_found_by_inn_stem(nlp_and_extractors):
     ("vindesine", True), ("Vinflunine", True), ("carmustine", True), ("intestine", False), ("pristine", False),
     ("vinculin", False), ("somatostatins", False), ("somatostatin", False), ("endostatin", False),
     ("atorvastatin", True),
+    # Drugs of other fields by their INN stems; the look-alike amino acid, nucleoside and sterol are not.
+    ("propranolol", True), ("captopril", True), ("losartan", True), ("enoxaparin", True), ("prednisolone", True),
+    ("sildenafil", True), ("April", False), ("histidine", False), ("cytidine", False), ("cholesterol", False),
+    ("formin", False), ("Formins", False),
 ])
 def test_inn_stem_words(word, drug):
     "Stems are suffixes (or the vinca prefix): an ordinary word ending alike is no drug."
