@@ -36,10 +36,13 @@ baseline that shares at least one entity with it:
   ``LINK_THRESHOLD`` the claim is ``novel`` and no seed id is stored.
 * Otherwise, in this order: ``contradicts`` if the claim is negated, or its direction is up
   where the seed only says down (or the reverse; a seed may list extra relations, all of whose
-  directions count), provided the claim states the seed's relation: the claim's own subject and
-  object are both among the seed's entities, neither in the reverse role of the seed's relations
-  (a subject that is only ever acted on there, an object that only ever acts), and the subject
-  is one of the relations' subjects or the object one of their objects; a negated or opposite claim
+  directions count), provided the claim states the seed's relation: neither of its ends in the
+  reverse role of the seed's relations (a subject that is only ever acted on there, an object
+  that only ever acts), its subject on the seed's subject side and its object on the object side.
+  An end is on a side when it is one of the side's ids, or an entity of the seed whose plugin
+  category only that side's ids share (an aged host stands with ageing). A claim without an
+  object states a seed whose object no plugin extracts when its sentence names that concept in
+  words (``concept_words``); a negated or opposite claim
   that does not is ``novel``, since polarity about another relation is no evidence; ``extends`` if the claim's context is new for the seed: a cancer type,
   study system, therapy or age group outside what the seed's context lists for that dimension
   (a dimension the seed does not list is general, never "new"); else ``supports`` (same
@@ -76,7 +79,7 @@ CHECKOUT_SEED = Path(__file__).resolve().parent.parent / DEFAULT_SEED
 LINK_THRESHOLD = 0.45
 # The version of the rules below, stored on every link: a link made by other rules is redone at
 # the next linking, as one made at another plugin version is. Change it whenever a rule changes.
-LINK_RULES = "2"
+LINK_RULES = "3"
 MIN_SHARED = 2  # entities a claim's sentence must share with a seed claim to bear on it
 SPECIFIC_WEIGHT = 4.0  # shared entity weight that counts as fully specific (a gene in one seed claim)
 RELATIONS = ("supports", "contradicts", "extends", "novel")
@@ -242,11 +245,15 @@ class SeedIndex:
     "A baseline's seed claims with entity weights and an entity -> seeds index."
 
     def __init__(self, rows: Iterable[dict], related: dict[str, Iterable[str]] | None = None,
-                 context_categories: dict[str, str] | None = None):
+                 context_categories: dict[str, str] | None = None,
+                 entity_categories: dict[str, set[str]] | None = None):
         # Which categories bear on which, and which category's entities are a setting (the
         # therapies a claim names), is the seed's domain knowledge, so it comes with the seed.
         self.related = {category: set(others) for category, others in (related or {}).items()}
         self.context_categories = dict(context_categories or {})
+        # The categories the plugins gave each entity id (normalised): which side of a seed's
+        # relation an entity of the seed stands on.
+        self.entity_categories = {norm(e): set(c) for e, c in (entity_categories or {}).items()}
         self.seeds: list[Seed] = []
         for row in rows:
             relations = json.loads(row["relations"] or "[]")
@@ -279,8 +286,15 @@ class SeedIndex:
     def for_baseline(cls, db: Database, baseline_id: str) -> SeedIndex:
         row = db.execute("select record from baselines where id = ?", [baseline_id]).fetchone()
         record = json.loads(row[0] or "{}") if row else {}
-        rows = db.query("select * from seed_claims where baseline_id = ? order by position", [baseline_id])
-        return cls(rows, record.get("related_categories"), record.get("context_categories"))
+        rows = list(db.query("select * from seed_claims where baseline_id = ? order by position", [baseline_id]))
+        ids = sorted({e for r in rows for e in (*json.loads(r["entities"] or "[]"), r["subject"], r["object"]) if e})
+        categories: dict[str, set[str]] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            for entity, category in db.execute(f"""select distinct entity, category from claim_entities
+                                                   where entity in ({','.join('?' * len(chunk))})""", chunk):
+                categories.setdefault(entity, set()).add(category)
+        return cls(rows, record.get("related_categories"), record.get("context_categories"), categories)
 
     def weight(self, entity: str) -> float:
         return self.weights.get(entity, self.unseen_weight)
@@ -311,7 +325,8 @@ class SeedIndex:
             return Link("novel", None, round(best[0], 4) if best else 0.0, [])
         score, i, shared = best
         seed = self.seeds[i]
-        relation = relate(claim, seed, comparable(seed, facts.subject, facts.object), facts.context)
+        same = comparable(seed, facts.subject, facts.object, claim.get("sentence") or "", self.entity_categories)
+        relation = relate(claim, seed, same, facts.context)
         if relation == "novel":
             return Link("novel", None, round(score, 4), [])
         return Link(relation, seed.seed_id, round(score, 4), shared)
@@ -352,21 +367,38 @@ class SeedIndex:
         return score, sorted(entities[e] for e in shared)
 
 
-def comparable(seed: Seed, subject: str, object_: str) -> bool:
-    "Does the claim state the seed's relation: its own subject and object are the seed's, the same way round?"
+def comparable(seed: Seed, subject: str, object_: str, sentence: str = "",
+               categories: dict[str, set[str]] | None = None) -> bool:
+    "Does the claim state the seed's relation: its subject on the seed's subject side, its object on the object side?"
     # Two shared entities alone are not enough: "DNMT inhibitors trigger an IFN response" shares a
     # therapy and type I IFN with "chronic IFN signalling promotes therapy resistance" but states
-    # another relation. The claim's own subject and object must both belong to the seed.
-    ends = set(seed.entities) | {seed.subject, seed.object}
-    if not subject or not object_ or subject == object_ or not {subject, object_} <= ends:
+    # another relation. The claim's own ends must be the seed's, the same way round.
+    if not subject or subject == object_ or subject in seed.acted_on or (object_ and object_ in seed.acting):
         return False
-    # Nor is the reverse relation: "IFN-α output decides the course of ageing" says nothing of
-    # whether ageing lowers IFN-α, so its direction can neither support nor contradict that.
-    if subject in seed.acted_on or object_ in seed.acting:
+    categories = categories or {}
+    if not _on_side(subject, seed.subjects, seed, categories):
         return False
-    # And one end in its own role: "IFN-α lowers IFN-β" relates two of a broad seed's entities
-    # ("type I IFN promotes antitumour immunity") without stating its relation.
-    return subject in seed.subjects or object_ in seed.objects
+    if object_:
+        return _on_side(object_, seed.objects, seed, categories)
+    # No object entity: the seed's object must be a concept no plugin extracts ("metastasis",
+    # "ovarian-cancer"), named in the sentence in words.
+    words = _words(sentence)
+    return seed.object not in categories and bool(seed.concept_words) and all(
+        any(w.startswith(stem) for w in words) for stem in seed.concept_words)
+
+
+def _on_side(end: str, ids: frozenset[str], seed: Seed, categories: dict[str, set[str]]) -> bool:
+    "Is end one of ids, or another of the seed's entities of the same category as one of them (aged host for ageing)?"
+    if end in ids:
+        return True
+    if end not in seed.entities or end not in categories:
+        return False
+    # An entity of the seed stands on the side whose ids share its category, if only that side does:
+    # where subject and object share one (two pathway genes), only the ids themselves tell.
+    other = seed.objects if ids is seed.subjects else seed.subjects
+    mine = set().union(*(categories.get(i, set()) for i in ids))
+    theirs = set().union(*(categories.get(i, set()) for i in other))
+    return bool(categories[end] & (mine - theirs))
 
 
 def relate(claim: dict, seed: Seed, same_relation: bool = True, context: dict[str, set[str]] | None = None) -> str:

@@ -132,6 +132,27 @@ def test_plugin_version_change_relinks(fresh, eval_docs, tmp_path):
     assert versions == {"next"}
 
 
+def test_an_entity_stands_on_the_side_of_its_category(index, tmp_path):
+    # LF-35: ageing (age) lowers IFN-α (ifn). With the plugins' categories known, an aged host is
+    # on the ageing side and type I IFN on the IFN-α side; TLR9 (pathway) is on neither.
+    db = open_db(tmp_path / "s.db")
+    baseline_id, _ = load_baseline(db, SEED)
+    # As the plugins stored them with their claims.
+    db["claim_entities"].insert_all([{"claim_id": f"c{i}", "entity": e, "category": c} for i, (e, c) in enumerate(
+        [("ageing", "age"), ("aged-host", "age"), ("ifn-alpha", "ifn"), ("type-i-ifn", "ifn"), ("TLR9", "pathway")])])
+    by_category = SeedIndex.for_baseline(db, baseline_id)
+    ages = {"category": "age", "entities": ["aged-host", "ifn-alpha", "IRF7"]}
+    up = by_category.classify(claim(direction="up", subject="aged-host", object="ifn-alpha", **ages))
+    assert (up.relation, up.seed_id) == ("contradicts", "LF-35")
+    assert by_category.classify(claim(direction="down", subject="aged-host", object="ifn-alpha",
+                                      **ages)).relation in ("supports", "extends")
+    tlr = by_category.classify(claim(direction="up", subject="TLR9", object="ifn-alpha",
+                                     **{**ages, "entities": ["TLR9", "ifn-alpha", "IRF7"]}))
+    assert tlr.relation == "novel"  # polarity about another relation is no evidence
+    # Without the categories, only the seed's own ids tell the sides.
+    assert index.classify(claim(direction="up", subject="aged-host", object="ifn-alpha", **ages)).relation == "novel"
+
+
 def test_links_made_by_other_rules_are_redone(fresh, eval_docs, tmp_path):
     db_path = tmp_path / "e.db"
     run("seed", "load", SEED, "--db", db_path)
@@ -162,14 +183,18 @@ def test_rules_on_constructed_claims(index):
     # Same entities and direction as LF-26 (IFN-ε restrains ovarian cancer).
     link = index.classify(claim(entities=["IFNE", "IFNAR1"], direction="down"))
     assert (link.relation, link.seed_id, link.shared) == ("supports", "LF-26", ["IFNAR1", "IFNE"])
-    # The opposite direction, or a negation, of a relation between two of the seed's entities.
-    relation = {"subject": "IFNE", "object": "IFNAR1"}
+    # The opposite direction, or a negation, of the seed's relation: LF-26's object is a concept no
+    # plugin extracts, named in words.
+    relation = {"subject": "IFNE", "sentence": "IFN-ε loss drove ovarian cancers in mice."}
     assert index.classify(claim(entities=["IFNE", "IFNAR1"], direction="up", **relation)).relation == "contradicts"
     assert index.classify(claim(entities=["IFNE", "IFNAR1"], direction="down", negated=True,
                                 **relation)).relation == "contradicts"
-    # Without a relation of the claim's own, sharing two entities is no contradiction.
+    # Without a relation of the claim's own, sharing two entities is no contradiction; nor is
+    # another relation between them ("IFN-ε induces IFNAR1" says nothing of ovarian cancer).
     link = index.classify(claim(entities=["IFNE", "IFNAR1"], direction="up"))
     assert (link.relation, link.seed_id) == ("novel", None)
+    other = index.classify(claim(entities=["IFNE", "IFNAR1"], direction="up", subject="IFNE", object="IFNAR1"))
+    assert other.relation != "contradicts"
     # Nor is a relation whose object lies outside the seed: "DNMT inhibitors trigger an IFN
     # response" shares a therapy and type I IFN with SR-18 (chronic IFN signalling promotes
     # therapy resistance, down) but states another relation.
