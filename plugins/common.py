@@ -868,6 +868,9 @@ def assertion(sent: Sentence) -> Verdict:
     finding = "finding" in kinds
     triggers = kinds & {"up", "down", "assoc", "dep"}
     joint = section is not None and SECTION_STATEMENT.search(section) is not None
+    if sent.text.endswith("?"):
+        # "Does aspirin increase gastrointestinal bleeding?": a question asserts nothing.
+        return Verdict(False, "question", section)
     if section and SECTION_AIM.search(section) and not finding and not joint:
         return Verdict(False, "aim section", section)
     if "aim" in kinds and not finding:

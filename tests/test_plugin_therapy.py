@@ -166,6 +166,20 @@ def test_a_knowledge_gap_is_no_claim_unless_a_relation_is_stated_beside_it(nlp_a
     assert not claims(run(nlp_and_extractors, text), "therapy")
 
 
+def test_a_question_is_no_claim(nlp_and_extractors):
+    assert not claims(run(nlp_and_extractors, "Does aspirin increase gastrointestinal bleeding in older patients?"),
+                      "therapy")
+    assert claims(run(nlp_and_extractors, "Aspirin increased gastrointestinal bleeding in older patients."), "therapy")
+
+
+def test_mtor_spelled_out_names_no_rapamycin(nlp_and_extractors):
+    "'mammalian target of rapamycin' is mTOR, not the drug; sirolimus beside it is."
+    items = run(nlp_and_extractors, "Sirolimus, a mammalian target of rapamycin inhibitor, reduced tumour growth.")
+    assert [m.text for m in items if isinstance(m, Mention) and m.category == "therapy"] == ["Sirolimus"]
+    items = run(nlp_and_extractors, "Signalling through the mammalian target of rapamycin promoted tumour growth.")
+    assert "mtor" in ids(items, "pathway") and not ids(items, "therapy")
+
+
 def test_generic_treatment_sentence_in_a_treatment_paper(nlp_and_extractors):
     title = "Cisplatin and amifostine in advanced melanoma: a phase II trial"
     items = run(nlp_and_extractors, "Six partial responses were observed. The regimen was well tolerated.", title=title)
