@@ -174,7 +174,8 @@ class Sentence:
     total: int = 1
     # Per-sentence judgements shared by all four plugins, computed on first use.
     verdict: Verdict | None = None
-    negation_cues: list[str] | None = None
+    # (cue, where the negated coordinated verb phrase starts, or -1): see negations().
+    negation_cues: list[tuple[str, int]] | None = None
     hedge_cues: list[str] | None = None
     role: str | None = None
     context: tuple[str | None, str | None] | None = None  # (study system, cancer type)
@@ -1190,10 +1191,12 @@ CLAUSE_BREAK_RE = re.compile(r",\s*but\b|;|\bwhereas\b|,\s*while\b|\bfurthermore
 
 
 RELATIVE_BEFORE_RE = re.compile(r"\b(?:which|that|who)\s+$", re.IGNORECASE)
+# "... and did not": the cue opens a second verb phrase of the same subject.
+COORDINATED_BEFORE_RE = re.compile(r"\band\s+$", re.IGNORECASE)
 
 
-def negations(sent: Sentence) -> list[str]:
-    "Negation cues that deny the sentence's main relation."
+def negations(sent: Sentence) -> list[tuple[str, int]]:
+    "Negation cues that deny the sentence's main relation, each with the start of the verb phrase it alone denies (or -1)."
     out = []
     text, base = sent.text, sent.start
     for c in sent.cues:
@@ -1212,9 +1215,17 @@ def negations(sent: Sentence) -> list[str]:
             # "cells which do not rely on this pathway": a relative clause right before the cue,
             # naming nothing of the lexicon, describes a noun; the relation stated before it stands.
             brk = RELATIVE_BEFORE_RE.search(head, max(0, len(head) - 12))
-        if brk is not None and any(t.kind in DIRECTION_KINDS and t.start - base < brk.start() for t in sent.cues):
+        stated_before = brk is not None and any(t.kind in DIRECTION_KINDS and t.start - base < brk.start() for t in sent.cues)
+        if stated_before:
             continue
-        out.append(c.text)
+        # "prevented IFN-β release and did not produce regression": a negated second verb phrase
+        # denies only the claims whose entities it names (the therapy's, not IFN-β's).
+        coordinated = COORDINATED_BEFORE_RE.search(head, max(0, len(head) - 6)) if brk is None else None
+        if coordinated is not None and any(t.kind in DIRECTION_KINDS and t.start - base < coordinated.start()
+                                           for t in sent.cues):
+            out.append((c.text, c.start))
+        else:
+            out.append((c.text, -1))
     return out
 
 
@@ -1277,7 +1288,8 @@ def make_claim(sent: Sentence, document: Document, field: str, category: str, hi
     if sent.negation_cues is None:
         sent.negation_cues = negations(sent)
         sent.hedge_cues = hedges(sent)
-    neg, hedge = sent.negation_cues, sent.hedge_cues or []
+    neg = [text for text, scope in sent.negation_cues if scope < 0 or any(h.end > scope for h in hits)]
+    hedge = sent.hedge_cues or []
     if sent.context is None:
         # The same for every category's claim on this sentence: decided once.
         sent.role = role_of(sent, verdict.section)

@@ -166,6 +166,16 @@ def test_a_knowledge_gap_is_no_claim_unless_a_relation_is_stated_beside_it(nlp_a
     assert not claims(run(nlp_and_extractors, text), "therapy")
 
 
+def test_a_negated_second_verb_phrase_denies_only_the_claims_it_names(nlp_and_extractors):
+    text = ("A single high dose prevented IFN-β release and did not produce regression when combined "
+            "with checkpoint inhibitors.")
+    items = run(nlp_and_extractors, text)
+    assert [c.negated for c in claims(items, "ifn")] == [False]  # IFN-β's relation is stated before the "and"
+    assert [c.negated for c in claims(items, "therapy")] == [True]  # the checkpoint inhibitors' is denied
+    text = "Cisplatin reduced tumour growth and did not require dose changes."
+    assert [c.negated for c in claims(run(nlp_and_extractors, text), "therapy")] == [False]
+
+
 def test_a_question_is_no_claim(nlp_and_extractors):
     assert not claims(run(nlp_and_extractors, "Does aspirin increase gastrointestinal bleeding in older patients?"),
                       "therapy")
