@@ -174,7 +174,7 @@ class Sentence:
     total: int = 1
     # Per-sentence judgements shared by all four plugins, computed on first use.
     verdict: Verdict | None = None
-    # (cue, where the negated coordinated verb phrase starts, or -1): see negations().
+    # (cue, where the clause it alone denies begins, or -1): see negations().
     negation_cues: list[tuple[str, int]] | None = None
     hedge_cues: list[str] | None = None
     role: str | None = None
@@ -913,6 +913,8 @@ WEAK_TRIGGERS = {
 NEUTRAL_OUTCOMES = {"response rate", "tolerated", "well tolerated", "safe", "safety", "tolerable"}
 INVERT_FLIP = True
 TIME_ADJECTIVES = {"delayed"}
+COMPARATIVES = {"more", "less", "fewer", "greater", "higher", "lower"}
+OR_BEFORE_RE = re.compile(r"\bor\s+$", re.IGNORECASE)
 DETERMINER_BEFORE_RE = re.compile(r"\b(?:a|an|the|to|of|with|its|their|this)\s+$", re.IGNORECASE)
 # "induced by", "strongly inhibited by the": what may stand between a passive verb and its agent.
 PASSIVE_AGENT_RE = re.compile(r"(?:\s+\w+ly)?\s+by(?:\s+(?:the|a|an|its|their|both|exogenous|endogenous|recombinant))?\s+",
@@ -944,6 +946,9 @@ def polarity(sent: Sentence, subject: Hit | None) -> tuple[str, Cue | None, bool
             continue
         # "a delayed IFN response", "to delayed apoptosis": when, not less.
         if c.text.lower() in TIME_ADJECTIVES and DETERMINER_BEFORE_RE.search(text, max(0, c.start - base - 6), c.start - base):
+            continue
+        # "12 mg/kg or more", "grade 3 or higher": a bound on a quantity, not a comparison.
+        if c.text.lower() in COMPARATIVES and OR_BEFORE_RE.search(text, max(0, c.start - base - 4), c.start - base):
             continue
         # "STING inhibition", "LSD1 depletion": the subject's own nominalisation is an inverter;
         # another entity's loss ("KRAS G12C inhibition restores ...") is the intervention, not the relation.
@@ -1196,7 +1201,7 @@ COORDINATED_BEFORE_RE = re.compile(r"\band\s+$", re.IGNORECASE)
 
 
 def negations(sent: Sentence) -> list[tuple[str, int]]:
-    "Negation cues that deny the sentence's main relation, each with the start of the verb phrase it alone denies (or -1)."
+    "Negation cues of the sentence, each with where the clause it alone denies begins (-1: the whole sentence)."
     out = []
     text, base = sent.text, sent.start
     for c in sent.cues:
@@ -1215,15 +1220,13 @@ def negations(sent: Sentence) -> list[tuple[str, int]]:
             # "cells which do not rely on this pathway": a relative clause right before the cue,
             # naming nothing of the lexicon, describes a noun; the relation stated before it stands.
             brk = RELATIVE_BEFORE_RE.search(head, max(0, len(head) - 12))
-        stated_before = brk is not None and any(t.kind in DIRECTION_KINDS and t.start - base < brk.start() for t in sent.cues)
-        if stated_before:
-            continue
-        # "prevented IFN-β release and did not produce regression": a negated second verb phrase
-        # denies only the claims whose entities it names (the therapy's, not IFN-β's).
-        coordinated = COORDINATED_BEFORE_RE.search(head, max(0, len(head) - 6)) if brk is None else None
-        if coordinated is not None and any(t.kind in DIRECTION_KINDS and t.start - base < coordinated.start()
-                                           for t in sent.cues):
-            out.append((c.text, c.start))
+        if brk is None:
+            # "prevented IFN-β release and did not produce regression": a second verb phrase.
+            brk = COORDINATED_BEFORE_RE.search(head, max(0, len(head) - 6))
+        if brk is not None and any(t.kind in DIRECTION_KINDS and t.start - base < brk.start() for t in sent.cues):
+            # A relation is stated before the break: the cue denies only the clause after it, so
+            # only the claims whose subject it names ("..., whereas age was not").
+            out.append((c.text, base + brk.start()))
         else:
             out.append((c.text, -1))
     return out
@@ -1288,7 +1291,7 @@ def make_claim(sent: Sentence, document: Document, field: str, category: str, hi
     if sent.negation_cues is None:
         sent.negation_cues = negations(sent)
         sent.hedge_cues = hedges(sent)
-    neg = [text for text, scope in sent.negation_cues if scope < 0 or any(h.end > scope for h in hits)]
+    neg = [text for text, scope in sent.negation_cues if scope < 0 or (subject is not None and subject.start >= scope)]
     hedge = sent.hedge_cues or []
     if sent.context is None:
         # The same for every category's claim on this sentence: decided once.

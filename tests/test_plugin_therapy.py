@@ -176,6 +176,22 @@ def test_a_negated_second_verb_phrase_denies_only_the_claims_it_names(nlp_and_ex
     assert [c.negated for c in claims(run(nlp_and_extractors, text), "therapy")] == [False]
 
 
+def test_a_negated_clause_after_a_break_denies_the_claims_whose_subject_it_names(nlp_and_extractors):
+    text = "Male sex and nodal involvement were significant adverse factors for survival, whereas age was not."
+    items = run(nlp_and_extractors, text)
+    assert [(c.negated, c.direction) for c in claims(items, "age")] == [(True, "assoc")]
+    text = "Cisplatin reduced tumour growth in mice, whereas the control mice did not respond."
+    assert [c.negated for c in claims(run(nlp_and_extractors, text), "therapy")] == [False]
+
+
+def test_a_bound_on_a_quantity_is_no_comparison(nlp_and_extractors):
+    text = "Grade 3 or higher toxicity of cisplatin was seen in 12 patients given 50 mg or more."
+    found = claims(run(nlp_and_extractors, text), "therapy")
+    assert found and all(c.predicate not in ("higher", "more") for c in found)
+    found = claims(run(nlp_and_extractors, "Cisplatin gave higher response rates than carboplatin."), "therapy")
+    assert [c.predicate for c in found] == ["higher"]
+
+
 def test_a_question_is_no_claim(nlp_and_extractors):
     assert not claims(run(nlp_and_extractors, "Does aspirin increase gastrointestinal bleeding in older patients?"),
                       "therapy")
