@@ -927,14 +927,16 @@ COMPARATIVE_RE = re.compile(r"\s+(?:\w+\s+)?(less|fewer|lower|more|greater|highe
 NOMINAL_ENDINGS = ("ion", "ment", "ade", "ency", "ance", "down", "out", "loss", "ing")
 
 
-def polarity(sent: Sentence, subject: Hit | None) -> tuple[str, Cue | None, bool]:
-    "Direction of the main relation: the first verb-like trigger, flipped by a loss-of cue on the subject."
+def _triggers(sent: Sentence, subject: Hit | None, start: int) -> tuple[bool, Cue | None, Cue | None]:
+    "(inverted, strong, weak trigger) among the sentence's cues from offset start on."
     text = sent.text
     base = sent.start
     inverted = False
     strong: Cue | None = None
     weak: Cue | None = None
     for c in sent.cues:
+        if c.start < start:
+            continue
         if c.kind not in DIRECTION_KINDS:
             if c.kind == "inv" and subject is not None and (
                     (c.end <= subject.start and subject.start - c.end <= 20)
@@ -972,6 +974,22 @@ def polarity(sent: Sentence, subject: Hit | None) -> tuple[str, Cue | None, bool
                 break
         strong = c
         break
+    return inverted, strong, weak
+
+
+def polarity(sent: Sentence, subject: Hit | None) -> tuple[str, Cue | None, bool]:
+    "Direction of the main relation: the first verb-like trigger, flipped by a loss-of cue on the subject."
+    text = sent.text
+    base = sent.start
+    # A subject in a later clause of its own ("..., whereas IFN-β reduced it") takes its clause's
+    # verb; a clause without one ("..., whereas age was not") shares the sentence's.
+    clause = 0
+    if subject is not None:
+        for m in SUBJECT_BREAK_RE.finditer(text, 0, subject.start - base):
+            clause = m.end()
+    inverted, strong, weak = _triggers(sent, subject, base + clause)
+    if clause and strong is None and weak is None:
+        inverted, strong, weak = _triggers(sent, subject, base)
     if subject is not None and subject.text.endswith(("-/-", "−/−", "–/–", "(-/-)", "KO")):
         inverted = True
     trig = strong or weak

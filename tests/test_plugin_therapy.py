@@ -192,6 +192,14 @@ def test_a_bound_on_a_quantity_is_no_comparison(nlp_and_extractors):
     assert [c.predicate for c in found] == ["higher"]
 
 
+def test_a_subject_in_a_later_clause_takes_its_clauses_verb(nlp_and_extractors):
+    text = "Oestrogen pretreatment induced stem-cell traits, whereas cotreatment with tamoxifen prevented them."
+    assert [(c.predicate, c.direction) for c in claims(run(nlp_and_extractors, text), "therapy")] == [("prevented", "down")]
+    # A later clause without a verb of its own shares the sentence's.
+    text = "Sex and nodal involvement were significant factors for survival, whereas treatment with cisplatin was not."
+    assert [c.direction for c in claims(run(nlp_and_extractors, text), "therapy")] == ["assoc"]
+
+
 def test_a_question_is_no_claim(nlp_and_extractors):
     assert not claims(run(nlp_and_extractors, "Does aspirin increase gastrointestinal bleeding in older patients?"),
                       "therapy")
