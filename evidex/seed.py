@@ -376,10 +376,10 @@ def comparable(seed: Seed, subject: str, object_: str, sentence: str = "",
     if not subject or subject == object_ or subject in seed.acted_on or (object_ and object_ in seed.acting):
         return False
     categories = categories or {}
-    if not _on_side(subject, seed.subjects, seed, categories):
+    if not _on_side(subject, seed.subjects, seed.objects, seed, categories):
         return False
     if object_:
-        return _on_side(object_, seed.objects, seed, categories)
+        return _on_side(object_, seed.objects, seed.subjects, seed, categories)
     # No object entity: the seed's object must be a concept no plugin extracts ("metastasis",
     # "ovarian-cancer"), named in the sentence in words.
     words = _words(sentence)
@@ -387,7 +387,7 @@ def comparable(seed: Seed, subject: str, object_: str, sentence: str = "",
         any(w.startswith(stem) for w in words) for stem in seed.concept_words)
 
 
-def _on_side(end: str, ids: frozenset[str], seed: Seed, categories: dict[str, set[str]]) -> bool:
+def _on_side(end: str, ids: frozenset[str], other: frozenset[str], seed: Seed, categories: dict[str, set[str]]) -> bool:
     "Is end one of ids, or another of the seed's entities of the same category as one of them (aged host for ageing)?"
     if end in ids:
         return True
@@ -395,7 +395,6 @@ def _on_side(end: str, ids: frozenset[str], seed: Seed, categories: dict[str, se
         return False
     # An entity of the seed stands on the side whose ids share its category, if only that side does:
     # where subject and object share one (two pathway genes), only the ids themselves tell.
-    other = seed.objects if ids is seed.subjects else seed.subjects
     mine = set().union(*(categories.get(i, set()) for i in ids))
     theirs = set().union(*(categories.get(i, set()) for i in other))
     return bool(categories[end] & (mine - theirs))
