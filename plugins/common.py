@@ -605,7 +605,7 @@ _context = _ContextCache()
 
 
 def is_drug_word(word: str) -> bool:
-    "A drug name by its INN stem: a plain word longer than five letters with a stem (vin...ine, ...mab, ...), not the stem alone."
+    "A drug name by its INN stem: a plain word of over five letters with a stem (vin...ine, ...mab), not the stem alone."
     stem = word.endswith(DRUG_STEMS) or (word.lower().startswith(VINCA_PREFIX) and word.endswith(VINCA_SUFFIX))
     # A stem on its own is a word of its own: "formin" is an actin-binding protein.
     return stem and len(word) > 5 and DRUG_WORD_RE.fullmatch(word) is not None and word.lower() not in DRUG_STEMS

@@ -194,7 +194,8 @@ def test_a_bound_on_a_quantity_is_no_comparison(nlp_and_extractors):
 
 def test_a_subject_in_a_later_clause_takes_its_clauses_verb(nlp_and_extractors):
     text = "Oestrogen pretreatment induced stem-cell traits, whereas cotreatment with tamoxifen prevented them."
-    assert [(c.predicate, c.direction) for c in claims(run(nlp_and_extractors, text), "therapy")] == [("prevented", "down")]
+    found = claims(run(nlp_and_extractors, text), "therapy")
+    assert [(c.predicate, c.direction) for c in found] == [("prevented", "down")]
     # A later clause without a verb of its own shares the sentence's.
     text = "Sex and nodal involvement were significant factors for survival, whereas treatment with cisplatin was not."
     assert [c.direction for c in claims(run(nlp_and_extractors, text), "therapy")] == ["assoc"]
