@@ -13,7 +13,7 @@ from spacy.language import Language
 from spacy.strings import hash_string
 from spacy.tokens import Doc
 
-from .errors import ConfigError
+from .errors import ConfigError, EvidexError, PluginError
 from .models import Extractor
 
 SENTENCE_PIPE = "evidex_sentences"
@@ -117,7 +117,12 @@ def make_nlp(extractors: Iterable[Extractor] = (), model: str | None = None) -> 
     _add_to_pattern(nlp, "infix_finditer", JOINING_SEMICOLON)
     _add_to_pattern(nlp, "suffix_search", CAPITAL_STOP)
     for extractor in extractors:
-        extractor.setup(nlp)
+        try:
+            extractor.setup(nlp)
+        except EvidexError:
+            raise
+        except Exception as ex:  # a bad lexicon or pipe: one line naming the extractor, not a traceback
+            raise PluginError(f"extractor {extractor.name!r} failed to set up: {type(ex).__name__}: {ex}") from None
     _flush_tokenizer_cache(nlp)
     return nlp
 

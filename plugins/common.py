@@ -444,6 +444,11 @@ def _fold_hazards(literals: str) -> tuple[str, ...]:
     return tuple(sorted(out))
 
 
+# The keys a lexicon line may have (plugins/README.md describes each).
+LEXICON_KEYS = frozenset({"id", "label", "terms", "exact", "gene", "context", "block_context", "exclude", "lookalike",
+                          "downstream", "weak", "generic", "entity", "anchor_last", "note"})
+
+
 class LexiconMatcher:
     "The one pattern-matching pipe: every plugin's lexicon and the cue words in one PhraseMatcher pass over a parse."
 
@@ -481,11 +486,18 @@ class LexiconMatcher:
         if key in self.loaded:
             return
         self.loaded.add(key)
-        for line in path.read_text(encoding="utf-8").splitlines():
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             line = line.strip()
             if not line or line.startswith("//"):
                 continue
-            row = json.loads(line)
+            # A typo in a key would otherwise be ignored in silence, and the line match wrongly.
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as ex:
+                raise ValueError(f"{path.name} line {number}: not a JSON object ({ex.msg})") from None
+            unknown = sorted(set(row) - LEXICON_KEYS) if isinstance(row, dict) else ["(not an object)"]
+            if unknown:
+                raise ValueError(f"{path.name} line {number}: unknown key {', '.join(unknown)}")
             entry = Entry(
                 category=category,
                 id=row.get("id", ""),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -253,3 +254,39 @@ def test_cli_start_loads_the_builtin_plugins_without_spacy():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "EVIDEX_LOAD_PLUGINS": "ifn,pathway,therapy,age"})
     assert out.stdout.split() == ["['age',", "'ifn',", "'pathway',", "'therapy']", "False", "False"]
+
+
+LEXICON_PLUGIN = """
+    from pathlib import Path
+    from evidex import hookimpl
+    from evidex_plugins.base import LexiconExtractor
+
+    class Custom(LexiconExtractor):
+        name = "custom"
+        categories = ("therapy",)
+        lexicon = Path(__file__).with_name("custom.jsonl")
+
+    @hookimpl
+    def register_extractors(register):
+        register(Custom())
+"""
+
+
+@pytest.mark.parametrize("line,problem", [
+    ('{"id": "foo", "terms": ["foodrug"], "anchor_lst": true}', "custom.jsonl line 2: unknown key anchor_lst"),
+    ('{"id": "foo", "terms": ["foodrug"],', "custom.jsonl line 2: not a JSON object"),
+])
+def test_an_extractor_that_fails_to_set_up_is_one_line_and_exit_2(fresh, tmp_path, line, problem):
+    "A bad lexicon line (a misspelt key would otherwise be ignored) names the file and line; nothing is stored."
+    plugins = tmp_path / "plugins"
+    write_plugin(plugins, "custom", LEXICON_PLUGIN)
+    (plugins / "custom.jsonl").write_text('{"id": "bar", "label": "DRUG", "terms": ["bardrug"]}\n' + line + "\n")
+    docs = tmp_path / "d.jsonl"
+    docs.write_text(json.dumps({"pmid": "1", "title": "", "abstract": "Foodrug reduced tumour growth."}) + "\n")
+    db = tmp_path / "e.db"
+    result = CliRunner().invoke(cli, ["ingest", "--db", str(db), "--plugins-dir", str(plugins), str(docs)])
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Error: extractor 'custom' failed to set up: ValueError: {problem}")
+    if db.exists():  # the database may have been created, but holds nothing
+        assert sqlite3.connect(db).execute("select count(*) from documents").fetchone()[0] == 0
