@@ -180,6 +180,7 @@ class Sentence:
     role: str | None = None
     context: tuple[str | None, str | None] | None = None  # (study system, cancer type)
     kinds: frozenset[str] | None = None  # the kinds of its cues
+    section: str | None = None  # the structured-abstract label in force, opened here or earlier
 
 
 def cue_kinds(sent: Sentence) -> frozenset[str]:
@@ -257,11 +258,16 @@ WITH_DRUG_RE = re.compile(r"\s*(?:[/+]|\s(?:and|plus|with|combined\s+with|in\s+c
 # Structured-abstract labels, with or without the colon ("RESULTS The ...", "BACKGROUND/AIMS: ...").
 _LABEL = (r"(?:BACKGROUND|INTRODUCTION|CONTEXT|RATIONALE|OBJECTIVES?|AIMS?|PURPOSE|GOALS?|METHODS?|METHODOLOGY"
           r"|DESIGN|SETTING|PATIENTS|PARTICIPANTS|MATERIALS|RESULTS?|FINDINGS|CONCLUSIONS?|INTERPRETATION"
-          r"|DISCUSSION|SIGNIFICANCE|SUMMARY|EXPERIMENTAL DESIGN|STUDY DESIGN|MEASUREMENTS|MAIN OUTCOME MEASURES)")
+          r"|DISCUSSION|SIGNIFICANCE|SUMMARY|EXPERIMENTAL DESIGN|STUDY DESIGN|MEASUREMENTS|(?:MAIN )?OUTCOME MEASURES?"
+          r"|(?:KEY|PRINCIPAL|MAIN) (?:FINDINGS|RESULTS)|SUBJECTS|ANIMALS|INTERVENTIONS?|EXPOSURES?|DATA SOURCES"
+          r"|STUDY SELECTION|DATA EXTRACTION|IMPORTANCE|HYPOTHESIS|LIMITATIONS|IMPLICATIONS|CASE (?:REPORT|PRESENTATION)"
+          r"|CLINICAL RELEVANCE)")
 SECTION_RE = re.compile(rf"^\s*({_LABEL}(?:\s*(?:/|,|AND|&)\s*{_LABEL})*)(?::\s*|\s+(?=\S))")
+SECTION_AT_RE = re.compile(SECTION_RE.pattern[1:])  # the same label, matched where a sentence starts
 SECTION_AIM = re.compile(r"\b(?:OBJECTIVES?|AIMS?|PURPOSE|GOALS?)\b")
-SECTION_METHOD = re.compile(r"\b(?:METHODS?|DESIGN|MATERIALS?|PATIENTS AND METHODS|SETTING|PARTICIPANTS)\b")
-SECTION_BACKGROUND = re.compile(r"\b(?:BACKGROUND|INTRODUCTION|CONTEXT|RATIONALE)\b")
+SECTION_METHOD = re.compile(r"\b(?:METHODS?|DESIGN|MATERIALS?|PATIENTS AND METHODS|SETTING|PARTICIPANTS|SUBJECTS|ANIMALS"
+                            r"|INTERVENTIONS?|EXPOSURES?|OUTCOME MEASURES?|DATA SOURCES|STUDY SELECTION|DATA EXTRACTION)\b")
+SECTION_BACKGROUND = re.compile(r"\b(?:BACKGROUND|INTRODUCTION|CONTEXT|RATIONALE|IMPORTANCE)\b")
 # A joint label ("BACKGROUND AND AIM", "METHODS AND RESULTS") holds statements too: its aim or
 # method part alone does not make every sentence under it an aim or a method.
 SECTION_STATEMENT = re.compile(r"\b(?:BACKGROUND|INTRODUCTION|CONTEXT|RATIONALE|RESULTS?|FINDINGS|CONCLUSIONS?)\b")
@@ -797,6 +803,7 @@ def analyze(document: Document, doc: Doc, field: str | None = None) -> list[Sent
     cues = _resolve_cues(doc.user_data.get("evidex.cues", []))
     cue_starts = [idx[start] for start, _, _ in cues]
     total = len(bounds) - 1
+    labels = _section_labels(text, bounds) if LABEL_HINT_RE.search(text) else None
     # Hits are sorted by start: group them by sentence with one bisect per hit.
     current: Sentence | None = None
     for h in hits:
@@ -805,6 +812,8 @@ def analyze(document: Document, doc: Doc, field: str | None = None) -> list[Sent
             if not 0 <= i < total:
                 continue
             current = _sentence(text, bounds, i, total, cues, cue_starts, idx, ends)
+            if labels:
+                current.section = labels[i]
             sents.append(current)
         if h.start < current.end:  # a hit in the white space after a sentence belongs to none
             current.hits.append(h)
@@ -816,6 +825,22 @@ def analyze(document: Document, doc: Doc, field: str | None = None) -> list[Sent
         for category, inside in groups.items():
             by_category.setdefault(category, []).append((sent, inside))
     return sents
+
+
+# A structured abstract's label names every sentence up to the next label, not only its first.
+LABEL_HINT_RE = re.compile(r"[A-Z]{4}")  # every label starts with four capitals: most fields have none
+
+
+def _section_labels(text: str, bounds: list[int]) -> list[str | None] | None:
+    "The label in force at each sentence of a field (None before the first), or None if the field has no label."
+    out: list[str | None] = []
+    current = None
+    for b in bounds[:-1]:
+        m = SECTION_AT_RE.match(text, b)
+        if m:
+            current = m.group(1).strip()
+        out.append(current)
+    return out if current is not None or any(out) else None
 
 
 def _sentence(text: str, bounds: list[int], i: int, total: int, cues: list[tuple[int, int, int]],
@@ -874,17 +899,16 @@ def _asserts(sent: Sentence, cue: Cue) -> bool:
 def assertion(sent: Sentence) -> Verdict:
     "Is the sentence an asserted finding or statement, rather than an aim, a method or a bare fact?"
     kinds = cue_kinds(sent)
-    section = None
     m = SECTION_RE.match(sent.text)
-    if m:
-        section = m.group(1).strip()
+    own = m.group(1).strip() if m else None
+    section = own or sent.section
     finding = "finding" in kinds
     triggers = kinds & {"up", "down", "assoc", "dep"}
     joint = section is not None and SECTION_STATEMENT.search(section) is not None
     if sent.text.endswith("?"):
         # "Does aspirin increase gastrointestinal bleeding?": a question asserts nothing.
         return Verdict(False, "question", section)
-    if section and SECTION_AIM.search(section) and not finding and not joint:
+    if own and SECTION_AIM.search(own) and not finding and not joint:
         return Verdict(False, "aim section", section)
     if "aim" in kinds and not finding:
         return Verdict(False, "aim", section)
@@ -1029,14 +1053,24 @@ def polarity(sent: Sentence, subject: Hit | None) -> tuple[str, Cue | None, bool
     return direction, trig, flipped
 
 
+AS_BEFORE_RE = re.compile(r"\bas\s+$", re.IGNORECASE)  # "as previously observed": one's own result compared
+
+
+def _recalled(sent: Sentence) -> list[Cue]:
+    "Background cues that recall prior knowledge ('previously shown'), not ones comparing with it ('as previously observed')."
+    return [c for c in sent.cues if c.kind == "background" and not AS_BEFORE_RE.search(sent.text, 0, c.start - sent.start)]
+
+
 def role_of(sent: Sentence, section: str | None) -> str:
     "background for prior knowledge, result for the paper's own findings."
     kinds = cue_kinds(sent)
     if section and SECTION_BACKGROUND.search(section):
         return "background"
     if "finding" in kinds:
-        return "result"
-    if "background" in kinds or "gap" in kinds:
+        # "Previously, we showed", "Previous studies have indicated": an earlier finding recalled.
+        first = next(c.start for c in sent.cues if c.kind == "finding")
+        return "background" if any(c.start < first for c in _recalled(sent)) else "result"
+    if "gap" in kinds or ("background" in kinds and _recalled(sent)):
         return "background"
     if sent.index == 0 and sent.total > 3:
         return "background"

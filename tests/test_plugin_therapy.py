@@ -150,6 +150,29 @@ def test_a_joint_section_label_judges_the_sentence_not_the_label(nlp_and_extract
     assert claims(run(nlp_and_extractors, "METHODS AND RESULTS: Cisplatin increased apoptosis in tumour cells."), "therapy")
 
 
+def test_a_section_label_holds_until_the_next_label(nlp_and_extractors):
+    "A structured abstract's label names every sentence under it: its role, its section, whether it is a method."
+    abstract = ("BACKGROUND: Cisplatin is widely used in bladder cancer. Older trials suggest cisplatin reduced "
+                "tumour growth in mice. METHODS: Rats were given cisplatin for two weeks. Cisplatin increased "
+                "creatinine in all treated rats. RESULTS: Cisplatin reduced tumour growth in rats. Combined with "
+                "radiotherapy, cisplatin reduced tumour volume further.")
+    found = {c.sentence.split()[0]: c for c in claims(run(nlp_and_extractors, abstract), "therapy")}
+    older, results, volume = found["Older"], found["RESULTS:"], found["Combined"]
+    assert (older.section, older.role) == ("background", "background")
+    assert (results.section, results.role) == ("results", "result")
+    assert (volume.section, volume.role) == ("results", "result")
+    # Under METHODS, a sentence with no finding, negation or hedge is a method even without the label.
+    assert not [s for s in found if s in ("Rats", "Cisplatin")]
+
+
+def test_recalled_findings_are_background_and_compared_ones_results(nlp_and_extractors):
+    recalled = claims(run(nlp_and_extractors, "Previously, we showed that cisplatin reduced tumour growth in mice."), "therapy")
+    assert [c.role for c in recalled] == ["background"]
+    compared = claims(run(nlp_and_extractors, "As previously observed in mice, cisplatin reduced tumour growth in patients."),
+                      "therapy")
+    assert [c.role for c in compared] == ["result"]
+
+
 def test_a_knowledge_gap_is_no_claim_unless_a_relation_is_stated_beside_it(nlp_and_extractors):
     for text in ("However, the mechanism by which cisplatin elicits its effects on bladder cancer cells is not well documented.",
                  "How cisplatin reduces tumour growth in mice has never been demonstrated."):
