@@ -202,7 +202,9 @@ AGE_DESCRIPTOR_RE = re.compile(
     r"\baged?\s*(?:[<>≥≤=]|\d|over\b|under\b|between\b|from\b|\(|above\b|below\b|older than|younger than)"
     r"|\b\d+(?:\.\d+)?\s*(?:[-–]\s*\d+(?:\.\d+)?\s*)?[-\s]*(?:years?|yrs?|y|weeks?|wk|days?|d)[-\s]*(?:old|of age)\b"
     r"|\bAged\[mh\]|\bAged, 80 and over\b|\bage\s*[:=,]?\s*(?:[<>≥≤]|\d)"
-    r"|\b\d+\s*months?\s+of\s+age\b",  # an animal's or a child's age; "20-month-old mice" is OLD_ANIMAL_RE's
+    r"|\b\d+\s*months?\s+of\s+age\b"  # an animal's or a child's age; "20-month-old mice" is OLD_ANIMAL_RE's
+    # A covariate: "after adjusting for the confounding variables gender, age and BMI".
+    r"|\b(?:adjust|control|correct|match|stratif)\w*\s+(?:for|by|on)\s+(?:[\w-]+,?\s+){0,6}?age\b",
     re.IGNORECASE,
 )
 # Old-animal ages (>= 12 months) are ageing terms even when written as numbers; an
@@ -261,12 +263,13 @@ _LABEL = (r"(?:BACKGROUND|INTRODUCTION|CONTEXT|RATIONALE|OBJECTIVES?|AIMS?|PURPO
           r"|DISCUSSION|SIGNIFICANCE|SUMMARY|EXPERIMENTAL DESIGN|STUDY DESIGN|MEASUREMENTS|(?:MAIN )?OUTCOME MEASURES?"
           r"|(?:KEY|PRINCIPAL|MAIN) (?:FINDINGS|RESULTS)|SUBJECTS|ANIMALS|INTERVENTIONS?|EXPOSURES?|DATA SOURCES"
           r"|STUDY SELECTION|DATA EXTRACTION|IMPORTANCE|HYPOTHESIS|LIMITATIONS|IMPLICATIONS|CASE (?:REPORT|PRESENTATION)"
-          r"|CLINICAL RELEVANCE)")
+          r"|CLINICAL RELEVANCE|(?:DATA|EVIDENCE) SYNTHESIS|EVIDENCE ACQUISITION)")
 SECTION_RE = re.compile(rf"^\s*({_LABEL}(?:\s*(?:/|,|AND|&)\s*{_LABEL})*)(?::\s*|\s+(?=\S))")
 SECTION_AT_RE = re.compile(SECTION_RE.pattern[1:])  # the same label, matched where a sentence starts
 SECTION_AIM = re.compile(r"\b(?:OBJECTIVES?|AIMS?|PURPOSE|GOALS?)\b")
 SECTION_METHOD = re.compile(r"\b(?:METHODS?|DESIGN|MATERIALS?|PATIENTS AND METHODS|SETTING|PARTICIPANTS|SUBJECTS|ANIMALS"
-                            r"|INTERVENTIONS?|EXPOSURES?|OUTCOME MEASURES?|DATA SOURCES|STUDY SELECTION|DATA EXTRACTION)\b")
+                            r"|INTERVENTIONS?|EXPOSURES?|OUTCOME MEASURES?|DATA SOURCES|STUDY SELECTION|DATA EXTRACTION"
+                            r"|EVIDENCE ACQUISITION)\b")
 SECTION_BACKGROUND = re.compile(r"\b(?:BACKGROUND|INTRODUCTION|CONTEXT|RATIONALE|IMPORTANCE)\b")
 # A joint label ("BACKGROUND AND AIM", "METHODS AND RESULTS") holds statements too: its aim or
 # method part alone does not make every sentence under it an aim or a method.
@@ -818,6 +821,13 @@ def analyze(document: Document, doc: Doc, field: str | None = None) -> list[Sent
         if h.start < current.end:  # a hit in the white space after a sentence belongs to none
             current.hits.append(h)
     sents[:] = [s for s in sents if s.hits]
+    for sent in sents:
+        # A relation word inside a name is part of the name: "hypoxia-inducible factor",
+        # "interferon-stimulated genes" state no relation ("STING blockade" still inverts).
+        if sent.cues:
+            spans = [(h.start, h.end) for h in sent.hits if not h.generic and h.end - h.start > 6]
+            sent.cues = [c for c in sent.cues if c.kind not in DIRECTION_KINDS
+                         or not any(s0 <= c.start and c.end <= e0 for s0, e0 in spans)]
     for sent in sents:
         groups: dict[str, list[Hit]] = {}
         for h in sent.hits:

@@ -54,6 +54,11 @@ def test_age_terms(nlp_and_extractors, text, expected):
     "Mutant mice developed lymphomas and died before 4 months of age.",
     "Patients younger than 65 years were treated and survival increased.",
     "Patients aged over 18 years were treated and survival increased.",
+    # A covariate in a list, an era, every age at once, a norm: none is age as a factor.
+    "After adjusting for the confounding variables gender, age and BMI, the allele increased risk.",
+    "Deletion frequencies in Bronze Age populations increased over time.",
+    "The syndrome affects all age groups and increased after the drug.",
+    "The testes showed a normal morphology for age, and volume increased with treatment.",
 ])
 def test_traps_are_not_age_claims(nlp_and_extractors, text):
     assert not claims(run(nlp_and_extractors, text), "age"), text

@@ -22,6 +22,7 @@ def test_registered_through_public_hook():
     ("LSD1", "KDM1A"), ("HIF-1α", "HIF1A"), ("TLR9", "TLR9"), ("DNA methylation", "dna-methylation"),
     ("NEMO", "IKBKG"), ("IKKα", "CHUK"), ("CD39", "ENTPD1"), ("UTX", "KDM6A"),
     ("TIR-domain-containing adapter-inducing interferon-β", "TICAM1"),
+    ("HIF-1a", "HIF1A"), ("hypoxia inducible factor-1a", "HIF1A"),
 ])
 def test_variants_map_to_canonical_ids(nlp_and_extractors, surface, expected):
     items = run(nlp_and_extractors, f"{surface} activated downstream signalling in tumour cells.")
@@ -175,3 +176,12 @@ def test_a_gene_named_as_an_isg_is_no_pathway_claim(nlp_and_extractors):
 def test_a_sentence_opening_adverb_is_no_first_clause(nlp_and_extractors):
     text = "Furthermore, how reduction of LDHA expression inhibits tumorigenesis is not well understood."
     assert not claims(run(nlp_and_extractors, text), "pathway")
+
+
+def test_a_relation_word_inside_a_name_states_no_relation(nlp_and_extractors):
+    "'hypoxia-inducible factor', 'interferon-stimulated genes': the cue word belongs to the name."
+    text = "Tumour sections were stained for hypoxia-inducible factor-1α."
+    assert not claims(run(nlp_and_extractors, text), "pathway")
+    assert not claims(run(nlp_and_extractors, "We characterised interferon-stimulated gene signatures in tumours."), "ifn")
+    c = claims(run(nlp_and_extractors, "Expression of hypoxia-inducible factor-1α was increased by cobalt."), "pathway")
+    assert [x.predicate for x in c] == ["increased"]

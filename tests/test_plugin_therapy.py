@@ -318,3 +318,14 @@ def test_a_target_class_needs_a_target_name(nlp_and_extractors):
     # The target may follow: "an inhibitor of FGF".
     c = claims(run(nlp_and_extractors, "An inhibitor of FGF reduced tumour growth in mice."), "therapy")
     assert c and c[0].subject == "inhibitor of FGF"
+
+
+def test_a_disease_named_like_a_therapy_is_none(nlp_and_extractors):
+    items = run(nlp_and_extractors, "Malignant hyperthermia occurred after anaesthesia with halothane.")
+    assert "hyperthermia" not in ids(items, "therapy")
+    assert "hyperthermia" in ids(run(nlp_and_extractors, "Hyperthermia improved the response to radiotherapy."), "therapy")
+
+
+def test_no_clinically_significant_difference_is_a_denial(nlp_and_extractors):
+    c = claims(run(nlp_and_extractors, "Cisplatin produced no clinically significant differences in survival."), "therapy")
+    assert c and c[0].negated and c[0].negation_cues == ["no clinically significant"]
