@@ -906,7 +906,24 @@ def _asserts(sent: Sentence, cue: Cue) -> bool:
     return EMBEDDED_RE.search(sent.text, 0, cue.start - sent.start) is None
 
 
-def assertion(sent: Sentence) -> Verdict:
+# A title naming its topic: "Effect of X on Y", "Role of X in Y", "Management strategies for X".
+TOPIC_TITLE_RE = re.compile(
+    r"(?:[A-Z][\w-]*\s+)?(?:Role|Roles|Influence|Impact|Effects?|Management|Factors|Tolerance|Analysis|Analyses"
+    r"|Association|Evaluation|Comparison|Assessment|Stud(?:y|ies)|Characteri[sz]ation|Investigation|Efficacy|Safety"
+    r"|Review|Overview|Update|Determinants|Predictors|Pharmacokinetics)\b(?:\s+(?:and|or)\s+[\w-]+(?:\s+[\w-]+)?)?"
+    r"(?:\s+[\w-]+)?\s+(?:of|for|on|in|with|to)\b")
+COMPOUND_BEFORE_RE = re.compile(r"[\w)]-$")  # "ribavirin-induced": a modifier, not a verb
+
+
+def _topic_title(sent: Sentence) -> bool:
+    "A title that names a topic and asserts no relation with a verb of its own."
+    if not TOPIC_TITLE_RE.match(sent.text):
+        return False
+    return not any(_asserts(sent, c) and not COMPOUND_BEFORE_RE.search(sent.text, 0, c.start - sent.start)
+                   for c in sent.cues)
+
+
+def assertion(sent: Sentence, title: bool = False) -> Verdict:
     "Is the sentence an asserted finding or statement, rather than an aim, a method or a bare fact?"
     kinds = cue_kinds(sent)
     m = SECTION_RE.match(sent.text)
@@ -918,6 +935,8 @@ def assertion(sent: Sentence) -> Verdict:
     if sent.text.endswith("?"):
         # "Does aspirin increase gastrointestinal bleeding?": a question asserts nothing.
         return Verdict(False, "question", section)
+    if title and _topic_title(sent):
+        return Verdict(False, "topic title", section)
     if own and SECTION_AIM.search(own) and not finding and not joint:
         return Verdict(False, "aim section", section)
     if "aim" in kinds and not finding:
@@ -1186,7 +1205,7 @@ def build_claims(
         if not specific and not _topic(document, category):
             continue
         if sent.verdict is None:
-            sent.verdict = assertion(sent)
+            sent.verdict = assertion(sent, field == "title")
         verdict = sent.verdict
         is_claim = verdict.claim
         if is_claim and specific and all(h.downstream for h in specific):

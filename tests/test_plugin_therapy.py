@@ -329,3 +329,17 @@ def test_a_disease_named_like_a_therapy_is_none(nlp_and_extractors):
 def test_no_clinically_significant_difference_is_a_denial(nlp_and_extractors):
     c = claims(run(nlp_and_extractors, "Cisplatin produced no clinically significant differences in survival."), "therapy")
     assert c and c[0].negated and c[0].negation_cues == ["no clinically significant"]
+
+
+@pytest.mark.parametrize("title,claimed", [
+    ("Effect of intravenous nimodipine on blood pressure after acute stroke.", False),
+    ("Management strategies for ribavirin-induced hemolytic anemia in hepatitis C.", False),
+    ("Tolerance and antiviral effect of ribavirin in patients with hemorrhagic fever.", False),
+    ("Role of xanthine oxidase in dexamethasone-induced hypertension in rats.", False),
+    # A title with a verb of its own asserts its finding.
+    ("Nimodipine lowers blood pressure after acute stroke.", True),
+    ("Effect of cisplatin on renal function depends on hydration.", True),
+])
+def test_a_title_naming_its_topic_is_no_claim(nlp_and_extractors, title, claimed):
+    items = run(nlp_and_extractors, "The study enrolled 40 patients.", title=title)
+    assert bool([c for c in claims(items, "therapy") if c.field == "title"]) is claimed, title
