@@ -234,6 +234,7 @@ def test_mtor_spelled_out_names_no_rapamycin(nlp_and_extractors):
     "'mammalian target of rapamycin' is mTOR, not the drug; sirolimus beside it is."
     items = run(nlp_and_extractors, "Sirolimus, a mammalian target of rapamycin inhibitor, reduced tumour growth.")
     assert [m.text for m in items if isinstance(m, Mention) and m.category == "therapy"] == ["Sirolimus"]
+    assert ids(run(nlp_and_extractors, "Rapamycin reduced tumour growth."), "therapy") == {"sirolimus"}  # the INN
     items = run(nlp_and_extractors, "Signalling through the mammalian target of rapamycin promoted tumour growth.")
     assert "mtor" in ids(items, "pathway") and not ids(items, "therapy")
 
