@@ -731,7 +731,7 @@ def _lexicon_hits(document: Document, doc: Doc, text: str, arr: numpy.ndarray, i
             m = OLDER_THRESHOLD_RE.search(text, max(0, y.start() - 32), min(len(text), y.end() + 16))
             if m and m.start() > seen:
                 seen = m.start()
-                hits.append(Hit("age", "older-patients", "AGE_TERM", m.start(), m.end(), m.group(), True, False))
+                hits.append(Hit("age", "older-patients", "AGE_THRESHOLD", m.start(), m.end(), m.group(), True, False))
     if any(h.category == "age" for h in hits):
         # Only a field with an age term can hold an age descriptor worth excluding.
         for m in AGE_DESCRIPTOR_RE.finditer(text):
@@ -739,7 +739,9 @@ def _lexicon_hits(document: Document, doc: Doc, text: str, arr: numpy.ndarray, i
     if blocks:
         # An exclusion removes what it overlaps unless the hit covers the whole exclusion
         # (so "interferon gamma-induced protein 10" as CXCL10 survives its own trap).
-        hits = [h for h in hits if not any(_spans_overlap(h.start, h.end, b0, b1) and not (h.start <= b0 and h.end >= b1 and (h.end - h.start) > (b1 - b0)) for b0, b1 in blocks)]
+        # An age threshold keeps the unit written after it ("over 60 years of age").
+        hits = [h for h in hits if not any(_spans_overlap(h.start, h.end, b0, b1) and not (h.start <= b0 and h.end >= b1 and (h.end - h.start) > (b1 - b0))
+                                           and not (h.label == "AGE_THRESHOLD" and h.start <= b0) for b0, b1 in blocks)]
     return [h for h in _longest_per_category(hits) if not (h.category == "pathway" and DRUG_TARGET_RE.match(text, h.end))]
 
 

@@ -28,6 +28,7 @@ def test_registered_through_public_hook():
     ("Patients aged over 65 years responded better to anti-PD-1.", "older-patients"),
     ("Toxicity increased in patients > or =60 years old.", "older-patients"),
     ("Patients 70 years and older had more toxicity.", "older-patients"),
+    ("Women over 60 years of age were more often affected than women under 60.", "older-patients"),
 ])
 def test_age_terms(nlp_and_extractors, text, expected):
     items = run(nlp_and_extractors, text)
