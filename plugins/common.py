@@ -894,8 +894,9 @@ class Verdict:
     section: str | None = None
 
 
-# A first clause of its own before a gap: "X is a feature of old age, but ...".
-FIRST_CLAUSE_RE = re.compile(r",\s*(?:but|whereas|while)\b|;")
+# A first clause of its own before a gap: "X is a feature of old age, but ...", "X is effective and
+# further study is warranted".
+FIRST_CLAUSE_RE = re.compile(r",\s*(?:but|whereas|while)\b|;|\band\s+(?=(?:further|continued|additional|larger)\b)")
 # What a gap sentence asks about: "the mechanism by which X elicits Y", "how X acts", "whether ...".
 EMBEDDED_RE = re.compile(r"\b(?:how|whether|why|by which|through which|the mechanisms?)\b", re.IGNORECASE)
 

@@ -344,3 +344,12 @@ def test_no_clinically_significant_difference_is_a_denial(nlp_and_extractors):
 def test_a_title_naming_its_topic_is_no_claim(nlp_and_extractors, title, claimed):
     items = run(nlp_and_extractors, "The study enrolled 40 patients.", title=title)
     assert bool([c for c in claims(items, "therapy") if c.field == "title"]) is claimed, title
+
+
+def test_a_call_for_further_work_is_no_claim_but_a_finding_before_it_stands(nlp_and_extractors):
+    for text in ("Further work is warranted on the effect of cisplatin on hearing.",
+                 "The optimal dosing regimens of cisplatin are not yet determined."):
+        assert not claims(run(nlp_and_extractors, text), "therapy"), text
+    text = "Paclitaxel is an effective regimen for head and neck cancer and continued study is warranted."
+    assert claims(run(nlp_and_extractors, text), "therapy")
+    assert claims(run(nlp_and_extractors, "Further studies showed that cisplatin reduced tumour growth."), "therapy")
