@@ -38,7 +38,8 @@ baseline that shares at least one entity with it:
   where the seed only says down (or the reverse; a seed may list extra relations, all of whose
   directions count), provided the claim states the seed's relation: neither of its ends in the
   reverse role of the seed's relations (a subject that is only ever acted on there, an object
-  that only ever acts), its subject on the seed's subject side and its object on the object side.
+  that only ever acts), its subject on the seed's subject side and its object on the object side,
+  and the claim is the paper's own finding, stated as shown: not hedged, not background.
   An end is on a side when it is one of the side's ids, or an entity of the seed whose plugin
   category only that side's ids share (an aged host stands with ageing). A claim without an
   object states a seed whose object no plugin extracts when its sentence names that concept in
@@ -79,7 +80,7 @@ CHECKOUT_SEED = Path(__file__).resolve().parent.parent / DEFAULT_SEED
 LINK_THRESHOLD = 0.45
 # The version of the rules below, stored on every link: a link made by other rules is redone at
 # the next linking, as one made at another plugin version is. Change it whenever a rule changes.
-LINK_RULES = "3"
+LINK_RULES = "4"
 MIN_SHARED = 2  # entities a claim's sentence must share with a seed claim to bear on it
 SPECIFIC_WEIGHT = 4.0  # shared entity weight that counts as fully specific (a gene in one seed claim)
 RELATIONS = ("supports", "contradicts", "extends", "novel")
@@ -406,8 +407,10 @@ def relate(claim: dict, seed: Seed, same_relation: bool = True, context: dict[st
     against = claim.get("negated") or (direction in OPPOSITE and OPPOSITE[direction] in seed.directions
                                        and direction not in seed.directions)
     if against:
-        # Polarity only compares when the sentence states the seed's relation.
-        return "contradicts" if same_relation else "novel"
+        # Polarity only compares when the sentence states the seed's relation, as the paper's own
+        # finding: a speculation ("these findings suggest") or a restated background is no evidence.
+        asserted = claim.get("role") != "background" and not claim.get("hedged")
+        return "contradicts" if same_relation and asserted else "novel"
     # context: the claim's claim_context, when the caller has it already.
     for key, values in (context if context is not None else claim_context(claim)).items():
         if seed.context.get(key) and any(v not in seed.context[key] for v in values):

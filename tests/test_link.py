@@ -210,6 +210,11 @@ def test_rules_on_constructed_claims(index):
     ages = {"category": "age", "entities": ["ageing", "ifn-alpha"]}
     assert index.classify(claim(direction="up", subject="ageing", object="ifn-alpha", **ages)).relation == "contradicts"
     assert index.classify(claim(direction="up", subject="ifn-alpha", object="ageing", **ages)).relation == "novel"
+    # Only the paper's own finding, stated as shown, contradicts: a speculation or a restated
+    # background against the seed is no evidence against it.
+    for shaky in ({"hedged": True}, {"role": "background"}):
+        link = index.classify(claim(direction="up", subject="ageing", object="ifn-alpha", **ages, **shaky))
+        assert link.relation == "novel", shaky
     # Nor is a relation between two of a broad seed's entities, neither in its role: SR-01 (type I
     # IFNs boost antitumour immunity) lists IFN-α and IFN-β, but "IFN-α lowers IFN-β" is another relation.
     broad = index.classify(claim(entities=["ifn-alpha", "IFNB1", "type-i-ifn"], direction="down",
