@@ -1088,6 +1088,10 @@ def polarity(sent: Sentence, subject: Hit | None) -> tuple[str, Cue | None, bool
 AS_BEFORE_RE = re.compile(r"\bas\s+$", re.IGNORECASE)  # "as previously observed": one's own result compared
 
 
+# "further study is warranted": what should come next, a conclusion's word, not prior knowledge.
+FUTURE_WORK_RE = re.compile(r"warranted|further", re.IGNORECASE)
+
+
 def _recalled(sent: Sentence) -> list[Cue]:
     "Background cues that recall prior knowledge ('previously shown'), not ones comparing with it ('as previously observed')."
     return [c for c in sent.cues if c.kind == "background" and not AS_BEFORE_RE.search(sent.text, 0, c.start - sent.start)]
@@ -1102,7 +1106,7 @@ def role_of(sent: Sentence, section: str | None) -> str:
         # "Previously, we showed", "Previous studies have indicated": an earlier finding recalled.
         first = next(c.start for c in sent.cues if c.kind == "finding")
         return "background" if any(c.start < first for c in _recalled(sent)) else "result"
-    if "gap" in kinds or ("background" in kinds and _recalled(sent)):
+    if any(c.kind == "gap" and not FUTURE_WORK_RE.search(c.text) for c in sent.cues) or ("background" in kinds and _recalled(sent)):
         return "background"
     if sent.index == 0 and sent.total > 3:
         return "background"
