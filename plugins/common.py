@@ -1061,6 +1061,13 @@ def polarity(sent: Sentence, subject: Hit | None) -> tuple[str, Cue | None, bool
     if subject is not None and subject.text.endswith(("-/-", "−/−", "–/–", "(-/-)", "KO")):
         inverted = True
     trig = strong or weak
+    if trig is None and subject is not None:
+        # "All-trans retinoic acid-induced myositis": with no verb, the subject's own "-induced"
+        # states what it causes.
+        trig = next((c for c in sent.cues if c.kind == "up" and 0 < c.start - subject.end <= 1
+                     and text[c.start - base - 1] in "-‐–" and c.text.lower() in INDUCED_WORDS), None)
+        if trig is not None:
+            return "up", trig, False
     if trig is None:
         return "none", None, False
     if strong is None and trig.text.lower() in NEUTRAL_OUTCOMES:
@@ -1085,6 +1092,7 @@ def polarity(sent: Sentence, subject: Hit | None) -> tuple[str, Cue | None, bool
     return direction, trig, flipped
 
 
+INDUCED_WORDS = frozenset({"induced", "triggered", "elicited", "provoked"})
 AS_BEFORE_RE = re.compile(r"\bas\s+$", re.IGNORECASE)  # "as previously observed": one's own result compared
 
 

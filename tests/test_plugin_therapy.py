@@ -353,3 +353,11 @@ def test_a_call_for_further_work_is_no_claim_but_a_finding_before_it_stands(nlp_
     text = "Paclitaxel is an effective regimen for head and neck cancer and continued study is warranted."
     assert [c.role for c in claims(run(nlp_and_extractors, text), "therapy")] == ["result"]  # a conclusion
     assert claims(run(nlp_and_extractors, "Further studies showed that cisplatin reduced tumour growth."), "therapy")
+
+
+def test_a_verbless_induced_compound_states_what_the_subject_causes(nlp_and_extractors):
+    c = claims(run(nlp_and_extractors, "", title="Cisplatin-induced nephrotoxicity in children."), "therapy")
+    assert [(x.direction, x.predicate) for x in c] == [("up", "induced")]
+    # With a verb of its own the sentence's relation wins: "prevented tamoxifen-induced reductions".
+    c = claims(run(nlp_and_extractors, "Lactoferrin prevented tamoxifen-induced reductions in IL-18."), "therapy")
+    assert [x.predicate for x in c] == ["prevented"]
