@@ -926,6 +926,21 @@ def _topic_title(sent: Sentence) -> bool:
                    for c in sent.cues)
 
 
+INSTRUMENT_METHODS = frozenset({"using", "by means of"})
+
+
+def _stated_in_method(sent: Sentence, cue: Cue) -> bool:
+    "A relation word that can report a finding inside a methods sentence: not a modifier ('diazepam-induced')."
+    # "We measured diazepam-induced sedation": the compound names what was measured.
+    if cue.kind not in ("up", "down", "assoc"):
+        return False
+    # Only a methods verb ("we measured", "was investigated") makes the sentence a method; "using"
+    # also opens a finding's instrument ("Inhibition of ERK using U0126 abolished EGF-induced migration").
+    if all(c.text.lower() in INSTRUMENT_METHODS for c in sent.cues if c.kind == "method"):
+        return True
+    return not COMPOUND_BEFORE_RE.search(sent.text, 0, cue.start - sent.start)
+
+
 def assertion(sent: Sentence, title: bool = False) -> Verdict:
     "Is the sentence an asserted finding or statement, rather than an aim, a method or a bare fact?"
     kinds = cue_kinds(sent)
@@ -954,7 +969,7 @@ def assertion(sent: Sentence, title: bool = False) -> Verdict:
             return Verdict(False, "knowledge gap", section)
     if section and SECTION_METHOD.search(section) and not finding and not (kinds & {"neg", "hedge"}) and not joint:
         return Verdict(False, "method section", section)
-    if "method" in kinds and not finding and len([c for c in sent.cues if c.kind in ("up", "down", "assoc")]) < 2:
+    if "method" in kinds and not finding and len([c for c in sent.cues if _stated_in_method(sent, c)]) < 2:
         return Verdict(False, "method", section)
     if not triggers and not finding and not (kinds & {"neg", "hedge"}):
         return Verdict(False, "no relation", section)

@@ -139,6 +139,19 @@ def test_methods_and_aims_are_not_claims(nlp_and_extractors):
     assert not claims(run(nlp_and_extractors, text), "therapy")
 
 
+@pytest.mark.parametrize("text, claim", [
+    # What a methods verb measured is named with a compound: no finding.
+    ("We measured diazepam-induced sedation and picrotoxin-induced seizures after i.p. injections.", False),
+    ("The effect of amiloride on lithium-induced polyuria was investigated in rats.", False),
+    ("We compared the effects of atenolol and propranolol on isoproterenol-induced tachycardia.", False),
+    # "using" names a finding's instrument: the finding stands.
+    ("Inhibition of ERK1/2 using trametinib abolished EGF-induced cell migration in a dose-dependent manner.", True),
+    ("Cisplatin-induced nephrotoxicity was prevented using intravenous hydration.", True),
+])
+def test_a_compound_relation_word_is_no_finding_in_a_methods_sentence(nlp_and_extractors, text, claim):
+    assert bool(claims(run(nlp_and_extractors, text), "therapy")) is claim, text
+
+
 def test_a_joint_section_label_judges_the_sentence_not_the_label(nlp_and_extractors):
     "Under 'BACKGROUND AND AIM' a statement is a claim and an aim is not; 'OBJECTIVE' alone is an aim."
     stated = "BACKGROUND AND AIM: Cisplatin therapy for bladder cancer produces renal toxicity."
