@@ -910,11 +910,15 @@ def _asserts(sent: Sentence, cue: Cue) -> bool:
 
 
 # A title naming its topic: "Effect of X on Y", "Role of X in Y", "Management strategies for X".
+_TOPIC_HEADS = (r"Role|Roles|Influence|Impact|Effects?|Management|Factors|Tolerance|Analysis|Analyses|Association"
+                r"|Evaluation|Comparison|Assessment|Stud(?:y|ies)|Characteri[sz]ation|Investigation|Efficacy|Safety"
+                r"|Review|Overview|Update|Determinants|Predictors|Pharmacokinetics|Rates?|Incidence|Prevalence"
+                r"|Frequency|Outcomes?")
+# A modifier that says what kind of topic, not what was found ("Long-term effects of", but "Protective effect of").
+_TOPIC_MODIFIERS = r"Clinical|Long-term|Short-term|Chronic|Acute|Relative|Comparative|Differential|Behaviou?ral|Morphological"
 TOPIC_TITLE_RE = re.compile(
-    r"(?:[A-Z][\w-]*\s+)?(?:Role|Roles|Influence|Impact|Effects?|Management|Factors|Tolerance|Analysis|Analyses"
-    r"|Association|Evaluation|Comparison|Assessment|Stud(?:y|ies)|Characteri[sz]ation|Investigation|Efficacy|Safety"
-    r"|Review|Overview|Update|Determinants|Predictors|Pharmacokinetics)\b(?:\s+(?:and|or)\s+[\w-]+(?:\s+[\w-]+)?)?"
-    r"(?:\s+[\w-]+)?\s+(?:of|for|on|in|with|to)\b")
+    rf"(?:(?:[A-Z][\w-]*\s+)?(?:{_TOPIC_HEADS})|(?:(?:The|A|An)\s+)?(?:(?:{_TOPIC_MODIFIERS})\s+)?(?i:{_TOPIC_HEADS}))\b"
+    r"(?:\s+(?:and|or)\s+[\w-]+(?:\s+[\w-]+)?)?(?:\s+[\w-]+)?\s+(?:of|for|on|in|with|to)\b")
 COMPOUND_BEFORE_RE = re.compile(r"[\w)]-$")  # "ribavirin-induced": a modifier, not a verb
 
 

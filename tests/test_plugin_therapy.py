@@ -350,6 +350,11 @@ def test_no_clinically_significant_difference_is_a_denial(nlp_and_extractors):
     ("Management strategies for ribavirin-induced hemolytic anemia in hepatitis C.", False),
     ("Tolerance and antiviral effect of ribavirin in patients with hemorrhagic fever.", False),
     ("Role of xanthine oxidase in dexamethasone-induced hypertension in rats.", False),
+    ("The effect of high dose penicillamine treatment on aortic permeability to albumin.", False),
+    ("Long-term effects of vincristine on the peripheral nervous system.", False),
+    ("Rates of renal toxicity in cancer patients receiving cisplatin with and without mannitol.", False),
+    # An evaluative word states what was found.
+    ("Protective effect of edaravone against streptomycin-induced vestibulotoxicity in the guinea pig.", True),
     # A title with a verb of its own asserts its finding.
     ("Nimodipine lowers blood pressure after acute stroke.", True),
     ("Effect of cisplatin on renal function depends on hydration.", True),
