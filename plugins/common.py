@@ -1317,6 +1317,7 @@ TARGET_KEYWORD_FINDER = gated(TARGET_KEYWORD_RE)
 
 
 # "not well described", "has not been elucidated": a knowledge gap, not a denied relation.
+TALLY_AFTER_RE = re.compile(r"\s*(?:\(\s*(?:NC\b|n\s*=)|\d|:\s*\d|in\s+\d+\s*(?:%|patients|cases))", re.IGNORECASE)
 NEG_GAP_RE = re.compile(r"\s+(?:well|completely|fully|yet|only|clear|known|understood|been|always|entirely|solely|necessarily)\b", re.IGNORECASE)
 # A later clause after "but", "whereas", ";" qualifies the main assertion rather than denying it.
 CLAUSE_BREAK_RE = re.compile(r",\s*but\b|;|\bwhereas\b|,\s*while\b|\bfurthermore\b|\bin (?:whom|which)\b|,\s*which\b", re.IGNORECASE)
@@ -1336,6 +1337,8 @@ def negations(sent: Sentence) -> list[tuple[str, int]]:
             continue
         if NEG_GAP_RE.match(text, c.end - base):
             continue
+        if c.text.lower() == "no change" and TALLY_AFTER_RE.match(text, c.end - base):
+            continue  # "partial remission 45%, no change 27%": a response category counted, not a denial
         if c.text.lower().startswith(("failed", "fails", "fail ", "unable")) and any(
                 t.kind in ("up", "down") and 0 <= t.start - c.end <= 2 for t in sent.cues):
             continue  # "failed to upregulate" is a decrease, handled as direction

@@ -345,6 +345,15 @@ def test_no_clinically_significant_difference_is_a_denial(nlp_and_extractors):
     assert c and c[0].negated and c[0].negation_cues == ["no clinically significant"]
 
 
+def test_no_change_as_a_counted_response_category_denies_nothing(nlp_and_extractors):
+    tally = ("Of 32 evaluable patients given cisplatin, complete remission 9.1% (n = 3), partial remission 45.5% "
+             "(n = 15), no change 27.3% (n = 9).")
+    c = claims(run(nlp_and_extractors, tally), "therapy")
+    assert c and not c[0].negated
+    c = claims(run(nlp_and_extractors, "Cisplatin produced no change in tumour size."), "therapy")
+    assert c and c[0].negation_cues == ["no change"]
+
+
 @pytest.mark.parametrize("title,claimed", [
     ("Effect of intravenous nimodipine on blood pressure after acute stroke.", False),
     ("Management strategies for ribavirin-induced hemolytic anemia in hepatitis C.", False),
