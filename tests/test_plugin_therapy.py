@@ -161,6 +161,10 @@ def test_a_joint_section_label_judges_the_sentence_not_the_label(nlp_and_extract
     assert not claims(run(nlp_and_extractors, "OBJECTIVE: Cisplatin therapy for bladder cancer produces renal toxicity."),
                       "therapy")
     assert claims(run(nlp_and_extractors, "METHODS AND RESULTS: Cisplatin increased apoptosis in tumour cells."), "therapy")
+    # Labels joined by a hyphen are one label: the sentence is not left under the label before.
+    c = claims(run(nlp_and_extractors, "CONTEXT: Cisplatin resistance is common. METHODS-RESULTS: Cisplatin "
+                                       "increased apoptosis in tumour cells."), "therapy")
+    assert [(x.section, x.role) for x in c] == [("context", "background"), ("methods-results", "result")]
 
 
 def test_a_section_label_holds_until_the_next_label(nlp_and_extractors):
