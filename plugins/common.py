@@ -930,18 +930,28 @@ def _topic_title(sent: Sentence) -> bool:
                    for c in sent.cues)
 
 
-INSTRUMENT_METHODS = frozenset({"using", "by means of"})
+# A methods verb that says the sentence reports what was studied ("we measured", "was investigated"),
+# unlike "received" or "were treated", which also open a finding's clause ("patients who received X had ...").
+STUDY_METHOD_RE = re.compile(r"we\s|(?:was|were)\s+(?:investigated|examined|evaluated|assessed|studied|determined|compared"
+                             r"|analy[sz]ed|measured|estimated|quantified|monitored|calculated)$", re.IGNORECASE)
+# Outcome nouns name what a study measured ("The effects of X on apoptosis were determined").
+OUTCOME_NOUNS = frozenset({
+    "effect", "effects", "efficacy", "toxicity", "toxicities", "safety", "response", "responses", "side effects",
+    "side-effect", "apoptosis", "survival", "death", "risk", "resistance", "sensitivity", "benefit", "benefits",
+    "production", "secretion", "accumulation", "remission", "regression", "arrest", "clearance", "prognosis",
+    "loss", "gain", "failure", "defect", "deficit", "killing", "cytotoxicity",
+})
 
 
 def _stated_in_method(sent: Sentence, cue: Cue) -> bool:
-    "A relation word that can report a finding inside a methods sentence: not a modifier ('diazepam-induced')."
-    # "We measured diazepam-induced sedation": the compound names what was measured.
+    "A relation word that can report a finding inside a methods sentence: not what a study verb says was measured."
     if cue.kind not in ("up", "down", "assoc"):
         return False
-    # Only a methods verb ("we measured", "was investigated") makes the sentence a method; "using"
-    # also opens a finding's instrument ("Inhibition of ERK using U0126 abolished EGF-induced migration").
-    if all(c.text.lower() in INSTRUMENT_METHODS for c in sent.cues if c.kind == "method"):
+    if not any(c.kind == "method" and STUDY_METHOD_RE.match(c.text) for c in sent.cues):
         return True
+    # "We measured diazepam-induced sedation": the compound and the outcome noun name what was measured.
+    if cue.text.lower() in OUTCOME_NOUNS:
+        return False
     return not COMPOUND_BEFORE_RE.search(sent.text, 0, cue.start - sent.start)
 
 

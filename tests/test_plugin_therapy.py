@@ -144,6 +144,12 @@ def test_methods_and_aims_are_not_claims(nlp_and_extractors):
     ("We measured diazepam-induced sedation and picrotoxin-induced seizures after i.p. injections.", False),
     ("The effect of amiloride on lithium-induced polyuria was investigated in rats.", False),
     ("We compared the effects of atenolol and propranolol on isoproterenol-induced tachycardia.", False),
+    # So do outcome nouns after a study verb.
+    ("The effects of metformin on apoptosis and proliferation were examined in four cell lines.", False),
+    ("We investigated the efficacy and toxicity of a 3-hour paclitaxel infusion in a phase II trial.", False),
+    # "received" or "were treated" opens a clause of a finding: it stands.
+    ("Women who had received tamoxifen were more likely to have endometrial cancer (relative risk = 4.9).", True),
+    ("When cells were treated with cisplatin, apoptosis increased to an overwhelming extent.", True),
     # "using" names a finding's instrument: the finding stands.
     ("Inhibition of ERK1/2 using trametinib abolished EGF-induced cell migration in a dose-dependent manner.", True),
     ("Cisplatin-induced nephrotoxicity was prevented using intravenous hydration.", True),
