@@ -932,7 +932,7 @@ def _topic_title(sent: Sentence) -> bool:
 
 # A methods verb that says the sentence reports what was studied ("we measured", "was investigated"),
 # unlike "received" or "were treated", which also open a finding's clause ("patients who received X had ...").
-STUDY_METHOD_RE = re.compile(r"we\s|(?:was|were)\s+(?:investigated|examined|evaluated|assessed|studied|determined|compared"
+STUDY_METHOD_RE = re.compile(r"we\s|stud(?:y|ies)\s|(?:was|were)\s+(?:investigated|examined|evaluated|assessed|studied|determined|compared"
                              r"|analy[sz]ed|measured|estimated|quantified|monitored|calculated)$", re.IGNORECASE)
 # Outcome nouns name what a study measured ("The effects of X on apoptosis were determined").
 OUTCOME_NOUNS = frozenset({
@@ -950,7 +950,8 @@ def _stated_in_method(sent: Sentence, cue: Cue) -> bool:
     if not any(c.kind == "method" and STUDY_METHOD_RE.match(c.text) for c in sent.cues):
         return True
     # "We measured diazepam-induced sedation": the compound and the outcome noun name what was measured.
-    if cue.text.lower() in OUTCOME_NOUNS:
+    text = cue.text.lower()
+    if text in OUTCOME_NOUNS or text.endswith(NOMINAL_ENDINGS):
         return False
     return not COMPOUND_BEFORE_RE.search(sent.text, 0, cue.start - sent.start)
 

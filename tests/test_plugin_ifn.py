@@ -138,6 +138,19 @@ def test_aims_and_methods_are_not_claims(nlp_and_extractors):
         assert not claims(run(nlp_and_extractors, text), "ifn"), text
 
 
+@pytest.mark.parametrize("text, claim", [
+    ("The present study tested the hypothesis that IFN-β promotes tumour regression.", False),
+    ("To test the hypothesis that IFN-β promotes tumour regression, we used Ifnar1-/- mice.", False),
+    ("The present study investigated the potential mechanisms associated with IFN-β signalling in tumours.", False),
+    ("Whether IFN-β promotes tumour regression is yet to be determined.", False),
+    # A finding about a hypothesis, or the study's own finding, is asserted.
+    ("These results support the hypothesis that IFN-β promotes tumour regression.", True),
+    ("This study demonstrated that IFN-β promotes tumour regression.", True),
+])
+def test_a_hypothesis_tested_or_an_open_question_is_no_claim(nlp_and_extractors, text, claim):
+    assert bool(claims(run(nlp_and_extractors, text), "ifn")) is claim, text
+
+
 def test_claim_fields(nlp_and_extractors):
     text = "Background sentence here. Here we show that IFN-β induced apoptosis in murine melanoma cells."
     c = claims(run(nlp_and_extractors, text), "ifn")[0]
