@@ -1104,6 +1104,9 @@ def polarity(sent: Sentence, subject: Hit | None) -> tuple[str, Cue | None, bool
         return "none", trig, False
     direction = DIRECTION_KINDS[trig.kind]
     rel = trig.start - base
+    if EFFICACY_BEFORE_RE.search(text, max(0, rel - 24), rel):
+        # "effective in reducing tumour burden": the claim is the therapy's benefit, the verb its means.
+        return "up", trig, False
     if direction in ("up", "down"):
         # "failed to upregulate": a failed increase reads as a decrease.
         if FAILED_RE.search(text, max(0, rel - 14), rel):
@@ -1122,6 +1125,7 @@ def polarity(sent: Sentence, subject: Hit | None) -> tuple[str, Cue | None, bool
     return direction, trig, flipped
 
 
+EFFICACY_BEFORE_RE = re.compile(r"\b(?:effective|efficacious|successful|useful)\s+(?:in|at)\s+$", re.IGNORECASE)
 INDUCED_WORDS = frozenset({"induced", "triggered", "elicited", "provoked"})
 AS_BEFORE_RE = re.compile(r"\bas\s+$", re.IGNORECASE)  # "as previously observed": one's own result compared
 

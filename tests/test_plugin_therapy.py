@@ -398,3 +398,14 @@ def test_a_verbless_induced_compound_states_what_the_subject_causes(nlp_and_extr
     # With a verb of its own the sentence's relation wins: "prevented tamoxifen-induced reductions".
     c = claims(run(nlp_and_extractors, "Lactoferrin prevented tamoxifen-induced reductions in IL-18."), "therapy")
     assert [x.predicate for x in c] == ["prevented"]
+
+
+@pytest.mark.parametrize("text, direction", [
+    # The claim is the therapy's benefit; the verb after "effective in" is its means.
+    ("Lamivudine is effective in suppressing hepatitis B virus DNA in carriers.", "up"),
+    ("Cisplatin was highly effective at reducing tumour burden in mice.", "up"),
+    ("Cisplatin reduced tumour burden in mice.", "down"),
+])
+def test_effective_in_reducing_states_a_benefit(nlp_and_extractors, text, direction):
+    c = claims(run(nlp_and_extractors, text), "therapy")
+    assert c and c[0].direction == direction, text
