@@ -74,6 +74,21 @@ def interleaved_speeds(nlp, extractors, docs: list[Document], n: int, chunk: int
             "us": {stage: time_in[stage] / n * 1e6 for stage in stages}}
 
 
+def worker_speed(nlp, extractors, docs: list[Document], n: int, processes: int) -> tuple[float, int]:
+    "Abstracts/s and claims+mentions with extraction spread over forked worker processes (not one core)."
+    from evidex.workers import Workers
+
+    workers = Workers(nlp, extractors, processes)
+    try:
+        items = 0
+        start = time.perf_counter()
+        for _, found in workers.extract(repeated(docs, n), lambda e: None):
+            items += len(found)
+        return n / (time.perf_counter() - start), items
+    finally:
+        workers.close()
+
+
 def peak_memory(nlp, extractors, docs: list[Document], n: int) -> float:
     "Peak traced memory (MiB) while streaming n documents through extraction."
     tracemalloc.start()
@@ -88,6 +103,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--docs", type=Path, default=DEFAULT_DOCS)
     ap.add_argument("-n", type=int, default=20000, help="documents to process (docs repeated)")
+    ap.add_argument("--workers", type=int, default=2,
+                    help="also time extraction in this many worker processes (0: skip)")
     args = ap.parse_args()
     docs = load(args.docs)
     extractors = list(get_extractors().values())
@@ -117,6 +134,10 @@ def main() -> None:
     m_small = peak_memory(nlp, extractors, docs, small)
     m_large = peak_memory(nlp, extractors, docs, large)
     print(f"peak traced memory:      {m_small:8.1f} MiB at {small} docs, {m_large:8.1f} MiB at {large} docs")
+    if args.workers > 1:
+        rate, items = worker_speed(nlp, extractors, docs, args.n, args.workers)
+        print(f"with --workers {args.workers} (all cores, beside the one-core figures above): {rate:.0f} abstracts/s"
+              f" ({items} claims+mentions)")
 
 
 if __name__ == "__main__":

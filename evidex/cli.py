@@ -15,7 +15,7 @@ from .files import read_file
 from .models import Claim, Document, Mention
 from . import db as store
 from .ingest import Counts, Extraction, save_found, store_records, stored_documents
-from .pipeline import ExtractionError, extract as run_extract
+from .pipeline import ExtractionError
 from .lock import RunLock
 from .plugins import load_plugins, pm
 from .seed import add_commands, current_baseline, link_after_run
@@ -49,6 +49,12 @@ plugins_dir_option = click.option(
 )
 
 
+workers_option = click.option(
+    "--workers", type=click.IntRange(min=1), default=1, show_default=True, envvar="EVIDEX_WORKERS",
+    help="Extract in this many processes (env EVIDEX_WORKERS); the claims are the same",
+)
+
+
 def _extractors(plugins_dir, only=()):
     extractors = get_extractors(plugins_dir)
     if only:
@@ -66,6 +72,13 @@ db_option = click.option(
     "--db", "db_path", type=click.Path(dir_okay=False), default="evidex.db", envvar="EVIDEX_DB",
     show_default=True, help="SQLite database file (env EVIDEX_DB)",
 )
+
+
+def _extraction(extractors, workers: int) -> Extraction:
+    "The command's extraction, its worker processes (if any) stopped when the command ends."
+    extraction = Extraction(extractors, workers=workers)
+    click.get_current_context().call_on_close(extraction.close)
+    return extraction
 
 
 def _lock(db_path) -> None:
@@ -119,9 +132,10 @@ def _finish(db, run_id, counts: Counts, load_failures: int, command: str) -> Non
 @click.option("--offline", is_flag=True, help="With --cache-dir: replay the cached responses, no network")
 @click.option("--email", envvar="EVIDEX_EMAIL", help="Contact email sent to NCBI (env EVIDEX_EMAIL)")
 @click.option("--quiet", is_flag=True, help="No progress bar or summary")
+@workers_option
 @plugins_dir_option
 def ingest(files, db_path, no_extract, source, query, since, everything, limit, batch_size, cache_dir,
-           offline, email, quiet, plugins_dir):
+           offline, email, quiet, workers, plugins_dir):
     """Store documents from PubMed XML or JSON Lines FILES, or fetched with --source and --query,
     and extract their claims.
 
@@ -137,15 +151,15 @@ def ingest(files, db_path, no_extract, source, query, since, everything, limit, 
         if not query:
             raise click.UsageError("--source needs --query")
         _ingest_source(db_path, no_extract, source, query, since, everything, limit, batch_size,
-                       cache_dir, offline, email, quiet, plugins_dir)
+                       cache_dir, offline, email, quiet, workers, plugins_dir)
         return
     if query or since or everything or limit or cache_dir or offline:
         raise click.UsageError("--query, --since, --all, --limit, --cache-dir and --offline need --source")
     if not files:
         raise click.UsageError("give at least one file to ingest, or --source and --query")
     extractors = [] if no_extract else _extractors(plugins_dir)
-    extraction = None if no_extract else Extraction(extractors)
     _lock(db_path)
+    extraction = None if no_extract else _extraction(extractors, workers)
     db = store.open_db(db_path)
     counts = Counts()
     try:
@@ -164,7 +178,7 @@ def ingest(files, db_path, no_extract, source, query, since, everything, limit, 
 
 
 def _ingest_source(db_path, no_extract, source_name, query, since, everything, limit, batch_size,
-                   cache_dir, offline, email, quiet, plugins_dir) -> None:
+                   cache_dir, offline, email, quiet, workers, plugins_dir) -> None:
     "ingest --source: fetch a query into the database with a ledger and a watermark."
     sources = get_sources(plugins_dir)
     source = sources.get(source_name)
@@ -176,8 +190,9 @@ def _ingest_source(db_path, no_extract, source_name, query, since, everything, l
     if offline and not cache_dir:
         raise click.UsageError("--offline needs --cache-dir")
     source.configure(email=email, cache_dir=cache_dir, offline=offline)
-    extraction = None if no_extract else Extraction(_extractors(plugins_dir))
+    extractors = [] if no_extract else _extractors(plugins_dir)
     _lock(db_path)
+    extraction = None if no_extract else _extraction(extractors, workers)
     db = store.open_db(db_path)
     bar = None
 
@@ -228,8 +243,9 @@ def _ingest_source(db_path, no_extract, source_name, query, since, everything, l
 @click.option("--all", "everything", is_flag=True,
               help="Re-extract every stored document, not only those the current plugins have not seen")
 @click.option("--mentions/--no-mentions", default=True, help="With --output: also write entity mention lines")
+@workers_option
 @plugins_dir_option
-def extract(db_path, input_path, output, only, everything, mentions, plugins_dir):
+def extract(db_path, input_path, output, only, everything, mentions, workers, plugins_dir):
     """Re-run extractors over stored documents, or over --input into --output without a database.
 
     Claims a changed plugin no longer produces are marked superseded, never deleted.
@@ -237,41 +253,35 @@ def extract(db_path, input_path, output, only, everything, mentions, plugins_dir
     if bool(input_path) != bool(output):
         raise click.UsageError("--input and --output go together")
     extractors = _extractors(plugins_dir, only)
+    extraction = _extraction(extractors, workers)
     if input_path:
-        _extract_offline(input_path, output, extractors, mentions)
+        _extract_offline(input_path, output, extraction, mentions)
         return
-    extraction = Extraction(extractors)
     _lock(db_path)
     db = store.open_db(db_path)
     run_id = store.start_run(db, "extract", extraction.signature, options={"all": everything},
                              baseline_id=current_baseline(db))
     counts = Counts()
-    documents = stored_documents(db, extraction.key, everything)
-    batch: list = []
 
-    def flush() -> None:
-        with db.atomic():
-            save_found(db, run_id, extraction, batch, counts)
-        batch.clear()
+    def documents():
+        for document in stored_documents(db, extraction.key, everything):
+            counts.documents_seen += 1
+            yield document
 
-    for document in documents:
-        counts.documents_seen += 1
-        batch.append(document)
-        if len(batch) >= 500:
-            flush()
-    flush()
+    try:
+        save_found(db, run_id, extraction, documents(), counts, commit_every=500)
+    except EvidexError as ex:  # what was committed stays; the run says why it stopped
+        store.finish_run(db, run_id, "failed", str(ex), **counts.as_run_fields())
+        raise
     load_failures = _report_plugin_failures(db, run_id)
     _finish(db, run_id, counts, load_failures, "extract")
 
 
-def _extract_offline(input_path, output, extractors, mentions) -> None:
-    from .nlp import make_nlp
-
-    nlp = make_nlp(extractors)
+def _extract_offline(input_path, output, extraction: Extraction, mentions) -> None:
     errors: list[ExtractionError] = []
     documents = (r for r in read_file(input_path) if isinstance(r, Document))
     n_docs = n_claims = 0
-    for document, items in run_extract(nlp, documents, extractors, errors.append):
+    for document, items in extraction.extract(documents, errors.append):
         n_docs += 1
         for item in items:
             if isinstance(item, Claim):

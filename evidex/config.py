@@ -17,6 +17,7 @@ DEFAULT_CONFIG = "corpora/evidex.toml"
 # The whole config schema: section -> key -> type. Anything else is an error naming the key.
 RUN_KEYS: dict[str, type] = {
     "db": str, "plugins_dir": str, "extract": bool, "link_seed": bool, "seed": str, "since": str,
+    "workers": int,
 }
 SOURCE_KEYS: dict[str, type] = {
     "enabled": bool, "email_env": str, "api_key_env": str, "base_url": str, "batch_size": int,
@@ -69,6 +70,7 @@ class Config:
     db: Path | None = None
     plugins_dir: Path | None = None
     extract: bool = True
+    workers: int = 1
     link_seed: bool = True
     seed: Path | None = None
     since: str | None = None
@@ -204,6 +206,9 @@ def load_config(path: str | os.PathLike) -> Config:
         if not cfg.seed.is_dir():
             raise ConfigError(f"config {path}: 'run.seed': directory {cfg.seed} does not exist")
     cfg.extract = run.get("extract", True)
+    cfg.workers = run.get("workers", 1)
+    if cfg.workers < 1:
+        raise ConfigError(f"config {path}: 'run.workers' must be at least 1, not {cfg.workers}")
     cfg.link_seed = run.get("link_seed", True)
     if "since" in run:
         try:

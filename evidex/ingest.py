@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 
 from sqlite_utils import Database
 
@@ -33,9 +34,9 @@ class Counts:
 
 
 class Extraction:
-    "The extractors of a run with their one shared pipeline, built once."
+    "The extractors of a run with their one shared pipeline, built once; optionally in worker processes."
 
-    def __init__(self, extractors: Iterable[Extractor], model: str | None = None):
+    def __init__(self, extractors: Iterable[Extractor], model: str | None = None, workers: int = 1):
         self.extractors = list(extractors)
         self.names = [e.name for e in self.extractors]
         self.signature = store.plugin_signature(self.extractors)
@@ -43,6 +44,24 @@ class Extraction:
         from .nlp import make_nlp  # spaCy loads only when a command extracts
 
         self.nlp = make_nlp(self.extractors, model)
+        self.workers = None
+        if workers > 1 and self.extractors:
+            from .workers import Workers
+
+            self.workers = Workers(self.nlp, self.extractors, workers)
+
+    def extract(self, documents: Iterable[Document],
+                on_error: Callable[[ExtractionError], None]) -> Iterator[tuple[Document, list]]:
+        "Stream (document, claims and mentions), here or in the worker processes; same output either way."
+        if self.workers is not None:
+            return self.workers.extract(documents, on_error)
+        return extract(self.nlp, documents, self.extractors, on_error)
+
+    def close(self) -> None:
+        "Stop the worker processes, if any."
+        if self.workers is not None:
+            self.workers.close()
+            self.workers = None
 
 
 def store_records(
@@ -88,8 +107,12 @@ def store_records(
 
 
 def save_found(db: Database, run_id: int, extraction: Extraction, documents: Iterable[Document],
-               counts: Counts) -> None:
-    "Extract from documents and store the claims; failures go to run_errors."
+               counts: Counts, commit_every: int | None = None) -> None:
+    """Extract from documents and store the claims; failures go to run_errors.
+
+    The caller owns the transaction, or with commit_every one commits after each that many
+    documents (the stream keeps flowing between them, so worker processes never sit idle).
+    """
     failed: set[tuple[str, str]] = set()
 
     def on_error(err: ExtractionError) -> None:
@@ -98,7 +121,23 @@ def save_found(db: Database, run_id: int, extraction: Extraction, documents: Ite
         store.record_error(db, run_id, "extract", err.error, doc_id=err.doc_id, plugin=err.plugin,
                            detail=err.detail)
 
-    for document, items in extract(extraction.nlp, documents, extraction.extractors, on_error):
+    found = extraction.extract(documents, on_error)
+    if commit_every is None:
+        _store_found(db, run_id, extraction, found, failed, counts)
+        return
+    while True:
+        with db.atomic():
+            stored = _store_found(db, run_id, extraction, islice(found, commit_every), failed, counts)
+        if stored < commit_every:
+            return
+
+
+def _store_found(db: Database, run_id: int, extraction: Extraction,
+                 found: Iterable[tuple[Document, list]], failed: set[tuple[str, str]], counts: Counts) -> int:
+    "Store what each document gave; return how many documents."
+    stored = 0
+    for document, items in found:
+        stored += 1
         ok_plugins = [n for n in extraction.names if (document.id, n) not in failed]
         # A document a plugin failed on is not marked done, so the next run retries it;
         # that plugin's earlier claims stay current rather than being superseded.
@@ -106,6 +145,7 @@ def save_found(db: Database, run_id: int, extraction: Extraction, documents: Ite
         new, superseded = store.save_extraction(db, document, ok_plugins, items, run_id, key)
         counts.claims_new += new
         counts.claims_superseded += superseded
+    return stored
 
 
 def stored_documents(db: Database, extraction_key: str | None, everything: bool) -> Iterator[Document]:

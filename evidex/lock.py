@@ -10,6 +10,23 @@ from types import TracebackType
 from .errors import LockedError, UsageError
 
 
+# Lock fds this process holds. A forked child (an extraction worker) inherits them; it closes
+# its copies at once, so a child that outlives this process cannot keep the lock alive.
+_held: set[int] = set()
+
+
+def _close_inherited() -> None:
+    for fd in _held:
+        try:
+            os.close(fd)  # the child's copy only: the parent's flock stays
+        except OSError:
+            pass
+    _held.clear()
+
+
+os.register_at_fork(after_in_child=_close_inherited)
+
+
 def lock_path(db_path: str | os.PathLike) -> Path:
     "The lock file that guards db_path."
     return Path(f"{os.fspath(db_path)}.lock")
@@ -30,7 +47,7 @@ class RunLock:
     def acquire(self) -> None:
         "Take the lock or raise LockedError at once (never wait: schedulers want a fast answer)."
         try:
-            # os.open fds are non-inheritable, so a child process cannot keep the lock alive.
+            # os.open fds are non-inheritable (closed at exec); forked children close theirs (above).
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as ex:
             raise UsageError(f"cannot create lock file {self.path}: {ex.strerror or ex}") from None
@@ -48,10 +65,12 @@ class RunLock:
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         self.fd = fd
+        _held.add(fd)
 
     def release(self) -> None:
         "Drop the lock; the file stays (unlinking it would let two runs lock different inodes)."
         if self.fd is not None:
+            _held.discard(self.fd)
             fcntl.flock(self.fd, fcntl.LOCK_UN)
             os.close(self.fd)
             self.fd = None

@@ -113,6 +113,7 @@ class Runner:
     def __init__(self, cfg: Config, db_path: Path, log: logging.Logger, bars: bool) -> None:
         self.cfg, self.db_path, self.log, self.bars = cfg, db_path, log, bars
         self.totals = Totals()
+        self.extraction: Any = None
 
     def prepare(self) -> None:
         "Everything that can fail without touching the database: plugins, sources, seed, path."
@@ -129,7 +130,7 @@ class Runner:
         self.extraction = None
         if cfg.extract:
             extractors = get_extractors(str(cfg.plugins_dir) if cfg.plugins_dir else None)
-            self.extraction = Extraction(list(extractors.values()))
+            self.extraction = Extraction(list(extractors.values()), workers=cfg.workers)
         if cfg.link_seed and cfg.seed:
             from .seed import read_seed
 
@@ -142,22 +143,30 @@ class Runner:
         "Take the lock first (a second run must fail fast), prepare, then run; return the exit code."
         store.check_db_path(self.db_path)
         with RunLock(self.db_path):
-            self.prepare()
-            logs.event(self.log, "run.start",
-                       f"evidex run: {len(self.cfg.queries)} queries, database {self.db_path}",
-                       config=str(self.cfg.path), db=str(self.db_path), queries=len(self.cfg.queries))
-            db = store.open_db(self.db_path)
-            signature = self.extraction.signature if self.extraction else {}
-            self.run_id = store.start_run(db, "run", signature, options={
-                "config": str(self.cfg.path), "queries": [q.id for q in self.cfg.queries if q.enabled]})
             try:
-                return self._execute(db)
-            except KeyboardInterrupt:
-                store.record_error(db, self.run_id, "run", "interrupted (SIGINT or SIGTERM)")
-                store.finish_run(db, self.run_id, "interrupted", "interrupted", **self.totals.run_fields())
-                logs.event(self.log, "run.interrupted", "interrupted; the next run resumes from the watermarks",
-                           logging.ERROR, run_id=self.run_id)
-                return EXIT_INTERRUPTED
+                self.prepare()
+                return self._started()
+            finally:
+                if self.extraction is not None:
+                    self.extraction.close()
+
+    def _started(self) -> int:
+        "The run proper, under the lock and with its plugins ready."
+        logs.event(self.log, "run.start",
+                   f"evidex run: {len(self.cfg.queries)} queries, database {self.db_path}",
+                   config=str(self.cfg.path), db=str(self.db_path), queries=len(self.cfg.queries))
+        db = store.open_db(self.db_path)
+        signature = self.extraction.signature if self.extraction else {}
+        self.run_id = store.start_run(db, "run", signature, options={
+            "config": str(self.cfg.path), "queries": [q.id for q in self.cfg.queries if q.enabled]})
+        try:
+            return self._execute(db)
+        except KeyboardInterrupt:
+            store.record_error(db, self.run_id, "run", "interrupted (SIGINT or SIGTERM)")
+            store.finish_run(db, self.run_id, "interrupted", "interrupted", **self.totals.run_fields())
+            logs.event(self.log, "run.interrupted", "interrupted; the next run resumes from the watermarks",
+                       logging.ERROR, run_id=self.run_id)
+            return EXIT_INTERRUPTED
 
     def _execute(self, db: Any) -> int:
         from .plugins import state
@@ -305,10 +314,13 @@ class Runner:
 # Plain strings for the paths: check_db_path and load_config give the one-line messages.
 @click.option("--db", "db_path", metavar="PATH", envvar="EVIDEX_DB",
               help="SQLite database (env EVIDEX_DB; else [run] db in the config; else evidex.db)")
+@click.option("--workers", type=click.IntRange(min=1), envvar="EVIDEX_WORKERS",
+              help="Extract in this many processes (env EVIDEX_WORKERS; else [run] workers in the config; else 1)")
 @click.option("--log-json", is_flag=True, help="Log one JSON object per line (for machines)")
 @click.option("--quiet", "-q", is_flag=True, help="Only warnings and errors; no progress or summary")
 @click.pass_context
-def run(ctx: click.Context, config_path: str, db_path: str | None, log_json: bool, quiet: bool) -> None:
+def run(ctx: click.Context, config_path: str, db_path: str | None, workers: int | None, log_json: bool,
+        quiet: bool) -> None:
     """Run every saved query incrementally, then extraction and seed linking: the scheduled job.
 
     Exit codes: 0 all done, 1 finished with recorded errors, 2 usage or config error,
@@ -316,14 +328,17 @@ def run(ctx: click.Context, config_path: str, db_path: str | None, log_json: boo
     """
     with logs.redacted_output():
         log = logs.setup(log_json, quiet)
-        code = _run(config_path, db_path, log, log_json, quiet)
+        code = _run(config_path, db_path, workers, log, log_json, quiet)
     ctx.exit(code)
 
 
-def _run(config_path: str, db_path: str | None, log: logging.Logger, log_json: bool, quiet: bool) -> int:
+def _run(config_path: str, db_path: str | None, workers: int | None, log: logging.Logger, log_json: bool,
+         quiet: bool) -> int:
     runner = None
     try:
         cfg = load_config(config_path)
+        if workers is not None:
+            cfg.workers = workers
         path = Path(db_path) if db_path else (cfg.db or Path("evidex.db"))
         runner = Runner(cfg, path, log, bars=not (quiet or log_json) and sys.stderr.isatty())
         with sigterm_as_interrupt():

@@ -40,3 +40,5 @@ def test_extract_speed_prints_consistent_figures(nlp_and_extractors):
     assert abs(sum(parts) - total) <= 0.2  # each part is printed rounded to 0.1
     assert 0 < figure("ratio to tokenizer") < 1
     assert "peak traced memory" in out
+    # The worker processes do the same work: the same claims and mentions.
+    assert re.search(rf"with --workers 2 .*: \d+ abstracts/s \({2 * once} claims\+mentions\)", out), out

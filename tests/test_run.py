@@ -276,3 +276,29 @@ def test_sigterm_closes_the_run_as_interrupted(env, server, tmp_path):
     assert rows(db_path, "select status from runs where command = 'run'") == [("interrupted",)]
     assert rows(db_path, "select count(*) from watermarks") == [(0,)]
     server.faults.clear()
+
+
+def test_workers_from_the_config_or_the_command_line_store_the_same_claims(env, tmp_path):
+    "Extraction in two worker processes, from [run] workers or --workers: the claims of a one-process run."
+    serial, parallel, flagged = tmp_path / "serial.db", tmp_path / "parallel.db", tmp_path / "flagged.db"
+    config = write_config(tmp_path / "serial.toml", extract=True, seed=True)
+    assert run("--config", str(config), "--db", str(serial)).exit_code == EXIT_OK
+    config = write_config(tmp_path / "parallel.toml", extract=True, seed=True, extra_run="workers = 2")
+    result = run("--config", str(config), "--db", str(parallel))
+    assert result.exit_code == EXIT_OK, result.output
+    config = write_config(tmp_path / "flagged.toml", extract=True, seed=True)
+    assert run("--config", str(config), "--db", str(flagged), "--workers", "2").exit_code == EXIT_OK
+    sql = "select id, doc_id, category, sentence, direction, negated, hedged, entities from claims order by id"
+    assert rows(parallel, sql) == rows(serial, sql) == rows(flagged, sql)
+    assert len(rows(serial, sql)) > 0
+
+
+@pytest.mark.parametrize("line, problem", [
+    ("workers = 0", "'run.workers' must be at least 1, not 0"),
+    ('workers = "2"', "'run.workers' must be an integer, not a string"),
+])
+def test_a_bad_worker_count_in_the_config_is_exit_2(env, tmp_path, line, problem):
+    config = write_config(tmp_path / "evidex.toml", extract=True, extra_run=line)
+    result = run("--config", str(config), "--db", str(tmp_path / "e.db"))
+    assert result.exit_code == 2 and problem in result.output
+    assert not (tmp_path / "e.db").exists()

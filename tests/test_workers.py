@@ -1,0 +1,270 @@
+"""Extraction in worker processes: the same claims as in one process, failures as clear, nothing left behind."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from evidex.cli import cli
+from evidex.files import read_jsonl
+from evidex.lock import RunLock
+from evidex.pipeline import extract
+from evidex.workers import Workers
+
+ROOT = Path(__file__).resolve().parent.parent
+LINUX = sys.platform.startswith("linux")
+
+# Dies (as a killed or out-of-memory worker would) on any document that names the marker word.
+DYING_PLUGIN = """
+    import os
+    from evidex import Extractor, hookimpl
+
+    class Dies(Extractor):
+        name = "dies"
+        version = "0.0"
+
+        def extract(self, document, field, doc):
+            if "zebrafish" in doc.text:
+                os._exit(7)
+            return []
+
+    @hookimpl
+    def register_extractors(register):
+        register(Dies())
+"""
+
+RAISING_PLUGIN = """
+    from evidex import Extractor, hookimpl
+
+    class Boom(Extractor):
+        name = "boom"
+        version = "0.0"
+
+        def extract(self, document, field, doc):
+            if "tumour" in doc.text or "tumor" in doc.text:
+                raise RuntimeError("boom on " + document.id)
+            return []
+
+    @hookimpl
+    def register_extractors(register):
+        register(Boom())
+"""
+
+SLOW_PLUGIN = """
+    import time
+    from evidex import Extractor, hookimpl
+
+    class Slow(Extractor):
+        name = "slow"
+        version = "0.0"
+
+        def extract(self, document, field, doc):
+            time.sleep(0.05)
+            return []
+
+    @hookimpl
+    def register_extractors(register):
+        register(Slow())
+"""
+
+
+def plugin_dir(tmp_path: Path, name: str, body: str) -> Path:
+    directory = tmp_path / f"plugins-{name}"
+    directory.mkdir()
+    (directory / f"{name}.py").write_text(textwrap.dedent(body))
+    return directory
+
+
+def invoke(*args: str, env: dict | None = None):
+    return CliRunner().invoke(cli, list(args), env={"EVIDEX_WORKERS": None, **(env or {})})
+
+
+def table(db_path: Path, name: str) -> list[tuple]:
+    with sqlite3.connect(db_path) as conn:
+        return conn.execute(f"select * from {name} order by 1").fetchall()
+
+
+def contents(db_path: Path) -> str:
+    "A hash of every row of every table (the file's bytes move when SQLite checkpoints its WAL)."
+    with sqlite3.connect(db_path) as conn:
+        names = [r[0] for r in conn.execute("select name from sqlite_master where type = 'table' order by name")]
+        rows = [(name, conn.execute(f'select * from "{name}"').fetchall()) for name in names]
+    return hashlib.sha256(repr(rows).encode()).hexdigest()
+
+
+def test_offline_extract_writes_the_same_file_with_two_workers(eval_docs, tmp_path):
+    outputs = []
+    for workers in ("1", "2"):
+        out = tmp_path / f"claims-{workers}.jsonl"
+        result = invoke("extract", "--input", str(eval_docs), "--output", str(out), "--workers", workers)
+        assert result.exit_code == 0, result.output
+        outputs.append(out.read_bytes())
+    lines = outputs[0].decode().splitlines()
+    assert sum(1 for line in lines if '"type": "mention"' not in line) > 900
+    assert outputs[1] == outputs[0]  # same claims, same order, byte for byte
+
+
+def test_ingest_and_re_extract_store_the_same_rows_with_workers(eval_docs, tmp_path):
+    serial, parallel = tmp_path / "serial.db", tmp_path / "parallel.db"
+    assert invoke("ingest", "--db", str(serial), str(eval_docs)).exit_code == 0
+    result = invoke("ingest", "--db", str(parallel), str(eval_docs), env={"EVIDEX_WORKERS": "2"})
+    assert result.exit_code == 0, result.output
+    for name in ("documents", "claims", "mentions"):
+        assert table(parallel, name) == table(serial, name), name
+    assert len(table(parallel, "claims")) > 900
+    # `extract --all` streams the stored documents through the workers, committing every 500.
+    result = invoke("extract", "--db", str(parallel), "--all", "--workers", "2")
+    assert result.exit_code == 0, result.output
+    assert "200 documents (0 new, 0 changed), 0 new claims, 0 superseded, 0 errors" in result.output
+    # The same claims (last_seen_run now names the extract run).
+    assert [r[:-3] for r in table(parallel, "claims")] == [r[:-3] for r in table(serial, "claims")]
+    assert {r[-2] for r in table(parallel, "claims")} == {2}
+
+
+def test_a_plugin_that_raises_in_a_worker_is_recorded_as_in_one_process(fresh, eval_docs, tmp_path):
+    plugins = plugin_dir(tmp_path, "boom", RAISING_PLUGIN)
+    errors = {}
+    for workers in ("1", "2"):
+        db = tmp_path / f"w{workers}.db"
+        result = invoke("ingest", "--db", str(db), "--plugins-dir", str(plugins), "--workers", workers,
+                        str(eval_docs))
+        assert result.exit_code == 1
+        assert "plugin boom failed on" in result.output
+        errors[workers] = [(r[2], r[3], r[4], r[5]) for r in table(db, "run_errors")]  # stage, doc, plugin, error
+        # The other plugins' claims are all there, and boom's documents stay due for a retry.
+        assert len(table(db, "claims")) > 900
+    assert errors["2"] == errors["1"]
+    assert len(errors["2"]) > 20 and all(e[2] == "boom" for e in errors["2"])
+
+
+def test_a_worker_that_dies_is_one_line_and_leaves_the_database_as_it_was(fresh, eval_docs, tmp_path):
+    db = tmp_path / "evidex.db"
+    first = tmp_path / "first.jsonl"
+    first.write_text("".join(line for line in eval_docs.read_text().splitlines(keepends=True)
+                             if "zebrafish" not in line))
+    assert invoke("ingest", "--db", str(db), str(first)).exit_code == 0
+    before = contents(db)
+    plugins = plugin_dir(tmp_path, "dies", DYING_PLUGIN)
+    docs = tmp_path / "more.jsonl"
+    docs.write_text("".join(
+        json.dumps({"pmid": f"9{i:04d}", "title": "", "abstract": text}) + "\n"
+        for i, text in enumerate(["Cancer cells grew."] * 120 + ["A zebrafish model of melanoma."])))
+    result = invoke("ingest", "--db", str(db), "--plugins-dir", str(plugins), "--workers", "2", str(docs))
+    assert result.exit_code == 1
+    message = result.output.strip()
+    assert message.count("\n") == 0 and message.startswith("Error: an extraction worker process died")
+    assert contents(db) == before  # one transaction for the files: rolled back whole
+
+    # Re-extracting stored documents commits as it goes; the run records why it stopped.
+    with sqlite3.connect(db) as conn:
+        conn.execute("update documents set abstract = 'A zebrafish study.' where id = "
+                     "(select id from documents order by id limit 1 offset 150)")
+    result = invoke("extract", "--db", str(db), "--all", "--plugins-dir", str(plugins), "--workers", "2")
+    assert result.exit_code == 1 and "worker process died" in result.output
+    with sqlite3.connect(db) as conn:
+        status, message = conn.execute("select status, message from runs order by id desc limit 1").fetchone()
+    assert status == "failed" and "worker process died" in message
+
+
+def test_documents_in_flight_are_bounded_and_come_back_in_order(nlp_and_extractors, eval_docs):
+    nlp, extractors = nlp_and_extractors
+    documents = list(read_jsonl(eval_docs))[:120]
+    pulled = 0
+
+    def stream():
+        nonlocal pulled
+        for document in documents:
+            pulled += 1
+            yield document
+
+    workers = Workers(nlp, extractors, processes=2, batch_size=5)
+    try:
+        got = []
+        for consumed, (document, items) in enumerate(workers.extract(stream(), pytest.fail), start=1):
+            # Two batches per worker in flight, plus the one being read.
+            assert pulled <= consumed + 2 * 2 * 5 + 5
+            got.append((document.id, [i.to_score_line() for i in items if hasattr(i, "to_score_line")]))
+    finally:
+        workers.close()
+    expected = [(d.id, [i.to_score_line() for i in items if hasattr(i, "to_score_line")])
+                for d, items in extract(nlp, documents, extractors, pytest.fail)]
+    assert got == expected and sum(len(c) for _, c in got) > 300
+
+
+@pytest.mark.parametrize("args, env, problem", [
+    (["--workers", "0"], {}, "0 is not in the range x>=1"),
+    ([], {"EVIDEX_WORKERS": "many"}, "'many' is not a valid integer"),
+])
+def test_a_bad_worker_count_is_a_usage_error(eval_docs, tmp_path, args, env, problem):
+    result = invoke("extract", "--input", str(eval_docs), "--output", str(tmp_path / "o.jsonl"), *args, env=env)
+    assert result.exit_code == 2 and problem in result.output
+    assert not (tmp_path / "o.jsonl").exists() or (tmp_path / "o.jsonl").read_text() == ""
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not LINUX, reason="reads /proc and relies on PR_SET_PDEATHSIG, both Linux only")
+def test_workers_hold_no_lock_and_die_with_a_killed_parent(eval_docs, tmp_path):
+    db = tmp_path / "evidex.db"
+    plugins = plugin_dir(tmp_path, "slow", SLOW_PLUGIN)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EVIDEX_")}
+    env["EVIDEX_LOAD_PLUGINS"] = ""  # only the slow plugin: 200 documents x 2 fields x 50 ms
+    # ingest takes the lock before it forks its workers, so they would inherit the lock's fd.
+    parent = subprocess.Popen([sys.executable, "-m", "evidex", "ingest", "--db", str(db), "--workers", "2",
+                               "--plugins-dir", str(plugins), str(eval_docs)],
+                              env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while len(workers := _children(parent.pid)) < 2:
+            assert parent.poll() is None and time.monotonic() < deadline, parent.stderr.read().decode()
+            time.sleep(0.05)
+        time.sleep(0.5)  # let them start extracting
+        lock_file = str(db) + ".lock"
+        for pid in workers:
+            held = [os.readlink(fd) for fd in (Path("/proc") / str(pid) / "fd").iterdir()]
+            assert lock_file not in held, f"worker {pid} holds the lock file"
+        with pytest.raises(Exception, match="holds the lock"):
+            RunLock(db).acquire()
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(10)
+        deadline = time.monotonic() + 10
+        while any(_alive(pid) for pid in workers):
+            assert time.monotonic() < deadline, "workers outlived their killed parent"
+            time.sleep(0.05)
+        lock = RunLock(db)
+        lock.acquire()  # the kill left no stale lock behind
+        lock.release()
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+        parent.stderr.close()
