@@ -161,6 +161,10 @@ class Runner:
             "config": str(self.cfg.path), "queries": [q.id for q in self.cfg.queries if q.enabled]})
         try:
             return self._execute(db)
+        except EvidexError as ex:  # e.g. an extraction worker died: the run says why it stopped
+            store.record_error(db, self.run_id, "run", str(ex))
+            store.finish_run(db, self.run_id, "failed", str(ex), **self.totals.run_fields())
+            raise
         except KeyboardInterrupt:
             store.record_error(db, self.run_id, "run", "interrupted (SIGINT or SIGTERM)")
             store.finish_run(db, self.run_id, "interrupted", "interrupted", **self.totals.run_fields())
@@ -254,19 +258,14 @@ class Runner:
         from .ingest import Counts, save_found, stored_documents
 
         counts = Counts()
-        batch: list = []
 
-        def flush() -> None:
-            with db.atomic():  # one transaction per batch: a kill loses at most this batch's work
-                save_found(db, self.run_id, self.extraction, batch, counts)
-            batch.clear()
+        def documents() -> Iterator[Any]:
+            for document in stored_documents(db, self.extraction.key, False):
+                counts.documents_seen += 1
+                yield document
 
-        for document in stored_documents(db, self.extraction.key, False):
-            counts.documents_seen += 1
-            batch.append(document)
-            if len(batch) >= 200:
-                flush()
-        flush()
+        # One transaction per 200 documents: a kill loses at most that much work.
+        save_found(db, self.run_id, self.extraction, documents(), counts, commit_every=200)
         self.totals.claims_new += counts.claims_new
         self.totals.claims_superseded += counts.claims_superseded
         self.totals.errors += len(counts.errors)

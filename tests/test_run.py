@@ -302,3 +302,37 @@ def test_a_bad_worker_count_in_the_config_is_exit_2(env, tmp_path, line, problem
     result = run("--config", str(config), "--db", str(tmp_path / "e.db"))
     assert result.exit_code == 2 and problem in result.output
     assert not (tmp_path / "e.db").exists()
+
+
+def test_a_worker_that_dies_fails_the_run_with_one_line(env, tmp_path):
+    "A worker killed mid-run (here by its plugin) ends the run as failed, saying why; nothing hangs."
+    from evidex.plugins import reset
+
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "dies.py").write_text(textwrap.dedent('''
+        import os
+        from evidex import Extractor, hookimpl
+
+        class Dies(Extractor):
+            name = "dies"
+            def extract(self, document, field, doc):
+                os._exit(9)
+
+        @hookimpl
+        def register_extractors(register):
+            register(Dies())
+    '''))
+    config = write_config(tmp_path / "evidex.toml", extract=True,
+                          extra_run='plugins_dir = "plugins"\nworkers = 2')
+    try:
+        result = run("--config", str(config), "--db", str(tmp_path / "e.db"), "--log-json")
+    finally:
+        reset()
+    assert result.exit_code == 1, result.output
+    last = json.loads(result.output.splitlines()[-1])
+    assert last["event"] == "run.error" and last["message"].startswith("an extraction worker process died")
+    runs = rows(tmp_path / "e.db", "select command, status, message from runs order by id")
+    assert runs[0][:2] == ("run", "failed") and "worker process died" in runs[0][2]
+    assert all(status != "running" for _, status, _ in runs)
+    assert rows(tmp_path / "e.db", "select count(*) from claims") == [(0,)]
