@@ -8,12 +8,13 @@ import os
 import sqlite3
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+
+from plugin_support import extractor_plugin
 
 from evidex.cli import cli
 from evidex.config import load_config
@@ -216,18 +217,7 @@ def test_a_failing_extractor_is_recorded_and_exits_1(env, tmp_path):
 
     plugins = tmp_path / "plugins"
     plugins.mkdir()
-    (plugins / "broken.py").write_text(textwrap.dedent('''
-        from evidex import Extractor, hookimpl
-
-        class Broken(Extractor):
-            name = "broken"
-            def extract(self, document, field, doc):
-                raise RuntimeError("boom")
-
-        @hookimpl
-        def register_extractors(register):
-            register(Broken())
-    '''))
+    (plugins / "broken.py").write_text(extractor_plugin("broken", '        raise RuntimeError("boom")'))
     config = write_config(tmp_path / "evidex.toml", extract=True, extra_run='plugins_dir = "plugins"')
     try:
         result = run("--config", str(config), "--db", str(tmp_path / "e.db"))
@@ -310,19 +300,7 @@ def test_a_worker_that_dies_fails_the_run_with_one_line(env, tmp_path):
 
     plugins = tmp_path / "plugins"
     plugins.mkdir()
-    (plugins / "dies.py").write_text(textwrap.dedent('''
-        import os
-        from evidex import Extractor, hookimpl
-
-        class Dies(Extractor):
-            name = "dies"
-            def extract(self, document, field, doc):
-                os._exit(9)
-
-        @hookimpl
-        def register_extractors(register):
-            register(Dies())
-    '''))
+    (plugins / "dies.py").write_text(extractor_plugin("dies", "        os._exit(9)", "import os"))
     config = write_config(tmp_path / "evidex.toml", extract=True,
                           extra_run='plugins_dir = "plugins"\nworkers = 2')
     try:

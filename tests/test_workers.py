@@ -9,12 +9,13 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+
+from plugin_support import extractor_plugin
 
 from evidex.cli import cli
 from evidex.files import read_jsonl
@@ -22,67 +23,19 @@ from evidex.lock import RunLock
 from evidex.pipeline import extract
 from evidex.workers import Workers
 
-ROOT = Path(__file__).resolve().parent.parent
 LINUX = sys.platform.startswith("linux")
 
 # Dies (as a killed or out-of-memory worker would) on any document that names the marker word.
-DYING_PLUGIN = """
-    import os
-    from evidex import Extractor, hookimpl
-
-    class Dies(Extractor):
-        name = "dies"
-        version = "0.0"
-
-        def extract(self, document, field, doc):
-            if "zebrafish" in doc.text:
-                os._exit(7)
-            return []
-
-    @hookimpl
-    def register_extractors(register):
-        register(Dies())
-"""
-
-RAISING_PLUGIN = """
-    from evidex import Extractor, hookimpl
-
-    class Boom(Extractor):
-        name = "boom"
-        version = "0.0"
-
-        def extract(self, document, field, doc):
-            if "tumour" in doc.text or "tumor" in doc.text:
-                raise RuntimeError("boom on " + document.id)
-            return []
-
-    @hookimpl
-    def register_extractors(register):
-        register(Boom())
-"""
-
-SLOW_PLUGIN = """
-    import time
-    from evidex import Extractor, hookimpl
-
-    class Slow(Extractor):
-        name = "slow"
-        version = "0.0"
-
-        def extract(self, document, field, doc):
-            time.sleep(0.05)
-            return []
-
-    @hookimpl
-    def register_extractors(register):
-        register(Slow())
-"""
+DYING_PLUGIN = extractor_plugin("dies", '        if "zebrafish" in doc.text:\n            os._exit(7)', "import os")
+RAISING_PLUGIN = extractor_plugin(
+    "boom", '        if "tumour" in doc.text or "tumor" in doc.text:\n            raise RuntimeError("boom on " + document.id)')
+SLOW_PLUGIN = extractor_plugin("slow", "        time.sleep(0.05)", "import time")
 
 
 def plugin_dir(tmp_path: Path, name: str, body: str) -> Path:
     directory = tmp_path / f"plugins-{name}"
     directory.mkdir()
-    (directory / f"{name}.py").write_text(textwrap.dedent(body))
+    (directory / f"{name}.py").write_text(body)
     return directory
 
 
