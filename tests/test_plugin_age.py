@@ -60,6 +60,9 @@ def test_age_terms(nlp_and_extractors, text, expected):
     "Deletion frequencies in Bronze Age populations increased over time.",
     "The syndrome affects all age groups and increased after the drug.",
     "The testes showed a normal morphology for age, and volume increased with treatment.",
+    "Ergot has caused epidemics of gangrene through the ages, and its use increased.",
+    # The life span of cells in culture is cellular senescence, not organismal ageing.
+    "Overexpression of TERT increased the replicative lifespan of fibroblasts.",
 ])
 def test_traps_are_not_age_claims(nlp_and_extractors, text):
     assert not claims(run(nlp_and_extractors, text), "age"), text
