@@ -72,6 +72,7 @@ class Workers:
             raise UsageError("more than one worker process needs a platform that can fork (Linux, macOS)")
         self.processes = processes
         self.batch_size = batch_size
+        self._outstanding: set[Future] = set()
         _inherited = (nlp, extractors)
         self._pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("fork"),
                                          initializer=_start_worker, initargs=(os.getpid(),))
@@ -85,13 +86,16 @@ class Workers:
         stream = iter(documents)
         try:
             while batch := list(islice(stream, self.batch_size)):
-                pending.append((batch, self._pool.submit(_extract_batch, batch)))
+                future = self._pool.submit(_extract_batch, batch)
+                self._outstanding.add(future)
+                future.add_done_callback(self._outstanding.discard)
+                pending.append((batch, future))
                 if len(pending) >= 2 * self.processes:
                     yield from self._collect(*pending.popleft(), on_error)
             while pending:
                 yield from self._collect(*pending.popleft(), on_error)
         finally:
-            for _, future in pending:  # the consumer stopped early or failed
+            for _, future in pending:  # the consumer stopped early or failed: drop what has not started
                 future.cancel()
 
     @staticmethod
@@ -108,5 +112,11 @@ class Workers:
         yield from zip(batch, found)
 
     def close(self) -> None:
-        "Stop the workers (idle ones exit at once)."
+        "Stop the workers: idle ones exit at once; a batch still in hand (the run was interrupted) is not waited for."
+        if any(not future.done() for future in list(self._outstanding)):
+            # concurrent.futures has no public way to stop a running call; without this a slow
+            # plugin would hold an interrupted run up for a whole batch.
+            processes = getattr(self._pool, "_processes", None) or {}
+            for process in list(processes.values()):
+                process.terminate()
         self._pool.shutdown(wait=True, cancel_futures=True)
