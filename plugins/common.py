@@ -1102,6 +1102,10 @@ def polarity(sent: Sentence, subject: Hit | None) -> tuple[str, Cue | None, bool
         return "none", None, False
     if strong is None and trig.text.lower() in NEUTRAL_OUTCOMES:
         return "none", trig, False
+    if strong is None and trig.text.lower() in OUTCOME_EVENTS and INCIDENCE_RE.search(text) \
+            and not COMPARISON_RE.search(text):
+        # "Neurologic toxicity was reported in 52% of patients": how often it happened, not which way.
+        return "none", trig, False
     direction = DIRECTION_KINDS[trig.kind]
     rel = trig.start - base
     if EFFICACY_BEFORE_RE.search(text, max(0, rel - 24), rel):
@@ -1125,6 +1129,13 @@ def polarity(sent: Sentence, subject: Hit | None) -> tuple[str, Cue | None, bool
     return direction, trig, flipped
 
 
+# Events a trial counts (toxicities, responses); with a tally and no comparison, a sentence reports their incidence.
+OUTCOME_EVENTS = frozenset({"toxicity", "toxicities", "toxic", "adverse", "side effects", "side-effect", "response",
+                            "responses", "complete response", "partial response"})
+INCIDENCE_RE = re.compile(r"\d\s*%|\b(?:was|were)\s+(?:observed|reported|noted|seen|recorded|documented)\b", re.IGNORECASE)
+# A comparison, or a verb that makes the events the therapy's effect ("resulted in a partial response").
+COMPARISON_RE = re.compile(r"\b(?:more|less|fewer|greater|higher|lower|vs|versus|compared|than|increase[ds]?|decrease[ds]?"
+                           r"|result(?:ed|s)?\s+in|led\s+to|leads?\s+to|produced?s?)\b", re.IGNORECASE)
 EFFICACY_BEFORE_RE = re.compile(r"\b(?:effective|efficacious|successful|useful)\s+(?:in|at)\s+$", re.IGNORECASE)
 INDUCED_WORDS = frozenset({"induced", "triggered", "elicited", "provoked"})
 AS_BEFORE_RE = re.compile(r"\bas\s+$", re.IGNORECASE)  # "as previously observed": one's own result compared

@@ -409,3 +409,17 @@ def test_a_verbless_induced_compound_states_what_the_subject_causes(nlp_and_extr
 def test_effective_in_reducing_states_a_benefit(nlp_and_extractors, text, direction):
     c = claims(run(nlp_and_extractors, text), "therapy")
     assert c and c[0].direction == direction, text
+
+
+@pytest.mark.parametrize("text, direction", [
+    # A tally of events states how often they happened, not which way anything moved.
+    ("Grade 3 neutropenia and other toxicities were reported in 18% of patients receiving docetaxel.", "none"),
+    ("Among 40 patients given gemcitabine, partial responses were observed in 12 (30%).", "none"),
+    ("Serious adverse events after sorafenib were noted in 7 patients.", "none"),
+    # A comparison, or a verb making the events the therapy's effect, keeps its direction.
+    ("Toxicity was higher with docetaxel than with paclitaxel (40% vs 22%).", "up"),
+    ("Gemcitabine resulted in partial responses in 30% of patients.", "up"),
+])
+def test_a_tally_of_responses_or_toxicities_has_no_direction(nlp_and_extractors, text, direction):
+    c = claims(run(nlp_and_extractors, text), "therapy")
+    assert c and c[0].direction == direction, (text, [(x.direction, x.predicate) for x in c])
