@@ -423,3 +423,13 @@ def test_effective_in_reducing_states_a_benefit(nlp_and_extractors, text, direct
 def test_a_tally_of_responses_or_toxicities_has_no_direction(nlp_and_extractors, text, direction):
     c = claims(run(nlp_and_extractors, text), "therapy")
     assert c and c[0].direction == direction, (text, [(x.direction, x.predicate) for x in c])
+
+
+@pytest.mark.parametrize("text, direction", [
+    ("A significant rise in troponin was found after cumulative doxorubicin doses.", "up"),
+    ("Serum PSA levels fell in most men treated with bicalutamide.", "down"),
+    ("Tumour volume dropped sharply after cisplatin.", "down"),
+])
+def test_rises_falls_and_drops_have_their_direction(nlp_and_extractors, text, direction):
+    c = claims(run(nlp_and_extractors, text), "therapy")
+    assert [x.direction for x in c] == [direction], text
