@@ -996,6 +996,7 @@ WEAK_TRIGGERS = {
     "response", "responses", "responded", "respond", "response rate", "complete response", "partial response",
     "effect", "effects", "efficacy", "effective", "efficacious", "toxicity", "toxicities", "toxic", "adverse",
     "side effects", "side-effect", "tolerated", "well tolerated", "safe", "safety", "tolerable", "more", "less",
+    "role in", "roles in", "role for", "roles for",
     "fewer", "strong", "robust", "potent", "higher", "greater", "lower", "poor", "poorer", "worse", "shorter",
     "longer", "resistance", "resistant", "refractory", "benefit", "benefits", "beneficial", "survival",
     "developed", "develop", "develops", "occurred", "occurs", "experienced", "exhibited", "exhibit", "exhibits",

@@ -187,3 +187,18 @@ def test_a_relation_word_inside_a_name_states_no_relation(nlp_and_extractors):
     assert not claims(run(nlp_and_extractors, "We characterised interferon-stimulated gene signatures in tumours."), "ifn")
     c = claims(run(nlp_and_extractors, "Expression of hypoxia-inducible factor-1α was increased by cobalt."), "pathway")
     assert [x.predicate for x in c] == ["increased"]
+
+
+@pytest.mark.parametrize("text, expected", [
+    # "plays a role in": a stated, unsigned relation.
+    ("EZH2 plays an important role in transcriptional silencing during carcinogenesis.", ("assoc", False)),
+    ("Our work demonstrates a pivotal role for SIRT7 in chromatin regulation.", ("assoc", False)),
+    ("Cell culture under low oxygen revealed no role for HIF-1α in CXCR4 expression.", ("none", True)),
+    # Asking about a role asserts none.
+    ("However, the role of EZH2 in cholangiocarcinoma remains unclear.", None),
+    ("However, its role in STING signalling remains unclear.", None),
+    ("To test the hypothesis that EZH2 plays a role in relapse, mice were treated with an inhibitor.", None),
+])
+def test_a_role_in_is_an_association(nlp_and_extractors, text, expected):
+    found = [(c.direction, c.negated) for c in claims(run(nlp_and_extractors, text), "pathway")]
+    assert found == ([expected] if expected else []), text
