@@ -198,9 +198,13 @@ DIRECTION_KINDS = {"up": "up", "down": "down", "assoc": "assoc", "dep": "up"}
 TRIGGER_KINDS = frozenset(DIRECTION_KINDS) | {"neg"}  # what a plugin with require_trigger needs
 
 # Patient-age descriptors and young-animal ages are cohort facts, not ageing claims.
+# A number in digits or words ("8-week-old", "Six-week-old", "twenty-year-old").
+_AMOUNT = (r"(?:\d+(?:\.\d+)?|(?:twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety)(?:[-\s]?(?:one|two|three|four|five"
+           r"|six|seven|eight|nine))?|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen"
+           r"|fifteen|sixteen|seventeen|eighteen|nineteen)")
 AGE_DESCRIPTOR_RE = re.compile(
     r"\baged?\s*(?:[<>≥≤=]|\d|over\b|under\b|between\b|from\b|\(|above\b|below\b|older than|younger than)"
-    r"|\b\d+(?:\.\d+)?\s*(?:[-–]\s*\d+(?:\.\d+)?\s*)?[-\s]*(?:years?|yrs?|y|weeks?|wk|days?|d)[-\s]*(?:old|of age)\b"
+    rf"|\b{_AMOUNT}\s*(?:[-–]\s*{_AMOUNT}\s*)?[-\s]*(?:years?|yrs?|y|weeks?|wk|days?|d)[-\s]*(?:old|of age)\b"
     r"|\bAged\[mh\]|\bAged, 80 and over\b|\bage\s*[:=,]?\s*(?:[<>≥≤]|\d)"
     r"|\b\d+\s*months?\s+of\s+age\b"  # an animal's or a child's age; "20-month-old mice" is OLD_ANIMAL_RE's
     # A covariate: "after adjusting for the confounding variables gender, age and BMI".

@@ -29,6 +29,9 @@ def test_registered_through_public_hook():
     ("Toxicity increased in patients > or =60 years old.", "older-patients"),
     ("Patients 70 years and older had more toxicity.", "older-patients"),
     ("Women over 60 years of age were more often affected than women under 60.", "older-patients"),
+    # Old cells and tissues of an aged host.
+    ("In old microglia, cytosolic DNA activated cGAS.", "aged-host"),
+    ("Aged haematopoietic stem cells produced fewer lymphocytes.", "aged-host"),
 ])
 def test_age_terms(nlp_and_extractors, text, expected):
     items = run(nlp_and_extractors, text)
@@ -82,3 +85,13 @@ def test_chip_counts_where_clonal_haematopoiesis_is_spelled_out(nlp_and_extracto
     assert "ageing" not in ids(run(nlp_and_extractors, text), "age")
     title = "Clonal haematopoiesis of indeterminate potential in patients with solid tumours"
     assert "ageing" in ids(run(nlp_and_extractors, text, title=title), "age")
+
+
+@pytest.mark.parametrize("text", [
+    "Six-week-old mice were treated and tumour growth decreased.",
+    "Six-week-old microglia cultures were stimulated and IL-6 increased.",
+    "MDD suppressed tumour formation when started at five weeks of age.",
+])
+def test_an_age_in_words_names_no_aged_host(nlp_and_extractors, text):
+    items = run(nlp_and_extractors, text)
+    assert not ids(items, "age") and not claims(items, "age"), text
