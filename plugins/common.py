@@ -910,6 +910,8 @@ def _asserts(sent: Sentence, cue: Cue) -> bool:
     text = cue.text.lower()
     if cue.kind not in DIRECTION_KINDS or text.endswith(NOMINAL_ENDINGS) or text in WEAK_TRIGGERS:
         return False
+    if cue.start > sent.start and sent.text[cue.start - sent.start - 1] in "-‐–":
+        return False  # "EZH2-driven lymphoma": a modifier inside a noun phrase
     return EMBEDDED_RE.search(sent.text, 0, cue.start - sent.start) is None
 
 

@@ -197,6 +197,8 @@ def test_a_relation_word_inside_a_name_states_no_relation(nlp_and_extractors):
     # Asking about a role asserts none.
     ("However, the role of EZH2 in cholangiocarcinoma remains unclear.", None),
     ("However, its role in STING signalling remains unclear.", None),
+    ("Unlike in breast cancer, the prognostic role of HER2 in ovarian carcinoma remains controversial.", None),
+    ("Its role in EZH2-driven lymphoma is under investigation.", None),
     ("To test the hypothesis that EZH2 plays a role in relapse, mice were treated with an inhibitor.", None),
 ])
 def test_a_role_in_is_an_association(nlp_and_extractors, text, expected):
