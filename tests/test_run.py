@@ -68,6 +68,14 @@ def write_config(path: Path, *, sources=("pubmed",), extract=False, seed=False, 
     return path
 
 
+def config_with_plugin(tmp_path: Path, name: str, body: str, imports: str = "", extra_run: str = "") -> Path:
+    "A config that extracts with one one-off plugin (see plugin_support.extractor_plugin) from tmp_path/plugins."
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / f"{name}.py").write_text(extractor_plugin(name, body, imports))
+    return write_config(tmp_path / "evidex.toml", extract=True, extra_run=f'plugins_dir = "plugins"\n{extra_run}')
+
+
 def run(*args: str):
     return CliRunner().invoke(cli, ["run", *args])
 
@@ -216,10 +224,7 @@ def test_query_the_service_refuses_is_a_recorded_error_exit_1(env, tmp_path):
 def test_a_failing_extractor_is_recorded_and_exits_1(env, tmp_path):
     from evidex.plugins import reset
 
-    plugins = tmp_path / "plugins"
-    plugins.mkdir()
-    (plugins / "broken.py").write_text(extractor_plugin("broken", '        raise RuntimeError("boom")'))
-    config = write_config(tmp_path / "evidex.toml", extract=True, extra_run='plugins_dir = "plugins"')
+    config = config_with_plugin(tmp_path, "broken", '        raise RuntimeError("boom")')
     try:
         result = run("--config", str(config), "--db", str(tmp_path / "e.db"))
     finally:
@@ -299,11 +304,7 @@ def test_a_worker_that_dies_fails_the_run_with_one_line(env, tmp_path):
     "A worker killed mid-run (here by its plugin) ends the run as failed, saying why; nothing hangs."
     from evidex.plugins import reset
 
-    plugins = tmp_path / "plugins"
-    plugins.mkdir()
-    (plugins / "dies.py").write_text(extractor_plugin("dies", "        os._exit(9)", "import os"))
-    config = write_config(tmp_path / "evidex.toml", extract=True,
-                          extra_run='plugins_dir = "plugins"\nworkers = 2')
+    config = config_with_plugin(tmp_path, "dies", "        os._exit(9)", "import os", "workers = 2")
     try:
         result = run("--config", str(config), "--db", str(tmp_path / "e.db"), "--log-json")
     finally:
@@ -320,11 +321,7 @@ def test_a_worker_that_dies_fails_the_run_with_one_line(env, tmp_path):
 @pytest.mark.parametrize("whole_group", [False, True], ids=["run-only", "process-group"])
 def test_sigterm_during_extraction_in_workers_closes_the_run_as_interrupted(env, tmp_path, whole_group):
     "A scheduler stopping the run (SIGTERM to the run, or to its whole group as systemd does): exit 130, no leftovers."
-    plugins = tmp_path / "plugins"
-    plugins.mkdir()
-    (plugins / "slow.py").write_text(extractor_plugin("slow", "        time.sleep(0.4)", "import time"))
-    config = write_config(tmp_path / "evidex.toml", extract=True,
-                          extra_run='plugins_dir = "plugins"\nworkers = 2')
+    config = config_with_plugin(tmp_path, "slow", "        time.sleep(0.4)", "import time", "workers = 2")
     db_path = tmp_path / "e.db"
     proc = subprocess.Popen([sys.executable, "-m", "evidex", "run", "--config", str(config), "--db", str(db_path)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy(),
