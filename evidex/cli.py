@@ -14,7 +14,7 @@ from .fetch import fetch_query
 from .files import read_file
 from .models import Claim, Document, Mention
 from . import db as store
-from .ingest import Counts, Extraction, save_found, store_records, stored_documents
+from .ingest import Counts, Extraction, extract_stored, store_records
 from .pipeline import ExtractionError
 from .lock import RunLock
 from .plugins import load_plugins, pm
@@ -263,13 +263,8 @@ def extract(db_path, input_path, output, only, everything, mentions, workers, pl
                              baseline_id=current_baseline(db))
     counts = Counts()
 
-    def documents():
-        for document in stored_documents(db, extraction.key, everything):
-            counts.documents_seen += 1
-            yield document
-
     try:
-        save_found(db, run_id, extraction, documents(), counts, commit_every=500)
+        extract_stored(db, run_id, extraction, counts, everything, commit_every=500)
     except EvidexError as ex:  # what was committed stays; the run says why it stopped
         store.finish_run(db, run_id, "failed", str(ex), **counts.as_run_fields())
         raise

@@ -162,3 +162,15 @@ def stored_documents(db: Database, extraction_key: str | None, everything: bool)
         rows = db.query(f"select * from documents where id in ({','.join('?' * len(chunk))}) order by id", chunk)
         for row in rows:
             yield Document.from_row(row)
+
+
+def extract_stored(db: Database, run_id: int, extraction: Extraction, counts: Counts, everything: bool,
+                   commit_every: int) -> None:
+    "Extract from stored documents the plugins have not seen (or all), committing every commit_every documents."
+
+    def documents() -> Iterator[Document]:
+        for document in stored_documents(db, extraction.key, everything):
+            counts.documents_seen += 1
+            yield document
+
+    save_found(db, run_id, extraction, documents(), counts, commit_every=commit_every)

@@ -127,7 +127,6 @@ class Runner:
         if missing:
             raise ConfigError(f"config {cfg.path}: source {missing[0]!r} is not available "
                               f"(registered: {', '.join(sorted(self.sources)) or 'none'})")
-        self.extraction = None
         if cfg.extract:
             extractors = get_extractors(str(cfg.plugins_dir) if cfg.plugins_dir else None)
             self.extraction = Extraction(list(extractors.values()), workers=cfg.workers)
@@ -255,17 +254,11 @@ class Runner:
         "Extract from stored documents the current plugins have not seen (e.g. after a crash)."
         if self.extraction is None:
             return
-        from .ingest import Counts, save_found, stored_documents
+        from .ingest import Counts, extract_stored
 
         counts = Counts()
-
-        def documents() -> Iterator[Any]:
-            for document in stored_documents(db, self.extraction.key, False):
-                counts.documents_seen += 1
-                yield document
-
         # One transaction per 200 documents: a kill loses at most that much work.
-        save_found(db, self.run_id, self.extraction, documents(), counts, commit_every=200)
+        extract_stored(db, self.run_id, self.extraction, counts, everything=False, commit_every=200)
         self.totals.claims_new += counts.claims_new
         self.totals.claims_superseded += counts.claims_superseded
         self.totals.errors += len(counts.errors)
