@@ -843,6 +843,35 @@ def analyze(document: Document, doc: Doc, field: str | None = None) -> list[Sent
     return sents
 
 
+# "healthy controls", "control mice", "compared with control": the comparison group, not the verb "control".
+CONTROL_WORDS = frozenset({"control", "controls"})
+GROUP_END_RE = re.compile(r"\s*(?:[.,;:)\]]|\(|$|(?:and|or|were|was|had|have|showed|versus|vs)\b)", re.IGNORECASE)
+# Only the singular modifies a noun: "control mice"; "controls cell cycle arrest" is the verb.
+GROUP_NOUN_RE = re.compile(
+    r"\s+(?:groups?|arms?|rats?|mice|animals?|subjects?|patients?|individuals?|cells?|cultures?|tissues?|samples?"
+    r"|si-?RNAs?|sh-?RNAs?|vectors?|IgG|conditions?|diets?|populations?|cohorts?|participants?|volunteers?|donors?"
+    r"|women|men|children|cases?|plasmids?|lines?)\b", re.IGNORECASE)
+GROUP_BEFORE_RE = re.compile(
+    r"\b(?:healthy|normal|matched|untreated|vehicle|sham|negative|positive|respective|corresponding|versus|vs\.?"
+    r"|than|compared\s+(?:with|to)|relative\s+to|from|as|non-?\w+)\s+(?:the\s+)?$", re.IGNORECASE)
+VERB_BEFORE_RE = re.compile(r"\b(?:to|may|can|could|might|would|will|which|that|who|not|also|cannot)\s+(?:\w+ly\s+)?$",
+                            re.IGNORECASE)
+
+
+def _comparison_group(sent: Sentence, cue: Cue) -> bool:
+    "Is this 'control' cue the comparison group (a noun) rather than a verb of regulation?"
+    word = cue.text.lower()
+    if word not in CONTROL_WORDS:
+        return False
+    text, rel, end = sent.text, cue.start - sent.start, cue.end - sent.start
+    before = text[max(0, rel - 24):rel]
+    if GROUP_BEFORE_RE.search(before):
+        return True
+    if VERB_BEFORE_RE.search(before):
+        return False
+    return GROUP_END_RE.match(text, end) is not None or (word == "control" and GROUP_NOUN_RE.match(text, end) is not None)
+
+
 # A structured abstract's label names every sentence up to the next label, not only its first.
 LABEL_HINT_RE = re.compile(r"[A-Z]{4}")  # every label starts with four capitals: most fields have none
 
@@ -1020,6 +1049,9 @@ INVERT_FLIP = True
 TIME_ADJECTIVES = {"delayed"}
 COMPARATIVES = {"more", "less", "fewer", "greater", "higher", "lower"}
 OR_BEFORE_RE = re.compile(r"\bor\s+$", re.IGNORECASE)
+# "not more than 1 mg/ml", "no less than 6 cycles": a bound as well ("not more effective than" still compares).
+NOT_BEFORE_RE = re.compile(r"\b(?:not|no)\s+$", re.IGNORECASE)
+THAN_AFTER_RE = re.compile(r"\s+than\b", re.IGNORECASE)
 DETERMINER_BEFORE_RE = re.compile(r"\b(?:a|an|the|to|of|with|its|their|this)\s+$", re.IGNORECASE)
 # "induced by", "strongly inhibited by the": what may stand between a passive verb and its agent.
 PASSIVE_AGENT_RE = re.compile(r"(?:\s+\w+ly)?\s+by(?:\s+(?:the|a|an|its|their|both|exogenous|endogenous|recombinant))?\s+",
@@ -1051,11 +1083,15 @@ def _triggers(sent: Sentence, subject: Hit | None, start: int) -> tuple[bool, Cu
         # "cisplatin-induced", "IFN-dependent": a modifier inside a noun phrase, not the relation.
         if c.start > base and text[c.start - base - 1] in "-‐–":
             continue
+        # "compared with control mice": the comparison group; the sentence may still report a result.
+        if _comparison_group(sent, c):
+            continue
         # "a delayed IFN response", "to delayed apoptosis": when, not less.
         if c.text.lower() in TIME_ADJECTIVES and DETERMINER_BEFORE_RE.search(text, max(0, c.start - base - 6), c.start - base):
             continue
         # "12 mg/kg or more", "grade 3 or higher": a bound on a quantity, not a comparison.
-        if c.text.lower() in COMPARATIVES and OR_BEFORE_RE.search(text, max(0, c.start - base - 4), c.start - base):
+        if c.text.lower() in COMPARATIVES and (OR_BEFORE_RE.search(text, max(0, c.start - base - 4), c.start - base) or (
+                NOT_BEFORE_RE.search(text, max(0, c.start - base - 5), c.start - base) and THAN_AFTER_RE.match(text, c.end - base))):
             continue
         # "STING inhibition", "LSD1 depletion": the subject's own nominalisation is an inverter;
         # another entity's loss ("KRAS G12C inhibition restores ...") is the intervention, not the relation.

@@ -236,6 +236,27 @@ def test_a_bound_on_a_quantity_is_no_comparison(nlp_and_extractors):
     assert found and all(c.predicate not in ("higher", "more") for c in found)
     found = claims(run(nlp_and_extractors, "Cisplatin gave higher response rates than carboplatin."), "therapy")
     assert [c.predicate for c in found] == ["higher"]
+    text = "Only cisplatin at a concentration of not more than 1 mg/ml should be used for intrathecal treatment."
+    assert all(c.predicate != "more" for c in claims(run(nlp_and_extractors, text), "therapy"))
+    text = "Cisplatin was not more effective than carboplatin."
+    assert [c.predicate for c in claims(run(nlp_and_extractors, text), "therapy")] == ["more"]
+
+
+@pytest.mark.parametrize("text,predicate,direction", [
+    ("Cisplatin-treated rats showed anxious behaviour compared with controls.", None, "none"),
+    ("Tumour volume fell in cisplatin-treated mice, and control mice showed no change in tumour volume.", "fell", "down"),
+    ("Control rats had a lower uptake than rats given cisplatin.", "lower", "down"),
+    ("Healthy controls and patients given cisplatin were compared.", None, None),
+    # The verb stays a relation.
+    ("Cisplatin controls tumour growth in mice.", "controls", "up"),
+    ("Cisplatin may control cell growth in mice.", "control", "up"),
+])
+def test_the_control_group_is_no_relation(nlp_and_extractors, text, predicate, direction):
+    found = claims(run(nlp_and_extractors, text), "therapy")
+    if direction is None:
+        assert all(c.predicate not in ("control", "controls") for c in found)
+    else:
+        assert [(c.predicate, c.direction) for c in found] == [(predicate, direction)]
 
 
 def test_a_subject_in_a_later_clause_takes_its_clauses_verb(nlp_and_extractors):
