@@ -1049,6 +1049,8 @@ INVERT_FLIP = True
 TIME_ADJECTIVES = {"delayed"}
 COMPARATIVES = {"more", "less", "fewer", "greater", "higher", "lower"}
 OR_BEFORE_RE = re.compile(r"\bor\s+$", re.IGNORECASE)
+ORGAN_BEFORE_RE = re.compile(r"\b(?:renal|kidney|liver|hepatic|heart|cardiac|respiratory|pulmonary|multi-?organ|organ|ovarian"
+                             r"|marrow|graft|circulatory|hepatorenal|cardiorespiratory|ventricular)\s+$", re.IGNORECASE)
 # "not more than 1 mg/ml", "no less than 6 cycles": a bound as well ("not more effective than" still compares).
 NOT_BEFORE_RE = re.compile(r"\b(?:not|no)\s+$", re.IGNORECASE)
 THAN_AFTER_RE = re.compile(r"\s+than\b", re.IGNORECASE)
@@ -1083,6 +1085,9 @@ def _triggers(sent: Sentence, subject: Hit | None, start: int) -> tuple[bool, Cu
         # "cisplatin-induced", "IFN-dependent": a modifier inside a noun phrase, not the relation.
         if c.start > base and text[c.start - base - 1] in "-‐–":
             continue
+        # "acute renal failure": an organ failing is an adverse event (like a toxicity), not a decrease.
+        if c.kind == "down" and c.text.lower() == "failure" and ORGAN_BEFORE_RE.search(text, max(0, c.start - base - 24), c.start - base):
+            c = Cue("up", c.start, c.end, c.text)
         # "compared with control mice": the comparison group; the sentence may still report a result.
         if _comparison_group(sent, c):
             continue

@@ -259,6 +259,13 @@ def test_the_control_group_is_no_relation(nlp_and_extractors, text, predicate, d
         assert [(c.predicate, c.direction) for c in found] == [(predicate, direction)]
 
 
+def test_an_organ_failing_is_an_adverse_event_not_a_decrease(nlp_and_extractors):
+    text = "Acute renal failure after high-dose methotrexate therapy in a patient with ileostomy."
+    assert [(c.predicate, c.direction) for c in claims(run(nlp_and_extractors, text), "therapy")] == [("failure", "up")]
+    text = "Treatment failure with cisplatin was common."
+    assert [(c.predicate, c.direction) for c in claims(run(nlp_and_extractors, text), "therapy")] == [("failure", "down")]
+
+
 def test_a_subject_in_a_later_clause_takes_its_clauses_verb(nlp_and_extractors):
     text = "Oestrogen pretreatment induced stem-cell traits, whereas cotreatment with tamoxifen prevented them."
     found = claims(run(nlp_and_extractors, text), "therapy")
