@@ -1439,6 +1439,10 @@ def negations(sent: Sentence) -> list[tuple[str, int]]:
 # "could be detected", "more likely to": ability or comparison, not speculation.
 HEDGE_FALSE_AFTER_RE = re.compile(r"\s+be\s+(?:detected|observed|found|seen|used|measured|identified)\b", re.IGNORECASE)
 HEDGE_FALSE_BEFORE_RE = re.compile(r"\b(?:more|less|most|least)\s+$", re.IGNORECASE)
+# "membrane potential", "metastatic potential": a measured property, not a possibility.
+PROPERTY_BEFORE_RE = re.compile(r"\b(?:membrane|action|redox|electrical|electric|zeta|resting|evoked|field|oxidation|reduction"
+                                r"|cytotoxic|cytolytic|lytic|metastatic|invasive|malignant|proliferative|tumou?rigenic|oncogenic"
+                                r"|migratory|replicative|clonogenic|differentiation|growth|killing|stem-?cell)\s+$", re.IGNORECASE)
 TRAILING_CLAUSE_RE = re.compile(r",\s*(?:which|that|a\s+\w+\s+that|an?\s+\w+\s+(?:in\s+)?which|and)\b|,\s*$|\band\s+$|;", re.IGNORECASE)
 
 
@@ -1451,6 +1455,8 @@ def hedges(sent: Sentence) -> list[str]:
             continue
         rel = c.start - base
         if HEDGE_FALSE_AFTER_RE.match(text, c.end - base) or HEDGE_FALSE_BEFORE_RE.search(text[max(0, rel - 6):rel]):
+            continue
+        if c.text.lower() == "potential" and PROPERTY_BEFORE_RE.search(text, max(0, rel - 24), rel):
             continue
         if not out:
             # A hedge after a clause break that follows a main verb qualifies an aside, not the claim.

@@ -266,6 +266,15 @@ def test_an_organ_failing_is_an_adverse_event_not_a_decrease(nlp_and_extractors)
     assert [(c.predicate, c.direction) for c in claims(run(nlp_and_extractors, text), "therapy")] == [("failure", "down")]
 
 
+@pytest.mark.parametrize("text,hedged", [
+    ("Cisplatin caused loss of mitochondrial membrane potential in neurons.", False),
+    ("Cisplatin reduced the metastatic potential of melanoma cells.", False),
+    ("Cisplatin is a potential treatment for melanoma.", True),
+])
+def test_a_measured_potential_is_no_hedge(nlp_and_extractors, text, hedged):
+    assert [c.hedged for c in claims(run(nlp_and_extractors, text), "therapy")] == [hedged]
+
+
 def test_a_subject_in_a_later_clause_takes_its_clauses_verb(nlp_and_extractors):
     text = "Oestrogen pretreatment induced stem-cell traits, whereas cotreatment with tamoxifen prevented them."
     found = claims(run(nlp_and_extractors, text), "therapy")
