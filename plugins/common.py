@@ -1066,6 +1066,12 @@ COMPARATIVE_RE = re.compile(r"\s+(?:\w+\s+)?(less|fewer|lower|more|greater|highe
 NOMINAL_ENDINGS = ("ion", "ment", "ade", "ency", "ance", "down", "out", "loss", "ing")
 
 
+def _opens_sentence(text: str, at: int) -> bool:
+    "Does offset at open the sentence (after white space or a section label only)?"
+    head = text[:at]
+    return not head.strip() or SECTION_RE.fullmatch(head) is not None
+
+
 def _triggers(sent: Sentence, subject: Hit | None, start: int) -> tuple[bool, Cue | None, Cue | None]:
     "(inverted, strong, weak trigger) among the sentence's cues from offset start on."
     text = sent.text
@@ -1107,13 +1113,15 @@ def _triggers(sent: Sentence, subject: Hit | None, start: int) -> tuple[bool, Cu
                 continue
             if c.kind == "down" and any(0 <= c.start - h.end <= 2 for h in sent.hits):
                 continue
-        # "produced by epithelium", "mediated by NK cells": a passive modifier, weaker than a main verb.
-        if c.text.lower() in WEAK_TRIGGERS or PASSIVE_BY_RE.match(text, c.end - base):
+        # "produced by epithelium", "mediated by NK cells": a passive modifier, weaker than a main verb;
+        # "Restoring Irf7 ... reduced metastases": a gerund opening the sentence names the intervention.
+        if c.text.lower() in WEAK_TRIGGERS or PASSIVE_BY_RE.match(text, c.end - base) or (
+                c.text.endswith("ing") and _opens_sentence(text, c.start - base)):
             weak = weak or c
             continue
         # "PCR amplification ... was inversely proportional": a trigger noun before a stated
         # association names a measured quantity; the association is the relation.
-        if c.kind in ("up", "down") and c.text.lower().endswith(NOMINAL_ENDINGS):
+        if c.kind in ("up", "down") and c.text.lower().endswith(NOMINAL_ENDINGS) and not c.text.lower().endswith("ing"):
             later = next((t for t in sent.cues if t.start > c.end and t.kind == "assoc"), None)
             if later is not None:
                 strong = later

@@ -275,6 +275,18 @@ def test_a_measured_potential_is_no_hedge(nlp_and_extractors, text, hedged):
     assert [c.hedged for c in claims(run(nlp_and_extractors, text), "therapy")] == [hedged]
 
 
+@pytest.mark.parametrize("text,predicate,direction", [
+    ("Cisplatin reverses the anaemia induced by zidovudine.", "reverses", "down"),
+    ("Cisplatin alleviated the symptoms in most patients.", "alleviated", "down"),
+    ("Cisplatin was capable of preventing relapse in mice.", "preventing", "down"),
+    ("Cisplatin is a potent adjuvant capable of augmenting the activity of tamoxifen.", "augmenting", "up"),
+    # A gerund opening the sentence names the intervention; the main verb is the relation.
+    ("Increasing doses of cisplatin reduced tumour growth.", "reduced", "down"),
+])
+def test_every_inflection_of_a_relation_verb_is_a_trigger(nlp_and_extractors, text, predicate, direction):
+    assert [(c.predicate, c.direction) for c in claims(run(nlp_and_extractors, text), "therapy")] == [(predicate, direction)]
+
+
 def test_a_subject_in_a_later_clause_takes_its_clauses_verb(nlp_and_extractors):
     text = "Oestrogen pretreatment induced stem-cell traits, whereas cotreatment with tamoxifen prevented them."
     found = claims(run(nlp_and_extractors, text), "therapy")
