@@ -872,6 +872,26 @@ def _comparison_group(sent: Sentence, cue: Cue) -> bool:
     return GROUP_END_RE.match(text, end) is not None or (word == "control" and GROUP_NOUN_RE.match(text, end) is not None)
 
 
+BLOCK_WORDS = frozenset({"block", "blocks"})
+# "complete heart block", "2/1 S-A block": a conduction disorder, an adverse event of its own.
+CARDIAC_BLOCK_BEFORE_RE = re.compile(r"\b(?:heart|branch|AV|A-V|S-A|atrioventricular|sinoatrial|sinus|conduction)\s+$",
+                                     re.IGNORECASE)
+# "brachial plexus block", "the block was successful": an anaesthetic procedure.
+BLOCK_NOUN_BEFORE_RE = re.compile(
+    r"\b(?:plexus|epidural|spinal|nerve|neuromuscular|regional|caudal|paravertebral|intercostal|femoral|sciatic|axillary"
+    r"|interscalene|stellate|ganglion|a|the|this|each)\s+$", re.IGNORECASE)
+
+
+def _noun_block(sent: Sentence, cue: Cue) -> str | None:
+    "'cardiac' or 'procedure' when this 'block' cue is a noun (a heart or nerve block), else None (the verb)."
+    if cue.text.lower() not in BLOCK_WORDS:
+        return None
+    rel = cue.start - sent.start
+    if CARDIAC_BLOCK_BEFORE_RE.search(sent.text, max(0, rel - 24), rel):
+        return "cardiac"
+    return "procedure" if BLOCK_NOUN_BEFORE_RE.search(sent.text, max(0, rel - 24), rel) else None
+
+
 # A structured abstract's label names every sentence up to the next label, not only its first.
 LABEL_HINT_RE = re.compile(r"[A-Z]{4}")  # every label starts with four capitals: most fields have none
 
@@ -1094,8 +1114,14 @@ def _triggers(sent: Sentence, subject: Hit | None, start: int) -> tuple[bool, Cu
         # "acute renal failure": an organ failing is an adverse event (like a toxicity), not a decrease.
         if c.kind == "down" and c.text.lower() == "failure" and ORGAN_BEFORE_RE.search(text, max(0, c.start - base - 24), c.start - base):
             c = Cue("up", c.start, c.end, c.text)
-        # "compared with control mice": the comparison group; the sentence may still report a result.
+        # "compared with control mice": the comparison group; "complete heart block": a condition.
+        # The sentence may still report a result.
         if _comparison_group(sent, c):
+            continue
+        block = _noun_block(sent, c)
+        if block:
+            if block == "cardiac":
+                weak = weak or Cue("up", c.start, c.end, c.text)  # an adverse event, like a toxicity
             continue
         # "a delayed IFN response", "to delayed apoptosis": when, not less.
         if c.text.lower() in TIME_ADJECTIVES and DETERMINER_BEFORE_RE.search(text, max(0, c.start - base - 6), c.start - base):

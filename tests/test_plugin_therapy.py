@@ -287,6 +287,16 @@ def test_every_inflection_of_a_relation_verb_is_a_trigger(nlp_and_extractors, te
     assert [(c.predicate, c.direction) for c in claims(run(nlp_and_extractors, text), "therapy")] == [(predicate, direction)]
 
 
+@pytest.mark.parametrize("text,predicate,direction", [
+    ("Complete atrioventricular block secondary to lithium therapy.", "block", "up"),
+    ("The block was successful and surgery with cisplatin was conducted as scheduled.", "successful", "up"),
+    ("Cisplatin blocks tumour growth in mice.", "blocks", "down"),
+])
+def test_a_heart_or_nerve_block_is_no_verb(nlp_and_extractors, text, predicate, direction):
+    assert [(c.predicate, c.direction) for c in claims(run(nlp_and_extractors, text), "therapy")
+            if c.predicate] == [(predicate, direction)]
+
+
 def test_a_subject_in_a_later_clause_takes_its_clauses_verb(nlp_and_extractors):
     text = "Oestrogen pretreatment induced stem-cell traits, whereas cotreatment with tamoxifen prevented them."
     found = claims(run(nlp_and_extractors, text), "therapy")
