@@ -288,7 +288,7 @@ def test_every_inflection_of_a_relation_verb_is_a_trigger(nlp_and_extractors, te
 
 
 @pytest.mark.parametrize("text,predicate,direction", [
-    ("Complete atrioventricular block secondary to lithium therapy.", "block", "up"),
+    ("Complete atrioventricular block secondary to cisplatin therapy.", "block", "up"),
     ("The block was successful and surgery with cisplatin was conducted as scheduled.", "successful", "up"),
     ("Cisplatin blocks tumour growth in mice.", "blocks", "down"),
 ])
