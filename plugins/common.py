@@ -1475,7 +1475,8 @@ HEDGE_FALSE_AFTER_RE = re.compile(r"\s+be\s+(?:detected|observed|found|seen|used
 HEDGE_FALSE_BEFORE_RE = re.compile(r"\b(?:more|less|most|least)\s+$", re.IGNORECASE)
 # "membrane potential", "metastatic potential": a measured property, not a possibility.
 PROPERTY_BEFORE_RE = re.compile(r"\b(?:membrane|action|redox|electrical|electric|zeta|resting|evoked|field|oxidation|reduction"
-                                r"|cytotoxic|cytolytic|lytic|metastatic|invasive|malignant|proliferative|tumou?rigenic|oncogenic"
+                                r"|\w*toxic|cytolytic|lytic|metastatic|invasive|malignant|proliferative|tumou?rigenic|oncogenic|carcinogenic"
+                                r"|mutagenic|teratogenic|arrhythmogenic|proarrhythmic|emetogenic|epileptogenic|immunogenic|TdP|abuse"
                                 r"|migratory|replicative|clonogenic|differentiation|growth|killing|stem-?cell)\s+$", re.IGNORECASE)
 TRAILING_CLAUSE_RE = re.compile(r",\s*(?:which|that|a\s+\w+\s+that|an?\s+\w+\s+(?:in\s+)?which|and)\b|,\s*$|\band\s+$|;", re.IGNORECASE)
 

@@ -269,6 +269,7 @@ def test_an_organ_failing_is_an_adverse_event_not_a_decrease(nlp_and_extractors)
 @pytest.mark.parametrize("text,hedged", [
     ("Cisplatin caused loss of mitochondrial membrane potential in neurons.", False),
     ("Cisplatin reduced the metastatic potential of melanoma cells.", False),
+    ("The neurotoxic potential of cisplatin increased with dose.", False),
     ("Cisplatin is a potential treatment for melanoma.", True),
 ])
 def test_a_measured_potential_is_no_hedge(nlp_and_extractors, text, hedged):
