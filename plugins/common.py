@@ -873,6 +873,7 @@ def _comparison_group(sent: Sentence, cue: Cue) -> bool:
 
 
 BLOCK_WORDS = frozenset({"block", "blocks"})
+NOUN_USE_WORDS = CONTROL_WORDS | BLOCK_WORDS | {"failure"}  # trigger words that are often nouns of another sense
 # "complete heart block", "2/1 S-A block": a conduction disorder, an adverse event of its own.
 CARDIAC_BLOCK_BEFORE_RE = re.compile(r"\b(?:heart|branch|AV|A-V|S-A|atrioventricular|sinoatrial|sinus|conduction)\s+$",
                                      re.IGNORECASE)
@@ -1111,28 +1112,31 @@ def _triggers(sent: Sentence, subject: Hit | None, start: int) -> tuple[bool, Cu
         # "cisplatin-induced", "IFN-dependent": a modifier inside a noun phrase, not the relation.
         if c.start > base and text[c.start - base - 1] in "-‐–":
             continue
-        # "acute renal failure": an organ failing is an adverse event (like a toxicity), not a decrease.
-        if c.kind == "down" and c.text.lower() == "failure" and ORGAN_BEFORE_RE.search(text, max(0, c.start - base - 24), c.start - base):
-            c = Cue("up", c.start, c.end, c.text)
-        # "compared with control mice": the comparison group; "complete heart block": a condition.
-        # The sentence may still report a result.
-        if _comparison_group(sent, c):
-            continue
-        block = _noun_block(sent, c)
-        if block:
-            if block == "cardiac":
-                weak = weak or Cue("up", c.start, c.end, c.text)  # an adverse event, like a toxicity
-            continue
+        word = c.text.lower()
+        if word in NOUN_USE_WORDS:
+            # "acute renal failure": an organ failing is an adverse event (like a toxicity), not a decrease.
+            if word == "failure" and ORGAN_BEFORE_RE.search(text, max(0, c.start - base - 24), c.start - base):
+                c = Cue("up", c.start, c.end, c.text)
+            # "compared with control mice": the comparison group; "complete heart block": a condition.
+            # The sentence may still report a result.
+            if _comparison_group(sent, c):
+                continue
+            block = _noun_block(sent, c)
+            if block:
+                if block == "cardiac":
+                    weak = weak or Cue("up", c.start, c.end, c.text)  # an adverse event, like a toxicity
+                continue
         # "a delayed IFN response", "to delayed apoptosis": when, not less.
-        if c.text.lower() in TIME_ADJECTIVES and DETERMINER_BEFORE_RE.search(text, max(0, c.start - base - 6), c.start - base):
+        if word in TIME_ADJECTIVES and DETERMINER_BEFORE_RE.search(text, max(0, c.start - base - 6), c.start - base):
             continue
         # "12 mg/kg or more", "grade 3 or higher": a bound on a quantity, not a comparison.
-        if c.text.lower() in COMPARATIVES and (OR_BEFORE_RE.search(text, max(0, c.start - base - 4), c.start - base) or (
+        if word in COMPARATIVES and (OR_BEFORE_RE.search(text, max(0, c.start - base - 4), c.start - base) or (
                 NOT_BEFORE_RE.search(text, max(0, c.start - base - 5), c.start - base) and THAN_AFTER_RE.match(text, c.end - base))):
             continue
+        nominal = word.endswith(NOMINAL_ENDINGS)
         # "STING inhibition", "LSD1 depletion": the subject's own nominalisation is an inverter;
         # another entity's loss ("KRAS G12C inhibition restores ...") is the intervention, not the relation.
-        if c.text.lower().endswith(NOMINAL_ENDINGS):
+        if nominal:
             if subject is not None and 0 <= c.start - subject.end <= 2:
                 if c.kind == "down":
                     inverted = True
@@ -1141,13 +1145,13 @@ def _triggers(sent: Sentence, subject: Hit | None, start: int) -> tuple[bool, Cu
                 continue
         # "produced by epithelium", "mediated by NK cells": a passive modifier, weaker than a main verb;
         # "Restoring Irf7 ... reduced metastases": a gerund opening the sentence names the intervention.
-        if c.text.lower() in WEAK_TRIGGERS or PASSIVE_BY_RE.match(text, c.end - base) or (
-                c.text.endswith("ing") and _opens_sentence(text, c.start - base)):
+        if word in WEAK_TRIGGERS or PASSIVE_BY_RE.match(text, c.end - base) or (
+                word.endswith("ing") and _opens_sentence(text, c.start - base)):
             weak = weak or c
             continue
         # "PCR amplification ... was inversely proportional": a trigger noun before a stated
         # association names a measured quantity; the association is the relation.
-        if c.kind in ("up", "down") and c.text.lower().endswith(NOMINAL_ENDINGS) and not c.text.lower().endswith("ing"):
+        if c.kind in ("up", "down") and nominal and not word.endswith("ing"):
             later = next((t for t in sent.cues if t.start > c.end and t.kind == "assoc"), None)
             if later is not None:
                 strong = later
