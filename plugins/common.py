@@ -1042,6 +1042,8 @@ def assertion(sent: Sentence, title: bool = False) -> Verdict:
         return Verdict(False, "method section", section)
     if "method" in kinds and not finding and len([c for c in sent.cues if _stated_in_method(sent, c)]) < 2:
         return Verdict(False, "method", section)
+    if not triggers and "inv" in kinds and any(c.kind == "inv" and _inverter_verb(sent, c) for c in sent.cues):
+        triggers = frozenset({"down"})  # "Cisplatin blocked tumour growth": an inverter verb states a relation
     if not triggers and not finding and not (kinds & {"neg", "hedge"}):
         return Verdict(False, "no relation", section)
     return Verdict(True, "asserted", section)
@@ -1087,6 +1089,33 @@ COMPARATIVE_RE = re.compile(r"\s+(?:\w+\s+)?(less|fewer|lower|more|greater|highe
 NOMINAL_ENDINGS = ("ion", "ment", "ade", "ency", "ance", "down", "out", "loss", "ing")
 
 
+VERB_INVERTERS = frozenset({"blocked", "blocking", "inhibiting", "depleting", "disrupting", "neutralizing", "neutralising"})
+# ", and blocking IFN-β abolished it": a gerund opening a clause of its own.
+GERUND_CLAUSE_BEFORE_RE = re.compile(r"(?:[,;]|\band|\bor|\bwhile|\bwhereas)\s+$", re.IGNORECASE)
+# "PD-1 blocking antibodies", "a neutralizing antibody": the inverter names a kind of agent.
+INVERTER_MODIFIES_RE = re.compile(r"\s+(?:antibod\w*|mAbs?|agents?|drugs?|peptides?|compounds?|molecules?|antisera|serum)\b",
+                                  re.IGNORECASE)
+def _inverter_verb(sent: Sentence, cue: Cue) -> bool:
+    "Is this inverter cue a verb of its own ('blocked', 'inhibiting'), not part of a name or an agent's kind?"
+    if cue.text.lower() not in VERB_INVERTERS:
+        return False
+    rel = cue.start - sent.start
+    return not (rel > 0 and sent.text[rel - 1] in "-‐–") and not INVERTER_MODIFIES_RE.match(sent.text, cue.end - sent.start) \
+        and not any(h.start <= cue.start and cue.end <= h.end for h in sent.hits)
+
+
+CAUSAL_WORDS = frozenset({"lead to", "leads to", "led to", "result in", "caused", "causes", "cause", "induce", "induces",
+                          "induced", "produce", "produces", "produced", "give rise to", "gives rise to", "triggered",
+                          "triggers", "trigger", "elicited", "elicits"})
+# What a cause can bring about that is a decrease ("apoptosis", "arrest" or "death" induced are events, up).
+DECREASE_WORDS = frozenset({"reduction", "reductions", "decrease", "decreases", "decreased", "reduced", "inhibition",
+                            "suppression", "depletion", "impairment", "impaired", "decline", "downregulation",
+                            "down-regulation", "attenuation", "attenuated", "drop in", "fall in", "diminished", "lowered",
+                            "loss", "repression", "abrogation", "dampened", "blunted"})
+CAUSAL_GAP_RE = re.compile(r"\s+(?:(?:a|an|the|significant|marked|dramatic|strong|substantial|complete|partial|further|rapid"
+                           r"|dose-dependent|time-dependent|\w+ly)\s+){0,3}", re.IGNORECASE)
+
+
 def _opens_sentence(text: str, at: int) -> bool:
     "Does offset at open the sentence (after white space or a section label only)?"
     head = text[:at]
@@ -1103,6 +1132,12 @@ def _triggers(sent: Sentence, subject: Hit | None, start: int) -> tuple[bool, Cu
     for c in sent.cues:
         if c.start < start:
             continue
+        # "Cisplatin blocked tumour growth", "... by inhibiting viral replication": an inverter verb
+        # after the subject is the subject's own action, a decrease (before it, "blocking IFN-β
+        # abolished it", it inverts the subject).
+        if c.kind == "inv" and subject is not None and c.start >= subject.end and not inverted and _inverter_verb(sent, c) \
+                and not GERUND_CLAUSE_BEFORE_RE.search(text, max(0, c.start - base - 8), c.start - base):
+            c = Cue("down", c.start, c.end, c.text)
         if c.kind not in DIRECTION_KINDS:
             if c.kind == "inv" and subject is not None and (
                     (c.end <= subject.start and subject.start - c.end <= 20)
@@ -1156,6 +1191,12 @@ def _triggers(sent: Sentence, subject: Hit | None, start: int) -> tuple[bool, Cu
             if later is not None:
                 strong = later
                 break
+        if word in CAUSAL_WORDS:
+            # "led to a reduction in", "caused inhibition of": the effect named after the verb carries the sign.
+            effect = next((t for t in sent.cues if t.start > c.end), None)
+            if effect is not None and (effect.text.lower() in DECREASE_WORDS or (effect.kind == "inv" and effect.text.lower().endswith(" of"))) \
+                    and CAUSAL_GAP_RE.fullmatch(text, c.end - base, effect.start - base):
+                c = Cue("down", effect.start, effect.end, effect.text)
         strong = c
         break
     return inverted, strong, weak

@@ -298,6 +298,21 @@ def test_a_heart_or_nerve_block_is_no_verb(nlp_and_extractors, text, predicate, 
             if c.predicate] == [(predicate, direction)]
 
 
+@pytest.mark.parametrize("text,predicate,direction", [
+    # An inverter verb after the subject is the subject's own action.
+    ("Cisplatin blocked tumour growth in mice.", "blocked", "down"),
+    ("Cisplatin acts by inhibiting viral replication.", "inhibiting", "down"),
+    # A cause brings about what is named after it.
+    ("Cisplatin caused inhibition of tumour growth in mice.", "inhibition of", "down"),
+    ("Cisplatin led to a marked reduction in tumour growth.", "reduction", "down"),
+    ("Cisplatin induced apoptosis in melanoma cells.", "induced", "up"),
+    # An inverter that names a kind of agent is no verb.
+    ("Cisplatin plus PD-1 blocking antibodies improved survival.", "improved", "up"),
+])
+def test_what_a_therapy_blocks_or_causes_sets_the_sign(nlp_and_extractors, text, predicate, direction):
+    assert [(c.predicate, c.direction) for c in claims(run(nlp_and_extractors, text), "therapy")] == [(predicate, direction)]
+
+
 def test_a_subject_in_a_later_clause_takes_its_clauses_verb(nlp_and_extractors):
     text = "Oestrogen pretreatment induced stem-cell traits, whereas cotreatment with tamoxifen prevented them."
     found = claims(run(nlp_and_extractors, text), "therapy")
