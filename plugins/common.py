@@ -1107,6 +1107,8 @@ def _inverter_verb(sent: Sentence, cue: Cue) -> bool:
 CAUSAL_WORDS = frozenset({"lead to", "leads to", "led to", "result in", "caused", "causes", "cause", "induce", "induces",
                           "induced", "produce", "produces", "produced", "give rise to", "gives rise to", "triggered",
                           "triggers", "trigger", "elicited", "elicits"})
+RESULTED_IN_BEFORE_RE = re.compile(r"\bresult(?:s|ed|ing)?\s+in\s+(?:(?:a|an|the|significant|marked|dramatic|strong"
+                                   r"|substantial|complete|partial|further|rapid|\w+ly)\s+){0,3}$", re.IGNORECASE)
 # What a cause can bring about that is a decrease ("apoptosis", "arrest" or "death" induced are events, up).
 DECREASE_WORDS = frozenset({"reduction", "reductions", "decrease", "decreases", "decreased", "reduced", "inhibition",
                             "suppression", "depletion", "impairment", "impaired", "decline", "downregulation",
@@ -1135,8 +1137,10 @@ def _triggers(sent: Sentence, subject: Hit | None, start: int) -> tuple[bool, Cu
         # "Cisplatin blocked tumour growth", "... by inhibiting viral replication": an inverter verb
         # after the subject is the subject's own action, a decrease (before it, "blocking IFN-β
         # abolished it", it inverts the subject).
-        if c.kind == "inv" and subject is not None and c.start >= subject.end and not inverted and _inverter_verb(sent, c) \
-                and not GERUND_CLAUSE_BEFORE_RE.search(text, max(0, c.start - base - 8), c.start - base):
+        if c.kind == "inv" and subject is not None and c.start >= subject.end and not inverted and (
+                (_inverter_verb(sent, c) and not GERUND_CLAUSE_BEFORE_RE.search(text, max(0, c.start - base - 8), c.start - base))
+                # "resulted in depletion of Tregs": what the subject brought about.
+                or (c.text.endswith(" of") and RESULTED_IN_BEFORE_RE.search(text, max(0, c.start - base - 48), c.start - base))):
             c = Cue("down", c.start, c.end, c.text)
         if c.kind not in DIRECTION_KINDS:
             if c.kind == "inv" and subject is not None and (

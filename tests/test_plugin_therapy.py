@@ -305,6 +305,7 @@ def test_a_heart_or_nerve_block_is_no_verb(nlp_and_extractors, text, predicate, 
     # A cause brings about what is named after it.
     ("Cisplatin caused inhibition of tumour growth in mice.", "inhibition of", "down"),
     ("Cisplatin led to a marked reduction in tumour growth.", "reduction", "down"),
+    ("Cisplatin resulted in depletion of regulatory T cells.", "depletion of", "down"),
     ("Cisplatin induced apoptosis in melanoma cells.", "induced", "up"),
     # An inverter that names a kind of agent is no verb.
     ("Cisplatin plus PD-1 blocking antibodies improved survival.", "improved", "up"),
