@@ -1137,7 +1137,11 @@ def _triggers(sent: Sentence, subject: Hit | None, start: int) -> tuple[bool, Cu
         # "Cisplatin blocked tumour growth", "... by inhibiting viral replication": an inverter verb
         # after the subject is the subject's own action, a decrease (before it, "blocking IFN-β
         # abolished it", it inverts the subject).
-        if c.kind == "inv" and subject is not None and c.start >= subject.end and not inverted and (
+        # "migration was blocked by AMD3100": a passive inverter verb names its agent, a decrease.
+        if c.kind == "inv" and c.text.lower() in VERB_INVERTERS and PASSIVE_BY_RE.match(text, c.end - base) \
+                and _inverter_verb(sent, c):
+            c = Cue("down", c.start, c.end, c.text)
+        elif c.kind == "inv" and subject is not None and c.start >= subject.end and not inverted and (
                 (_inverter_verb(sent, c) and not GERUND_CLAUSE_BEFORE_RE.search(text, max(0, c.start - base - 8), c.start - base))
                 # "resulted in depletion of Tregs": what the subject brought about.
                 or (c.text.endswith(" of") and RESULTED_IN_BEFORE_RE.search(text, max(0, c.start - base - 48), c.start - base))):

@@ -306,6 +306,8 @@ def test_a_heart_or_nerve_block_is_no_verb(nlp_and_extractors, text, predicate, 
     ("Cisplatin caused inhibition of tumour growth in mice.", "inhibition of", "down"),
     ("Cisplatin led to a marked reduction in tumour growth.", "reduction", "down"),
     ("Cisplatin resulted in depletion of regulatory T cells.", "depletion of", "down"),
+    ("In these cells, migration was blocked by cisplatin.", "blocked", "down"),
+    ("Cisplatin arrested the cell cycle in G1 phase.", "arrested", "down"),
     ("Cisplatin induced apoptosis in melanoma cells.", "induced", "up"),
     # An inverter that names a kind of agent is no verb.
     ("Cisplatin plus PD-1 blocking antibodies improved survival.", "improved", "up"),
