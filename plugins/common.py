@@ -181,6 +181,7 @@ class Sentence:
     context: tuple[str | None, str | None] | None = None  # (study system, cancer type)
     kinds: frozenset[str] | None = None  # the kinds of its cues
     section: str | None = None  # the structured-abstract label in force, opened here or earlier
+    downstream: bool = False  # does a hit name another category's downstream gene (see _owned_elsewhere)?
 
 
 def cue_kinds(sent: Sentence) -> frozenset[str]:
@@ -211,6 +212,41 @@ AGE_DESCRIPTOR_RE = re.compile(
     r"|\b(?:adjust|control|correct|match|stratif)\w*\s+(?:for|by|on)\s+(?:[\w-]+,?\s+){0,6}?age\b",
     re.IGNORECASE,
 )
+# Every descriptor holds "age" or "old" and none runs further than this before that word.
+_DESCRIPTOR_ANCHOR_RE = re.compile(r"\b(?:age|old)", re.IGNORECASE)
+_DESCRIPTOR_REACH = 160
+
+
+def age_descriptors(text: str) -> list[tuple[int, int]]:
+    "Spans of AGE_DESCRIPTOR_RE in text, the regex run only in windows around 'age' and 'old'."
+    # Over a whole abstract the regex tries its number words at every word boundary (about
+    # 140 µs); a field has one to three anchors, so the windows hold a fraction of the text.
+    spans: list[tuple[int, int]] = []
+    start = end = -1
+    for m in _DESCRIPTOR_ANCHOR_RE.finditer(text):
+        lo, hi = max(0, m.start() - _DESCRIPTOR_REACH), m.end() + 16
+        if lo <= end:
+            end = hi
+            continue
+        if end >= 0:
+            spans.extend(_descriptors_in(text, start, end))
+        start, end = lo, hi
+    if end >= 0:
+        spans.extend(_descriptors_in(text, start, end))
+    return spans
+
+
+def _descriptors_in(text: str, lo: int, hi: int) -> list[tuple[int, int]]:
+    "Descriptor spans in text[lo:hi], the window widened to white space so no word is cut."
+    while lo > 0 and not text[lo - 1].isspace():
+        lo -= 1
+    while hi < len(text) and not text[hi].isspace():
+        hi += 1
+    # A slice, not pos/endpos: the regex's look-behinds must not see outside the window either way.
+    window = text[lo:hi]
+    return [(lo + m.start(), lo + m.end()) for m in AGE_DESCRIPTOR_RE.finditer(window)]
+
+
 # Old-animal ages (>= 12 months) are ageing terms even when written as numbers; an
 # "18-month-old boy" is a toddler.
 OLD_ANIMAL_RE = re.compile(
@@ -738,8 +774,7 @@ def _lexicon_hits(document: Document, doc: Doc, text: str, arr: numpy.ndarray, i
                 hits.append(Hit("age", "older-patients", "AGE_THRESHOLD", m.start(), m.end(), m.group(), True, False))
     if any(h.category == "age" for h in hits):
         # Only a field with an age term can hold an age descriptor worth excluding.
-        for m in AGE_DESCRIPTOR_RE.finditer(text):
-            blocks.append((m.start(), m.end()))
+        blocks.extend(age_descriptors(text))
     if blocks:
         # An exclusion removes what it overlaps unless the hit covers the whole exclusion
         # (so "interferon gamma-induced protein 10" as CXCL10 survives its own trap).
@@ -838,6 +873,8 @@ def analyze(document: Document, doc: Doc, field: str | None = None) -> list[Sent
         groups: dict[str, list[Hit]] = {}
         for h in sent.hits:
             groups.setdefault(h.category, []).append(h)
+            if h.downstream:
+                sent.downstream = True
         for category, inside in groups.items():
             by_category.setdefault(category, []).append((sent, inside))
     return sents
@@ -1210,6 +1247,13 @@ def _triggers(sent: Sentence, subject: Hit | None, start: int) -> tuple[bool, Cu
     return inverted, strong, weak
 
 
+def _may_break(text: str, end: int) -> bool:
+    "Could SUBJECT_BREAK_RE match before offset end? (Plain substring tests, far cheaper than the regex.)"
+    # Most subjects open their sentence's only clause: the regex would scan for nothing.
+    head = text[:end].lower()
+    return ";" in head or "while" in head or "whereas" in head or "in contrast" in head or "conversely" in head
+
+
 def polarity(sent: Sentence, subject: Hit | None) -> tuple[str, Cue | None, bool]:
     "Direction of the main relation: the first verb-like trigger, flipped by a loss-of cue on the subject."
     text = sent.text
@@ -1217,7 +1261,7 @@ def polarity(sent: Sentence, subject: Hit | None) -> tuple[str, Cue | None, bool
     # A subject in a later clause of its own ("..., whereas IFN-β reduced it") takes its clause's
     # verb; a clause without one ("..., whereas age was not") shares the sentence's.
     clause = 0
-    if subject is not None:
+    if subject is not None and _may_break(text, subject.start - base):
         for m in SUBJECT_BREAK_RE.finditer(text, 0, subject.start - base):
             clause = m.end()
     inverted, strong, weak = _triggers(sent, subject, base + clause)
@@ -1425,9 +1469,9 @@ def _owned_elsewhere(doc: Doc, sent: Sentence, specific: list[Hit]) -> bool:
     "Are all the claim's hits another category's downstream genes, in a sentence that is that category's?"
     # "IRDS genes STAT1, ISG15 and IFIT1 mediated resistance": STAT1 is named as an ISG here,
     # not as a node of JAK-STAT signalling. Beside IFN-γ alone it is JAK-STAT's again.
-    owners = {(h.start, h.entity): h.category for h in sent.hits if h.downstream}
-    if not owners:
+    if not sent.downstream:
         return False
+    owners = {(h.start, h.entity): h.category for h in sent.hits if h.downstream}
     cats = {owners.get((h.start, h.entity)) for h in specific}
     if None in cats or len(cats) != 1:
         return False

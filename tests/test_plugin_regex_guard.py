@@ -112,3 +112,27 @@ def test_literal_finder_with_ascii_case_variants() -> None:
     for text in ["INTERFERON", "interferon", "ınterferon", "ALPHA beta", "none"]:
         assert pattern.matches(text, text.lower()) == bool(rx.search(text))
         assert [m.span() for m in pattern.finditer(text, text.lower())] == [m.span() for m in rx.finditer(text)]
+
+
+AGE_TEXTS = [
+    "Patients aged 45-70 years (median age 61) and 8-week-old mice; twenty-one-year-old twins.",
+    "Aged[mh] Aged, 80 and over; age: 65; at 18 months of age; 5 yrs old",
+    "after adjusting for the confounding variables sex, smoking status, body mass index and age",
+    "aged",  # an anchor at the very end
+    "Threshold of damage at stage II; a percentage of old mice",
+    "x" * 400 + " aged 50 years " + "y" * 400 + " Six-week-old rats",
+]
+
+
+def test_age_descriptors_in_windows_match_the_regex_over_the_whole_text(eval_docs) -> None:
+    "Running the descriptor regex only around 'age' and 'old' finds exactly what it finds over the text."
+    get_extractors()
+    from evidex_plugins.common import AGE_DESCRIPTOR_RE, age_descriptors
+
+    texts = AGE_TEXTS + [t.upper() for t in AGE_TEXTS]
+    for line in eval_docs.read_text(encoding="utf-8").splitlines():
+        doc = json.loads(line)
+        texts += [doc.get("title") or "", doc.get("abstract") or ""]
+    assert sum(bool(AGE_DESCRIPTOR_RE.search(t)) for t in texts) > 15  # the real texts hold descriptors
+    for text in texts:
+        assert age_descriptors(text) == [m.span() for m in AGE_DESCRIPTOR_RE.finditer(text)]
