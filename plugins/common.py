@@ -727,10 +727,11 @@ def _lexicon_hits(document: Document, doc: Doc, text: str, arr: numpy.ndarray, i
     blocks: list[tuple[int, int]] = []
     lookalikes: list[tuple[int, str]] = []
     doc.user_data["evidex.lookalikes"] = lookalikes
+    answers = ctx.answers
     for start, neg_len, index in doc.user_data.get("evidex.raw", ()):
         entry = entries[index]
         # Most entries have no document context: skip the per-document cache lookup for them.
-        if entry.conditional and not ctx.allowed(index, entry):
+        if entry.conditional and not (answers.get(index) or ctx.allowed(index, entry)):
             continue
         s = idx[start]
         if entry.fact:
