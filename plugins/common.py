@@ -998,7 +998,7 @@ def _asserts(sent: Sentence, cue: Cue) -> bool:
     text = cue.text.lower()
     if cue.kind not in DIRECTION_KINDS or text.endswith(NOMINAL_ENDINGS) or text in WEAK_TRIGGERS:
         return False
-    if cue.start > sent.start and sent.text[cue.start - sent.start - 1] in "-‐–":
+    if _after_hyphen(sent, cue):
         return False  # "EZH2-driven lymphoma": a modifier inside a noun phrase
     return EMBEDDED_RE.search(sent.text, 0, cue.start - sent.start) is None
 
@@ -1080,9 +1080,9 @@ def assertion(sent: Sentence, title: bool = False) -> Verdict:
         return Verdict(False, "method section", section)
     if "method" in kinds and not finding and len([c for c in sent.cues if _stated_in_method(sent, c)]) < 2:
         return Verdict(False, "method", section)
-    if not triggers and "inv" in kinds and any(c.kind == "inv" and _inverter_verb(sent, c) for c in sent.cues):
-        triggers = frozenset({"down"})  # "Cisplatin blocked tumour growth": an inverter verb states a relation
-    if not triggers and not finding and not (kinds & {"neg", "hedge"}):
+    # "Cisplatin blocked tumour growth": an inverter verb states a relation too.
+    if not triggers and not finding and not (kinds & {"neg", "hedge"}) and not (
+            "inv" in kinds and any(c.kind == "inv" and _inverter_verb(sent, c) for c in sent.cues)):
         return Verdict(False, "no relation", section)
     return Verdict(True, "asserted", section)
 
@@ -1133,27 +1133,50 @@ GERUND_CLAUSE_BEFORE_RE = re.compile(r"(?:[,;]|\band|\bor|\bwhile|\bwhereas)\s+$
 # "PD-1 blocking antibodies", "a neutralizing antibody": the inverter names a kind of agent.
 INVERTER_MODIFIES_RE = re.compile(r"\s+(?:antibod\w*|mAbs?|agents?|drugs?|peptides?|compounds?|molecules?|antisera|serum)\b",
                                   re.IGNORECASE)
+
+
+def _after_hyphen(sent: Sentence, cue: Cue) -> bool:
+    "Is the cue joined by a hyphen to the word before it ('cisplatin-induced', 'beta-blocking')?"
+    return cue.start > sent.start and sent.text[cue.start - sent.start - 1] in "-‐–"
+
+
 def _inverter_verb(sent: Sentence, cue: Cue) -> bool:
     "Is this inverter cue a verb of its own ('blocked', 'inhibiting'), not part of a name or an agent's kind?"
-    if cue.text.lower() not in VERB_INVERTERS:
-        return False
-    rel = cue.start - sent.start
-    return not (rel > 0 and sent.text[rel - 1] in "-‐–") and not INVERTER_MODIFIES_RE.match(sent.text, cue.end - sent.start) \
+    return cue.text.lower() in VERB_INVERTERS and not _after_hyphen(sent, cue) \
+        and not INVERTER_MODIFIES_RE.match(sent.text, cue.end - sent.start) \
         and not any(h.start <= cue.start and cue.end <= h.end for h in sent.hits)
+
+
+def _inverter_acts(sent: Sentence, cue: Cue, subject: Hit | None, inverted: bool) -> bool:
+    "Does this inverter cue state the relation itself (a decrease) rather than invert the subject?"
+    text, rel = sent.text, cue.start - sent.start
+    # "migration was blocked by AMD3100": a passive inverter verb names its agent.
+    if _inverter_verb(sent, cue) and PASSIVE_BY_RE.match(text, cue.end - sent.start):
+        return True
+    if subject is None or cue.start < subject.end or inverted:
+        return False
+    # "Cisplatin blocked tumour growth", "... by inhibiting viral replication": the subject's own
+    # action (before the subject, "blocking IFN-β abolished it", the cue inverts the subject;
+    # ", and blocking X" opens a clause of its own).
+    if _inverter_verb(sent, cue):
+        return not GERUND_CLAUSE_BEFORE_RE.search(text, max(0, rel - 8), rel)
+    # "resulted in depletion of Tregs": what the subject brought about.
+    return cue.text.endswith(" of") and RESULTED_IN_BEFORE_RE.search(text, max(0, rel - 48), rel) is not None
 
 
 CAUSAL_WORDS = frozenset({"lead to", "leads to", "led to", "result in", "caused", "causes", "cause", "induce", "induces",
                           "induced", "produce", "produces", "produced", "give rise to", "gives rise to", "triggered",
                           "triggers", "trigger", "elicited", "elicits"})
-RESULTED_IN_BEFORE_RE = re.compile(r"\bresult(?:s|ed|ing)?\s+in\s+(?:(?:a|an|the|significant|marked|dramatic|strong"
-                                   r"|substantial|complete|partial|further|rapid|\w+ly)\s+){0,3}$", re.IGNORECASE)
+# Up to three words between a cause and its effect: "led to a marked reduction in".
+_EFFECT_MODIFIERS = (r"(?:(?:a|an|the|significant|marked|dramatic|strong|substantial|complete|partial|further|rapid"
+                     r"|dose-dependent|time-dependent|\w+ly)\s+){0,3}")
+RESULTED_IN_BEFORE_RE = re.compile(rf"\bresult(?:s|ed|ing)?\s+in\s+{_EFFECT_MODIFIERS}$", re.IGNORECASE)
 # What a cause can bring about that is a decrease ("apoptosis", "arrest" or "death" induced are events, up).
 DECREASE_WORDS = frozenset({"reduction", "reductions", "decrease", "decreases", "decreased", "reduced", "inhibition",
                             "suppression", "depletion", "impairment", "impaired", "decline", "downregulation",
                             "down-regulation", "attenuation", "attenuated", "drop in", "fall in", "diminished", "lowered",
                             "loss", "repression", "abrogation", "dampened", "blunted"})
-CAUSAL_GAP_RE = re.compile(r"\s+(?:(?:a|an|the|significant|marked|dramatic|strong|substantial|complete|partial|further|rapid"
-                           r"|dose-dependent|time-dependent|\w+ly)\s+){0,3}", re.IGNORECASE)
+CAUSAL_GAP_RE = re.compile(rf"\s+{_EFFECT_MODIFIERS}", re.IGNORECASE)
 
 
 def _opens_sentence(text: str, at: int) -> bool:
@@ -1172,17 +1195,7 @@ def _triggers(sent: Sentence, subject: Hit | None, start: int) -> tuple[bool, Cu
     for c in sent.cues:
         if c.start < start:
             continue
-        # "Cisplatin blocked tumour growth", "... by inhibiting viral replication": an inverter verb
-        # after the subject is the subject's own action, a decrease (before it, "blocking IFN-β
-        # abolished it", it inverts the subject).
-        # "migration was blocked by AMD3100": a passive inverter verb names its agent, a decrease.
-        if c.kind == "inv" and c.text.lower() in VERB_INVERTERS and PASSIVE_BY_RE.match(text, c.end - base) \
-                and _inverter_verb(sent, c):
-            c = Cue("down", c.start, c.end, c.text)
-        elif c.kind == "inv" and subject is not None and c.start >= subject.end and not inverted and (
-                (_inverter_verb(sent, c) and not GERUND_CLAUSE_BEFORE_RE.search(text, max(0, c.start - base - 8), c.start - base))
-                # "resulted in depletion of Tregs": what the subject brought about.
-                or (c.text.endswith(" of") and RESULTED_IN_BEFORE_RE.search(text, max(0, c.start - base - 48), c.start - base))):
+        if c.kind == "inv" and _inverter_acts(sent, c, subject, inverted):
             c = Cue("down", c.start, c.end, c.text)
         if c.kind not in DIRECTION_KINDS:
             if c.kind == "inv" and subject is not None and (
@@ -1191,7 +1204,7 @@ def _triggers(sent: Sentence, subject: Hit | None, start: int) -> tuple[bool, Cu
                 inverted = True
             continue
         # "cisplatin-induced", "IFN-dependent": a modifier inside a noun phrase, not the relation.
-        if c.start > base and text[c.start - base - 1] in "-‐–":
+        if _after_hyphen(sent, c):
             continue
         word = c.text.lower()
         if word in NOUN_USE_WORDS:
@@ -1240,7 +1253,8 @@ def _triggers(sent: Sentence, subject: Hit | None, start: int) -> tuple[bool, Cu
         if word in CAUSAL_WORDS:
             # "led to a reduction in", "caused inhibition of": the effect named after the verb carries the sign.
             effect = next((t for t in sent.cues if t.start > c.end), None)
-            if effect is not None and (effect.text.lower() in DECREASE_WORDS or (effect.kind == "inv" and effect.text.lower().endswith(" of"))) \
+            said = effect.text.lower() if effect is not None else ""
+            if effect is not None and (said in DECREASE_WORDS or (effect.kind == "inv" and said.endswith(" of"))) \
                     and CAUSAL_GAP_RE.fullmatch(text, c.end - base, effect.start - base):
                 c = Cue("down", effect.start, effect.end, effect.text)
         strong = c

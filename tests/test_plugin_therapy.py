@@ -242,6 +242,11 @@ def test_a_bound_on_a_quantity_is_no_comparison(nlp_and_extractors):
     assert [c.predicate for c in claims(run(nlp_and_extractors, text), "therapy")] == ["more"]
 
 
+def signs(nlp_and_extractors, text: str) -> list[tuple[str | None, str]]:
+    "(predicate, direction) of each therapy claim in text."
+    return [(c.predicate, c.direction) for c in claims(run(nlp_and_extractors, text), "therapy")]
+
+
 @pytest.mark.parametrize("text,predicate,direction", [
     ("Cisplatin-treated rats showed anxious behaviour compared with controls.", None, "none"),
     ("Tumour volume fell in cisplatin-treated mice, and control mice showed no change in tumour volume.", "fell", "down"),
@@ -261,9 +266,8 @@ def test_the_control_group_is_no_relation(nlp_and_extractors, text, predicate, d
 
 def test_an_organ_failing_is_an_adverse_event_not_a_decrease(nlp_and_extractors):
     text = "Acute renal failure after high-dose methotrexate therapy in a patient with ileostomy."
-    assert [(c.predicate, c.direction) for c in claims(run(nlp_and_extractors, text), "therapy")] == [("failure", "up")]
-    text = "Treatment failure with cisplatin was common."
-    assert [(c.predicate, c.direction) for c in claims(run(nlp_and_extractors, text), "therapy")] == [("failure", "down")]
+    assert signs(nlp_and_extractors, text) == [("failure", "up")]
+    assert signs(nlp_and_extractors, "Treatment failure with cisplatin was common.") == [("failure", "down")]
 
 
 @pytest.mark.parametrize("text,hedged", [
@@ -285,7 +289,7 @@ def test_a_measured_potential_is_no_hedge(nlp_and_extractors, text, hedged):
     ("Increasing doses of cisplatin reduced tumour growth.", "reduced", "down"),
 ])
 def test_every_inflection_of_a_relation_verb_is_a_trigger(nlp_and_extractors, text, predicate, direction):
-    assert [(c.predicate, c.direction) for c in claims(run(nlp_and_extractors, text), "therapy")] == [(predicate, direction)]
+    assert signs(nlp_and_extractors, text) == [(predicate, direction)]
 
 
 @pytest.mark.parametrize("text,predicate,direction", [
@@ -294,8 +298,7 @@ def test_every_inflection_of_a_relation_verb_is_a_trigger(nlp_and_extractors, te
     ("Cisplatin blocks tumour growth in mice.", "blocks", "down"),
 ])
 def test_a_heart_or_nerve_block_is_no_verb(nlp_and_extractors, text, predicate, direction):
-    assert [(c.predicate, c.direction) for c in claims(run(nlp_and_extractors, text), "therapy")
-            if c.predicate] == [(predicate, direction)]
+    assert [sign for sign in signs(nlp_and_extractors, text) if sign[0]] == [(predicate, direction)]
 
 
 @pytest.mark.parametrize("text,predicate,direction", [
@@ -313,7 +316,7 @@ def test_a_heart_or_nerve_block_is_no_verb(nlp_and_extractors, text, predicate, 
     ("Cisplatin plus PD-1 blocking antibodies improved survival.", "improved", "up"),
 ])
 def test_what_a_therapy_blocks_or_causes_sets_the_sign(nlp_and_extractors, text, predicate, direction):
-    assert [(c.predicate, c.direction) for c in claims(run(nlp_and_extractors, text), "therapy")] == [(predicate, direction)]
+    assert signs(nlp_and_extractors, text) == [(predicate, direction)]
 
 
 def test_a_subject_in_a_later_clause_takes_its_clauses_verb(nlp_and_extractors):
