@@ -40,8 +40,10 @@ class Extraction:
         self.extractors = list(extractors)
         self.names = [e.name for e in self.extractors]
         self.signature = store.plugin_signature(self.extractors)
-        self.key = store.signature_key(self.signature)
-        from .nlp import make_nlp  # spaCy loads only when a command extracts
+        from .nlp import make_nlp, pipeline_signature  # spaCy loads only when a command extracts
+
+        # A document is up to date when both its extractors and the parse they read are unchanged.
+        self.key = store.signature_key({**self.signature, "(pipeline)": pipeline_signature(model)})
 
         self.nlp = make_nlp(self.extractors, model)
         self.workers = None

@@ -17,6 +17,9 @@ from .errors import ConfigError, EvidexError, PluginError
 from .models import Extractor
 
 SENTENCE_PIPE = "evidex_sentences"
+# Bump whenever a tokenizer or sentence rule here changes what extractors see: documents stored
+# under other rules are extracted again on the next run, as after a plugin's version changes.
+PIPELINE_RULES = "2"
 
 # Words whose trailing period is an abbreviation in scientific prose, not a sentence end
 # (spaCy keeps "e.g.", "i.e.", "vs." and decimals as one token already).
@@ -100,6 +103,11 @@ def split_sentences(doc: Doc) -> Doc:
     return doc
 
 
+def pipeline_signature(model: str | None = None) -> dict[str, str]:
+    "What the shared parse depends on besides the extractors: the pipeline's rules and the model."
+    return {"rules": PIPELINE_RULES, "model": model or os.environ.get("EVIDEX_SPACY_MODEL") or "blank:en"}
+
+
 def make_nlp(extractors: Iterable[Extractor] = (), model: str | None = None) -> Language:
     "Blank English with sentence splitting (or an installed model), then each extractor's pipes."
     model = model or os.environ.get("EVIDEX_SPACY_MODEL") or None
@@ -115,6 +123,7 @@ def make_nlp(extractors: Iterable[Extractor] = (), model: str | None = None) -> 
     _split_letter_stops(nlp)
     _add_to_pattern(nlp, "suffix_search", HANGING_HYPHEN)
     _add_to_pattern(nlp, "infix_finditer", JOINING_SEMICOLON)
+    _add_to_pattern(nlp, "infix_finditer", GLUED_PARENTHESIS)
     _add_to_pattern(nlp, "suffix_search", CAPITAL_STOP)
     for extractor in extractors:
         try:
@@ -144,6 +153,10 @@ def _split_letter_stops(nlp: Language) -> None:
 HANGING_HYPHEN = "(?<=[A-Za-z0-9\u0370-\u03ff])-$"
 # Genotypes join their alleles with a bare semicolon: "Vil-Cre;Kras" is "Vil-Cre", ";", "Kras".
 JOINING_SEMICOLON = "(?<=[A-Za-z0-9]);(?=[A-Za-z])"
+# A parenthesis glued to the word before it opens an aside, as after a space: "p38(HOG)",
+# "IFN-alpha(2b)", "interferon(IFN)". Only before a letter or digit, so knockout and charge
+# notation ("Ifnar1(-/-)", "CD8(+)") stays one word.
+GLUED_PARENTHESIS = "(?<=[A-Za-z0-9\u0370-\u03ff])\\((?=[A-Za-z0-9\u0370-\u03ff])"
 # A stop after a capital that follows a digit or a small letter, or after a lone capital, ends the
 # word as it does after two capitals: "NF-kB.", "E1A.", "KRAS G12C.", "Fig. 2B.", "hepatitis C."
 # (spaCy keeps these glued, hiding both the name and the sentence end; initials are the

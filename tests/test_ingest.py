@@ -179,6 +179,35 @@ def test_reextract_supersedes_claims_a_changed_plugin_no_longer_makes(fresh, tmp
     assert set(r[0] for r in db.execute("select distinct plugin_version from claims where superseded_run is null")) == {"1.1"}
 
 
+def test_changed_pipeline_rules_reextract_stored_documents(fresh, tmp_path, plugin_dir, eval_docs, monkeypatch):
+    "A tokenizer or sentence rule change reaches stored evidence as a plugin change does; an unchanged one costs nothing."
+    from evidex import nlp
+
+    db_path = tmp_path / "e.db"
+    (plugin_dir / "boom.py").unlink()
+    assert run("ingest", "--db", db_path, "--plugins-dir", plugin_dir, eval_docs).exit_code == 0
+
+    def documents_seen_by_last_run():
+        return open_db(db_path).execute("select documents_seen from runs order by id desc limit 1").fetchone()[0]
+
+    def keys():
+        return {r[0] for r in open_db(db_path).execute("select extracted_with from documents")}
+
+    before = keys()
+    assert len(before) == 1 and None not in before
+    plugins_mod.reset()
+    assert run("extract", "--db", db_path, "--plugins-dir", plugin_dir).exit_code == 0
+    assert documents_seen_by_last_run() == 0 and keys() == before
+    monkeypatch.setattr(nlp, "PIPELINE_RULES", nlp.PIPELINE_RULES + "-next")
+    plugins_mod.reset()
+    result = run("extract", "--db", db_path, "--plugins-dir", plugin_dir)
+    assert result.exit_code == 0, result.output
+    total = open_db(db_path).execute("select count(*) from documents").fetchone()[0]
+    assert documents_seen_by_last_run() == total > 0
+    after = keys()
+    assert len(after) == 1 and after != before
+
+
 def test_store_is_wal_with_fts(fresh, tmp_path, eval_docs):
     db_path = tmp_path / "e.db"
     run("ingest", "--db", db_path, "--no-extract", eval_docs)

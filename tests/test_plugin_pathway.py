@@ -36,6 +36,26 @@ def test_tokenisation_of_knockout_and_dash_variants(nlp_and_extractors):
     assert [t.text for t in nlp.make_doc("cGAS–STING")] == ["cGAS", "–", "STING"]
 
 
+@pytest.mark.parametrize("text, expected", [
+    ("p38(HOG) activation induces a G1 arrest.", ["p38", "(", "HOG", ")", "activation", "induces", "a", "G1", "arrest", "."]),
+    ("IFN-alpha(2b) and STAT1(Y701)", ["IFN", "-", "alpha", "(", "2b", ")", "and", "STAT1", "(", "Y701", ")"]),
+    # Knockout and charge notation stay one word: a parenthesis before a sign is no aside.
+    ("Ifnar1(-/-) and CD8(+) cells", ["Ifnar1(-/-", ")", "and", "CD8(+", ")", "cells"]),
+])
+def test_a_parenthesis_glued_to_a_name_opens_an_aside(nlp_and_extractors, text, expected):
+    nlp, _ = nlp_and_extractors
+    assert [t.text for t in nlp.make_doc(text)] == expected
+
+
+@pytest.mark.parametrize("text, category, expected", [
+    ("Consistent with senescence, p38(HOG) activation induces a G1 cell cycle arrest.", "pathway", "MAPK14"),
+    ("Oncogenic B-RAF(V600E) induces the expression of Tbx3 in melanocytes.", "pathway", "BRAF"),
+    ("IFN-alpha(2b) inhibited tumour growth in mice.", "ifn", "ifn-alpha"),
+])
+def test_a_name_before_a_glued_parenthesis_is_found(nlp_and_extractors, text, category, expected):
+    assert expected in ids(run(nlp_and_extractors, text), category)
+
+
 def test_suspended_hyphen_keeps_the_name(nlp_and_extractors):
     "'TLR7/MyD88- and IFNAR1-dependent', 'Ras- or stress-induced': the hanging hyphen is no part of the name."
     items = run(nlp_and_extractors, "Tumour regression was TLR7/MyD88- and IFNAR1-dependent in mice.")
