@@ -11,7 +11,7 @@ class AgeExtractor(LexiconExtractor):
     "Sentences asserting an age-related effect; cohort age descriptors and cell senescence excluded."
 
     name = "age"
-    version = "0.8"
+    version = "0.9"
     categories = ("age",)
     lexicon = HERE / "age.jsonl"
 

@@ -1108,6 +1108,17 @@ WEAK_TRIGGERS = {
 NEUTRAL_OUTCOMES = {"response rate", "tolerated", "well tolerated", "safe", "safety", "tolerable"}
 INVERT_FLIP = True
 TIME_ADJECTIVES = {"delayed"}
+# Participles that often describe a noun instead of stating the relation: "activated T cells",
+# "at increasing concentrations", "Elevated IFN-β levels correlated with ...".
+ATTRIBUTIVE_WORDS = frozenset({
+    "activated", "increasing", "decreasing", "increased", "decreased", "reduced", "elevated", "enhanced",
+    "impaired", "suppressed", "diminished", "stimulated", "escalating", "rising", "declining"})
+# Before the participle: the sentence's start, or a preposition or determiner opening a noun phrase
+# ("and activated STAT1" is a second verb, so "and" is not here).
+ATTRIBUTIVE_BEFORE_RE = re.compile(r"\b(?:in|at|on|of|with|by|from|for|the|a|an|its|their|these|those|this|that)\s+$",
+                                   re.IGNORECASE)
+# After it: a word that a noun phrase continues with, not "by", "to" or another verb's particle.
+ATTRIBUTIVE_AFTER_RE = re.compile(r"\s+(?!(?:by|to|in|with|and|or|the|a|an|as|at|from|than|through|via|upon|after|of)\b)[\w\u0370-\u03ff]")
 COMPARATIVES = {"more", "less", "fewer", "greater", "higher", "lower"}
 OR_BEFORE_RE = re.compile(r"\bor\s+$", re.IGNORECASE)
 ORGAN_BEFORE_RE = re.compile(r"\b(?:renal|kidney|liver|hepatic|heart|cardiac|respiratory|pulmonary|multi-?organ|organ|ovarian"
@@ -1223,6 +1234,11 @@ def _triggers(sent: Sentence, subject: Hit | None, start: int) -> tuple[bool, Cu
         # "a delayed IFN response", "to delayed apoptosis": when, not less.
         if word in TIME_ADJECTIVES and DETERMINER_BEFORE_RE.search(text, max(0, c.start - base - 6), c.start - base):
             continue
+        # "In activated macrophages, X correlated with ...": a participle describing a noun is the
+        # relation only when no verb follows.
+        if word in ATTRIBUTIVE_WORDS and _attributive(sent, c, weak is not None and weak.text.lower() in ATTRIBUTIVE_WORDS):
+            weak = weak or c
+            continue
         # "12 mg/kg or more", "grade 3 or higher": a bound on a quantity, not a comparison.
         if word in COMPARATIVES and (OR_BEFORE_RE.search(text, max(0, c.start - base - 4), c.start - base) or (
                 NOT_BEFORE_RE.search(text, max(0, c.start - base - 5), c.start - base) and THAN_AFTER_RE.match(text, c.end - base))):
@@ -1260,6 +1276,39 @@ def _triggers(sent: Sentence, subject: Hit | None, start: int) -> tuple[bool, Cu
         strong = c
         break
     return inverted, strong, weak
+
+
+def _attributive(sent: Sentence, cue: Cue, chained: bool) -> bool:
+    "Does this participle describe a noun of the sentence's subject ('Activated STING induced ...')?"
+    text, rel = sent.text, cue.start - sent.start
+    if not ATTRIBUTIVE_AFTER_RE.match(text, cue.end - sent.start):
+        return False
+    if not _opens_sentence(text, rel):
+        before = ATTRIBUTIVE_BEFORE_RE.search(text, max(0, rel - 8), rel)
+        if before is None:
+            # "Decreased erythropoietin and increased SOCS3 downregulated ...": one subject.
+            return chained and COORDINATION_BEFORE_RE.search(text, max(0, rel - 6), rel) is not None
+        # "by increasing GLS expression", "a role in decreasing tumorigenesis": a gerund, a verb.
+        if cue.text.endswith("ing") and before.group().split()[0].lower() in GERUND_PREPOSITIONS:
+            return False
+        # "patients at increased risk of", "have an increased risk": the risk is the finding.
+        if RISK_AFTER_RE.match(text, cue.end - sent.start):
+            return False
+    # After a verb the participle names the outcome: "resulted in impaired growth", "exhibited
+    # a decreased capacity". A "that" opens a new subject: "We show that activated STING ...".
+    for t in sent.cues:
+        if t.start >= cue.start:
+            break
+        if (t.kind in DIRECTION_KINDS or t.kind in ("inv", "finding")) and \
+                not (t.kind == "finding" and THAT_RE.search(text, t.end - sent.start, rel)):
+            return False
+    return True
+
+
+THAT_RE = re.compile(r"\bthat\b", re.IGNORECASE)
+COORDINATION_BEFORE_RE = re.compile(r"(?:\b(?:and|or)|,)\s+$", re.IGNORECASE)
+GERUND_PREPOSITIONS = frozenset({"by", "in", "for", "from", "on", "that"})
+RISK_AFTER_RE = re.compile(r"\s+(?:risks?|incidence|likelihood|odds|chances?|probability|susceptibility)\b", re.IGNORECASE)
 
 
 def _may_break(text: str, end: int) -> bool:

@@ -514,3 +514,21 @@ def test_a_tally_of_responses_or_toxicities_has_no_direction(nlp_and_extractors,
 def test_rises_falls_and_drops_have_their_direction(nlp_and_extractors, text, direction):
     c = claims(run(nlp_and_extractors, text), "therapy")
     assert [x.direction for x in c] == [direction], text
+
+
+@pytest.mark.parametrize("text,predicate,direction", [
+    # A participle describing the subject's noun gives way to the verb after it.
+    ("Cisplatin at increasing concentrations reduced tumour growth.", "reduced", "down"),
+    ("In activated macrophages, response to cisplatin correlated with survival.", "correlated with", "assoc"),
+    ("Increased EGFR expression was associated with gefitinib response.", "associated with", "assoc"),
+    ("With increasing doses of cisplatin, the expression of EGFR decreased.", "decreased", "down"),
+    ("Elevated IGF1 and reduced IGFBP3 in patients given cisplatin led to a reduction in apoptosis.", "reduction", "down"),
+    # With no verb after it, the participle is still the relation.
+    ("Cisplatin-treated mice showed reduced tumour growth.", "reduced", "down"),
+    # After a verb it names the outcome; "by increasing" is a verb of its own; a risk is the finding.
+    ("Treatment with cisplatin resulted in impaired tumour growth that correlated with survival.", "impaired", "down"),
+    ("Cisplatin acts by increasing ROS production, which correlates with apoptosis.", "increasing", "up"),
+    ("Patients given cisplatin have an increased risk of nephropathy associated with dehydration.", "increased", "up"),
+])
+def test_a_participle_describing_a_noun_is_no_relation(nlp_and_extractors, text, predicate, direction):
+    assert signs(nlp_and_extractors, text) == [(predicate, direction)]
