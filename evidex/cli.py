@@ -379,4 +379,23 @@ try:
 except EvidexError:
     pass  # reported by the command that needs the plugins, inside EvidexGroup's error handling
 add_commands(cli)  # evidex seed load|status|link, evidex diff
-pm.hook.register_commands(cli=cli)
+
+
+def add_plugin_commands(group: click.Group) -> None:
+    "Each plugin's register_commands; one that raises or would replace an existing command is reported, not obeyed."
+    from .plugins import state
+
+    for impl in pm.hook.register_commands.get_hookimpls():
+        before = dict(group.commands)
+        try:
+            impl.function(cli=group)
+        except Exception as ex:  # at import time: a traceback here would break every command
+            state.failures.append((impl.plugin_name, f"register_commands raised {type(ex).__name__}: {ex}"))
+        for name, command in before.items():
+            if group.commands.get(name) is not command:
+                group.commands[name] = command
+                state.failures.append((impl.plugin_name, f"register_commands would replace the command {name!r}; "
+                                                          "the existing one is kept"))
+
+
+add_plugin_commands(cli)

@@ -32,6 +32,8 @@ class LoadState:
     failures: list[tuple[str, str]] = field(default_factory=list)  # (plugin name, error)
     versions: dict[str, str] = field(default_factory=dict)  # plugin name -> distribution version
     owners: dict[str, str] = field(default_factory=dict)  # extractor name -> plugin name
+    origins: dict[str, str] = field(default_factory=dict)  # plugin name -> where it was loaded from
+    clashes: list[str] = field(default_factory=list)  # two plugins under one name: an error every load
 
 
 state = LoadState()
@@ -55,11 +57,19 @@ def _load_module(name: str, path: Path) -> ModuleType:
     return module
 
 
-def _register(module: object, name: str, version: str = "") -> None:
-    if pm.get_plugin(name) is not None or pm.is_registered(module):
+def _register(module: object, name: str, version: str = "", origin: str = "") -> None:
+    if pm.is_registered(module):
+        return
+    if pm.get_plugin(name) is not None:
+        # Which of the two would win depends on install order; the loser's claims would be
+        # superseded by the winner's under the same name. Refuse both, naming them.
+        clash = f"two plugins are named {name!r}: {state.origins.get(name, 'one already loaded')} and {origin or repr(module)}"
+        if clash not in state.clashes:
+            state.clashes.append(clash)
         return
     pm.register(module, name=name)
     state.versions[name] = version
+    state.origins[name] = origin
 
 
 def load_plugins(plugins_dir: str | os.PathLike | None = None) -> None:
@@ -67,7 +77,7 @@ def load_plugins(plugins_dir: str | os.PathLike | None = None) -> None:
     if not state.loaded:
         state.loaded = True
         for module_name in DEFAULT_PLUGINS:
-            _register(importlib.import_module(module_name), module_name, _evidex_version())
+            _register(importlib.import_module(module_name), module_name, _evidex_version(), f"module {module_name}")
         for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
             if not _wanted(ep):
                 continue
@@ -76,10 +86,13 @@ def load_plugins(plugins_dir: str | os.PathLike | None = None) -> None:
             except Exception as ex:  # a broken plugin must not take the others down
                 state.failures.append((ep.name, f"{type(ex).__name__}: {ex}"))
                 continue
-            _register(module, ep.name, ep.dist.version if ep.dist else "")
+            dist = f"{ep.dist.name} {ep.dist.version}" if ep.dist else "no distribution"
+            _register(module, ep.name, ep.dist.version if ep.dist else "", f"entry point {ep.value} ({dist})")
     plugins_dir = plugins_dir or os.environ.get("EVIDEX_PLUGINS_DIR")
     if plugins_dir and str(plugins_dir) not in state.plugins_dirs:
         load_plugins_dir(Path(plugins_dir))
+    if state.clashes:
+        raise PluginError(f"{state.clashes[0]}; rename or uninstall one")
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as ex:
@@ -99,7 +112,7 @@ def load_plugins_dir(path: Path) -> None:
         except Exception as ex:
             state.failures.append((file.stem, f"{type(ex).__name__}: {ex}"))
             continue
-        _register(module, file.stem, "")
+        _register(module, file.stem, "", f"file {file}")
 
 
 def _evidex_version() -> str:
@@ -128,4 +141,6 @@ def reset() -> None:
     state.failures.clear()
     state.versions.clear()
     state.owners.clear()
+    state.origins.clear()
+    state.clashes.clear()
     sys.modules.pop("evidex_local_plugins", None)

@@ -113,6 +113,42 @@ def test_hook_register_commands(fresh, tmp_path):
     assert result.exit_code == 0 and result.output == "hello from a plugin\n"
 
 
+def test_a_plugin_command_never_replaces_an_existing_one(fresh, tmp_path):
+    "A plugin's 'extract' would shadow the built-in silently; it is refused and reported by name."
+    write_plugin(tmp_path, "shadow", """
+        import click
+        from evidex import hookimpl
+
+        @hookimpl
+        def register_commands(cli):
+            @cli.command(name="extract")
+            def extract():
+                click.echo("not the real extract")
+
+            @cli.command(name="shadow-count")
+            def count():
+                click.echo("counted")
+    """)
+    write_plugin(tmp_path, "raising", """
+        from evidex import hookimpl
+
+        @hookimpl
+        def register_commands(cli):
+            raise RuntimeError("no commands today")
+    """)
+    fresh.load_plugins(tmp_path)
+    from evidex.cli import add_plugin_commands
+
+    builtin = __import__("click").Command("extract", callback=lambda: print("built-in extract"))
+    group = __import__("click").Group(commands=[builtin])
+    add_plugin_commands(group)
+    assert group.commands["extract"] is builtin
+    assert CliRunner().invoke(group, ["shadow-count"]).output == "counted\n"
+    failures = dict(fresh.state.failures)
+    assert "would replace the command 'extract'" in failures["shadow"]
+    assert "RuntimeError: no commands today" in failures["raising"]
+
+
 def test_unknown_hook_fails_loudly(fresh, tmp_path):
     write_plugin(tmp_path, "typo", """
         from evidex import hookimpl
@@ -131,6 +167,31 @@ def test_duplicate_extractor_names_name_both_plugins(fresh, tmp_path):
     with pytest.raises(PluginError) as info:
         get_extractors(str(tmp_path))
     assert "'same'" in str(info.value) and "'first'" in str(info.value) and "'second'" in str(info.value)
+
+
+def test_two_plugins_under_one_name_are_an_error_naming_both(fresh, tmp_path, monkeypatch):
+    "An installed plugin named like a built-in one must not silently replace it (or be replaced)."
+    site = tmp_path / "site"
+    write_plugin(site, "evidex_other_ifn", EXTRACTOR_PLUGIN.format(name="other-ifn", word="cancer"))
+    dist = site / "evidex_other_ifn-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: evidex-other-ifn\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[evidex]\nifn = evidex_other_ifn\n")
+    monkeypatch.syspath_prepend(str(site))
+    for _ in range(2):  # every later load says it again: a command must not run on half the plugins
+        with pytest.raises(PluginError) as info:
+            get_extractors()
+        message = str(info.value)
+        assert "two plugins are named 'ifn'" in message
+        assert "evidex_plugins.ifn" in message and "evidex_other_ifn" in message and "evidex-other-ifn 0.1" in message
+    sys.modules.pop("evidex_other_ifn", None)
+
+
+def test_a_plugins_dir_file_named_like_an_installed_plugin_is_an_error(fresh, tmp_path):
+    path = write_plugin(tmp_path, "therapy", EXTRACTOR_PLUGIN.format(name="my-therapy", word="cancer"))
+    with pytest.raises(PluginError) as info:
+        get_extractors(str(tmp_path))
+    assert "two plugins are named 'therapy'" in str(info.value) and str(path) in str(info.value)
 
 
 def test_missing_plugins_dir_is_an_error(fresh, tmp_path):
