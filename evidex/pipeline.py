@@ -13,6 +13,13 @@ if TYPE_CHECKING:  # spaCy loads in ~0.5 s: only commands that extract should pa
 from .models import FIELDS, Claim, Document, Extractor, Mention
 
 
+DIRECTIONS = ("up", "down", "assoc", "none")
+
+
+class PluginOutputError(Exception):
+    "An extractor yielded something that cannot be stored as evidence."
+
+
 @dataclass
 class ExtractionError:
     "One extractor raised on one document; recorded, never fatal to the run."
@@ -54,14 +61,31 @@ def extract_one(
     "Run every extractor on one parsed document; an extractor that raises is reported and skipped."
     out: list[Claim | Mention] = []
     for extractor in extractors:
+        categories = extractor.categories
         try:
             found = []
             for name, doc in parsed.items():
+                limit = len(getattr(document, name))
                 for item in extractor.extract(document, name, doc):
+                    is_claim = type(item) is Claim or isinstance(item, Claim)
+                    if not is_claim and not isinstance(item, Mention):
+                        raise PluginOutputError(f"yielded {item!r}, which is neither a Claim nor a Mention")
+                    # What a plugin yields is stored as evidence: it must point into the text it was given.
+                    if item.field != name or not 0 <= item.start <= item.end <= limit:
+                        raise PluginOutputError(
+                            f"yielded a {type(item).__name__} at {item.field}[{item.start}:{item.end}], outside the "
+                            f"{name} it was given ({limit} characters)")
+                    if categories and item.category not in categories:
+                        raise PluginOutputError(f"yielded category {item.category!r}, not one of its categories "
+                                                f"({', '.join(categories)})")
+                    if is_claim and (item.direction not in DIRECTIONS or not 0 <= item.confidence <= 1):
+                        raise PluginOutputError(f"yielded a claim with direction {item.direction!r} and confidence "
+                                                f"{item.confidence!r}: directions are {', '.join(DIRECTIONS)}, "
+                                                "confidence is 0 to 1")
                     item.doc_id = document.id
                     item.plugin = extractor.name
                     item.plugin_version = extractor.version
-                    if isinstance(item, Claim) and item.section is None and name == "abstract":
+                    if is_claim and item.section is None and name == "abstract":
                         item.section = document.section_at(item.start)
                     found.append(item)
         except Exception as ex:  # one plugin's bug must not lose the other plugins' claims

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from evidex import get_extractors, get_sources, hookspecs
 from evidex.cli import cli
+from evidex.db import open_db
 from evidex.errors import PluginError
 
 
@@ -351,3 +352,55 @@ def test_an_extractor_that_fails_to_set_up_is_one_line_and_exit_2(fresh, tmp_pat
     assert len(lines) == 1 and lines[0].startswith(f"Error: extractor 'custom' failed to set up: ValueError: {problem}")
     if db.exists():  # the database may have been created, but holds nothing
         assert sqlite3.connect(db).execute("select count(*) from documents").fetchone()[0] == 0
+
+
+FORGING_PLUGIN = """
+    from evidex import Claim, Extractor, Mention, hookimpl
+
+    class Forger(Extractor):
+        name = "forger"
+        categories = ("demo",)
+
+        def extract(self, document, field, doc):
+            n = len(doc.text)
+            bad = {{
+                "category": Claim(category="ifn", sentence=doc.text, field=field, start=0, end=n),
+                "direction": Claim(category="demo", sentence=doc.text, field=field, start=0, end=n, direction="sideways"),
+                "confidence": Claim(category="demo", sentence=doc.text, field=field, start=0, end=n, confidence=7.5),
+                "offsets": Claim(category="demo", sentence=doc.text, field=field, start=-5, end=10**6),
+                "field": Mention(category="demo", entity="x", field="body", start=0, end=1, text="x"),
+                "type": "a string",
+            }}["{problem}"]
+            yield Claim(category="demo", sentence=doc.text, field=field, start=0, end=n)
+            yield bad
+
+    @hookimpl
+    def register_extractors(register):
+        register(Forger())
+"""
+
+
+@pytest.mark.parametrize("problem,message", [
+    ("category", "category 'ifn', not one of its categories (demo)"),
+    ("direction", "direction 'sideways'"),
+    ("confidence", "confidence 7.5"),
+    ("offsets", "outside the abstract it was given"),
+    ("field", "body[0:1], outside the abstract"),
+    ("type", "neither a Claim nor a Mention"),
+])
+def test_what_a_plugin_yields_is_checked_before_it_is_stored(fresh, tmp_path, problem, message):
+    "A claim under another plugin's category, off the text or with an unknown direction is an error, not evidence."
+    plugins = tmp_path / "plugins"
+    write_plugin(plugins, "forger", FORGING_PLUGIN.format(problem=problem))
+    write_plugin(plugins, "words", EXTRACTOR_PLUGIN.format(name="words", word="cancer"))
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text(json.dumps({"pmid": "1", "title": "", "abstract": "Cancer cells grew."}) + "\n")
+    db_path = tmp_path / "e.db"
+    result = CliRunner().invoke(cli, ["ingest", "--db", str(db_path), "--plugins-dir", str(plugins), str(docs)],
+                                env={"EVIDEX_LOAD_PLUGINS": ""})
+    assert result.exit_code == 1, result.output
+    db = open_db(db_path)
+    assert [r[0] for r in db.execute("select plugin from claims")] == ["words"]  # nothing of the forger's
+    errors = [tuple(r) for r in db.execute("select plugin, error from run_errors")]
+    assert len(errors) == 1 and errors[0][0] == "forger" and "PluginOutputError" in errors[0][1]
+    assert message in errors[0][1], errors[0][1]
