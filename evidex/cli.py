@@ -9,10 +9,10 @@ from pathlib import Path
 import click
 
 from . import __version__, get_extractors, get_sources
-from .errors import EvidexError, UsageError
+from .errors import EvidexError, SourceError, UsageError
 from .fetch import fetch_query
 from .files import read_file
-from .models import Claim, Document, Mention
+from .models import Claim, Deletion, Document, Mention
 from . import db as store
 from .ingest import Counts, Extraction, extract_stored, store_records
 from .pipeline import ExtractionError
@@ -119,7 +119,7 @@ def _finish(db, run_id, counts: Counts, load_failures: int, command: str) -> Non
 @click.argument("files", nargs=-1, type=click.Path(dir_okay=False))
 @db_option
 @click.option("--no-extract", is_flag=True, help="Store documents without running extractors")
-@click.option("--source", help="Fetch from a source instead of FILES: pubmed or europepmc")
+@click.option("--source", help="Fetch from a source instead of FILES: pubmed, europepmc or a plugin's")
 @click.option("--query", help="With --source: the search query (PubMed or Europe PMC syntax)")
 @click.option("--since", type=click.DateTime(["%Y-%m-%d", "%Y/%m/%d"]),
               help="With --source: start at this entry date instead of the last complete run")
@@ -177,13 +177,51 @@ def ingest(files, db_path, no_extract, source, query, since, everything, limit, 
     _finish(db, run_id, counts, load_failures, "ingest")
 
 
+def _ingest_search(db_path, no_extract, source, query, since, limit, workers, plugins_dir) -> None:
+    "ingest --source for a plugin's Source that only has search(): every record in one transaction."
+    options = {k: v for k, v in (("since", since.date() if since else None), ("limit", limit)) if v is not None}
+    extractors = [] if no_extract else _extractors(plugins_dir)
+    _lock(db_path)
+    extraction = None if no_extract else _extraction(extractors, workers)
+    db = store.open_db(db_path)
+    counts = Counts()
+
+    def records():
+        for record in source.search(query, **options):
+            if not isinstance(record, (Document, Deletion)):
+                raise SourceError(f"source {source.name!r} yielded {record!r}, which is not a Document")
+            yield record
+
+    try:
+        # As with files: a source that fails part-way leaves the database as it was.
+        with db.atomic():
+            run_id = store.start_run(db, "ingest", extraction.signature if extraction else {},
+                                     baseline_id=current_baseline(db), source=source.name, query=query,
+                                     options={k: str(v) for k, v in options.items()})
+            store_records(db, run_id, records(), extraction, counts)
+    except KeyboardInterrupt:
+        raise click.Abort() from None
+    except EvidexError:
+        raise
+    except Exception as ex:  # a plugin's own source: one line naming it, not a traceback
+        raise SourceError(f"source {source.name!r} failed: {type(ex).__name__}: {ex}") from None
+    load_failures = _report_plugin_failures(db, run_id)
+    _finish(db, run_id, counts, load_failures, "ingest")
+
+
 def _ingest_source(db_path, no_extract, source_name, query, since, everything, limit, batch_size,
                    cache_dir, offline, email, quiet, workers, plugins_dir) -> None:
     "ingest --source: fetch a query into the database with a ledger and a watermark."
     sources = get_sources(plugins_dir)
     source = sources.get(source_name)
-    if source is None or not hasattr(source, "plan"):
+    if source is None:
         raise UsageError(f"unknown source {source_name!r}; known: {', '.join(sorted(sources)) or 'none'}")
+    if not hasattr(source, "plan"):
+        if everything or cache_dir or offline:
+            raise click.UsageError(f"source {source_name!r} takes --query, --since and --limit only "
+                                   "(no ledger, watermark or cache)")
+        _ingest_search(db_path, no_extract, source, query, since, limit, workers, plugins_dir)
+        return
     if source_name == "pubmed" and not email:
         click.echo("Warning: no contact email for NCBI: pass --email or set EVIDEX_EMAIL "
                    "(NCBI asks every E-utilities client for one)", err=True)

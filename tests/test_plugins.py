@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import sqlite3
 import subprocess
@@ -404,3 +405,63 @@ def test_what_a_plugin_yields_is_checked_before_it_is_stored(fresh, tmp_path, pr
     errors = [tuple(r) for r in db.execute("select plugin, error from run_errors")]
     assert len(errors) == 1 and errors[0][0] == "forger" and "PluginOutputError" in errors[0][1]
     assert message in errors[0][1], errors[0][1]
+
+
+def guide_example(heading: str) -> str:
+    "The python example of one hook's section of plugins/README.md, as a reader would copy it."
+    from test_docs import sections
+
+    section = sections()[heading]
+    blocks = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    return next(b for b in blocks if "@hookimpl" in b)
+
+
+def ingest_from(tmp_path, source_body: str, *args: str):
+    plugins = tmp_path / "plugins"
+    write_plugin(plugins, "folder_source", source_body)
+    db_path = tmp_path / "e.db"
+    result = CliRunner().invoke(cli, ["ingest", "--db", str(db_path), "--plugins-dir", str(plugins), *args],
+                                env={"EVIDEX_LOAD_PLUGINS": ""})
+    return result, db_path
+
+
+def test_the_guides_source_example_ingests_with_source(fresh, tmp_path):
+    "A plugin Source with only search() works with `ingest --source`, as plugins/README.md shows it."
+    data = tmp_path / "records"
+    data.mkdir()
+    for name, title in (("a", "IFN-beta restrains tumours"), ("b", "Cisplatin in mice")):
+        (data / f"{name}.json").write_text(json.dumps({"title": title, "abstract": "Cancer cells grew."}))
+    result, db_path = ingest_from(tmp_path, guide_example("register_sources(register)"),
+                                  "--source", "folder", "--query", str(data), "--no-extract")
+    assert result.exit_code == 0, result.output
+    db = open_db(db_path)
+    assert [tuple(r) for r in db.execute("select id, source from documents order by id")] == [
+        ("folder:a", "folder"), ("folder:b", "folder")]
+    assert [tuple(r) for r in db.execute("select source, query, status from runs")] == [("folder", str(data), "ok")]
+    result, _ = ingest_from(tmp_path, guide_example("register_sources(register)"),
+                            "--source", "folder", "--query", str(data), "--all")
+    assert result.exit_code == 2 and "takes --query, --since and --limit only" in result.output
+
+
+def test_a_source_that_fails_part_way_is_one_line_and_changes_nothing(fresh, tmp_path):
+    body = """
+        from evidex import Document, Source, hookimpl
+
+        class Flaky(Source):
+            name = "folder"
+
+            def search(self, query, **options):
+                yield Document(id="flaky:1", title="One", abstract="Cancer cells grew.")
+                raise ConnectionError("the archive went away")
+
+        @hookimpl
+        def register_sources(register):
+            register(Flaky())
+    """
+    result, db_path = ingest_from(tmp_path, body, "--source", "folder", "--query", "x")
+    assert result.exit_code == 4, result.output
+    assert result.output.strip().splitlines()[-1] == \
+        "Error: source 'folder' failed: ConnectionError: the archive went away"
+    db = open_db(db_path)
+    assert db.execute("select count(*) from documents").fetchone()[0] == 0
+    assert db.execute("select count(*) from runs").fetchone()[0] == 0
