@@ -6,6 +6,7 @@ import importlib
 import importlib.metadata
 import importlib.util
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,8 +46,13 @@ def _wanted(ep: importlib.metadata.EntryPoint) -> bool:
     if names is None:
         return True
     allowed = {n.strip() for n in names.split(",") if n.strip()}
-    dist = ep.dist.name if ep.dist else ""
-    return ep.name in allowed or dist in allowed
+    dist = _normal(ep.dist.name) if ep.dist else ""
+    return ep.name in allowed or (dist != "" and dist in {_normal(n) for n in allowed})
+
+
+def _normal(name: str) -> str:
+    "A distribution name as pip compares them: 'evidex_mything' is 'evidex-mything'."
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def _load_module(name: str, path: Path) -> ModuleType:

@@ -210,6 +210,21 @@ def test_plugin_that_fails_to_import_is_reported_by_name(fresh, tmp_path):
     assert "not_a_module_anywhere" in failures["broken"]
 
 
+@pytest.mark.parametrize("wanted,loads", [("demo_ep", True), ("evidex-demo-ep", True), ("Evidex_Demo.EP", True),
+                                            ("evidex-demo", False), ("", False)])
+def test_evidex_load_plugins_names_a_distribution_as_pip_does(fresh, tmp_path, monkeypatch, wanted, loads):
+    site = tmp_path / "site"
+    write_plugin(site, "evidex_demo_ep", EXTRACTOR_PLUGIN.format(name="demo-ep", word="cancer"))
+    dist = site / "evidex_demo_ep-0.3.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: evidex-demo-ep\nVersion: 0.3\n")
+    (dist / "entry_points.txt").write_text("[evidex]\ndemo_ep = evidex_demo_ep\n")
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setenv("EVIDEX_LOAD_PLUGINS", wanted)
+    assert ("demo-ep" in get_extractors()) is loads
+    sys.modules.pop("evidex_demo_ep", None)
+
+
 def test_entry_point_plugin_loads(fresh, tmp_path, monkeypatch):
     "A distribution with an `evidex` entry point, found on sys.path like an installed package."
     site = tmp_path / "site"
