@@ -176,6 +176,9 @@ UPDATE_SEEN_DOCUMENT = "update documents set %s where id = ?" % ", ".join(f"[{c}
 INDEX_DOCUMENT = "insert into documents_fts (rowid, title, abstract) values (?, ?, ?)"
 INDEX_CLAIMS = ("insert into claims_fts (rowid, sentence) select rowid, sentence from claims "
                 "where id in (select value from json_each(?))")
+# Identifiers and metadata a later record without them leaves as they were.
+KEPT_COLUMNS = ("pmid", "doi", "pmcid", "journal", "pub_date", "year", "entry_date", "language", "vernacular_title",
+                "pub_types")
 INSERT_DOCUMENT_ID = _insert_sql("document_ids", ("scheme", "value", "doc_id", "run_id"), "insert or ignore")
 CLAIM_COLUMNS = ("id",) + tuple(Claim.__dataclass_fields__) + ("first_seen_run", "last_seen_run", "superseded_run")
 INSERT_CLAIM = _insert_sql("claims", CLAIM_COLUMNS)
@@ -221,12 +224,14 @@ def save_document(db: Database, document: Document, run_id: int) -> str:
     keys = document_keys(document)
     existing_id = find_existing(db, document, keys)
     if existing_id and existing_id != document.id:
-        # Seen under another id (e.g. a preprint key, now with a PMID): keep the first id.
+        # Seen under another id (e.g. a preprint key, now with a PMID): keep the first id, and
+        # record this one too, so it still finds the document.
+        keys.append(("id", document.id))
         document.id = existing_id
     row = document.to_row()
     row["content_key"] = document.content_key()
-    old = db.execute("select content_key, source_ids, extracted_with from documents where id = ?",
-                     [document.id]).fetchone()
+    old = db.execute(f"select content_key, source_ids, extracted_with, {', '.join(KEPT_COLUMNS)} "
+                     "from documents where id = ?", [document.id]).fetchone()
     if old is None:
         row.update(first_seen_run=run_id, last_seen_run=run_id, extracted_with=None)
         rowid = db.execute(INSERT_DOCUMENT, [row.get(c) for c in DOCUMENT_COLUMNS]).lastrowid
@@ -236,6 +241,11 @@ def save_document(db: Database, document: Document, run_id: int) -> str:
         merged = json.loads(old[1] or "{}")
         merged.update(document.source_ids)
         row["source_ids"] = json.dumps(merged, ensure_ascii=False)
+        # A record from another source may lack what the stored one has (a preprint has no
+        # PMID): what it does not say never erases what is known.
+        for column, value in zip(KEPT_COLUMNS, old[3:]):
+            if row[column] in (None, "", "[]") and value not in (None, "", "[]"):
+                row[column] = value
         row["last_seen_run"] = run_id
         status = "same" if old[0] == row["content_key"] else "changed"
         row["extracted_with"] = old[2] if status == "same" else None

@@ -331,3 +331,22 @@ def test_full_text_indexes_match_their_tables_after_new_same_and_changed_documen
     word = max(sentence.split(), key=len).strip(".,;:()[]")
     hits = db.execute("select count(*) from claims_fts where claims_fts match ?", [f'"{word}"']).fetchone()[0]
     assert hits >= 1
+
+
+def test_a_record_matched_by_doi_keeps_what_is_known_and_is_found_under_its_own_id(fresh, tmp_path):
+    "A preprint with the same DOI as a stored PubMed record: one document, its PMID kept, both ids recorded."
+    db_path = tmp_path / "e.db"
+    first = tmp_path / "first.jsonl"
+    first.write_text(json.dumps({"pmid": "111", "doi": "10.1/ABC", "title": "IFN and cancer", "year": 2020,
+                                 "journal": "J Test", "abstract": "Interferon restrained tumours."}) + "\n")
+    second = tmp_path / "second.jsonl"
+    second.write_text(json.dumps({"id": "EPMC:PPR1", "doi": "10.1/abc", "title": "IFN and cancer",
+                                  "abstract": "Interferon restrained tumours."}) + "\n")
+    for path in (first, second, second):
+        result = run("ingest", "--db", db_path, "--no-extract", path)
+        assert result.exit_code == 0, result.output
+    db = open_db(db_path)
+    rows = [tuple(r) for r in db.execute("select id, pmid, lower(doi), journal, year from documents")]
+    assert rows == [("111", "111", "10.1/abc", "J Test", 2020)]
+    ids = {(r[0], r[1]) for r in db.execute("select scheme, value from document_ids where doc_id = '111'")}
+    assert {("id", "111"), ("pmid", "111"), ("id", "EPMC:PPR1"), ("doi", "10.1/abc")} <= ids
