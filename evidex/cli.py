@@ -56,15 +56,14 @@ workers_option = click.option(
 
 
 def _extractors(plugins_dir, only=()):
+    "Every installed extractor (all set up the shared parse); `only` names must be among them."
     extractors = get_extractors(plugins_dir)
-    if only:
-        unknown = sorted(set(only) - set(extractors))
-        if unknown:
-            raise click.BadParameter(
-                f"unknown extractor {', '.join(unknown)}; known: {', '.join(extractors) or 'none'}",
-                param_hint="--extractor",
-            )
-        extractors = {k: v for k, v in extractors.items() if k in only}
+    unknown = sorted(set(only) - set(extractors))
+    if unknown:
+        raise click.BadParameter(
+            f"unknown extractor {', '.join(unknown)}; known: {', '.join(extractors) or 'none'}",
+            param_hint="--extractor",
+        )
     return list(extractors.values())
 
 
@@ -74,9 +73,9 @@ db_option = click.option(
 )
 
 
-def _extraction(extractors, workers: int) -> Extraction:
+def _extraction(extractors, workers: int, only=()) -> Extraction:
     "The command's extraction, its worker processes (if any) stopped when the command ends."
-    extraction = Extraction(extractors, workers=workers)
+    extraction = Extraction(extractors, workers=workers, only=only)
     click.get_current_context().call_on_close(extraction.close)
     return extraction
 
@@ -291,7 +290,7 @@ def extract(db_path, input_path, output, only, everything, mentions, workers, pl
     if bool(input_path) != bool(output):
         raise click.UsageError("--input and --output go together")
     extractors = _extractors(plugins_dir, only)
-    extraction = _extraction(extractors, workers)
+    extraction = _extraction(extractors, workers, only)
     if input_path:
         _extract_offline(input_path, output, extraction, mentions)
         return

@@ -36,16 +36,23 @@ class Counts:
 class Extraction:
     "The extractors of a run with their one shared pipeline, built once; optionally in worker processes."
 
-    def __init__(self, extractors: Iterable[Extractor], model: str | None = None, workers: int = 1):
-        self.extractors = list(extractors)
+    def __init__(self, extractors: Iterable[Extractor], model: str | None = None, workers: int = 1,
+                 only: Iterable[str] | None = None):
+        everyone = list(extractors)
+        wanted = set(only) if only else None
+        # `--extractor NAME` runs a few, but every extractor still sets up its pipes: the shared
+        # parse (and so what the few find) must not depend on which others run.
+        self.extractors = [e for e in everyone if wanted is None or e.name in wanted]
         self.names = [e.name for e in self.extractors]
+        self.partial = len(self.extractors) < len(everyone)
         self.signature = store.plugin_signature(self.extractors)
         from .nlp import make_nlp, pipeline_signature  # spaCy loads only when a command extracts
 
-        # A document is up to date when both its extractors and the parse they read are unchanged.
-        self.key = store.signature_key({**self.signature, "(pipeline)": pipeline_signature(model)})
+        # A document is up to date when both all its extractors and the parse they read are
+        # unchanged; a partial run works on the documents that are not, and marks none of them.
+        self.key = store.signature_key({**store.plugin_signature(everyone), "(pipeline)": pipeline_signature(model)})
 
-        self.nlp = make_nlp(self.extractors, model)
+        self.nlp = make_nlp(everyone, model)
         self.workers = None
         if workers > 1 and self.extractors:
             from .workers import Workers
@@ -143,7 +150,7 @@ def _store_found(db: Database, run_id: int, extraction: Extraction,
         ok_plugins = [n for n in extraction.names if (document.id, n) not in failed]
         # A document a plugin failed on is not marked done, so the next run retries it;
         # that plugin's earlier claims stay current rather than being superseded.
-        key = extraction.key if len(ok_plugins) == len(extraction.names) else None
+        key = extraction.key if len(ok_plugins) == len(extraction.names) and not extraction.partial else None
         new, superseded = store.save_extraction(db, document, ok_plugins, items, run_id, key)
         counts.claims_new += new
         counts.claims_superseded += superseded

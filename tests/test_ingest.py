@@ -350,3 +350,27 @@ def test_a_record_matched_by_doi_keeps_what_is_known_and_is_found_under_its_own_
     assert rows == [("111", "111", "10.1/abc", "J Test", 2020)]
     ids = {(r[0], r[1]) for r in db.execute("select scheme, value from document_ids where doc_id = '111'")}
     assert {("id", "111"), ("pmid", "111"), ("id", "EPMC:PPR1"), ("doi", "10.1/abc")} <= ids
+
+
+def test_extract_with_some_extractors_finds_what_they_find_in_a_full_run(fresh, tmp_path, eval_docs):
+    "`extract --extractor ifn` parses as a full run does: ifn's claims do not depend on which others run."
+    db_path = tmp_path / "e.db"
+    builtins = {"EVIDEX_LOAD_PLUGINS": "ifn,pathway,therapy,age"}
+    assert run("ingest", "--db", db_path, eval_docs, env=builtins).exit_code == 0
+    db = open_db(db_path)
+    before = {r[0] for r in db.execute("select id from claims where plugin = 'ifn' and superseded_run is null")}
+    keys = {r[0] for r in db.execute("select extracted_with from documents")}
+    assert before and len(keys) == 1
+    plugins_mod.reset()
+    result = run("extract", "--db", db_path, "--all", "--extractor", "ifn", env=builtins)
+    assert result.exit_code == 0, result.output
+    assert "0 new claims, 0 superseded" in result.output
+    db = open_db(db_path)
+    assert {r[0] for r in db.execute("select id from claims where plugin = 'ifn' and superseded_run is null")} == before
+    assert {r[0] for r in db.execute("select extracted_with from documents")} == keys  # a part marks nothing done
+    plugins_mod.reset()
+    result = run("extract", "--db", db_path, env=builtins)
+    assert result.exit_code == 0 and "0 documents" in result.output, result.output
+    plugins_mod.reset()
+    result = run("extract", "--db", db_path, "--extractor", "nope", env=builtins)
+    assert result.exit_code == 2 and "unknown extractor nope" in result.output
