@@ -125,7 +125,7 @@ def _finish(db, run_id, counts: Counts, load_failures: int, command: str) -> Non
 @click.option("--all", "everything", is_flag=True, help="With --source: ignore the watermark, fetch everything")
 @click.option("--limit", type=click.IntRange(min=1), help="With --source: stop after this many records")
 @click.option("--batch-size", type=click.IntRange(1, 10000), default=200, show_default=True,
-              help="With --source: ids per efetch POST / Europe PMC page size (max 1000)")
+              help="With --source: ids per efetch POST / Europe PMC page size (Europe PMC pages stop at 1000)")
 @click.option("--cache-dir", type=click.Path(file_okay=False),
               help="With --source: keep raw responses here, by content hash, for offline replay")
 @click.option("--offline", is_flag=True, help="With --cache-dir: replay the cached responses, no network")
@@ -149,6 +149,8 @@ def ingest(files, db_path, no_extract, source, query, since, everything, limit, 
             raise click.UsageError("give FILES or --source, not both")
         if not query:
             raise click.UsageError("--source needs --query")
+        if since and everything:
+            raise click.UsageError("--since and --all exclude each other: start at a date, or fetch everything")
         _ingest_source(db_path, no_extract, source, query, since, everything, limit, batch_size,
                        cache_dir, offline, email, quiet, workers, plugins_dir)
         return

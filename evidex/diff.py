@@ -190,6 +190,9 @@ def diff(a: int | None, b: int | None, db_path: str, plugin: str | None, baselin
         if a is not None or not plugin:
             raise click.UsageError("give two run ids A and B, or --plugin NAME")
         a, b = plugin_runs(db, plugin)
+    if baseline_id and db.execute("select 1 from baselines where id = ?", [baseline_id]).fetchone() is None:
+        known = [r[0] for r in db.execute("select id from baselines order by loaded_at")]
+        raise UsageError(f"unknown baseline {baseline_id!r}; known: {', '.join(known) or 'none (evidex seed load)'}")
     result = diff_runs(db, a, b, plugin, baseline_id)
     click.echo(json.dumps(result, indent=2, ensure_ascii=False) if fmt == "json" else format_table(result))
 

@@ -217,7 +217,10 @@ def report(db_path: str, output: str, open_browser: bool) -> None:
         html = render(gather(conn), path.name)
     finally:
         conn.close()
-    Path(output).write_text(html, encoding="utf-8")
+    try:
+        Path(output).write_text(html, encoding="utf-8")
+    except OSError as ex:
+        raise UsageError(f"cannot write {output}: {ex.strerror or ex}") from None
     click.echo(f"wrote {output}", err=True)
-    if open_browser:
-        webbrowser.open(Path(output).resolve().as_uri())
+    if open_browser and not webbrowser.open(Path(output).resolve().as_uri()):
+        click.echo("no browser to open it with: open the file yourself", err=True)

@@ -135,6 +135,8 @@ def test_usage_errors(setup):
     assert "must come before" in run("diff", "1", "1", "--db", db_path, ok=False).output
     assert "no run 9" in run("diff", "1", "9", "--db", db_path, ok=False).output
     assert "give two run ids" in run("diff", "1", "--db", db_path, ok=False).output
+    out = run("diff", "1", "2", "--baseline", "nope", "--db", db_path, ok=False)
+    assert out.exit_code == 2 and "unknown baseline 'nope'; known: " in out.output
 
 
 def test_status_labels():

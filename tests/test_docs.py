@@ -81,3 +81,11 @@ def test_scheduling_recipes_name_their_environment_and_every_exit_code():
         assert "evidex run" in section
     for code in (EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_LOCKED, EXIT_NETWORK):
         assert re.search(rf"^\| {code} \|", text, flags=re.M), f"exit code {code} is not in the table"
+
+
+def test_the_readme_lists_every_migration():
+    "A reader checking a database with `sqlite-utils migrate --list` finds each name in the README."
+    tree = ast.parse((ROOT / "evidex" / "migrations.py").read_text(encoding="utf-8"))
+    names = [n.name for n in tree.body if isinstance(n, ast.FunctionDef) and re.match(r"m\d{3}_", n.name)]
+    readme = SCHEDULING.read_text(encoding="utf-8")
+    assert len(names) >= 9 and all(f"`{name}`" in readme for name in names), names

@@ -369,6 +369,9 @@ def test_cli_usage_errors(server, tmp_path):
     assert invoke("--db", str(tmp_path / "u.db"), "--query", "x").exit_code == 2
     unknown = invoke("--db", str(tmp_path / "u.db"), "--source", "nope", "--query", "x")
     assert unknown.exit_code == 2 and "unknown source 'nope'" in unknown.stderr
+    both = invoke("--db", str(tmp_path / "u.db"), "--source", "pubmed", "--query", "x", "--since", "2024-01-01", "--all")
+    assert both.exit_code == 2 and "--since and --all exclude each other" in both.stderr
+    assert not server.requests  # refused before any request
 
 
 def test_api_key_never_stored_or_shown(server, tmp_path, monkeypatch, caplog):

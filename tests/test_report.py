@@ -127,3 +127,20 @@ def test_open_opens_the_file_in_a_browser(tmp_path, monkeypatch):
 def test_missing_database_is_a_usage_error(tmp_path):
     result = subprocess.run([*EVIDEX, "report", "--db", str(tmp_path / "nope.db")], capture_output=True, text=True)
     assert result.returncode == 2 and "does not exist" in result.stderr
+
+
+def test_an_unwritable_output_is_one_line_and_exit_2(tmp_path):
+    path = tmp_path / "empty.db"
+    open_db(path).conn.close()
+    target = tmp_path / "no-such-dir" / "r.html"
+    result = subprocess.run([*EVIDEX, "report", "--db", str(path), "--output", str(target)], capture_output=True, text=True)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [f"Error: cannot write {target}: No such file or directory"]
+
+
+def test_open_with_no_browser_says_so(tmp_path, monkeypatch):
+    path = tmp_path / "empty.db"
+    open_db(path).conn.close()
+    monkeypatch.setattr("webbrowser.open", lambda uri: False)
+    result = CliRunner().invoke(report, ["--db", str(path), "--output", str(tmp_path / "r.html"), "--open"])
+    assert result.exit_code == 0 and "no browser to open it with" in result.output
