@@ -106,7 +106,9 @@ def _finish(db, run_id, counts: Counts, load_failures: int, command: str) -> Non
         click.echo(f"... and {len(counts.errors) - 10} more plugin failures (see run_errors)", err=True)
     click.echo(
         f"run {run_id} {command}: {counts.documents_seen} documents ({counts.documents_new} new, "
-        f"{counts.documents_changed} changed), {counts.claims_new} new claims, "
+        f"{counts.documents_changed} changed"
+        + (f", {counts.documents_deleted} deleted" if counts.documents_deleted else "")
+        + f"), {counts.claims_new} new claims, "
         f"{counts.claims_superseded} superseded, {len(counts.errors) + load_failures} errors",
         err=True,
     )

@@ -185,9 +185,25 @@ def scaffold(name: str, directory: str | Path = ".") -> Path:
               type=click.Path(file_okay=False), help="Where to create the evidex-NAME folder")
 def new(name: str, directory: str) -> None:
     "Scaffold an installable plugin package evidex-NAME with one extractor and its test."
+    if name in installed_names():
+        # Installed beside it, the new plugin would clash with this one: every command would stop.
+        raise UsageError(f"a plugin or extractor named {name!r} is already installed; choose another name")
     root = scaffold(name, directory)
     click.echo(f"created {root}")
     click.echo(f"next: pip install -e {root} && pytest {root}")
+
+
+def installed_names() -> set[str]:
+    "Names of the loaded plugins and their extractors (empty if plugins cannot load)."
+    from . import get_extractors
+    from .errors import EvidexError
+    from .plugins import pm
+
+    try:
+        extractors = get_extractors()
+    except EvidexError:
+        return set()
+    return {pm.get_name(p) or "" for p in pm.get_plugins()} | set(extractors)
 
 
 def attach_to(cli: click.Group) -> None:

@@ -192,7 +192,15 @@ def cue_kinds(sent: Sentence) -> frozenset[str]:
     return kinds
 
 
-CUES: dict[str, list[str]] = json.loads(CUES_PATH.read_text(encoding="utf-8"))
+def _load_cues() -> dict[str, list[str]]:
+    "The shared cue words; a broken file names itself and its line (all four built-ins read it)."
+    try:
+        return json.loads(CUES_PATH.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as ex:
+        raise ValueError(f"{CUES_PATH} line {ex.lineno}: not valid JSON ({ex.msg})") from None
+
+
+CUES: dict[str, list[str]] = _load_cues()
 # Cue kinds in priority order: where two cues overlap the longer wins, then the earlier kind.
 CUE_KINDS = [k for k in CUES if not k.startswith("_")]
 DIRECTION_KINDS = {"up": "up", "down": "down", "assoc": "assoc", "dep": "up"}

@@ -374,3 +374,19 @@ def test_extract_with_some_extractors_finds_what_they_find_in_a_full_run(fresh, 
     plugins_mod.reset()
     result = run("extract", "--db", db_path, "--extractor", "nope", env=builtins)
     assert result.exit_code == 2 and "unknown extractor nope" in result.output
+
+
+def test_an_update_file_reports_what_it_deleted(fresh, tmp_path, pubmed_dir):
+    "A DeleteCitation is counted in the run's summary, not hidden in '0 documents'."
+    raw = (pubmed_dir / "biopython" / "pubmed2.xml").read_bytes()
+    db_path = tmp_path / "e.db"
+    assert run("ingest", "--db", db_path, "--no-extract", pubmed_dir / "biopython" / "pubmed2.xml").exit_code == 0
+    update = tmp_path / "update.xml"
+    update.write_bytes(re.sub(rb"<PubmedArticle>.*</PubmedArticle>", b"", raw, flags=re.S).replace(
+        b"</PubmedArticleSet>", b'<DeleteCitation><PMID Version="1">11748933</PMID></DeleteCitation></PubmedArticleSet>'))
+    result = run("ingest", "--db", db_path, "--no-extract", update)
+    assert result.exit_code == 0, result.output
+    assert "0 documents (0 new, 0 changed, 1 deleted)" in result.output
+    db = open_db(db_path)
+    assert [tuple(r) for r in db.execute("select id, deleted from documents order by id")] == [
+        ("11700088", 0), ("11748933", 1)]

@@ -480,3 +480,13 @@ def test_a_source_that_fails_part_way_is_one_line_and_changes_nothing(fresh, tmp
     db = open_db(db_path)
     assert db.execute("select count(*) from documents").fetchone()[0] == 0
     assert db.execute("select count(*) from runs").fetchone()[0] == 0
+
+
+def test_a_broken_shared_cue_file_names_itself_and_its_line(tmp_path):
+    "cues.json is read by all four built-ins: a syntax error there names the file, not only one extractor."
+    broken = tmp_path / "cues.json"
+    broken.write_text('{\n  "neg": ["not", "no"],\n  "hedge": ["may"\n}\n')
+    code = ("import evidex_plugins.base as b, pathlib, sys; b.CUES_PATH = pathlib.Path(sys.argv[1])\n"
+            "try:\n    import evidex_plugins.common\nexcept ValueError as ex:\n    print(ex)\n")
+    result = subprocess.run([sys.executable, "-c", code, str(broken)], capture_output=True, text=True)
+    assert result.stdout.strip() == f"{broken} line 4: not valid JSON (Expecting ',' delimiter)", result.stderr

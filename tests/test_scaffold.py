@@ -57,6 +57,14 @@ def test_never_overwrites(tmp_path):
     assert result.exit_code == 2 and "already exists" in result.output
 
 
+@pytest.mark.parametrize("name", ["ifn", "therapy"])
+def test_the_name_of_an_installed_plugin_is_refused(tmp_path, name):
+    "Installed beside the built-in, a second 'ifn' would make every command stop on the clash."
+    result = CliRunner().invoke(cli, ["plugins", "new", name, "--dir", str(tmp_path)], env={"EVIDEX_LOAD_PLUGINS": None})
+    assert result.exit_code == 2 and f"a plugin or extractor named {name!r} is already installed" in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_missing_dir_is_refused(tmp_path):
     result = CliRunner().invoke(cli, ["plugins", "new", "demo", "--dir", str(tmp_path / "nope")])
     assert result.exit_code == 2 and "does not exist" in result.output
