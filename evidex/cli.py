@@ -49,8 +49,18 @@ plugins_dir_option = click.option(
 )
 
 
+class WorkerCount(click.IntRange):
+    "A process count of 1 or more; a bad value from the environment names EVIDEX_WORKERS."
+
+    def fail(self, message, param=None, ctx=None):  # type: ignore[override]
+        if ctx is not None and param is not None and \
+                ctx.get_parameter_source(param.name) is click.core.ParameterSource.ENVIRONMENT:
+            message = f"(from EVIDEX_WORKERS) {message}"
+        super().fail(message, param, ctx)
+
+
 workers_option = click.option(
-    "--workers", type=click.IntRange(min=1), default=1, show_default=True, envvar="EVIDEX_WORKERS",
+    "--workers", type=WorkerCount(min=1), default=1, show_default=True, envvar="EVIDEX_WORKERS",
     help="Extract in this many processes (env EVIDEX_WORKERS); the claims are the same",
 )
 

@@ -353,9 +353,14 @@ def serve(db_path: str, port: int, host: str, writable: bool, metadata_json: boo
         click.echo(json.dumps(metadata, indent=2))
         return
     try:
+        from datasette.app import SETTINGS
         from datasette.cli import serve as datasette_serve
     except ImportError:
         raise UsageError("Datasette is not installed: pip install 'evidex[serve]'") from None
+    known = sorted(s.name for s in SETTINGS)
+    unknown = [name for name, _ in settings if name not in known]
+    if unknown:
+        raise UsageError(f"unknown Datasette setting {unknown[0]!r}; known: {', '.join(known)}")
     with tempfile.TemporaryDirectory(prefix="evidex-serve-") as tmp:
         meta_path = Path(tmp) / "metadata.json"
         meta_path.write_text(json.dumps(metadata), encoding="utf-8")
@@ -363,8 +368,8 @@ def serve(db_path: str, port: int, host: str, writable: bool, metadata_json: boo
         args += ["--metadata", str(meta_path), "--host", host, "--port", str(port)]
         for name, value in {**DEFAULT_SETTINGS, **dict(settings)}.items():
             args += ["--setting", name, value]
-        click.echo(f"evidex serve: {path} {'(writable)' if writable else '(read-only)'} on http://{host}:{port}/",
-                   err=True)
+        where = f"http://{host}:{port}/" if port else f"a free port of {host} (Datasette names it below)"
+        click.echo(f"evidex serve: {path} {'(writable)' if writable else '(read-only)'} on {where}", err=True)
         sys.stdout.flush()
         from datasette.plugins import pm as datasette_pm
 

@@ -170,6 +170,14 @@ def test_missing_database_is_a_usage_error(tmp_path):
     assert result.returncode == 2 and "does not exist" in result.stderr
 
 
+def test_an_unknown_setting_is_one_line_naming_it(db):
+    result = subprocess.run([*EVIDEX, "serve", "--db", str(db), "--setting", "bogus", "1"],
+                            capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("Error: unknown Datasette setting 'bogus'; known: ") and "sql_time_limit_ms" in line
+
+
 class QueryPlugin:
     "A plugin adding one canned query and facets through register_queries."
 

@@ -157,7 +157,8 @@ def test_documents_in_flight_are_bounded_and_come_back_in_order(nlp_and_extracto
 
 @pytest.mark.parametrize("args, env, problem", [
     (["--workers", "0"], {}, "0 is not in the range x>=1"),
-    ([], {"EVIDEX_WORKERS": "many"}, "'many' is not a valid integer"),
+    ([], {"EVIDEX_WORKERS": "many"}, "(from EVIDEX_WORKERS) 'many' is not a valid integer"),
+    ([], {"EVIDEX_WORKERS": "0"}, "(from EVIDEX_WORKERS) 0 is not in the range x>=1"),
 ])
 def test_a_bad_worker_count_is_a_usage_error(eval_docs, tmp_path, args, env, problem):
     result = invoke("extract", "--input", str(eval_docs), "--output", str(tmp_path / "o.jsonl"), *args, env=env)
