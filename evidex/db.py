@@ -307,6 +307,11 @@ def save_extraction(db: Database, document: Document, plugins: Iterable[str],
         gone_mentions = [i for i in _current_ids(db, "mentions", document.id, plugins) if i not in mentions]
         db.conn.executemany("update mentions set superseded_run = ? where id = ?", [(run_id, i) for i in gone_mentions])
     seen = _known(db, "claims", list(claims))
+    if seen:
+        # A superseded claim produced again: keep the interval it was not current (diff.CURRENT_AT).
+        db.execute("insert into claim_gaps (claim_id, superseded_run, restored_run) select id, superseded_run, ? "
+                   "from claims where superseded_run is not null and id in (select value from json_each(?))",
+                   [run_id, json.dumps(sorted(seen))])
     db.conn.executemany(
         "update claims set last_seen_run = ?, superseded_run = null, plugin_version = ? where id = ?",
         [(run_id, claims[i].plugin_version, i) for i in seen],

@@ -26,7 +26,14 @@ from .seed import SeedIndex, current_baseline, db_option, table, with_sentence_e
 
 COMPARED = ("subject", "predicate", "object", "direction", "negated", "hedged", "role", "entities",
             "section", "study_system", "cancer_type", "plugin")
-CURRENT_AT = "c.first_seen_run <= :run and (c.superseded_run is null or c.superseded_run > :run)"
+CURRENT_AT = ("c.first_seen_run <= :run and (c.superseded_run is null or c.superseded_run > :run) "
+              "and not exists (select 1 from claim_gaps g where g.claim_id = c.id "
+              "and g.superseded_run <= :run and g.restored_run > :run)")
+
+
+def _current_at(run: str) -> str:
+    "CURRENT_AT for the run named by the parameter :run (e.g. ':a')."
+    return CURRENT_AT.replace(":run", run)
 
 
 def _run(db: Database, run_id: int) -> dict:
@@ -69,10 +76,10 @@ def diff_runs(db: Database, a: int, b: int, plugin: str | None = None, baseline_
     if a >= b:
         raise UsageError(f"run A ({a}) must come before run B ({b})")
     params = {"a": a, "b": b}
-    added = _claims(db, "c.first_seen_run > :a and c.first_seen_run <= :b and "
-                        "(c.superseded_run is null or c.superseded_run > :b)", params, plugin)
-    removed = _claims(db, "c.first_seen_run <= :a and c.superseded_run > :a and c.superseded_run <= :b",
-                      params, plugin)
+    # Current at B and not at A, and the reverse: a claim superseded and later restored is in
+    # neither when both runs fall outside its gap.
+    added = _claims(db, f"{_current_at(':b')} and not ({_current_at(':a')})", params, plugin)
+    removed = _claims(db, f"{_current_at(':a')} and not ({_current_at(':b')})", params, plugin)
     by_key: dict[tuple, list[dict]] = defaultdict(list)
     for claim in removed:
         by_key[(claim["doc_id"], claim["field"], claim["start"], claim["end"], claim["category"])].append(claim)
@@ -215,7 +222,7 @@ def receipt(db: Database, run_id: int) -> dict[str, Any]:
         baseline = dict(zip(("id", "doi", "title", "loaded_at", "claims_count", "path"), found)) if found \
             else {"id": run["baseline_id"]}
     current = [r[0] for r in db.execute(
-        "select c.id from claims c where " + CURRENT_AT.replace(":run", "?") + " order by c.id", [run_id, run_id])]
+        "select c.id from claims c where " + CURRENT_AT + " order by c.id", {"run": run_id})]
     return {
         "receipt": 1,
         "run": {k: run.get(k) for k in ("id", "command", "status", "started_at", "finished_at", "message")},

@@ -236,3 +236,11 @@ def m008_fts_indexed_by_the_writer(db: Database) -> None:
 def m009_link_rules(db: Database) -> None:
     # Which version of the linking rules made a link: rows from older rules (null) are relinked.
     db["claim_links"].add_column("rules", str)
+
+
+@migrations()
+def m010_claim_gaps(db: Database) -> None:
+    # A superseded claim that a later run produces again becomes current again; the interval in
+    # which it was not is kept here, so what a past run held (and a diff of past runs) never changes.
+    db["claim_gaps"].create({"claim_id": str, "superseded_run": int, "restored_run": int})
+    db["claim_gaps"].create_index(["claim_id"])

@@ -120,6 +120,26 @@ def test_changed_lexicon_entry_diff_names_exactly_the_affected_claims(setup):
     assert "CHANGED" in table and "aged-animal" in table and "SEED CLAIMS" in table
 
 
+def test_a_diff_of_past_runs_never_changes_when_claims_come_back(setup):
+    "A lexicon edit undone: run 3 restores run 1's claims; the diff of runs 1 and 2 stays as it was."
+    plugin_dir, db_path = setup
+    rename_entity(plugin_dir / "agecopy.jsonl", "aged-host", "aged-animal")
+    run("extract", "--db", db_path, "--plugins-dir", plugin_dir)
+    first = json.loads(run("diff", "1", "2", "--db", db_path, "--format", "json").output)
+    assert first["removed"] or first["changed"]
+    rename_entity(plugin_dir / "agecopy.jsonl", "aged-animal", "aged-host")
+    run("extract", "--db", db_path, "--plugins-dir", plugin_dir)
+    assert json.loads(run("diff", "1", "2", "--db", db_path, "--format", "json").output) == first
+    undone = json.loads(run("diff", "2", "3", "--db", db_path, "--format", "json").output)
+    assert len(undone["changed"]) == len(first["changed"]) and len(undone["added"]) == len(first["removed"])
+    back = json.loads(run("diff", "1", "3", "--db", db_path, "--format", "json").output)
+    assert (back["added"], back["removed"], back["changed"], back["seeds"]) == ([], [], [], [])
+    db = open_db(db_path)
+    restored = {r[0] for r in db.execute("select claim_id from claim_gaps where superseded_run = 2 and restored_run = 3")}
+    assert restored and all(db.execute("select superseded_run from claims where id = ?", [i]).fetchone()[0] is None
+                            for i in restored)
+
+
 def test_unchanged_plugin_gives_an_empty_diff(setup):
     plugin_dir, db_path = setup
     run("extract", "--all", "--db", db_path, "--plugins-dir", plugin_dir)
