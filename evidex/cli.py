@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -106,6 +107,15 @@ def _report_plugin_failures(db, run_id) -> int:
     return len(state.failures)
 
 
+def file_sha256(path: str) -> str:
+    "Hex SHA-256 of a file's bytes, read in chunks."
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def _finish(db, run_id, counts: Counts, load_failures: int, command: str) -> None:
     link_after_run(db, run_id)  # link the run's new claims to the current seed baseline
     status = "errors" if counts.errors or load_failures else "ok"
@@ -180,10 +190,16 @@ def ingest(files, db_path, no_extract, source, query, since, everything, limit, 
         # so the database (file bytes included) is exactly as it was.
         with db.atomic():
             run_id = store.start_run(db, "ingest", extraction.signature if extraction else {},
+                                     pipeline=extraction.pipeline if extraction else None,
                                      baseline_id=current_baseline(db),
                                      source="file", query=None, options={"files": list(files)})
+            digests = {}
             for path in files:
                 store_records(db, run_id, read_file(path), extraction, counts)
+                digests[path] = file_sha256(path)
+            # The receipt's proof of which inputs the run read (taken once each file has parsed).
+            db["runs"].update(run_id, {"options": json.dumps({"files": list(files), "files_sha256": digests},
+                                                             sort_keys=True)})
     except KeyboardInterrupt:
         raise click.Abort() from None
     load_failures = _report_plugin_failures(db, run_id)
@@ -209,6 +225,7 @@ def _ingest_search(db_path, no_extract, source, query, since, limit, workers, pl
         # As with files: a source that fails part-way leaves the database as it was.
         with db.atomic():
             run_id = store.start_run(db, "ingest", extraction.signature if extraction else {},
+                                     pipeline=extraction.pipeline if extraction else None,
                                      baseline_id=current_baseline(db), source=source.name, query=query,
                                      options={k: str(v) for k, v in options.items()})
             store_records(db, run_id, records(), extraction, counts)
@@ -311,6 +328,7 @@ def extract(db_path, input_path, output, only, everything, mentions, workers, pl
     _lock(db_path)
     db = store.open_db(db_path)
     run_id = store.start_run(db, "extract", extraction.signature, options={"all": everything},
+                             pipeline=extraction.pipeline,
                              baseline_id=current_baseline(db))
     counts = Counts()
 

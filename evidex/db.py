@@ -123,7 +123,7 @@ def index_unindexed_rows(db: Database) -> list[str]:
 
 
 def start_run(db: Database, command: str, plugins: dict | None = None, **fields: Any) -> int:
-    "Insert a run row with status 'running' and return its id (committed at once)."
+    "Insert a run row with status 'running' and return its id (committed at once); pipeline= the parse's signature."
     from . import __version__
 
     close_interrupted_runs(db)

@@ -232,6 +232,7 @@ def receipt(db: Database, run_id: int) -> dict[str, Any]:
         "source_urls": _source_urls({run.get("source")} | {r["source"] for r in ledger}),
         "evidex_version": run.get("evidex_version"),
         "plugins": json.loads(run.get("plugins") or "{}"),
+        "pipeline": json.loads(run["pipeline"]) if run.get("pipeline") else None,
         "baseline": baseline,
         "options": json.loads(run["options"]) if run.get("options") else None,
         "counts": {k: run.get(k) for k in ("documents_seen", "documents_new", "documents_changed", "claims_new",

@@ -122,6 +122,7 @@ def fetch_query(
     start = start_date(db, source.name, query, since, everything)
     run_id = store.start_run(
         db, "ingest", extraction.signature if extraction else {}, source=source.name, query=query,
+        pipeline=extraction.pipeline if extraction else None,
         window_start=start.isoformat() if start else None, window_end=end.isoformat(),
         options=options or {},
     )

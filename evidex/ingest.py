@@ -50,7 +50,8 @@ class Extraction:
 
         # A document is up to date when both all its extractors and the parse they read are
         # unchanged; a partial run works on the documents that are not, and marks none of them.
-        self.key = store.signature_key({**store.plugin_signature(everyone), "(pipeline)": pipeline_signature(model)})
+        self.pipeline = pipeline_signature(model)
+        self.key = store.signature_key({**store.plugin_signature(everyone), "(pipeline)": self.pipeline})
 
         self.nlp = make_nlp(everyone, model)
         self.workers = None

@@ -244,3 +244,9 @@ def m010_claim_gaps(db: Database) -> None:
     # which it was not is kept here, so what a past run held (and a diff of past runs) never changes.
     db["claim_gaps"].create({"claim_id": str, "superseded_run": int, "restored_run": int})
     db["claim_gaps"].create_index(["claim_id"])
+
+
+@migrations()
+def m011_run_pipeline(db: Database) -> None:
+    # What the shared parse depended on (tokenizer rules, model), beside the plugins' versions.
+    db["runs"].add_column("pipeline", str)

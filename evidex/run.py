@@ -156,7 +156,8 @@ class Runner:
                    config=str(self.cfg.path), db=str(self.db_path), queries=len(self.cfg.queries))
         db = store.open_db(self.db_path)
         signature = self.extraction.signature if self.extraction else {}
-        self.run_id = store.start_run(db, "run", signature, options={
+        pipeline = self.extraction.pipeline if self.extraction else None
+        self.run_id = store.start_run(db, "run", signature, pipeline=pipeline, options={
             "config": str(self.cfg.path), "queries": [q.id for q in self.cfg.queries if q.enabled]})
         try:
             return self._execute(db)

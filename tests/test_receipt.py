@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
 from click.testing import CliRunner
 
 from evidex.cli import cli
+from evidex.nlp import PIPELINE_RULES
 from evidex.db import open_db, start_run, finish_run
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,7 +39,9 @@ def test_receipt_of_a_file_ingest(fresh, eval_docs, tmp_path):
     assert receipt["evidex_version"] == row["evidex_version"]
     assert receipt["plugins"] == json.loads(row["plugins"])
     assert set(receipt["plugins"]) == {"age"} and len(receipt["plugins"]["age"]["data_hash"]) == 16
-    assert receipt["options"] == {"files": [str(docs)]}
+    assert receipt["options"] == {"files": [str(docs)],
+                                  "files_sha256": {str(docs): hashlib.sha256(docs.read_bytes()).hexdigest()}}
+    assert receipt["pipeline"] == {"rules": PIPELINE_RULES, "model": "blank:en"}
     assert receipt["baseline"]["id"] == db.execute("select id from baselines").fetchone()[0]
     assert receipt["baseline"]["doi"] == "10.1038/s41568-026-00915-1"
     assert receipt["counts"]["documents_new"] == 2 and receipt["counts"]["claims_new"] == receipt["claims_current"]["count"]
