@@ -226,6 +226,8 @@ def load_config(path: str | os.PathLike) -> Config:
             raise ConfigError(f"config {path}: 'sources.{name}.batch_size' must be between 1 and 1000")
         cfg.sources[name] = SourceConfig(name=name, **table)
     if not any(s.enabled for s in cfg.sources.values()):
+        if cfg.sources:
+            raise ConfigError(f"config {path}: every source has 'enabled = false': enable at least one")
         raise ConfigError(f"config {path}: no enabled source: add [sources.pubmed] or [sources.europepmc]")
 
     blocks = data.get("blocks", {})

@@ -225,7 +225,8 @@ class Runner:
                     skipped = len(queries) - n - 1
                     store.record_error(db, self.run_id, "fetch", f"{query.id} {source_cfg.name}: {ex}")
                     logs.event(self.log, "fetch.failed",
-                               f"{query.id} {source_cfg.name}: {ex}; skipping its {skipped} remaining queries",
+                               f"{query.id} {source_cfg.name}: {ex}"
+                               + (f"; skipping its {skipped} remaining queries" if skipped else ""),
                                logging.ERROR, query=query.id, source=source_cfg.name, skipped=skipped)
                     return
                 except UsageError as ex:  # the service refused this query: the others may be fine

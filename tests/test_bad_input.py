@@ -105,6 +105,8 @@ CONFIGS = {
     "secret-in-file": (GOOD_CONFIG.replace("[sources.pubmed]", '[sources.pubmed]\napi_key = "abc123"').encode(),
                        "key 'sources.pubmed.api_key' is not allowed"),
     "no-queries": (b"[sources.pubmed]\n", "no [[queries]] entries"),
+    "all-sources-disabled": (GOOD_CONFIG.replace("[sources.pubmed]", "[sources.pubmed]\nenabled = false").encode(),
+                             "every source has 'enabled = false'"),
     "duplicate-id": (GOOD_CONFIG.encode() + b'\n[[queries]]\nid = "Q1"\npubmed = "x[tiab]"\n', "'Q1' is used twice"),
     "invalid-query": (GOOD_CONFIG.replace('"cancer[tiab]"', '"(cancer[tiab] AND tumor"').encode(),
                       "query Q1 for pubmed is invalid: it has an unclosed '('"),
