@@ -490,3 +490,40 @@ def test_a_broken_shared_cue_file_names_itself_and_its_line(tmp_path):
             "try:\n    import evidex_plugins.common\nexcept ValueError as ex:\n    print(ex)\n")
     result = subprocess.run([sys.executable, "-c", code, str(broken)], capture_output=True, text=True)
     assert result.stdout.strip() == f"{broken} line 4: not valid JSON (Expecting ',' delimiter)", result.stderr
+
+
+CHECKED_PLUGIN = """
+    from evidex import Extractor, hookimpl
+
+    class Checked(Extractor):
+        name = "checked"
+
+        def setup(self, nlp):
+            {setup}
+
+        def extract(self, document, field, doc):
+            {extract}
+            return []
+
+    @hookimpl
+    def register_extractors(register):
+        register(Checked())
+"""
+
+
+@pytest.mark.parametrize("setup,extract,code,message", [
+    ("pass", "pass", 0, None),
+    ("raise RuntimeError('no lexicon here')", "pass", 2,
+     "Error: extractor 'checked' failed to set up: RuntimeError: no lexicon here"),
+    ("pass", "raise ValueError('boom')", 1, "FAILED checked: extract raised ValueError: boom"),
+])
+def test_plugins_check_sets_up_and_runs_every_extractor(fresh, tmp_path, setup, extract, code, message):
+    "Without --check a setup failure shows only at the first extraction; with it, at once."
+    write_plugin(tmp_path, "checked", CHECKED_PLUGIN.format(setup=setup, extract=extract))
+    env = {"EVIDEX_LOAD_PLUGINS": ""}
+    assert CliRunner().invoke(cli, ["plugins", "--plugins-dir", str(tmp_path)], env=env).exit_code == 0
+    result = CliRunner().invoke(cli, ["plugins", "--check", "--plugins-dir", str(tmp_path)], env=env)
+    assert result.exit_code == code, result.output
+    assert "checked 1 extractors" in result.output or code == 2
+    if message:
+        assert message in result.output
