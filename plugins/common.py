@@ -1218,7 +1218,7 @@ def _triggers(sent: Sentence, subject: Hit | None, start: int) -> tuple[bool, Cu
             c = Cue("down", c.start, c.end, c.text)
         if c.kind not in DIRECTION_KINDS:
             if c.kind == "inv" and subject is not None and (
-                    (c.end <= subject.start and subject.start - c.end <= 20)
+                    (c.end <= subject.start and subject.start - c.end <= 20 and not _named_between(sent, c.end, subject))
                     or (c.start >= subject.end and c.start - subject.end <= 3)):
                 inverted = True
             continue
@@ -1284,6 +1284,13 @@ def _triggers(sent: Sentence, subject: Hit | None, start: int) -> tuple[bool, Cu
         strong = c
         break
     return inverted, strong, weak
+
+
+def _named_between(sent: Sentence, start: int, subject: Hit) -> bool:
+    "Does another entity stand between offset start and the subject ('Blocking STING with cisplatin')?"
+    # The inverter then acts on that entity, not on the subject.
+    return any(start <= h.start and h.end <= subject.start and (h.entity or h.text) != (subject.entity or subject.text)
+               for h in sent.hits)
 
 
 def _attributive(sent: Sentence, cue: Cue, chained: bool) -> bool:

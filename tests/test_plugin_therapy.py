@@ -532,3 +532,14 @@ def test_rises_falls_and_drops_have_their_direction(nlp_and_extractors, text, di
 ])
 def test_a_participle_describing_a_noun_is_no_relation(nlp_and_extractors, text, predicate, direction):
     assert signs(nlp_and_extractors, text) == [(predicate, direction)]
+
+
+@pytest.mark.parametrize("text,direction", [
+    # The inverter acts on the entity right after it, not on a therapy named further on.
+    ("Blocking STING with cisplatin reduced tumour growth.", "down"),
+    ("The anti-breast cancer drug tamoxifen has been shown to cause an increase in calcium.", "up"),
+    # With nothing named between, the inverter still acts on the therapy.
+    ("Blocking cisplatin uptake reduced tumour growth.", "up"),
+])
+def test_an_inverter_acts_on_the_entity_after_it(nlp_and_extractors, text, direction):
+    assert [d for _, d in signs(nlp_and_extractors, text)] == [direction]
