@@ -263,7 +263,8 @@ def mark_deleted(db: Database, pmid: str, run_id: int) -> bool:
     row = db.execute("select doc_id from document_ids where scheme = 'pmid' and value = ?", [pmid]).fetchone()
     if not row:
         return False
-    db.execute("update documents set deleted = 1, last_seen_run = ? where id = ?", [run_id, row[0]])
+    db.execute("update documents set deleted = 1, deleted_run = coalesce(deleted_run, ?), last_seen_run = ? "
+               "where id = ?", [run_id, run_id, row[0]])
     return True
 
 

@@ -28,7 +28,9 @@ COMPARED = ("subject", "predicate", "object", "direction", "negated", "hedged", 
             "section", "study_system", "cancer_type", "plugin")
 CURRENT_AT = ("c.first_seen_run <= :run and (c.superseded_run is null or c.superseded_run > :run) "
               "and not exists (select 1 from claim_gaps g where g.claim_id = c.id "
-              "and g.superseded_run <= :run and g.restored_run > :run)")
+              "and g.superseded_run <= :run and g.restored_run > :run) "
+              "and not exists (select 1 from documents d where d.id = c.doc_id and d.deleted = 1 "
+              "and d.deleted_run <= :run)")
 
 
 def _current_at(run: str) -> str:
@@ -133,8 +135,8 @@ def seed_counts(db: Database, run_id: int, baseline_id: str, plugin: str | None 
 
 
 def status_label(counts: Counter) -> str:
-    "A seed claim's evidence in a word or two: contested, contradicted, supported, extended, no evidence."
-    if counts["contradicts"] and (counts["supports"] or counts["extends"]):
+    "A seed claim's evidence in a word or two, by the rule of the seed_overview view (views.SEED_OVERVIEW)."
+    if counts["contradicts"] and counts["supports"]:
         return "contested"
     if counts["contradicts"]:
         return "contradicted"

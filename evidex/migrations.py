@@ -250,3 +250,11 @@ def m010_claim_gaps(db: Database) -> None:
 def m011_run_pipeline(db: Database) -> None:
     # What the shared parse depended on (tokenizer rules, model), beside the plugins' versions.
     db["runs"].add_column("pipeline", str)
+
+
+@migrations()
+def m012_document_deleted_run(db: Database) -> None:
+    # The run whose DeleteCitation withdrew a document: its claims stop being current from then
+    # on, and a diff or receipt of an earlier run still counts them.
+    db["documents"].add_column("deleted_run", int)
+    db.execute("update documents set deleted_run = last_seen_run where deleted = 1")

@@ -142,7 +142,7 @@ class Raw:
 
 def paper_link(paper: dict) -> Raw:
     title = escape(paper["title"] or "(no title)")
-    if paper["pmid"]:
+    if paper["pmid"] and str(paper["pmid"]).isdigit():  # a local file may key records "para-01"
         return Raw(f'<a href="https://pubmed.ncbi.nlm.nih.gov/{escape(paper["pmid"])}/">{title}</a>')
     if paper["doi"]:
         return Raw(f'<a href="https://doi.org/{escape(paper["doi"])}">{title}</a>')

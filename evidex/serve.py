@@ -42,7 +42,8 @@ CLAIM_COLUMNS = {
     "field": "title or abstract", "start": "Character offset of the sentence in its field",
     "end": "End offset of the sentence", "confidence": "Extractor confidence, 0-1",
     "first_seen_run": "Run that first stored the claim", "last_seen_run": "Latest run that produced it",
-    "superseded_run": "Run whose plugin version no longer produces it (null = current)",
+    "superseded_run": "Run whose plugin version no longer produces it (null = current; see claim_gaps)",
+    "extra": "JSON the extractor adds: the built-ins' reason, trigger word, inversion and matched terms",
 }
 
 TABLES: dict[str, dict[str, Any]] = {
@@ -59,6 +60,11 @@ TABLES: dict[str, dict[str, Any]] = {
             "deleted": "1 if the source withdrew the record (kept, never dropped)",
             "content_key": "Hash of title + abstract: a change triggers re-extraction",
             "first_seen_run": "Run that first stored it", "last_seen_run": "Latest run that saw it",
+            "deleted_run": "Run whose update file withdrew it (null = live)",
+            "extracted_with": "Plugin versions and parse its current claims came from (a change re-extracts)",
+            "source_ids": "JSON: its id at each source (MED, PPR, ...)", "pub_types": "JSON list of publication types",
+            "language": "Language code of the article", "vernacular_title": "Title in the original language",
+            "sections": "JSON list of structured-abstract sections: label, category, start, end",
         },
     },
     "claims": {
@@ -67,7 +73,7 @@ TABLES: dict[str, dict[str, Any]] = {
         "columns": CLAIM_COLUMNS,
     },
     "current_claims": {
-        "description": "View: claims still produced by the current plugins, on live documents, with year and journal.",
+        "description": "View: claims not superseded, on live documents, with year and journal.",
         "fts_table": "claims_fts", "fts_pk": "claim_rowid", "sort_desc": "year",
         "facets": CLAIM_FACETS + ["year"],  # column descriptions: see claims
     },
@@ -94,6 +100,8 @@ TABLES: dict[str, dict[str, Any]] = {
     "document_ids": {"description": "Every identifier a document was seen under (PMID, DOI, source ids).",
                      "facets": ["scheme"]},
     "watermarks": {"description": "The incremental cursor per source and query."},
+    "claim_gaps": {"description": "Runs in which a claim was not current: superseded, then produced again "
+                                  "(restored_run). Keeps past runs' diffs and receipts as they were."},
     "baselines": {"description": "Versions of the seed review's claims, keyed by content hash.",
                   "label_column": "title"},
     "seed_claims": {"description": "The seed review's claims (SR-*) and the findings it builds on (LF-*).",
@@ -133,7 +141,7 @@ QUERIES: dict[str, dict[str, Any]] = {
                "where cc.hedged = 1 and (:category = '' or cc.category = :category) "
                "order by cc.year desc, cc.doc_id, cc.id",
     },
-    "run_additions": {
+    "claims_added_by_run": {
         "title": "Claims added by a run",
         "description": "Claims first stored by a run (blank: the latest run), superseded ones included.",
         "sql": "select c.id as claim_id, c.doc_id, c.category, c.plugin, c.plugin_version, c.subject, "
@@ -156,7 +164,7 @@ SEED_QUERIES: dict[str, dict[str, Any]] = {
         "description": "Current claims linked to one seed claim (e.g. SR-09) of the current baseline.",
         "sql": f"select {LINK_COLUMNS}, {EVIDENCE_COLUMNS} from claim_links l "
                "join current_claims cc on cc.id = l.claim_id "
-               f"where l.baseline_id = {CURRENT_BASELINE} and l.seed_id = :seed_id "
+               f"where l.baseline_id = {CURRENT_BASELINE} and l.seed_id = upper(trim(:seed_id)) "
                "and l.relation != 'novel' order by l.relation, cc.year desc, cc.id",
     },
     "new_evidence_since_review": {

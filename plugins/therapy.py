@@ -29,7 +29,7 @@ def register_queries(register) -> None:
         "therapy_evidence",
         sql=f"select {EVIDENCE_COLUMNS}, cc.entities from current_claims cc where cc.category = 'therapy' "
             "and (:therapy = '' or exists (select 1 from claim_entities ce where ce.claim_id = cc.id "
-            "and ce.entity like '%' || :therapy || '%')) order by cc.year desc, cc.doc_id, cc.id",
+            "and instr(lower(ce.entity), lower(:therapy)) > 0)) order by cc.year desc, cc.doc_id, cc.id",
         title="Therapy evidence by therapy",
         description="Current therapy claims naming a therapy (part of its id, e.g. radiotherapy, pembrolizumab); "
                     "blank for all.",

@@ -167,3 +167,20 @@ def test_status_labels():
     assert status_label(Counter(extends=1)) == "extended"
     assert status_label(Counter(contradicts=1)) == "contradicted"
     assert status_label(Counter(supports=1, contradicts=1)) == "contested"
+    assert status_label(Counter(contradicts=2, extends=1)) == "contradicted"
+
+
+@pytest.mark.parametrize("supporting,contradicting,extending", [
+    (0, 0, 0), (2, 0, 0), (0, 0, 1), (0, 1, 0), (1, 1, 0), (0, 2, 1), (1, 1, 1), (3, 0, 2)])
+def test_one_status_rule_for_the_view_and_the_diff(tmp_path, supporting, contradicting, extending):
+    "seed_overview (SQL) and status_label (diff, run logs) give every combination the same word."
+    from collections import Counter
+    import sqlite3
+
+    from evidex.views import SEED_OVERVIEW
+
+    conn = sqlite3.connect(":memory:")
+    conn.execute(f"create table seed_status as select {supporting} as supporting, {contradicting} as contradicting, "
+                 f"{extending} as extending")
+    [(word, *_)] = conn.execute(SEED_OVERVIEW).fetchall()
+    assert word == status_label(Counter(supports=supporting, contradicts=contradicting, extends=extending))

@@ -390,3 +390,23 @@ def test_an_update_file_reports_what_it_deleted(fresh, tmp_path, pubmed_dir):
     db = open_db(db_path)
     assert [tuple(r) for r in db.execute("select id, deleted from documents order by id")] == [
         ("11700088", 0), ("11748933", 1)]
+
+
+def test_a_deleted_document_leaves_the_evidence_from_its_run_on(fresh, tmp_path, plugin_dir):
+    "diff and receipts see a withdrawal as removed claims, at the run that withdrew it, not before."
+    (plugin_dir / "boom.py").unlink()
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text("".join(json.dumps({"pmid": p, "title": "", "abstract": f"Cancer cells grew in study {p}."}) + "\n"
+                            for p in ("101", "102")))
+    update = tmp_path / "update.xml"
+    update.write_text('<?xml version="1.0"?>\n<PubmedArticleSet><DeleteCitation><PMID Version="1">101</PMID>'
+                      "</DeleteCitation></PubmedArticleSet>\n")
+    db_path = tmp_path / "e.db"
+    for path in (docs, update):
+        result = run("ingest", "--db", db_path, "--plugins-dir", plugin_dir, path)
+        assert result.exit_code == 0, result.output
+    diff = json.loads(run("diff", "1", "2", "--db", db_path, "--format", "json").output)
+    assert [c["doc_id"] for c in diff["removed"]] == ["101"] and diff["added"] == []
+    receipts = [json.loads(run("runs", "--receipt", str(n), "--db", db_path).output) for n in (1, 2)]
+    assert [r["claims_current"]["count"] for r in receipts] == [2, 1]
+    assert open_db(db_path).execute("select deleted_run from documents where id = '101'").fetchone()[0] == 2

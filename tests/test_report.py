@@ -144,3 +144,15 @@ def test_open_with_no_browser_says_so(tmp_path, monkeypatch):
     monkeypatch.setattr("webbrowser.open", lambda uri: False)
     result = CliRunner().invoke(report, ["--db", str(path), "--output", str(tmp_path / "r.html"), "--open"])
     assert result.exit_code == 0 and "no browser to open it with" in result.output
+
+
+@pytest.mark.parametrize("paper,href", [
+    ({"title": "A", "pmid": "12345", "doi": "10.1/x"}, "https://pubmed.ncbi.nlm.nih.gov/12345/"),
+    ({"title": "A", "pmid": "para-01", "doi": "10.1/x"}, "https://doi.org/10.1/x"),
+    ({"title": "A", "pmid": "para-01", "doi": None}, None),
+])
+def test_a_paper_links_to_pubmed_only_under_a_real_pmid(paper, href):
+    from evidex.report import paper_link
+
+    html = paper_link(paper).html
+    assert (f'href="{href}"' in html) if href else "href" not in html

@@ -21,7 +21,7 @@ PARAMS: dict[str, tuple[dict, bool]] = {
     "therapy_evidence": ({"therapy": "radiotherapy"}, True),
     "age_evidence": ({}, True),
     "hedged_only": ({"category": ""}, True),
-    "run_additions": ({"run_id": ""}, True),
+    "claims_added_by_run": ({"run_id": ""}, True),
     "new_evidence_since": ({"since": "2021"}, True),
     "evidence_for_seed_claim": ({"seed_id": None}, True),  # None: the seed claim with most evidence
     "new_evidence_since_review": ({"since": "2021"}, True),
@@ -72,6 +72,25 @@ def test_canned_query_returns_the_rows_sqlite_returns(db, server, name):
         assert expected, f"{name} returned no rows on the test database"
 
 
+def test_no_canned_query_hides_a_table_or_view(db):
+    "Datasette serves a canned query at /db/NAME: a table or view of that name would be unreachable."
+    queries = build_metadata(db)["databases"]["evidex"]["queries"]
+    names = {r["name"] for r in sql_rows(db, "select name from sqlite_master where type in ('table', 'view')")}
+    assert not set(queries) & names
+
+
+def test_parameters_read_as_described(db):
+    "A seed id in any case; a therapy fragment taken literally, never as a LIKE wildcard."
+    queries = build_metadata(db)["databases"]["evidex"]["queries"]
+    if has_seed_tables(db):
+        seed = sql_rows(db, "select seed_id from seed_status order by documents desc limit 1")[0]["seed_id"]
+        upper = sql_rows(db, queries["evidence_for_seed_claim"]["sql"], {"seed_id": seed})
+        assert upper and sql_rows(db, queries["evidence_for_seed_claim"]["sql"], {"seed_id": seed.lower()}) == upper
+    therapy = queries["therapy_evidence"]["sql"]
+    assert sql_rows(db, therapy, {"therapy": "RadioTherapy"}) == sql_rows(db, therapy, {"therapy": "radiotherapy"})
+    assert sql_rows(db, therapy, {"therapy": "%"}) == [] and sql_rows(db, therapy, {"therapy": "_"}) == []
+
+
 def test_new_evidence_since_review_agrees_with_seed_status(db, server):
     if not has_seed_tables(db):
         pytest.skip("the seed migration is not in this schema yet")
@@ -115,6 +134,18 @@ def test_writes_are_refused_and_the_file_is_unchanged(db, server):
     assert [d["is_mutable"] for d in databases if d["name"] == "evidex"] == [False]
     assert fingerprint(db) == before
     assert sql_rows(db, "select count(*) as n from runs where command = 'x'")[0]["n"] == 0
+
+
+def test_every_table_and_every_column_of_documents_and_claims_is_described(db):
+    "A new table or column shows up in Datasette with a description, or this test says which."
+    tables = build_metadata(db)["databases"]["evidex"]["tables"]
+    names = {r["name"] for r in sql_rows(db, "select name from sqlite_master where type in ('table', 'view') "
+                                             "and name not like '%fts%' and name not like 'sqlite_%' "
+                                             "and name != '_sqlite_migrations'")}
+    assert names - set(tables) == set()
+    for table in ("documents", "claims"):
+        columns = {r["name"] for r in sql_rows(db, f"select name from pragma_table_info('{table}')")}
+        assert columns - set(tables[table]["columns"]) == set(), table
 
 
 def test_metadata_descriptions_licence_and_facets(db, server):
