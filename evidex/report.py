@@ -117,9 +117,10 @@ def year_chart(seed: dict, review_year: int | None, width: int = 320, height: in
             parts.append(f'<text x="{x:.1f}" y="{height + 12}" text-anchor="middle">{year}</text>')
     dated = [y for y in years if y != UNDATED]
     if review_year and dated:
-        at = 28 + slot * next((n for n, y in enumerate(dated) if y >= review_year), len(dated))
+        # After the review's own year: a bar of that year mixes evidence from before and after it.
+        at = 28 + slot * next((n for n, y in enumerate(dated) if y > review_year), len(dated))
         parts.append(f'<line class="review" x1="{at:.1f}" y1="0" x2="{at:.1f}" y2="{height}">'
-                     f'<title>the review ({review_year}): evidence right of the line is newer</title></line>')
+                     f'<title>the review ({review_year}): evidence right of the line is from later years</title></line>')
     return "".join(parts) + "</svg>"
 
 

@@ -156,3 +156,13 @@ def test_a_paper_links_to_pubmed_only_under_a_real_pmid(paper, href):
 
     html = paper_link(paper).html
     assert (f'href="{href}"' in html) if href else "href" not in html
+
+
+def test_the_review_line_stands_after_the_reviews_own_year():
+    "A bar of the review's year mixes evidence from before and after it: the line goes right of it."
+    from evidex.report import year_chart
+
+    svg = year_chart({"seed_id": "SR-01", "years": {2024: (1, 0), 2026: (2, 1), 2027: (1, 0)}}, 2026)
+    [line_x] = re.findall(r'<line class="review" x1="([\d.]+)"', svg)
+    bars = {int(y): float(x) for x, y in re.findall(r'<rect class="supports" x="([\d.]+)"[^>]*data-year="(\d+)"', svg)}
+    assert bars[2026] < float(line_x) < bars[2027]
