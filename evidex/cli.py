@@ -259,6 +259,9 @@ def _ingest_search(db_path, no_extract, source, query, since, limit, workers, pl
 def _ingest_source(db_path, no_extract, source_name, query, since, everything, limit, batch_size,
                    cache_dir, offline, email, quiet, workers, plugins_dir) -> None:
     "ingest --source: fetch a query into the database with a ledger and a watermark."
+    from .http import check_environment
+
+    check_environment()
     sources = get_sources(plugins_dir)
     source = sources.get(source_name)
     if source is None:

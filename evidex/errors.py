@@ -37,3 +37,7 @@ class SourceError(EvidexError):
     "A remote source failed after retries or answered with an error."
 
     exit_code = 4
+
+
+class IncompleteFetch(SourceError):
+    "A fetch ran to its end, but some records or windows could not be fetched: the source is up."

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime
 import json
 import queue
@@ -13,7 +14,7 @@ from typing import Any, TypeVar
 from sqlite_utils import Database
 
 from . import db as store
-from .errors import EvidexError, SourceError
+from .errors import EvidexError, IncompleteFetch, SourceError
 from .ingest import Counts, Extraction, store_records
 from .sources import ApiSource, Batch, Window
 
@@ -162,6 +163,7 @@ def fetch_query(
             incomplete += _close_window(db, result, current, ledger_id, ledger, limited)
             ledger_id = None
     except (EvidexError, KeyboardInterrupt) as ex:
+        ex.counts = counts  # type: ignore[union-attr]  # what was stored before it stopped, for the run's totals
         message = "interrupted" if isinstance(ex, KeyboardInterrupt) else str(ex)
         if ledger_id is None and not db.execute("select 1 from ledger where run_id = ?", [run_id]).fetchone():
             # Failed before any window was planned: one row for the whole span says so.
@@ -192,7 +194,9 @@ def fetch_query(
             store.record_error(db, run_id, "fetch", result.message)
         store.finish_run(db, run_id, result.status, result.message, **counts.as_run_fields())
     if result.status == "failed":
-        raise SourceError(f"run {run_id}: {result.message}")
+        incomplete_error = IncompleteFetch(f"run {run_id}: {result.message}")
+        incomplete_error.counts = counts  # type: ignore[attr-defined]
+        raise incomplete_error
     return result
 
 
@@ -279,10 +283,18 @@ def _store_batch(db: Database, run_id: int, ledger_id: int, ledger: LedgerRow, b
         nonlocal stored
         stored += 1
 
-    with db.atomic():
-        store_records(db, run_id, batch.records, extraction, counts, on_stored=on_stored)
-        ledger.add(batch, stored)
-        db["ledger"].update(ledger_id, ledger.row("running"))
+    # A signal can roll the transaction back after the totals moved: then they move back too,
+    # so a failed or interrupted run's ledger and counts say what the database holds.
+    before = copy.deepcopy(ledger.__dict__), copy.deepcopy(counts.__dict__)
+    try:
+        with db.atomic():
+            store_records(db, run_id, batch.records, extraction, counts, on_stored=on_stored)
+            ledger.add(batch, stored)
+            db["ledger"].update(ledger_id, ledger.row("running"))
+    except BaseException:
+        ledger.__dict__.update(before[0])
+        counts.__dict__.update(before[1])
+        raise
     return stored
 
 

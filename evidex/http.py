@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from .errors import EvidexError, SourceError
+from .errors import ConfigError, EvidexError, SourceError
 from .ratelimit import RateLimiter
 
 T = TypeVar("T")
@@ -33,9 +33,33 @@ _TRANSIENT = re.compile(r"rate limit|backend|temporar|unavailable|timed? ?out|tr
                         r"unable to obtain|too many|busy", re.IGNORECASE)
 
 
+# Environment settings read as numbers: (smallest allowed value, whole numbers only).
+ENV_NUMBERS: dict[str, tuple[float, bool]] = {
+    "EVIDEX_TIMEOUT": (0.001, False), "EVIDEX_RETRIES": (0, True), "EVIDEX_BACKOFF": (0, False),
+    "EVIDEX_BACKOFF_MAX": (0, False), "EVIDEX_RATE_LIMIT": (0.001, False), "EVIDEX_PUBMED_WINDOW_MAX": (1, True),
+}
+
+
 def env_float(name: str, default: float) -> float:
+    "A numeric environment setting, or default when unset; a bad value is a one-line ConfigError."
     value = os.environ.get(name)
-    return float(value) if value else default
+    if not value:
+        return default
+    smallest, whole = ENV_NUMBERS.get(name, (float("-inf"), False))
+    try:
+        number = int(value) if whole else float(value)
+    except ValueError:
+        number = None
+    if number is None or number != number or number < smallest:  # number != number: NaN
+        kind = "a whole number" if whole else "a number"
+        raise ConfigError(f"{name}={value!r}: must be {kind} of at least {smallest:g}")
+    return float(number)
+
+
+def check_environment() -> None:
+    "Read every numeric setting once, so a bad one stops a command before it touches anything."
+    for name in ENV_NUMBERS:
+        env_float(name, 0)
 
 
 def redact(text: str, secrets: tuple[str, ...] = ()) -> str:

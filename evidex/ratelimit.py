@@ -21,10 +21,9 @@ def rate_dir() -> Path:
 
 def default_rate(keyed: bool = False) -> float:
     "EVIDEX_RATE_LIMIT if set, else NCBI's limit with or without an API key."
-    value = os.environ.get("EVIDEX_RATE_LIMIT")
-    if value:
-        return float(value)
-    return KEYED_RATE if keyed else DEFAULT_RATE
+    from .http import env_float  # the one reader of numeric settings: bad values are one line
+
+    return env_float("EVIDEX_RATE_LIMIT", KEYED_RATE if keyed else DEFAULT_RATE)
 
 
 class RateLimiter:

@@ -16,7 +16,7 @@ import click
 
 from . import db as store
 from . import logs
-from .errors import ConfigError, EvidexError, SourceError, UsageError
+from .errors import ConfigError, EvidexError, IncompleteFetch, SourceError, UsageError
 from .config import DEFAULT_CONFIG, Config, SourceConfig, load_config
 from .ingest import RUN_FIELDS
 from .lock import RunLock
@@ -206,9 +206,20 @@ class Runner:
                     result = fetch_query(db, source, text, since=since, extraction=self.extraction,
                                          batch_size=source_cfg.batch_size,
                                          progress=update, options={"query_id": query.id, "run": self.run_id})
+                except IncompleteFetch as ex:
+                    # The source answered to the end but some records would not come: this query's
+                    # watermark stays put (the next run retries it); the source's other queries go on.
+                    self.totals.add(ex.counts)  # type: ignore[attr-defined]
+                    self.totals.network_failures += 1
+                    store.record_error(db, self.run_id, "fetch", f"{query.id} {source_cfg.name}: {ex}")
+                    logs.event(self.log, "fetch.incomplete", f"{query.id} {source_cfg.name}: {ex}", logging.ERROR,
+                               query=query.id, source=source_cfg.name)
+                    continue
                 except SourceError as ex:
                     # The source is down or failing: the rest of its queries would fail the same
                     # way, slowly. Their watermarks stay put, so the next run fetches them.
+                    if getattr(ex, "counts", None) is not None:
+                        self.totals.add(ex.counts)  # type: ignore[attr-defined]  # stored before it failed
                     self.totals.network_failures += 1
                     skipped = len(queries) - n - 1
                     store.record_error(db, self.run_id, "fetch", f"{query.id} {source_cfg.name}: {ex}")
@@ -217,7 +228,13 @@ class Runner:
                                + (f"; skipping its {skipped} remaining queries" if skipped else ""),
                                logging.ERROR, query=query.id, source=source_cfg.name, skipped=skipped)
                     return
+                except KeyboardInterrupt as ex:
+                    if getattr(ex, "counts", None) is not None:
+                        self.totals.add(ex.counts)  # type: ignore[attr-defined]  # committed before the signal
+                    raise
                 except UsageError as ex:  # the service refused this query: the others may be fine
+                    if getattr(ex, "counts", None) is not None:
+                        self.totals.add(ex.counts)  # type: ignore[attr-defined]
                     self.totals.errors += 1
                     store.record_error(db, self.run_id, "fetch", f"{query.id} {source_cfg.name}: {ex}")
                     logs.event(self.log, "fetch.refused", f"{query.id} {source_cfg.name}: {ex}", logging.ERROR,
@@ -318,6 +335,9 @@ def _run(config_path: str, db_path: str | None, workers: int | None, log: loggin
          quiet: bool) -> int:
     runner = None
     try:
+        from .http import check_environment
+
+        check_environment()  # a bad EVIDEX_TIMEOUT or EVIDEX_RATE_LIMIT: exit 2 before any run row
         cfg = load_config(config_path)
         if workers is not None:
             cfg.workers = workers

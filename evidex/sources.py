@@ -18,7 +18,7 @@ from defusedxml import ElementTree as SafeET
 from . import __version__
 from .errors import InputError, SourceError, UsageError
 from .hookspecs import hookimpl
-from .http import BadResponse, HttpClient
+from .http import BadResponse, HttpClient, env_float
 from .models import Deletion, Document, Source
 from .offload import Offload, enabled
 from .ratelimit import default_rate
@@ -167,7 +167,7 @@ class PubMedSource(ApiSource):
 
     @property
     def window_max(self) -> int:
-        return int(self.options.get("window_max") or os.environ.get("EVIDEX_PUBMED_WINDOW_MAX") or ESEARCH_MAX)
+        return int(self.options.get("window_max") or env_float("EVIDEX_PUBMED_WINDOW_MAX", ESEARCH_MAX))
 
     def _params(self, **params: Any) -> dict[str, Any]:
         params = {"db": "pubmed", **params, "tool": "evidex"}

@@ -79,8 +79,8 @@ def one_line_error(result_stderr: str) -> str:
     return lines[0]
 
 
-def invoke(args: list[str], monkeypatch) -> tuple[int, str]:
-    for key, value in clean_env().items():
+def invoke(args: list[str], monkeypatch, **env: str) -> tuple[int, str]:
+    for key, value in {**clean_env(), **env}.items():
         monkeypatch.setenv(key, value)
     for key in [k for k in os.environ if k.startswith(("EVIDEX_CONFIG", "EVIDEX_DB", "EVIDEX_PLUGINS_DIR"))]:
         monkeypatch.delenv(key)
@@ -231,4 +231,26 @@ def test_missing_plugins_dir_from_the_environment(command, db_path, tmp_path):
     assert proc.returncode == 2, proc.stderr
     line = one_line_error(proc.stderr)
     assert "plugins directory does not exist" in line and "nope" in line
+    assert fingerprint(db_path) == before
+
+
+@pytest.mark.parametrize("variable,value,problem", [
+    ("EVIDEX_RATE_LIMIT", "abc", "must be a number of at least 0.001"),
+    ("EVIDEX_RATE_LIMIT", "0", "must be a number of at least 0.001"),
+    ("EVIDEX_TIMEOUT", "abc", "must be a number of at least 0.001"),
+    ("EVIDEX_RETRIES", "x", "must be a whole number of at least 0"),
+    ("EVIDEX_RETRIES", "-1", "must be a whole number of at least 0"),
+    ("EVIDEX_PUBMED_WINDOW_MAX", "0", "must be a whole number of at least 1"),
+])
+@pytest.mark.parametrize("command", ["run", "ingest"])
+def test_a_bad_numeric_environment_setting_is_one_line_and_touches_nothing(
+        command, variable, value, problem, db_path, tmp_path, monkeypatch):
+    config = tmp_path / "good.toml"
+    config.write_text(GOOD_CONFIG)
+    before = fingerprint(db_path)
+    args = (["run", "--config", str(config), "--db", str(db_path)] if command == "run" else
+            ["ingest", "--db", str(db_path), "--source", "pubmed", "--query", "x", "--email", "a@b.org"])
+    code, err = invoke(args, monkeypatch, **{variable: value})
+    assert code == 2, err
+    assert one_line_error(err).endswith(f"{variable}={value!r}: {problem}")
     assert fingerprint(db_path) == before

@@ -451,3 +451,35 @@ def test_replay_server_runs_as_a_process(tmp_path, monkeypatch):
         assert result.stored == 30 and db["documents"].count == 30
         stats = srv.stats()["stats"]
         assert stats["fault:503"] == 2 and stats["efetch"] == 5
+
+
+def test_a_batch_rolled_back_by_a_signal_leaves_the_totals_as_they_were(tmp_path, monkeypatch):
+    "SIGTERM inside a batch's transaction: its ledger and counts must not say it was stored."
+    from evidex import fetch
+    from evidex.fetch import LedgerRow, _insert_ledger, _store_batch
+    from evidex.ingest import Counts
+    from evidex.models import Document
+    from evidex.sources import Batch, Window
+
+    db = store.open_db(tmp_path / "e.db")
+    run_id = store.start_run(db, "ingest")
+    ledger = LedgerRow(2)
+    ledger_id = _insert_ledger(db, run_id, "pubmed", "q", Window(None, None, 2), ledger)
+    counts = Counts()
+    real = fetch.store_records
+
+    def interrupted(db, run_id, records, extraction, counts, on_stored=None):
+        real(db, run_id, records, extraction, counts, on_stored=on_stored)
+        raise KeyboardInterrupt  # the signal lands after the rows, before the commit
+
+    monkeypatch.setattr(fetch, "store_records", interrupted)
+    batch = Batch([Document(id="1", title="A", abstract="x"), Document(id="2", title="B", abstract="y")], fetched=2,
+                  responses=["abc"])
+    with pytest.raises(KeyboardInterrupt):
+        _store_batch(db, run_id, ledger_id, ledger, batch, None, counts, PubMedSource())
+    assert (ledger.fetched, ledger.stored, ledger.responses) == (0, 0, [])
+    assert (counts.documents_seen, counts.documents_new) == (0, 0)
+    assert db.execute("select count(*) from documents").fetchone()[0] == 0
+    monkeypatch.setattr(fetch, "store_records", real)
+    assert _store_batch(db, run_id, ledger_id, ledger, batch, None, counts, PubMedSource()) == 2
+    assert (ledger.stored, counts.documents_new) == (2, 2)

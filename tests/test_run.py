@@ -210,6 +210,28 @@ def test_network_failure_exits_4_and_the_next_run_recovers(env, tmp_path, monkey
     assert rows(db_path, "select count(*) from watermarks") == [(2,)]
 
 
+def test_a_query_that_cannot_balance_does_not_hold_up_the_sources_other_queries(env, server, tmp_path):
+    "One record efetch never returns fails its own query (exit 4, watermark kept); the next query still runs."
+    config = write_config(tmp_path / "evidex.toml", queries={
+        "Q1": {"pubmed": "a[tiab]"}, "Q2": {"pubmed": "b[tiab]"}})
+    db_path = tmp_path / "e.db"
+    server.inject("efetch", "missing", times=10_000)
+    try:
+        result = run("--config", str(config), "--db", str(db_path))
+    finally:
+        server.faults.clear()
+    assert result.exit_code == EXIT_NETWORK, result.output
+    assert "skipping" not in result.output and result.output.count("could not be fetched") >= 2
+    assert rows(db_path, "select count(distinct query) from ledger") == [(2,)]  # both queries fetched
+    assert rows(db_path, "select count(*) from watermarks") == [(0,)]
+    # The run's totals count what the failed fetches stored.
+    stored = rows(db_path, "select count(*) from documents")[0][0]
+    assert stored > 0 and rows(db_path, "select documents_new from runs where command = 'run'") == [(stored,)]
+    assert f"{stored} new documents" in result.output
+    assert run("--config", str(config), "--db", str(db_path)).exit_code == EXIT_OK  # the next run catches up
+    assert rows(db_path, "select count(*) from watermarks") == [(2,)]
+
+
 def test_query_the_service_refuses_is_a_recorded_error_exit_1(env, tmp_path):
     config = write_config(tmp_path / "evidex.toml", queries={
         "BAD": {"pubmed": "fleegle[tiab]"}, "OK": {"pubmed": "cancer[tiab]"}})
