@@ -11,6 +11,7 @@ import random
 import re
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -37,7 +38,21 @@ _TRANSIENT = re.compile(r"rate limit|backend|temporar|unavailable|timed? ?out|tr
 ENV_NUMBERS: dict[str, tuple[float, bool]] = {
     "EVIDEX_TIMEOUT": (0.001, False), "EVIDEX_RETRIES": (0, True), "EVIDEX_BACKOFF": (0, False),
     "EVIDEX_BACKOFF_MAX": (0, False), "EVIDEX_RATE_LIMIT": (0.001, False), "EVIDEX_PUBMED_WINDOW_MAX": (1, True),
+    "EVIDEX_DEADLINE": (0.001, False),
 }
+
+
+@dataclass
+class Reply:
+    "A response read in full: status, headers and body."
+
+    status_code: int
+    headers: httpx.Headers
+    content: bytes
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", errors="replace")
 
 
 def env_float(name: str, default: float) -> float:
@@ -101,7 +116,7 @@ def error_in_body(body: bytes) -> str | None:
     return None
 
 
-def retry_after(response: httpx.Response) -> float | None:
+def retry_after(response: httpx.Response | Reply) -> float | None:
     "Seconds to wait from a Retry-After header (seconds or an HTTP date), if present."
     value = response.headers.get("retry-after")
     if not value:
@@ -184,6 +199,8 @@ class HttpClient:
         self.retries = retries if retries is not None else int(env_float("EVIDEX_RETRIES", 6))
         self.backoff = backoff if backoff is not None else env_float("EVIDEX_BACKOFF", 1.0)
         self.backoff_max = backoff_max if backoff_max is not None else env_float("EVIDEX_BACKOFF_MAX", 60.0)
+        # A whole response may take ten read timeouts (300 s by default), then it counts as timed out.
+        self.deadline = env_float("EVIDEX_DEADLINE", 10 * timeout)
         self.secrets = secrets
         self.cache = ResponseCache(cache_dir) if cache_dir else None
         self.offline = offline
@@ -248,10 +265,7 @@ class HttpClient:
             self.stats["requests"] += 1
             wait = None
             try:
-                if method.upper() == "GET":
-                    response = self.client.get(url, params=params)
-                else:  # a form body: long id lists and the API key stay out of the URL
-                    response = self.client.request(method, url, data=params)
+                response = self._send(method, url, params)
             except httpx.TimeoutException as ex:
                 problem = f"timed out ({type(ex).__name__})"
             except httpx.TransportError as ex:
@@ -281,6 +295,20 @@ class HttpClient:
             time.sleep(pause)
         raise SourceError(self._redact(
             f"{what} failed after {self.retries + 1} attempts: {problem} ({self.name} at {self.base_url})"))
+
+    def _send(self, method: str, url: str, params: Mapping[str, Any] | None) -> Reply:
+        "One request, its body read within the deadline: a server trickling bytes cannot hold a run forever."
+        # httpx's timeout bounds each read, not the whole body; one byte a second never trips it.
+        deadline = time.monotonic() + self.deadline
+        # GET: params in the query; POST: a form body, so long id lists and the API key stay out of the URL.
+        sent = {"params": params} if method.upper() == "GET" else {"data": params}
+        with self.client.stream(method, url, **sent) as response:
+            chunks = []
+            for chunk in response.iter_bytes():
+                chunks.append(chunk)
+                if time.monotonic() > deadline:
+                    raise httpx.ReadTimeout(f"the response took over {self.deadline:g}s in all")
+            return Reply(response.status_code, response.headers, b"".join(chunks))
 
     def _check(self, body: bytes, parse: Callable[[bytes], T], what: str,
                error_class: type[EvidexError]) -> T:

@@ -370,6 +370,21 @@ def _handler(server: ReplayServer) -> type[BaseHTTPRequestHandler]:
             elif kind == "slow":  # answer normally, late: time for a test to kill the client mid-run
                 time.sleep(fault.options.get("delay", server.timeout_delay))
                 return False
+            elif kind == "trickle":  # a real body, a few bytes at a time: every read is quick, the whole is not
+                body = recorded("pubmed-eutils", "metapub", "37909814.xml")
+                self.send_response(200)
+                self.send_header("Content-Type", "text/xml")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                step = fault.options.get("step", 4)
+                try:
+                    for i in range(0, len(body), step):
+                        self.wfile.write(body[i:i + step])
+                        self.wfile.flush()
+                        time.sleep(fault.options.get("interval", 0.05))
+                except OSError:  # the client gave up: what a deadline should make it do
+                    pass
+                self.close_connection = True
             elif kind == "json_error":
                 body = recorded("pubmed-eutils", "error-bodies-from-issues",
                                 "eutils-429-rate-limit-exceeded.biocommons-bioutils-issue16.json")

@@ -96,6 +96,17 @@ def test_backoff_grows_exponentially_and_is_capped(server, tmp_path):
         assert len(set(delays)) > 1  # jitter
 
 
+def test_a_trickling_response_times_out_as_a_whole(server, tmp_path):
+    "Each read comes within the timeout, but the body would take minutes: the deadline ends it, then retries."
+    server.inject("esearch", "trickle", times=2, interval=0.05)
+    http = client(server, tmp_path, retries=1)
+    http.deadline = 0.5
+    started = time.monotonic()
+    with pytest.raises(SourceError, match=r"failed after 2 attempts: timed out \(ReadTimeout\)"):
+        esearch(http)
+    assert time.monotonic() - started < 5
+
+
 def test_retry_after_header_is_honoured(server, tmp_path):
     server.inject("esearch", "429", retry_after=0.4)
     started = time.monotonic()
