@@ -87,10 +87,30 @@ def _alive(pid: int | None) -> bool:
     return True
 
 
+# (database file, run id) of the runs this process started: a row with our pid that is not
+# among them was left by an earlier process that had the same pid (PID 1 in a container).
+_started: set[tuple[str, int]] = set()
+
+
+def _db_file(db: Database) -> str:
+    return db.execute("pragma database_list").fetchone()[2]
+
+
 def close_interrupted_runs(db: Database) -> int:
     "Mark runs left 'running' by a process that no longer exists (killed, crashed) as interrupted."
-    stale = [r["id"] for r in db.query("select id, pid from runs where status = 'running'")
-             if r["pid"] != os.getpid() and not _alive(r["pid"])]
+    from .lock import holds
+
+    path = _db_file(db)
+    # Under the run lock no other evidex process can be writing: every run not ours is over,
+    # even if its pid now names some other live process.
+    locked = bool(path) and holds(path)
+
+    def over(row: dict) -> bool:
+        if (path, row["id"]) in _started:
+            return False
+        return locked or row["pid"] == os.getpid() or not _alive(row["pid"])
+
+    stale = [r["id"] for r in db.query("select id, pid from runs where status = 'running'") if over(r)]
     if stale:
         with db.atomic():
             for run_id in stale:
@@ -138,7 +158,9 @@ def start_run(db: Database, command: str, plugins: dict | None = None, **fields:
     for key, value in fields.items():
         row[key] = json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else value
     with db.atomic():
-        return db["runs"].insert(row).last_pk  # type: ignore[return-value]
+        run_id: int = db["runs"].insert(row).last_pk  # type: ignore[assignment]
+    _started.add((_db_file(db), run_id))
+    return run_id
 
 
 def finish_run(db: Database, run_id: int, status: str, message: str | None = None, **counts: int) -> None:

@@ -13,6 +13,12 @@ from .errors import LockedError, UsageError
 # Lock fds this process holds. A forked child (an extraction worker) inherits them; it closes
 # its copies at once, so a child that outlives this process cannot keep the lock alive.
 _held: set[int] = set()
+_held_paths: dict[int, Path] = {}  # fd -> the lock file it holds
+
+
+def holds(db_path: str | os.PathLike) -> bool:
+    "Does this process hold the run lock of db_path?"
+    return lock_path(db_path) in _held_paths.values()
 
 
 def _close_inherited() -> None:
@@ -22,14 +28,16 @@ def _close_inherited() -> None:
         except OSError:
             pass
     _held.clear()
+    _held_paths.clear()
 
 
 os.register_at_fork(after_in_child=_close_inherited)
 
 
 def lock_path(db_path: str | os.PathLike) -> Path:
-    "The lock file that guards db_path."
-    return Path(f"{os.fspath(db_path)}.lock")
+    "The lock file that guards db_path, beside the file it names once symlinks are resolved."
+    # Two paths to one database (a symlink, "./e.db" and "e.db") must take the same lock.
+    return Path(f"{os.path.realpath(os.fspath(db_path))}.lock")
 
 
 class RunLock:
@@ -66,11 +74,13 @@ class RunLock:
         os.write(fd, f"{os.getpid()}\n".encode())
         self.fd = fd
         _held.add(fd)
+        _held_paths[fd] = self.path
 
     def release(self) -> None:
         "Drop the lock; the file stays (unlinking it would let two runs lock different inodes)."
         if self.fd is not None:
             _held.discard(self.fd)
+            _held_paths.pop(self.fd, None)
             fcntl.flock(self.fd, fcntl.LOCK_UN)
             os.close(self.fd)
             self.fd = None

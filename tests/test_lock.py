@@ -78,3 +78,38 @@ def test_lock_fd_is_not_inherited_by_children(tmp_path):
     db_path = tmp_path / "e.db"
     with RunLock(db_path) as lock:
         assert not os.get_inheritable(lock.fd)
+
+
+def test_a_symlink_to_the_database_takes_the_same_lock(tmp_path, monkeypatch):
+    "evidex run --db e.db and evidex ingest --db link.db (a symlink to it) must not write at once."
+    db_path = tmp_path / "e.db"
+    db_path.touch()
+    (tmp_path / "link.db").symlink_to(db_path)
+    (tmp_path / "dir-link").symlink_to(tmp_path, target_is_directory=True)
+    monkeypatch.chdir(tmp_path)
+    proc = hold_lock(db_path)
+    try:
+        for other in (tmp_path / "link.db", tmp_path / "dir-link" / "e.db", "e.db", "./link.db"):
+            assert lock_path(other) == lock_path(db_path)
+            with pytest.raises(LockedError):
+                RunLock(other).acquire()
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_a_run_left_running_under_a_reused_pid_is_closed_as_interrupted(tmp_path):
+    "PID 1 in a container, or a pid the kernel gave to another process: the row still gets closed."
+    from evidex import db as store
+
+    db = store.open_db(tmp_path / "e.db")
+    with db.atomic():
+        for pid in (os.getpid(), os.getppid()):  # both alive: ours (an earlier incarnation), and another's
+            db["runs"].insert({"command": "run", "started_at": "2026-01-01", "status": "running", "pid": pid})
+    store.start_run(db, "ingest")  # not under the lock: only the row with our own pid can be known dead
+    statuses = [tuple(r) for r in db.execute("select pid, status from runs order by id")]
+    assert statuses == [(os.getpid(), "interrupted"), (os.getppid(), "running"), (os.getpid(), "running")]
+    with RunLock(tmp_path / "e.db"):  # under the lock no other evidex can be writing: the rest is over
+        run_id = store.start_run(db, "ingest")
+        statuses = dict((r[0], r[1]) for r in db.execute("select id, status from runs"))
+    assert statuses == {1: "interrupted", 2: "interrupted", 3: "running", run_id: "running"}
