@@ -26,11 +26,19 @@ class EvidexGroup(click.Group):
     "A click group that turns EvidexError into a one-line message and its exit code."
 
     def invoke(self, ctx):
+        from .run import EXIT_INTERRUPTED, sigterm_as_interrupt
+
         try:
-            return super().invoke(ctx)
+            # A scheduler's SIGTERM unwinds like Ctrl-C: transactions roll back, run rows close.
+            with sigterm_as_interrupt():
+                return super().invoke(ctx)
         except EvidexError as ex:
             click.echo(f"Error: {ex}", err=True)
             ctx.exit(ex.exit_code)
+        except (KeyboardInterrupt, click.Abort):
+            click.echo("Error: interrupted (SIGINT or SIGTERM); what was committed stays, a rerun resumes",
+                       err=True)
+            ctx.exit(EXIT_INTERRUPTED)
 
 
 @click.group(cls=EvidexGroup)
@@ -202,23 +210,20 @@ def ingest(files, db_path, no_extract, source, query, since, everything, limit, 
     extraction = None if no_extract else _extraction(extractors, workers)
     db = store.open_db(db_path)
     counts = Counts()
-    try:
-        # One transaction holds the run row and every file: a bad file rolls it all back,
-        # so the database (file bytes included) is exactly as it was.
-        with db.atomic():
-            run_id = store.start_run(db, "ingest", extraction.signature if extraction else {},
-                                     pipeline=extraction.pipeline if extraction else None,
-                                     baseline_id=current_baseline(db),
-                                     source="file", query=None, options={"files": list(files)})
-            digests = {}
-            for path in files:
-                store_records(db, run_id, read_file(path), extraction, counts)
-                digests[path] = file_sha256(path)
-            # The receipt's proof of which inputs the run read (taken once each file has parsed).
-            db["runs"].update(run_id, {"options": json.dumps({"files": list(files), "files_sha256": digests},
-                                                             sort_keys=True)})
-    except KeyboardInterrupt:
-        raise click.Abort() from None
+    # One transaction holds the run row and every file: a bad file rolls it all back,
+    # so the database (file bytes included) is exactly as it was.
+    with db.atomic():
+        run_id = store.start_run(db, "ingest", extraction.signature if extraction else {},
+                                 pipeline=extraction.pipeline if extraction else None,
+                                 baseline_id=current_baseline(db),
+                                 source="file", query=None, options={"files": list(files)})
+        digests = {}
+        for path in files:
+            store_records(db, run_id, read_file(path), extraction, counts)
+            digests[path] = file_sha256(path)
+        # The receipt's proof of which inputs the run read (taken once each file has parsed).
+        db["runs"].update(run_id, {"options": json.dumps({"files": list(files), "files_sha256": digests},
+                                                         sort_keys=True)})
     load_failures = _report_plugin_failures(db, run_id)
     _finish(db, run_id, counts, load_failures, "ingest")
 
@@ -246,8 +251,6 @@ def _ingest_search(db_path, no_extract, source, query, since, limit, workers, pl
                                      baseline_id=current_baseline(db), source=source.name, query=query,
                                      options={k: str(v) for k, v in options.items()})
             store_records(db, run_id, records(), extraction, counts)
-    except KeyboardInterrupt:
-        raise click.Abort() from None
     except EvidexError:
         raise
     except Exception as ex:  # a plugin's own source: one line naming it, not a traceback
@@ -356,6 +359,9 @@ def extract(db_path, input_path, output, only, everything, mentions, workers, pl
         extract_stored(db, run_id, extraction, counts, everything, commit_every=500)
     except EvidexError as ex:  # what was committed stays; the run says why it stopped
         store.finish_run(db, run_id, "failed", str(ex), **counts.as_run_fields())
+        raise
+    except KeyboardInterrupt:
+        store.finish_run(db, run_id, "interrupted", "interrupted", **counts.as_run_fields())
         raise
     load_failures = _report_plugin_failures(db, run_id)
     _finish(db, run_id, counts, load_failures, "extract")

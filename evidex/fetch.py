@@ -151,8 +151,11 @@ def fetch_query(
             if batch is None:
                 continue
             if limit is not None and result.stored + len(batch.records) >= limit:
+                # Stopped short only if records remain: a limit of exactly the total fetched everything.
+                limited = result.stored + len(batch.records) > limit or total > limit
                 batch.records = batch.records[:limit - result.stored]
-                limited = True
+                if not limited:
+                    limit = None
             stored = _store_batch(db, run_id, ledger_id, ledger, batch, extraction, counts, source)
             result.stored += stored
             if progress:
@@ -169,7 +172,8 @@ def fetch_query(
             # Failed before any window was planned: one row for the whole span says so.
             ledger = LedgerRow(0)
             ledger_id = _insert_ledger(db, run_id, source.name, query, Window(start, end, 0), ledger)
-        _fail(db, run_id, ledger_id, ledger, message, counts)
+        _fail(db, run_id, ledger_id, ledger, message, counts,
+              "interrupted" if isinstance(ex, KeyboardInterrupt) else "failed")
         raise
     if limited:
         result.status = "limited"
@@ -305,11 +309,11 @@ def _add_totals(result: FetchResult, ledger: LedgerRow) -> None:
 
 
 def _fail(db: Database, run_id: int, ledger_id: int | None, ledger: LedgerRow | None,
-          message: str, counts: Counts) -> None:
-    "Record a failed run: its open ledger row says why; the watermark is left alone."
+          message: str, counts: Counts, status: str = "failed") -> None:
+    "Record a failed or interrupted run: its open ledger row says why; the watermark is left alone."
     with db.atomic():
         if ledger_id is not None and ledger is not None:
-            row = ledger.row("failed")
+            row = ledger.row(status)
             if row["expected"] == 0 and row["fetched"] == 0:
                 row["expected"] = None  # unknown: the count itself failed
             detail = json.loads(row["detail"])
@@ -317,4 +321,4 @@ def _fail(db: Database, run_id: int, ledger_id: int | None, ledger: LedgerRow | 
             row["detail"] = json.dumps(detail)
             db["ledger"].update(ledger_id, row)
         store.record_error(db, run_id, "fetch", message)
-        store.finish_run(db, run_id, "failed", message, **counts.as_run_fields())
+        store.finish_run(db, run_id, status, message, **counts.as_run_fields())

@@ -264,6 +264,14 @@ def test_limit_stops_early_without_moving_the_watermark(server, db):
     assert watermark(db, "pubmed", "cancer") is None
 
 
+def test_a_limit_of_exactly_the_total_is_a_complete_fetch(server, db, tmp_path):
+    total = run(db, PubMedSource(), batch_size=5).expected
+    fresh = store.open_db(tmp_path / "exact.db")
+    result = run(fresh, PubMedSource(), limit=total, batch_size=5)
+    assert result.status == "ok" and result.stored == total
+    assert watermark(fresh, "pubmed", "cancer") is not None
+
+
 def test_empty_result_is_a_complete_zero(server, db):
     result = run(db, PubMedSource(), query="nothing")
     assert result.status == "ok" and result.expected == 0

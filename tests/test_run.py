@@ -296,6 +296,28 @@ def test_sigterm_closes_the_run_as_interrupted(env, server, tmp_path):
     server.faults.clear()
 
 
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_closes_an_ingest_from_a_source_as_interrupted(env, server, tmp_path, sig):
+    "ingest --source, like run: exit 130, its run and ledger rows 'interrupted', never left 'running'."
+    db_path = tmp_path / "e.db"
+    server.inject("efetch", "timeout", times=1, delay=5)
+    proc = subprocess.Popen([sys.executable, "-m", "evidex", "ingest", "--db", str(db_path), "--source", "pubmed",
+                             "--query", "cancer[tiab]", "--no-extract"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+    base = server.stats["efetch"]
+    deadline = time.monotonic() + 30
+    while server.stats["efetch"] == base and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=30)
+    server.faults.clear()
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1].startswith("Error: interrupted (SIGINT or SIGTERM)")
+    assert rows(db_path, "select status from runs") == [("interrupted",)]
+    assert rows(db_path, "select distinct status from ledger") == [("interrupted",)]
+    assert rows(db_path, "select count(*) from watermarks") == [(0,)]
+
+
 def test_workers_from_the_config_or_the_command_line_store_the_same_claims(env, tmp_path):
     "Extraction in two worker processes, from [run] workers or --workers: the claims of a one-process run."
     serial, parallel, flagged = tmp_path / "serial.db", tmp_path / "parallel.db", tmp_path / "flagged.db"
