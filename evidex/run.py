@@ -209,36 +209,24 @@ class Runner:
                 except IncompleteFetch as ex:
                     # The source answered to the end but some records would not come: this query's
                     # watermark stays put (the next run retries it); the source's other queries go on.
-                    self.totals.add(ex.counts)  # type: ignore[attr-defined]
                     self.totals.network_failures += 1
-                    store.record_error(db, self.run_id, "fetch", f"{query.id} {source_cfg.name}: {ex}")
-                    logs.event(self.log, "fetch.incomplete", f"{query.id} {source_cfg.name}: {ex}", logging.ERROR,
-                               query=query.id, source=source_cfg.name)
+                    self._fetch_stopped(db, query.id, source_cfg.name, ex, "fetch.incomplete")
                     continue
                 except SourceError as ex:
                     # The source is down or failing: the rest of its queries would fail the same
                     # way, slowly. Their watermarks stay put, so the next run fetches them.
-                    if getattr(ex, "counts", None) is not None:
-                        self.totals.add(ex.counts)  # type: ignore[attr-defined]  # stored before it failed
                     self.totals.network_failures += 1
                     skipped = len(queries) - n - 1
-                    store.record_error(db, self.run_id, "fetch", f"{query.id} {source_cfg.name}: {ex}")
-                    logs.event(self.log, "fetch.failed",
-                               f"{query.id} {source_cfg.name}: {ex}"
-                               + (f"; skipping its {skipped} remaining queries" if skipped else ""),
-                               logging.ERROR, query=query.id, source=source_cfg.name, skipped=skipped)
+                    self._fetch_stopped(db, query.id, source_cfg.name, ex, "fetch.failed",
+                                        f"; skipping its {skipped} remaining queries" if skipped else "",
+                                        skipped=skipped)
                     return
                 except KeyboardInterrupt as ex:
-                    if getattr(ex, "counts", None) is not None:
-                        self.totals.add(ex.counts)  # type: ignore[attr-defined]  # committed before the signal
+                    self._count_committed(ex)
                     raise
                 except UsageError as ex:  # the service refused this query: the others may be fine
-                    if getattr(ex, "counts", None) is not None:
-                        self.totals.add(ex.counts)  # type: ignore[attr-defined]
                     self.totals.errors += 1
-                    store.record_error(db, self.run_id, "fetch", f"{query.id} {source_cfg.name}: {ex}")
-                    logs.event(self.log, "fetch.refused", f"{query.id} {source_cfg.name}: {ex}", logging.ERROR,
-                               query=query.id, source=source_cfg.name)
+                    self._fetch_stopped(db, query.id, source_cfg.name, ex, "fetch.refused")
                     continue
                 finally:
                     close()
@@ -256,6 +244,20 @@ class Runner:
                 )
         finally:
             source.close()
+
+    def _count_committed(self, ex: BaseException) -> None:
+        "Add what a stopped fetch committed before it stopped (fetch_query attaches its counts) to the totals."
+        counts = getattr(ex, "counts", None)
+        if counts is not None:
+            self.totals.add(counts)
+
+    def _fetch_stopped(self, db: Any, query_id: str, source: str, ex: BaseException, event: str,
+                       suffix: str = "", **fields: Any) -> None:
+        "Count, record and log a query's fetch that ended in an error."
+        self._count_committed(ex)
+        store.record_error(db, self.run_id, "fetch", f"{query_id} {source}: {ex}")
+        logs.event(self.log, event, f"{query_id} {source}: {ex}{suffix}", logging.ERROR,
+                   query=query_id, source=source, **fields)
 
     def _catch_up(self, db: Any) -> None:
         "Extract from stored documents the current plugins have not seen (e.g. after a crash)."

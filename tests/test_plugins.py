@@ -28,6 +28,17 @@ def write_plugin(directory, name, body):
     return path
 
 
+def installed(tmp_path, monkeypatch, module: str, extractor: str, dist_name: str, version: str, entry: str) -> None:
+    "A distribution with an `evidex` entry point on sys.path, found like an installed package."
+    site = tmp_path / "site"
+    write_plugin(site, module, EXTRACTOR_PLUGIN.format(name=extractor, word="cancer"))
+    dist = site / f"{module}-{version}.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist_name}\nVersion: {version}\n")
+    (dist / "entry_points.txt").write_text(f"[evidex]\n{entry} = {module}\n")
+    monkeypatch.syspath_prepend(str(site))
+
+
 EXTRACTOR_PLUGIN = """
     from evidex import Claim, Extractor, hookimpl
 
@@ -173,13 +184,7 @@ def test_duplicate_extractor_names_name_both_plugins(fresh, tmp_path):
 
 def test_two_plugins_under_one_name_are_an_error_naming_both(fresh, tmp_path, monkeypatch):
     "An installed plugin named like a built-in one must not silently replace it (or be replaced)."
-    site = tmp_path / "site"
-    write_plugin(site, "evidex_other_ifn", EXTRACTOR_PLUGIN.format(name="other-ifn", word="cancer"))
-    dist = site / "evidex_other_ifn-0.1.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: evidex-other-ifn\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text("[evidex]\nifn = evidex_other_ifn\n")
-    monkeypatch.syspath_prepend(str(site))
+    installed(tmp_path, monkeypatch, "evidex_other_ifn", "other-ifn", "evidex-other-ifn", "0.1", "ifn")
     for _ in range(2):  # every later load says it again: a command must not run on half the plugins
         with pytest.raises(PluginError) as info:
             get_extractors()
@@ -213,13 +218,7 @@ def test_plugin_that_fails_to_import_is_reported_by_name(fresh, tmp_path):
 @pytest.mark.parametrize("wanted,loads", [("demo_ep", True), ("evidex-demo-ep", True), ("Evidex_Demo.EP", True),
                                             ("evidex-demo", False), ("", False)])
 def test_evidex_load_plugins_names_a_distribution_as_pip_does(fresh, tmp_path, monkeypatch, wanted, loads):
-    site = tmp_path / "site"
-    write_plugin(site, "evidex_demo_ep", EXTRACTOR_PLUGIN.format(name="demo-ep", word="cancer"))
-    dist = site / "evidex_demo_ep-0.3.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: evidex-demo-ep\nVersion: 0.3\n")
-    (dist / "entry_points.txt").write_text("[evidex]\ndemo_ep = evidex_demo_ep\n")
-    monkeypatch.syspath_prepend(str(site))
+    installed(tmp_path, monkeypatch, "evidex_demo_ep", "demo-ep", "evidex-demo-ep", "0.3", "demo_ep")
     monkeypatch.setenv("EVIDEX_LOAD_PLUGINS", wanted)
     assert ("demo-ep" in get_extractors()) is loads
     sys.modules.pop("evidex_demo_ep", None)
@@ -227,13 +226,7 @@ def test_evidex_load_plugins_names_a_distribution_as_pip_does(fresh, tmp_path, m
 
 def test_entry_point_plugin_loads(fresh, tmp_path, monkeypatch):
     "A distribution with an `evidex` entry point, found on sys.path like an installed package."
-    site = tmp_path / "site"
-    write_plugin(site, "evidex_demo_ep", EXTRACTOR_PLUGIN.format(name="demo-ep", word="cancer"))
-    dist = site / "evidex_demo_ep-0.3.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: evidex-demo-ep\nVersion: 0.3\n")
-    (dist / "entry_points.txt").write_text("[evidex]\ndemo_ep = evidex_demo_ep\n")
-    monkeypatch.syspath_prepend(str(site))
+    installed(tmp_path, monkeypatch, "evidex_demo_ep", "demo-ep", "evidex-demo-ep", "0.3", "demo_ep")
     extractors = get_extractors()
     assert extractors["demo-ep"].version == "1.2"
     listing = {p["name"]: p for p in fresh.get_plugins()}
