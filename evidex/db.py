@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 import os
 import sqlite3
 import tempfile
@@ -215,25 +216,58 @@ def document_keys(document: Document) -> list[tuple[str, str]]:
     keys = [("id", document.id)]
     if document.pmid:
         keys.append(("pmid", document.pmid))
-    if document.doi:
-        keys.append(("doi", document.doi.lower()))
+    if document.doi and normal_doi(document.doi):
+        keys.append(("doi", normal_doi(document.doi)))
+    if document.pmcid and normal_pmcid(document.pmcid):
+        keys.append(("pmcid", normal_pmcid(document.pmcid)))
     keys += [(f"src:{k}", str(v)) for k, v in sorted(document.source_ids.items())]
     if document.title and document.year:
-        keys.append(("title-year", title_key(document.title, document.year)))
+        key = title_key(document.title, document.year)
+        # "Editorial", "[Not Available]." or "Correction" name no one paper: too short to match on.
+        if len(key.split("|")[0]) >= MIN_TITLE_KEY:
+            keys.append(("title-year", key))
     return keys
 
 
+MIN_TITLE_KEY = 30  # letters and digits of a title before title+year may identify a paper
+DOI_PREFIX_RE = re.compile(r"^\s*(?:https?://(?:dx\.)?doi\.org/|doi:\s*)", re.IGNORECASE)
+
+
+def normal_doi(doi: str) -> str:
+    "A DOI as one key: no resolver prefix ('https://doi.org/', 'doi:'), no spaces, lower case."
+    return DOI_PREFIX_RE.sub("", doi).strip().lower()
+
+
+def normal_pmcid(pmcid: str) -> str:
+    "A PMC id as one key: 'PMC' and its digits."
+    digits = pmcid.strip().upper().removeprefix("PMC")
+    return f"PMC{digits}" if digits.isdigit() else ""
+
+
 def find_existing(db: Database, document: Document, keys: list[tuple[str, str]] | None = None) -> str | None:
-    "The stored id of this document under any identifier: id, PMID, DOI, source ids, title+year."
+    "The stored id of this document under any identifier: id, PMID, DOI, PMC id, source ids, title+year."
     keys = keys or document_keys(document)
     where = " or ".join(["(scheme = ? and value = ?)"] * len(keys))
     found = dict(db.execute(f"select scheme || char(31) || value, doc_id from document_ids where {where}",
                             [x for key in keys for x in key]).fetchall())
     for scheme, value in keys:
         doc_id = found.get(f"{scheme}\x1f{value}")
-        if doc_id:
+        if doc_id and not _conflicts(db, document, doc_id):
             return doc_id
     return None
+
+
+def _conflicts(db: Database, document: Document, doc_id: str) -> bool:
+    "Does the stored document have another PMID or DOI than this record: two papers, not one?"
+    # A shared DOI (a supplement's abstracts), a common title or a reused local id must never
+    # merge two papers that PubMed keeps apart.
+    row = db.execute("select pmid, doi from documents where id = ?", [doc_id]).fetchone()
+    if row is None:
+        return False
+    pmid, doi = row
+    if document.pmid and pmid and document.pmid != pmid:
+        return True
+    return bool(document.doi and doi and normal_doi(document.doi) != normal_doi(doi))
 
 
 def title_key(title: str, year: int) -> str:
@@ -245,11 +279,16 @@ def save_document(db: Database, document: Document, run_id: int) -> str:
     "Insert or refresh one document; returns 'new', 'changed' or 'same'. Call inside a transaction."
     keys = document_keys(document)
     existing_id = find_existing(db, document, keys)
-    if existing_id and existing_id != document.id:
+    merged = bool(existing_id and existing_id != document.id)
+    if merged:
         # Seen under another id (e.g. a preprint key, now with a PMID): keep the first id, and
         # record this one too, so it still finds the document.
         keys.append(("id", document.id))
-        document.id = existing_id
+        document.id = existing_id  # type: ignore[assignment]
+    elif existing_id is None and db.execute("select 1 from documents where id = ?", [document.id]).fetchone():
+        # Its id is taken by another paper (a local file's "1" beside PMID 1): keep both.
+        document.id = f"{document.source or 'record'}:{document.id}"
+        keys.append(("id", document.id))
     row = document.to_row()
     row["content_key"] = document.content_key()
     old = db.execute(f"select content_key, source_ids, extracted_with, {', '.join(KEPT_COLUMNS)} "
@@ -260,14 +299,23 @@ def save_document(db: Database, document: Document, run_id: int) -> str:
         db.execute(INDEX_DOCUMENT, [rowid, row["title"], row["abstract"]])
         status = "new"
     else:
-        merged = json.loads(old[1] or "{}")
-        merged.update(document.source_ids)
-        row["source_ids"] = json.dumps(merged, ensure_ascii=False)
+        source_ids = json.loads(old[1] or "{}")
+        source_ids.update(document.source_ids)
+        row["source_ids"] = json.dumps(source_ids, ensure_ascii=False)
         # A record from another source may lack what the stored one has (a preprint has no
-        # PMID): what it does not say never erases what is known.
+        # PMID): what it does not say never erases what is known. Merged from another source,
+        # it only fills gaps.
         for column, value in zip(KEPT_COLUMNS, old[3:]):
-            if row[column] in (None, "", "[]") and value not in (None, "", "[]"):
+            if (merged or row[column] in (None, "", "[]")) and value not in (None, "", "[]"):
                 row[column] = value
+        if merged:
+            # Another source's copy of a stored paper (a preprint, a Europe PMC record) adds its
+            # identifiers, not its text: otherwise the text, and the claims, would follow the
+            # order in which the sources happened to arrive.
+            stored = db.execute("select title, abstract, sections, content_key from documents where id = ?",
+                                [document.id]).fetchone()
+            if stored[0] or stored[1]:
+                row["title"], row["abstract"], row["sections"], row["content_key"] = stored
         row["last_seen_run"] = run_id
         status = "same" if old[0] == row["content_key"] else "changed"
         row["extracted_with"] = old[2] if status == "same" else None

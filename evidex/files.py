@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,25 +19,52 @@ def document_from_json(obj: dict, where: str) -> Document:
     "Build a Document from one JSON object; pmid or id is required, unknown keys are kept out."
     if not isinstance(obj, dict):
         raise InputError(f"{where}: expected a JSON object, got {type(obj).__name__}")
+    for key in ("id", "pmid"):
+        value = obj.get(key)
+        # An id is text or a whole number: a list, a float or true would be stored as "['7', '8']", "True".
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (str, int))):
+            raise InputError(f"{where}: {key!r} must be a string or a whole number, not {type(value).__name__}")
     doc_id = obj.get("id") or obj.get("pmid")
-    if not doc_id:
+    if doc_id is None or not str(doc_id).strip():
         raise InputError(f"{where}: record has neither 'pmid' nor 'id'")
     kwargs = {k: v for k, v in obj.items() if k in JSONL_FIELDS}
-    kwargs["id"] = str(doc_id)
+    kwargs["id"] = str(doc_id).strip()
     if obj.get("pmid"):
-        kwargs["pmid"] = str(obj["pmid"])
+        kwargs["pmid"] = str(obj["pmid"]).strip()
+    for name, expected in FIELD_TYPES.items():
+        value = kwargs.get(name)
+        if value is not None and (isinstance(value, bool) is not (expected is bool) or not isinstance(value, expected)):
+            kind = {str: "a string", list: "a list", dict: "an object", bool: "true or false"}[expected]
+            raise InputError(f"{where}: {name!r} must be {kind}, not {type(value).__name__}")
     for text_field in ("title", "abstract"):
-        value = kwargs.get(text_field)
-        if value is not None and not isinstance(value, str):
-            raise InputError(f"{where}: {text_field!r} must be a string")
-        kwargs[text_field] = value or ""
+        kwargs[text_field] = kwargs.get(text_field) or ""
     kwargs.setdefault("source", "jsonl")
     if kwargs.get("year") is not None:
+        year = kwargs["year"]
         try:
-            kwargs["year"] = int(kwargs["year"])
-        except (TypeError, ValueError):
+            if isinstance(year, bool) or (isinstance(year, float) and not year.is_integer()):
+                raise ValueError
+            kwargs["year"] = int(year)
+        except (TypeError, ValueError, OverflowError):
             raise InputError(f"{where}: 'year' must be an integer") from None
+        if not 1000 <= kwargs["year"] <= 9999:
+            raise InputError(f"{where}: 'year' {kwargs['year']} is not a four-digit year")
+    for name, value in kwargs.items():
+        # Text SQLite and the content hash can store: no lone surrogate ("\ud800") and no NUL.
+        for text in ([value] if isinstance(value, str) else value if isinstance(value, list) else
+                     list(value.values()) if isinstance(value, dict) else []):
+            if isinstance(text, str) and ("\x00" in text or _SURROGATE.search(text)):
+                raise InputError(f"{where}: {name!r} holds a NUL or an unpaired surrogate character")
     return Document(**kwargs)
+
+
+# The JSON type each optional field must have (the rest are checked above).
+FIELD_TYPES: dict[str, type] = {
+    "title": str, "abstract": str, "doi": str, "pmcid": str, "source": str, "journal": str, "pub_date": str,
+    "entry_date": str, "language": str, "vernacular_title": str, "pub_types": list, "sections": list,
+    "source_ids": dict, "deleted": bool,
+}
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def read_jsonl(path: Path) -> Iterator[Document]:

@@ -115,6 +115,8 @@ def iter_pubmed_xml(fileobj: IO[bytes], where: str) -> Iterator[Document | Delet
                          "of XML)") from None
     except UnicodeDecodeError as ex:  # a text-mode file object was passed
         raise InputError(f"{where}: not UTF-8 text ({ex.reason})") from None
+    except RecursionError:  # thousands of nested inline tags: no real record nests that deep
+        raise InputError(f"{where}: elements nested too deeply to read") from None
     if root is None:  # iterparse raises on an empty document; this is a safety net
         raise InputError(f"{where}: no XML element found")
 

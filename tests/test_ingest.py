@@ -410,3 +410,67 @@ def test_a_deleted_document_leaves_the_evidence_from_its_run_on(fresh, tmp_path,
     receipts = [json.loads(run("runs", "--receipt", str(n), "--db", db_path).output) for n in (1, 2)]
     assert [r["claims_current"]["count"] for r in receipts] == [2, 1]
     assert open_db(db_path).execute("select deleted_run from documents where id = '101'").fetchone()[0] == 2
+
+
+def ingest_lines(tmp_path, *records):
+    path = tmp_path / "records.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    db_path = tmp_path / "dedup.db"
+    result = run("ingest", "--db", db_path, "--no-extract", path)
+    assert result.exit_code == 0, result.output
+    return open_db(db_path)
+
+
+LONG = "Type I interferon signalling in tumour immunity and its balance"
+
+
+@pytest.mark.parametrize("first,second", [
+    # A title+year match, a shared DOI (a supplement's abstracts), a local id equal to a PMID.
+    ({"pmid": "111", "title": "Editorial", "year": 2020}, {"pmid": "222", "title": "Editorial", "year": 2020}),
+    ({"pmid": "111", "title": LONG, "year": 2020}, {"pmid": "222", "title": LONG, "year": 2020}),
+    ({"pmid": "501", "doi": "10.1158/AM2019-1", "title": "P-001"}, {"pmid": "502", "doi": "10.1158/AM2019-1", "title": "P-002"}),
+    ({"id": "1", "pmid": "999", "title": "Row one"}, {"pmid": "1", "title": "Formate assay"}),
+])
+def test_two_papers_are_never_merged(fresh, tmp_path, first, second):
+    db = ingest_lines(tmp_path, {**first, "abstract": "first"}, {**second, "abstract": "second"})
+    rows = sorted(tuple(r) for r in db.execute("select pmid, abstract from documents"))
+    assert rows == sorted([(first["pmid"], "first"), (second["pmid"], "second")])
+
+
+def test_copies_of_one_paper_from_other_sources_merge_and_keep_its_text(fresh, tmp_path):
+    "DOI spelled with a resolver, 'doi:' or spaces, and a PMC id in another case: one paper, its first text kept."
+    db = ingest_lines(
+        tmp_path,
+        {"pmid": "333", "doi": "10.1/ABC", "pmcid": "PMC42", "title": LONG, "abstract": "published", "year": 2020},
+        {"id": "PPR:1", "doi": "https://doi.org/10.1/ABC", "title": LONG, "abstract": "preprint"},
+        {"id": "PPR:2", "doi": " 10.1/abc ", "title": "Another wording"},
+        {"id": "PPR:3", "doi": "doi:10.1/abc"},
+        {"id": "PMC:PMC42", "pmcid": "pmc42", "title": "PMC copy", "abstract": "full text"},
+    )
+    assert [tuple(r) for r in db.execute("select id, pmid, doi, title, abstract from documents")] == [
+        ("333", "333", "10.1/ABC", LONG, "published")]
+    ids = {r[0] for r in db.execute("select value from document_ids where scheme = 'id'")}
+    assert ids == {"333", "PPR:1", "PPR:2", "PPR:3", "PMC:PMC42"}
+
+
+@pytest.mark.parametrize("record,problem", [
+    ('{"pmid": ["7", "8"], "title": "x"}', "'pmid' must be a string or a whole number, not list"),
+    ('{"pmid": true, "title": "x"}', "'pmid' must be a string or a whole number, not bool"),
+    ('{"pmid": "1", "year": true}', "'year' must be an integer"),
+    ('{"pmid": "1", "year": 1e400}', "'year' must be an integer"),
+    ('{"pmid": "1", "year": 20201}', "'year' 20201 is not a four-digit year"),
+    ('{"pmid": "1", "doi": 10.5}', "'doi' must be a string, not float"),
+    ('{"pmid": "1", "source_ids": ["x"]}', "'source_ids' must be an object, not list"),
+    ('{"pmid": "1", "journal": {"a": 1}}', "'journal' must be a string, not dict"),
+    ('{"pmid": "1", "pub_types": "Review"}', "'pub_types' must be a list, not str"),
+    ('{"pmid": "1", "title": "bad \\ud800"}', "'title' holds a NUL or an unpaired surrogate character"),
+    ('{"pmid": "1", "abstract": "a\\u0000b"}', "'abstract' holds a NUL or an unpaired surrogate character"),
+])
+def test_a_record_of_the_wrong_shape_is_one_line_and_stores_nothing(fresh, tmp_path, record, problem):
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"pmid": "5", "title": "fine"}\n' + record + "\n")
+    db_path = tmp_path / "e.db"
+    result = run("ingest", "--db", db_path, "--no-extract", path)
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines()[-1] == f"Error: {path}:2: {problem}"
+    assert not db_path.exists() or open_db(db_path).execute("select count(*) from documents").fetchone()[0] == 0

@@ -451,3 +451,14 @@ def test_memory_stays_flat_on_a_large_file(pubmed_dir: Path, tmp_path: Path) -> 
     # Holding the records would cost ~10x; streaming costs about the same for both.
     assert large_peak < 2 * small_peak + 1_000_000, (small_peak, large_peak)
     assert large_peak < 20_000_000
+
+
+def test_elements_nested_too_deeply_are_one_line(tmp_path: Path) -> None:
+    "Thousands of nested inline tags in an abstract: an input error, not a RecursionError traceback."
+    deep = "<i>" * 5000 + "x" + "</i>" * 5000
+    path = tmp_path / "deep.xml"
+    path.write_text('<?xml version="1.0"?>\n<PubmedArticleSet><PubmedArticle><MedlineCitation><PMID Version="1">5</PMID>'
+                    f"<Article><ArticleTitle>T</ArticleTitle><Abstract><AbstractText>{deep}</AbstractText></Abstract>"
+                    "</Article></MedlineCitation></PubmedArticle></PubmedArticleSet>\n")
+    with pytest.raises(InputError, match="elements nested too deeply to read"):
+        parse(path)
