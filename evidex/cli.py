@@ -118,6 +118,7 @@ def _report_plugin_failures(db, run_id) -> int:
 def _check_extractors(extractors) -> None:
     "Set up every extractor as a run would (exit 2 naming one that fails) and run each on one document."
     from .pipeline import extract
+    from .plugins import state
 
     extraction = _extraction(extractors, 1)
     sample = Document(id="evidex-check", title="Type I interferon in cancer.",
@@ -125,8 +126,6 @@ def _check_extractors(extractors) -> None:
     errors: list[ExtractionError] = []
     for _ in extract(extraction.nlp, [sample], extraction.extractors, errors.append):
         pass
-    from .plugins import state
-
     for err in errors:  # reported like a plugin that failed to load: the listing then exits 1
         state.failures.append((err.plugin, f"extract raised {err.error}"))
     click.echo(f"checked {len(extractors)} extractors: set up on one pipeline, run on one document", err=True)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime
 import json
-import re
 import os
+import re
 import sqlite3
 import tempfile
 from collections.abc import Iterable
@@ -144,7 +144,7 @@ def index_unindexed_rows(db: Database) -> list[str]:
 
 
 def start_run(db: Database, command: str, plugins: dict | None = None, **fields: Any) -> int:
-    "Insert a run row with status 'running' and return its id (committed at once); pipeline= the parse's signature."
+    "Insert a run row with status 'running' and return its id (committed at once)."
     from . import __version__
 
     close_interrupted_runs(db)
@@ -216,10 +216,12 @@ def document_keys(document: Document) -> list[tuple[str, str]]:
     keys = [("id", document.id)]
     if document.pmid:
         keys.append(("pmid", document.pmid))
-    if document.doi and normal_doi(document.doi):
-        keys.append(("doi", normal_doi(document.doi)))
-    if document.pmcid and normal_pmcid(document.pmcid):
-        keys.append(("pmcid", normal_pmcid(document.pmcid)))
+    doi = normal_doi(document.doi or "")
+    if doi:
+        keys.append(("doi", doi))
+    pmcid = normal_pmcid(document.pmcid or "")
+    if pmcid:
+        keys.append(("pmcid", pmcid))
     keys += [(f"src:{k}", str(v)) for k, v in sorted(document.source_ids.items())]
     if document.title and document.year:
         key = title_key(document.title, document.year)
@@ -244,17 +246,19 @@ def normal_pmcid(pmcid: str) -> str:
     return f"PMC{digits}" if digits.isdigit() else ""
 
 
-def find_existing(db: Database, document: Document, keys: list[tuple[str, str]] | None = None) -> str | None:
-    "The stored id of this document under any identifier: id, PMID, DOI, PMC id, source ids, title+year."
-    keys = keys or document_keys(document)
+def find_existing(db: Database, document: Document, keys: list[tuple[str, str]]) -> tuple[str | None, bool]:
+    """The stored id of this paper under any identifier (id, PMID, DOI, PMC id, source ids, title+year),
+    or None; and whether this record's own id belongs to another paper."""
     where = " or ".join(["(scheme = ? and value = ?)"] * len(keys))
     found = dict(db.execute(f"select scheme || char(31) || value, doc_id from document_ids where {where}",
                             [x for key in keys for x in key]).fetchall())
+    id_taken = False
     for scheme, value in keys:
         doc_id = found.get(f"{scheme}\x1f{value}")
         if doc_id and not _conflicts(db, document, doc_id):
-            return doc_id
-    return None
+            return doc_id, False
+        id_taken = id_taken or (doc_id is not None and scheme == "id")
+    return None, id_taken
 
 
 def _conflicts(db: Database, document: Document, doc_id: str) -> bool:
@@ -278,21 +282,21 @@ def title_key(title: str, year: int) -> str:
 def save_document(db: Database, document: Document, run_id: int) -> str:
     "Insert or refresh one document; returns 'new', 'changed' or 'same'. Call inside a transaction."
     keys = document_keys(document)
-    existing_id = find_existing(db, document, keys)
+    existing_id, id_taken = find_existing(db, document, keys)
     merged = bool(existing_id and existing_id != document.id)
     if merged:
         # Seen under another id (e.g. a preprint key, now with a PMID): keep the first id, and
         # record this one too, so it still finds the document.
         keys.append(("id", document.id))
         document.id = existing_id  # type: ignore[assignment]
-    elif existing_id is None and db.execute("select 1 from documents where id = ?", [document.id]).fetchone():
+    elif id_taken:
         # Its id is taken by another paper (a local file's "1" beside PMID 1): keep both.
         document.id = f"{document.source or 'record'}:{document.id}"
         keys.append(("id", document.id))
     row = document.to_row()
     row["content_key"] = document.content_key()
-    old = db.execute(f"select content_key, source_ids, extracted_with, {', '.join(KEPT_COLUMNS)} "
-                     "from documents where id = ?", [document.id]).fetchone()
+    old = db.execute(f"select content_key, source_ids, extracted_with, title, abstract, sections, "
+                     f"{', '.join(KEPT_COLUMNS)} from documents where id = ?", [document.id]).fetchone()
     if old is None:
         row.update(first_seen_run=run_id, last_seen_run=run_id, extracted_with=None)
         rowid = db.execute(INSERT_DOCUMENT, [row.get(c) for c in DOCUMENT_COLUMNS]).lastrowid
@@ -305,17 +309,14 @@ def save_document(db: Database, document: Document, run_id: int) -> str:
         # A record from another source may lack what the stored one has (a preprint has no
         # PMID): what it does not say never erases what is known. Merged from another source,
         # it only fills gaps.
-        for column, value in zip(KEPT_COLUMNS, old[3:]):
+        for column, value in zip(KEPT_COLUMNS, old[6:]):
             if (merged or row[column] in (None, "", "[]")) and value not in (None, "", "[]"):
                 row[column] = value
-        if merged:
+        if merged and (old[3] or old[4]):
             # Another source's copy of a stored paper (a preprint, a Europe PMC record) adds its
             # identifiers, not its text: otherwise the text, and the claims, would follow the
             # order in which the sources happened to arrive.
-            stored = db.execute("select title, abstract, sections, content_key from documents where id = ?",
-                                [document.id]).fetchone()
-            if stored[0] or stored[1]:
-                row["title"], row["abstract"], row["sections"], row["content_key"] = stored
+            row["title"], row["abstract"], row["sections"], row["content_key"] = old[3], old[4], old[5], old[0]
         row["last_seen_run"] = run_id
         status = "same" if old[0] == row["content_key"] else "changed"
         row["extracted_with"] = old[2] if status == "same" else None

@@ -167,13 +167,13 @@ def fetch_query(
             ledger_id = None
     except (EvidexError, KeyboardInterrupt) as ex:
         ex.counts = counts  # type: ignore[union-attr]  # what was stored before it stopped, for the run's totals
-        message = "interrupted" if isinstance(ex, KeyboardInterrupt) else str(ex)
+        interrupted = isinstance(ex, KeyboardInterrupt)
+        message = "interrupted" if interrupted else str(ex)
         if ledger_id is None and not db.execute("select 1 from ledger where run_id = ?", [run_id]).fetchone():
             # Failed before any window was planned: one row for the whole span says so.
             ledger = LedgerRow(0)
             ledger_id = _insert_ledger(db, run_id, source.name, query, Window(start, end, 0), ledger)
-        _fail(db, run_id, ledger_id, ledger, message, counts,
-              "interrupted" if isinstance(ex, KeyboardInterrupt) else "failed")
+        _fail(db, run_id, ledger_id, ledger, message, counts, "interrupted" if interrupted else "failed")
         raise
     if limited:
         result.status = "limited"
