@@ -131,15 +131,6 @@ def _check_extractors(extractors) -> None:
     click.echo(f"checked {len(extractors)} extractors: set up on one pipeline, run on one document", err=True)
 
 
-def file_sha256(path: str) -> str:
-    "Hex SHA-256 of a file's bytes, read in chunks."
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _finish(db, run_id, counts: Counts, load_failures: int, command: str) -> None:
     link_after_run(db, run_id)  # link the run's new claims to the current seed baseline
     status = "errors" if counts.errors or load_failures else "ok"
@@ -218,9 +209,10 @@ def ingest(files, db_path, no_extract, source, query, since, everything, limit, 
                                  source="file", query=None, options={"files": list(files)})
         digests = {}
         for path in files:
-            store_records(db, run_id, read_file(path), extraction, counts)
-            digests[path] = file_sha256(path)
-        # The receipt's proof of which inputs the run read (taken once each file has parsed).
+            # The receipt's proof of which inputs the run read, hashed in the pass that parses them.
+            digest = hashlib.sha256()
+            store_records(db, run_id, read_file(path, digest), extraction, counts)
+            digests[path] = digest.hexdigest()
         db["runs"].update(run_id, {"options": json.dumps({"files": list(files), "files_sha256": digests},
                                                          sort_keys=True)})
     load_failures = _report_plugin_failures(db, run_id)

@@ -3,16 +3,55 @@
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import re
 import zlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import IO, Any
 
 from .errors import InputError
 from .models import Deletion, Document
 
 JSONL_FIELDS = set(Document.__dataclass_fields__)
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+class _Hashing(io.RawIOBase):
+    "A raw reader that feeds every byte it reads from a file to a digest."
+
+    def __init__(self, f: IO[bytes], digest: Any) -> None:
+        self._f = f
+        self._digest = digest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:  # type: ignore[override]
+        n = self._f.readinto(b)  # type: ignore[attr-defined]
+        if n:
+            self._digest.update(memoryview(b)[:n])
+        return n
+
+
+@contextmanager
+def open_input(path: Path, digest: Any = None) -> Iterator[IO[bytes]]:
+    """A saved file's bytes, gunzipped when it starts with the gzip magic.
+
+    With a hashlib digest, every byte of the file on disk goes through it in the same pass
+    that parses it (the rest is drained once parsing ends), so the receipt's hash is of what
+    was read, even if the file is replaced meanwhile.
+    """
+    with open(path, "rb") as f:
+        raw: io.BufferedReader = io.BufferedReader(_Hashing(f, digest)) if digest is not None else f
+        # The magic bytes, not the suffix: saved efetch bodies are not always named .gz.
+        stream: IO[bytes] = gzip.GzipFile(fileobj=raw, mode="rb") if raw.peek(2)[:2] == GZIP_MAGIC else raw
+        yield stream
+        if digest is not None:
+            while raw.read(1 << 20):
+                pass
 
 
 def document_from_json(obj: dict, where: str) -> Document:
@@ -67,13 +106,12 @@ FIELD_TYPES: dict[str, type] = {
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def read_jsonl(path: Path) -> Iterator[Document]:
-    "Stream documents from a JSON Lines file, one object a line."
-    opener = gzip.open if path.suffix == ".gz" else open
+def read_jsonl(path: Path, digest: Any = None) -> Iterator[Document]:
+    "Stream documents from a JSON Lines file (plain or gzipped), one object a line."
     try:
         # Bytes, decoded line by line: a bad byte is reported with its line number, and only
         # "\n" ends a line (a U+2028 inside a string is not a line break in JSON Lines).
-        with opener(path, "rb") as f:
+        with open_input(path, digest) as f:
             for n, raw in enumerate(f, 1):
                 try:
                     # utf-8-sig on the first line: sniff_format accepts a BOM, so must we.
@@ -95,9 +133,8 @@ def read_jsonl(path: Path) -> Iterator[Document]:
 
 def sniff_format(path: Path) -> str:
     "Tell 'pubmed-xml' from 'jsonl' by the first non-blank character."
-    opener = gzip.open if path.suffix == ".gz" else open
     try:
-        with opener(path, "rb") as f:
+        with open_input(path) as f:
             head = f.read(4096)
     except (gzip.BadGzipFile, EOFError, zlib.error) as ex:
         raise InputError(f"{path}: broken gzip file: {ex or 'truncated'}") from None
@@ -113,8 +150,11 @@ def sniff_format(path: Path) -> str:
     raise InputError(f"{path}: neither PubMed XML nor JSON Lines")
 
 
-def read_file(path: str | Path) -> Iterator[Document | Deletion]:
-    "Stream the records of one saved file, whatever its format."
+def read_file(path: str | Path, digest: Any = None) -> Iterator[Document | Deletion]:
+    """Stream the records of one saved file, whatever its format.
+
+    A hashlib digest, if given, has taken in every byte of the file once the stream is exhausted.
+    """
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such file")
@@ -122,8 +162,8 @@ def read_file(path: str | Path) -> Iterator[Document | Deletion]:
         raise InputError(f"{path}: is a directory, not a file")
     fmt = sniff_format(path)
     if fmt == "jsonl":
-        yield from read_jsonl(path)
+        yield from read_jsonl(path, digest)
     else:
         from .pubmed_xml import read_pubmed_xml
 
-        yield from read_pubmed_xml(path)
+        yield from read_pubmed_xml(path, digest)

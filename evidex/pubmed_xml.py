@@ -35,19 +35,14 @@ _TRUNCATED_CODES = {3, 5, 6}  # no element found, unclosed token, partial charac
 _INVALID_TOKEN = 4
 
 
-def read_pubmed_xml(path: Path) -> Iterator[Document | Deletion]:
+def read_pubmed_xml(path: Path, digest: Any = None) -> Iterator[Document | Deletion]:
     "Stream the records of a PubMed XML file, plain or gzipped (told apart by its first bytes)."
+    from .files import open_input
+
     path = Path(path)
     try:
-        with open(path, "rb") as raw:
-            magic = raw.read(2)
-            raw.seek(0)
-            # The gzip magic rather than the suffix: saved efetch bodies are not always named .gz.
-            if magic == b"\x1f\x8b":
-                with gzip.GzipFile(fileobj=raw, mode="rb") as f:
-                    yield from iter_pubmed_xml(f, str(path))
-            else:
-                yield from iter_pubmed_xml(raw, str(path))
+        with open_input(path, digest) as f:
+            yield from iter_pubmed_xml(f, str(path))
     except IsADirectoryError:
         raise InputError(f"{path}: is a directory, not a file") from None
     except FileNotFoundError:

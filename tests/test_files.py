@@ -36,9 +36,30 @@ def test_gzipped_jsonl_and_bom(eval_docs: Path, tmp_path: Path) -> None:
     packed = tmp_path / "docs.jsonl.gz"
     packed.write_bytes(gzip.compress(b"".join(lines)))
     assert [d.pmid for d in read_file(packed)] == [json.loads(l)["pmid"] for l in lines]
+    # Saved bodies are not always named for what they are: the first bytes decide.
+    unnamed = tmp_path / "docs.jsonl"
+    unnamed.write_bytes(gzip.compress(b"".join(lines)))
+    mislabelled = tmp_path / "plain.jsonl.gz"
+    mislabelled.write_bytes(b"".join(lines))
+    assert [d.pmid for d in read_file(unnamed)] == [d.pmid for d in read_file(mislabelled)] == [d.pmid for d in read_file(packed)]
     bom = tmp_path / "bom.jsonl"
     bom.write_bytes(b"\xef\xbb\xbf" + b"".join(lines))  # Windows editors add one
     assert len(list(read_file(bom))) == 3
+
+
+@pytest.mark.parametrize("name, pack", [("docs.jsonl", False), ("docs.jsonl.gz", True),
+                                        ("pubmed2.xml", False), ("pubmed2.xml.gz", True)])
+def test_digest_of_the_bytes_read(eval_docs: Path, pubmed_dir: Path, tmp_path: Path, name: str, pack: bool) -> None:
+    """The digest read_file fills is of the file on disk, trailing bytes the parser never needs included."""
+    import hashlib
+
+    source = eval_docs.read_bytes()[:5000].rsplit(b"\n", 1)[0] if "jsonl" in name else (
+        pubmed_dir / "biopython" / "pubmed2.xml").read_bytes() + b"\n\n" + b" " * 200_000
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(source) if pack else source)
+    digest = hashlib.sha256()
+    records = list(read_file(path, digest))
+    assert records and digest.hexdigest() == hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def test_blank_lines_and_unknown_keys(tmp_path: Path) -> None:
@@ -105,8 +126,9 @@ def test_broken_gzip(tmp_path: Path) -> None:
     packed = gzip.compress(b'{"pmid": "1", "title": "t"}\n' * 2000)
     path.write_bytes(packed[: len(packed) // 2])
     assert "broken gzip file" in error_of(path)
+    # The magic bytes decide, not the name: a .gz that is not gzip is read as what it is.
     path.write_bytes(b"not gzip at all")
-    assert "broken gzip file" in error_of(path)
+    assert "neither PubMed XML nor JSON Lines" in error_of(path)
 
 
 def test_xml_goes_to_the_pubmed_reader(pubmed_dir: Path, tmp_path: Path) -> None:
