@@ -132,8 +132,9 @@ def _check_extractors(extractors) -> None:
 
 
 def _finish(db, run_id, counts: Counts, load_failures: int, command: str) -> None:
-    link_after_run(db, run_id)  # link the run's new claims to the current seed baseline
-    status = "errors" if counts.errors or load_failures else "ok"
+    # Link the run's new claims to the current seed baseline; a failure counts as the run's error.
+    link_failed = not link_after_run(db, run_id)
+    status = "errors" if counts.errors or load_failures or link_failed else "ok"
     store.finish_run(db, run_id, status, **counts.as_run_fields())
     for err in counts.errors[:10]:
         click.echo(f"plugin {err.plugin} failed on {err.doc_id}: {err.error}", err=True)
@@ -144,7 +145,7 @@ def _finish(db, run_id, counts: Counts, load_failures: int, command: str) -> Non
         f"{counts.documents_changed} changed"
         + (f", {counts.documents_deleted} deleted" if counts.documents_deleted else "")
         + f"), {counts.claims_new} new claims, "
-        f"{counts.claims_superseded} superseded, {len(counts.errors) + load_failures} errors",
+        f"{counts.claims_superseded} superseded, {len(counts.errors) + load_failures + link_failed} errors",
         err=True,
     )
     if status != "ok":
@@ -298,7 +299,15 @@ def _ingest_source(db_path, no_extract, source_name, query, since, everything, l
             bar.__exit__(None, None, None)
         source.close()
     load_failures = _report_plugin_failures(db, result.run_id)
-    link_after_run(db, result.run_id)  # record the seed baseline and link the new claims
+    # Record the seed baseline and link the new claims; the fetch closed its run already, so a
+    # link failure is added to it here.
+    link_failed = not link_after_run(db, result.run_id)
+    if link_failed:
+        with db.atomic():
+            db.execute("update runs set status = case status when 'ok' then 'errors' else status end, "
+                       "errors = (select count(*) from run_errors where run_id = ?) where id = ?",
+                       [result.run_id, result.run_id])
+        click.echo(f"run {result.run_id}: linking to the seed review failed (see run_errors)", err=True)
     counts = result.counts
     for err in counts.errors[:10]:
         click.echo(f"plugin {err.plugin} failed on {err.doc_id}: {err.error}", err=True)
@@ -311,7 +320,7 @@ def _ingest_source(db_path, no_extract, source_name, query, since, everything, l
             + (f"; {result.message}" if result.message else ""),
             err=True,
         )
-    if counts.errors or load_failures:
+    if counts.errors or load_failures or link_failed:
         sys.exit(1)
 
 

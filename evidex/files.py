@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from .errors import InputError
-from .models import Deletion, Document
+from .models import ISO_DATE, Deletion, Document
 
 JSONL_FIELDS = set(Document.__dataclass_fields__)
 GZIP_MAGIC = b"\x1f\x8b"
@@ -88,6 +88,14 @@ def document_from_json(obj: dict, where: str) -> Document:
             raise InputError(f"{where}: 'year' must be an integer") from None
         if not 1000 <= kwargs["year"] <= 9999:
             raise InputError(f"{where}: 'year' {kwargs['year']} is not a four-digit year")
+    for name in ("pub_date", "entry_date"):
+        # Evidence is dated and ordered by these as text ("after the review", newest first).
+        value = (kwargs.get(name) or "").strip() or None
+        if value is not None and not ISO_DATE.fullmatch(value):
+            raise InputError(f"{where}: {name!r} must be YYYY, YYYY-MM or YYYY-MM-DD, not {value!r}")
+        kwargs[name] = value
+    if kwargs.get("year") is None and kwargs["pub_date"]:
+        kwargs["year"] = int(kwargs["pub_date"][:4])  # as a PubMed record's year is its PubDate's
     for name, value in kwargs.items():
         # Text SQLite and the content hash can store: no lone surrogate ("\ud800") and no NUL.
         for text in ([value] if isinstance(value, str) else value if isinstance(value, list) else

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -19,6 +20,10 @@ KEY_VERSION = "1"
 
 DIRECTIONS = ("up", "down", "assoc", "none")
 FIELDS = ("title", "abstract")
+
+
+# A date as precise as the record allows, written so that text order is date order.
+ISO_DATE = re.compile(r"\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?")
 
 
 def content_hash(*parts: Any) -> str:

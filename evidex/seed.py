@@ -73,7 +73,7 @@ from sqlite_utils import Database
 
 from . import db as store
 from .errors import UsageError
-from .models import DIRECTIONS, content_hash
+from .models import DIRECTIONS, ISO_DATE, content_hash
 
 DEFAULT_SEED = Path("corpora/seed")
 CHECKOUT_SEED = Path(__file__).resolve().parent.parent / DEFAULT_SEED
@@ -150,14 +150,64 @@ def read_seed(path: str | Path) -> tuple[dict, list[dict]]:
             claim = json.loads(line)
         except json.JSONDecodeError as ex:
             raise UsageError(f"{path / 'claims.jsonl'} line {number}: {ex}") from None
-        missing = [k for k in ("id", "category", "direction", "entities", "text") if k not in claim]
-        if missing or claim["direction"] not in DIRECTIONS or claim["id"] in seen:
-            problem = f"missing {', '.join(missing)}" if missing else (
-                f"duplicate id {claim['id']}" if claim["id"] in seen else f"direction {claim['direction']!r}")
+        problem = _claim_problem(claim, seen)
+        if problem:
             raise UsageError(f"{path / 'claims.jsonl'} line {number}: {problem}")
         seen.add(claim["id"])
         claims.append(claim)
+    if not claims:
+        raise UsageError(f"{path / 'claims.jsonl'}: no seed claims; a baseline needs at least one")
+    date = record.get("pub_date")
+    if date is not None and not (isinstance(date, str) and ISO_DATE.fullmatch(date)):
+        raise UsageError(f"{path / 'review.json'}: pub_date must be YYYY, YYYY-MM or YYYY-MM-DD, not {date!r}")
+    if record.get("year") is not None and (isinstance(record["year"], bool) or not isinstance(record["year"], int)):
+        raise UsageError(f"{path / 'review.json'}: year must be a whole number, not {record['year']!r}")
     return record, claims
+
+
+def _is_text(value: Any) -> bool:
+    return isinstance(value, str) and bool(value.strip())
+
+
+def _claim_problem(claim: Any, seen: set[str]) -> str | None:
+    "What is wrong with one seed claim's shape, or None: linking reads every one of these fields."
+    if not isinstance(claim, dict):
+        return f"a seed claim must be a JSON object, not {type(claim).__name__}"
+    missing = [k for k in ("id", "category", "direction", "entities", "text") if k not in claim]
+    if missing:
+        return f"missing {', '.join(missing)}"
+    if not _is_text(claim["id"]):
+        return f"id must be a non-empty string, not {claim['id']!r}"
+    if claim["id"] in seen:
+        return f"duplicate id {claim['id']}"
+    if claim["direction"] not in DIRECTIONS:
+        return f"direction {claim['direction']!r}"
+    for key in ("category", "text"):
+        if not _is_text(claim[key]):
+            return f"{key} must be a non-empty string, not {claim[key]!r}"
+    for key in ("subject", "predicate", "object"):
+        if claim.get(key) is not None and not isinstance(claim[key], str):
+            return f"{key} must be a string, not {claim[key]!r}"
+    for key in ("entities", "categories"):
+        value = claim.get(key)
+        if key in claim and not (isinstance(value, list) and all(_is_text(v) for v in value)):
+            return f"{key} must be a list of strings, not {value!r}"
+    relations = claim.get("relations")
+    if relations is not None:
+        if not isinstance(relations, list) or not all(isinstance(r, dict) for r in relations):
+            return f"relations must be a list of objects, not {relations!r}"
+        for r in relations:
+            if r.get("direction", "none") not in DIRECTIONS:
+                return f"relations: direction {r.get('direction')!r}"
+            if any(r.get(k) is not None and not isinstance(r[k], str) for k in ("subject", "object")):
+                return f"relations: subject and object must be strings, not {r!r}"
+    context = claim.get("context")
+    # A setting lists values (cancer types a seed holds for) or flags one ("non_cancer": true).
+    if context is not None and not (isinstance(context, dict) and all(
+            isinstance(v, (str, bool, int, float)) or (isinstance(v, list) and all(isinstance(x, str) for x in v))
+            for v in context.values())):
+        return f"context must map a setting to a value or a list of strings, not {context!r}"
+    return None
 
 
 def baseline_hash(record: dict, claims: list[dict]) -> str:
@@ -488,16 +538,18 @@ def with_sentence_entities(db: Database, claims: list[dict]) -> list[dict]:
     return claims
 
 
-def link_after_run(db: Database, run_id: int) -> None:
-    "Record the run's baseline and link its new claims; a failure is a run error, not a crash."
+def link_after_run(db: Database, run_id: int) -> bool:
+    "Record the run's baseline and link its new claims; a failure is a run error (False), not a crash."
     try:
         baseline_id = current_baseline(db)
         if baseline_id is None:
-            return
+            return True
         db.execute("update runs set baseline_id = ? where id = ? and baseline_id is null", [baseline_id, run_id])
         link_claims(db, baseline_id, run_id)
     except Exception as ex:  # linking must never lose the run's stored claims
         store.record_error(db, run_id, "link", f"{type(ex).__name__}: {ex}")
+        return False
+    return True
 
 
 STATUS_COLUMNS = ("seed_id", "kind", "category", "direction", "supporting", "contradicting", "extending",
@@ -528,8 +580,10 @@ def seed_load(path: str, db_path: str) -> None:
     if path == str(DEFAULT_SEED) and not Path(path).is_dir() and CHECKOUT_SEED.is_dir():
         path = str(CHECKOUT_SEED)  # run from outside a checkout of an editable install
     db = store.open_db(db_path)
-    baseline_id, created = load_baseline(db, path)
-    counts = link_claims(db, baseline_id)
+    # One transaction: a seed that cannot be linked is not left behind as the current baseline.
+    with db.atomic():
+        baseline_id, created = load_baseline(db, path)
+        counts = link_claims(db, baseline_id)
     n = db.execute("select claims_count from baselines where id = ?", [baseline_id]).fetchone()[0]
     click.echo(f"baseline {baseline_id} ({'new' if created else 'already loaded'}, {n} seed claims) is current; "
                f"linked {sum(counts.values())} claims" + _summary(counts))

@@ -83,11 +83,25 @@ def test_bad_json_line_is_named(eval_docs: Path, tmp_path: Path) -> None:
     ('{"title": "no id"}', "neither 'pmid' nor 'id'"),
     ('{"pmid": "1", "title": 5}', "'title' must be a string"),
     ('{"pmid": "1", "year": "soon"}', "'year' must be an integer"),
+    # Dates compare as text ("after the review", newest first): only ISO forms order correctly.
+    ('{"pmid": "1", "pub_date": "Feb 2025"}', "'pub_date' must be YYYY, YYYY-MM or YYYY-MM-DD, not 'Feb 2025'"),
+    ('{"pmid": "1", "pub_date": "2025/02/01"}', "'pub_date' must be YYYY"),
+    ('{"pmid": "1", "entry_date": "2025-2-1"}', "'entry_date' must be YYYY"),
+    ('{"pmid": "1", "pub_date": "2025-02-30x"}', "'pub_date' must be YYYY"),
 ])
 def test_bad_records(tmp_path: Path, line: str, problem: str) -> None:
     path = tmp_path / "bad.jsonl"
     path.write_text('{"pmid": "9", "title": "ok"}\n' + line + "\n", encoding="utf-8")
     assert f"{path}:2: " in error_of(path) and problem in error_of(path)
+
+
+def test_dates_and_the_year_they_give(tmp_path: Path) -> None:
+    path = tmp_path / "dated.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in (
+        {"pmid": "1", "pub_date": "2027-02-01"}, {"pmid": "2", "pub_date": "2025-12", "year": 2026},
+        {"pmid": "3", "pub_date": " ", "entry_date": "2024"}, {"pmid": "4"})) + "\n", encoding="utf-8")
+    got = [(d.pub_date, d.year, d.entry_date) for d in read_file(path)]
+    assert got == [("2027-02-01", 2027, None), ("2025-12", 2026, None), (None, None, "2024"), (None, None, None)]
 
 
 def test_non_object_line(tmp_path: Path) -> None:

@@ -144,6 +144,67 @@ def test_bad_seed_files_are_usage_errors(tmp_path):
     assert result.exit_code != 0 and "cannot read the seed" in result.output
 
 
+@pytest.mark.parametrize("change, problem", [
+    ({"relations": "x"}, "relations must be a list of objects"),
+    ({"relations": [{"subject": "a", "direction": "sideways"}]}, "relations: direction 'sideways'"),
+    ({"entities": None}, "entities must be a list of strings"),
+    ({"entities": "IFNB1"}, "entities must be a list of strings"),
+    ({"context": ["melanoma"]}, "context must map a setting"),
+    ({"context": {"cancer_types": [3]}}, "context must map a setting"),
+    ({"subject": ["type-i-ifn"]}, "subject must be a string"),
+    ({"text": ""}, "text must be a non-empty string"),
+    ({"id": 7}, "id must be a non-empty string"),
+])
+def test_malformed_seed_claims_are_refused_and_store_nothing(tmp_path, change, problem):
+    shutil.copytree(SEED, tmp_path / "seed")
+    path = tmp_path / "seed" / "claims.jsonl"
+    lines = path.read_text().splitlines()
+    lines[2] = json.dumps({**json.loads(lines[2]), **change})
+    path.write_text("\n".join(lines) + "\n")
+    db_path = tmp_path / "s.db"
+    run("seed", "load", SEED, "--db", db_path)
+    before = open_db(db_path).execute("select id from baselines").fetchall()
+    result = run("seed", "load", tmp_path / "seed", "--db", db_path, ok=False)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert f"claims.jsonl line 3: {problem}" in result.output and len(result.output.strip().splitlines()) == 1
+    assert open_db(db_path).execute("select id from baselines").fetchall() == before  # the good one stays current
+
+
+def test_empty_seed_and_bad_review_dates_are_refused(tmp_path):
+    shutil.copytree(SEED, tmp_path / "seed")
+    review = tmp_path / "seed" / "review.json"
+    record = json.loads(review.read_text())
+    for bad in ("March 2026", "2026/03/01", "2026-13"):
+        review.write_text(json.dumps({**record, "pub_date": bad}))
+        result = run("seed", "load", tmp_path / "seed", "--db", tmp_path / "s.db", ok=False)
+        assert result.exit_code == 2 and "pub_date must be YYYY, YYYY-MM or YYYY-MM-DD" in result.output
+    review.write_text(json.dumps({**record, "pub_date": "2026-03"}))
+    (tmp_path / "seed" / "claims.jsonl").write_text("\n")
+    result = run("seed", "load", tmp_path / "seed", "--db", tmp_path / "s.db", ok=False)
+    assert result.exit_code == 2 and "no seed claims" in result.output
+
+
+def test_a_link_failure_fails_the_ingest_run(fresh, tmp_path, monkeypatch):
+    "Claims are kept, but the run says linking failed: status errors, an error row, exit 1."
+    import evidex.seed
+
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text(json.dumps({"pmid": "1", "title": "A title", "abstract": "Type I IFN boosts immunity."}) + "\n")
+    db_path = tmp_path / "s.db"
+    run("seed", "load", SEED, "--db", db_path)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("index unreadable")
+
+    monkeypatch.setattr(evidex.seed, "link_claims", broken)
+    result = CliRunner().invoke(cli, ["ingest", str(docs), "--db", str(db_path)], env={"EVIDEX_LOAD_PLUGINS": "ifn"})
+    assert result.exit_code == 1 and "1 errors" in result.output
+    db = open_db(db_path)
+    assert db.execute("select status, errors from runs").fetchall() == [("errors", 1)]
+    assert db.execute("select stage, error from run_errors").fetchall() == [("link", "RuntimeError: index unreadable")]
+    assert db["claims"].count > 0
+
+
 def test_status_and_link_need_a_baseline(tmp_path):
     db_path = tmp_path / "s.db"
     open_db(db_path)
