@@ -403,7 +403,7 @@ def _extract_offline(input_path, output, extraction: Extraction, mentions) -> No
 @click.option("--receipt", type=int, metavar="N", help="Print run N's reproducibility receipt as JSON")
 def runs(db_path, limit, as_json, receipt):
     "List recent runs with their status, counts and ledgers, or one run's receipt."
-    db = store.open_db(db_path, create=False)
+    db = store.open_db(db_path, create=False, read_only=True)
     if receipt is not None:
         from .diff import receipt as make_receipt
 

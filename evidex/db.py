@@ -8,6 +8,7 @@ import os
 import re
 import sqlite3
 import tempfile
+import urllib.parse
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -47,24 +48,108 @@ def check_db_path(path: Path) -> None:
                          f"({ex.strerror or ex})") from None
 
 
-def open_db(path: str | os.PathLike, *, create: bool = True) -> Database:
-    "Open (or create) a database in WAL mode with every migration applied."
+def read_only_uri(path: Path) -> str:
+    "A URI that reads the file without writing to it (immutable where SQLite cannot make the WAL index)."
+    path = path.resolve()
+    # mode=ro on a WAL database still creates <db>-shm; in a directory we cannot write to, only
+    # immutable reads work (a one-shot read: no writer can be mid-transaction there either).
+    writable = os.access(path.parent, os.W_OK) or path.with_name(path.name + "-shm").exists()
+    return f"file:{urllib.parse.quote(str(path))}?{'mode=ro' if writable else 'immutable=1'}"
+
+
+def _writable(path: Path) -> bool:
+    try:
+        with open(path, "r+b"):
+            pass
+    except OSError:
+        return False
+    return os.access(path.parent, os.W_OK)
+
+
+def open_db(path: str | os.PathLike, *, create: bool = True, read_only: bool = False) -> Database:
+    """Open (or create) a database in WAL mode with every migration applied.
+
+    read_only: a command that only reads may open a file it cannot write (a read-only mount or
+    directory), provided the file needs no migration.
+    """
     path = Path(path)
     if not path.exists() and not create:
         raise UsageError(f"database {path} does not exist")
+    if read_only and path.is_file() and not _writable(path):
+        return _open_read_only(path)
     check_db_path(path)
     try:
         conn = sqlite3.connect(str(path), timeout=30, isolation_level=None)
         db = Database(conn)
+        # Before anything is written (WAL mode included): not ours, or not for this version.
+        _refuse_newer(db, path)
+        _refuse_foreign(db, path)
         db.execute("pragma foreign_keys = off")  # rows arrive in batches; FKs are for readers
         if db.journal_mode != "wal":
             db.enable_wal()
         db.execute("pragma synchronous = normal")
         db.execute("pragma cache_size = -65536")  # 64 MiB: a batch's FTS and index pages stay in memory
         migrations.apply(db)
+        refresh_views(db)
     except sqlite3.DatabaseError as ex:
         raise UsageError(f"{path} is not a usable SQLite database: {ex}") from None
     return db
+
+
+def _open_read_only(path: Path) -> Database:
+    "A database this process may not write, opened for reading if its schema is this version's."
+    head = path.read_bytes()[:16] if path.stat().st_size else b""
+    if head != b"SQLite format 3\x00":
+        raise UsageError(f"{path} is not a usable SQLite database (it is some other file)")
+    try:
+        db = Database(sqlite3.connect(read_only_uri(path), uri=True, timeout=30, isolation_level=None))
+        _refuse_newer(db, path)
+        _refuse_foreign(db, path)
+        pending = migrations.pending(db)
+    except sqlite3.DatabaseError as ex:
+        raise UsageError(f"{path} is not a usable SQLite database: {ex}") from None
+    if pending:
+        raise UsageError(f"database {path} is not writable and needs upgrading to this evidex "
+                         f"({len(pending)} migrations, from {pending[0].name}); open it once with write access")
+    return db
+
+
+def _refuse_foreign(db: Database, path: Path) -> None:
+    "A SQLite file of some other application is not taken over (migrations would add our tables to it)."
+    if migrations.applied(db):
+        return
+    tables = [r[0] for r in db.execute("select name from sqlite_master where type in ('table', 'view') "
+                                       "and name not like 'sqlite_%'")]
+    if tables:
+        raise UsageError(f"{path} is a SQLite database of something else (tables {', '.join(tables[:3])}"
+                         f"{', ...' if len(tables) > 3 else ''}), not an evidex database")
+
+
+def _refuse_newer(db: Database, path: Path) -> None:
+    "A database a newer evidex has migrated is not written by this one: its schema means more than we know."
+    known = {m.name for m in migrations._migrations}
+    unknown = [m.name for m in migrations.applied(db) if m.name not in known]
+    if unknown:
+        from . import __version__
+
+        raise UsageError(f"{path} was written by a newer evidex (migration {unknown[-1]} is unknown to "
+                         f"evidex {__version__}); upgrade evidex to use it")
+
+
+def refresh_views(db: Database) -> None:
+    "Recreate every view whose stored SQL is not this version's: a view is code, not data."
+    from .migrations import SEED_STATUS
+    from .views import SEED_VIEWS, VIEWS
+
+    stored = dict(db.execute("select name, sql from sqlite_master where type = 'view'").fetchall())
+    seed = {"seed_status": SEED_STATUS, **SEED_VIEWS} if db["seed_claims"].exists() else {}
+    wanted = {**VIEWS, **seed}  # in dependency order
+    stale = {name: sql for name, sql in wanted.items()
+             if name not in stored or sql.strip() not in stored[name]}
+    if stale:
+        with db.atomic():
+            for name, sql in stale.items():
+                db.create_view(name, sql.strip(), replace=True)
 
 
 def plugin_signature(extractors: Iterable[Extractor]) -> dict[str, dict[str, str]]:

@@ -25,7 +25,8 @@ from .models import content_hash
 from .seed import SeedIndex, current_baseline, db_option, table, with_sentence_entities
 
 COMPARED = ("subject", "predicate", "object", "direction", "negated", "hedged", "role", "entities",
-            "section", "study_system", "cancer_type", "plugin")
+            "section", "study_system", "cancer_type", "confidence", "negation_cues", "hedge_cues", "extra",
+            "plugin")
 CURRENT_AT = ("c.first_seen_run <= :run and (c.superseded_run is null or c.superseded_run > :run) "
               "and not exists (select 1 from claim_gaps g where g.claim_id = c.id "
               "and g.superseded_run <= :run and g.restored_run > :run) "
@@ -45,9 +46,17 @@ def _run(db: Database, run_id: int) -> dict:
     return dict(zip([d[0] for d in db.execute("select * from runs limit 0").description], row))
 
 
+def run_end(db: Database, run_id: int) -> int:
+    "The run whose end is this run's end: its last child for `evidex run` (one fetch run per query), else itself."
+    # Children take ids after their parent's, and the parent's own work (catch-up extraction,
+    # seed links) carries the parent's smaller id: the state after the last child holds it all.
+    return db.execute("select max(id) from runs where id = ? or parent_run = ?", [run_id, run_id]).fetchone()[0] or run_id
+
+
 def plugin_runs(db: Database, plugin: str) -> tuple[int, int]:
     "The latest run with plugin and the latest earlier run with another version or data hash of it."
-    runs = [r for r in db.query("select id, plugins from runs where status != 'running' order by id desc")
+    runs = [r for r in db.query("select id, plugins from runs where status != 'running' and parent_run is null "
+                                "order by id desc")
             if plugin in json.loads(r["plugins"] or "{}")]
     if not runs:
         raise UsageError(f"no finished run used plugin {plugin!r}")
@@ -77,7 +86,10 @@ def diff_runs(db: Database, a: int, b: int, plugin: str | None = None, baseline_
     run_a, run_b = _run(db, a), _run(db, b)
     if a >= b:
         raise UsageError(f"run A ({a}) must come before run B ({b})")
-    params = {"a": a, "b": b}
+    end_a, end_b = run_end(db, a), run_end(db, b)
+    if end_a >= end_b:
+        raise UsageError(f"run {b} is part of run {a} (one of its fetches); compare run {a} with the run before it")
+    params = {"a": end_a, "b": end_b}
     # Current at B and not at A, and the reverse: a claim superseded and later restored is in
     # neither when both runs fall outside its gap.
     added = _claims(db, f"{_current_at(':b')} and not ({_current_at(':a')})", params, plugin)
@@ -104,7 +116,7 @@ def diff_runs(db: Database, a: int, b: int, plugin: str | None = None, baseline_
         "added": [_summary(c) for c in still_added],
         "removed": [_summary(c) for c in removed if c["id"] not in paired],
         "changed": changed,
-        "seeds": seed_changes(db, a, b, baseline_id, plugin) if baseline_id else [],
+        "seeds": seed_changes(db, end_a, end_b, baseline_id, plugin) if baseline_id else [],
     }
 
 
@@ -115,8 +127,16 @@ def _run_info(run: dict) -> dict:
 
 def seed_counts(db: Database, run_id: int, baseline_id: str, plugin: str | None = None) -> dict[str, Counter]:
     "Per seed id, the relations of the claims current at run_id (linking on the fly where unlinked)."
-    sql = f"""select c.*, l.relation as link_relation, l.seed_id as link_seed from claims c
+    # The link in force at the run: the earliest one replaced after it (claim_link_history), else
+    # the current one.
+    sql = f"""select c.*, coalesce(h.relation, l.relation) as link_relation,
+                     case when h.claim_id is null then l.seed_id else h.seed_id end as link_seed
+              from claims c
               left join claim_links l on l.claim_id = c.id and l.baseline_id = :baseline
+              left join claim_link_history h on h.claim_id = c.id and h.baseline_id = :baseline
+                and h.replaced_run = (select min(h2.replaced_run) from claim_link_history h2
+                                      where h2.claim_id = c.id and h2.baseline_id = :baseline
+                                      and h2.replaced_run > :run)
               where {CURRENT_AT}""" + (" and c.plugin = :plugin" if plugin else "")
     counts: dict[str, Counter] = defaultdict(Counter)
     unlinked = []
@@ -194,7 +214,7 @@ def diff(a: int | None, b: int | None, db_path: str, plugin: str | None, baselin
 
     Example: evidex diff 3 7, or evidex diff --plugin ifn (its latest version against the previous)
     """
-    db = store.open_db(db_path, create=False)
+    db = store.open_db(db_path, create=False, read_only=True)
     if a is None or b is None:
         if a is not None or not plugin:
             raise click.UsageError("give two run ids A and B, or --plugin NAME")
@@ -211,7 +231,10 @@ def receipt(db: Database, run_id: int) -> dict[str, Any]:
     import spacy
 
     run = _run(db, run_id)
-    ledger = list(db.query("select * from ledger where run_id = ? order by id", [run_id]))
+    # A scheduled run's fetches are runs of their own: its receipt covers them.
+    runs = [run_id, *(r[0] for r in db.execute("select id from runs where parent_run = ? order by id", [run_id]))]
+    marks = ",".join("?" * len(runs))
+    ledger = list(db.query(f"select * from ledger where run_id in ({marks}) order by id", runs))
     payloads: list[str] = []
     for row in ledger:
         for key in ("skipped_reasons", "detail"):
@@ -224,7 +247,7 @@ def receipt(db: Database, run_id: int) -> dict[str, Any]:
         baseline = dict(zip(("id", "doi", "title", "loaded_at", "claims_count", "path"), found)) if found \
             else {"id": run["baseline_id"]}
     current = [r[0] for r in db.execute(
-        "select c.id from claims c where " + CURRENT_AT + " order by c.id", {"run": run_id})]
+        "select c.id from claims c where " + CURRENT_AT + " order by c.id", {"run": run_end(db, run_id)})]
     return {
         "receipt": 1,
         "run": {k: run.get(k) for k in ("id", "command", "status", "started_at", "finished_at", "message")},
@@ -241,7 +264,8 @@ def receipt(db: Database, run_id: int) -> dict[str, Any]:
                                            "claims_superseded", "errors")},
         "ledger": ledger,
         "raw_payload_sha256": sorted(set(payloads)),
-        "watermarks": list(db.query("select * from watermarks where run_id = ?", [run_id])),
+        "runs": runs[1:],
+        "watermarks": list(db.query(f"select * from watermarks where run_id in ({marks})", runs)),
         "claims_current": {"count": len(current), "digest": content_hash("claims", *current)},
         "rerun": rerun_command(run, ledger),
         "environment": {"python": sys.version.split()[0], "spacy": spacy.__version__, "sqlite": sqlite3.sqlite_version},
@@ -265,6 +289,8 @@ def _source_urls(names: set[str | None]) -> dict[str, str | None]:
 def rerun_command(run: dict, ledger: list[dict]) -> list[str] | None:
     "The evidex command line that repeats a run: same inputs, query and window start, same cache."
     options = json.loads(run["options"]) if run.get("options") else {}
+    if run["command"] == "run" and options.get("config"):
+        return ["evidex", "run", "--config", options["config"]]
     if run["command"] == "extract":
         return ["evidex", "extract"] + (["--all"] if options.get("all") else [])
     if run["command"] != "ingest":

@@ -113,6 +113,7 @@ def fetch_query(
     extraction: Extraction | None = None,
     progress: Callable[[int, int], None] | None = None,
     options: dict[str, Any] | None = None,
+    parent_run: int | None = None,
     today: datetime.date | None = None,
 ) -> FetchResult:
     """Fetch query from source into db and keep the run's ledger; raise SourceError on failure.
@@ -125,7 +126,7 @@ def fetch_query(
         db, "ingest", extraction.signature if extraction else {}, source=source.name, query=query,
         pipeline=extraction.pipeline if extraction else None,
         window_start=start.isoformat() if start else None, window_end=end.isoformat(),
-        options=options or {},
+        options=options or {}, parent_run=parent_run,
     )
     result = FetchResult(run_id, "ok")
     counts = result.counts

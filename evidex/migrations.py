@@ -258,3 +258,49 @@ def m012_document_deleted_run(db: Database) -> None:
     # on, and a diff or receipt of an earlier run still counts them.
     db["documents"].add_column("deleted_run", int)
     db.execute("update documents set deleted_run = last_seen_run where deleted = 1")
+
+
+@migrations()
+def m013_claim_ids_cover_every_field(db: Database) -> None:
+    # Claim ids now hash every field a plugin produces (role, section, study system, cancer type,
+    # confidence, cues, extra), so that a plugin version changing only those supersedes the old
+    # claim instead of leaving its values under the new version. Stored claims are rekeyed in
+    # place (the rowid, and so the full-text index, stays); old ids were unique, so new ones are.
+    from .models import Claim
+
+    if not db["claims"].exists():
+        return
+    mapping = []
+    for row in db.query("select * from claims"):
+        new = Claim.from_row(row).id
+        if new != row["id"]:
+            mapping.append((new, row["id"]))
+    db.conn.executemany("update claims set id = ? where id = ?", mapping)
+    for table in ("claim_entities", "claim_links", "claim_gaps"):
+        if db[table].exists():
+            db.conn.executemany(f"update {table} set claim_id = ? where claim_id = ?", mapping)
+
+
+@migrations()
+def m014_run_parent(db: Database) -> None:
+    # `evidex run` stores each query's fetch as a run of its own under the scheduled run: the
+    # parent's state (diff, receipt) is the one after its last child.
+    db["runs"].add_column("parent_run", int)
+    db.execute("update runs set parent_run = json_extract(options, '$.run') "
+               "where command = 'ingest' and json_valid(options) and json_type(options, '$.run') = 'integer'")
+    db["runs"].create_index(["parent_run"])
+    from .views import create_views
+
+    create_views(db)  # run_additions counts a scheduled run's fetches under it
+
+
+@migrations()
+def m015_claim_link_history(db: Database) -> None:
+    # A link replaced by a relink (new linking rules, a claim's new plugin version) is kept with
+    # the run that replaced it: the seed status a diff gives for a past run stays what it was.
+    db["claim_link_history"].create(
+        {"claim_id": str, "baseline_id": str, "seed_id": str, "relation": str, "score": float,
+         "shared_entities": str, "plugin_version": str, "rules": str, "run_id": int, "linked_at": str,
+         "replaced_run": int},
+        pk=("claim_id", "baseline_id", "replaced_run"),
+    )

@@ -145,11 +145,19 @@ class Claim:
 
     @property
     def id(self) -> str:
-        "Content hash: the same claim from the same plugin on the same text keeps its id."
+        """Content hash of everything the plugin produced: the same claim on the same text keeps its id.
+
+        Any field a new plugin version changes (role, section, a cue, the confidence) makes a new
+        claim and supersedes the old, so history and diff show it. Change what goes in here only
+        with a migration that rekeys stored claims (see migrations.m013_claim_ids_cover_every_field).
+        """
         return content_hash(
             "claim", self.doc_id, self.plugin, self.category, self.field, self.start, self.end,
             self.subject, self.predicate, self.object, self.direction, int(self.negated),
-            int(self.hedged), ",".join(sorted(self.entities)),
+            int(self.hedged), ",".join(sorted(self.entities)), self.role, self.section, self.study_system,
+            self.cancer_type, "" if self.confidence is None else f"{float(self.confidence):.6g}", "\x1e".join(self.negation_cues),
+            "\x1e".join(self.hedge_cues),
+            json.dumps(self.extra, sort_keys=True, ensure_ascii=False, default=str) if self.extra else "",
         )
 
     def to_row(self) -> dict[str, Any]:

@@ -205,14 +205,14 @@ def report(db_path: str, output: str, open_browser: bool) -> None:
 
     Example: evidex report --db evidex.db --output report.html --open
     """
-    from .db import open_db
+    from .db import open_db, read_only_uri
 
     path = Path(db_path)
     if not path.is_file():
         raise UsageError(f"database {path} does not exist")
-    if os.access(path, os.W_OK) and os.access(path.parent, os.W_OK):
-        open_db(path, create=False).conn.close()  # applies migrations: the views the report reads
-    conn = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True)
+    # Applies migrations (the views the report reads) where it may write; else checks none is due.
+    open_db(path, create=False, read_only=True).conn.close()
+    conn = sqlite3.connect(read_only_uri(path), uri=True)
     conn.row_factory = sqlite3.Row
     try:
         html = render(gather(conn), path.name)

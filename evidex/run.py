@@ -205,7 +205,8 @@ class Runner:
                 try:
                     result = fetch_query(db, source, text, since=since, extraction=self.extraction,
                                          batch_size=source_cfg.batch_size,
-                                         progress=update, options={"query_id": query.id, "run": self.run_id})
+                                         progress=update, options={"query_id": query.id, "run": self.run_id},
+                                         parent_run=self.run_id)
                 except IncompleteFetch as ex:
                     # The source answered to the end but some records would not come: this query's
                     # watermark stays put (the next run retries it); the source's other queries go on.

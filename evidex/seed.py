@@ -53,6 +53,8 @@ Links are stored per (claim, baseline) with the matched seed id, score, shared e
 plugin version of the claim and the version of these rules (``LINK_RULES``); they are
 recomputed when the baseline changes (new rows, old baselines' rows kept), when a claim's plugin
 version differs from the one linked, or when the rules that made a link have changed since.
+A relink that changes a claim's seed claim or relation keeps the old row in claim_link_history
+with the run that replaced it (diff.seed_counts reads the link in force at a past run).
 """
 
 from __future__ import annotations
@@ -490,25 +492,34 @@ def _json_list(value: Any) -> list:
     return list(value or [])
 
 
+def claims_to_link(db: Database, baseline_id: str, force: bool = False) -> list[str]:
+    "Ids of current claims not linked to the baseline yet, or linked at another plugin version or by other rules."
+    sql = """select c.id from claims c left join claim_links l on l.claim_id = c.id and l.baseline_id = ?
+             where c.superseded_run is null"""
+    if not force:
+        sql += " and (l.claim_id is null or l.plugin_version is not c.plugin_version or l.rules is not ?)"
+    return [r[0] for r in db.execute(sql, [baseline_id] if force else [baseline_id, LINK_RULES])]
+
+
 def link_claims(db: Database, baseline_id: str | None = None, run_id: int | None = None,
-                force: bool = False) -> Counter:
-    "Link current claims not yet linked to the baseline (or linked at another plugin version or by other rules)."
+                force: bool = False, ids: list[str] | None = None) -> Counter:
+    "Link the claims claims_to_link names (or ids) to the baseline; run_id is the run doing it."
     baseline_id = baseline_id or current_baseline(db)
     counts: Counter = Counter()
     if baseline_id is None:
         return counts
     index = SeedIndex.for_baseline(db, baseline_id)
-    sql = """select c.* from claims c left join claim_links l on l.claim_id = c.id and l.baseline_id = ?
-             where c.superseded_run is null"""
-    if not force:
-        sql += " and (l.claim_id is null or l.plugin_version is not c.plugin_version or l.rules is not ?)"
-    ids = [r["id"] for r in db.query(sql.replace("select c.*", "select c.id"),
-                                     [baseline_id] if force else [baseline_id, LINK_RULES])]
+    if ids is None:
+        ids = claims_to_link(db, baseline_id, force)
     now = _now()
     for start in range(0, len(ids), 1000):
         chunk = ids[start:start + 1000]
         rows = []
-        claims = list(db.query(f"select * from claims where id in ({','.join('?' * len(chunk))})", chunk))
+        marks = ",".join("?" * len(chunk))
+        claims = list(db.query(f"select * from claims where id in ({marks})", chunk))
+        old = {r["claim_id"]: r for r in db.query(
+            f"select * from claim_links where baseline_id = ? and claim_id in ({marks})", [baseline_id, *chunk])}
+        replaced = []
         for claim in with_sentence_entities(db, claims):
             link = index.classify(claim)
             counts[link.relation] += 1
@@ -517,7 +528,15 @@ def link_claims(db: Database, baseline_id: str | None = None, run_id: int | None
                          "shared_entities": json.dumps(link.shared, ensure_ascii=False),
                          "plugin_version": claim["plugin_version"], "rules": LINK_RULES, "run_id": run_id,
                          "linked_at": now})
+            before = old.get(claim["id"])
+            if before and (before["relation"], before["seed_id"]) != (link.relation, link.seed_id):
+                # Relinked to another seed claim or relation (new rules, a new plugin version): the
+                # old link stays in history, so the seed status at a past run is what it was then.
+                replaced.append({**before, "replaced_run": run_id})
         with db.atomic():
+            if replaced:
+                # The first replacement within a run holds the state before it; later ones add nothing.
+                db["claim_link_history"].insert_all(replaced, ignore=True)
             db["claim_links"].insert_all(rows, replace=True)
     return counts
 
@@ -579,11 +598,12 @@ def seed_load(path: str, db_path: str) -> None:
     "Load PATH (review.json + claims.jsonl) as a baseline version and link current claims to it."
     if path == str(DEFAULT_SEED) and not Path(path).is_dir() and CHECKOUT_SEED.is_dir():
         path = str(CHECKOUT_SEED)  # run from outside a checkout of an editable install
+    _take_lock(db_path)
     db = store.open_db(db_path)
     # One transaction: a seed that cannot be linked is not left behind as the current baseline.
     with db.atomic():
         baseline_id, created = load_baseline(db, path)
-        counts = link_claims(db, baseline_id)
+        counts = _link_in_a_run(db, "seed load", baseline_id, claims_to_link(db, baseline_id), {"path": str(path)})
     n = db.execute("select claims_count from baselines where id = ?", [baseline_id]).fetchone()[0]
     click.echo(f"baseline {baseline_id} ({'new' if created else 'already loaded'}, {n} seed claims) is current; "
                f"linked {sum(counts.values())} claims" + _summary(counts))
@@ -594,12 +614,36 @@ def seed_load(path: str, db_path: str) -> None:
 @click.option("--all", "everything", is_flag=True, help="Recompute every current claim's link")
 def seed_link(db_path: str, everything: bool) -> None:
     "Link current claims to the current baseline (those not linked yet, or all with --all)."
+    store.check_db_path(Path(db_path))
     db = store.open_db(db_path, create=False)
     baseline_id = current_baseline(db)
     if baseline_id is None:
         raise UsageError("no baseline loaded: run 'evidex seed load' first")
-    counts = link_claims(db, baseline_id, force=everything)
+    _take_lock(db_path)
+    # A run of its own: links it changes are dated, so diff shows the seed claims that moved.
+    with db.atomic():
+        counts = _link_in_a_run(db, "seed link", baseline_id, claims_to_link(db, baseline_id, everything),
+                                {"all": everything})
     click.echo(f"baseline {baseline_id}: linked {sum(counts.values())} claims" + _summary(counts))
+
+
+def _link_in_a_run(db: Database, command: str, baseline_id: str, ids: list[str], options: dict) -> Counter:
+    "Link ids to the baseline under a run of their own (none when there is nothing to link)."
+    # A run dates the links it changes, so diff and the history show the seed claims that moved.
+    if not ids:
+        return Counter()
+    run_id = store.start_run(db, command, baseline_id=baseline_id, options=options)
+    counts = link_claims(db, baseline_id, run_id, ids=ids)
+    store.finish_run(db, run_id, "ok", f"linked {sum(counts.values())} claims" + _summary(counts))
+    return counts
+
+
+def _take_lock(db_path: str) -> None:
+    "Hold the database's run lock until the command ends, as every writing command does (exit 3 if taken)."
+    from .lock import RunLock
+
+    store.check_db_path(Path(db_path))
+    click.get_current_context().with_resource(RunLock(db_path))
 
 
 @seed.command("status")
@@ -607,7 +651,7 @@ def seed_link(db_path: str, everything: bool) -> None:
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def seed_status_command(db_path: str, fmt: str) -> None:
     "Per seed claim: supporting, contradicting and extending claims, documents, newest evidence."
-    db = store.open_db(db_path, create=False)
+    db = store.open_db(db_path, create=False, read_only=True)
     if current_baseline(db) is None:
         raise UsageError("no baseline loaded: run 'evidex seed load' first")
     rows = seed_status(db)

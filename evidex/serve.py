@@ -108,6 +108,9 @@ TABLES: dict[str, dict[str, Any]] = {
                     "label_column": "text", "facets": ["kind", "category", "direction", "baseline_id"]},
     "claim_links": {"description": "Each extracted claim read against a seed claim: supports, contradicts, extends or novel.",
                     "facets": ["relation", "seed_id", "baseline_id"]},
+    "claim_link_history": {"description": "Links a relink replaced (new linking rules or plugin version), with the "
+                                          "run that replaced them (replaced_run): past runs' seed status as it was.",
+                           "facets": ["relation", "seed_id", "replaced_run"]},
     "seed_status": {"description": "View: per seed claim, supporting, contradicting and extending evidence.",
                     "facets": ["kind", "category", "direction"]},
     "seed_overview": {"description": "View: seed_status with a status word: supported, contradicted, contested, "
@@ -143,10 +146,13 @@ QUERIES: dict[str, dict[str, Any]] = {
     },
     "claims_added_by_run": {
         "title": "Claims added by a run",
-        "description": "Claims first stored by a run (blank: the latest run), superseded ones included.",
+        "description": "Claims first stored by a run and, for a scheduled run, its fetches (blank: the latest "
+                       "run that stored any), superseded ones included.",
         "sql": "select c.id as claim_id, c.doc_id, c.category, c.plugin, c.plugin_version, c.subject, "
                "c.predicate, c.object, c.direction, c.superseded_run, c.sentence from claims c "
-               "where c.first_seen_run = coalesce(nullif(:run_id, ''), (select max(id) from runs)) "
+               "where c.first_seen_run in (select id from runs where coalesce(parent_run, id) = "
+               "coalesce(nullif(:run_id, ''), (select max(coalesce(r.parent_run, r.id)) from runs r "
+               "where exists (select 1 from claims x where x.first_seen_run = r.id)))) "
                "order by c.doc_id, c.id",
     },
     "new_evidence_since": {
@@ -191,7 +197,9 @@ SEED_QUERIES: dict[str, dict[str, Any]] = {
 
 def table_names(db_path: str | Path) -> set[str]:
     "Tables and views in the file, read without writing to it."
-    conn = sqlite3.connect(f"file:{Path(db_path).resolve()}?mode=ro", uri=True)
+    from .db import read_only_uri
+
+    conn = sqlite3.connect(read_only_uri(Path(db_path)), uri=True)
     try:
         return {r[0] for r in conn.execute("select name from sqlite_master where type in ('table', 'view')")}
     finally:
@@ -202,7 +210,9 @@ def current_review(db_path: str | Path, names: set[str]) -> dict[str, Any]:
     "The seed review's record from the current baseline ({} before any seed load), read without writing."
     if "baselines" not in names:
         return {}
-    conn = sqlite3.connect(f"file:{Path(db_path).resolve()}?mode=ro", uri=True)
+    from .db import read_only_uri
+
+    conn = sqlite3.connect(read_only_uri(Path(db_path)), uri=True)
     try:
         row = conn.execute("select record from baselines order by loaded_at desc, rowid desc limit 1").fetchone()
     finally:
@@ -295,7 +305,8 @@ def build_metadata(db_path: str | Path) -> dict[str, Any]:
 
 # Columns of query results and views that name a row of another table: rendered as links.
 LINKS = {"claim_id": "claims", "doc_id": "documents", "run_id": "runs", "first_seen_run": "runs",
-         "last_seen_run": "runs", "superseded_run": "runs", "baseline_id": "baselines"}
+         "last_seen_run": "runs", "superseded_run": "runs", "replaced_run": "runs", "parent_run": "runs",
+         "baseline_id": "baselines"}
 
 
 def datasette_plugin() -> ModuleType:
@@ -325,12 +336,14 @@ def datasette_plugin() -> ModuleType:
 
 
 def prepare(db_path: Path) -> None:
-    "Apply migrations (views) and fold the WAL into the file, so an immutable reader sees everything."
-    from .db import open_db
-
-    db = open_db(db_path, create=False)
-    db.execute("pragma wal_checkpoint(TRUNCATE)")
-    db.conn.close()
+    "Fold the WAL into the file, so an immutable reader sees everything committed."
+    conn = sqlite3.connect(str(db_path), timeout=5)
+    try:
+        conn.execute("pragma wal_checkpoint(TRUNCATE)")
+    except sqlite3.DatabaseError as ex:
+        raise UsageError(str(ex)) from None
+    finally:
+        conn.close()
 
 
 @click.command()
@@ -339,24 +352,39 @@ def prepare(db_path: Path) -> None:
 @click.option("--port", "-p", default=8001, show_default=True, type=click.IntRange(0, 65535),
               help="Port (0 picks a free one)")
 @click.option("--host", "-h", default="127.0.0.1", show_default=True, help="Interface to listen on")
-@click.option("--writable", is_flag=True, help="Serve the file mutable (live updates) instead of immutable")
+@click.option("--immutable", is_flag=True,
+              help="Treat the file as never changing (faster; for a copy no run writes to)")
+@click.option("--writable", "legacy_writable", is_flag=True, hidden=True,
+              help="Accepted for older scripts: live serving is the default now")
 @click.option("--metadata-json", is_flag=True, help="Print the generated Datasette metadata and exit")
 @click.option("--setting", "settings", type=(str, str), multiple=True, help="Datasette setting NAME VALUE")
-def serve(db_path: str, port: int, host: str, writable: bool, metadata_json: bool,
+def serve(db_path: str, port: int, host: str, immutable: bool, legacy_writable: bool, metadata_json: bool,
           settings: tuple[tuple[str, str], ...]) -> None:
-    """Browse and query the evidence table with Datasette, read-only unless --writable.
+    """Browse and query the evidence table with Datasette: read-only, following what runs write.
 
     Example: evidex serve --db evidex.db --port 8001
     """
+    from .db import open_db
+
     path = Path(db_path)
     if not path.is_file():
         raise UsageError(f"database {path} does not exist")
-    if path.stat().st_size and os.access(path, os.W_OK) and os.access(path.parent, os.W_OK):
+    # Refuses other files, other applications' databases and a newer evidex's, in one line;
+    # applies migrations where it may write, else checks none is due.
+    open_db(path, create=False, read_only=True).conn.close()
+    writable = os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+    if not writable and not immutable:
+        # Datasette reads a live file with mode=ro, which must create <db>-shm beside it.
+        immutable = not path.with_name(path.name + "-shm").exists()
+    if immutable and writable:
         try:
             prepare(path)
         except EvidexError as ex:  # e.g. a run holds the write lock: serve what is there
-            click.echo(f"Warning: could not apply migrations or checkpoint: {ex}", err=True)
-    metadata = build_metadata(path)
+            click.echo(f"Warning: could not fold the write-ahead log into the file: {ex}", err=True)
+    try:
+        metadata = build_metadata(path)
+    except sqlite3.DatabaseError as ex:
+        raise UsageError(f"{path} is not a usable SQLite database: {ex}") from None
     if metadata_json:
         click.echo(json.dumps(metadata, indent=2))
         return
@@ -372,12 +400,15 @@ def serve(db_path: str, port: int, host: str, writable: bool, metadata_json: boo
     with tempfile.TemporaryDirectory(prefix="evidex-serve-") as tmp:
         meta_path = Path(tmp) / "metadata.json"
         meta_path.write_text(json.dumps(metadata), encoding="utf-8")
-        args = [str(path)] if writable else ["-i", str(path)]
+        # Live by default: Datasette reads the file with mode=ro, so a run writing meanwhile is
+        # seen commit by commit; immutable=1 would assume the file never changes, and then reads
+        # during a run return wrong rows or "database disk image is malformed".
+        args = ["-i", str(path)] if immutable else [str(path)]
         args += ["--metadata", str(meta_path), "--host", host, "--port", str(port)]
         for name, value in {**DEFAULT_SETTINGS, **dict(settings)}.items():
             args += ["--setting", name, value]
         where = f"http://{host}:{port}/" if port else f"a free port of {host} (Datasette names it below)"
-        click.echo(f"evidex serve: {path} {'(writable)' if writable else '(read-only)'} on {where}", err=True)
+        click.echo(f"evidex serve: {path} (read-only, {'immutable' if immutable else 'live'}) on {where}", err=True)
         sys.stdout.flush()
         from datasette.plugins import pm as datasette_pm
 

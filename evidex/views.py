@@ -46,13 +46,15 @@ from claims_by_entity
 group by entity, entity_category
 """
 
-# What each run added: new claims by run, plugin and category.
+# What each run added: new claims by run, plugin and category (a scheduled run's fetches,
+# runs of their own, count under it).
 RUN_ADDITIONS = """
 select
   r.id as run_id, r.command, r.started_at, r.status, c.plugin, c.category,
   count(*) as claims_added, count(distinct c.doc_id) as documents
-from runs r
-join claims c on c.first_seen_run = r.id
+from claims c
+join runs f on f.id = c.first_seen_run
+join runs r on r.id = coalesce(f.parent_run, f.id)
 group by r.id, c.plugin, c.category
 """
 

@@ -97,7 +97,7 @@ def test_changed_lexicon_entry_diff_names_exactly_the_affected_claims(setup):
     assert removed == affected and added == new
     for change in result["changed"]:
         changes = change["changes"]
-        assert set(changes) <= {"entities", "subject", "object"}
+        assert set(changes) <= {"entities", "subject", "object", "extra"}
         if "entities" in changes:
             assert "aged-host" in changes["entities"][0] and "aged-animal" in changes["entities"][1]
         else:  # another plugin's claim, its relation's object renamed
@@ -138,6 +138,39 @@ def test_a_diff_of_past_runs_never_changes_when_claims_come_back(setup):
     restored = {r[0] for r in db.execute("select claim_id from claim_gaps where superseded_run = 2 and restored_run = 3")}
     assert restored and all(db.execute("select superseded_run from claims where id = ?", [i]).fetchone()[0] is None
                             for i in restored)
+
+
+def test_an_upgrade_changing_only_role_and_confidence_supersedes_and_shows_in_the_diff(setup, fresh):
+    "A new version whose claims differ only in fields beside the relation keeps no stale values."
+    plugin_dir, db_path = setup
+    # A new module (the old one stays imported in this process), registering the same name.
+    upgraded = plugin_dir.parent / "upgraded"
+    upgraded.mkdir()
+    shutil.copy(plugin_dir / "agecopy.jsonl", upgraded / "agecopy.jsonl")
+    source = (plugin_dir / "agecopy.py").read_text()
+    (upgraded / "agecopy_v9.py").write_text(source.replace('    name = "agecopy"\n', textwrap.indent(textwrap.dedent("""
+        name = "agecopy"
+        version = "9.0"
+
+        def extract(self, document, field, doc):
+            for item in super().extract(document, field, doc):
+                if hasattr(item, "role"):
+                    item.role, item.confidence, item.cancer_type = "background", 0.125, "melanoma"
+                yield item
+    """), "    ")))
+    db = open_db(db_path)
+    before = {r["id"] for r in db.query("select id from claims where plugin = 'agecopy'")}
+    fresh.reset()  # as a new process would start: only the upgraded module registers "agecopy"
+    run("extract", "--db", db_path, "--plugins-dir", upgraded)
+    current = list(db.query("select * from claims where plugin = 'agecopy' and superseded_run is null"))
+    assert current and all((c["role"], c["confidence"], c["cancer_type"], c["plugin_version"])
+                           == ("background", 0.125, "melanoma", "9.0") for c in current)
+    assert {r["id"] for r in db.query("select id from claims where superseded_run = 2")} == before
+    result = json.loads(run("diff", "1", "2", "--db", db_path, "--format", "json").output)
+    age_changes = [c for c in result["changed"] if c["category"] == "age"]
+    assert len(age_changes) == len(before) and not [c for c in result["added"] if c["category"] == "age"]
+    assert all({"confidence", "cancer_type"} <= set(c["changes"]) for c in age_changes)
+    assert any(c["changes"].get("role") == ["result", "background"] for c in age_changes)
 
 
 def test_unchanged_plugin_gives_an_empty_diff(setup):
@@ -184,3 +217,61 @@ def test_one_status_rule_for_the_view_and_the_diff(tmp_path, supporting, contrad
                  f"{extending} as extending")
     [(word, *_)] = conn.execute(SEED_OVERVIEW).fetchall()
     assert word == status_label(Counter(supports=supporting, contradicts=contradicting, extends=extending))
+
+
+def test_m013_rekeys_claims_stored_under_the_old_ids(setup):
+    "A database from before m013: claim ids that hashed only the relation are rekeyed, links and all."
+    from evidex.models import Claim, content_hash
+
+    def old_id(c: Claim) -> str:
+        return content_hash("claim", c.doc_id, c.plugin, c.category, c.field, c.start, c.end, c.subject,
+                            c.predicate, c.object, c.direction, int(c.negated), int(c.hedged),
+                            ",".join(sorted(c.entities)))
+
+    _, db_path = setup
+    db = open_db(db_path)
+    rows = list(db.query("select * from claims"))
+    assert rows
+    mapping = [(old_id(Claim.from_row(r)), r["id"]) for r in rows]
+    assert db["claim_links"].count and all(old != new for old, new in mapping)
+    for table, column in (("claims", "id"), ("claim_entities", "claim_id"), ("claim_links", "claim_id")):
+        db.conn.executemany(f"update {table} set {column} = ? where {column} = ?", mapping)
+    db.execute("delete from _sqlite_migrations where name = 'm013_claim_ids_cover_every_field'")
+    db.conn.commit()
+    counts = {t: db[t].count for t in ("claims", "claim_entities", "claim_links")}
+    assert {r[0] for r in db.execute("select id from claims")} == {old for old, _ in mapping}
+
+    again = open_db(db_path)
+    assert {r[0] for r in again.execute("select id from claims")} == {r["id"] for r in rows}
+    assert {t: again[t].count for t in counts} == counts
+    orphans = again.execute("select count(*) from claim_links where claim_id not in (select id from claims)").fetchone()[0]
+    assert orphans == 0 and again.execute(
+        "select count(*) from claim_entities where claim_id not in (select id from claims)").fetchone()[0] == 0
+    assert again.execute("select count(*) from claims_fts where claims_fts match 'aged'").fetchone()[0] > 0
+
+
+def test_a_relink_keeps_past_seed_status_and_shows_in_the_diff_of_its_run(setup, monkeypatch):
+    "Stricter linking rules move seed claims: the diff of the relinking run shows it, older diffs stay."
+    import evidex.seed
+
+    plugin_dir, db_path = setup
+    run("extract", "--all", "--db", db_path, "--plugins-dir", plugin_dir)  # run 2: nothing changes
+    db = open_db(db_path)
+    assert db.execute("select count(*) from claim_links where seed_id is not null").fetchone()[0] > 0
+    before = json.loads(run("diff", "1", "2", "--db", db_path, "--format", "json").output)
+    monkeypatch.setattr(evidex.seed, "LINK_RULES", "stricter")
+    monkeypatch.setattr(evidex.seed, "LINK_THRESHOLD", 0.99)  # no claim links to any seed claim
+    out = run("seed", "link", "--db", db_path).output
+    assert out.startswith("baseline ") and "novel" in out
+    assert db.execute("select id, command, status from runs order by id desc limit 1").fetchone() == (3, "seed link", "ok")
+    history = db.execute("select count(*), min(replaced_run), max(replaced_run) from claim_link_history").fetchone()
+    assert history[0] > 0 and history[1:] == (3, 3)
+    assert db.execute("select count(*) from claim_links where seed_id is not null").fetchone()[0] == 0
+
+    assert json.loads(run("diff", "1", "2", "--db", db_path, "--format", "json").output) == before
+    moved = json.loads(run("diff", "2", "3", "--db", db_path, "--format", "json").output)
+    assert (moved["added"], moved["removed"], moved["changed"]) == ([], [], [])
+    assert moved["seeds"] and all(s["status_after"] == "no evidence" for s in moved["seeds"])
+    # Linking again with the same rules changes nothing and starts no run.
+    assert run("seed", "link", "--db", db_path).output.endswith("linked 0 claims\n")
+    assert db.execute("select max(id) from runs").fetchone()[0] == 3

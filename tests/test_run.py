@@ -19,6 +19,7 @@ from plugin_support import extractor_plugin
 
 from evidex.cli import cli
 from evidex.config import load_config
+from evidex.errors import UsageError
 from evidex.run import EXIT_ERRORS, EXIT_LOCKED, EXIT_NETWORK, EXIT_OK
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -146,6 +147,35 @@ def test_extraction_and_seed_linking_with_a_summary(env, tmp_path):
     assert {"run.start", "fetch.done", "seed.linked", "run.summary"} <= {e["event"] for e in events}
     # Nothing left for the catch-up extraction: every document was extracted as it was stored.
     assert rows(db_path, "select count(*) from documents where extracted_with is null") == [(0,)]
+
+
+def test_a_scheduled_runs_diff_and_receipt_cover_its_fetches(env, tmp_path):
+    "Each query's fetch is a run of its own; the scheduled run's id stands for all of them."
+    from evidex.db import open_db
+    from evidex.diff import diff_runs, receipt
+
+    config = write_config(tmp_path / "evidex.toml", sources=("pubmed", "europepmc"), extract=True, seed=True)
+    db_path = tmp_path / "e.db"
+    docs = tmp_path / "one.jsonl"
+    docs.write_text(json.dumps({"pmid": "1", "title": "Type I IFN boosts antitumour immunity in mice."}) + "\n")
+    assert CliRunner().invoke(cli, ["ingest", str(docs), "--db", str(db_path)]).exit_code == 0
+    result = run("--config", str(config), "--db", str(db_path))
+    assert result.exit_code == EXIT_OK, result.output
+    assert rows(db_path, "select id, command, parent_run from runs order by id") == [
+        (1, "ingest", None), (2, "run", None), (3, "ingest", 2), (4, "ingest", 2)]
+    db = open_db(db_path)
+    fetched = {r[0] for r in db.execute("select id from claims where first_seen_run in (3, 4)")}
+    assert fetched
+    diff = diff_runs(db, 1, 2)
+    assert {c["id"] for c in diff["added"]} == fetched and not diff["removed"]
+    ticket = receipt(db, 2)
+    assert ticket["claims_current"]["count"] == db["claims"].count
+    assert ticket["runs"] == [3, 4] and {r["run_id"] for r in ticket["ledger"]} == {3, 4}
+    assert {w["source"] for w in ticket["watermarks"]} == {"pubmed", "europepmc"}
+    assert ticket["rerun"] == ["evidex", "run", "--config", str(config)]
+    assert receipt(db, 1)["claims_current"]["count"] < ticket["claims_current"]["count"]
+    with pytest.raises(UsageError, match="run 3 is part of run 2"):
+        diff_runs(db, 2, 3)
 
 
 def test_summary_names_the_seed_claims_a_run_gave_evidence(env, tmp_path):

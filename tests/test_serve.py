@@ -131,7 +131,7 @@ def test_writes_are_refused_and_the_file_is_unchanged(db, server):
     for response in attempts:
         assert response.status_code >= 400, (response.request.url, response.text[:200])
     databases = httpx.get(f"{server}/-/databases.json").json()
-    assert [d["is_mutable"] for d in databases if d["name"] == "evidex"] == [False]
+    assert [d["is_mutable"] for d in databases if d["name"] == "evidex"] == [True]  # live, read with mode=ro
     assert fingerprint(db) == before
     assert sql_rows(db, "select count(*) as n from runs where command = 'x'")[0]["n"] == 0
 
@@ -183,10 +183,59 @@ def test_rows_link_to_their_document_run_and_seed_claim(db, server):
         assert httpx.get(server + seed_url).status_code == 200
 
 
-def test_writable_serves_the_file_mutable(db):
+def test_immutable_serves_a_frozen_copy_and_writable_is_still_accepted(db):
+    with running_server(db, "--immutable") as base:
+        databases = httpx.get(f"{base}/-/databases.json").json()
+    assert [d["is_mutable"] for d in databases if d["name"] == "evidex"] == [False]
     with running_server(db, "--writable") as base:
         databases = httpx.get(f"{base}/-/databases.json").json()
     assert [d["is_mutable"] for d in databases if d["name"] == "evidex"] == [True]
+
+
+def test_a_server_left_running_sees_what_a_run_writes(db, tmp_path):
+    "The scheduled-run use: Datasette stays up while ingest writes; its answers follow each commit."
+    import shutil
+
+    copy = tmp_path / "live.db"
+    shutil.copy(db, copy)
+    docs = tmp_path / "new.jsonl"
+    docs.write_text("".join(json.dumps({"pmid": f"9{i:07d}", "title": f"Type I interferon in tumour {i}.",
+                                        "abstract": "IFN-beta suppressed tumour growth in mice."}) + "\n"
+                            for i in range(300)))
+
+    def count(base: str, table: str) -> int:
+        body = httpx.get(f"{base}/live.json", params={"sql": f"select count(*) as n from {table}", "_shape": "array"})
+        assert body.status_code == 200, body.text
+        return body.json()[0]["n"]
+
+    with running_server(copy) as base:
+        documents, claims = count(base, "documents"), count(base, "claims")
+        result = subprocess.run([*EVIDEX, "ingest", str(docs), "--db", str(copy)], capture_output=True, text=True,
+                                cwd=ROOT)
+        assert result.returncode == 0, result.stderr
+        assert count(base, "documents") == documents + 300 == sql_rows(copy, "select count(*) as n from documents")[0]["n"]
+        assert count(base, "claims") == sql_rows(copy, "select count(*) as n from claims")[0]["n"] > claims
+        assert httpx.get(f"{base}/live/claims.json", params={"_size": "5"}).status_code == 200
+
+
+@pytest.mark.parametrize("content, problem", [
+    (b"name,value\n1,2\n", "not a usable SQLite database"),
+    ("sqlite", "a SQLite database of something else"),
+])
+def test_a_file_that_is_no_evidex_database_is_one_line(tmp_path, content, problem):
+    import sqlite3
+
+    path = tmp_path / "other.db"
+    if content == "sqlite":
+        with sqlite3.connect(path) as conn:
+            conn.execute("create table notes (id integer primary key, text)")
+        conn.close()
+    else:
+        path.write_bytes(content)
+    before = path.read_bytes()
+    result = subprocess.run([*EVIDEX, "serve", "--db", str(path)], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert problem in result.stderr and path.read_bytes() == before
 
 
 def test_metadata_json_option_prints_the_generated_metadata(db):

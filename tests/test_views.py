@@ -134,3 +134,74 @@ def test_documented_one_liners_run(real_db, program):
 def test_documented_views_exist():
     documented = set(re.findall(r"^\| `(\w+)` \| ", DOCS.read_text(encoding="utf-8"), flags=re.M))
     assert set(VIEWS) | set(SEED_VIEWS) | {"seed_status"} <= documented
+
+
+
+def test_a_view_left_by_an_older_evidex_is_recreated_on_open(tmp_path):
+    "Views are code: a database migrated long ago gets this version's views, not the ones of its time."
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    open_db(path).conn.close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("drop view current_claims")
+        conn.execute("create view current_claims as select id, doc_id from claims")  # fewer columns
+    db = open_db(path)
+    columns = {r[1] for r in db.execute("pragma table_info(current_claims)")}
+    assert {"negation_cues", "hedge_cues", "entry_date", "claim_rowid"} <= columns
+
+
+def test_a_database_from_a_newer_evidex_is_refused_untouched(tmp_path):
+    import hashlib
+    import sqlite3
+
+    from click.testing import CliRunner
+
+    from evidex.cli import cli
+
+    path = tmp_path / "new.db"
+    open_db(path).conn.close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("insert into _sqlite_migrations (migration_set, name, applied_at) "
+                     "values ('evidex', 'm999_from_the_future', '2030-01-01')")
+    conn.close()
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    docs = tmp_path / "d.jsonl"
+    docs.write_text('{"pmid": "1", "title": "Type I IFN in melanoma."}\n')
+    for args in (["ingest", str(docs)], ["runs"], ["seed", "status"]):
+        result = CliRunner().invoke(cli, [*args, "--db", str(path)], env={"EVIDEX_LOAD_PLUGINS": ""})
+        assert result.exit_code == 2, (args, result.output)
+        assert "written by a newer evidex (migration m999_from_the_future is unknown" in result.output
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+
+
+def test_reading_commands_work_on_a_file_they_cannot_write(tmp_path, monkeypatch, eval_docs):
+    "runs, diff, seed status and report on a read-only mount: read without writing, or say what is missing."
+    import sqlite3
+
+    from click.testing import CliRunner
+
+    import evidex.db
+    from evidex.cli import cli
+
+    path = tmp_path / "ro.db"
+    docs = tmp_path / "d.jsonl"
+    docs.write_text("".join(eval_docs.read_text().splitlines(keepends=True)[:5]))
+    runner = CliRunner()
+    env = {"EVIDEX_LOAD_PLUGINS": "ifn"}
+    for args in (["seed", "load"], ["ingest", str(docs)], ["extract", "--all"]):
+        assert runner.invoke(cli, [*args, "--db", str(path)], env=env).exit_code == 0
+    # As tests run as root, permissions cannot make the file read-only: say it is not writable.
+    monkeypatch.setattr(evidex.db, "_writable", lambda p: False)
+    real_access = evidex.db.os.access
+    monkeypatch.setattr(evidex.db.os, "access", lambda p, mode: False if mode == evidex.db.os.W_OK else real_access(p, mode))
+    assert evidex.db.read_only_uri(path).endswith("?mode=ro")  # the -shm index is there already
+    for args in (["runs"], ["diff", "1", "2"], ["seed", "status"], ["report", "--output", str(tmp_path / "r.html")]):
+        result = runner.invoke(cli, [*args, "--db", str(path)], env=env)
+        assert result.exit_code == 0, (args, result.output)
+    with sqlite3.connect(path) as conn:
+        conn.execute("delete from _sqlite_migrations where name = 'm015_claim_link_history'")
+    conn.close()
+    result = runner.invoke(cli, ["runs", "--db", str(path)], env=env)
+    assert result.exit_code == 2 and "is not writable and needs upgrading to this evidex (1 migrations, " \
+        "from m015_claim_link_history)" in result.output
