@@ -732,7 +732,7 @@ def _lexicon_hits(document: Document, doc: Doc, text: str, arr: numpy.ndarray, i
     ctx = _context.get(document)
     entries: list[Entry] = doc.user_data.get("evidex.entries") or []
     hits: list[Hit] = []
-    blocks: list[tuple[int, int]] = []
+    blocks: list[tuple[int, int, str]] = []  # (start, end, the excluding lexicon's category)
     lookalikes: list[tuple[int, str]] = []
     doc.user_data["evidex.lookalikes"] = lookalikes
     answers = ctx.answers
@@ -747,7 +747,7 @@ def _lexicon_hits(document: Document, doc: Doc, text: str, arr: numpy.ndarray, i
             continue
         e = ends[start - neg_len - (2 if entry.anchor_last else 1)]
         if entry.exclude:
-            blocks.append((s, e))
+            blocks.append((s, e, entry.category))
             if entry.lookalike:
                 lookalikes.append((s, entry.category))
             continue
@@ -783,13 +783,19 @@ def _lexicon_hits(document: Document, doc: Doc, text: str, arr: numpy.ndarray, i
                 hits.append(Hit("age", "older-patients", "AGE_THRESHOLD", m.start(), m.end(), m.group(), True, False))
     if any(h.category == "age" for h in hits):
         # Only a field with an age term can hold an age descriptor worth excluding.
-        blocks.extend(age_descriptors(text))
+        blocks.extend((b0, b1, "age") for b0, b1 in age_descriptors(text))
     if blocks:
-        # An exclusion removes what it overlaps unless the hit covers the whole exclusion
-        # (so "interferon gamma-induced protein 10" as CXCL10 survives its own trap).
+        # An exclusion removes what it overlaps unless the hit covers the whole exclusion: a hit
+        # of its own category must be longer (so "interferon gamma-induced protein 10" as CXCL10
+        # survives its own trap), another category's may be the same words (pathway's
+        # "PD-L1 blockade" trap is no reason to lose therapy's "PD-L1 blockade", nor ifn's
+        # "stimulator of interferon genes" trap pathway's STING1). A word inside the excluded
+        # phrase is still removed whatever its category ("IFN" of "IFN-γ treatment").
         # An age threshold keeps the unit written after it ("over 60 years of age").
-        hits = [h for h in hits if not any(_spans_overlap(h.start, h.end, b0, b1) and not (h.start <= b0 and h.end >= b1 and (h.end - h.start) > (b1 - b0))
-                                           and not (h.label == "AGE_THRESHOLD" and h.start <= b0) for b0, b1 in blocks)]
+        hits = [h for h in hits if not any(
+            _spans_overlap(h.start, h.end, b0, b1)
+            and not (h.start <= b0 and h.end >= b1 and (h.category != cat or (h.end - h.start) > (b1 - b0)))
+            and not (h.label == "AGE_THRESHOLD" and h.start <= b0) for b0, b1, cat in blocks)]
     return [h for h in _longest_per_category(hits) if not (h.category == "pathway" and DRUG_TARGET_RE.match(text, h.end))]
 
 
@@ -1214,6 +1220,8 @@ def _triggers(sent: Sentence, subject: Hit | None, start: int) -> tuple[bool, Cu
     for c in sent.cues:
         if c.start < start:
             continue
+        if c.kind == "inv" and _inside_other_name(sent, c, subject):
+            continue
         if c.kind == "inv" and _inverter_acts(sent, c, subject, inverted):
             c = Cue("down", c.start, c.end, c.text)
         if c.kind not in DIRECTION_KINDS:
@@ -1284,6 +1292,16 @@ def _triggers(sent: Sentence, subject: Hit | None, start: int) -> tuple[bool, Cu
         strong = c
         break
     return inverted, strong, weak
+
+
+def _inside_other_name(sent: Sentence, cue: Cue, subject: Hit | None) -> bool:
+    "Is this inverter cue part of another entity's name ('anti' of 'anti-PD-L1', 'inhibitor' of 'JAK inhibitor')?"
+    # It names that agent and inverts nothing else: in "RT + anti-PD-L1 reduced growth" the
+    # radiotherapy is not lost. A name holding the subject too ("STING blockade") still inverts it.
+    if subject is None:
+        return False
+    return any(h.start <= cue.start and cue.end <= h.end and not (h.start <= subject.start and subject.end <= h.end)
+               for h in sent.hits)
 
 
 def _named_between(sent: Sentence, start: int, subject: Hit) -> bool:

@@ -224,3 +224,16 @@ def test_a_relation_word_inside_a_name_states_no_relation(nlp_and_extractors):
 def test_a_role_in_is_an_association(nlp_and_extractors, text, expected):
     found = [(c.direction, c.negated) for c in claims(run(nlp_and_extractors, text), "pathway")]
     assert found == ([expected] if expected else []), text
+
+
+def test_another_lexicons_exclusion_keeps_the_pathway_name_of_the_same_words(nlp_and_extractors):
+    # ifn.jsonl excludes "stimulator of interferon genes" (no IFN ligand); for pathway it is STING1.
+    items = run(nlp_and_extractors, "Stimulator of interferon genes activated NF-kB in tumour cells.")
+    assert {"STING1", "nf-kb"} <= ids(items, "pathway") and not claims(items, "ifn")
+
+
+def test_an_inverter_inside_a_drug_name_does_not_invert_the_pathway_gene(nlp_and_extractors):
+    # The JAK inhibitor reduced STAT3 phosphorylation: STAT3 goes down, it is not STAT3 that was lost.
+    out = claims(run(nlp_and_extractors, "In tumours treated with a JAK inhibitor, STAT3 phosphorylation was reduced."),
+                 "pathway")
+    assert [(c.subject, c.direction) for c in out] == [("STAT3", "down")]

@@ -543,3 +543,31 @@ def test_a_participle_describing_a_noun_is_no_relation(nlp_and_extractors, text,
 ])
 def test_an_inverter_acts_on_the_entity_after_it(nlp_and_extractors, text, direction):
     assert [d for _, d in signs(nlp_and_extractors, text)] == [direction]
+
+
+@pytest.mark.parametrize("text", [
+    "Anti-PD-L1 treatment reduced tumour growth in mice bearing melanoma.",
+    "PD-L1 blockade reduced tumour growth in mice bearing melanoma.",
+    "A PD-L1 inhibitor reduced tumour growth in mice bearing melanoma.",
+    "PD-L1 inhibitors reduced tumour growth in mice bearing melanoma.",
+])
+def test_another_lexicons_exclusion_keeps_the_therapy_of_the_same_words(nlp_and_extractors, text):
+    # pathway.jsonl excludes these words for pathway; the therapy lexicon names them itself.
+    out = claims(run(nlp_and_extractors, text), "therapy")
+    assert [(c.entities, c.direction) for c in out] == [(["immune-checkpoint-blockade"], "down")]
+
+
+@pytest.mark.parametrize("text", [
+    "Anti-PD-L1 and radiotherapy reduced tumour growth in mice bearing melanoma.",
+    "Radiotherapy + anti-PD-L1 reduced tumour growth in mice bearing melanoma.",
+])
+def test_the_anti_of_a_drug_name_inverts_no_other_therapy(nlp_and_extractors, text):
+    out = claims(run(nlp_and_extractors, text), "therapy")
+    assert len(out) == 1 and out[0].direction == "down" and not out[0].extra["inverted"]
+    assert set(out[0].entities) == {"immune-checkpoint-blockade", "radiotherapy"}
+
+
+def test_an_exclusion_still_removes_a_word_inside_it_of_any_category(nlp_and_extractors):
+    # "IFN" of "IFN-γ" is neither a type I IFN nor, given, an IFN therapy.
+    items = run(nlp_and_extractors, "Treatment with IFN-γ reduced tumour growth in melanoma patients.")
+    assert "ifn-therapy" not in ids(items, "therapy") and not claims(items, "ifn")
