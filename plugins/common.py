@@ -1149,6 +1149,7 @@ FAILED_RE = re.compile(r"\b(?:failed|fails|fail|unable)\s+to\s+$", re.IGNORECASE
 # A clause with a subject of its own: "whereas IFNε treatment reduced it" (", but attenuated" shares one).
 SUBJECT_BREAK_RE = re.compile(r"\bwhereas\b|,\s*while\b|;|\bin contrast\b|\bconversely\b", re.IGNORECASE)
 COMPARATIVE_RE = re.compile(r"\s+(?:\w+\s+)?(less|fewer|lower|more|greater|higher)\b", re.IGNORECASE)
+NOMINAL_OF_RE = re.compile(r"\s+of\s+(?:the\s+)?", re.IGNORECASE)  # "reduction of (the) X"
 NOMINAL_ENDINGS = ("ion", "ment", "ade", "ency", "ance", "down", "out", "loss", "ing")
 
 
@@ -1268,6 +1269,14 @@ def _triggers(sent: Sentence, subject: Hit | None, start: int) -> tuple[bool, Cu
                     inverted = True
                 continue
             if c.kind == "down" and any(0 <= c.start - h.end <= 2 for h in sent.hits):
+                continue
+            # "Reduction of TP53 prevented the upregulation of p21": the subject's loss, an inverter,
+            # when a relation of the subject follows ("a reduction of antiviral proteins" alone is the relation).
+            if c.kind == "down" and subject is not None and c.end <= subject.start and \
+                    NOMINAL_OF_RE.fullmatch(text, c.end - base, subject.start - base) and \
+                    any(t.start >= subject.end and t.kind in DIRECTION_KINDS and not _after_hyphen(sent, t)
+                            for t in sent.cues):
+                inverted = True
                 continue
         # "produced by epithelium", "mediated by NK cells": a passive modifier, weaker than a main verb;
         # "Restoring Irf7 ... reduced metastases": a gerund opening the sentence names the intervention.

@@ -237,3 +237,28 @@ def test_an_inverter_inside_a_drug_name_does_not_invert_the_pathway_gene(nlp_and
     out = claims(run(nlp_and_extractors, "In tumours treated with a JAK inhibitor, STAT3 phosphorylation was reduced."),
                  "pathway")
     assert [(c.subject, c.direction) for c in out] == [("STAT3", "down")]
+
+
+@pytest.mark.parametrize("text,predicate,direction", [
+    # The subject's reduction or suppression, with its relation after it: a loss of the subject.
+    ("Reduction of TP53 prevented the upregulation of p21 in irradiated fibroblasts.", "prevented", "up"),
+    ("Suppression of STAT3 increased apoptosis of tumour cells.", "increased", "down"),
+    # What a cause brings about, and a reduction with no relation after it, stay the decrease.
+    ("Cisplatin caused a reduction of STAT3 phosphorylation in tumour cells.", "reduction", "down"),
+    ("The main finding was a reduction of STAT3 phosphorylation in tumour cells.", "reduction", "down"),
+])
+def test_a_nominal_decrease_of_the_subject_inverts_the_relation_after_it(nlp_and_extractors, text, predicate, direction):
+    out = claims(run(nlp_and_extractors, text), "pathway")
+    assert [(c.predicate, c.direction) for c in out] == [(predicate, direction)]
+
+
+@pytest.mark.parametrize("text,cue", [
+    ("These results imply that cisplatin activates STAT3 in tumour cells.", "imply"),
+    ("This implies that IFN-beta activates STAT3 in tumour cells.", "implies"),
+    ("Cisplatin activated STAT3 in tumour cells, implying a role in resistance.", None),  # an aside after the finding
+    ("These results postulate that radiation activates STAT3 signals.", "postulate"),
+    ("These findings support the notion that IFN-alpha activates STAT3 in tumour cells.", "support the notion"),
+])
+def test_implying_and_postulating_are_hedges(nlp_and_extractors, text, cue):
+    out = claims(run(nlp_and_extractors, text), "pathway")
+    assert len(out) == 1 and out[0].hedge_cues == ([cue] if cue else [])
