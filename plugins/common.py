@@ -807,6 +807,9 @@ def _ifn_given_hits(text: str, hits: list[Hit]) -> list[Hit]:
     for h in hits:
         if h.label not in IFN_GIVEN_LABELS:
             continue
+        drug = drugs.get(h.start)
+        if drug is not None and drug.end >= h.end:
+            continue  # "interferon alfa-2b therapy": the IFN is named by its INN, and the INN is the therapy
         end = h.end
         m = IFN_GIVEN_AS_THERAPY_RE.match(text, h.end)
         if m:
@@ -979,12 +982,18 @@ def _longest_per_category(hits: list[Hit]) -> list[Hit]:
     "Within a category keep the longest of overlapping matches; sort by start."
     hits.sort(key=lambda h: (h.start, -(h.end - h.start)))
     kept: list[Hit] = []
-    last_end: dict[str, int] = {}
+    last: dict[str, int] = {}  # category -> index in kept of its last hit
     for h in hits:
-        if h.start < last_end.get(h.category, -1):
+        i = last.get(h.category)
+        if i is not None and h.start < kept[i].end:
+            # "Treatment with interferon alfa-2b": a class phrase ending inside a drug's name
+            # yields to the drug (its INN is the therapy's id).
+            prev = kept[i]
+            if h.label == "DRUG" and prev.label == "THERAPY_CLASS" and h.end > prev.end:
+                kept[i] = h
             continue
+        last[h.category] = len(kept)
         kept.append(h)
-        last_end[h.category] = h.end
     return kept
 
 

@@ -24,6 +24,11 @@ def test_registered_through_public_hook():
     ("TIR-domain-containing adapter-inducing interferon-β", "TICAM1"),
     ("HIF-1a", "HIF1A"), ("hypoxia inducible factor-1a", "HIF1A"), ("HER2", "ERBB2"), ("HER-2", "ERBB2"),
     ("Her2", "ERBB2"), ("HER1", "EGFR"),
+    ("TLR2", "TLR2"), ("TLR1", "TLR1"), ("TLR5", "TLR5"), ("TLR6", "TLR6"), ("TLR10", "TLR10"),
+    ("Toll-like receptor 2 (TLR2)", "TLR2"), ("Toll-like receptor (TLR)4", "TLR4"), ("toll-like receptor (TLR) 9", "TLR9"),
+    ("STAT4", "STAT4"), ("STAT5A", "STAT5A"), ("STAT5b", "STAT5B"), ("STAT6", "STAT6"), ("JAK3", "JAK3"),
+    # STAT5 names two genes: the pathway's family id, as ERK is mapk.
+    ("STAT5", "jak-stat"), ("pSTAT5", "jak-stat"), ("HRAS1", "HRAS"),
 ])
 def test_variants_map_to_canonical_ids(nlp_and_extractors, surface, expected):
     items = run(nlp_and_extractors, f"{surface} activated downstream signalling in tumour cells.")
@@ -50,7 +55,8 @@ def test_a_parenthesis_glued_to_a_name_opens_an_aside(nlp_and_extractors, text, 
 @pytest.mark.parametrize("text, category, expected", [
     ("Consistent with senescence, p38(HOG) activation induces a G1 cell cycle arrest.", "pathway", "MAPK14"),
     ("Oncogenic B-RAF(V600E) induces the expression of Tbx3 in melanocytes.", "pathway", "BRAF"),
-    ("IFN-alpha(2b) inhibited tumour growth in mice.", "ifn", "ifn-alpha"),
+    # The subtype in the parenthesis is the ligand's gene (GUIDELINES: IFN-α2 → IFNA2).
+    ("IFN-alpha(2b) inhibited tumour growth in mice.", "ifn", "IFNA2"),
 ])
 def test_a_name_before_a_glued_parenthesis_is_found(nlp_and_extractors, text, category, expected):
     assert expected in ids(run(nlp_and_extractors, text), category)
@@ -262,3 +268,9 @@ def test_a_nominal_decrease_of_the_subject_inverts_the_relation_after_it(nlp_and
 def test_implying_and_postulating_are_hedges(nlp_and_extractors, text, cue):
     out = claims(run(nlp_and_extractors, text), "pathway")
     assert len(out) == 1 and out[0].hedge_cues == ([cue] if cue else [])
+
+
+@pytest.mark.parametrize("text", ["Toll-like receptor 2 (TLR2) activated NF-kB in tumour cells.",
+                                  "Toll-like receptor (TLR)2 activated NF-kB in tumour cells."])
+def test_a_numbered_toll_like_receptor_is_the_gene_not_the_family(nlp_and_extractors, text):
+    assert "tlr" not in ids(run(nlp_and_extractors, text), "pathway")

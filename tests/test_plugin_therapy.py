@@ -31,6 +31,9 @@ def test_registered_through_public_hook():
     ("interferon-alpha-2b", "interferon alfa-2b"), ("interferon-α-2b", "interferon alfa-2b"),
     ("interferon-alpha 2a", "interferon alfa-2a"), ("IFNα-2a", "interferon alfa-2a"),
     ("interferon-beta-1a", "interferon beta-1a"), ("actinomycin D", "dactinomycin"),
+    # Development codes, old abbreviations and US names map to the INN.
+    ("RAD001", "everolimus"), ("MK-1775", "adavosertib"), ("BCNU", "carmustine"), ("leuprolide", "leuprorelin"),
+    ("UFT", "tegafur-uracil"), ("CPDD", "cisplatin"), ("IFN-α(2b)", "interferon alfa-2b"),
 ])
 def test_variants_map_to_canonical_ids(nlp_and_extractors, surface, expected):
     items = run(nlp_and_extractors, f"{surface} improved tumour control in patients with melanoma.")
@@ -571,3 +574,14 @@ def test_an_exclusion_still_removes_a_word_inside_it_of_any_category(nlp_and_ext
     # "IFN" of "IFN-γ" is neither a type I IFN nor, given, an IFN therapy.
     items = run(nlp_and_extractors, "Treatment with IFN-γ reduced tumour growth in melanoma patients.")
     assert "ifn-therapy" not in ids(items, "therapy") and not claims(items, "ifn")
+
+
+@pytest.mark.parametrize("text", [
+    "Treatment with interferon alfa-2b reduced tumour growth in melanoma patients.",
+    "Interferon alfa-2b therapy reduced tumour growth in melanoma patients.",
+    "IFN-α2b therapy reduced tumour growth in melanoma patients.",
+])
+def test_an_ifn_given_by_its_inn_is_that_drug_not_the_class(nlp_and_extractors, text):
+    # GUIDELINES: the INN for a named drug; the class ifn-therapy only when no INN is named.
+    out = claims(run(nlp_and_extractors, text), "therapy")
+    assert [c.entities for c in out] == [["interferon alfa-2b"]]
