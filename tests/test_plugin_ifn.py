@@ -206,3 +206,12 @@ def test_a_delayed_response_is_late_not_less(nlp_and_extractors):
     assert claims(run(nlp_and_extractors, text), "ifn")[0].direction == "up"
     text = "Ifnar1 blockade delayed the rise in type I interferon signalling in tumour cells."
     assert claims(run(nlp_and_extractors, text), "ifn")[0].predicate == "delayed"
+
+
+@pytest.mark.parametrize("text", [
+    "PPARa activation repressed interferon g-induced genes (IFIT1, IFIT2, IFIT3) in tumour cells.",
+    "IFN g induced IFIT1 and ISG15 expression in tumour cells.",
+])
+def test_interferon_g_with_a_space_is_ifn_gamma(nlp_and_extractors, text):
+    # "IFN-g" (the Greek letter lost) was already IFN-γ; the same with a space is too.
+    assert not claims(run(nlp_and_extractors, text), "ifn")

@@ -274,3 +274,9 @@ def test_implying_and_postulating_are_hedges(nlp_and_extractors, text, cue):
                                   "Toll-like receptor (TLR)2 activated NF-kB in tumour cells."])
 def test_a_numbered_toll_like_receptor_is_the_gene_not_the_family(nlp_and_extractors, text):
     assert "tlr" not in ids(run(nlp_and_extractors, text), "pathway")
+
+
+def test_the_ras_association_domain_is_no_ras(nlp_and_extractors):
+    items = run(nlp_and_extractors, "The Ras association domain family 1 isoform A (RASSF1A) suppresses tumour growth.")
+    assert "ras" not in ids(items, "pathway")
+    assert "ras" in ids(run(nlp_and_extractors, "Oncogenic Ras increased tumour growth in mice."), "pathway")

@@ -585,3 +585,17 @@ def test_an_ifn_given_by_its_inn_is_that_drug_not_the_class(nlp_and_extractors, 
     # GUIDELINES: the INN for a named drug; the class ifn-therapy only when no INN is named.
     out = claims(run(nlp_and_extractors, text), "therapy")
     assert [c.entities for c in out] == [["interferon alfa-2b"]]
+
+
+@pytest.mark.parametrize("text", [
+    "The cells developed co-operative p21-p16 down-regulation and acquired transformed characteristics.",
+    "CART analysis identified tumour size as the main predictor of relapse.",
+])
+def test_co_operative_and_cart_analysis_are_no_therapy(nlp_and_extractors, text):
+    items = run(nlp_and_extractors, text)
+    assert not {"surgery", "cell-therapy"} & ids(items, "therapy")
+
+
+def test_operative_and_car_t_still_name_their_therapy(nlp_and_extractors):
+    assert "surgery" in ids(run(nlp_and_extractors, "Operative treatment reduced mortality in colon cancer."), "therapy")
+    assert "cell-therapy" in ids(run(nlp_and_extractors, "CAR-T cells eradicated leukaemia in patients."), "therapy")
