@@ -1413,6 +1413,10 @@ def polarity(sent: Sentence, subject: Hit | None) -> tuple[str, Cue | None, bool
         m = COMPARATIVE_RE.match(text, trig.end - base)
         if m:
             direction = "down" if m.group(1).lower() in ("less", "fewer", "lower") else "up"
+    if INVERT_FLIP and direction in ("up", "down") and subject is not None \
+            and subject.start >= trig.end and _lost_after_verb(sent, subject, trig):
+        # "Metastasis was diminished in Ifnar1-/- mice": the loss named after the verb inverts it too.
+        return ("down" if direction == "up" else "up"), trig, True
     flipped = False
     # A knockout subject inverts only its own clause's verb: in "Ifne-/- mice developed more
     # metastasis, whereas IFNε treatment reduced it" the reduction is the treatment's.
@@ -1421,6 +1425,34 @@ def polarity(sent: Sentence, subject: Hit | None) -> tuple[str, Cue | None, bool
         direction = "down" if direction == "up" else "up"
         flipped = True
     return direction, trig, flipped
+
+
+# "diminished in IFNAR1-deficient mice", "enhanced by TP53 silencing": the host or means, right before the subject.
+LOSS_HOST_BEFORE_RE = re.compile(r"\b(?:in|by|after|from|following|upon)\s+(?:the\s+|an?\s+)?$", re.IGNORECASE)
+# Loss cues that can follow the subject's name ("mutant" is not one: KRAS-mutant is a gain).
+LOSS_AFTER_WORDS = frozenset({"-deficient", "deficient", "deficient mice", "deficiency", "knockout", "knock-out",
+                              "knockouts", "knockdown", "knock-down", "null", "silencing", "silenced", "depleting",
+                              "-/-", "−/−", "–/–", "ko", "sirna", "shrna"})
+PASSIVE_BEFORE_RE = re.compile(r"\b(?:is|are|was|were|be|been|being)\s+(?:\w+ly\s+|also\s+|further\s+)?$", re.IGNORECASE)
+KNOCKOUT_ENDINGS = ("-/-", "−/−", "–/–", "(-/-)", "KO")
+
+
+def _lost_after_verb(sent: Sentence, subject: Hit, trig: Cue) -> bool:
+    "Is the subject, named after the verb, the loss in whose host or by whose means it happened ('in Ifnar1-/- mice')?"
+    text, base = sent.text, sent.start
+    rel, trig_end = subject.start - base, trig.end - base
+    if rel - trig_end > 60 or not LOSS_HOST_BEFORE_RE.search(text, max(trig_end, rel - 24), rel):
+        return False
+    # The verb's own subject is then the outcome ("Metastasis was diminished"): an entity named before
+    # the verb is the agent, and the knockout only the setting ("IFN-β induced apoptosis in STAT1-/- cells").
+    # A passive verb's subject is its patient ("IFN-β production was reduced in Sting-/- mice").
+    if SUBJECT_BREAK_RE.search(text, trig_end, rel) or (
+            any(h.end <= trig.start for h in sent.hits) and not PASSIVE_BEFORE_RE.search(text, max(0, trig.start - base - 24), trig.start - base)):
+        return False
+    if subject.text.endswith(KNOCKOUT_ENDINGS):
+        return True
+    return any(c.kind == "inv" and 0 <= c.start - subject.end <= 3 and c.text.lower() in LOSS_AFTER_WORDS
+               for c in sent.cues)
 
 
 # Events a trial counts (toxicities, responses); with a tally and no comparison, a sentence reports their incidence.

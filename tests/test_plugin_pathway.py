@@ -280,3 +280,13 @@ def test_the_ras_association_domain_is_no_ras(nlp_and_extractors):
     items = run(nlp_and_extractors, "The Ras association domain family 1 isoform A (RASSF1A) suppresses tumour growth.")
     assert "ras" not in ids(items, "pathway")
     assert "ras" in ids(run(nlp_and_extractors, "Oncogenic Ras increased tumour growth in mice."), "pathway")
+
+
+@pytest.mark.parametrize("text,direction", [
+    ("Mitoses were enhanced by TP53 silencing in fibroblasts.", "down"),
+    ("IFN-beta production was reduced in tumours from Sting-/- mice.", "up"),
+    ("Tumour growth was increased in KRAS-mutant mice.", "up"),  # a mutant KRAS is no loss
+])
+def test_a_loss_named_after_a_passive_verb_inverts_it(nlp_and_extractors, text, direction):
+    out = claims(run(nlp_and_extractors, text), "pathway")
+    assert [c.direction for c in out] == [direction]
