@@ -1211,7 +1211,9 @@ DECREASE_WORDS = frozenset({"reduction", "reductions", "decrease", "decreases", 
                             "suppression", "depletion", "impairment", "impaired", "decline", "downregulation",
                             "down-regulation", "attenuation", "attenuated", "drop in", "fall in", "diminished", "lowered",
                             "loss", "repression", "abrogation", "dampened", "blunted"})
-CAUSAL_GAP_RE = re.compile(rf"\s+{_EFFECT_MODIFIERS}", re.IGNORECASE)
+# ... and up to two more words naming what falls: "led to a growth reduction", "induced a critical fall in".
+CAUSAL_GAP_RE = re.compile(rf"\s+{_EFFECT_MODIFIERS}(?:(?!(?:and|or|but|in|of|with|to|by|than|as)\b)[\w-]+\s+){{0,2}}",
+                           re.IGNORECASE)
 
 
 def _opens_sentence(text: str, at: int) -> bool:
@@ -1236,7 +1238,8 @@ def _triggers(sent: Sentence, subject: Hit | None, start: int) -> tuple[bool, Cu
             c = Cue("down", c.start, c.end, c.text)
         if c.kind not in DIRECTION_KINDS:
             if c.kind == "inv" and subject is not None and (
-                    (c.end <= subject.start and subject.start - c.end <= 20 and not _named_between(sent, c.end, subject))
+                    (c.end <= subject.start and subject.start - c.end <= 20 and not _named_between(sent, c.end, subject)
+                     and not BY_RE.search(text, c.end - base, subject.start - base))
                     or (c.start >= subject.end and c.start - subject.end <= 3)):
                 inverted = True
             continue
@@ -1310,6 +1313,10 @@ def _triggers(sent: Sentence, subject: Hit | None, start: int) -> tuple[bool, Cu
         strong = c
         break
     return inverted, strong, weak
+
+
+# "Inhibition of WEE1 by MK-1775": the subject after "by" is the inhibition's agent, not what is lost.
+BY_RE = re.compile(r"\bby\b", re.IGNORECASE)
 
 
 def _inside_other_name(sent: Sentence, cue: Cue, subject: Hit | None) -> bool:

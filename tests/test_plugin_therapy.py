@@ -599,3 +599,15 @@ def test_co_operative_and_cart_analysis_are_no_therapy(nlp_and_extractors, text)
 def test_operative_and_car_t_still_name_their_therapy(nlp_and_extractors):
     assert "surgery" in ids(run(nlp_and_extractors, "Operative treatment reduced mortality in colon cancer."), "therapy")
     assert "cell-therapy" in ids(run(nlp_and_extractors, "CAR-T cells eradicated leukaemia in patients."), "therapy")
+
+
+@pytest.mark.parametrize("text,predicate,direction", [
+    # The therapy after "by" is the agent of the inhibition, not what was lost.
+    ("Inhibition of WEE1 by MK-1775 inhibited the phosphorylation of CDC2 in glioma cells.", "inhibited", "down"),
+    # A cause with one or two words before its decrease noun still brings about the decrease.
+    ("Interferon alfa-2b alone led to a growth reduction of bladder cancer cells.", "reduction", "down"),
+    ("Losartan probably induced a critical fall in glomerular filtration pressure.", "fall in", "down"),
+    ("Cisplatin induced apoptosis and reduction of tumour volume.", "induced", "up"),
+])
+def test_the_agent_of_an_inhibition_and_a_named_decrease_set_the_sign(nlp_and_extractors, text, predicate, direction):
+    assert signs(nlp_and_extractors, text) == [(predicate, direction)]
