@@ -732,7 +732,7 @@ def _lexicon_hits(document: Document, doc: Doc, text: str, arr: numpy.ndarray, i
     ctx = _context.get(document)
     entries: list[Entry] = doc.user_data.get("evidex.entries") or []
     hits: list[Hit] = []
-    blocks: list[tuple[int, int]] = []
+    blocks: list[tuple[int, int, str]] = []  # (start, end, the excluding lexicon's category)
     lookalikes: list[tuple[int, str]] = []
     doc.user_data["evidex.lookalikes"] = lookalikes
     answers = ctx.answers
@@ -747,7 +747,7 @@ def _lexicon_hits(document: Document, doc: Doc, text: str, arr: numpy.ndarray, i
             continue
         e = ends[start - neg_len - (2 if entry.anchor_last else 1)]
         if entry.exclude:
-            blocks.append((s, e))
+            blocks.append((s, e, entry.category))
             if entry.lookalike:
                 lookalikes.append((s, entry.category))
             continue
@@ -783,13 +783,19 @@ def _lexicon_hits(document: Document, doc: Doc, text: str, arr: numpy.ndarray, i
                 hits.append(Hit("age", "older-patients", "AGE_THRESHOLD", m.start(), m.end(), m.group(), True, False))
     if any(h.category == "age" for h in hits):
         # Only a field with an age term can hold an age descriptor worth excluding.
-        blocks.extend(age_descriptors(text))
+        blocks.extend((b0, b1, "age") for b0, b1 in age_descriptors(text))
     if blocks:
-        # An exclusion removes what it overlaps unless the hit covers the whole exclusion
-        # (so "interferon gamma-induced protein 10" as CXCL10 survives its own trap).
+        # An exclusion removes what it overlaps unless the hit covers the whole exclusion: a hit
+        # of its own category must be longer (so "interferon gamma-induced protein 10" as CXCL10
+        # survives its own trap), another category's may be the same words (pathway's
+        # "PD-L1 blockade" trap is no reason to lose therapy's "PD-L1 blockade", nor ifn's
+        # "stimulator of interferon genes" trap pathway's STING1). A word inside the excluded
+        # phrase is still removed whatever its category ("IFN" of "IFN-γ treatment").
         # An age threshold keeps the unit written after it ("over 60 years of age").
-        hits = [h for h in hits if not any(_spans_overlap(h.start, h.end, b0, b1) and not (h.start <= b0 and h.end >= b1 and (h.end - h.start) > (b1 - b0))
-                                           and not (h.label == "AGE_THRESHOLD" and h.start <= b0) for b0, b1 in blocks)]
+        hits = [h for h in hits if not any(
+            _spans_overlap(h.start, h.end, b0, b1)
+            and not (h.start <= b0 and h.end >= b1 and (h.category != cat or (h.end - h.start) > (b1 - b0)))
+            and not (h.label == "AGE_THRESHOLD" and h.start <= b0) for b0, b1, cat in blocks)]
     return [h for h in _longest_per_category(hits) if not (h.category == "pathway" and DRUG_TARGET_RE.match(text, h.end))]
 
 
@@ -801,6 +807,9 @@ def _ifn_given_hits(text: str, hits: list[Hit]) -> list[Hit]:
     for h in hits:
         if h.label not in IFN_GIVEN_LABELS:
             continue
+        drug = drugs.get(h.start)
+        if drug is not None and drug.end >= h.end:
+            continue  # "interferon alfa-2b therapy": the IFN is named by its INN, and the INN is the therapy
         end = h.end
         m = IFN_GIVEN_AS_THERAPY_RE.match(text, h.end)
         if m:
@@ -973,12 +982,18 @@ def _longest_per_category(hits: list[Hit]) -> list[Hit]:
     "Within a category keep the longest of overlapping matches; sort by start."
     hits.sort(key=lambda h: (h.start, -(h.end - h.start)))
     kept: list[Hit] = []
-    last_end: dict[str, int] = {}
+    last: dict[str, int] = {}  # category -> index in kept of its last hit
     for h in hits:
-        if h.start < last_end.get(h.category, -1):
+        i = last.get(h.category)
+        if i is not None and h.start < kept[i].end:
+            # "Treatment with interferon alfa-2b": a class phrase ending inside a drug's name
+            # yields to the drug (its INN is the therapy's id).
+            prev = kept[i]
+            if h.label == "DRUG" and prev.label == "THERAPY_CLASS" and h.end > prev.end:
+                kept[i] = h
             continue
+        last[h.category] = len(kept)
         kept.append(h)
-        last_end[h.category] = h.end
     return kept
 
 
@@ -1143,6 +1158,7 @@ FAILED_RE = re.compile(r"\b(?:failed|fails|fail|unable)\s+to\s+$", re.IGNORECASE
 # A clause with a subject of its own: "whereas IFNε treatment reduced it" (", but attenuated" shares one).
 SUBJECT_BREAK_RE = re.compile(r"\bwhereas\b|,\s*while\b|;|\bin contrast\b|\bconversely\b", re.IGNORECASE)
 COMPARATIVE_RE = re.compile(r"\s+(?:\w+\s+)?(less|fewer|lower|more|greater|higher)\b", re.IGNORECASE)
+NOMINAL_OF_RE = re.compile(r"\s+of\s+(?:the\s+)?", re.IGNORECASE)  # "reduction of (the) X"
 NOMINAL_ENDINGS = ("ion", "ment", "ade", "ency", "ance", "down", "out", "loss", "ing")
 
 
@@ -1195,7 +1211,9 @@ DECREASE_WORDS = frozenset({"reduction", "reductions", "decrease", "decreases", 
                             "suppression", "depletion", "impairment", "impaired", "decline", "downregulation",
                             "down-regulation", "attenuation", "attenuated", "drop in", "fall in", "diminished", "lowered",
                             "loss", "repression", "abrogation", "dampened", "blunted"})
-CAUSAL_GAP_RE = re.compile(rf"\s+{_EFFECT_MODIFIERS}", re.IGNORECASE)
+# ... and up to two more words naming what falls: "led to a growth reduction", "induced a critical fall in".
+CAUSAL_GAP_RE = re.compile(rf"\s+{_EFFECT_MODIFIERS}(?:(?!(?:and|or|but|in|of|with|to|by|than|as)\b)[\w-]+\s+){{0,2}}",
+                           re.IGNORECASE)
 
 
 def _opens_sentence(text: str, at: int) -> bool:
@@ -1214,11 +1232,14 @@ def _triggers(sent: Sentence, subject: Hit | None, start: int) -> tuple[bool, Cu
     for c in sent.cues:
         if c.start < start:
             continue
+        if c.kind == "inv" and _inside_other_name(sent, c, subject):
+            continue
         if c.kind == "inv" and _inverter_acts(sent, c, subject, inverted):
             c = Cue("down", c.start, c.end, c.text)
         if c.kind not in DIRECTION_KINDS:
             if c.kind == "inv" and subject is not None and (
-                    (c.end <= subject.start and subject.start - c.end <= 20 and not _named_between(sent, c.end, subject))
+                    (c.end <= subject.start and subject.start - c.end <= 20 and not _named_between(sent, c.end, subject)
+                     and not BY_RE.search(text, c.end - base, subject.start - base))
                     or (c.start >= subject.end and c.start - subject.end <= 3)):
                 inverted = True
             continue
@@ -1261,6 +1282,14 @@ def _triggers(sent: Sentence, subject: Hit | None, start: int) -> tuple[bool, Cu
                 continue
             if c.kind == "down" and any(0 <= c.start - h.end <= 2 for h in sent.hits):
                 continue
+            # "Reduction of TP53 prevented the upregulation of p21": the subject's loss, an inverter,
+            # when a relation of the subject follows ("a reduction of antiviral proteins" alone is the relation).
+            if c.kind == "down" and subject is not None and c.end <= subject.start and \
+                    NOMINAL_OF_RE.fullmatch(text, c.end - base, subject.start - base) and \
+                    any(t.start >= subject.end and t.kind in DIRECTION_KINDS and not _after_hyphen(sent, t)
+                            for t in sent.cues):
+                inverted = True
+                continue
         # "produced by epithelium", "mediated by NK cells": a passive modifier, weaker than a main verb;
         # "Restoring Irf7 ... reduced metastases": a gerund opening the sentence names the intervention.
         if word in WEAK_TRIGGERS or PASSIVE_BY_RE.match(text, c.end - base) or (
@@ -1284,6 +1313,20 @@ def _triggers(sent: Sentence, subject: Hit | None, start: int) -> tuple[bool, Cu
         strong = c
         break
     return inverted, strong, weak
+
+
+# "Inhibition of WEE1 by MK-1775": the subject after "by" is the inhibition's agent, not what is lost.
+BY_RE = re.compile(r"\bby\b", re.IGNORECASE)
+
+
+def _inside_other_name(sent: Sentence, cue: Cue, subject: Hit | None) -> bool:
+    "Is this inverter cue part of another entity's name ('anti' of 'anti-PD-L1', 'inhibitor' of 'JAK inhibitor')?"
+    # It names that agent and inverts nothing else: in "RT + anti-PD-L1 reduced growth" the
+    # radiotherapy is not lost. A name holding the subject too ("STING blockade") still inverts it.
+    if subject is None:
+        return False
+    return any(h.start <= cue.start and cue.end <= h.end and not (h.start <= subject.start and subject.end <= h.end)
+               for h in sent.hits)
 
 
 def _named_between(sent: Sentence, start: int, subject: Hit) -> bool:
@@ -1377,6 +1420,10 @@ def polarity(sent: Sentence, subject: Hit | None) -> tuple[str, Cue | None, bool
         m = COMPARATIVE_RE.match(text, trig.end - base)
         if m:
             direction = "down" if m.group(1).lower() in ("less", "fewer", "lower") else "up"
+    if INVERT_FLIP and direction in ("up", "down") and subject is not None \
+            and subject.start >= trig.end and _lost_after_verb(sent, subject, trig):
+        # "Metastasis was diminished in Ifnar1-/- mice": the loss named after the verb inverts it too.
+        return ("down" if direction == "up" else "up"), trig, True
     flipped = False
     # A knockout subject inverts only its own clause's verb: in "Ifne-/- mice developed more
     # metastasis, whereas IFNε treatment reduced it" the reduction is the treatment's.
@@ -1385,6 +1432,34 @@ def polarity(sent: Sentence, subject: Hit | None) -> tuple[str, Cue | None, bool
         direction = "down" if direction == "up" else "up"
         flipped = True
     return direction, trig, flipped
+
+
+# "diminished in IFNAR1-deficient mice", "enhanced by TP53 silencing": the host or means, right before the subject.
+LOSS_HOST_BEFORE_RE = re.compile(r"\b(?:in|by|after|from|following|upon)\s+(?:the\s+|an?\s+)?$", re.IGNORECASE)
+# Loss cues that can follow the subject's name ("mutant" is not one: KRAS-mutant is a gain).
+LOSS_AFTER_WORDS = frozenset({"-deficient", "deficient", "deficient mice", "deficiency", "knockout", "knock-out",
+                              "knockouts", "knockdown", "knock-down", "null", "silencing", "silenced", "depleting",
+                              "-/-", "−/−", "–/–", "ko", "sirna", "shrna"})
+PASSIVE_BEFORE_RE = re.compile(r"\b(?:is|are|was|were|be|been|being)\s+(?:\w+ly\s+|also\s+|further\s+)?$", re.IGNORECASE)
+KNOCKOUT_ENDINGS = ("-/-", "−/−", "–/–", "(-/-)", "KO")
+
+
+def _lost_after_verb(sent: Sentence, subject: Hit, trig: Cue) -> bool:
+    "Is the subject, named after the verb, the loss in whose host or by whose means it happened ('in Ifnar1-/- mice')?"
+    text, base = sent.text, sent.start
+    rel, trig_end = subject.start - base, trig.end - base
+    if rel - trig_end > 60 or not LOSS_HOST_BEFORE_RE.search(text, max(trig_end, rel - 24), rel):
+        return False
+    # The verb's own subject is then the outcome ("Metastasis was diminished"): an entity named before
+    # the verb is the agent, and the knockout only the setting ("IFN-β induced apoptosis in STAT1-/- cells").
+    # A passive verb's subject is its patient ("IFN-β production was reduced in Sting-/- mice").
+    if SUBJECT_BREAK_RE.search(text, trig_end, rel) or (
+            any(h.end <= trig.start for h in sent.hits) and not PASSIVE_BEFORE_RE.search(text, max(0, trig.start - base - 24), trig.start - base)):
+        return False
+    if subject.text.endswith(KNOCKOUT_ENDINGS):
+        return True
+    return any(c.kind == "inv" and 0 <= c.start - subject.end <= 3 and c.text.lower() in LOSS_AFTER_WORDS
+               for c in sent.cues)
 
 
 # Events a trial counts (toxicities, responses); with a tally and no comparison, a sentence reports their incidence.

@@ -206,3 +206,30 @@ def test_a_delayed_response_is_late_not_less(nlp_and_extractors):
     assert claims(run(nlp_and_extractors, text), "ifn")[0].direction == "up"
     text = "Ifnar1 blockade delayed the rise in type I interferon signalling in tumour cells."
     assert claims(run(nlp_and_extractors, text), "ifn")[0].predicate == "delayed"
+
+
+@pytest.mark.parametrize("text", [
+    "PPARa activation repressed interferon g-induced genes (IFIT1, IFIT2, IFIT3) in tumour cells.",
+    "IFN g induced IFIT1 and ISG15 expression in tumour cells.",
+])
+def test_interferon_g_with_a_space_is_ifn_gamma(nlp_and_extractors, text):
+    # "IFN-g" (the Greek letter lost) was already IFN-γ; the same with a space is too.
+    assert not claims(run(nlp_and_extractors, text), "ifn")
+
+
+@pytest.mark.parametrize("text,direction", [
+    # The loss named after the verb ("in X-deficient mice", "in Ifnar1-/- mice") inverts as it does before it.
+    ("The occurrence of virus-induced diabetes was diminished in IFNAR1-deficient animals.", "up"),
+    ("Metastasis was diminished in Ifnar1-/- mice.", "up"),
+    ("Metastasis was accelerated in Ifnar1-/- mice.", "down"),
+    ("Loss of IFNAR1 diminished metastasis.", "up"),
+])
+def test_a_loss_named_after_the_verb_inverts_it(nlp_and_extractors, text, direction):
+    out = claims(run(nlp_and_extractors, text), "ifn")
+    assert [c.direction for c in out] == [direction]
+
+
+def test_a_knockout_host_after_an_active_verb_is_only_the_setting(nlp_and_extractors):
+    # IFN-β is the agent; the STAT1-deficient cells are where it acted.
+    out = claims(run(nlp_and_extractors, "IFN-beta induced apoptosis in IFNAR1-deficient cells."), "ifn")
+    assert [c.direction for c in out] == ["up"]

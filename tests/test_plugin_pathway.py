@@ -24,6 +24,11 @@ def test_registered_through_public_hook():
     ("TIR-domain-containing adapter-inducing interferon-β", "TICAM1"),
     ("HIF-1a", "HIF1A"), ("hypoxia inducible factor-1a", "HIF1A"), ("HER2", "ERBB2"), ("HER-2", "ERBB2"),
     ("Her2", "ERBB2"), ("HER1", "EGFR"),
+    ("TLR2", "TLR2"), ("TLR1", "TLR1"), ("TLR5", "TLR5"), ("TLR6", "TLR6"), ("TLR10", "TLR10"),
+    ("Toll-like receptor 2 (TLR2)", "TLR2"), ("Toll-like receptor (TLR)4", "TLR4"), ("toll-like receptor (TLR) 9", "TLR9"),
+    ("STAT4", "STAT4"), ("STAT5A", "STAT5A"), ("STAT5b", "STAT5B"), ("STAT6", "STAT6"), ("JAK3", "JAK3"),
+    # STAT5 names two genes: the pathway's family id, as ERK is mapk.
+    ("STAT5", "jak-stat"), ("pSTAT5", "jak-stat"), ("HRAS1", "HRAS"),
 ])
 def test_variants_map_to_canonical_ids(nlp_and_extractors, surface, expected):
     items = run(nlp_and_extractors, f"{surface} activated downstream signalling in tumour cells.")
@@ -50,7 +55,8 @@ def test_a_parenthesis_glued_to_a_name_opens_an_aside(nlp_and_extractors, text, 
 @pytest.mark.parametrize("text, category, expected", [
     ("Consistent with senescence, p38(HOG) activation induces a G1 cell cycle arrest.", "pathway", "MAPK14"),
     ("Oncogenic B-RAF(V600E) induces the expression of Tbx3 in melanocytes.", "pathway", "BRAF"),
-    ("IFN-alpha(2b) inhibited tumour growth in mice.", "ifn", "ifn-alpha"),
+    # The subtype in the parenthesis is the ligand's gene (GUIDELINES: IFN-α2 → IFNA2).
+    ("IFN-alpha(2b) inhibited tumour growth in mice.", "ifn", "IFNA2"),
 ])
 def test_a_name_before_a_glued_parenthesis_is_found(nlp_and_extractors, text, category, expected):
     assert expected in ids(run(nlp_and_extractors, text), category)
@@ -224,3 +230,63 @@ def test_a_relation_word_inside_a_name_states_no_relation(nlp_and_extractors):
 def test_a_role_in_is_an_association(nlp_and_extractors, text, expected):
     found = [(c.direction, c.negated) for c in claims(run(nlp_and_extractors, text), "pathway")]
     assert found == ([expected] if expected else []), text
+
+
+def test_another_lexicons_exclusion_keeps_the_pathway_name_of_the_same_words(nlp_and_extractors):
+    # ifn.jsonl excludes "stimulator of interferon genes" (no IFN ligand); for pathway it is STING1.
+    items = run(nlp_and_extractors, "Stimulator of interferon genes activated NF-kB in tumour cells.")
+    assert {"STING1", "nf-kb"} <= ids(items, "pathway") and not claims(items, "ifn")
+
+
+def test_an_inverter_inside_a_drug_name_does_not_invert_the_pathway_gene(nlp_and_extractors):
+    # The JAK inhibitor reduced STAT3 phosphorylation: STAT3 goes down, it is not STAT3 that was lost.
+    out = claims(run(nlp_and_extractors, "In tumours treated with a JAK inhibitor, STAT3 phosphorylation was reduced."),
+                 "pathway")
+    assert [(c.subject, c.direction) for c in out] == [("STAT3", "down")]
+
+
+@pytest.mark.parametrize("text,predicate,direction", [
+    # The subject's reduction or suppression, with its relation after it: a loss of the subject.
+    ("Reduction of TP53 prevented the upregulation of p21 in irradiated fibroblasts.", "prevented", "up"),
+    ("Suppression of STAT3 increased apoptosis of tumour cells.", "increased", "down"),
+    # What a cause brings about, and a reduction with no relation after it, stay the decrease.
+    ("Cisplatin caused a reduction of STAT3 phosphorylation in tumour cells.", "reduction", "down"),
+    ("The main finding was a reduction of STAT3 phosphorylation in tumour cells.", "reduction", "down"),
+])
+def test_a_nominal_decrease_of_the_subject_inverts_the_relation_after_it(nlp_and_extractors, text, predicate, direction):
+    out = claims(run(nlp_and_extractors, text), "pathway")
+    assert [(c.predicate, c.direction) for c in out] == [(predicate, direction)]
+
+
+@pytest.mark.parametrize("text,cue", [
+    ("These results imply that cisplatin activates STAT3 in tumour cells.", "imply"),
+    ("This implies that IFN-beta activates STAT3 in tumour cells.", "implies"),
+    ("Cisplatin activated STAT3 in tumour cells, implying a role in resistance.", None),  # an aside after the finding
+    ("These results postulate that radiation activates STAT3 signals.", "postulate"),
+    ("These findings support the notion that IFN-alpha activates STAT3 in tumour cells.", "support the notion"),
+])
+def test_implying_and_postulating_are_hedges(nlp_and_extractors, text, cue):
+    out = claims(run(nlp_and_extractors, text), "pathway")
+    assert len(out) == 1 and out[0].hedge_cues == ([cue] if cue else [])
+
+
+@pytest.mark.parametrize("text", ["Toll-like receptor 2 (TLR2) activated NF-kB in tumour cells.",
+                                  "Toll-like receptor (TLR)2 activated NF-kB in tumour cells."])
+def test_a_numbered_toll_like_receptor_is_the_gene_not_the_family(nlp_and_extractors, text):
+    assert "tlr" not in ids(run(nlp_and_extractors, text), "pathway")
+
+
+def test_the_ras_association_domain_is_no_ras(nlp_and_extractors):
+    items = run(nlp_and_extractors, "The Ras association domain family 1 isoform A (RASSF1A) suppresses tumour growth.")
+    assert "ras" not in ids(items, "pathway")
+    assert "ras" in ids(run(nlp_and_extractors, "Oncogenic Ras increased tumour growth in mice."), "pathway")
+
+
+@pytest.mark.parametrize("text,direction", [
+    ("Mitoses were enhanced by TP53 silencing in fibroblasts.", "down"),
+    ("IFN-beta production was reduced in tumours from Sting-/- mice.", "up"),
+    ("Tumour growth was increased in KRAS-mutant mice.", "up"),  # a mutant KRAS is no loss
+])
+def test_a_loss_named_after_a_passive_verb_inverts_it(nlp_and_extractors, text, direction):
+    out = claims(run(nlp_and_extractors, text), "pathway")
+    assert [c.direction for c in out] == [direction]

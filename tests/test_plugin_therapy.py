@@ -31,6 +31,9 @@ def test_registered_through_public_hook():
     ("interferon-alpha-2b", "interferon alfa-2b"), ("interferon-α-2b", "interferon alfa-2b"),
     ("interferon-alpha 2a", "interferon alfa-2a"), ("IFNα-2a", "interferon alfa-2a"),
     ("interferon-beta-1a", "interferon beta-1a"), ("actinomycin D", "dactinomycin"),
+    # Development codes, old abbreviations and US names map to the INN.
+    ("RAD001", "everolimus"), ("MK-1775", "adavosertib"), ("BCNU", "carmustine"), ("leuprolide", "leuprorelin"),
+    ("UFT", "tegafur-uracil"), ("CPDD", "cisplatin"), ("IFN-α(2b)", "interferon alfa-2b"),
 ])
 def test_variants_map_to_canonical_ids(nlp_and_extractors, surface, expected):
     items = run(nlp_and_extractors, f"{surface} improved tumour control in patients with melanoma.")
@@ -543,3 +546,68 @@ def test_a_participle_describing_a_noun_is_no_relation(nlp_and_extractors, text,
 ])
 def test_an_inverter_acts_on_the_entity_after_it(nlp_and_extractors, text, direction):
     assert [d for _, d in signs(nlp_and_extractors, text)] == [direction]
+
+
+@pytest.mark.parametrize("text", [
+    "Anti-PD-L1 treatment reduced tumour growth in mice bearing melanoma.",
+    "PD-L1 blockade reduced tumour growth in mice bearing melanoma.",
+    "A PD-L1 inhibitor reduced tumour growth in mice bearing melanoma.",
+    "PD-L1 inhibitors reduced tumour growth in mice bearing melanoma.",
+])
+def test_another_lexicons_exclusion_keeps_the_therapy_of_the_same_words(nlp_and_extractors, text):
+    # pathway.jsonl excludes these words for pathway; the therapy lexicon names them itself.
+    out = claims(run(nlp_and_extractors, text), "therapy")
+    assert [(c.entities, c.direction) for c in out] == [(["immune-checkpoint-blockade"], "down")]
+
+
+@pytest.mark.parametrize("text", [
+    "Anti-PD-L1 and radiotherapy reduced tumour growth in mice bearing melanoma.",
+    "Radiotherapy + anti-PD-L1 reduced tumour growth in mice bearing melanoma.",
+])
+def test_the_anti_of_a_drug_name_inverts_no_other_therapy(nlp_and_extractors, text):
+    out = claims(run(nlp_and_extractors, text), "therapy")
+    assert len(out) == 1 and out[0].direction == "down" and not out[0].extra["inverted"]
+    assert set(out[0].entities) == {"immune-checkpoint-blockade", "radiotherapy"}
+
+
+def test_an_exclusion_still_removes_a_word_inside_it_of_any_category(nlp_and_extractors):
+    # "IFN" of "IFN-γ" is neither a type I IFN nor, given, an IFN therapy.
+    items = run(nlp_and_extractors, "Treatment with IFN-γ reduced tumour growth in melanoma patients.")
+    assert "ifn-therapy" not in ids(items, "therapy") and not claims(items, "ifn")
+
+
+@pytest.mark.parametrize("text", [
+    "Treatment with interferon alfa-2b reduced tumour growth in melanoma patients.",
+    "Interferon alfa-2b therapy reduced tumour growth in melanoma patients.",
+    "IFN-α2b therapy reduced tumour growth in melanoma patients.",
+])
+def test_an_ifn_given_by_its_inn_is_that_drug_not_the_class(nlp_and_extractors, text):
+    # GUIDELINES: the INN for a named drug; the class ifn-therapy only when no INN is named.
+    out = claims(run(nlp_and_extractors, text), "therapy")
+    assert [c.entities for c in out] == [["interferon alfa-2b"]]
+
+
+@pytest.mark.parametrize("text", [
+    "The cells developed co-operative p21-p16 down-regulation and acquired transformed characteristics.",
+    "CART analysis identified tumour size as the main predictor of relapse.",
+])
+def test_co_operative_and_cart_analysis_are_no_therapy(nlp_and_extractors, text):
+    items = run(nlp_and_extractors, text)
+    assert not {"surgery", "cell-therapy"} & ids(items, "therapy")
+
+
+def test_operative_and_car_t_still_name_their_therapy(nlp_and_extractors):
+    assert "surgery" in ids(run(nlp_and_extractors, "Operative treatment reduced mortality in colon cancer."), "therapy")
+    assert "cell-therapy" in ids(run(nlp_and_extractors, "CAR-T cells eradicated leukaemia in patients."), "therapy")
+
+
+@pytest.mark.parametrize("text,predicate,direction", [
+    # The therapy after "by" is the agent of the inhibition, not what was lost.
+    ("Inhibition of WEE1 by MK-1775 inhibited the phosphorylation of CDC2 in glioma cells.", "inhibited", "down"),
+    # A cause with one or two words before its decrease noun still brings about the decrease.
+    ("Interferon alfa-2b alone led to a growth reduction of bladder cancer cells.", "reduction", "down"),
+    ("Losartan probably induced a critical fall in glomerular filtration pressure.", "fall in", "down"),
+    ("Cisplatin induced apoptosis and reduction of tumour volume.", "induced", "up"),
+])
+def test_the_agent_of_an_inhibition_and_a_named_decrease_set_the_sign(nlp_and_extractors, text, predicate, direction):
+    assert signs(nlp_and_extractors, text) == [(predicate, direction)]
