@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 import click
@@ -328,7 +331,7 @@ def _ingest_source(db_path, no_extract, source_name, query, since, everything, l
 @db_option
 @click.option("--input", "input_path", type=click.Path(dir_okay=False),
               help="Extract from this file instead of the database (JSON Lines or PubMed XML)")
-@click.option("--output", type=click.File("w", encoding="utf-8"),
+@click.option("--output", type=click.Path(dir_okay=False, allow_dash=True),
               help="With --input: write claims here, one JSON object a line ('-' for stdout)")
 @click.option("--extractor", "only", multiple=True, help="Run only this extractor (repeatable)")
 @click.option("--all", "everything", is_flag=True,
@@ -346,10 +349,13 @@ def extract(db_path, input_path, output, only, everything, mentions, workers, pl
     extractors = _extractors(plugins_dir, only)
     extraction = _extraction(extractors, workers, only)
     if input_path:
-        _extract_offline(input_path, output, extraction, mentions)
+        with _output_file(output) as out:
+            _extract_offline(input_path, out, extraction, mentions)
         return
+    if not Path(db_path).exists():  # extract reads stored documents: a new empty database has none
+        raise UsageError(f"database {db_path} does not exist (evidex ingest or run creates it)")
     _lock(db_path)
-    db = store.open_db(db_path)
+    db = store.open_db(db_path, create=False)
     run_id = store.start_run(db, "extract", extraction.signature, options={"all": everything},
                              pipeline=extraction.pipeline,
                              baseline_id=current_baseline(db))
@@ -365,6 +371,37 @@ def extract(db_path, input_path, output, only, everything, mentions, workers, pl
         raise
     load_failures = _report_plugin_failures(db, run_id)
     _finish(db, run_id, counts, load_failures, "extract")
+
+
+@contextlib.contextmanager
+def _output_file(output: str):
+    "Write to a temporary file beside output, moved into place only when the command gets to its end."
+    if output == "-":
+        yield click.get_text_stream("stdout")
+        return
+    target = Path(output)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # as open() would have made it, not mkstemp's 0600
+    except OSError as ex:
+        raise UsageError(f"cannot write {output}: {ex.strerror or ex}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            try:
+                yield f
+            except SystemExit as ex:  # plugin failures exit 1 after every document was written
+                if ex.code not in (0, 1, None):
+                    raise
+                f.close()
+                os.replace(tmp, target)
+                raise
+        os.replace(tmp, target)
+    finally:
+        # A failure part-way (bad input, an interrupt) leaves the previous output as it was.
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 def _extract_offline(input_path, output, extraction: Extraction, mentions) -> None:

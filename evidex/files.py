@@ -116,23 +116,34 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 def read_jsonl(path: Path, digest: Any = None) -> Iterator[Document]:
     "Stream documents from a JSON Lines file (plain or gzipped), one object a line."
-    try:
-        # Bytes, decoded line by line: a bad byte is reported with its line number, and only
-        # "\n" ends a line (a U+2028 inside a string is not a line break in JSON Lines).
+    with _reading(path):
         with open_input(path, digest) as f:
-            for n, raw in enumerate(f, 1):
-                try:
-                    # utf-8-sig on the first line: sniff_format accepts a BOM, so must we.
-                    line = raw.decode("utf-8-sig" if n == 1 else "utf-8").strip()
-                except UnicodeDecodeError as ex:
-                    raise InputError(f"{path}:{n}: not UTF-8 text ({ex.reason} at byte {ex.start} of the line)") from None
-                if not line:
-                    continue
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as ex:
-                    raise InputError(f"{path}:{n}: not valid JSON: {ex.msg} (column {ex.colno})") from None
-                yield document_from_json(obj, f"{path}:{n}")
+            yield from _iter_jsonl(f, path)
+
+
+def _iter_jsonl(f: IO[bytes], path: Path) -> Iterator[Document]:
+    # Bytes, decoded line by line: a bad byte is reported with its line number, and only
+    # "\n" ends a line (a U+2028 inside a string is not a line break in JSON Lines).
+    for n, raw in enumerate(f, 1):
+        try:
+            # utf-8-sig on the first line: sniff_format accepts a BOM, so must we.
+            line = raw.decode("utf-8-sig" if n == 1 else "utf-8").strip()
+        except UnicodeDecodeError as ex:
+            raise InputError(f"{path}:{n}: not UTF-8 text ({ex.reason} at byte {ex.start} of the line)") from None
+        if not line:
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as ex:
+            raise InputError(f"{path}:{n}: not valid JSON: {ex.msg} (column {ex.colno})") from None
+        yield document_from_json(obj, f"{path}:{n}")
+
+
+@contextmanager
+def _reading(path: Path) -> Iterator[None]:
+    "Read and gzip errors of a saved file as one-line InputErrors naming it."
+    try:
+        yield
     except (gzip.BadGzipFile, EOFError, zlib.error) as ex:
         raise InputError(f"{path}: broken gzip file: {ex or 'truncated'}") from None
     except OSError as ex:
@@ -141,13 +152,12 @@ def read_jsonl(path: Path, digest: Any = None) -> Iterator[Document]:
 
 def sniff_format(path: Path) -> str:
     "Tell 'pubmed-xml' from 'jsonl' by the first non-blank character."
-    try:
+    with _reading(path):
         with open_input(path) as f:
-            head = f.read(4096)
-    except (gzip.BadGzipFile, EOFError, zlib.error) as ex:
-        raise InputError(f"{path}: broken gzip file: {ex or 'truncated'}") from None
-    except OSError as ex:
-        raise InputError(f"{path}: cannot read: {ex.strerror or ex}") from None
+            return _format_of(f.peek(4096)[:4096], path)  # type: ignore[attr-defined]
+
+
+def _format_of(head: bytes, path: Path) -> str:
     stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if not stripped:
         raise InputError(f"{path}: file is empty")
@@ -161,17 +171,21 @@ def sniff_format(path: Path) -> str:
 def read_file(path: str | Path, digest: Any = None) -> Iterator[Document | Deletion]:
     """Stream the records of one saved file, whatever its format.
 
-    A hashlib digest, if given, has taken in every byte of the file once the stream is exhausted.
+    The file is opened once and its format told from a peek at its first bytes, so a pipe
+    (/dev/stdin, a FIFO, process substitution) loses nothing. A hashlib digest, if given, has
+    taken in every byte of the file once the stream is exhausted.
     """
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such file")
     if path.is_dir():
         raise InputError(f"{path}: is a directory, not a file")
-    fmt = sniff_format(path)
-    if fmt == "jsonl":
-        yield from read_jsonl(path, digest)
-    else:
-        from .pubmed_xml import read_pubmed_xml
+    from .pubmed_xml import iter_pubmed_xml
 
-        yield from read_pubmed_xml(path, digest)
+    with _reading(path):
+        with open_input(path, digest) as f:
+            # peek() returns what one read brought in: enough to see the first non-blank byte.
+            if _format_of(f.peek(4096)[:4096], path) == "jsonl":  # type: ignore[attr-defined]
+                yield from _iter_jsonl(f, path)
+            else:
+                yield from iter_pubmed_xml(f, str(path))

@@ -30,12 +30,26 @@ class ExtractionError:
     detail: str
 
 
-def parse(nlp: Language, documents: Iterable[Document], batch_size: int = 256) -> Iterator[tuple[Document, dict]]:
-    "Yield each document with its non-empty fields parsed once by the shared pipeline."
+def parse(nlp: Language, documents: Iterable[Document], batch_size: int = 256,
+          on_error: Callable[[ExtractionError], None] | None = None) -> Iterator[tuple[Document, dict]]:
+    """Yield each document with its non-empty fields parsed once by the shared pipeline.
+
+    A field longer than the pipeline's max_length (spaCy's guard, a million characters: a whole
+    book, not an abstract) is left unparsed and reported through on_error, not raised.
+    """
+
+    def fits(document: Document, name: str) -> bool:
+        size = len(getattr(document, name))
+        if size <= nlp.max_length:
+            return True
+        if on_error is not None:
+            on_error(ExtractionError(document.id, "evidex", f"{name} of {size:,} characters is longer than the "
+                                     f"parse limit of {nlp.max_length:,}; not extracted", ""))
+        return False
 
     def texts() -> Iterator[tuple[str, tuple[Document, str, bool]]]:
         for document in documents:
-            fields = [f for f in FIELDS if getattr(document, f)]
+            fields = [f for f in FIELDS if getattr(document, f) and fits(document, f)]
             if not fields:
                 # Still yield it so the caller sees every document (e.g. no abstract).
                 yield "", (document, "", True)
@@ -107,5 +121,5 @@ def extract(
 ) -> Iterator[tuple[Document, list[Claim | Mention]]]:
     "Stream (document, claims and mentions) over documents."
     extractors = list(extractors)
-    for document, parsed in parse(nlp, documents):
+    for document, parsed in parse(nlp, documents, on_error=on_error):
         yield document, extract_one(document, parsed, extractors, on_error)

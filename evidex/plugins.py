@@ -35,6 +35,7 @@ class LoadState:
     owners: dict[str, str] = field(default_factory=dict)  # extractor name -> plugin name
     origins: dict[str, str] = field(default_factory=dict)  # plugin name -> where it was loaded from
     clashes: list[str] = field(default_factory=list)  # two plugins under one name: an error every load
+    unknown: str = ""  # EVIDEX_LOAD_PLUGINS names no installed plugin has: an error every load
 
 
 state = LoadState()
@@ -48,6 +49,20 @@ def _wanted(ep: importlib.metadata.EntryPoint) -> bool:
     allowed = {n.strip() for n in names.split(",") if n.strip()}
     dist = _normal(ep.dist.name) if ep.dist else ""
     return ep.name in allowed or (dist != "" and dist in {_normal(n) for n in allowed})
+
+
+def _unknown_names(installed: list[importlib.metadata.EntryPoint]) -> str:
+    "What EVIDEX_LOAD_PLUGINS names that no installed plugin is called, as an error message ('' if none)."
+    names = os.environ.get("EVIDEX_LOAD_PLUGINS")
+    if not names:
+        return ""
+    known = {ep.name for ep in installed} | {_normal(ep.dist.name) for ep in installed if ep.dist}
+    unknown = [n.strip() for n in names.split(",")
+               if n.strip() and n.strip() not in known and _normal(n.strip()) not in known]
+    if not unknown:
+        return ""
+    return (f"EVIDEX_LOAD_PLUGINS names {', '.join(repr(n) for n in unknown)}, which no installed plugin is "
+            f"called; installed: {', '.join(sorted({ep.name for ep in installed})) or 'none'}")
 
 
 def _normal(name: str) -> str:
@@ -84,7 +99,9 @@ def load_plugins(plugins_dir: str | os.PathLike | None = None) -> None:
         state.loaded = True
         for module_name in DEFAULT_PLUGINS:
             _register(importlib.import_module(module_name), module_name, _evidex_version(), f"module {module_name}")
-        for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        installed = list(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP))
+        state.unknown = _unknown_names(installed)
+        for ep in installed:
             if not _wanted(ep):
                 continue
             try:
@@ -99,6 +116,9 @@ def load_plugins(plugins_dir: str | os.PathLike | None = None) -> None:
         load_plugins_dir(Path(plugins_dir))
     if state.clashes:
         raise PluginError(f"{state.clashes[0]}; rename or uninstall one")
+    if state.unknown:
+        # A misspelt name would otherwise run without that plugin, or with none at all.
+        raise PluginError(state.unknown)
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as ex:
@@ -149,4 +169,5 @@ def reset() -> None:
     state.owners.clear()
     state.origins.clear()
     state.clashes.clear()
+    state.unknown = ""
     sys.modules.pop("evidex_local_plugins", None)

@@ -254,3 +254,53 @@ def test_a_bad_numeric_environment_setting_is_one_line_and_touches_nothing(
     assert code == 2, err
     assert one_line_error(err).endswith(f"{variable}={value!r}: {problem}")
     assert fingerprint(db_path) == before
+
+
+def test_extract_needs_an_existing_database(tmp_path, monkeypatch):
+    "extract reads stored documents: a misspelt --db is one line, not a new empty database and exit 0."
+    missing = tmp_path / "evidxe.db"
+    code, err = invoke(["extract", "--db", str(missing)], monkeypatch, EVIDEX_LOAD_PLUGINS="ifn")
+    assert code == 2 and "does not exist" in one_line_error(err)
+    assert list(tmp_path.iterdir()) == []  # no database, no lock file
+
+
+def test_extract_output_is_replaced_only_by_a_complete_file(eval_docs, tmp_path, monkeypatch):
+    good = eval_docs.read_text().splitlines(keepends=True)[:3]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("".join(good) + '{"pmid": "x", "title": \n')
+    out = tmp_path / "claims.jsonl"
+    out.write_text("the previous output\n")
+    code, err = invoke(["extract", "--input", str(bad), "--output", str(out)], monkeypatch, EVIDEX_LOAD_PLUGINS="ifn")
+    assert code == 2 and "bad.jsonl:4: not valid JSON" in err
+    assert out.read_text() == "the previous output\n" and sorted(p.name for p in tmp_path.iterdir()) == [
+        "bad.jsonl", "claims.jsonl"]
+    fine = tmp_path / "fine.jsonl"
+    fine.write_text("".join(good))
+    code, err = invoke(["extract", "--input", str(fine), "--output", str(out)], monkeypatch, EVIDEX_LOAD_PLUGINS="ifn")
+    assert code == 0 and out.read_text().count("\n") > 1 and "previous" not in out.read_text()
+    assert oct(out.stat().st_mode & 0o777) == oct(0o666 & ~_umask())
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def test_a_text_over_the_parse_limit_is_a_recorded_error_not_a_crash(tmp_path, monkeypatch):
+    "spaCy refuses texts over a million characters: that field is reported, the rest is extracted."
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text(json.dumps({"pmid": "1", "title": "Type I IFN reduced tumour growth in mice.",
+                                "abstract": "Interferon-beta suppressed tumours. " * 30_000}) + "\n"
+                    + json.dumps({"pmid": "2", "title": "IFN-alpha slowed melanoma growth in patients."}) + "\n")
+    db_path = tmp_path / "e.db"
+    code, err = invoke(["ingest", str(docs), "--db", str(db_path)], monkeypatch, EVIDEX_LOAD_PLUGINS="ifn")
+    assert code == 1 and "Traceback" not in err
+    assert "abstract of 1,080,000 characters is longer than the parse limit of 1,000,000" in err
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("select count(*) from documents").fetchone()[0] == 2
+        assert {r[0] for r in conn.execute("select distinct doc_id from claims")} == {"1", "2"}  # title of 1 too
+        assert conn.execute("select status from runs").fetchall() == [("errors",)]
+    conn.close()
+    code, err = invoke(["extract", "--db", str(db_path)], monkeypatch, EVIDEX_LOAD_PLUGINS="ifn")
+    assert code == 0, err  # done once: not retried (and failed) on every later run

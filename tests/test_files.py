@@ -152,3 +152,31 @@ def test_xml_goes_to_the_pubmed_reader(pubmed_dir: Path, tmp_path: Path) -> None
     packed.write_bytes(gzip.compress((pubmed_dir / "biopython" / "pubmed2.xml").read_bytes()))
     assert [d.doi for d in read_file(packed)] == ["10.1006/cryo.2001.2328", "10.1006/jmre.2001.2429"]
     assert "root element is <eSearchResult>" in error_of(pubmed_dir / "biopython" / "esearch1.xml")
+
+
+@pytest.mark.parametrize("kind", ["jsonl", "xml", "jsonl.gz"])
+def test_a_pipe_loses_nothing(eval_docs: Path, pubmed_dir: Path, tmp_path: Path, kind: str) -> None:
+    "A FIFO (as /dev/stdin or <(zcat ...) is) cannot be read twice: the format is told from a peek."
+    import hashlib
+    import os
+    import threading
+
+    if kind.startswith("jsonl"):
+        data = b"".join(eval_docs.read_bytes().splitlines(keepends=True)[:40])  # well over 4 KiB
+    else:
+        data = (pubmed_dir / "biopython" / "pubmed2.xml").read_bytes()
+    if kind.endswith(".gz"):
+        data = gzip.compress(data)
+    regular = tmp_path / f"saved.{kind}"
+    regular.write_bytes(data)
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_bytes(data))
+    writer.start()
+    digest = hashlib.sha256()
+    try:
+        piped = [d.id for d in read_file(fifo, digest)]
+    finally:
+        writer.join(timeout=10)
+    assert piped == [d.id for d in read_file(regular)] and len(piped) >= 2
+    assert digest.hexdigest() == hashlib.sha256(data).hexdigest()

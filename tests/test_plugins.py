@@ -216,11 +216,23 @@ def test_plugin_that_fails_to_import_is_reported_by_name(fresh, tmp_path):
 
 
 @pytest.mark.parametrize("wanted,loads", [("demo_ep", True), ("evidex-demo-ep", True), ("Evidex_Demo.EP", True),
-                                            ("evidex-demo", False), ("", False)])
+                                            ("", False)])
 def test_evidex_load_plugins_names_a_distribution_as_pip_does(fresh, tmp_path, monkeypatch, wanted, loads):
     installed(tmp_path, monkeypatch, "evidex_demo_ep", "demo-ep", "evidex-demo-ep", "0.3", "demo_ep")
     monkeypatch.setenv("EVIDEX_LOAD_PLUGINS", wanted)
     assert ("demo-ep" in get_extractors()) is loads
+    sys.modules.pop("evidex_demo_ep", None)
+
+
+@pytest.mark.parametrize("wanted", ["evidex-demo", "demo_ep,ifnn", " ifnn , "])
+def test_a_name_in_evidex_load_plugins_that_no_plugin_has_is_an_error(fresh, tmp_path, monkeypatch, wanted):
+    "A misspelt name would run without that plugin (or with none) and report success."
+    installed(tmp_path, monkeypatch, "evidex_demo_ep", "demo-ep", "evidex-demo-ep", "0.3", "demo_ep")
+    monkeypatch.setenv("EVIDEX_LOAD_PLUGINS", wanted)
+    bad = [n.strip() for n in wanted.split(",") if n.strip() and n.strip() != "demo_ep"]
+    with pytest.raises(PluginError, match=f"EVIDEX_LOAD_PLUGINS names '{bad[0]}', which no installed plugin is "
+                                          r"called; installed: .*demo_ep"):
+        get_extractors()
     sys.modules.pop("evidex_demo_ep", None)
 
 
