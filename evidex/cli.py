@@ -276,6 +276,7 @@ def _ingest_source(db_path, no_extract, source_name, query, since, everything, l
     if offline and not cache_dir:
         raise click.UsageError("--offline needs --cache-dir")
     source.configure(email=email, cache_dir=cache_dir, offline=offline)
+    source.check_base_url()
     extractors = [] if no_extract else _extractors(plugins_dir)
     _lock(db_path)
     extraction = None if no_extract else _extraction(extractors, workers)

@@ -77,6 +77,19 @@ def check_environment() -> None:
         env_float(name, 0)
 
 
+def check_url(url: str, what: str) -> None:
+    "A base URL must be http(s)://host...: a typo is a config error (exit 2), not a network failure to retry."
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a port that is no number
+    except ValueError as ex:
+        raise ConfigError(f"{what}: {url!r} is not a URL ({ex})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{what}: {url!r} is not an http:// or https:// URL with a host")
+
+
 def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
     "Text with the given secret values and any api_key=... parameter replaced."
     for secret in secrets:

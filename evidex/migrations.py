@@ -276,9 +276,11 @@ def m013_claim_ids_cover_every_field(db: Database) -> None:
         if new != row["id"]:
             mapping.append((new, row["id"]))
     db.conn.executemany("update claims set id = ? where id = ?", mapping)
-    for table in ("claim_entities", "claim_links", "claim_gaps"):
-        if db[table].exists():
-            db.conn.executemany(f"update {table} set claim_id = ? where claim_id = ?", mapping)
+    db.conn.executemany("update claim_entities set claim_id = ? where claim_id = ?", mapping)
+    if db["claim_links"].exists():
+        db.conn.executemany("update claim_links set claim_id = ? where claim_id = ?", mapping)
+    if db["claim_gaps"].exists():
+        db.conn.executemany("update claim_gaps set claim_id = ? where claim_id = ?", mapping)
 
 
 @migrations()

@@ -115,6 +115,11 @@ class Runner:
         if missing:
             raise ConfigError(f"config {cfg.path}: source {missing[0]!r} is not available "
                               f"(registered: {', '.join(sorted(self.sources)) or 'none'})")
+        for name, source_cfg in cfg.sources.items():
+            if source_cfg.enabled and hasattr(self.sources[name], "check_base_url"):
+                # The run configures the source with these later; a malformed URL is exit 2 now.
+                self.sources[name].configure(base_url=source_cfg.base_url)
+                self.sources[name].check_base_url()
         if cfg.extract:
             extractors = get_extractors(str(cfg.plugins_dir) if cfg.plugins_dir else None)
             self.extraction = Extraction(list(extractors.values()), workers=cfg.workers)

@@ -18,7 +18,7 @@ from defusedxml import ElementTree as SafeET
 from . import __version__
 from .errors import InputError, SourceError, UsageError
 from .hookspecs import hookimpl
-from .http import BadResponse, HttpClient, env_float
+from .http import BadResponse, HttpClient, check_url, env_float
 from .models import Deletion, Document, Source
 from .offload import Offload, enabled
 from .ratelimit import default_rate
@@ -97,6 +97,11 @@ class ApiSource(Source):
     @property
     def base_url(self) -> str:
         return self.options.get("base_url") or os.environ.get(self.url_env) or self.default_url
+
+    def check_base_url(self) -> None:
+        "Refuse a malformed base URL (configured or from the environment) before anything runs."
+        where = "base_url" if self.options.get("base_url") else self.url_env if os.environ.get(self.url_env) else "default"
+        check_url(self.base_url, f"{self.name} base URL ({where})")
 
     def secrets(self) -> tuple[str, ...]:
         return ()

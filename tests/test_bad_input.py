@@ -304,3 +304,17 @@ def test_a_text_over_the_parse_limit_is_a_recorded_error_not_a_crash(tmp_path, m
     conn.close()
     code, err = invoke(["extract", "--db", str(db_path)], monkeypatch, EVIDEX_LOAD_PLUGINS="ifn")
     assert code == 0, err  # done once: not retried (and failed) on every later run
+
+
+@pytest.mark.parametrize("url", ["eutils.example.org/entrez", "ftp://example.org/eutils", "http://", "http://host:port/x"])
+def test_a_malformed_base_url_is_a_config_error_not_a_network_failure(tmp_path, monkeypatch, url):
+    "Exit 4 says 'nothing to do, the next run catches up': a typo in a URL must not hide behind it."
+    db_path = tmp_path / "e.db"
+    code, err = invoke(["ingest", "--source", "pubmed", "--query", "cancer", "--db", str(db_path)], monkeypatch,
+                       EVIDEX_PUBMED_URL=url, EVIDEX_EMAIL="ci@example.org")
+    assert code == 2 and "pubmed base URL (EVIDEX_PUBMED_URL)" in one_line_error(err)
+    config = tmp_path / "evidex.toml"
+    config.write_text(GOOD_CONFIG.replace("[sources.pubmed]\n", f'[sources.pubmed]\nbase_url = "{url}"\n'))
+    code, err = invoke(["run", "--config", str(config), "--db", str(db_path)], monkeypatch, EVIDEX_EMAIL="ci@example.org")
+    assert code == 2 and "pubmed base URL (base_url)" in err
+    assert not db_path.exists()
