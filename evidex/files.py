@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+import functools
 import gzip
 import io
 import json
@@ -66,6 +68,8 @@ def document_from_json(obj: dict, where: str) -> Document:
     doc_id = obj.get("id") or obj.get("pmid")
     if doc_id is None or not str(doc_id).strip():
         raise InputError(f"{where}: record has neither 'pmid' nor 'id'")
+    if len(obj) > len(kwargs_known := obj.keys() & JSONL_FIELDS):
+        _refuse_misspelt(obj, kwargs_known, where)
     kwargs = {k: v for k, v in obj.items() if k in JSONL_FIELDS}
     kwargs["id"] = str(doc_id).strip()
     if obj.get("pmid"):
@@ -103,6 +107,30 @@ def document_from_json(obj: dict, where: str) -> Document:
             if isinstance(text, str) and ("\x00" in text or _SURROGATE.search(text)):
                 raise InputError(f"{where}: {name!r} holds a NUL or an unpaired surrogate character")
     return Document(**kwargs)
+
+
+@functools.lru_cache(maxsize=1024)
+def _meant(key: str) -> str | None:
+    "The field an unknown key most likely stands for: another case, a typo, or a longer name of a text field."
+    lower = key.lower().replace("-", "_")
+    for name in JSONL_FIELDS:
+        if lower == name or (name in ("title", "abstract") and lower.startswith(name)):
+            return name
+    close = difflib.get_close_matches(lower, JSONL_FIELDS, n=1, cutoff=0.8)
+    return close[0] if close else None
+
+
+def _refuse_misspelt(obj: dict, known: set[str], where: str) -> None:
+    """Unknown keys are ignored, but not one that stands for a field the record lacks.
+
+    A misspelt "abstarct", an "Abstract" or Europe PMC's "abstractText" would otherwise store
+    the paper with no abstract and report success.
+    """
+    for key in obj.keys() - JSONL_FIELDS:
+        meant = _meant(key)
+        if meant is not None and meant not in known:
+            raise InputError(f"{where}: {key!r} is not a field evidex reads; did you mean {meant!r}? "
+                             f"(fields: {', '.join(sorted(JSONL_FIELDS))})")
 
 
 # The JSON type each optional field must have (the rest are checked above).

@@ -88,11 +88,25 @@ def test_bad_json_line_is_named(eval_docs: Path, tmp_path: Path) -> None:
     ('{"pmid": "1", "pub_date": "2025/02/01"}', "'pub_date' must be YYYY"),
     ('{"pmid": "1", "entry_date": "2025-2-1"}', "'entry_date' must be YYYY"),
     ('{"pmid": "1", "pub_date": "2025-02-30x"}', "'pub_date' must be YYYY"),
+    # A key that stands for a field the record lacks would store the paper without it.
+    ('{"pmid": "1", "title": "t", "abstarct": "text"}', "'abstarct' is not a field evidex reads; did you mean 'abstract'?"),
+    ('{"pmid": "1", "Title": "t"}', "'Title' is not a field evidex reads; did you mean 'title'?"),
+    ('{"pmid": "1", "title": "t", "abstractText": "text", "source": "MED"}', "did you mean 'abstract'?"),
+    ('{"pmid": "1", "pubdate": "2020"}', "did you mean 'pub_date'?"),
 ])
 def test_bad_records(tmp_path: Path, line: str, problem: str) -> None:
     path = tmp_path / "bad.jsonl"
     path.write_text('{"pmid": "9", "title": "ok"}\n' + line + "\n", encoding="utf-8")
     assert f"{path}:2: " in error_of(path) and problem in error_of(path)
+
+
+def test_other_unknown_keys_are_ignored(tmp_path: Path) -> None:
+    "Keys of other tools (authors, MeSH, an origin) are no evidex field and no misspelling of one."
+    path = tmp_path / "docs.jsonl"
+    path.write_text(json.dumps({"pmid": "1", "title": "T", "abstract": "A", "origin": "x", "authors": ["A B"],
+                                "mesh": [], "articleTitle": "T", "abstractText": "A"}) + "\n", encoding="utf-8")
+    [doc] = read_file(path)
+    assert (doc.title, doc.abstract) == ("T", "A")
 
 
 def test_dates_and_the_year_they_give(tmp_path: Path) -> None:
