@@ -163,6 +163,8 @@ def _finish(db, run_id, counts: Counts, load_failures: int, command: str) -> Non
 @click.option("--query", help="With --source: the search query (PubMed or Europe PMC syntax)")
 @click.option("--since", type=click.DateTime(["%Y-%m-%d", "%Y/%m/%d"]),
               help="With --source: start at this entry date instead of the last complete run")
+@click.option("--until", type=click.DateTime(["%Y-%m-%d", "%Y/%m/%d"]),
+              help="With --source: end the date window here instead of today (to replay a cached fetch)")
 @click.option("--all", "everything", is_flag=True, help="With --source: ignore the watermark, fetch everything")
 @click.option("--limit", type=click.IntRange(min=1), help="With --source: stop after this many records")
 @click.option("--batch-size", type=click.IntRange(1, 10000), default=200, show_default=True,
@@ -174,7 +176,7 @@ def _finish(db, run_id, counts: Counts, load_failures: int, command: str) -> Non
 @click.option("--quiet", is_flag=True, help="No progress bar or summary")
 @workers_option
 @plugins_dir_option
-def ingest(files, db_path, no_extract, source, query, since, everything, limit, batch_size, cache_dir,
+def ingest(files, db_path, no_extract, source, query, since, until, everything, limit, batch_size, cache_dir,
            offline, email, quiet, workers, plugins_dir):
     """Store documents from PubMed XML or JSON Lines FILES, or fetched with --source and --query,
     and extract their claims.
@@ -192,11 +194,13 @@ def ingest(files, db_path, no_extract, source, query, since, everything, limit, 
             raise click.UsageError("--source needs --query")
         if since and everything:
             raise click.UsageError("--since and --all exclude each other: start at a date, or fetch everything")
-        _ingest_source(db_path, no_extract, source, query, since, everything, limit, batch_size,
+        if until and since and until < since:
+            raise click.UsageError(f"--until {until.date()} is before --since {since.date()}")
+        _ingest_source(db_path, no_extract, source, query, since, until, everything, limit, batch_size,
                        cache_dir, offline, email, quiet, workers, plugins_dir)
         return
-    if query or since or everything or limit or cache_dir or offline:
-        raise click.UsageError("--query, --since, --all, --limit, --cache-dir and --offline need --source")
+    if query or since or until or everything or limit or cache_dir or offline:
+        raise click.UsageError("--query, --since, --until, --all, --limit, --cache-dir and --offline need --source")
     if not files:
         raise click.UsageError("give at least one file to ingest, or --source and --query")
     extractors = [] if no_extract else _extractors(plugins_dir)
@@ -254,7 +258,7 @@ def _ingest_search(db_path, no_extract, source, query, since, limit, workers, pl
     _finish(db, run_id, counts, load_failures, "ingest")
 
 
-def _ingest_source(db_path, no_extract, source_name, query, since, everything, limit, batch_size,
+def _ingest_source(db_path, no_extract, source_name, query, since, until, everything, limit, batch_size,
                    cache_dir, offline, email, quiet, workers, plugins_dir) -> None:
     "ingest --source: fetch a query into the database with a ledger and a watermark."
     from .http import check_environment
@@ -265,7 +269,7 @@ def _ingest_source(db_path, no_extract, source_name, query, since, everything, l
     if source is None:
         raise UsageError(f"unknown source {source_name!r}; known: {', '.join(sorted(sources)) or 'none'}")
     if not hasattr(source, "plan"):
-        if everything or cache_dir or offline:
+        if everything or cache_dir or offline or until:
             raise click.UsageError(f"source {source_name!r} takes --query, --since and --limit only "
                                    "(no ledger, watermark or cache)")
         _ingest_search(db_path, no_extract, source, query, since, limit, workers, plugins_dir)
@@ -292,10 +296,12 @@ def _ingest_source(db_path, no_extract, source_name, query, since, everything, l
             bar.__enter__()
         bar.update(advance)
 
-    options = {"since": since.date().isoformat() if since else None, "all": everything, "limit": limit,
+    options = {"since": since.date().isoformat() if since else None,
+               "until": until.date().isoformat() if until else None, "all": everything, "limit": limit,
                "batch_size": batch_size, "cache_dir": cache_dir, "offline": offline}
     try:
         result = fetch_query(db, source, query, since=since.date() if since else None,
+                             today=until.date() if until else None,
                              everything=everything, limit=limit, batch_size=batch_size,
                              extraction=extraction, progress=progress, options=options)
     finally:

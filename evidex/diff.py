@@ -303,8 +303,10 @@ def rerun_command(run: dict, ledger: list[dict]) -> list[str] | None:
         argv += ["--since", start]
     elif options.get("all"):
         argv.append("--all")
+    end = run.get("window_end") or _edge(max, ledger, "window_end")
+    if end:
+        argv += ["--until", end]  # the same window, so the same requests: a cache replays them any day
     if options.get("cache_dir"):
-        # Not --offline: the window's end is "today", so a later replay asks for other requests.
         argv += ["--cache-dir", options["cache_dir"]]
     return argv
 

@@ -491,3 +491,22 @@ def test_a_batch_rolled_back_by_a_signal_leaves_the_totals_as_they_were(tmp_path
     monkeypatch.setattr(fetch, "store_records", real)
     assert _store_batch(db, run_id, ledger_id, ledger, batch, None, counts, PubMedSource()) == 2
     assert (ledger.stored, counts.documents_new) == (2, 2)
+
+
+def test_a_receipts_rerun_replays_the_cache_offline_on_any_day(server, tmp_path):
+    "The window's end is part of every request: the receipt pins it with --until, so replay is not tied to a date."
+    cache = tmp_path / "cache"
+    first = invoke("--db", str(tmp_path / "a.db"), "--source", "pubmed", "--query", "cancer", "--no-extract",
+                   "--cache-dir", str(cache), "--batch-size", "10", "--since", "2019-01-01", "--until", "2020-06-30")
+    assert first.exit_code == 0, first.stderr
+    receipt = json.loads(CliRunner().invoke(cli, ["runs", "--receipt", "1", "--db", str(tmp_path / "a.db")]).output)
+    rerun = receipt["rerun"]
+    assert rerun[:2] == ["evidex", "ingest"] and rerun[rerun.index("--until") + 1] == "2020-06-30"
+    assert receipt["window"] == {"start": "2019-01-01", "end": "2020-06-30"}
+    server.stop()
+    replay = invoke("--db", str(tmp_path / "b.db"), *rerun[2:], "--no-extract", "--batch-size", "10", "--offline")
+    assert replay.exit_code == 0, replay.stderr
+    assert store.open_db(tmp_path / "b.db")["documents"].count == store.open_db(tmp_path / "a.db")["documents"].count
+    late = invoke("--db", str(tmp_path / "c.db"), "--source", "pubmed", "--query", "cancer", "--since", "2021-01-01",
+                  "--until", "2020-06-30")
+    assert late.exit_code == 2 and "--until 2020-06-30 is before --since 2021-01-01" in late.stderr
