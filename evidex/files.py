@@ -79,6 +79,7 @@ def document_from_json(obj: dict, where: str) -> Document:
         if value is not None and (isinstance(value, bool) is not (expected is bool) or not isinstance(value, expected)):
             kind = {str: "a string", list: "a list", dict: "an object", bool: "true or false"}[expected]
             raise InputError(f"{where}: {name!r} must be {kind}, not {type(value).__name__}")
+    _check_nested(kwargs, where)
     for text_field in ("title", "abstract"):
         kwargs[text_field] = kwargs.get(text_field) or ""
     kwargs.setdefault("source", "jsonl")
@@ -107,6 +108,21 @@ def document_from_json(obj: dict, where: str) -> Document:
             if isinstance(text, str) and ("\x00" in text or _SURROGATE.search(text)):
                 raise InputError(f"{where}: {name!r} holds a NUL or an unpaired surrogate character")
     return Document(**kwargs)
+
+
+def _check_nested(kwargs: dict, where: str) -> None:
+    "What the lists and objects hold: ids are text, and sections are labelled character spans."
+    ids = kwargs.get("source_ids") or {}
+    if not all(isinstance(v, str) for v in ids.values()):
+        raise InputError(f"{where}: 'source_ids' values must be strings (one id per source)")
+    if not all(isinstance(v, str) for v in kwargs.get("pub_types") or []):
+        raise InputError(f"{where}: 'pub_types' must be a list of strings")
+    for section in kwargs.get("sections") or []:
+        if not (isinstance(section, dict) and isinstance(section.get("start"), int) and isinstance(section.get("end"), int)
+                and not isinstance(section["start"], bool) and 0 <= section["start"] <= section["end"]
+                and all(isinstance(section.get(k), (str, type(None))) for k in ("label", "category"))):
+            raise InputError(f"{where}: 'sections' must be a list of objects with start <= end (character "
+                             f"offsets in the abstract) and a label, not {section!r}"[:300])
 
 
 @functools.lru_cache(maxsize=1024)

@@ -72,9 +72,12 @@ def env_float(name: str, default: float) -> float:
 
 
 def check_environment() -> None:
-    "Read every numeric setting once, so a bad one stops a command before it touches anything."
+    "Read every numeric setting (and the parse-process switch) once, so a bad one stops a command first."
+    from .offload import check_setting
+
     for name in ENV_NUMBERS:
         env_float(name, 0)
+    check_setting()
 
 
 def check_url(url: str, what: str) -> None:

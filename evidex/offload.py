@@ -18,9 +18,21 @@ T = TypeVar("T")
 _HEADER = 8  # bytes of little-endian length before each pickled message
 
 
+OFF, ON = ("0", "false", "no", "off"), ("", "1", "true", "yes", "on")
+
+
 def enabled() -> bool:
     "Whether sources parse in a child process (EVIDEX_PARSE_PROCESS=0 turns it off)."
-    return os.environ.get("EVIDEX_PARSE_PROCESS", "1").strip().lower() not in ("0", "false", "no", "off")
+    return os.environ.get("EVIDEX_PARSE_PROCESS", "1").strip().lower() not in OFF
+
+
+def check_setting() -> None:
+    "A value of EVIDEX_PARSE_PROCESS that is neither on nor off is a config error, not silently 'on'."
+    from .errors import ConfigError
+
+    value = os.environ.get("EVIDEX_PARSE_PROCESS", "1").strip().lower()
+    if value not in OFF + ON:
+        raise ConfigError(f"EVIDEX_PARSE_PROCESS must be 0 or 1 (or off/on), not {value!r}")
 
 
 class Offload:

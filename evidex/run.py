@@ -331,7 +331,7 @@ def run(ctx: click.Context, config_path: str, db_path: str | None, workers: int 
     """Run every saved query incrementally, then extraction and seed linking: the scheduled job.
 
     Exit codes: 0 all done, 1 finished with recorded errors, 2 usage or config error,
-    3 another run holds the lock, 4 network failure after retries.
+    3 another run holds the lock, 4 network failure after retries, 130 interrupted (SIGINT or SIGTERM).
     """
     with logs.redacted_output():
         log = logs.setup(log_json, quiet)

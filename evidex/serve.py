@@ -392,7 +392,7 @@ def serve(db_path: str, port: int, host: str, immutable: bool, legacy_writable: 
         from datasette.app import SETTINGS
         from datasette.cli import serve as datasette_serve
     except ImportError:
-        raise UsageError("Datasette is not installed: pip install 'evidex[serve]'") from None
+        raise UsageError("Datasette is not installed: pip install -e '.[serve]' in the evidex checkout") from None
     known = sorted(s.name for s in SETTINGS)
     unknown = [name for name, _ in settings if name not in known]
     if unknown:

@@ -256,6 +256,18 @@ def test_a_bad_numeric_environment_setting_is_one_line_and_touches_nothing(
     assert fingerprint(db_path) == before
 
 
+@pytest.mark.parametrize("command", ["run", "ingest"])
+def test_a_parse_process_switch_that_is_neither_on_nor_off_is_exit_2(command, db_path, tmp_path, monkeypatch):
+    config = tmp_path / "good.toml"
+    config.write_text(GOOD_CONFIG)
+    before = fingerprint(db_path)
+    args = (["run", "--config", str(config), "--db", str(db_path)] if command == "run" else
+            ["ingest", "--db", str(db_path), "--source", "pubmed", "--query", "x", "--email", "a@b.org"])
+    code, err = invoke(args, monkeypatch, EVIDEX_PARSE_PROCESS="banana")
+    assert code == 2 and "EVIDEX_PARSE_PROCESS must be 0 or 1 (or off/on), not 'banana'" in one_line_error(err)
+    assert fingerprint(db_path) == before
+
+
 def test_extract_needs_an_existing_database(tmp_path, monkeypatch):
     "extract reads stored documents: a misspelt --db is one line, not a new empty database and exit 0."
     missing = tmp_path / "evidxe.db"

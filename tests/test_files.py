@@ -93,6 +93,10 @@ def test_bad_json_line_is_named(eval_docs: Path, tmp_path: Path) -> None:
     ('{"pmid": "1", "Title": "t"}', "'Title' is not a field evidex reads; did you mean 'title'?"),
     ('{"pmid": "1", "title": "t", "abstractText": "text", "source": "MED"}', "did you mean 'abstract'?"),
     ('{"pmid": "1", "pubdate": "2020"}', "did you mean 'pub_date'?"),
+    ('{"pmid": "1", "source_ids": {"pmc": ["PMC1"]}}', "'source_ids' values must be strings"),
+    ('{"pmid": "1", "pub_types": [1, null]}', "'pub_types' must be a list of strings"),
+    ('{"pmid": "1", "sections": ["RESULTS"]}', "'sections' must be a list of objects with start <= end"),
+    ('{"pmid": "1", "sections": [{"label": "R", "start": 9, "end": 2}]}', "'sections' must be a list of objects"),
 ])
 def test_bad_records(tmp_path: Path, line: str, problem: str) -> None:
     path = tmp_path / "bad.jsonl"
