@@ -179,6 +179,9 @@ def _iter_jsonl(f: IO[bytes], path: Path) -> Iterator[Document]:
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as ex:
+            if n == 1 and line == "{":  # pretty-printed JSON, e.g. a saved Europe PMC search response
+                raise InputError(f"{path}: a JSON document spread over several lines, not JSON Lines "
+                                 "(one record per line)") from None
             raise InputError(f"{path}:{n}: not valid JSON: {ex.msg} (column {ex.colno})") from None
         yield document_from_json(obj, f"{path}:{n}")
 

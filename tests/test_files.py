@@ -198,3 +198,9 @@ def test_a_pipe_loses_nothing(eval_docs: Path, pubmed_dir: Path, tmp_path: Path,
         writer.join(timeout=10)
     assert piped == [d.id for d in read_file(regular)] and len(piped) >= 2
     assert digest.hexdigest() == hashlib.sha256(data).hexdigest()
+
+
+def test_pretty_printed_json_is_named_for_what_it_is(tmp_path: Path) -> None:
+    path = tmp_path / "search.json"
+    path.write_text(json.dumps({"hitCount": 1, "resultList": {"result": []}}, indent=2), encoding="utf-8")
+    assert "a JSON document spread over several lines, not JSON Lines" in error_of(path)
