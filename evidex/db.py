@@ -402,6 +402,10 @@ def save_document(db: Database, document: Document, run_id: int) -> str:
             # identifiers, not its text: otherwise the text, and the claims, would follow the
             # order in which the sources happened to arrive.
             row["title"], row["abstract"], row["sections"], row["content_key"] = old[3], old[4], old[5], old[0]
+            # The caller extracts from this object: it must hold the stored text, or the claims
+            # would be of the copy's text, stored against (and offset into) the paper's.
+            document.title, document.abstract = old[3] or "", old[4] or ""
+            document.sections = json.loads(old[5]) if old[5] else []
         row["last_seen_run"] = run_id
         status = "same" if old[0] == row["content_key"] else "changed"
         row["extracted_with"] = old[2] if status == "same" else None

@@ -474,3 +474,34 @@ def test_a_record_of_the_wrong_shape_is_one_line_and_stores_nothing(fresh, tmp_p
     assert result.exit_code == 2
     assert result.output.strip().splitlines()[-1] == f"Error: {path}:2: {problem}"
     assert not db_path.exists() or open_db(db_path).execute("select count(*) from documents").fetchone()[0] == 0
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_claims_of_a_merged_copy_are_of_the_stored_text(fresh, eval_docs, tmp_path, workers):
+    "Another source's copy of a stored, not yet extracted paper: extraction reads the paper's text, not the copy's."
+    docs = [json.loads(line) for line in eval_docs.read_text().splitlines()]
+    paper = next(d for d in docs if "interferon" in d["abstract"].lower())
+    other = next(d for d in docs if "cisplatin" in d["abstract"].lower() and d["pmid"] != paper["pmid"])
+    published = {"pmid": "424242", "doi": "10.9999/merge.test", "title": paper["title"], "abstract": paper["abstract"]}
+    preprint = {"id": "PPR:1", "doi": "10.9999/merge.test", "title": "Preprint: " + other["title"],
+                "abstract": other["abstract"]}
+    both = tmp_path / "both.jsonl"
+    both.write_text(json.dumps(published) + "\n" + json.dumps(preprint) + "\n")
+    db_path = tmp_path / "m.db"
+    builtin = {"EVIDEX_LOAD_PLUGINS": "ifn,therapy"}
+    result = run("ingest", "--db", db_path, "--workers", workers, both, env=builtin)
+    assert result.exit_code == 0, result.output
+    first = tmp_path / "first.jsonl"
+    first.write_text(json.dumps(published) + "\n")
+    later = tmp_path / "later.jsonl"
+    later.write_text(json.dumps(preprint) + "\n")
+    staged = tmp_path / "staged.db"
+    assert run("ingest", "--db", staged, "--no-extract", first).exit_code == 0
+    assert run("ingest", "--db", staged, later, env=builtin).exit_code == 0
+    for path in (db_path, staged):
+        db = open_db(path)
+        rows = list(db.query("select c.field, c.start, c.\"end\", c.sentence, d.title, d.abstract from claims c "
+                             "join documents d on d.id = c.doc_id where c.superseded_run is null"))
+        assert rows and {r["title"] for r in rows} == {paper["title"]}
+        for r in rows:  # every current claim's sentence is where its offsets say, in the stored text
+            assert (r["title"] if r["field"] == "title" else r["abstract"])[r["start"]:r["end"]] == r["sentence"]
