@@ -86,7 +86,12 @@ class Workers:
         stream = iter(documents)
         try:
             while batch := list(islice(stream, self.batch_size)):
-                future = self._pool.submit(_extract_batch, batch)
+                try:
+                    future = self._pool.submit(_extract_batch, batch)
+                except BrokenProcessPool:
+                    # A worker died (kill -9, the OOM killer) while this process was storing results.
+                    raise WorkerError(f"an extraction worker process died (before the batch starting at "
+                                      f"document {batch[0].id}); nothing from there on was stored") from None
                 self._outstanding.add(future)
                 future.add_done_callback(self._outstanding.discard)
                 pending.append((batch, future))

@@ -222,3 +222,23 @@ def test_workers_hold_no_lock_and_die_with_a_killed_parent(eval_docs, tmp_path):
         if parent.poll() is None:
             parent.kill()
         parent.stderr.close()
+
+
+def test_a_worker_killed_from_outside_while_results_are_stored_is_a_worker_error(nlp_and_extractors, eval_docs):
+    "kill -9 or the OOM killer strikes while the parent stores: the next submit says so, as a result() would."
+    from evidex.errors import EvidexError
+
+    nlp, extractors = nlp_and_extractors
+    workers = Workers(nlp, extractors, 2, batch_size=5)
+    try:
+        victim = next(iter(workers._pool._processes.values()))
+        os.kill(victim.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while not workers._pool._broken and time.monotonic() < deadline:
+            time.sleep(0.05)
+        documents = list(read_jsonl(eval_docs))[:20]
+        with pytest.raises(EvidexError, match="an extraction worker process died"):
+            for _ in workers.extract(documents, lambda error: None):
+                pass
+    finally:
+        workers.close()
