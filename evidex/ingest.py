@@ -117,11 +117,13 @@ def store_records(
 
 
 def save_found(db: Database, run_id: int, extraction: Extraction, documents: Iterable[Document],
-               counts: Counts, commit_every: int | None = None) -> None:
+               counts: Counts, commit_every: int | None = None, count_seen: bool = False) -> None:
     """Extract from documents and store the claims; failures go to run_errors.
 
     The caller owns the transaction, or with commit_every one commits after each that many
-    documents (the stream keeps flowing between them, so worker processes never sit idle).
+    documents (the stream keeps flowing between them, so worker processes never sit idle); then
+    counts take in a chunk only once it is committed (and count_seen adds its documents), so an
+    interrupted run's row counts what it stored, not what was rolled back.
     """
     failed: set[tuple[str, str]] = set()
 
@@ -136,8 +138,13 @@ def save_found(db: Database, run_id: int, extraction: Extraction, documents: Ite
         _store_found(db, run_id, extraction, found, failed, counts)
         return
     while True:
+        chunk = Counts()
         with db.atomic():
-            stored = _store_found(db, run_id, extraction, islice(found, commit_every), failed, counts)
+            stored = _store_found(db, run_id, extraction, islice(found, commit_every), failed, chunk)
+        counts.claims_new += chunk.claims_new
+        counts.claims_superseded += chunk.claims_superseded
+        if count_seen:
+            counts.documents_seen += stored
         if stored < commit_every:
             return
 
@@ -178,9 +185,5 @@ def extract_stored(db: Database, run_id: int, extraction: Extraction, counts: Co
                    commit_every: int) -> None:
     "Extract from stored documents the plugins have not seen (or all), committing every commit_every documents."
 
-    def documents() -> Iterator[Document]:
-        for document in stored_documents(db, extraction.key, everything):
-            counts.documents_seen += 1
-            yield document
-
-    save_found(db, run_id, extraction, documents(), counts, commit_every=commit_every)
+    save_found(db, run_id, extraction, stored_documents(db, extraction.key, everything), counts,
+               commit_every=commit_every, count_seen=True)

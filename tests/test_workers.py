@@ -242,3 +242,36 @@ def test_a_worker_killed_from_outside_while_results_are_stored_is_a_worker_error
                 pass
     finally:
         workers.close()
+
+
+def test_an_interrupted_extract_counts_what_it_committed_not_what_was_rolled_back(tmp_path):
+    "SIGTERM in the second 500-document chunk: the run row says 500 documents and their claims, as stored."
+    plugins = plugin_dir(tmp_path, "stall", extractor_plugin(
+        "stall", "        if document.id == 'd0650':\n            time.sleep(120)\n"
+                 "        return [Claim(category='x', sentence=doc.text, field=field, start=0, end=len(doc.text))]",
+        "import time\nfrom evidex import Claim"))
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text("".join(json.dumps({"id": f"d{i:04d}", "title": f"Paper {i}."}) + "\n" for i in range(700)))
+    db = tmp_path / "e.db"
+    assert invoke("ingest", "--db", str(db), "--no-extract", str(docs)).exit_code == 0
+    env = {**os.environ, "EVIDEX_PLUGINS_DIR": str(plugins), "EVIDEX_LOAD_PLUGINS": ""}
+    env.pop("EVIDEX_WORKERS", None)
+    proc = subprocess.Popen([sys.executable, "-m", "evidex", "extract", "--db", str(db)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with sqlite3.connect(db) as conn:
+                if conn.execute("select count(*) from claims").fetchone()[0] >= 500:
+                    break
+            time.sleep(0.1)
+        time.sleep(0.5)  # into the stalled second chunk
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 130, proc.stderr.read()
+    finally:
+        proc.kill()
+    with sqlite3.connect(db) as conn:
+        status, seen, new = conn.execute("select status, documents_seen, claims_new from runs where id = 2").fetchone()
+        stored = conn.execute("select count(*) from claims where first_seen_run = 2").fetchone()[0]
+        done = conn.execute("select count(*) from documents where extracted_with is not null").fetchone()[0]
+    assert status == "interrupted" and (seen, new) == (done, stored) == (500, 500)
