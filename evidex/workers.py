@@ -121,7 +121,16 @@ class Workers:
         if any(not future.done() for future in list(self._outstanding)):
             # concurrent.futures has no public way to stop a running call; without this a slow
             # plugin would hold an interrupted run up for a whole batch.
-            processes = getattr(self._pool, "_processes", None) or {}
-            for process in list(processes.values()):
-                process.terminate()
+            processes = list((getattr(self._pool, "_processes", None) or {}).values())
+            for process in processes:
+                process.kill()
+            for process in processes:
+                process.join(timeout=10)
+            # A worker killed while writing a batch's result leaves half a message in the result
+            # pipe, and the executor's manager thread waits for the rest forever (this process
+            # holds the pipe's other end), and shutdown() with it, holding the run's lock. With that
+            # end closed the thread reads EOF, takes the pool as broken and stops.
+            writer = getattr(getattr(self._pool, "_result_queue", None), "_writer", None)
+            if writer is not None:
+                writer.close()
         self._pool.shutdown(wait=True, cancel_futures=True)

@@ -21,6 +21,7 @@ from evidex.cli import cli
 from evidex.files import read_jsonl
 from evidex.lock import RunLock
 from evidex.pipeline import extract
+from evidex.models import Claim, Extractor
 from evidex.workers import Workers
 
 LINUX = sys.platform.startswith("linux")
@@ -275,3 +276,32 @@ def test_an_interrupted_extract_counts_what_it_committed_not_what_was_rolled_bac
         stored = conn.execute("select count(*) from claims where first_seen_run = 2").fetchone()[0]
         done = conn.execute("select count(*) from documents where extracted_with is not null").fetchone()[0]
     assert status == "interrupted" and (seen, new) == (done, stored) == (500, 500)
+
+
+class _BigResults(Extractor):
+    "Claims large enough that a batch's result takes a while to write into the pipe."
+
+    name = "big"
+    version = "0"
+
+    def extract(self, document, field, doc):
+        return [Claim(category="x", sentence="y" * 2000, field=field, start=0, end=len(doc.text))
+                for _ in range(20000)]
+
+
+def test_closing_during_a_large_result_never_hangs():
+    "Interrupted while a worker writes its result: close() kills the workers and returns (the lock is freed)."
+    import threading
+
+    from evidex.models import Document
+    from evidex.nlp import make_nlp
+
+    nlp = make_nlp([])
+    for _ in range(3):  # the kill lands mid-write most times; without the fix most tries hang
+        workers = Workers(nlp, [_BigResults()], 2, batch_size=1)
+        stream = workers.extract([Document(id=f"d{i}", title="A title.") for i in range(4)], lambda error: None)
+        next(stream)
+        time.sleep(0.05)
+        closed = threading.Event()
+        threading.Thread(target=lambda: (workers.close(), closed.set()), daemon=True).start()
+        assert closed.wait(30), "Workers.close() hung on a half-written result"
