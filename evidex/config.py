@@ -194,6 +194,8 @@ def load_config(path: str | os.PathLike) -> Config:
     cfg = Config(path=path)
 
     run = data.get("run", {})
+    if isinstance(run, dict) and type(run.get("since")) is datetime.date:
+        run["since"] = run["since"].isoformat()  # TOML's own date (since = 2026-01-31), as the quoted form
     _check_table("run", run, RUN_KEYS, path)
     if "db" in run:
         cfg.db = _relative(base, run["db"])

@@ -330,3 +330,15 @@ def test_a_malformed_base_url_is_a_config_error_not_a_network_failure(tmp_path, 
     code, err = invoke(["run", "--config", str(config), "--db", str(db_path)], monkeypatch, EVIDEX_EMAIL="ci@example.org")
     assert code == 2 and "pubmed base URL (base_url)" in err
     assert not db_path.exists()
+
+
+@pytest.mark.parametrize("line", ['since = "2024-03-01"', "since = 2024-03-01"])
+def test_since_may_be_a_quoted_or_a_toml_date(tmp_path, line):
+    from evidex.config import load_config
+
+    config = tmp_path / "evidex.toml"
+    config.write_text(GOOD_CONFIG.replace("[run]", f"[run]\n{line}"))
+    assert load_config(config).since == "2024-03-01"
+    config.write_text(GOOD_CONFIG.replace("[run]", "[run]\nsince = 2024-03-01T10:00:00"))
+    with pytest.raises(Exception, match="'run.since' must be a string"):
+        load_config(config)
