@@ -243,8 +243,9 @@ def _walk(elem: Element, parts: list[str]) -> None:
     for child in elem:
         if isinstance(child.tag, str) and child.tag.startswith(MATHML):
             # MathML is pretty-printed one token per line: the indentation is layout, not text,
-            # so the tokens are glued (V . O 2 max -> "V.O2max").
-            parts.append("".join(t.strip() for t in child.itertext()))
+            # so the tokens are glued (V . O 2 max -> "V.O2max"). Only XML white space is layout:
+            # a thin or no-break space in an <mml:mtext> is the author's ("Xe129 MRI").
+            parts.append("".join(t.strip(" \t\r\n") for t in child.itertext()))
         elif isinstance(child.tag, str):
             _walk(child, parts)
         if child.tail:

@@ -151,9 +151,9 @@ def test_mathml_and_inline_markup(pubmed_dir: Path) -> None:
     assert "maximal oxygen uptake ( V.O2max ) 67.6 ± 4.1 ml·kg-1·min-1]" in doc.abstract
     assert "(LEmin)" in doc.abstract and "(r = 0.72-0.79; P < 0.001)" in doc.abstract
     doc7 = one(pubmed_dir / "biopython" / "pubmed7.xml")
-    # A no-break space is content, not layout: it is kept. The math is glued to its tail
-    # ("Xe129MRI") exactly as PubMed's text has it.
-    assert "included: (1)\xa0inhaled He3/Xe129MRI ventilation" in doc7.abstract
+    # A no-break space is content, not layout: it is kept, and so is the thin space the math
+    # itself holds in an <mml:mtext> ("Xe129\u2009MRI").
+    assert "included: (1)\xa0inhaled He3/Xe129\u2009MRI ventilation" in doc7.abstract
     assert "  " not in doc7.abstract and "mml" not in doc7.abstract
     assert doc7.abstract.endswith("point-of-care and high-throughput research.")
 
