@@ -91,7 +91,8 @@ class Workers:
                 except BrokenProcessPool:
                     # A worker died (kill -9, the OOM killer) while this process was storing results.
                     raise WorkerError(f"an extraction worker process died (before the batch starting at "
-                                      f"document {batch[0].id}); nothing from there on was stored") from None
+                                      f"document {batch[0].id}); what was not yet committed was rolled "
+                                      "back, and the next run extracts it") from None
                 self._outstanding.add(future)
                 future.add_done_callback(self._outstanding.discard)
                 pending.append((batch, future))
@@ -110,7 +111,8 @@ class Workers:
             found, errors = future.result()
         except BrokenProcessPool:
             raise WorkerError(f"an extraction worker process died (batch starting at document "
-                              f"{batch[0].id}); nothing from that batch on was stored") from None
+                              f"{batch[0].id}); what was not yet committed was rolled back, and the next "
+                              "run extracts it") from None
         # Failures first, as in-process extraction reports them before the document is yielded.
         for error in errors:
             on_error(error)
