@@ -19,7 +19,7 @@ from .models import Extractor
 SENTENCE_PIPE = "evidex_sentences"
 # Bump whenever a tokenizer or sentence rule here changes what extractors see: documents stored
 # under other rules are extracted again on the next run, as after a plugin's version changes.
-PIPELINE_RULES = "2"
+PIPELINE_RULES = "3"  # 3: the section a claim falls back to is lower case
 
 # Words whose trailing period is an abbreviation in scientific prose, not a sentence end
 # (spaCy keeps "e.g.", "i.e.", "vs." and decimals as one token already).

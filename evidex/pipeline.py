@@ -100,7 +100,10 @@ def extract_one(
                     item.plugin = extractor.name
                     item.plugin_version = extractor.version
                     if is_claim and item.section is None and name == "abstract":
-                        item.section = document.section_at(item.start)
+                        # Lower case, as the built-in plugins write theirs: "RESULTS" (a PubMed
+                        # category) and "Results" (a Europe PMC heading) are one facet value.
+                        label = document.section_at(item.start)
+                        item.section = label.lower() if label else None
                     found.append(item)
         except Exception as ex:  # one plugin's bug must not lose the other plugins' claims
             on_error(

@@ -75,3 +75,26 @@ def test_a_letter_before_a_stop_ends_the_sentence_unless_it_is_an_initial(nlp, t
 ])
 def test_tokens_around_stops_and_joins(nlp, text, tokens):
     assert [t.text for t in nlp.make_doc(text)] == tokens
+
+
+def test_a_claim_without_a_section_gets_the_label_in_force_in_lower_case(nlp):
+    "A PubMed category (RESULTS) and a Europe PMC heading (Results) give one section value."
+    from evidex.models import Claim, Document, Extractor
+    from evidex.pipeline import extract
+
+    class Whole(Extractor):
+        name, version = "whole", "0"
+
+        def extract(self, document, field, doc):
+            return [Claim(category="x", sentence=s.text, field=field, start=s.start_char, end=s.end_char)
+                    for s in doc.sents]
+
+    abstract = "Background: IFN rises. Results: Tumours shrank."
+    pubmed = Document(id="1", abstract=abstract, sections=[
+        {"label": "Background", "category": "BACKGROUND", "start": 0, "end": 22},
+        {"label": "Results", "category": "RESULTS", "start": 23, "end": len(abstract)}])
+    europepmc = Document(id="2", abstract=abstract, sections=[
+        {"label": "Background", "category": None, "start": 0, "end": 22},
+        {"label": "Results", "category": None, "start": 23, "end": len(abstract)}])
+    sections = [[c.section for c in found] for _, found in extract(nlp, [pubmed, europepmc], [Whole()], print)]
+    assert sections == [["background", "results"]] * 2
