@@ -389,7 +389,11 @@ def save_document(db: Database, document: Document, run_id: int) -> str:
         status = "new"
     else:
         source_ids = json.loads(old[1] or "{}")
-        source_ids.update(document.source_ids)
+        for source, value in document.source_ids.items():
+            # A merged copy does not overwrite the paper's id at a source (a Europe PMC preprint's
+            # PPR id beside its MED id): document_ids keeps every id either way.
+            if not merged or source not in source_ids:
+                source_ids[source] = value
         row["source_ids"] = json.dumps(source_ids, ensure_ascii=False)
         # A record from another source may lack what the stored one has (a preprint has no
         # PMID): what it does not say never erases what is known. Merged from another source,

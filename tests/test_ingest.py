@@ -453,6 +453,18 @@ def test_copies_of_one_paper_from_other_sources_merge_and_keep_its_text(fresh, t
     assert ids == {"333", "PPR:1", "PPR:2", "PPR:3", "PMC:PMC42"}
 
 
+def test_a_merged_copy_keeps_the_papers_id_at_a_source(fresh, tmp_path):
+    db = ingest_lines(
+        tmp_path,
+        {"pmid": "333", "doi": "10.1/ABC", "title": LONG, "source_ids": {"europepmc": "MED:333"}},
+        {"id": "PPR:PPR9", "doi": "10.1/abc", "title": LONG, "source_ids": {"europepmc": "PPR:PPR9", "biorxiv": "b1"}},
+    )
+    assert json.loads(db.execute("select source_ids from documents").fetchone()[0]) == {
+        "europepmc": "MED:333", "biorxiv": "b1"}
+    schemes = {tuple(r) for r in db.execute("select scheme, value from document_ids where scheme like 'src:%'")}
+    assert {("src:europepmc", "MED:333"), ("src:europepmc", "PPR:PPR9")} <= schemes
+
+
 @pytest.mark.parametrize("record,problem", [
     ('{"pmid": ["7", "8"], "title": "x"}', "'pmid' must be a string or a whole number, not list"),
     ('{"pmid": true, "title": "x"}', "'pmid' must be a string or a whole number, not bool"),
