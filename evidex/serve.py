@@ -150,9 +150,10 @@ QUERIES: dict[str, dict[str, Any]] = {
                        "run that stored any), superseded ones included.",
         "sql": "select c.id as claim_id, c.doc_id, c.category, c.plugin, c.plugin_version, c.subject, "
                "c.predicate, c.object, c.direction, c.superseded_run, c.sentence from claims c "
-               "where c.first_seen_run in (select id from runs where coalesce(parent_run, id) = "
-               "coalesce(nullif(:run_id, ''), (select max(coalesce(r.parent_run, r.id)) from runs r "
-               "where exists (select 1 from claims x where x.first_seen_run = r.id)))) "
+               # Datasette passes :run_id as text: cast, or 4 never equals '4'.
+               "where c.first_seen_run in (select id from runs where cast(coalesce(nullif(:run_id, ''), "
+               "(select max(coalesce(r.parent_run, r.id)) from runs r where exists "
+               "(select 1 from claims x where x.first_seen_run = r.id))) as integer) in (id, parent_run)) "
                "order by c.doc_id, c.id",
     },
     "new_evidence_since": {

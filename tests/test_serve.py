@@ -291,3 +291,13 @@ def test_register_queries_rejects_a_duplicate_name(db):
             build_metadata(db)
     finally:
         pm.unregister(name="clash")
+
+
+def test_claims_added_by_run_takes_a_run_id_as_datasette_sends_it(db, server):
+    "Parameters arrive as text: '1' must find run 1's claims, not nothing."
+    for run_id, in sql_rows(db, "select distinct first_seen_run from claims order by 1")[:3] and \
+            [(r["first_seen_run"],) for r in sql_rows(db, "select distinct first_seen_run from claims order by 1")][:3]:
+        expected = sql_rows(db, "select count(*) as n from claims where first_seen_run in "
+                                "(select id from runs where :r in (id, parent_run))", {"r": run_id})[0]["n"]
+        body = httpx.get(f"{server}/evidex/claims_added_by_run.json", params={"run_id": str(run_id)}).json()
+        assert expected > 0 and len(body["rows"]) == min(expected, 1000), run_id
