@@ -492,13 +492,32 @@ def _json_list(value: Any) -> list:
     return list(value or [])
 
 
-def claims_to_link(db: Database, baseline_id: str, force: bool = False) -> list[str]:
-    "Ids of current claims not linked to the baseline yet, or linked at another plugin version or by other rules."
+def claims_to_link(db: Database, baseline_id: str, force: bool = False, run_id: int | None = None) -> list[str]:
+    """Ids of current claims not linked to the baseline yet, or linked at another plugin version or by other rules.
+
+    With run_id, also every current claim on a sentence where that run (or its fetches) added,
+    superseded or restored a claim: a link reads the entities of the other claims on its
+    sentence, so a new or upgraded plugin changes its neighbours' links too.
+    """
     sql = """select c.id from claims c left join claim_links l on l.claim_id = c.id and l.baseline_id = ?
              where c.superseded_run is null"""
     if not force:
         sql += " and (l.claim_id is null or l.plugin_version is not c.plugin_version or l.rules is not ?)"
-    return [r[0] for r in db.execute(sql, [baseline_id] if force else [baseline_id, LINK_RULES])]
+    ids = [r[0] for r in db.execute(sql, [baseline_id] if force else [baseline_id, LINK_RULES])]
+    if run_id is None or force:
+        return ids
+    neighbours = db.execute("""
+        with runs_of as (select id from runs where id = :run or parent_run = :run),
+        touched as (
+          select doc_id, field, start, "end" from claims
+          where first_seen_run in (select id from runs_of) or superseded_run in (select id from runs_of)
+          union
+          select c.doc_id, c.field, c.start, c."end" from claim_gaps g join claims c on c.id = g.claim_id
+          where g.restored_run in (select id from runs_of))
+        select c.id from claims c join touched t
+          on c.doc_id = t.doc_id and c.field = t.field and c.start = t.start and c."end" = t."end"
+        where c.superseded_run is null""", {"run": run_id})
+    return sorted(set(ids).union(r[0] for r in neighbours))
 
 
 def link_claims(db: Database, baseline_id: str | None = None, run_id: int | None = None,
@@ -510,7 +529,7 @@ def link_claims(db: Database, baseline_id: str | None = None, run_id: int | None
         return counts
     index = SeedIndex.for_baseline(db, baseline_id)
     if ids is None:
-        ids = claims_to_link(db, baseline_id, force)
+        ids = claims_to_link(db, baseline_id, force, run_id)
     now = _now()
     for start in range(0, len(ids), 1000):
         chunk = ids[start:start + 1000]

@@ -310,3 +310,36 @@ def test_context_categories_come_from_the_seed_record(index):
                   object="IFNB1")
     assert SeedIndex(rows, context_categories={"therapies": "therapy"}).classify(probe).relation == "extends"
     assert SeedIndex(rows).classify(probe).relation == "supports"
+
+
+def test_seed_status_does_not_depend_on_the_order_plugins_arrived_in(fresh, eval_docs, tmp_path):
+    "A link reads its sentence's other claims: adding a plugin later relinks its neighbours, as a fresh build has them."
+    from click.testing import CliRunner
+
+    from evidex.cli import cli
+    from evidex.db import open_db
+
+    def invoke(plugins, *args):
+        fresh.reset()
+        result = CliRunner().invoke(cli, [str(a) for a in args], env={"EVIDEX_LOAD_PLUGINS": plugins})
+        assert result.exit_code == 0, result.output
+        return result
+
+    every = "ifn,pathway,therapy,age"
+    late, once = tmp_path / "late.db", tmp_path / "once.db"
+    for path in (late, once):
+        invoke(every, "seed", "load", SEED, "--db", path)
+    invoke("ifn,pathway,age", "ingest", eval_docs, "--db", late)
+    invoke(every, "extract", "--db", late)  # therapy arrives: every document is extracted again
+    invoke(every, "ingest", eval_docs, "--db", once)
+
+    def links(path):
+        return sorted(tuple(r) for r in open_db(path).execute(
+            "select c.id, l.relation, l.seed_id from claim_links l join claims c on c.id = l.claim_id "
+            "where c.superseded_run is null"))
+
+    def status(path):
+        return [tuple(r) for r in open_db(path).execute(
+            "select seed_id, supporting, contradicting, extending from seed_status order by seed_id")]
+
+    assert links(late) == links(once) and status(late) == status(once)
