@@ -202,7 +202,24 @@ def close_interrupted_runs(db: Database) -> int:
             for run_id in stale:
                 db["runs"].update(run_id, {"status": "interrupted", "message": "process ended before the run finished"})
                 db.execute("update ledger set status = 'interrupted' where run_id = ? and status = 'running'", [run_id])
+            for run_id in stale:  # children first closed above, so a parent's sums see their rows
+                db.execute(RECOUNT, {"run": run_id})
     return len(stale)
+
+
+# A killed process never wrote its counts: take them from the rows the run (and, for a scheduled
+# run, its fetches) stored, so `evidex runs` and the next summary do not show +0 for stored work.
+RECOUNT = """
+with ids as (select id from runs where id = :run or parent_run = :run)
+update runs set
+  documents_new = (select count(*) from documents where first_seen_run in (select id from ids)),
+  documents_seen = max(coalesce(documents_seen, 0),
+                       (select count(*) from documents where last_seen_run in (select id from ids))),
+  claims_new = (select count(*) from claims where first_seen_run in (select id from ids)),
+  claims_superseded = (select count(*) from claims where superseded_run in (select id from ids)),
+  errors = (select count(*) from run_errors where run_id = :run)
+where id = :run
+"""
 
 
 # Per table with a full-text index: its row count beside the index's, and the rebuild statement.
