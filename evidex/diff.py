@@ -111,13 +111,23 @@ def diff_runs(db: Database, a: int, b: int, plugin: str | None = None, baseline_
         changed.append({"doc_id": claim["doc_id"], "category": claim["category"], "sentence": claim["sentence"],
                         "before": old["id"], "after": claim["id"], "changes": changes})
     baseline_id = baseline_id or run_b.get("baseline_id") or current_baseline(db)
+    before = _baseline_at(db, end_a)
     return {
+        # The seed section reads one baseline; a new seed version between A and B is said, not hidden.
+        "baseline_before": before if before != baseline_id else None,
         "a": _run_info(run_a), "b": _run_info(run_b), "plugin": plugin, "baseline_id": baseline_id,
         "added": [_summary(c) for c in still_added],
         "removed": [_summary(c) for c in removed if c["id"] not in paired],
         "changed": changed,
         "seeds": seed_changes(db, end_a, end_b, baseline_id, plugin) if baseline_id else [],
     }
+
+
+def _baseline_at(db: Database, run_id: int) -> str | None:
+    "The seed baseline the latest run up to run_id was linked against."
+    row = db.execute("select baseline_id from runs where id <= ? and baseline_id is not null order by id desc limit 1",
+                     [run_id]).fetchone()
+    return row[0] if row else None
 
 
 def _run_info(run: dict) -> dict:
@@ -194,6 +204,10 @@ def format_table(result: dict) -> str:
         lines += ["", "CHANGED", table(
             [{**c, "changes": "; ".join(f"{k}: {v[0]} -> {v[1]}" for k, v in c["changes"].items())}
              for c in result["changed"]], ("doc_id", "category", "before", "after", "changes"))]
+    if result.get("baseline_before"):
+        lines += ["", f"The seed review changed between these runs: baseline {result['baseline_before']} -> "
+                      f"{result['baseline_id']}; seed claims below are read against the second "
+                      f"(diff --baseline {result['baseline_before']} reads them against the first)"]
     if result["seeds"]:
         lines += ["", f"SEED CLAIMS (baseline {result['baseline_id']})", table(
             [{"seed_id": s["seed_id"], "status": f"{s['status_before']} -> {s['status_after']}",

@@ -180,11 +180,12 @@ class Runner:
         self._catch_up(db)
         self._link_seed(db)
         after = seed_states(db)
-        # A seed claim first loaded by this run starts from "no evidence".
+        # A seed claim first loaded by this run starts from "no evidence"; one a new seed version
+        # dropped is reported too, not left out.
         self.totals.seed_changes = [
             {"seed_id": k, "before": before.get(k, "no evidence"), "after": v}
             for k, v in after.items() if before.get(k, "no evidence") != v
-        ]
+        ] + [{"seed_id": k, "before": v, "after": "removed from the seed"} for k, v in before.items() if k not in after]
         t = self.totals
         status = "failed" if t.network_failures else ("errors" if t.errors else "ok")
         summary = (f"{t.documents_new} new documents, {t.claims_new} new claims, "

@@ -275,3 +275,22 @@ def test_a_relink_keeps_past_seed_status_and_shows_in_the_diff_of_its_run(setup,
     # Linking again with the same rules changes nothing and starts no run.
     assert run("seed", "link", "--db", db_path).output.endswith("linked 0 claims\n")
     assert db.execute("select max(id) from runs").fetchone()[0] == 3
+
+
+def test_a_new_seed_version_between_two_runs_is_said(setup, tmp_path):
+    plugin_dir, db_path = setup
+    db = open_db(db_path)
+    first = db.execute("select baseline_id from runs where id = 1").fetchone()[0]
+    changed = tmp_path / "seed2"
+    shutil.copytree(SEED, changed)
+    lines = (changed / "claims.jsonl").read_text().splitlines()
+    (changed / "claims.jsonl").write_text("\n".join(lines[1:]) + "\n")  # SR-01 dropped
+    run("seed", "load", changed, "--db", db_path)
+    second = db.execute("select baseline_id from runs where id = 2").fetchone()[0]
+    assert first and second and first != second
+    result = json.loads(run("diff", "1", "2", "--db", db_path, "--format", "json").output)
+    assert result["baseline_before"] == first and result["baseline_id"] == second
+    assert f"The seed review changed between these runs: baseline {first} -> {second}" in run(
+        "diff", "1", "2", "--db", db_path).output
+    same = json.loads(run("diff", "1", "2", "--db", db_path, "--baseline", first, "--format", "json").output)
+    assert same["baseline_before"] is None
