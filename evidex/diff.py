@@ -256,9 +256,11 @@ def receipt(db: Database, run_id: int) -> dict[str, Any]:
         payloads += (row["detail"] or {}).get("responses", [])
     baseline = None
     if run.get("baseline_id"):
-        found = db.execute("select id, doi, title, loaded_at, claims_count, path from baselines where id = ?",
+        # Not loaded_at or path: reloading the seed (every scheduled run does) rewrites those, and
+        # a receipt must not change afterwards.
+        found = db.execute("select id, doi, title, first_loaded_at, claims_count from baselines where id = ?",
                            [run["baseline_id"]]).fetchone()
-        baseline = dict(zip(("id", "doi", "title", "loaded_at", "claims_count", "path"), found)) if found \
+        baseline = dict(zip(("id", "doi", "title", "first_loaded_at", "claims_count"), found)) if found \
             else {"id": run["baseline_id"]}
     current = [r[0] for r in db.execute(
         "select c.id from claims c where " + CURRENT_AT + " order by c.id", {"run": run_end(db, run_id)})]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -89,3 +90,17 @@ def test_receipt_of_an_unknown_run(tmp_path):
     open_db(db_path)
     result = run("runs", "--receipt", "3", "--db", db_path, ok=False)
     assert result.exit_code != 0 and "no run 3" in result.output
+
+
+def test_reloading_the_seed_does_not_change_a_past_receipt(fresh, eval_docs, tmp_path):
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text("".join(eval_docs.read_text().splitlines(keepends=True)[:3]))
+    db_path = tmp_path / "r.db"
+    run("seed", "load", SEED, "--db", db_path)
+    run("ingest", docs, "--db", db_path)
+    before = json.loads(run("runs", "--receipt", "1", "--db", db_path).output)
+    moved = tmp_path / "elsewhere"
+    shutil.copytree(SEED, moved)
+    run("seed", "load", moved, "--db", db_path)  # the same content from another path: loaded_at and path move
+    after = json.loads(run("runs", "--receipt", "1", "--db", db_path).output)
+    assert {k: v for k, v in after.items() if k != "environment"} == {k: v for k, v in before.items() if k != "environment"}
