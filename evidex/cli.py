@@ -476,6 +476,13 @@ def runs(db_path, limit, as_json, receipt):
                 f"{entry['expected']} fetched {entry['fetched']} parsed {entry['parsed']} stored "
                 f"{entry['stored']} skipped {entry['skipped']} failed {entry['failed']} [{entry['status']}]"
             )
+        for error in row["error_samples"][:3]:
+            where = " ".join(str(error[k]) for k in ("plugin", "doc_id") if error[k])
+            click.echo(f"       error {error['stage']}{' ' + where if where else ''}: {error['error'][:160]}")
+        if row["errors"] and row["errors"] > 3:
+            click.echo(f"       ... {row['errors'] - 3} more errors: evidex runs --json, or the run_errors table")
+        if row["status"] in ("failed", "interrupted") and row["message"]:
+            click.echo(f"       {row['status']}: {row['message'][:200]}")
 
 
 @cli.command()

@@ -113,6 +113,11 @@ def test_failing_plugin_is_isolated_and_recorded(fresh, tmp_path, plugin_dir, ev
         list(interferon_docs)).fetchone()[0]
     assert words_on_failed > 0
     assert db["runs"].get(1)["status"] == "errors"
+    # `evidex runs` shows what the errors were, as the exit-code table promises.
+    listing = run("runs", "--db", db_path).output.splitlines()
+    assert [line for line in listing if line.strip().startswith("error extract boom ")][0].split(": ", 1)[1] \
+        .startswith("RuntimeError")
+    assert any(line.strip().startswith(f"... {len(errors) - 3} more errors") for line in listing)
 
 
 def test_bad_files_leave_database_as_it_was(fresh, tmp_path, plugin_dir, eval_docs):
