@@ -185,7 +185,10 @@ def render(data: dict[str, Any], db_name: str) -> str:
         ledger = "; ".join(f"{e['window_start'] or ''}..{e['window_end'] or ''}: expected {e['expected']}, "
                            f"stored {e['stored']}, skipped {e['skipped']}, failed {e['failed']} [{e['status']}]"
                            for e in run["ledger"])
-        run_rows.append({**run, "ledger": ledger or "(no ledger: file ingest or extract)"})
+        if not ledger:
+            ledger = {"run": "(the ledgers are its fetches' own runs)", "ingest": "(no ledger: file ingest)"}.get(
+                run["command"], "(no ledger: nothing fetched)")
+        run_rows.append({**run, "ledger": ledger})
     out.append(table(run_rows, [("id", "Run"), ("command", "Command"), ("started_at", "Started"),
                                 ("status", "Status"), ("query", "Query"), ("documents_seen", "Documents"),
                                 ("documents_new", "New"), ("claims_new", "New claims"),
