@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime
 import hashlib
 import json
 import os
@@ -196,6 +197,9 @@ def ingest(files, db_path, no_extract, source, query, since, until, everything, 
             raise click.UsageError("--since and --all exclude each other: start at a date, or fetch everything")
         if until and since and until < since:
             raise click.UsageError(f"--until {until.date()} is before --since {since.date()}")
+        if until and until.date() > datetime.datetime.now(datetime.timezone.utc).date():
+            # The watermark would move into the future, and later fetches would ask for nothing.
+            raise click.UsageError(f"--until {until.date()} is in the future")
         _ingest_source(db_path, no_extract, source, query, since, until, everything, limit, batch_size,
                        cache_dir, offline, email, quiet, workers, plugins_dir)
         return

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from sqlite_utils import Database
 
 from . import db as store
-from .errors import EvidexError, IncompleteFetch, SourceError
+from .errors import EvidexError, IncompleteFetch, SourceError, UsageError
 from .ingest import Counts, Extraction, store_records
 from .sources import ApiSource, Batch, Window
 
@@ -122,6 +122,9 @@ def fetch_query(
     """
     end = today or datetime.datetime.now(datetime.timezone.utc).date()
     start = start_date(db, source.name, query, since, everything)
+    if start is not None and start > end:
+        # e.g. --until before the query's watermark: an empty window would pass for a complete fetch.
+        raise UsageError(f"the date window starts after it ends ({start} > {end}); give --since")
     run_id = store.start_run(
         db, "ingest", extraction.signature if extraction else {}, source=source.name, query=query,
         pipeline=extraction.pipeline if extraction else None,
@@ -188,7 +191,9 @@ def fetch_query(
         result.status = "errors" if counts.errors else "ok"
     # One transaction: a run never ends 'ok' without its watermark, or the other way round.
     with db.atomic():
-        if result.status in ("ok", "errors"):
+        mark = watermark(db, source.name, query)
+        if result.status in ("ok", "errors") and (mark is None or mark < end):
+            # Never backwards: replaying an old window (--until) must not make the next run refetch.
             db["watermarks"].upsert(
                 {"source": source.name, "query": query, "last_complete": end.isoformat(),
                  "run_id": run_id, "updated_at": store.now()},

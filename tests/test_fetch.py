@@ -510,3 +510,19 @@ def test_a_receipts_rerun_replays_the_cache_offline_on_any_day(server, tmp_path)
     late = invoke("--db", str(tmp_path / "c.db"), "--source", "pubmed", "--query", "cancer", "--since", "2021-01-01",
                   "--until", "2020-06-30")
     assert late.exit_code == 2 and "--until 2020-06-30 is before --since 2021-01-01" in late.stderr
+
+
+def test_until_never_moves_the_watermark_back_nor_into_the_future(server, tmp_path):
+    db_path = tmp_path / "w.db"
+    args = ("--db", str(db_path), "--source", "pubmed", "--query", "cancer", "--no-extract", "--batch-size", "10")
+    future = invoke(*args, "--until", "2999-01-01")
+    assert future.exit_code == 2 and "--until 2999-01-01 is in the future" in future.stderr
+    assert invoke(*args).exit_code == 0
+    today = datetime.datetime.now(datetime.timezone.utc).date().isoformat()
+    marks = lambda: store.open_db(db_path).execute("select last_complete from watermarks").fetchall()  # noqa: E731
+    assert marks() == [(today,)]
+    replay = invoke(*args, "--since", "2019-01-01", "--until", "2020-06-30")  # an old window again
+    assert replay.exit_code == 0, replay.stderr
+    assert marks() == [(today,)]  # not moved back: the next run does not refetch since 2020
+    inverted = invoke(*args, "--until", "2020-06-30")  # starts at the watermark, after the end
+    assert inverted.exit_code == 2 and "the date window starts after it ends" in inverted.stderr
