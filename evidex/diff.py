@@ -86,6 +86,12 @@ def diff_runs(db: Database, a: int, b: int, plugin: str | None = None, baseline_
     run_a, run_b = _run(db, a), _run(db, b)
     if a >= b:
         raise UsageError(f"run A ({a}) must come before run B ({b})")
+    for run in (run_a, run_b):
+        if run.get("parent_run"):
+            # The scheduled run's own later work (catch-up extraction, linking) carries its smaller
+            # id, so the state at the end of one of its fetches cannot be told apart.
+            raise UsageError(f"run {run['id']} is one fetch of scheduled run {run['parent_run']}: "
+                             f"diff scheduled runs (e.g. {run['parent_run']})")
     end_a, end_b = run_end(db, a), run_end(db, b)
     if end_a >= end_b:
         raise UsageError(f"run {b} is part of run {a} (one of its fetches); compare run {a} with the run before it")
@@ -262,7 +268,8 @@ def receipt(db: Database, run_id: int) -> dict[str, Any]:
                            [run["baseline_id"]]).fetchone()
         baseline = dict(zip(("id", "doi", "title", "first_loaded_at", "claims_count"), found)) if found \
             else {"id": run["baseline_id"]}
-    current = [r[0] for r in db.execute(
+    # A fetch of a scheduled run has no state of its own (see diff_runs): its parent's receipt has it.
+    current = None if run.get("parent_run") else [r[0] for r in db.execute(
         "select c.id from claims c where " + CURRENT_AT + " order by c.id", {"run": run_end(db, run_id)})]
     return {
         "receipt": 1,
@@ -282,7 +289,9 @@ def receipt(db: Database, run_id: int) -> dict[str, Any]:
         "raw_payload_sha256": sorted(set(payloads)),
         "runs": runs[1:],
         "watermarks": list(db.query(f"select * from watermarks where run_id in ({marks})", runs)),
-        "claims_current": {"count": len(current), "digest": content_hash("claims", *current)},
+        "claims_current": None if current is None else {"count": len(current),
+                                                         "digest": content_hash("claims", *current)},
+        "parent_run": run.get("parent_run"),
         "rerun": rerun_command(run, ledger),
         "environment": {"python": sys.version.split()[0], "spacy": spacy.__version__, "sqlite": sqlite3.sqlite_version},
     }

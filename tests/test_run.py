@@ -174,8 +174,12 @@ def test_a_scheduled_runs_diff_and_receipt_cover_its_fetches(env, tmp_path):
     assert {w["source"] for w in ticket["watermarks"]} == {"pubmed", "europepmc"}
     assert ticket["rerun"] == ["evidex", "run", "--config", str(config)]
     assert receipt(db, 1)["claims_current"]["count"] < ticket["claims_current"]["count"]
-    with pytest.raises(UsageError, match="run 3 is part of run 2"):
+    with pytest.raises(UsageError, match="run 3 is one fetch of scheduled run 2"):
         diff_runs(db, 2, 3)
+    with pytest.raises(UsageError, match="run 4 is one fetch of scheduled run 2"):
+        diff_runs(db, 1, 4)
+    child = receipt(db, 3)
+    assert child["claims_current"] is None and child["parent_run"] == 2 and child["ledger"]
 
 
 def test_summary_names_the_seed_claims_a_run_gave_evidence(env, tmp_path):
