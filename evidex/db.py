@@ -54,6 +54,12 @@ def read_only_uri(path: Path) -> str:
     # mode=ro on a WAL database still creates <db>-shm; in a directory we cannot write to, only
     # immutable reads work (a one-shot read: no writer can be mid-transaction there either).
     writable = os.access(path.parent, os.W_OK) or path.with_name(path.name + "-shm").exists()
+    wal = path.with_name(path.name + "-wal")
+    if not writable and wal.exists() and wal.stat().st_size:
+        # immutable=1 ignores the write-ahead log: committed runs would be silently missing.
+        raise UsageError(f"{path} has a write-ahead log ({wal.name}) but no {path.name}-shm index, and its "
+                         "directory is not writable, so it cannot be read whole; open it once with write "
+                         "access, or copy the database with its -wal file somewhere writable")
     return f"file:{urllib.parse.quote(str(path))}?{'mode=ro' if writable else 'immutable=1'}"
 
 

@@ -196,6 +196,13 @@ def test_reading_commands_work_on_a_file_they_cannot_write(tmp_path, monkeypatch
     real_access = evidex.db.os.access
     monkeypatch.setattr(evidex.db.os, "access", lambda p, mode: False if mode == evidex.db.os.W_OK else real_access(p, mode))
     assert evidex.db.read_only_uri(path).endswith("?mode=ro")  # the -shm index is there already
+    shm = path.with_name(path.name + "-shm")
+    shm.rename(tmp_path / "shm.bak")
+    wal = path.with_name(path.name + "-wal")
+    if wal.exists() and wal.stat().st_size:  # immutable would ignore the log: refused, not read in part
+        with pytest.raises(evidex.db.UsageError, match="has a write-ahead log .* but no ro.db-shm index"):
+            evidex.db.read_only_uri(path)
+    (tmp_path / "shm.bak").rename(shm)
     for args in (["runs"], ["diff", "1", "2"], ["seed", "status"], ["report", "--output", str(tmp_path / "r.html")]):
         result = runner.invoke(cli, [*args, "--db", str(path)], env=env)
         assert result.exit_code == 0, (args, result.output)
@@ -205,3 +212,28 @@ def test_reading_commands_work_on_a_file_they_cannot_write(tmp_path, monkeypatch
     result = runner.invoke(cli, ["runs", "--db", str(path)], env=env)
     assert result.exit_code == 2 and "is not writable and needs upgrading to this evidex (1 migrations, " \
         "from m015_claim_link_history)" in result.output
+
+
+def test_a_log_that_cannot_be_read_is_refused_not_ignored(tmp_path, monkeypatch):
+    "Read-only directory, a -wal with commits, no -shm: immutable reads would drop the committed rows."
+    import sqlite3
+
+    import evidex.db
+
+    path = tmp_path / "w.db"
+    writer = sqlite3.connect(path)
+    writer.execute("pragma journal_mode = wal")
+    writer.execute("pragma wal_autocheckpoint = 0")
+    writer.execute("create table t (x)")
+    writer.execute("insert into t values (1)")
+    writer.commit()
+    try:
+        assert path.with_name("w.db-wal").stat().st_size > 0
+        path.with_name("w.db-shm").unlink()
+        real_access = evidex.db.os.access
+        monkeypatch.setattr(evidex.db.os, "access",
+                            lambda p, mode: False if mode == evidex.db.os.W_OK else real_access(p, mode))
+        with pytest.raises(evidex.db.UsageError, match="has a write-ahead log"):
+            evidex.db.read_only_uri(path)
+    finally:
+        writer.close()
