@@ -224,9 +224,12 @@ def ingest(files, db_path, no_extract, source, query, since, until, everything, 
             # The receipt's proof of which inputs the run read, hashed in the pass that parses them.
             digest = hashlib.sha256()
             store_records(db, run_id, read_file(path, digest), extraction, counts)
-            digests[path] = digest.hexdigest()
-        db["runs"].update(run_id, {"options": json.dumps({"files": list(files), "files_sha256": digests},
-                                                         sort_keys=True)})
+            digests[os.path.abspath(path)] = digest.hexdigest()
+        # Absolute paths: the receipt's rerun works from any directory.
+        options = {"files": [os.path.abspath(p) for p in files], "files_sha256": digests}
+        if no_extract:
+            options["no_extract"] = True
+        db["runs"].update(run_id, {"options": json.dumps(options, sort_keys=True)})
     load_failures = _report_plugin_failures(db, run_id)
     _finish(db, run_id, counts, load_failures, "ingest")
 
@@ -302,7 +305,8 @@ def _ingest_source(db_path, no_extract, source_name, query, since, until, everyt
 
     options = {"since": since.date().isoformat() if since else None,
                "until": until.date().isoformat() if until else None, "all": everything, "limit": limit,
-               "batch_size": batch_size, "cache_dir": cache_dir, "offline": offline}
+               "batch_size": batch_size, "cache_dir": cache_dir and os.path.abspath(cache_dir), "offline": offline,
+               "no_extract": no_extract or None}
     try:
         result = fetch_query(db, source, query, since=since.date() if since else None,
                              today=until.date() if until else None,

@@ -320,9 +320,10 @@ def rerun_command(run: dict, ledger: list[dict]) -> list[str] | None:
         return ["evidex", "extract"] + (["--all"] if options.get("all") else [])
     if run["command"] != "ingest":
         return None
+    flags = ["--no-extract"] if options.get("no_extract") else []  # else the rerun extracts: another digest
     if run.get("source") in (None, "file"):
-        return ["evidex", "ingest", *options.get("files", [])]
-    argv = ["evidex", "ingest", "--source", run["source"], "--query", run.get("query") or ""]
+        return ["evidex", "ingest", *flags, *options.get("files", [])]
+    argv = ["evidex", "ingest", *flags, "--source", run["source"], "--query", run.get("query") or ""]
     start = run.get("window_start") or _edge(min, ledger, "window_start")
     if start:
         argv += ["--since", start]

@@ -151,7 +151,7 @@ class Runner:
         signature = self.extraction.signature if self.extraction else {}
         pipeline = self.extraction.pipeline if self.extraction else None
         self.run_id = store.start_run(db, "run", signature, pipeline=pipeline, options={
-            "config": str(self.cfg.path), "queries": [q.id for q in self.cfg.queries if q.enabled]})
+            "config": str(Path(self.cfg.path).resolve()), "queries": [q.id for q in self.cfg.queries if q.enabled]})
         try:
             return self._execute(db)
         except EvidexError as ex:  # e.g. an extraction worker died: the run says why it stopped

@@ -104,3 +104,13 @@ def test_reloading_the_seed_does_not_change_a_past_receipt(fresh, eval_docs, tmp
     run("seed", "load", moved, "--db", db_path)  # the same content from another path: loaded_at and path move
     after = json.loads(run("runs", "--receipt", "1", "--db", db_path).output)
     assert {k: v for k, v in after.items() if k != "environment"} == {k: v for k, v in before.items() if k != "environment"}
+
+
+def test_a_no_extract_ingest_reruns_without_extracting_from_any_directory(fresh, eval_docs, tmp_path, monkeypatch):
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text("".join(eval_docs.read_text().splitlines(keepends=True)[:3]))
+    monkeypatch.chdir(tmp_path)
+    run("ingest", "--no-extract", "docs.jsonl", "--db", "r.db")
+    receipt = json.loads(run("runs", "--receipt", "1", "--db", "r.db").output)
+    assert receipt["rerun"] == ["evidex", "ingest", "--no-extract", str(docs)]
+    assert receipt["options"]["files_sha256"] == {str(docs): hashlib.sha256(docs.read_bytes()).hexdigest()}
