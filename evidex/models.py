@@ -164,7 +164,8 @@ class Claim:
         row = {name: getattr(self, name) for name in CLAIM_FIELDS}
         row["id"] = self.id
         for key in ("negation_cues", "hedge_cues", "entities", "extra"):
-            row[key] = json.dumps(row[key], ensure_ascii=False)
+            # default=str as in the id: a plugin's date or path in extra is stored as text, not a crash.
+            row[key] = json.dumps(row[key], ensure_ascii=False, default=str)
         row["negated"] = int(self.negated)
         row["hedged"] = int(self.hedged)
         return row

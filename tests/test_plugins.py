@@ -532,3 +532,33 @@ def test_plugins_check_sets_up_and_runs_every_extractor(fresh, tmp_path, setup, 
     assert "checked 1 extractors" in result.output or code == 2
     if message:
         assert message in result.output
+
+
+def test_a_claim_whose_extra_holds_a_date_is_stored_as_text(fresh, tmp_path):
+    "extra is the plugin's own: a date in it is stored as its text, and the claim keeps its id on re-extraction."
+    plugins = tmp_path / "plugins"
+    write_plugin(plugins, "dated", """
+        import datetime
+        from evidex import Claim, Extractor, hookimpl
+
+        class Dated(Extractor):
+            name = "dated"
+            version = "1"
+
+            def extract(self, document, field, doc):
+                return [Claim(category="x", sentence=doc.text, field=field, start=0, end=len(doc.text),
+                              extra={"seen": datetime.date(2026, 1, 2)})]
+
+        @hookimpl
+        def register_extractors(register):
+            register(Dated())
+    """)
+    docs = tmp_path / "d.jsonl"
+    docs.write_text('{"pmid": "1", "title": "A title."}\n')
+    db_path = tmp_path / "e.db"
+    for args in (["ingest", str(docs)], ["extract", "--all"]):
+        result = CliRunner().invoke(cli, [*args, "--db", str(db_path), "--plugins-dir", str(plugins)],
+                                    env={"EVIDEX_LOAD_PLUGINS": ""})
+        assert result.exit_code == 0, result.output
+    rows = open_db(db_path).execute("select extra, superseded_run from claims").fetchall()
+    assert rows == [('{"seen": "2026-01-02"}', None)]
