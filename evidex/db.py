@@ -500,9 +500,11 @@ def save_extraction(db: Database, document: Document, plugins: Iterable[str],
         db.execute("insert into claim_gaps (claim_id, superseded_run, restored_run) select id, superseded_run, ? "
                    "from claims where superseded_run is not null and id in (select value from json_each(?))",
                    [run_id, json.dumps(sorted(seen))])
+    # The same claim from a later plugin version keeps its row as it was (plugin_version is the
+    # version that first produced it): a diff of two past runs never changes afterwards.
     db.conn.executemany(
-        "update claims set last_seen_run = ?, superseded_run = null, plugin_version = ? where id = ?",
-        [(run_id, claims[i].plugin_version, i) for i in seen],
+        "update claims set last_seen_run = ?, superseded_run = null where id = ?",
+        [(run_id, i) for i in seen],
     )
     fresh = [c for i, c in claims.items() if i not in seen]
     rows = []

@@ -27,7 +27,7 @@ CLAIM_COLUMNS = {
     "id": "Content hash of the claim: stable while plugin, text and reading stay the same",
     "doc_id": "The document the claim was read from (PMID, or source:id without one)",
     "category": "Claim category, as its plugin names it (evidex plugins lists them)",
-    "plugin": "Extractor that produced the claim", "plugin_version": "Its version at the time",
+    "plugin": "Extractor that produced the claim", "plugin_version": "Its version when it first produced the claim (a later version that gives the same claim leaves the row as it is)",
     "subject": "Normalised entity id the claim is about", "predicate": "Relation, e.g. activates",
     "object": "Normalised id of the other entity, if any",
     "direction": "up, down, assoc (association) or none",
