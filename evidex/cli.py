@@ -450,7 +450,8 @@ def _extract_offline(input_path, output, extraction: Extraction, mentions) -> No
 
 @cli.command()
 @db_option
-@click.option("--limit", default=20, show_default=True, help="How many recent runs to list")
+@click.option("--limit", default=20, show_default=True,
+              help="How many recent runs to list (a scheduled run counts once, its fetches listed under it)")
 @click.option("--json", "as_json", is_flag=True, help="Output JSON")
 @click.option("--receipt", type=int, metavar="N", help="Print run N's reproducibility receipt as JSON")
 def runs(db_path, limit, as_json, receipt):
@@ -461,7 +462,12 @@ def runs(db_path, limit, as_json, receipt):
 
         click.echo(json.dumps(make_receipt(db, receipt), indent=2, ensure_ascii=False))
         return
-    rows = list(db.query("select * from runs order by id desc limit ?", [limit]))
+    # A scheduled run writes a run per query and source: --limit counts scheduled runs, not those,
+    # and each is followed by its fetches.
+    rows: list[dict] = []
+    for top in list(db.query("select * from runs where parent_run is null order by id desc limit ?", [limit])):
+        rows.append(top)
+        rows += list(db.query("select * from runs where parent_run = ? order by id desc", [top["id"]]))
     for row in rows:
         row["plugins"] = json.loads(row["plugins"] or "{}")
         row["options"] = json.loads(row["options"] or "null")
@@ -474,7 +480,8 @@ def runs(db_path, limit, as_json, receipt):
         return
     for row in rows:
         click.echo(
-            f"{row['id']:>4} {row['started_at']} {row['command']:<8} {row['status']:<8} "
+            ("  " if row.get("parent_run") else "")
+            + f"{row['id']:>4} {row['started_at']} {row['command']:<8} {row['status']:<8} "
             f"docs {row['documents_seen']} (+{row['documents_new']}) claims +{row['claims_new']} "
             f"errors {row['errors']}" + (f"  {row['source']}: {row['query']}" if row["query"] else "")
         )

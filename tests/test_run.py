@@ -180,6 +180,11 @@ def test_a_scheduled_runs_diff_and_receipt_cover_its_fetches(env, tmp_path):
         diff_runs(db, 1, 4)
     child = receipt(db, 3)
     assert child["claims_current"] is None and child["parent_run"] == 2 and child["ledger"]
+    # `evidex runs --limit 1`: the scheduled run, its fetches under it, nothing older.
+    listing = [line for line in CliRunner().invoke(cli, ["runs", "--db", str(db_path), "--limit", "1"]).output
+               .splitlines() if not line.startswith("       ")]
+    assert [line.split()[0] for line in listing] == ["2", "4", "3"]
+    assert listing[0].startswith("   2 ") and listing[1].startswith("     4 ")
 
 
 def test_summary_names_the_seed_claims_a_run_gave_evidence(env, tmp_path):
