@@ -394,7 +394,18 @@ def _output_file(output: str):
     if output == "-":
         yield click.get_text_stream("stdout")
         return
-    target = Path(output)
+    # Through a symlink to its target; a FIFO, a device or /dev/fd/N is written in place (a
+    # temporary file would replace the node itself).
+    target = Path(os.path.realpath(output))
+    if target.exists() and not target.is_file():
+        if target.is_dir():
+            raise UsageError(f"cannot write {output}: it is a directory")
+        try:
+            with open(target, "w", encoding="utf-8") as f:
+                yield f
+        except OSError as ex:
+            raise UsageError(f"cannot write {output}: {ex.strerror or ex}") from None
+        return
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
         umask = os.umask(0)
@@ -450,7 +461,7 @@ def _extract_offline(input_path, output, extraction: Extraction, mentions) -> No
 
 @cli.command()
 @db_option
-@click.option("--limit", default=20, show_default=True,
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1),
               help="How many recent runs to list (a scheduled run counts once, its fetches listed under it)")
 @click.option("--json", "as_json", is_flag=True, help="Output JSON")
 @click.option("--receipt", type=int, metavar="N", help="Print run N's reproducibility receipt as JSON")

@@ -342,3 +342,28 @@ def test_since_may_be_a_quoted_or_a_toml_date(tmp_path, line):
     config.write_text(GOOD_CONFIG.replace("[run]", "[run]\nsince = 2024-03-01T10:00:00"))
     with pytest.raises(Exception, match="'run.since' must be a string"):
         load_config(config)
+
+
+def test_extract_output_through_a_symlink_or_into_a_fifo_keeps_the_node(eval_docs, tmp_path, monkeypatch):
+    "Only a regular file is replaced by a complete temporary one; a link is followed, a pipe written in place."
+    import stat
+    import threading
+
+    docs = tmp_path / "d.jsonl"
+    docs.write_text("".join(eval_docs.read_text().splitlines(keepends=True)[:2]))
+    real = tmp_path / "real.jsonl"
+    real.write_text("old\n")
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(real)
+    code, err = invoke(["extract", "--input", str(docs), "--output", str(link)], monkeypatch, EVIDEX_LOAD_PLUGINS="ifn")
+    assert code == 0, err
+    assert link.is_symlink() and "old" not in real.read_text() and real.read_text().count("\n") > 0
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got: list[str] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_text()))
+    reader.start()
+    code, err = invoke(["extract", "--input", str(docs), "--output", str(fifo)], monkeypatch, EVIDEX_LOAD_PLUGINS="ifn")
+    reader.join(timeout=30)
+    assert code == 0, err
+    assert stat.S_ISFIFO(fifo.stat().st_mode) and got and got[0] == real.read_text()
