@@ -330,8 +330,10 @@ def rerun_command(run: dict, ledger: list[dict]) -> list[str] | None:
     elif options.get("all"):
         argv.append("--all")
     end = run.get("window_end") or _edge(max, ledger, "window_end")
-    if end:
-        argv += ["--until", end]  # the same window, so the same requests: a cache replays them any day
+    if end and start:
+        # The same window, so the same requests: a cache replays them any day. A fetch with no
+        # start asked for everything, undated: its rerun asks for what the service holds then.
+        argv += ["--until", end]
     if options.get("cache_dir"):
         argv += ["--cache-dir", options["cache_dir"]]
     return argv

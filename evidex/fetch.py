@@ -122,6 +122,10 @@ def fetch_query(
     """
     end = today or datetime.datetime.now(datetime.timezone.utc).date()
     start = start_date(db, source.name, query, since, everything)
+    if start is None and today is not None and options and options.get("until"):
+        # Without a start the services are asked for everything, with no date at all: an end
+        # alone would be recorded but not applied.
+        raise UsageError("--until needs a start: give --since (or fetch the query once without --until)")
     if start is not None and start > end:
         # e.g. --until before the query's watermark: an empty window would pass for a complete fetch.
         raise UsageError(f"the date window starts after it ends ({start} > {end}); give --since")
