@@ -84,6 +84,10 @@ def check_url(url: str, what: str) -> None:
     "A base URL must be http(s)://host...: a typo is a config error (exit 2), not a network failure to retry."
     from urllib.parse import urlsplit
 
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
+        # urlsplit drops tabs and line breaks before looking, the HTTP client does not (a "\r"
+        # from an env file edited on Windows): refuse them here, naming them.
+        raise ConfigError(f"{what}: {url!r} holds white space or a control character")
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises on a port that is no number

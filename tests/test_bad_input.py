@@ -318,7 +318,8 @@ def test_a_text_over_the_parse_limit_is_a_recorded_error_not_a_crash(tmp_path, m
     assert code == 0, err  # done once: not retried (and failed) on every later run
 
 
-@pytest.mark.parametrize("url", ["eutils.example.org/entrez", "ftp://example.org/eutils", "http://", "http://host:port/x"])
+@pytest.mark.parametrize("url", ["eutils.example.org/entrez", "ftp://example.org/eutils", "http://", "http://host:port/x",
+                                 "http://127.0.0.1:9/eutils\r", " http://127.0.0.1:9/eutils", "http://127.0.0.1:9/eu\ttils"])
 def test_a_malformed_base_url_is_a_config_error_not_a_network_failure(tmp_path, monkeypatch, url):
     "Exit 4 says 'nothing to do, the next run catches up': a typo in a URL must not hide behind it."
     db_path = tmp_path / "e.db"
@@ -328,7 +329,8 @@ def test_a_malformed_base_url_is_a_config_error_not_a_network_failure(tmp_path, 
     config = tmp_path / "evidex.toml"
     config.write_text(GOOD_CONFIG.replace("[sources.pubmed]\n", f'[sources.pubmed]\nbase_url = "{url}"\n'))
     code, err = invoke(["run", "--config", str(config), "--db", str(db_path)], monkeypatch, EVIDEX_EMAIL="ci@example.org")
-    assert code == 2 and "pubmed base URL (base_url)" in err
+    # TOML itself refuses a raw control character in a string.
+    assert code == 2 and ("pubmed base URL (base_url)" in err or "is not valid TOML" in err)
     assert not db_path.exists()
 
 
