@@ -125,15 +125,25 @@ def _check_nested(kwargs: dict, where: str) -> None:
                              f"offsets in the abstract) and a label, not {section!r}"[:300])
 
 
+# Other tools' names for the text fields (Europe PMC's abstractText, PubMed's ArticleTitle).
+TEXT_ALIASES = {"abstracttext": "abstract", "abstract_text": "abstract", "articletitle": "title",
+                "article_title": "title"}
+
+
 @functools.lru_cache(maxsize=1024)
 def _meant(key: str) -> str | None:
-    "The field an unknown key most likely stands for: another case, a typo, or a longer name of a text field."
-    lower = key.lower().replace("-", "_")
-    for name in JSONL_FIELDS:
-        if lower == name or (name in ("title", "abstract") and lower.startswith(name)):
+    """The field an unknown key stands for: the same name in another case, another tool's name for
+    a text field, or a typo of one (a paper stored without its text is the loss worth an error)."""
+    lower = key.lower()
+    if lower in JSONL_FIELDS:
+        return lower
+    if lower in TEXT_ALIASES:
+        return TEXT_ALIASES[lower]
+    for name in ("title", "abstract"):
+        # One or two letters swapped, dropped or added: "abstarct", "abstrct", "titel".
+        if abs(len(lower) - len(name)) <= 1 and difflib.SequenceMatcher(None, lower, name).ratio() >= 0.8:
             return name
-    close = difflib.get_close_matches(lower, JSONL_FIELDS, n=1, cutoff=0.8)
-    return close[0] if close else None
+    return None
 
 
 def _refuse_misspelt(obj: dict, known: set[str], where: str) -> None:

@@ -92,7 +92,7 @@ def test_bad_json_line_is_named(eval_docs: Path, tmp_path: Path) -> None:
     ('{"pmid": "1", "title": "t", "abstarct": "text"}', "'abstarct' is not a field evidex reads; did you mean 'abstract'?"),
     ('{"pmid": "1", "Title": "t"}', "'Title' is not a field evidex reads; did you mean 'title'?"),
     ('{"pmid": "1", "title": "t", "abstractText": "text", "source": "MED"}', "did you mean 'abstract'?"),
-    ('{"pmid": "1", "pubdate": "2020"}', "did you mean 'pub_date'?"),
+    ('{"pmid": "1", "titel": "t"}', "'titel' is not a field evidex reads; did you mean 'title'?"),
     ('{"pmid": "1", "source_ids": {"pmc": ["PMC1"]}}', "'source_ids' values must be strings"),
     ('{"pmid": "1", "pub_types": [1, null]}', "'pub_types' must be a list of strings"),
     ('{"pmid": "1", "sections": ["RESULTS"]}', "'sections' must be a list of objects with start <= end"),
@@ -108,9 +108,14 @@ def test_other_unknown_keys_are_ignored(tmp_path: Path) -> None:
     "Keys of other tools (authors, MeSH, an origin) are no evidex field and no misspelling of one."
     path = tmp_path / "docs.jsonl"
     path.write_text(json.dumps({"pmid": "1", "title": "T", "abstract": "A", "origin": "x", "authors": ["A B"],
-                                "mesh": [], "articleTitle": "T", "abstractText": "A"}) + "\n", encoding="utf-8")
-    [doc] = read_file(path)
-    assert (doc.title, doc.abstract) == ("T", "A")
+                                "mesh": [], "articleTitle": "T", "abstractText": "A"}) + "\n"
+                    # Keys of real exports that only resemble a field: Europe PMC, OpenAlex, a database dump.
+                    + json.dumps({"pmid": "2", "title": "T", "pubTypeList": {"pubType": ["Review"]},
+                                  "pubType": "review", "has_abstract": False, "abstract_inverted_index": None,
+                                  "journal_id": 7, "deleted_at": None, "source_id": "S1", "title_source": "x",
+                                  "pubdate": "2020"}) + "\n", encoding="utf-8")
+    first, second = read_file(path)
+    assert (first.title, first.abstract, second.title, second.abstract) == ("T", "A", "T", "")
 
 
 def test_dates_and_the_year_they_give(tmp_path: Path) -> None:
