@@ -26,6 +26,13 @@ FIELDS = ("title", "abstract")
 ISO_DATE = re.compile(r"\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?")
 
 
+def plain_json(value: Any) -> Any:
+    "json.dumps default for a plugin's extra: a set as a sorted list (its text order varies by process), else text."
+    if isinstance(value, (set, frozenset)):
+        return sorted(value, key=lambda v: (type(v).__name__, str(v)))
+    return str(value)
+
+
 def content_hash(*parts: Any) -> str:
     "Stable 16-hex-digit id over parts, prefixed by KEY_VERSION."
     text = "\x1f".join([KEY_VERSION, *("" if p is None else str(p) for p in parts)])
@@ -157,7 +164,7 @@ class Claim:
             int(self.hedged), ",".join(sorted(self.entities)), self.role, self.section, self.study_system,
             self.cancer_type, "" if self.confidence is None else f"{float(self.confidence):.6g}", "\x1e".join(self.negation_cues),
             "\x1e".join(self.hedge_cues),
-            json.dumps(self.extra, sort_keys=True, ensure_ascii=False, default=str) if self.extra else "",
+            json.dumps(self.extra, sort_keys=True, ensure_ascii=False, default=plain_json) if self.extra else "",
         )
 
     def to_row(self) -> dict[str, Any]:
@@ -165,7 +172,7 @@ class Claim:
         row["id"] = self.id
         for key in ("negation_cues", "hedge_cues", "entities", "extra"):
             # default=str as in the id: a plugin's date or path in extra is stored as text, not a crash.
-            row[key] = json.dumps(row[key], ensure_ascii=False, default=str)
+            row[key] = json.dumps(row[key], ensure_ascii=False, default=plain_json)
         row["negated"] = int(self.negated)
         row["hedged"] = int(self.hedged)
         return row
