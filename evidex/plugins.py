@@ -36,6 +36,7 @@ class LoadState:
     origins: dict[str, str] = field(default_factory=dict)  # plugin name -> where it was loaded from
     clashes: list[str] = field(default_factory=list)  # two plugins under one name: an error every load
     unknown: str = ""  # EVIDEX_LOAD_PLUGINS names no installed plugin has: an error every load
+    unknown_names: list[str] = field(default_factory=list)
 
 
 state = LoadState()
@@ -51,18 +52,24 @@ def _wanted(ep: importlib.metadata.EntryPoint) -> bool:
     return ep.name in allowed or (dist != "" and dist in {_normal(n) for n in allowed})
 
 
-def _unknown_names(installed: list[importlib.metadata.EntryPoint]) -> str:
-    "What EVIDEX_LOAD_PLUGINS names that no installed plugin is called, as an error message ('' if none)."
+def _unknown_names(installed: list[importlib.metadata.EntryPoint]) -> tuple[str, list[str]]:
+    "What EVIDEX_LOAD_PLUGINS names that no installed plugin is called: an error message ('' if none), the names."
     names = os.environ.get("EVIDEX_LOAD_PLUGINS")
     if not names:
-        return ""
+        return "", []
     known = {ep.name for ep in installed} | {_normal(ep.dist.name) for ep in installed if ep.dist}
     unknown = [n.strip() for n in names.split(",")
                if n.strip() and n.strip() not in known and _normal(n.strip()) not in known]
     if not unknown:
-        return ""
+        return "", []
     return (f"EVIDEX_LOAD_PLUGINS names {', '.join(repr(n) for n in unknown)}, which no installed plugin is "
-            f"called; installed: {', '.join(sorted({ep.name for ep in installed})) or 'none'}")
+            f"called; installed: {', '.join(sorted({ep.name for ep in installed})) or 'none'}"), unknown
+
+
+def _named_by_plugins_dir() -> bool:
+    "Are the names EVIDEX_LOAD_PLUGINS has that no installed plugin has all plugins-dir modules (loaded anyway)?"
+    local = {name for name, origin in state.origins.items() if origin.startswith("file ")}
+    return bool(local) and set(state.unknown_names) <= local
 
 
 def _normal(name: str) -> str:
@@ -100,7 +107,7 @@ def load_plugins(plugins_dir: str | os.PathLike | None = None) -> None:
         for module_name in DEFAULT_PLUGINS:
             _register(importlib.import_module(module_name), module_name, _evidex_version(), f"module {module_name}")
         installed = list(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP))
-        state.unknown = _unknown_names(installed)
+        state.unknown, state.unknown_names = _unknown_names(installed)
         for ep in installed:
             if not _wanted(ep):
                 continue
@@ -116,7 +123,7 @@ def load_plugins(plugins_dir: str | os.PathLike | None = None) -> None:
         load_plugins_dir(Path(plugins_dir))
     if state.clashes:
         raise PluginError(f"{state.clashes[0]}; rename or uninstall one")
-    if state.unknown:
+    if state.unknown and not _named_by_plugins_dir():
         # A misspelt name would otherwise run without that plugin, or with none at all.
         raise PluginError(state.unknown)
     try:
@@ -170,4 +177,5 @@ def reset() -> None:
     state.origins.clear()
     state.clashes.clear()
     state.unknown = ""
+    state.unknown_names.clear()
     sys.modules.pop("evidex_local_plugins", None)

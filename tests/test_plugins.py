@@ -564,3 +564,9 @@ def test_a_claim_whose_extra_holds_a_date_is_stored_as_text(fresh, tmp_path):
         assert result.returncode == 0, result.stderr
     rows = open_db(db_path).execute("select extra, superseded_run from claims").fetchall()
     assert rows == [('{"seen": "2026-01-02", "tags": ["alpha", "beta", "gamma"]}', None)]
+
+
+def test_a_plugins_dir_module_named_in_evidex_load_plugins_is_no_error(fresh, tmp_path, monkeypatch):
+    write_plugin(tmp_path, "words", EXTRACTOR_PLUGIN.format(name="words", word="cancer"))
+    monkeypatch.setenv("EVIDEX_LOAD_PLUGINS", "ifn,words")
+    assert {"ifn", "words"} <= set(get_extractors(str(tmp_path)))
