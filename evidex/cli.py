@@ -229,6 +229,8 @@ def ingest(files, db_path, no_extract, source, query, since, until, everything, 
         options = {"files": [os.path.abspath(p) for p in files], "files_sha256": digests}
         if no_extract:
             options["no_extract"] = True
+        if plugins_dir:
+            options["plugins_dir"] = os.path.abspath(plugins_dir)
         db["runs"].update(run_id, {"options": json.dumps(options, sort_keys=True)})
     load_failures = _report_plugin_failures(db, run_id)
     _finish(db, run_id, counts, load_failures, "ingest")
@@ -306,7 +308,8 @@ def _ingest_source(db_path, no_extract, source_name, query, since, until, everyt
     options = {"since": since.date().isoformat() if since else None,
                "until": until.date().isoformat() if until else None, "all": everything, "limit": limit,
                "batch_size": batch_size, "cache_dir": cache_dir and os.path.abspath(cache_dir), "offline": offline,
-               "no_extract": no_extract or None}
+               "no_extract": no_extract or None,
+               "plugins_dir": os.path.abspath(plugins_dir) if plugins_dir else None}
     try:
         result = fetch_query(db, source, query, since=since.date() if since else None,
                              today=until.date() if until else None,
@@ -371,7 +374,9 @@ def extract(db_path, input_path, output, only, everything, mentions, workers, pl
         raise UsageError(f"database {db_path} does not exist (evidex ingest or run creates it)")
     _lock(db_path)
     db = store.open_db(db_path, create=False)
-    run_id = store.start_run(db, "extract", extraction.signature, options={"all": everything},
+    options = {"all": everything, "only": list(only) or None,
+               "plugins_dir": os.path.abspath(plugins_dir) if plugins_dir else None}
+    run_id = store.start_run(db, "extract", extraction.signature, options={k: v for k, v in options.items() if v},
                              pipeline=extraction.pipeline,
                              baseline_id=current_baseline(db))
     counts = Counts()

@@ -316,11 +316,15 @@ def rerun_command(run: dict, ledger: list[dict]) -> list[str] | None:
     options = json.loads(run["options"]) if run.get("options") else {}
     if run["command"] == "run" and options.get("config"):
         return ["evidex", "run", "--config", options["config"]]
+    # The same plugins: a plugins directory, and for extract the extractors it was limited to.
+    plugins = ["--plugins-dir", options["plugins_dir"]] if options.get("plugins_dir") else []
     if run["command"] == "extract":
-        return ["evidex", "extract"] + (["--all"] if options.get("all") else [])
+        return ["evidex", "extract", *(["--all"] if options.get("all") else []),
+                *(a for name in options.get("only") or [] for a in ("--extractor", name)), *plugins]
     if run["command"] != "ingest":
         return None
     flags = ["--no-extract"] if options.get("no_extract") else []  # else the rerun extracts: another digest
+    flags += plugins
     if run.get("source") in (None, "file"):
         return ["evidex", "ingest", *flags, *options.get("files", [])]
     argv = ["evidex", "ingest", *flags, "--source", run["source"], "--query", run.get("query") or ""]
@@ -334,8 +338,10 @@ def rerun_command(run: dict, ledger: list[dict]) -> list[str] | None:
         # The same window, so the same requests: a cache replays them any day. A fetch with no
         # start asked for everything, undated: its rerun asks for what the service holds then.
         argv += ["--until", end]
+    if options.get("limit"):
+        argv += ["--limit", str(options["limit"])]
     if options.get("cache_dir"):
-        argv += ["--cache-dir", options["cache_dir"]]
+        argv += ["--cache-dir", options["cache_dir"]] + (["--offline"] if options.get("offline") else [])
     return argv
 
 

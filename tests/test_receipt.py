@@ -114,3 +114,13 @@ def test_a_no_extract_ingest_reruns_without_extracting_from_any_directory(fresh,
     receipt = json.loads(run("runs", "--receipt", "1", "--db", "r.db").output)
     assert receipt["rerun"] == ["evidex", "ingest", "--no-extract", str(docs)]
     assert receipt["options"]["files_sha256"] == {str(docs): hashlib.sha256(docs.read_bytes()).hexdigest()}
+
+
+def test_an_extract_limited_to_one_extractor_reruns_as_such(fresh, eval_docs, tmp_path):
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text("".join(eval_docs.read_text().splitlines(keepends=True)[:3]))
+    db_path = tmp_path / "r.db"
+    run("ingest", "--no-extract", docs, "--db", db_path)
+    run("extract", "--all", "--extractor", "age", "--db", db_path)
+    receipt = json.loads(run("runs", "--receipt", "2", "--db", db_path).output)
+    assert receipt["rerun"] == ["evidex", "extract", "--all", "--extractor", "age"]
