@@ -220,7 +220,9 @@ with ids as (select id from runs where id = :run or parent_run = :run)
 update runs set
   documents_new = (select count(*) from documents where first_seen_run in (select id from ids)),
   documents_seen = max(coalesce(documents_seen, 0),
-                       (select count(*) from documents where last_seen_run in (select id from ids))),
+                       (select count(*) from documents where last_seen_run in (select id from ids)),
+                       -- extract does not touch documents.last_seen_run: its claims say what it read
+                       (select count(distinct doc_id) from claims where last_seen_run in (select id from ids))),
   claims_new = (select count(*) from claims where first_seen_run in (select id from ids)),
   claims_superseded = (select count(*) from claims where superseded_run in (select id from ids)),
   errors = (select count(*) from run_errors where run_id = :run)
@@ -459,8 +461,9 @@ def _current_ids(db: Database, table: str, doc_id: str, plugins: list[str]) -> l
     "Ids of the rows (claims or mentions) these plugins currently hold for a document."
     marks = ",".join("?" * len(plugins))
     sql = {
-        "claims": f"select id from claims where doc_id = ? and plugin in ({marks}) and superseded_run is null",
-        "mentions": f"select id from mentions where doc_id = ? and plugin in ({marks}) and superseded_run is null",
+        # "+": by the doc_id index, never the superseded_run one (which walks every current row).
+        "claims": f"select id from claims where doc_id = ? and plugin in ({marks}) and +superseded_run is null",
+        "mentions": f"select id from mentions where doc_id = ? and plugin in ({marks}) and +superseded_run is null",
     }[table]
     return [r[0] for r in db.execute(sql, [doc_id, *plugins])]
 

@@ -145,7 +145,8 @@ def seed_counts(db: Database, run_id: int, baseline_id: str, plugin: str | None 
     "Per seed id, the relations of the claims current at run_id (linking on the fly where unlinked)."
     # The link in force at the run: the earliest one replaced after it (claim_link_history), else
     # the current one.
-    sql = f"""select c.*, coalesce(h.relation, l.relation) as link_relation,
+    # Only ids and links: a dict of every current claim's full row cost most of a diff's time.
+    sql = f"""select c.id, coalesce(h.relation, l.relation) as link_relation,
                      case when h.claim_id is null then l.seed_id else h.seed_id end as link_seed
               from claims c
               left join claim_links l on l.claim_id = c.id and l.baseline_id = :baseline
@@ -156,17 +157,20 @@ def seed_counts(db: Database, run_id: int, baseline_id: str, plugin: str | None 
               where {CURRENT_AT}""" + (" and c.plugin = :plugin" if plugin else "")
     counts: dict[str, Counter] = defaultdict(Counter)
     unlinked = []
-    for row in db.query(sql, {"run": run_id, "baseline": baseline_id, "plugin": plugin}):
-        if row["link_relation"] is None:
-            unlinked.append(row)
-        elif row["link_seed"]:
-            counts[row["link_seed"]][row["link_relation"]] += 1
+    for claim_id, relation, seed_id in db.execute(sql, {"run": run_id, "baseline": baseline_id, "plugin": plugin}):
+        if relation is None:
+            unlinked.append(claim_id)
+        elif seed_id:
+            counts[seed_id][relation] += 1
     if unlinked:  # e.g. claims superseded before this baseline was loaded
         index = SeedIndex.for_baseline(db, baseline_id)
-        for row in with_sentence_entities(db, unlinked):
-            link = index.classify(row)
-            if link.seed_id:
-                counts[link.seed_id][link.relation] += 1
+        for start in range(0, len(unlinked), 500):
+            chunk = unlinked[start:start + 500]
+            rows = list(db.query(f"select * from claims where id in ({','.join('?' * len(chunk))})", chunk))
+            for row in with_sentence_entities(db, rows):
+                link = index.classify(row)
+                if link.seed_id:
+                    counts[link.seed_id][link.relation] += 1
     return counts
 
 

@@ -306,3 +306,12 @@ def m015_claim_link_history(db: Database) -> None:
          "replaced_run": int},
         pk=("claim_id", "baseline_id", "replaced_run"),
     )
+
+
+@migrations()
+def m016_lookup_indexes(db: Database) -> None:
+    # Lookups that grew with the table: claims restored by a run (per-run relinking), entity
+    # search without case (claims_for_entity), documents first stored by a run (run recounts).
+    db.execute("create index if not exists idx_claim_gaps_restored_run on claim_gaps (restored_run)")
+    db.execute("create index if not exists idx_claim_entities_entity_nocase on claim_entities (entity collate nocase)")
+    db.execute("create index if not exists idx_documents_first_seen_run on documents (first_seen_run)")

@@ -506,6 +506,7 @@ def claims_to_link(db: Database, baseline_id: str, force: bool = False, run_id: 
     ids = [r[0] for r in db.execute(sql, [baseline_id] if force else [baseline_id, LINK_RULES])]
     if run_id is None or force:
         return ids
+    # From the touched sentences to their claims (cross join: that order, by the doc_id index).
     neighbours = db.execute("""
         with runs_of as (select id from runs where id = :run or parent_run = :run),
         touched as (
@@ -514,9 +515,9 @@ def claims_to_link(db: Database, baseline_id: str, force: bool = False, run_id: 
           union
           select c.doc_id, c.field, c.start, c."end" from claim_gaps g join claims c on c.id = g.claim_id
           where g.restored_run in (select id from runs_of))
-        select c.id from claims c join touched t
+        select c.id from touched t cross join claims c
           on c.doc_id = t.doc_id and c.field = t.field and c.start = t.start and c."end" = t."end"
-        where c.superseded_run is null""", {"run": run_id})
+        where +c.superseded_run is null""", {"run": run_id})
     return sorted(set(ids).union(r[0] for r in neighbours))
 
 
@@ -567,7 +568,8 @@ def with_sentence_entities(db: Database, claims: list[dict]) -> list[dict]:
     for start in range(0, len(docs), 500):
         chunk = docs[start:start + 500]
         for row in db.query(f"""select doc_id, field, start, "end", entities from claims
-                                where superseded_run is null and doc_id in ({','.join('?' * len(chunk))})""", chunk):
+                                where +superseded_run is null and doc_id in ({','.join('?' * len(chunk))})""",
+                                chunk):  # "+": look up by doc_id; the superseded_run index walks every claim
             key = (row["doc_id"], row["field"], row["start"], row["end"])
             found.setdefault(key, set()).update(_json_list(row["entities"]))
     for claim in claims:
