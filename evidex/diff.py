@@ -93,8 +93,6 @@ def diff_runs(db: Database, a: int, b: int, plugin: str | None = None, baseline_
             raise UsageError(f"run {run['id']} is one fetch of scheduled run {run['parent_run']}: "
                              f"diff scheduled runs (e.g. {run['parent_run']})")
     end_a, end_b = run_end(db, a), run_end(db, b)
-    if end_a >= end_b:
-        raise UsageError(f"run {b} is part of run {a} (one of its fetches); compare run {a} with the run before it")
     params = {"a": end_a, "b": end_b}
     # Current at B and not at A, and the reverse: a claim superseded and later restored is in
     # neither when both runs fall outside its gap.
@@ -144,8 +142,7 @@ def _run_info(run: dict) -> dict:
 def seed_counts(db: Database, run_id: int, baseline_id: str, plugin: str | None = None) -> dict[str, Counter]:
     "Per seed id, the relations of the claims current at run_id (linking on the fly where unlinked)."
     # The link in force at the run: the earliest one replaced after it (claim_link_history), else
-    # the current one.
-    # Only ids and links: a dict of every current claim's full row cost most of a diff's time.
+    # the current one. Only ids and links: a dict per current claim cost most of a diff's time.
     sql = f"""select c.id, coalesce(h.relation, l.relation) as link_relation,
                      case when h.claim_id is null then l.seed_id else h.seed_id end as link_seed
               from claims c
