@@ -399,8 +399,18 @@ def _output_file(output: str):
     if output == "-":
         yield click.get_text_stream("stdout")
         return
-    # Through a symlink to its target; a FIFO, a device or /dev/fd/N is written in place (a
-    # temporary file would replace the node itself).
+    fd = _descriptor(output)
+    if fd is not None:
+        # /dev/stdout, /dev/fd/N: the descriptor the shell opened (appending, or a pipe), not a
+        # reopened path (which would truncate the file, or not exist for a pipe).
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", closefd=False) as f:
+                yield f
+        except OSError as ex:
+            raise UsageError(f"cannot write {output}: {ex.strerror or ex}") from None
+        return
+    # Through a symlink to its target; a FIFO or a device is written in place (a temporary file
+    # would replace the node itself).
     target = Path(os.path.realpath(output))
     if target.exists() and not target.is_file():
         if target.is_dir():
@@ -433,6 +443,17 @@ def _output_file(output: str):
         # A failure part-way (bad input, an interrupt) leaves the previous output as it was.
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _descriptor(path: str) -> int | None:
+    "The open file descriptor a path names (/dev/stdout, /dev/stderr, /dev/fd/N, /proc/self/fd/N), if any."
+    named = {"/dev/stdout": 1, "/dev/stderr": 2}
+    if path in named:
+        return named[path]
+    for prefix in ("/dev/fd/", "/proc/self/fd/"):
+        if path.startswith(prefix) and path[len(prefix):].isdigit():
+            return int(path[len(prefix):])
+    return None
 
 
 def _extract_offline(input_path, output, extraction: Extraction, mentions) -> None:

@@ -341,6 +341,8 @@ def rerun_command(run: dict, ledger: list[dict]) -> list[str] | None:
         argv += ["--until", end]
     if options.get("limit"):
         argv += ["--limit", str(options["limit"])]
+    if options.get("batch_size"):  # the efetch requests, so the cache's keys, depend on it
+        argv += ["--batch-size", str(options["batch_size"])]
     if options.get("cache_dir"):
         argv += ["--cache-dir", options["cache_dir"]] + (["--offline"] if options.get("offline") else [])
     return argv

@@ -131,19 +131,25 @@ TEXT_ALIASES = {"abstracttext": "abstract", "abstract_text": "abstract", "articl
 
 
 @functools.lru_cache(maxsize=1024)
-def _meant(key: str) -> str | None:
-    """The field an unknown key stands for: the same name in another case, another tool's name for
-    a text field, or a typo of one (a paper stored without its text is the loss worth an error)."""
-    lower = key.lower()
+def _meant(key: str) -> tuple[str | None, bool]:
+    """The field an unknown key stands for, and whether that holds only if it has a value.
+
+    The same name in another case or with dashes (`Abstract`, `pub-date`), another tool's name
+    for a text field (`abstractText`, `abstract_en`, OpenAlex's `abstract_inverted_index`), or a
+    typo of one: a paper stored without its text or date is the loss worth an error.
+    """
+    lower = key.lower().replace("-", "_")
     if lower in JSONL_FIELDS:
-        return lower
+        return lower, False
     if lower in TEXT_ALIASES:
-        return TEXT_ALIASES[lower]
+        return TEXT_ALIASES[lower], False
     for name in ("title", "abstract"):
         # One or two letters swapped, dropped or added: "abstarct", "abstrct", "titel".
         if abs(len(lower) - len(name)) <= 1 and difflib.SequenceMatcher(None, lower, name).ratio() >= 0.8:
-            return name
-    return None
+            return name, False
+        if lower.startswith(name):  # "abstract_text", "abstract_en", "title_en": only with text in it
+            return name, True
+    return None, False
 
 
 def _refuse_misspelt(obj: dict, known: set[str], where: str) -> None:
@@ -153,10 +159,14 @@ def _refuse_misspelt(obj: dict, known: set[str], where: str) -> None:
     the paper with no abstract and report success.
     """
     for key in obj.keys() - JSONL_FIELDS:
-        meant = _meant(key)
-        if meant is not None and meant not in known:
-            raise InputError(f"{where}: {key!r} is not a field evidex reads; did you mean {meant!r}? "
-                             f"(fields: {', '.join(sorted(JSONL_FIELDS))})")
+        meant, needs_value = _meant(key)
+        if meant is None or meant in known:
+            continue
+        value = obj[key]
+        if needs_value and not (isinstance(value, (str, dict, list)) and value):
+            continue  # "abstract_inverted_index": null, "title_source": "" say nothing is lost
+        raise InputError(f"{where}: {key!r} is not a field evidex reads; did you mean {meant!r}? "
+                         f"(fields: {', '.join(sorted(JSONL_FIELDS))})")
 
 
 # The JSON type each optional field must have (the rest are checked above).

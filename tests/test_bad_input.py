@@ -369,3 +369,22 @@ def test_extract_output_through_a_symlink_or_into_a_fifo_keeps_the_node(eval_doc
     reader.join(timeout=30)
     assert code == 0, err
     assert stat.S_ISFIFO(fifo.stat().st_mode) and got and got[0] == real.read_text()
+
+
+def test_extract_output_to_a_descriptor_writes_through_it(eval_docs, tmp_path):
+    "/dev/stdout appended to a file (>>) or into a pipe: the shell's descriptor, not a reopened path."
+    docs = tmp_path / "d.jsonl"
+    docs.write_text('{"pmid": "1", "title": "Type I IFN reduced tumour growth in mice."}\n')
+    log = tmp_path / "log.txt"
+    log.write_text("earlier line\n")
+    env = {**os.environ, "EVIDEX_LOAD_PLUGINS": "ifn"}
+    with open(log, "a") as out:
+        proc = subprocess.run([sys.executable, "-m", "evidex", "extract", "--input", str(docs), "--output", "/dev/stdout"],
+                              stdout=out, stderr=subprocess.PIPE, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    lines = log.read_text().splitlines()
+    assert lines[0] == "earlier line" and len(lines) > 1 and all(line.startswith("{") for line in lines[1:])
+    piped = subprocess.run([sys.executable, "-m", "evidex", "extract", "--input", str(docs), "--output", "/dev/fd/1"],
+                           capture_output=True, text=True, env=env)
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stdout.splitlines() == lines[1:]

@@ -82,7 +82,8 @@ def test_receipt_of_a_source_run_lists_urls_windows_ledger_and_payload_hashes(fr
     assert receipt["options"] == {"cache_dir": "cache", "batch_size": 200}
     assert receipt["plugins"] == {"ifn": {"version": "0.2", "data_hash": "abc"}} and receipt["baseline"] is None
     assert receipt["rerun"] == ["evidex", "ingest", "--source", "pubmed", "--query", '"type I interferon"[tiab]',
-                                "--since", "2026-01-01", "--until", "2026-11-27", "--cache-dir", "cache"]
+                                "--since", "2026-01-01", "--until", "2026-11-27", "--batch-size", "200",
+                                "--cache-dir", "cache"]
 
 
 def test_receipt_of_an_unknown_run(tmp_path):
