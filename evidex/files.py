@@ -68,8 +68,9 @@ def document_from_json(obj: dict, where: str) -> Document:
     doc_id = obj.get("id") or obj.get("pmid")
     if doc_id is None or not str(doc_id).strip():
         raise InputError(f"{where}: record has neither 'pmid' nor 'id'")
-    if len(obj) > len(kwargs_known := obj.keys() & JSONL_FIELDS):
-        _refuse_misspelt(obj, kwargs_known, where)
+    known = obj.keys() & JSONL_FIELDS
+    if len(known) < len(obj):
+        _refuse_misspelt(obj, known, where)
     kwargs = {k: v for k, v in obj.items() if k in JSONL_FIELDS}
     kwargs["id"] = str(doc_id).strip()
     if obj.get("pmid"):

@@ -291,9 +291,7 @@ def m014_run_parent(db: Database) -> None:
     db.execute("update runs set parent_run = json_extract(options, '$.run') "
                "where command = 'ingest' and json_valid(options) and json_type(options, '$.run') = 'integer'")
     db["runs"].create_index(["parent_run"])
-    from .views import create_views
-
-    create_views(db)  # run_additions counts a scheduled run's fetches under it
+    # run_additions now counts a scheduled run's fetches under it: db.refresh_views replaces it.
 
 
 @migrations()

@@ -635,7 +635,6 @@ def seed_load(path: str, db_path: str) -> None:
 @click.option("--all", "everything", is_flag=True, help="Recompute every current claim's link")
 def seed_link(db_path: str, everything: bool) -> None:
     "Link current claims to the current baseline (those not linked yet, or all with --all)."
-    store.check_db_path(Path(db_path))
     db = store.open_db(db_path, create=False)
     baseline_id = current_baseline(db)
     if baseline_id is None:
