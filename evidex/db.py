@@ -206,7 +206,7 @@ def close_interrupted_runs(db: Database) -> int:
     if stale:
         with db.atomic():
             for run_id in stale:
-                db["runs"].update(run_id, {"status": "interrupted", "message": "process ended before the run finished"})
+                db.table("runs").update(run_id, {"status": "interrupted", "message": "process ended before the run finished"})
                 db.execute("update ledger set status = 'interrupted' where run_id = ? and status = 'running'", [run_id])
             for run_id in stale:  # children first closed above, so a parent's sums see their rows
                 db.execute(RECOUNT, {"run": run_id})
@@ -269,7 +269,7 @@ def start_run(db: Database, command: str, plugins: dict | None = None, **fields:
     for key, value in fields.items():
         row[key] = json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else value
     with db.atomic():
-        run_id: int = db["runs"].insert(row).last_pk  # type: ignore[assignment]
+        run_id: int = db.table("runs").insert(row).last_pk  # type: ignore[assignment]
     _started.add((_db_file(db), run_id))
     return run_id
 
@@ -278,14 +278,14 @@ def finish_run(db: Database, run_id: int, status: str, message: str | None = Non
     "Close a run with its final status and counts."
     errors = db.execute("select count(*) from run_errors where run_id = ?", [run_id]).fetchone()[0]
     with db.atomic():
-        db["runs"].update(run_id, {"finished_at": now(), "status": status, "message": message,
+        db.table("runs").update(run_id, {"finished_at": now(), "status": status, "message": message,
                                    "errors": errors, **counts})
 
 
 def record_error(db: Database, run_id: int, stage: str, error: str, *, doc_id: str | None = None,
                  plugin: str | None = None, detail: str | None = None) -> None:
     "Store one failure of a run (a plugin raising, a fetch failing, a bad file)."
-    db["run_errors"].insert({"run_id": run_id, "stage": stage, "doc_id": doc_id, "plugin": plugin,
+    db.table("run_errors").insert({"run_id": run_id, "stage": stage, "doc_id": doc_id, "plugin": plugin,
                              "error": error, "detail": detail, "at": now()})
 
 

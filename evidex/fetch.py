@@ -198,7 +198,7 @@ def fetch_query(
         mark = watermark(db, source.name, query)
         if result.status in ("ok", "errors") and (mark is None or mark < end):
             # Never backwards: replaying an old window (--until) must not make the next run refetch.
-            db["watermarks"].upsert(
+            db.table("watermarks").upsert(
                 {"source": source.name, "query": query, "last_complete": end.isoformat(),
                  "run_id": run_id, "updated_at": store.now()},
                 pk=("source", "query"),
@@ -231,7 +231,7 @@ def _close_window(db: Database, result: FetchResult, window: Window, ledger_id: 
     _add_totals(result, ledger)
     status = "limited" if limited else ("complete" if ledger.balanced() else "incomplete")
     with db.atomic():
-        db["ledger"].update(ledger_id, ledger.row(status))
+        db.table("ledger").update(ledger_id, ledger.row(status))
     result.windows += 1
     return status == "incomplete"
 
@@ -285,7 +285,7 @@ def _insert_ledger(db: Database, run_id: int, source: str, query: str, window: W
                "window_start": window.start.isoformat() if window.start else None,
                "window_end": window.end.isoformat() if window.end else None,
                **ledger.row("running")}
-        return db["ledger"].insert(row).last_pk  # type: ignore[return-value]
+        return db.table("ledger").insert(row).last_pk  # type: ignore[return-value]
 
 
 def _store_batch(db: Database, run_id: int, ledger_id: int, ledger: LedgerRow, batch: Batch,
@@ -304,7 +304,7 @@ def _store_batch(db: Database, run_id: int, ledger_id: int, ledger: LedgerRow, b
         with db.atomic():
             store_records(db, run_id, batch.records, extraction, counts, on_stored=on_stored)
             ledger.add(batch, stored)
-            db["ledger"].update(ledger_id, ledger.row("running"))
+            db.table("ledger").update(ledger_id, ledger.row("running"))
     except BaseException:
         ledger.__dict__.update(before[0])
         counts.__dict__.update(before[1])
@@ -329,6 +329,6 @@ def _fail(db: Database, run_id: int, ledger_id: int | None, ledger: LedgerRow | 
             detail = json.loads(row["detail"])
             detail["error"] = message
             row["detail"] = json.dumps(detail)
-            db["ledger"].update(ledger_id, row)
+            db.table("ledger").update(ledger_id, row)
         store.record_error(db, run_id, "fetch", message)
         store.finish_run(db, run_id, status, message, **counts.as_run_fields())

@@ -10,7 +10,7 @@ migrations = Migrations("evidex")
 
 @migrations()
 def m001_initial(db: Database) -> None:
-    db["runs"].create(
+    db.table("runs").create(
         {
             "id": int, "command": str, "started_at": str, "finished_at": str, "status": str,
             "evidex_version": str, "plugins": str, "baseline_id": str, "source": str,
@@ -22,7 +22,7 @@ def m001_initial(db: Database) -> None:
         pk="id",
         not_null={"command", "started_at", "status"},
     )
-    db["documents"].create(
+    db.table("documents").create(
         {
             "id": str, "pmid": str, "doi": str, "pmcid": str, "source": str, "source_ids": str,
             "title": str, "abstract": str, "journal": str, "pub_date": str, "year": int,
@@ -35,12 +35,12 @@ def m001_initial(db: Database) -> None:
         defaults={"deleted": 0},
     )
     # Every identifier a document was seen under, for cross-source de-duplication.
-    db["document_ids"].create(
+    db.table("document_ids").create(
         {"scheme": str, "value": str, "doc_id": str, "run_id": int},
         pk=("scheme", "value"),
         foreign_keys=[("doc_id", "documents", "id"), ("run_id", "runs", "id")],
     )
-    db["claims"].create(
+    db.table("claims").create(
         {
             "id": str, "doc_id": str, "plugin": str, "plugin_version": str, "category": str,
             "subject": str, "predicate": str, "object": str, "direction": str,
@@ -57,12 +57,12 @@ def m001_initial(db: Database) -> None:
         ],
     )
     # One row per (claim, entity): "claims naming STING1" is an indexed lookup.
-    db["claim_entities"].create(
+    db.table("claim_entities").create(
         {"claim_id": str, "entity": str, "category": str},
         pk=("claim_id", "entity"),
         foreign_keys=[("claim_id", "claims", "id")],
     )
-    db["mentions"].create(
+    db.table("mentions").create(
         {
             "id": str, "doc_id": str, "plugin": str, "plugin_version": str, "category": str,
             "entity": str, "field": str, "start": int, "end": int, "text": str,
@@ -72,14 +72,14 @@ def m001_initial(db: Database) -> None:
         foreign_keys=[("doc_id", "documents", "id"), ("first_seen_run", "runs", "id"),
                       ("last_seen_run", "runs", "id"), ("superseded_run", "runs", "id")],
     )
-    db["run_errors"].create(
+    db.table("run_errors").create(
         {"id": int, "run_id": int, "stage": str, "doc_id": str, "plugin": str,
          "error": str, "detail": str, "at": str},
         pk="id",
         foreign_keys=[("run_id", "runs", "id")],
     )
     # Coverage ledger: one row per run, source, query and date window.
-    db["ledger"].create(
+    db.table("ledger").create(
         {"id": int, "run_id": int, "source": str, "query": str, "window_start": str,
          "window_end": str, "expected": int, "fetched": int, "parsed": int, "stored": int,
          "skipped": int, "skipped_reasons": str, "failed": int, "status": str, "detail": str},
@@ -87,7 +87,7 @@ def m001_initial(db: Database) -> None:
         foreign_keys=[("run_id", "runs", "id")],
     )
     # The incremental cursor, per source and query; only a balanced ledger moves it.
-    db["watermarks"].create(
+    db.table("watermarks").create(
         {"source": str, "query": str, "last_complete": str, "run_id": int, "updated_at": str},
         pk=("source", "query"),
         foreign_keys=[("run_id", "runs", "id")],
@@ -100,13 +100,13 @@ def m001_initial(db: Database) -> None:
         ("claim_entities", ["entity"]), ("mentions", ["doc_id"]), ("mentions", ["entity"]),
         ("run_errors", ["run_id"]), ("ledger", ["run_id"]), ("document_ids", ["doc_id"]),
     ]:
-        db[table].create_index(columns)
+        db.table(table).create_index(columns)
 
 
 @migrations()
 def m002_search(db: Database) -> None:
-    db["documents"].enable_fts(["title", "abstract"], create_triggers=True, tokenize="porter")
-    db["claims"].enable_fts(["sentence"], create_triggers=True, tokenize="porter")
+    db.table("documents").enable_fts(["title", "abstract"], create_triggers=True, tokenize="porter")
+    db.table("claims").enable_fts(["sentence"], create_triggers=True, tokenize="porter")
 
 
 @migrations()
@@ -161,12 +161,12 @@ order by s.position
 @migrations()
 def m003_seed(db: Database) -> None:
     # A seed version: the review's record and claims under a content hash; never overwritten.
-    db["baselines"].create(
+    db.table("baselines").create(
         {"id": str, "doi": str, "title": str, "record": str, "review_date": str, "loaded_at": str,
          "first_loaded_at": str, "claims_count": int, "path": str},
         pk="id",
     )
-    db["seed_claims"].create(
+    db.table("seed_claims").create(
         {"baseline_id": str, "seed_id": str, "position": int, "kind": str, "category": str,
          "categories": str, "subject": str, "predicate": str, "object": str, "direction": str,
          "relations": str, "hedged": int, "entities": str, "context": str, "text": str},
@@ -174,7 +174,7 @@ def m003_seed(db: Database) -> None:
         foreign_keys=[("baseline_id", "baselines", "id")],
     )
     # One classification per claim and baseline: old baselines keep theirs.
-    db["claim_links"].create(
+    db.table("claim_links").create(
         {"claim_id": str, "baseline_id": str, "seed_id": str, "relation": str, "score": float,
          "shared_entities": str, "plugin_version": str, "run_id": int, "linked_at": str},
         pk=("claim_id", "baseline_id"),
@@ -185,7 +185,7 @@ def m003_seed(db: Database) -> None:
         ("baselines", ["loaded_at"]), ("claim_links", ["baseline_id", "seed_id", "relation"]),
         ("claim_links", ["baseline_id", "relation"]), ("claim_links", ["run_id"]),
     ]:
-        db[table].create_index(columns)
+        db.table(table).create_index(columns)
     db.create_view("seed_status", SEED_STATUS.strip(), replace=True)
 
 
@@ -200,7 +200,7 @@ def m005_seed_views(db: Database) -> None:
 @migrations()
 def m006_seed_claim_record(db: Database) -> None:
     # Each seed claim's whole line (references, direction notation, confidence) beside its columns.
-    db["seed_claims"].add_column("record", str)
+    db.table("seed_claims").add_column("record", str)
 
 
 # sqlite-utils' update triggers re-index a row on any change; runs touch last_seen_run,
@@ -235,28 +235,28 @@ def m008_fts_indexed_by_the_writer(db: Database) -> None:
 @migrations()
 def m009_link_rules(db: Database) -> None:
     # Which version of the linking rules made a link: rows from older rules (null) are relinked.
-    db["claim_links"].add_column("rules", str)
+    db.table("claim_links").add_column("rules", str)
 
 
 @migrations()
 def m010_claim_gaps(db: Database) -> None:
     # A superseded claim that a later run produces again becomes current again; the interval in
     # which it was not is kept here, so what a past run held (and a diff of past runs) never changes.
-    db["claim_gaps"].create({"claim_id": str, "superseded_run": int, "restored_run": int})
-    db["claim_gaps"].create_index(["claim_id"])
+    db.table("claim_gaps").create({"claim_id": str, "superseded_run": int, "restored_run": int})
+    db.table("claim_gaps").create_index(["claim_id"])
 
 
 @migrations()
 def m011_run_pipeline(db: Database) -> None:
     # What the shared parse depended on (tokenizer rules, model), beside the plugins' versions.
-    db["runs"].add_column("pipeline", str)
+    db.table("runs").add_column("pipeline", str)
 
 
 @migrations()
 def m012_document_deleted_run(db: Database) -> None:
     # The run whose DeleteCitation withdrew a document: its claims stop being current from then
     # on, and a diff or receipt of an earlier run still counts them.
-    db["documents"].add_column("deleted_run", int)
+    db.table("documents").add_column("deleted_run", int)
     db.execute("update documents set deleted_run = last_seen_run where deleted = 1")
 
 
@@ -287,10 +287,10 @@ def m013_claim_ids_cover_every_field(db: Database) -> None:
 def m014_run_parent(db: Database) -> None:
     # `evidex run` stores each query's fetch as a run of its own under the scheduled run: the
     # parent's state (diff, receipt) is the one after its last child.
-    db["runs"].add_column("parent_run", int)
+    db.table("runs").add_column("parent_run", int)
     db.execute("update runs set parent_run = json_extract(options, '$.run') "
                "where command = 'ingest' and json_valid(options) and json_type(options, '$.run') = 'integer'")
-    db["runs"].create_index(["parent_run"])
+    db.table("runs").create_index(["parent_run"])
     # run_additions now counts a scheduled run's fetches under it: db.refresh_views replaces it.
 
 
@@ -298,7 +298,7 @@ def m014_run_parent(db: Database) -> None:
 def m015_claim_link_history(db: Database) -> None:
     # A link replaced by a relink (new linking rules, a claim's new plugin version) is kept with
     # the run that replaced it: the seed status a diff gives for a past run stays what it was.
-    db["claim_link_history"].create(
+    db.table("claim_link_history").create(
         {"claim_id": str, "baseline_id": str, "seed_id": str, "relation": str, "score": float,
          "shared_entities": str, "plugin_version": str, "rules": str, "run_id": int, "linked_at": str,
          "replaced_run": int},

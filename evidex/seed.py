@@ -224,15 +224,15 @@ def load_baseline(db: Database, path: str | Path = DEFAULT_SEED) -> tuple[str, b
     now = _now()
     with db.atomic():
         if db.execute("select 1 from baselines where id = ?", [baseline_id]).fetchone():
-            db["baselines"].update(baseline_id, {"loaded_at": now, "path": str(path)})
+            db.table("baselines").update(baseline_id, {"loaded_at": now, "path": str(path)})
             return baseline_id, False
-        db["baselines"].insert({
+        db.table("baselines").insert({
             "id": baseline_id, "doi": record.get("doi"), "title": record.get("title"),
             "record": json.dumps(record, ensure_ascii=False), "loaded_at": now, "first_loaded_at": now,
             "claims_count": len(claims), "path": str(path),
             "review_date": record.get("pub_date") or (str(record["year"]) if record.get("year") else None),
         })
-        db["seed_claims"].insert_all([{
+        db.table("seed_claims").insert_all([{
             "baseline_id": baseline_id, "seed_id": c["id"], "position": i, "kind": c.get("kind"),
             "category": c["category"], "categories": json.dumps(c.get("categories") or [c["category"]]),
             "subject": c.get("subject"), "predicate": c.get("predicate"), "object": c.get("object"),
@@ -556,8 +556,8 @@ def link_claims(db: Database, baseline_id: str | None = None, run_id: int | None
         with db.atomic():
             if replaced:
                 # The first replacement within a run holds the state before it; later ones add nothing.
-                db["claim_link_history"].insert_all(replaced, ignore=True)
-            db["claim_links"].insert_all(rows, replace=True)
+                db.table("claim_link_history").insert_all(replaced, ignore=True)
+            db.table("claim_links").insert_all(rows, replace=True)
     return counts
 
 
