@@ -139,7 +139,7 @@ def _finish(db, run_id, counts: Counts, load_failures: int, command: str) -> Non
     # Link the run's new claims to the current seed baseline; a failure counts as the run's error.
     link_failed = not link_after_run(db, run_id)
     status = "errors" if counts.errors or load_failures or link_failed else "ok"
-    store.finish_run(db, run_id, status, **counts.as_run_fields())
+    store.finish_run(db, run_id, status, None, **counts.as_run_fields())
     for err in counts.errors[:10]:
         click.echo(f"plugin {err.plugin} failed on {err.doc_id}: {err.error}", err=True)
     if len(counts.errors) > 10:
@@ -397,7 +397,8 @@ def extract(db_path, input_path, output, only, everything, mentions, workers, pl
 def _output_file(output: str):
     "Write to a temporary file beside output, moved into place only when the command gets to its end."
     if output == "-":
-        yield click.get_text_stream("stdout")
+        # Click 8.5 deprecated get_text_stream (now a module __getattr__ typed object; gone in Click 9).
+        yield click.get_text_stream("stdout")  # type: ignore[operator]
         return
     fd = _descriptor(output)
     if fd is not None:

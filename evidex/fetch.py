@@ -164,6 +164,7 @@ def fetch_query(
                 batch.records = batch.records[:limit - result.stored]
                 if not limited:
                     limit = None
+            assert ledger_id is not None and ledger is not None  # a window's first item opened its ledger
             stored = _store_batch(db, run_id, ledger_id, ledger, batch, extraction, counts, source)
             result.stored += stored
             if progress:
@@ -205,6 +206,7 @@ def fetch_query(
             )
             result.watermark = end.isoformat()
         if result.status == "failed":
+            assert result.message is not None  # every "failed" above comes with its message
             store.record_error(db, run_id, "fetch", result.message)
         store.finish_run(db, run_id, result.status, result.message, **counts.as_run_fields())
     if result.status == "failed":

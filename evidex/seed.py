@@ -144,7 +144,8 @@ def read_seed(path: str | Path) -> tuple[dict, list[dict]]:
     by_category = record.get("context_categories", {})
     if not isinstance(by_category, dict) or not all(isinstance(v, str) for v in by_category.values()):
         raise UsageError(f"{path / 'review.json'}: context_categories must map a context key to a category")
-    claims, seen = [], set()
+    claims: list[dict[str, Any]] = []
+    seen: set[str] = set()
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
