@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -82,7 +83,7 @@ class Document:
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Document:
-        kwargs = {k: row.get(k) for k in cls.__dataclass_fields__ if k in row}
+        kwargs: dict[str, Any] = {k: row.get(k) for k in cls.__dataclass_fields__ if k in row}
         for key in ("source_ids", "pub_types", "sections"):
             value = kwargs.get(key)
             kwargs[key] = json.loads(value) if isinstance(value, str) and value else value or ({} if key == "source_ids" else [])
@@ -135,16 +136,16 @@ class Claim:
     object: str | None = None
     direction: str = "none"
     negated: bool = False
-    negation_cues: list[str] = field(default_factory=list)
+    negation_cues: list[str] = dataclasses.field(default_factory=list)
     hedged: bool = False
-    hedge_cues: list[str] = field(default_factory=list)
+    hedge_cues: list[str] = dataclasses.field(default_factory=list)
     role: str = "result"  # "result" | "background"
-    entities: list[str] = field(default_factory=list)
+    entities: list[str] = dataclasses.field(default_factory=list)
     section: str | None = None
     study_system: str | None = None  # "human" | "mouse" | "in vitro" | "clinical"
     cancer_type: str | None = None
     confidence: float = 1.0
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
     # Filled in by the pipeline, never by the plugin: provenance must not be forgeable.
     doc_id: str = ""
     plugin: str = ""
@@ -179,7 +180,7 @@ class Claim:
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Claim:
-        kwargs = {k: row.get(k) for k in cls.__dataclass_fields__ if k in row}
+        kwargs: dict[str, Any] = {k: row.get(k) for k in cls.__dataclass_fields__ if k in row}
         for key in ("negation_cues", "hedge_cues", "entities", "extra"):
             value = kwargs.get(key)
             kwargs[key] = json.loads(value) if isinstance(value, str) else (value or ({} if key == "extra" else []))
@@ -241,7 +242,7 @@ class Run:
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Run:
-        kwargs = {k: row.get(k) for k in cls.__dataclass_fields__ if k in row}
+        kwargs: dict[str, Any] = {k: row.get(k) for k in cls.__dataclass_fields__ if k in row}
         if isinstance(kwargs.get("plugins"), str):
             kwargs["plugins"] = json.loads(kwargs["plugins"])
         return cls(**kwargs)
