@@ -115,10 +115,10 @@ def diff_runs(db: Database, a: int, b: int, plugin: str | None = None, baseline_
         changed.append({"doc_id": claim["doc_id"], "category": claim["category"], "sentence": claim["sentence"],
                         "before": old["id"], "after": claim["id"], "changes": changes})
     baseline_id = baseline_id or run_b.get("baseline_id") or current_baseline(db)
-    before = _baseline_at(db, end_a)
+    baseline_before = _baseline_at(db, end_a)
     return {
         # The seed section reads one baseline; a new seed version between A and B is said, not hidden.
-        "baseline_before": before if before != baseline_id else None,
+        "baseline_before": baseline_before if baseline_before != baseline_id else None,
         "a": _run_info(run_a), "b": _run_info(run_b), "plugin": plugin, "baseline_id": baseline_id,
         "added": [_summary(c) for c in still_added],
         "removed": [_summary(c) for c in removed if c["id"] not in paired],
@@ -300,8 +300,8 @@ def receipt(db: Database, run_id: int) -> dict[str, Any]:
 
 def _source_urls(names: set[str | None]) -> dict[str, str | None]:
     "Base URL each named source would use now (configured default or environment override)."
-    names = {n for n in names if n and n != "file"}
-    if not names:
+    named: set[str] = {n for n in names if n and n != "file"}
+    if not named:
         return {}
     try:
         from . import get_sources
@@ -309,7 +309,7 @@ def _source_urls(names: set[str | None]) -> dict[str, str | None]:
         sources = get_sources()
     except Exception:  # a broken source plugin must not hide the rest of the receipt
         sources = {}
-    return {n: getattr(sources.get(n), "base_url", None) for n in sorted(names)}
+    return {n: getattr(sources.get(n), "base_url", None) for n in sorted(named)}
 
 
 def rerun_command(run: dict, ledger: list[dict]) -> list[str] | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import traceback
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 if TYPE_CHECKING:  # spaCy loads in ~0.5 s: only commands that extract should pay for it
     from spacy.language import Language
@@ -92,18 +92,19 @@ def extract_one(
                     if categories and item.category not in categories:
                         raise PluginOutputError(f"yielded category {item.category!r}, not one of its categories "
                                                 f"({', '.join(categories)})")
-                    if is_claim and (item.direction not in DIRECTIONS or not 0 <= item.confidence <= 1):
-                        raise PluginOutputError(f"yielded a claim with direction {item.direction!r} and confidence "
-                                                f"{item.confidence!r}: directions are {', '.join(DIRECTIONS)}, "
+                    claim = cast(Claim, item)  # read only where is_claim holds
+                    if is_claim and (claim.direction not in DIRECTIONS or not 0 <= claim.confidence <= 1):
+                        raise PluginOutputError(f"yielded a claim with direction {claim.direction!r} and confidence "
+                                                f"{claim.confidence!r}: directions are {', '.join(DIRECTIONS)}, "
                                                 "confidence is 0 to 1")
                     item.doc_id = document.id
                     item.plugin = extractor.name
                     item.plugin_version = extractor.version
-                    if is_claim and item.section is None and name == "abstract":
+                    if is_claim and claim.section is None and name == "abstract":
                         # Lower case, as the built-in plugins write theirs: "RESULTS" (a PubMed
                         # category) and "Results" (a Europe PMC heading) are one facet value.
                         label = document.section_at(item.start)
-                        item.section = label.lower() if label else None
+                        claim.section = label.lower() if label else None
                     found.append(item)
         except Exception as ex:  # one plugin's bug must not lose the other plugins' claims
             on_error(
