@@ -203,7 +203,7 @@ class PubMedSource(ApiSource):
         "Windows of at most window_max records each whose counts add up to the query's total."
         top = self.esearch(query, start, end if start else None)
         if top.count <= self.window_max:
-            return [Window(start, end, top.count, top.ids, top.notes)]
+            return [Window(start, end, top.count, top.ids, notes=top.notes)]
         windows = self._split(query, start or EARLIEST, end, top.count)
         total = sum(w.expected for w in windows)
         if total != top.count:

@@ -13,7 +13,7 @@ EUTILS = require_shared("corpora-raw", "api-responses", "pubmed-eutils")
 from replay_server import ReplayServer  # noqa: E402
 
 from evidex.errors import UsageError  # noqa: E402
-from evidex.sources import PubMedSource, Window, _parse_esearch  # noqa: E402
+from evidex.sources import PubMedSource, SearchResult, Window, _parse_esearch  # noqa: E402
 
 
 def test_parse_recorded_esearch_answers():
@@ -69,6 +69,15 @@ def test_phrase_not_found_without_hits_is_an_invalid_query(source):
 def test_esearch_error_body_is_an_invalid_query(source):
     with pytest.raises(UsageError, match="Invalid db name specified: fleegle"):
         source.plan("fleegle", None, datetime.date(2026, 1, 1))
+
+
+def test_a_single_window_keeps_esearchs_notes(source, monkeypatch):
+    # The notes once went positionally into the window's PMID range, and the ledger lost them.
+    found = SearchResult(2, ["9997", "17284678"], ["phrase not found: fleegle[MeSH Terms]"])
+    monkeypatch.setattr(source, "esearch", lambda *args, **kwargs: found)
+    [window] = source.plan("cancer fleegle[MeSH Terms]", None, datetime.date(2026, 1, 1))
+    assert window.notes == ["phrase not found: fleegle[MeSH Terms]"] and window.pmids is None
+    assert (window.expected, window.ids) == (2, ["9997", "17284678"])
 
 
 def test_efetch_batches_compare_ids_asked_and_received(source):
