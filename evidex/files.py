@@ -12,7 +12,7 @@ import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from .errors import InputError
 from .models import ISO_DATE, Deletion, Document
@@ -49,7 +49,7 @@ def open_input(path: Path, digest: Any = None) -> Iterator[IO[bytes]]:
     with open(path, "rb") as f:
         raw: io.BufferedReader = io.BufferedReader(_Hashing(f, digest)) if digest is not None else f
         # The magic bytes, not the suffix: saved efetch bodies are not always named .gz.
-        stream: IO[bytes] = gzip.GzipFile(fileobj=raw, mode="rb") if raw.peek(2)[:2] == GZIP_MAGIC else raw
+        stream: IO[bytes] = cast(IO[bytes], gzip.GzipFile(fileobj=raw, mode="rb")) if raw.peek(2)[:2] == GZIP_MAGIC else raw
         yield stream
         if digest is not None:
             while raw.read(1 << 20):

@@ -321,7 +321,7 @@ class HttpClient:
         # httpx's timeout bounds each read, not the whole body; one byte a second never trips it.
         deadline = time.monotonic() + self.deadline
         # GET: params in the query; POST: a form body, so long id lists and the API key stay out of the URL.
-        sent = {"params": params} if method.upper() == "GET" else {"data": params}
+        sent: dict[str, Any] = {"params": params} if method.upper() == "GET" else {"data": params}
         with self.client.stream(method, url, **sent) as response:
             chunks = []
             for chunk in response.iter_bytes():

@@ -171,6 +171,7 @@ class _Tap:
                 # bytes, reports with its position.
                 self.guard = None
             except DefusedXmlException:
+                assert self.guard is not None  # only a fed guard refuses, and it is kept
                 self.guard_lineno = self.guard.parser.CurrentLineNumber
                 raise
         return data
@@ -366,7 +367,7 @@ def _elocation_doi(parent: Element | None) -> str | None:
         return None
     for node in parent.findall("ELocationID"):
         if node.get("EIdType") == "doi" and node.get("ValidYN", "Y") != "N" and (node.text or "").strip():
-            return node.text.strip()
+            return (node.text or "").strip()
     return None
 
 

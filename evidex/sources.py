@@ -403,7 +403,7 @@ def europepmc_document(result: dict[str, Any]) -> Document:
     abstract, sections = strip_html(result.get("abstractText"))
     journal_info = result.get("journalInfo") or {}
     journal = (journal_info.get("journal") or {}).get("title") or result.get("journalTitle")
-    year = result.get("pubYear")
+    year: Any = result.get("pubYear")  # a number or its digits
     pub_types = (result.get("pubTypeList") or {}).get("pubType") or (
         [result["pubType"]] if result.get("pubType") else [])
     return Document(
