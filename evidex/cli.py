@@ -65,7 +65,7 @@ plugins_dir_option = click.option(
 class WorkerCount(click.IntRange):
     "A process count of 1 or more; a bad value from the environment names EVIDEX_WORKERS."
 
-    def fail(self, message, param=None, ctx=None):  # type: ignore[override]
+    def fail(self, message, param=None, ctx=None):
         if ctx is not None and param is not None and \
                 ctx.get_parameter_source(param.name) is click.core.ParameterSource.ENVIRONMENT:
             message = f"(from EVIDEX_WORKERS) {message}"

@@ -31,7 +31,7 @@ class _Hashing(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, b) -> int:  # type: ignore[override]
+    def readinto(self, b) -> int:
         n = self._f.readinto(b)  # type: ignore[attr-defined]
         if n:
             self._digest.update(memoryview(b)[:n])

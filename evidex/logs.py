@@ -136,7 +136,7 @@ class RedactingStream(io.TextIOBase):
 def redacted_output() -> Iterator[None]:
     "Route stdout and stderr through redact() for the duration of a command."
     saved = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = RedactingStream(saved[0]), RedactingStream(saved[1])  # type: ignore[assignment]
+    sys.stdout, sys.stderr = RedactingStream(saved[0]), RedactingStream(saved[1])
     try:
         yield
     finally:

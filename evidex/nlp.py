@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable
+from typing import Any
 
 import numpy
 import spacy
 from spacy.attrs import ORTH, SENT_START, SPACY
 from spacy.language import Language
-from spacy.strings import hash_string
+from spacy.strings import hash_string  # type: ignore[attr-defined]  # in strings.pyx, not spaCy's strings.pyi
 from spacy.tokens import Doc
 
 from .errors import ConfigError, EvidexError, PluginError
@@ -99,7 +100,7 @@ def split_sentences(doc: Doc) -> Doc:
     for i in ends[:-1].nonzero()[0].tolist():
         if _is_start(doc, orth, i + 1):
             column[i + 1, 0] = 1
-    doc.from_array([SENT_START], column)
+    doc.from_array([SENT_START], column)  # type: ignore[arg-type]  # spaCy types it as thinc's Ints2d, not a numpy array
     return doc
 
 
@@ -141,7 +142,7 @@ def _split_letter_stops(nlp: Language) -> None:
     # spaCy's English exceptions keep "a." to "z." whole (list items, initials); in abstracts the
     # letter is a panel ("Fig. 2b."), a unit ("2.8 g."), a variant ("type b.", "HLA-b.") or a symbol,
     # and the glued stop both hides the sentence end and stops the letter from matching a term.
-    tokenizer = nlp.tokenizer
+    tokenizer: Any = nlp.tokenizer  # a model's own tokenizer need not be spaCy's Tokenizer
     rules = getattr(tokenizer, "rules", None)
     if rules:
         tokenizer.rules = {k: v for k, v in rules.items() if not (len(k) == 2 and k[1] == "." and k[0].islower())}
@@ -166,7 +167,7 @@ CAPITAL_STOP = "(?<=[0-9a-z][A-Z])\\.$|(?<=(?<![.\\w])[A-Z])\\.$"
 
 def _add_to_pattern(nlp: Language, attribute: str, alternative: str) -> None:
     "Add an alternative to the tokenizer's own suffix or infix pattern, so a model's rules are kept."
-    method = getattr(nlp.tokenizer, attribute, None)
+    method: Any = getattr(nlp.tokenizer, attribute, None)
     current = getattr(method, "__self__", None)
     if not isinstance(current, re.Pattern):
         return
