@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from re._casefix import _EXTRA_CASES  # type: ignore[import-not-found]  # re's extra case equivalences
+from typing import Any, cast
 
 import numpy
 from spacy.attrs import IDX, LENGTH, SENT_START
@@ -89,8 +90,8 @@ def term_variants(term: str, gene: bool = False, plural: bool = True) -> set[str
             if v[-1:].isalpha() and v[-1:] not in "sS" and len(v) > 2:
                 out.add(v + "s")
     if gene:
-        base = {v for v in out if " " not in v}
-        for v in base:
+        one_word = {v for v in out if " " not in v}
+        for v in one_word:
             titles = {v}
             if v.isupper() or any(c.isdigit() for c in v):
                 titles.add(v[:1].upper() + v[1:].lower())
@@ -192,7 +193,7 @@ def cue_kinds(sent: Sentence) -> frozenset[str]:
     return kinds
 
 
-def _load_cues() -> dict[str, list[str]]:
+def _load_cues() -> dict[str, Any]:
     "The shared cue words; a broken file names itself and its line (all four built-ins read it)."
     try:
         return json.loads(CUES_PATH.read_text(encoding="utf-8"))
@@ -200,7 +201,7 @@ def _load_cues() -> dict[str, list[str]]:
         raise ValueError(f"{CUES_PATH} line {ex.lineno}: not valid JSON ({ex.msg})") from None
 
 
-CUES: dict[str, list[str]] = _load_cues()
+CUES: dict[str, Any] = _load_cues()  # cue kind -> words; "_systems" and "_cancers" hold tables
 # Cue kinds in priority order: where two cues overlap the longer wins, then the earlier kind.
 CUE_KINDS = [k for k in CUES if not k.startswith("_")]
 DIRECTION_KINDS = {"up": "up", "down": "down", "assoc": "assoc", "dep": "up"}
@@ -624,7 +625,7 @@ def install(nlp: Language, category: str, lexicon: Path) -> None:
     "Add the shared matching pipe once and load one plugin's lexicon into it."
     if not nlp.has_pipe(PIPE_NAME):
         nlp.add_pipe(PIPE_NAME, last=True)
-    nlp.get_pipe(PIPE_NAME).add_lexicon(category, lexicon)
+    cast(LexiconMatcher, nlp.get_pipe(PIPE_NAME)).add_lexicon(category, lexicon)
 
 
 class _ContextCache:
@@ -689,9 +690,10 @@ def drug_flag(vocab: Vocab) -> int:
     # spaCy computes a flag once per word, when the word first enters the vocabulary; to_array
     # then reads it per token in C, instead of a Python test on every candidate token of a field.
     flag = _DRUG_FLAGS.get(id(vocab))
-    if flag is not None and vocab.lex_attr_getters.get(flag) is is_drug_word:
+    # lex_attr_getters is in spaCy's vocab.pxd, not its vocab.pyi.
+    if flag is not None and vocab.lex_attr_getters.get(flag) is is_drug_word:  # type: ignore[attr-defined]
         return flag
-    getters = vocab.lex_attr_getters
+    getters = vocab.lex_attr_getters  # type: ignore[attr-defined]
     flag = next((f for f, getter in getters.items() if getter is is_drug_word), None)
     if flag is None:
         flag = next(f for f in range(_FIRST_FREE_FLAG, 64) if f not in getters)
@@ -777,10 +779,10 @@ def _lexicon_hits(document: Document, doc: Doc, text: str, arr: numpy.ndarray, i
         # Only around a year word: a pattern opening on optional words would be tried at every position.
         seen = -1
         for y in YEAR_WORD_RE.finditer(text):
-            m = OLDER_THRESHOLD_RE.search(text, max(0, y.start() - 32), min(len(text), y.end() + 16))
-            if m and m.start() > seen:
-                seen = m.start()
-                hits.append(Hit("age", "older-patients", "AGE_THRESHOLD", m.start(), m.end(), m.group(), True, False))
+            near = OLDER_THRESHOLD_RE.search(text, max(0, y.start() - 32), min(len(text), y.end() + 16))
+            if near and near.start() > seen:
+                seen = near.start()
+                hits.append(Hit("age", "older-patients", "AGE_THRESHOLD", near.start(), near.end(), near.group(), True, False))
     if any(h.category == "age" for h in hits):
         # Only a field with an age term can hold an age descriptor worth excluding.
         blocks.extend((b0, b1, "age") for b0, b1 in age_descriptors(text))
@@ -1417,9 +1419,9 @@ def polarity(sent: Sentence, subject: Hit | None) -> tuple[str, Cue | None, bool
         if FAILED_RE.search(text, max(0, rel - 14), rel):
             direction = "down" if direction == "up" else "up"
         # "produced less IFN-α", "showed higher expression": the comparative carries the sign.
-        m = COMPARATIVE_RE.match(text, trig.end - base)
-        if m:
-            direction = "down" if m.group(1).lower() in ("less", "fewer", "lower") else "up"
+        comparative = COMPARATIVE_RE.match(text, trig.end - base)
+        if comparative:
+            direction = "down" if comparative.group(1).lower() in ("less", "fewer", "lower") else "up"
     if INVERT_FLIP and direction in ("up", "down") and subject is not None \
             and subject.start >= trig.end and _lost_after_verb(sent, subject, trig):
         # "Metastasis was diminished in Ifnar1-/- mice": the loss named after the verb inverts it too.
@@ -1525,7 +1527,7 @@ def _title_fact(document: Document, kind: str) -> str | None:
         m = _fact_pattern(kind).search(title, title.lower())
         found = None
         if m is not None:
-            found = SYSTEM_NAMES[int(m.lastgroup[1:])] if kind == "fact:system" else m.group(0)
+            found = SYSTEM_NAMES[int(cast(str, m.lastgroup)[1:])] if kind == "fact:system" else m.group(0)
             if kind == "fact:cancer" and not found.isupper():
                 found = found.lower()
         ctx.facts[key] = found
@@ -1629,7 +1631,7 @@ def _owned_elsewhere(doc: Doc, sent: Sentence, specific: list[Hit]) -> bool:
     cats = {owners.get((h.start, h.entity)) for h in specific}
     if None in cats or len(cats) != 1:
         return False
-    owner = cats.pop()
+    owner = cast(str, cats.pop())  # None is not among them
     if _names_lookalike(doc, sent, owner):
         return False
     mine = {(x.start, x.entity) for x in specific}
@@ -1734,7 +1736,7 @@ TRAILING_CLAUSE_RE = re.compile(r",\s*(?:which|that|a\s+\w+\s+that|an?\s+\w+\s+(
 
 def hedges(sent: Sentence) -> list[str]:
     "Hedge cues that qualify the sentence's main assertion (not a trailing aside)."
-    out = []
+    out: list[str] = []
     text, base = sent.text, sent.start
     for c in sent.cues:
         if c.kind != "hedge":
@@ -1778,9 +1780,9 @@ def make_claim(sent: Sentence, document: Document, field: str, category: str, hi
             obj = first.entity or first.text
         # "p53 is induced by IFN-α": the agent after "by" is the subject of the relation.
         m = PASSIVE_AGENT_RE.match(sent.text, trig.end - sent.start) if subject is not None else None
-        if m and first is not None and subject.start < trig.start and first.start - sent.start <= m.end():
+        if m and subject is not None and first is not None and subject.start < trig.start and first.start - sent.start <= m.end():
             subject_id, obj = obj, subject_id
-        elif m and subject.start > trig.start and subject.start - sent.start <= m.end():
+        elif m and subject is not None and subject.start > trig.start and subject.start - sent.start <= m.end():
             # The claim's own entity is the agent: the patient comes before the verb.
             before = [h for h in sent.hits if h.end <= trig.start and (h.entity or h.text) != subject_id]
             obj = (before[-1].entity or before[-1].text) if before else None
@@ -1811,7 +1813,7 @@ def make_claim(sent: Sentence, document: Document, field: str, category: str, hi
         negation_cues=neg,
         hedged=bool(hedge),
         hedge_cues=hedge,
-        role=sent.role,
+        role=cast(str, sent.role),  # decided with the sentence's context above
         entities=entities,
         section=verdict.section.lower() if verdict.section else None,
         study_system=sent.context[0],
