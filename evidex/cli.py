@@ -397,8 +397,8 @@ def extract(db_path, input_path, output, only, everything, mentions, workers, pl
 def _output_file(output: str):
     "Write to a temporary file beside output, moved into place only when the command gets to its end."
     if output == "-":
-        # Click 8.5 deprecated get_text_stream (now a module __getattr__ typed object; gone in Click 9).
-        yield click.get_text_stream("stdout")  # type: ignore[operator]
+        # sys.stdout, not click.get_text_stream: Click 8.5 deprecated that, and Click 9 drops it.
+        yield sys.stdout
         return
     fd = _descriptor(output)
     if fd is not None:

@@ -388,3 +388,19 @@ def test_extract_output_to_a_descriptor_writes_through_it(eval_docs, tmp_path):
                            capture_output=True, text=True, env=env)
     assert piped.returncode == 0, piped.stderr
     assert piped.stdout.splitlines() == lines[1:]
+
+
+def test_extract_output_dash_writes_to_stdout(tmp_path):
+    "--output - prints the claims on standard output, under -W error (no deprecated Click call), the same lines as a file."
+    docs = tmp_path / "d.jsonl"
+    docs.write_text('{"pmid": "1", "title": "Type I IFN reduced tumour growth in mice."}\n')
+    env = {**os.environ, "EVIDEX_LOAD_PLUGINS": "ifn"}
+    proc = subprocess.run([sys.executable, "-W", "error::DeprecationWarning", "-m", "evidex", "extract", "--input",
+                           str(docs), "--output", "-"], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    out = tmp_path / "claims.jsonl"
+    to_file = subprocess.run([sys.executable, "-m", "evidex", "extract", "--input", str(docs), "--output", str(out)],
+                             capture_output=True, text=True, env=env)
+    assert to_file.returncode == 0, to_file.stderr
+    lines = proc.stdout.splitlines()
+    assert lines and all(line.startswith("{") for line in lines) and lines == out.read_text().splitlines()
