@@ -205,6 +205,8 @@ CUES: dict[str, Any] = _load_cues()  # cue kind -> words; "_systems" and "_cance
 # Cue kinds in priority order: where two cues overlap the longer wins, then the earlier kind.
 CUE_KINDS = [k for k in CUES if not k.startswith("_")]
 DIRECTION_KINDS = {"up": "up", "down": "down", "assoc": "assoc", "dep": "up"}
+BACKGROUND_RANK = CUE_KINDS.index("background")
+RELATION_RANKS = frozenset(CUE_KINDS.index(k) for k in DIRECTION_KINDS)
 TRIGGER_KINDS = frozenset(DIRECTION_KINDS) | {"neg"}  # what a plugin with require_trigger needs
 
 # Patient-age descriptors and young-animal ages are cohort facts, not ageing claims.
@@ -295,6 +297,30 @@ TARGET_WORD_RE = re.compile(r"[A-Z0-9]|(?:ase|ases|some|point)$")
 TARGET_NAME_RE = re.compile(r"([A-Za-z][A-Za-z0-9-]{1,15})(?:\s+G12[CDV])?[\s-]+$")
 # "KRAS G12C inhibitors", "STING agonist": the gene names a drug's target, not a pathway relation.
 DRUG_TARGET_RE = re.compile(r"[\s-]*(?:G12[CDV]\s+)?(?:inhibitors?|agonists?|agonism|antagonists?|blocking antibod(?:y|ies)|-?targeted)\b", re.IGNORECASE)
+# Protein names holding a relation word: "signal transducer and activator of transcription",
+# "colony-stimulating factor", "inhibitor of kappa B kinase", "leukemia inhibitory factor", "the CDK
+# inhibitors p21 and p27". The word states no relation there, and its "inhibitor" names no drug.
+NAME_CUE_WORDS = frozenset({"activator", "activators", "activating", "stimulating", "inhibitor", "inhibitors",
+                            "inhibitory", "suppressor", "suppressors", "inducible", "inducing"})
+RELATION_NAME_RE = re.compile(
+    r"signal\s+transducers?\s+and\s+activators?\s+of\s+transcription|colony[\s-]+stimulating\s+factors?"
+    r"|inhibitors?\s+of\s+(?:nuclear\s+factor[\s-]+)?(?:kappa|κ)[\s-]?B|activating\s+transcription\s+factors?"
+    r"|plasminogen\s+activators?(?:\s+inhibitors?)?|tissue\s+inhibitors?\s+of\s+metalloproteinases?"
+    r"|inhibitors?\s+of\s+apoptosis|suppressors?\s+of\s+cytokine\s+signall?ing|inhibitors?\s+of\s+DNA\s+binding"
+    r"|BAX\s+inhibitor|(?:leuka?emia|migration)\s+inhibitory\s+factor|inducible\s+nitric\s+oxide\s+synthase"
+    r"|apoptosis[\s-]+inducing\s+factor|death[\s-]+inducing\s+signall?ing|activator\s+protein[\s-]*1"
+    r"|(?:cyclin[\s-]+dependent\s+kinase|CDK)\s+inhibitors?(?=\s*[(,]?\s*(?:p1[5-9]|p2[0-9]|p57|\d[A-D]\b))",
+    re.IGNORECASE)
+
+
+def inside_relation_name(text: str, start: int, end: int) -> bool:
+    "Does text[start:end] (a relation word) lie inside a protein name like 'colony-stimulating factor'?"
+    for m in RELATION_NAME_RE.finditer(text, max(0, start - 64), min(len(text), end + 48)):
+        if m.start() <= start and end <= m.end():
+            return True
+    return False
+
+
 # "IFN-β treatment", "interferon monotherapy", "interferon and ribavirin": a type I IFN given as a
 # therapy. The ligand is named by the ifn lexicon; with no INN, the therapy id is the class.
 IFN_GIVEN_LABELS = frozenset({"IFN_LIGAND", "IFN_UNSPECIFIED"})
@@ -710,7 +736,10 @@ def _resolve_cues(raw: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]
     last = -1
     for start, neg_len, rank in raw:
         if start < last:
-            continue
+            # "has been linked to", "are essential for": the background phrase marks the role and
+            # the relation word it shares still states the relation, so both are kept.
+            if not (rank in RELATION_RANKS and out[-1][2] == BACKGROUND_RANK and start - neg_len > last):
+                continue
         last = start - neg_len
         out.append((start, last, rank))
     return out
@@ -760,6 +789,8 @@ def _lexicon_hits(document: Document, doc: Doc, text: str, arr: numpy.ndarray, i
             name = TARGET_NAME_RE.search(text, max(0, m.start() - 28), m.start())
             # A target is a symbol ("PARP", "JAK1/2", "PD-1") or an enzyme class ("kinase",
             # "proteasome"); "whereas blockade", "a potent inhibitor" name none.
+            if inside_relation_name(text, m.start(), m.end()):
+                continue  # "BAX inhibitor-1", "the CDK inhibitors p21 and p27": a protein, not a drug
             if name and TARGET_WORD_RE.search(name.group(1)) and name.group(1).lower() not in STOP_WORDS:
                 # Supports a therapy claim; the target alone is no therapy id.
                 hits.append(Hit("therapy", "", "THERAPY_CLASS", name.start(1), m.end(), text[name.start(1):m.end()], False, True))
@@ -889,6 +920,9 @@ def analyze(document: Document, doc: Doc, field: str | None = None) -> list[Sent
             spans = [(h.start, h.end) for h in sent.hits if not h.generic and h.end - h.start > 6]
             sent.cues = [c for c in sent.cues if c.kind not in DIRECTION_KINDS
                          or not any(s0 <= c.start and c.end <= e0 for s0, e0 in spans)]
+            if any(c.text.lower() in NAME_CUE_WORDS for c in sent.cues):
+                sent.cues = [c for c in sent.cues if c.text.lower() not in NAME_CUE_WORDS
+                             or not inside_relation_name(text, c.start, c.end)]
     for sent in sents:
         groups: dict[str, list[Hit]] = {}
         for h in sent.hits:
@@ -1117,7 +1151,7 @@ WEAK_TRIGGERS = {
     "response", "responses", "responded", "respond", "response rate", "complete response", "partial response",
     "effect", "effects", "efficacy", "effective", "efficacious", "toxicity", "toxicities", "toxic", "adverse",
     "side effects", "side-effect", "tolerated", "well tolerated", "safe", "safety", "tolerable", "more", "less",
-    "role in", "roles in", "role for", "roles for",
+    "role in", "roles in", "role for", "roles for", "implicated in",
     "fewer", "strong", "robust", "potent", "higher", "greater", "lower", "poor", "poorer", "worse", "shorter",
     "longer", "resistance", "resistant", "refractory", "benefit", "benefits", "beneficial", "survival",
     "developed", "develop", "develops", "occurred", "occurs", "experienced", "exhibited", "exhibit", "exhibits",
@@ -1278,7 +1312,7 @@ def _triggers(sent: Sentence, subject: Hit | None, start: int) -> tuple[bool, Cu
         # "STING inhibition", "LSD1 depletion": the subject's own nominalisation is an inverter;
         # another entity's loss ("KRAS G12C inhibition restores ...") is the intervention, not the relation.
         if nominal:
-            if subject is not None and 0 <= c.start - subject.end <= 2:
+            if subject is not None and (0 <= c.start - subject.end <= 2 or _listed_after_subject(sent, subject, c)):
                 if c.kind == "down":
                     inverted = True
                 continue
@@ -1315,6 +1349,26 @@ def _triggers(sent: Sentence, subject: Hit | None, start: int) -> tuple[bool, Cu
         strong = c
         break
     return inverted, strong, weak
+
+
+LIST_TAIL_RE = re.compile(r"\s*(?:,\s*(?:(?:and|or)\s+)?|(?:and|or)\s+|/)\s*[a-z0-9-]*[A-Z0-9][A-Za-z0-9-]*\s*")
+LIST_GAP_RE = re.compile(r"\s*(?:,\s*(?:(?:and|or)\s+)?|(?:and|or)\s+|/)\s*", re.IGNORECASE)
+
+
+def _listed_after_subject(sent: Sentence, subject: Hit, cue: Cue) -> bool:
+    "Does this nominal follow a list opened by the subject ('STAT1, IRF3 and TBK1 activation')?"
+    # The nominal then belongs to the whole list, the subject included: it is no relation of its own.
+    text, base, prev = sent.text, sent.start, subject
+    for h in sent.hits:
+        if h.start < subject.end or h.end > cue.start:
+            continue
+        if h.start < prev.end or not LIST_GAP_RE.fullmatch(text, prev.end - base, h.start - base):
+            return False
+        prev = h
+    if prev is not subject and 0 <= cue.start - prev.end <= 2 and not text[prev.end - base:cue.start - base].strip():
+        return True
+    # "NF-kappa B, p38MAPK, and JNK activation": the list may end on a symbol no lexicon holds.
+    return LIST_TAIL_RE.fullmatch(text, prev.end - base, cue.start - base) is not None
 
 
 # "Inhibition of WEE1 by MK-1775": the subject after "by" is the inhibition's agent, not what is lost.

@@ -290,3 +290,46 @@ def test_the_ras_association_domain_is_no_ras(nlp_and_extractors):
 def test_a_loss_named_after_a_passive_verb_inverts_it(nlp_and_extractors, text, direction):
     out = claims(run(nlp_and_extractors, text), "pathway")
     assert [c.direction for c in out] == [direction]
+
+
+@pytest.mark.parametrize("text,entity,direction", [
+    # The "activator" of the full name states no activation: the verb does.
+    ("Signal transducer and activator of transcription 3 expression fell after radiotherapy.", "STAT3", "down"),
+    ("Cisplatin suppressed signal transducers and activators of transcription 1 in tumour cells.", "STAT1", "down"),
+    ("Leukemia inhibitory factor increased STAT3 phosphorylation in glioma cells.", "STAT3", "up"),
+    ("Loss of EZH2 reduced the inhibitor of kappa B kinase-beta and blunted NF-kB in tumour cells.", "EZH2", "up"),
+])
+def test_a_relation_word_inside_a_protein_name_is_no_relation(nlp_and_extractors, text, entity, direction):
+    out = claims(run(nlp_and_extractors, text), "pathway")
+    assert len(out) == 1 and entity in out[0].entities and out[0].direction == direction
+
+
+@pytest.mark.parametrize("text,direction", [
+    ("In treated cells, STAT1, IRF3 and TBK1 activation were abolished.", "down"),
+    ("Consequently, NF-kB, p38 and ERK5 activation were suppressed.", "down"),  # a list ending on a symbol no lexicon holds
+    ("KRAS and MYC activation enhanced invasion of tumour cells.", "up"),
+    ("MYC and TP53 inhibition reduced invasion of tumour cells.", "up"),  # the list's loss inverts its relation
+])
+def test_a_nominal_after_a_list_opened_by_the_subject_is_the_lists_own(nlp_and_extractors, text, direction):
+    out = claims(run(nlp_and_extractors, text), "pathway")
+    assert [c.direction for c in out] == [direction]
+
+
+def test_a_nominal_after_a_comma_is_no_part_of_the_subject(nlp_and_extractors):
+    "'cGAMP treatment, improving survival': the participle after the comma is the relation, not the list's noun."
+    out = claims(run(nlp_and_extractors, "Mice received cGAMP treatment, improving survival after tumour challenge."), "pathway")
+    assert [c.direction for c in out] == ["up"] and out[0].predicate == "improving"
+
+
+@pytest.mark.parametrize("text,direction,role", [
+    ("TLR4 has been implicated in colon cancer progression.", "assoc", "background"),
+    ("HIF1A activation has been linked to poor outcome in renal cancer.", "assoc", "background"),
+    ("Type I IFN signalling through STING is essential for tumour rejection.", "up", "result"),
+    ("TBK1 is required for IRF3 phosphorylation in tumour cells.", "up", "background"),
+    ("This work links KRAS to inflammation in the pancreas.", "assoc", "result"),
+    # A clause naming the subject only as implicated gives way to its verb.
+    ("STAT3 is activated by IL-6 and is implicated in tumour growth.", "up", "result"),
+])
+def test_association_and_dependency_words_after_a_background_phrase(nlp_and_extractors, text, direction, role):
+    out = claims(run(nlp_and_extractors, text), "pathway")
+    assert len(out) == 1 and out[0].direction == direction

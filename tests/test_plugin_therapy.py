@@ -611,3 +611,18 @@ def test_operative_and_car_t_still_name_their_therapy(nlp_and_extractors):
 ])
 def test_the_agent_of_an_inhibition_and_a_named_decrease_set_the_sign(nlp_and_extractors, text, predicate, direction):
     assert signs(nlp_and_extractors, text) == [(predicate, direction)]
+
+
+@pytest.mark.parametrize("text", [
+    "The anti-apoptotic protein BAX inhibitor-1 increased tumour cell invasion.",
+    "Loss of PTEN raised the CDK inhibitors p21 and p27 in tumour cells.",
+    "Granulocyte colony-stimulating factor increased neutrophil counts in healthy donors.",
+])
+def test_a_protein_named_inhibitor_or_stimulating_factor_is_no_therapy(nlp_and_extractors, text):
+    assert not any(c.predicate in ("stimulating", "inhibitor", "inhibitors") for c in claims(run(nlp_and_extractors, text), "therapy"))
+    assert not any("inhibitor" in (c.subject or "") for c in claims(run(nlp_and_extractors, text), "therapy"))
+
+
+def test_a_drug_class_named_by_its_target_is_still_a_therapy(nlp_and_extractors):
+    out = claims(run(nlp_and_extractors, "A CDK4/6 inhibitor reduced tumour growth in mice."), "therapy")
+    assert len(out) == 1 and out[0].direction == "down"
