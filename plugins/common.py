@@ -1465,6 +1465,12 @@ def polarity(sent: Sentence, subject: Hit | None) -> tuple[str, Cue | None, bool
         return "none", trig, False
     direction = DIRECTION_KINDS[trig.kind]
     rel = trig.start - base
+    if strong is None and trig.text.lower() in PRODUCED_OUTCOMES:
+        if STATISTIC_AFTER_RE.match(text, trig.end - base):
+            return "none", None, False  # "multivariate regression analysis": a method, no relation
+        # "Paclitaxel-induced cell death", "additive cytotoxicity", "cell killing after PDT": with no
+        # verb, the outcome noun names what the agent brings about (an event, like an induction).
+        direction = "up"
     if EFFICACY_BEFORE_RE.search(text, max(0, rel - 24), rel):
         # "effective in reducing tumour burden": the claim is the therapy's benefit, the verb its means.
         return "up", trig, False
@@ -1528,6 +1534,11 @@ COMPARISON_RE = re.compile(r"\b(?:more|less|fewer|greater|higher|lower|vs|versus
 EFFICACY_BEFORE_RE = re.compile(r"\b(?:effective|efficacious|successful|useful)\s+(?:in|at)\s+$", re.IGNORECASE)
 INDUCED_WORDS = frozenset({"induced", "triggered", "elicited", "provoked"})
 AS_BEFORE_RE = re.compile(r"\bas\s+$", re.IGNORECASE)  # "as previously observed": one's own result compared
+
+
+# Weak down cues that name an event an agent brings about (cell death, tumour regression): alone they read as up.
+PRODUCED_OUTCOMES = frozenset({"death", "apoptosis", "killing", "cytotoxic", "cytotoxicity", "regression", "arrest"})
+STATISTIC_AFTER_RE = re.compile(r"\s+(?:analys[ie]s|models?|coefficients?|equations?|lines?)\b", re.IGNORECASE)
 
 
 # "further study is warranted": what should come next, a conclusion's word, not prior knowledge.

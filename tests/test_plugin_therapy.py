@@ -626,3 +626,20 @@ def test_a_protein_named_inhibitor_or_stimulating_factor_is_no_therapy(nlp_and_e
 def test_a_drug_class_named_by_its_target_is_still_a_therapy(nlp_and_extractors):
     out = claims(run(nlp_and_extractors, "A CDK4/6 inhibitor reduced tumour growth in mice."), "therapy")
     assert len(out) == 1 and out[0].direction == "down"
+
+
+@pytest.mark.parametrize("text,predicate,direction", [
+    # With no verb, an outcome noun (death, killing, cytotoxicity) is what the therapy brings about: up.
+    ("Gemcitabine and oxaliplatin had additive cytotoxicity in pancreatic cancer cells.", "cytotoxicity", "up"),
+    ("Tumour cell killing by photodynamic therapy differed between the two cell lines.", "killing", "up"),
+    ("Docetaxel was cytotoxic only in the resistant clones.", "cytotoxic", "up"),
+    # A comparative after it still carries the sign.
+    ("Cell death was less frequent after cisplatin than after carboplatin.", "death", "down"),
+])
+def test_an_outcome_noun_alone_reads_as_what_the_therapy_brings_about(nlp_and_extractors, text, predicate, direction):
+    assert signs(nlp_and_extractors, text) == [(predicate, direction)]
+
+
+def test_a_regression_analysis_is_no_regression(nlp_and_extractors):
+    out = claims(run(nlp_and_extractors, "Logistic regression analysis related the cisplatin dose to nephrotoxicity in patients."), "therapy")
+    assert all(c.predicate != "regression" for c in out)
