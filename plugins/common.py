@@ -1235,6 +1235,12 @@ def _inverter_acts(sent: Sentence, cue: Cue, subject: Hit | None, inverted: bool
     return cue.text.endswith(" of") and RESULTED_IN_BEFORE_RE.search(text, max(0, rel - 48), rel) is not None
 
 
+MANAGEMENT_WORDS = frozenset({"discontinued", "stopped"})
+STOPPED_WHAT_RE = re.compile(r"\s+(?:(?:the|all|their|his|her|its)\s+)?(?:[\w-]+\s+)?(?:treatments?|therap\w*|drugs?|medications?"
+                             r"|regimens?|doses?|dosing|taking|administration|infusions?)\b", re.IGNORECASE)
+REASON_AFTER_RE = re.compile(r"\b(?:because|due\s+to|owing\s+to|for\s+lack\s+of)\b", re.IGNORECASE)
+
+
 CAUSAL_WORDS = frozenset({"lead to", "leads to", "led to", "result in", "caused", "causes", "cause", "induce", "induces",
                           "induced", "produce", "produces", "produced", "give rise to", "gives rise to", "triggered",
                           "triggers", "trigger", "elicited", "elicits"})
@@ -1296,6 +1302,13 @@ def _triggers(sent: Sentence, subject: Hit | None, start: int) -> tuple[bool, Cu
                 if block == "cardiac":
                     weak = weak or Cue("up", c.start, c.end, c.text)  # an adverse event, like a toxicity
                 continue
+        # "Indinavir was discontinued because of nephrotoxicity", "patients stopped treatment": stopping a
+        # treatment is its management, not a decrease it brings about; the outcome, if any, is named elsewhere.
+        if word in MANAGEMENT_WORDS and (PASSIVE_BEFORE_RE.search(text, max(0, c.start - base - 24), c.start - base)
+                                         or STOPPED_WHAT_RE.match(text, c.end - base)):
+            if REASON_AFTER_RE.search(text, c.end - base, c.end - base + 40):
+                break  # "... because of disease progression": the reason for stopping, no relation of the therapy
+            continue
         # "a delayed IFN response", "to delayed apoptosis": when, not less.
         if word in TIME_ADJECTIVES and DETERMINER_BEFORE_RE.search(text, max(0, c.start - base - 6), c.start - base):
             continue

@@ -643,3 +643,14 @@ def test_an_outcome_noun_alone_reads_as_what_the_therapy_brings_about(nlp_and_ex
 def test_a_regression_analysis_is_no_regression(nlp_and_extractors):
     out = claims(run(nlp_and_extractors, "Logistic regression analysis related the cisplatin dose to nephrotoxicity in patients."), "therapy")
     assert all(c.predicate != "regression" for c in out)
+
+
+@pytest.mark.parametrize("text,predicate,direction", [
+    # Stopping a treatment is its management: with a reason given, no relation of the therapy is stated.
+    ("Capecitabine was discontinued in 12 patients because of hand-foot syndrome.", None, "none"),
+    ("Two patients stopped treatment due to fatigue after gefitinib.", None, "none"),
+    # Without a reason, the relation named elsewhere in the sentence sets the sign.
+    ("He developed interstitial pneumonitis on erlotinib, which resolved after the drug was stopped.", "developed", "up"),
+])
+def test_a_stopped_treatment_is_no_decrease(nlp_and_extractors, text, predicate, direction):
+    assert signs(nlp_and_extractors, text) == [(predicate, direction)]
