@@ -484,7 +484,8 @@ def save_extraction(db: Database, document: Document, plugins: Iterable[str],
                     items: Iterable[Claim | Mention], run_id: int, extracted_with: str | None) -> tuple[int, int]:
     """Store what plugins produced for one document; supersede what they no longer produce.
 
-    Returns (new claims, superseded claims). Call inside a transaction.
+    Returns (new claims, superseded claims, restored claims): a restored claim is one an earlier
+    run superseded, produced again (current again, with no new row). Call inside a transaction.
     """
     plugins = list(plugins)
     items = list(items)
@@ -498,11 +499,12 @@ def save_extraction(db: Database, document: Document, plugins: Iterable[str],
         gone_mentions = [i for i in _current_ids(db, "mentions", document.id, plugins) if i not in mentions]
         db.conn.executemany("update mentions set superseded_run = ? where id = ?", [(run_id, i) for i in gone_mentions])
     seen = _known(db, "claims", list(claims))
+    restored = 0
     if seen:
         # A superseded claim produced again: keep the interval it was not current (diff.CURRENT_AT).
-        db.execute("insert into claim_gaps (claim_id, superseded_run, restored_run) select id, superseded_run, ? "
+        restored = db.execute("insert into claim_gaps (claim_id, superseded_run, restored_run) select id, superseded_run, ? "
                    "from claims where superseded_run is not null and id in (select value from json_each(?))",
-                   [run_id, json.dumps(sorted(seen))])
+                   [run_id, json.dumps(sorted(seen))]).rowcount
     # The same claim from a later plugin version keeps its row as it was (plugin_version is the
     # version that first produced it): a diff of two past runs never changes afterwards.
     db.conn.executemany(
@@ -529,7 +531,14 @@ def save_extraction(db: Database, document: Document, plugins: Iterable[str],
     ])
     if extracted_with is not None:
         db.execute("update documents set extracted_with = ? where id = ?", [extracted_with, document.id])
-    return len(fresh), superseded
+    return len(fresh), superseded, restored
+
+
+def claims_restored(db: Database, run_id: int) -> int:
+    "Claims a run (with a scheduled run's fetches) made current again after an earlier run superseded them."
+    # claim_gaps has one row per restoration, written by save_extraction: no runs column needed.
+    return db.execute("select count(*) from claim_gaps where restored_run in "
+                      "(select id from runs where id = ? or parent_run = ?)", [run_id, run_id]).fetchone()[0]
 
 
 def table_counts(db: Database) -> dict[str, int]:
