@@ -26,6 +26,24 @@ def now() -> str:
 
 def check_db_path(path: Path) -> None:
     "Refuse an unusable database path before anything (the lock file included) is created."
+    if _check_path(path):
+        # Another application's database, or a newer evidex's, is refused here too: the run lock
+        # taken next would otherwise leave a <db>.lock beside a file evidex will not touch.
+        conn = sqlite3.connect(str(path), timeout=30, isolation_level=None)
+        try:
+            db = Database(conn)
+            _refuse_newer(db, path)
+            _refuse_foreign(db, path)
+        except sqlite3.DatabaseError as ex:
+            raise UsageError(f"{path} is not a usable SQLite database: {ex}") from None
+        finally:
+            # Read-write and closed at once: the last connection to a WAL file removes its
+            # -wal and -shm (a read-only one would leave them behind).
+            conn.close()
+
+
+def _check_path(path: Path) -> bool:
+    "Refuse a path no database can be opened or created at; True if it holds a SQLite file already."
     if path.is_dir():
         raise UsageError(f"database path {path} is a directory")
     if path.exists():
@@ -37,7 +55,7 @@ def check_db_path(path: Path) -> None:
         # SQLite silently turns a short non-database file into a database: check the magic first.
         if head and head != b"SQLite format 3\x00":
             raise UsageError(f"{path} is not a usable SQLite database (it is some other file)")
-        return
+        return bool(head)
     if not path.parent.is_dir():
         raise UsageError(f"cannot create database {path}: directory {path.parent} does not exist")
     try:  # an anonymous temporary file: nothing is left behind whatever happens
@@ -46,6 +64,7 @@ def check_db_path(path: Path) -> None:
     except OSError as ex:
         raise UsageError(f"cannot create database {path}: directory {path.parent} is not writable "
                          f"({ex.strerror or ex})") from None
+    return False
 
 
 def read_only_uri(path: Path) -> str:
@@ -83,7 +102,7 @@ def open_db(path: str | os.PathLike, *, create: bool = True, read_only: bool = F
         raise UsageError(f"database {path} does not exist")
     if read_only and path.is_file() and not _writable(path):
         return _open_read_only(path)
-    check_db_path(path)
+    _check_path(path)  # the schema is checked below, on the connection that will write
     try:
         conn = sqlite3.connect(str(path), timeout=30, isolation_level=None)
         db = Database(conn)
