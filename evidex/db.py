@@ -47,9 +47,8 @@ def _check_path(path: Path) -> bool:
     if path.is_dir():
         raise UsageError(f"database path {path} is a directory")
     if path.exists():
-        try:  # os.access says yes to root on a read-only mount; opening for update tells the truth
-            with open(path, "r+b") as f:
-                head = f.read(16)
+        try:
+            head = _head_for_update(path)
         except OSError as ex:
             raise UsageError(f"database {path} is not writable: {ex.strerror or ex}") from None
         # SQLite silently turns a short non-database file into a database: check the magic first.
@@ -82,10 +81,17 @@ def read_only_uri(path: Path) -> str:
     return f"file:{urllib.parse.quote(str(path))}?{'mode=ro' if writable else 'immutable=1'}"
 
 
+def _head_for_update(path: Path) -> bytes:
+    "The file's first 16 bytes, read through a handle opened for update (OSError if it cannot be)."
+    # os.access says yes to root on a read-only mount; opening for update tells the truth.
+    with open(path, "r+b") as f:
+        return f.read(16)
+
+
 def _writable(path: Path) -> bool:
+    "Can this process write the database file and create its -wal and -shm beside it?"
     try:
-        with open(path, "r+b"):
-            pass
+        _head_for_update(path)
     except OSError:
         return False
     return os.access(path.parent, os.W_OK)
