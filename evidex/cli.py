@@ -103,6 +103,14 @@ def _extraction(extractors, workers: int, only=()) -> Extraction:
     return extraction
 
 
+def latest_today() -> datetime.date:
+    "Today's date here or in UTC, whichever is later: both name a day that has begun somewhere."
+    # East of UTC early in the day, the local date is a day ahead of UTC's; west of it late in
+    # the day, UTC's is ahead. Either is a day whose records may exist, so neither is "future"
+    # (a watermark a day ahead costs nothing: the next fetch starts a day before it).
+    return max(datetime.date.today(), datetime.datetime.now(datetime.timezone.utc).date())
+
+
 def _lock(db_path) -> None:
     "Hold the database's run lock until the command ends: one writer at a time (exit 3 if taken)."
     store.check_db_path(Path(db_path))
@@ -204,7 +212,7 @@ def ingest(files, db_path, no_extract, source, query, since, until, everything, 
             raise click.UsageError("--since and --all exclude each other: start at a date, or fetch everything")
         if until and since and until < since:
             raise click.UsageError(f"--until {until.date()} is before --since {since.date()}")
-        if until and until.date() > datetime.datetime.now(datetime.timezone.utc).date():
+        if until and until.date() > latest_today():
             # The watermark would move into the future, and later fetches would ask for nothing.
             raise click.UsageError(f"--until {until.date()} is in the future")
         _ingest_source(db_path, no_extract, source, query, since, until, everything, limit, batch_size,
