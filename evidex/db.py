@@ -336,7 +336,7 @@ INDEX_CLAIMS = ("insert into claims_fts (rowid, sentence) select rowid, sentence
                 "where id in (select value from json_each(?))")
 # Identifiers and metadata a later record without them leaves as they were.
 KEPT_COLUMNS = ("pmid", "doi", "pmcid", "journal", "pub_date", "year", "entry_date", "language", "vernacular_title",
-                "pub_types")
+                "pub_types", "pmid_version")
 INSERT_DOCUMENT_ID = _insert_sql("document_ids", ("scheme", "value", "doc_id", "run_id"), "insert or ignore")
 CLAIM_COLUMNS = ("id",) + tuple(Claim.__dataclass_fields__) + ("first_seen_run", "last_seen_run", "superseded_run")
 INSERT_CLAIM = _insert_sql("claims", CLAIM_COLUMNS)
@@ -438,20 +438,25 @@ def save_document(db: Database, document: Document, run_id: int) -> str:
         db.execute(INDEX_DOCUMENT, [rowid, row["title"], row["abstract"]])
         status = "new"
     else:
+        stored_version = old[6 + KEPT_COLUMNS.index("pmid_version")]
+        # An earlier version of a versioned PubMed citation, arriving after a later one (efetch
+        # may return both, a file may hold either first): the later version's text and
+        # metadata stay, as for another source's copy.
+        earlier_version = bool(document.pmid_version and stored_version and document.pmid_version < stored_version)
         source_ids = json.loads(old[1] or "{}")
         for source, value in document.source_ids.items():
             # A merged copy does not overwrite the paper's id at a source (a Europe PMC preprint's
             # PPR id beside its MED id): document_ids keeps every id either way.
-            if not merged or source not in source_ids:
+            if not (merged or earlier_version) or source not in source_ids:
                 source_ids[source] = value
         row["source_ids"] = json.dumps(source_ids, ensure_ascii=False)
         # A record from another source may lack what the stored one has (a preprint has no
         # PMID): what it does not say never erases what is known. Merged from another source,
         # it only fills gaps.
         for column, value in zip(KEPT_COLUMNS, old[6:]):
-            if (merged or row[column] in (None, "", "[]")) and value not in (None, "", "[]"):
+            if (merged or earlier_version or row[column] in (None, "", "[]")) and value not in (None, "", "[]"):
                 row[column] = value
-        if merged and (old[3] or old[4]):
+        if (merged or earlier_version) and (old[3] or old[4]):
             # Another source's copy of a stored paper (a preprint, a Europe PMC record) adds its
             # identifiers, not its text: otherwise the text, and the claims, would follow the
             # order in which the sources happened to arrive.

@@ -121,8 +121,11 @@ def document_from_json(obj: dict, where: str) -> Document:
     for name, expected in FIELD_TYPES.items():
         value = kwargs.get(name)
         if value is not None and (isinstance(value, bool) is not (expected is bool) or not isinstance(value, expected)):
-            kind = {str: "a string", list: "a list", dict: "an object", bool: "true or false"}[expected]
+            kind = {str: "a string", list: "a list", dict: "an object", bool: "true or false",
+                    int: "a whole number"}[expected]
             raise InputError(f"{where}: {name!r} must be {kind}, not {type(value).__name__}")
+    if kwargs.get("pmid_version") is not None and kwargs["pmid_version"] < 1:
+        raise InputError(f"{where}: 'pmid_version' must be 1 or more, not {kwargs['pmid_version']}")
     _check_nested(kwargs, where)
     for text_field in ("title", "abstract"):
         kwargs[text_field] = kwargs.get(text_field) or ""
@@ -217,7 +220,7 @@ def _refuse_misspelt(obj: dict, known: set[str], where: str) -> None:
 FIELD_TYPES: dict[str, type] = {
     "title": str, "abstract": str, "doi": str, "pmcid": str, "source": str, "journal": str, "pub_date": str,
     "entry_date": str, "language": str, "vernacular_title": str, "pub_types": list, "sections": list,
-    "source_ids": dict, "deleted": bool,
+    "source_ids": dict, "deleted": bool, "pmid_version": int,
 }
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
