@@ -29,11 +29,16 @@ def check_db_path(path: Path) -> None:
     if _check_path(path):
         # Another application's database, or a newer evidex's, is refused here too: the run lock
         # taken next would otherwise leave a <db>.lock beside a file evidex will not touch.
-        conn = sqlite3.connect(str(path), timeout=30, isolation_level=None)
+        # A short wait: a writer holding the file (another run) must not delay that run's exit 3.
+        conn = sqlite3.connect(str(path), timeout=1, isolation_level=None)
         try:
             db = Database(conn)
             _refuse_newer(db, path)
             _refuse_foreign(db, path)
+        except sqlite3.OperationalError as ex:
+            if "locked" not in str(ex) and "busy" not in str(ex):
+                raise UsageError(f"{path} is not a usable SQLite database: {ex}") from None
+            # Busy: open_db checks again under the run lock, on the connection that writes.
         except sqlite3.DatabaseError as ex:
             raise UsageError(f"{path} is not a usable SQLite database: {ex}") from None
         finally:
