@@ -103,6 +103,14 @@ def _extraction(extractors, workers: int, only=()) -> Extraction:
     return extraction
 
 
+def latest_today() -> datetime.date:
+    "Today's date here or in UTC, whichever is later: both name a day that has begun somewhere."
+    # East of UTC early in the day, the local date is a day ahead of UTC's; west of it late in
+    # the day, UTC's is ahead. Either is a day whose records may exist, so neither is "future"
+    # (a watermark a day ahead costs nothing: the next fetch starts a day before it).
+    return max(datetime.date.today(), datetime.datetime.now(datetime.timezone.utc).date())
+
+
 def _lock(db_path) -> None:
     "Hold the database's run lock until the command ends: one writer at a time (exit 3 if taken)."
     store.check_db_path(Path(db_path))
@@ -135,6 +143,12 @@ def _check_extractors(extractors) -> None:
     click.echo(f"checked {len(extractors)} extractors: set up on one pipeline, run on one document", err=True)
 
 
+def _restored(n: int) -> str:
+    "'N restored, ' for a summary line, or nothing: claims an earlier run superseded, made current again."
+    # Without it a run that only brought claims back reads "0 new claims" while diff lists them.
+    return f"{n} restored, " if n else ""
+
+
 def _finish(db, run_id, counts: Counts, load_failures: int, command: str) -> None:
     # Link the run's new claims to the current seed baseline; a failure counts as the run's error.
     link_failed = not link_after_run(db, run_id)
@@ -149,7 +163,8 @@ def _finish(db, run_id, counts: Counts, load_failures: int, command: str) -> Non
         f"{counts.documents_changed} changed"
         + (f", {counts.documents_deleted} deleted" if counts.documents_deleted else "")
         + f"), {counts.claims_new} new claims, "
-        f"{counts.claims_superseded} superseded, {len(counts.errors) + load_failures + link_failed} errors",
+        + _restored(counts.claims_restored)
+        + f"{counts.claims_superseded} superseded, {len(counts.errors) + load_failures + link_failed} errors",
         err=True,
     )
     if status != "ok":
@@ -197,7 +212,7 @@ def ingest(files, db_path, no_extract, source, query, since, until, everything, 
             raise click.UsageError("--since and --all exclude each other: start at a date, or fetch everything")
         if until and since and until < since:
             raise click.UsageError(f"--until {until.date()} is before --since {since.date()}")
-        if until and until.date() > datetime.datetime.now(datetime.timezone.utc).date():
+        if until and until.date() > latest_today():
             # The watermark would move into the future, and later fetches would ask for nothing.
             raise click.UsageError(f"--until {until.date()} is in the future")
         _ingest_source(db_path, no_extract, source, query, since, until, everything, limit, batch_size,
@@ -337,6 +352,7 @@ def _ingest_source(db_path, no_extract, source_name, query, since, until, everyt
             f"run {result.run_id} ingest {source_name}: {result.expected} expected, {result.stored} stored, "
             f"{result.skipped} skipped, {result.failed} failed in {result.windows} window(s); "
             f"{counts.documents_new} new documents, {counts.claims_new} new claims"
+            + (f", {counts.claims_restored} restored" if counts.claims_restored else "")
             + (f"; watermark {result.watermark}" if result.watermark else "")
             + (f"; {result.message}" if result.message else ""),
             err=True,
@@ -510,6 +526,7 @@ def runs(db_path, limit, as_json, receipt):
         row["plugins"] = json.loads(row["plugins"] or "{}")
         row["options"] = json.loads(row["options"] or "null")
         row["ledger"] = list(db.query("select * from ledger where run_id = ? order by id", [row["id"]]))
+        row["claims_restored"] = store.claims_restored(db, row["id"])
         row["error_samples"] = list(db.query(
             "select stage, doc_id, plugin, error from run_errors where run_id = ? order by id limit 5",
             [row["id"]]))
@@ -521,7 +538,8 @@ def runs(db_path, limit, as_json, receipt):
             ("  " if row.get("parent_run") else "")
             + f"{row['id']:>4} {row['started_at']} {row['command']:<8} {row['status']:<8} "
             f"docs {row['documents_seen']} (+{row['documents_new']}) claims +{row['claims_new']} "
-            f"errors {row['errors']}" + (f"  {row['source']}: {row['query']}" if row["query"] else "")
+            + (f"({row['claims_restored']} restored) " if row["claims_restored"] else "")
+            + f"errors {row['errors']}" + (f"  {row['source']}: {row['query']}" if row["query"] else "")
         )
         for entry in row["ledger"]:
             click.echo(

@@ -26,18 +26,40 @@ def now() -> str:
 
 def check_db_path(path: Path) -> None:
     "Refuse an unusable database path before anything (the lock file included) is created."
+    if _check_path(path):
+        # Another application's database, or a newer evidex's, is refused here too: the run lock
+        # taken next would otherwise leave a <db>.lock beside a file evidex will not touch.
+        # A short wait: a writer holding the file (another run) must not delay that run's exit 3.
+        conn = sqlite3.connect(str(path), timeout=1, isolation_level=None)
+        try:
+            db = Database(conn)
+            _refuse_newer(db, path)
+            _refuse_foreign(db, path)
+        except sqlite3.OperationalError as ex:
+            if "locked" not in str(ex) and "busy" not in str(ex):
+                raise UsageError(f"{path} is not a usable SQLite database: {ex}") from None
+            # Busy: open_db checks again under the run lock, on the connection that writes.
+        except sqlite3.DatabaseError as ex:
+            raise UsageError(f"{path} is not a usable SQLite database: {ex}") from None
+        finally:
+            # Read-write and closed at once: the last connection to a WAL file removes its
+            # -wal and -shm (a read-only one would leave them behind).
+            conn.close()
+
+
+def _check_path(path: Path) -> bool:
+    "Refuse a path no database can be opened or created at; True if it holds a SQLite file already."
     if path.is_dir():
         raise UsageError(f"database path {path} is a directory")
     if path.exists():
-        try:  # os.access says yes to root on a read-only mount; opening for update tells the truth
-            with open(path, "r+b") as f:
-                head = f.read(16)
+        try:
+            head = _head_for_update(path)
         except OSError as ex:
             raise UsageError(f"database {path} is not writable: {ex.strerror or ex}") from None
         # SQLite silently turns a short non-database file into a database: check the magic first.
         if head and head != b"SQLite format 3\x00":
             raise UsageError(f"{path} is not a usable SQLite database (it is some other file)")
-        return
+        return bool(head)
     if not path.parent.is_dir():
         raise UsageError(f"cannot create database {path}: directory {path.parent} does not exist")
     try:  # an anonymous temporary file: nothing is left behind whatever happens
@@ -46,6 +68,7 @@ def check_db_path(path: Path) -> None:
     except OSError as ex:
         raise UsageError(f"cannot create database {path}: directory {path.parent} is not writable "
                          f"({ex.strerror or ex})") from None
+    return False
 
 
 def read_only_uri(path: Path) -> str:
@@ -63,10 +86,17 @@ def read_only_uri(path: Path) -> str:
     return f"file:{urllib.parse.quote(str(path))}?{'mode=ro' if writable else 'immutable=1'}"
 
 
+def _head_for_update(path: Path) -> bytes:
+    "The file's first 16 bytes, read through a handle opened for update (OSError if it cannot be)."
+    # os.access says yes to root on a read-only mount; opening for update tells the truth.
+    with open(path, "r+b") as f:
+        return f.read(16)
+
+
 def _writable(path: Path) -> bool:
+    "Can this process write the database file and create its -wal and -shm beside it?"
     try:
-        with open(path, "r+b"):
-            pass
+        _head_for_update(path)
     except OSError:
         return False
     return os.access(path.parent, os.W_OK)
@@ -83,7 +113,7 @@ def open_db(path: str | os.PathLike, *, create: bool = True, read_only: bool = F
         raise UsageError(f"database {path} does not exist")
     if read_only and path.is_file() and not _writable(path):
         return _open_read_only(path)
-    check_db_path(path)
+    _check_path(path)  # the schema is checked below, on the connection that will write
     try:
         conn = sqlite3.connect(str(path), timeout=30, isolation_level=None)
         db = Database(conn)
@@ -311,7 +341,7 @@ INDEX_CLAIMS = ("insert into claims_fts (rowid, sentence) select rowid, sentence
                 "where id in (select value from json_each(?))")
 # Identifiers and metadata a later record without them leaves as they were.
 KEPT_COLUMNS = ("pmid", "doi", "pmcid", "journal", "pub_date", "year", "entry_date", "language", "vernacular_title",
-                "pub_types")
+                "pub_types", "pmid_version")
 INSERT_DOCUMENT_ID = _insert_sql("document_ids", ("scheme", "value", "doc_id", "run_id"), "insert or ignore")
 CLAIM_COLUMNS = ("id",) + tuple(Claim.__dataclass_fields__) + ("first_seen_run", "last_seen_run", "superseded_run")
 INSERT_CLAIM = _insert_sql("claims", CLAIM_COLUMNS)
@@ -413,20 +443,25 @@ def save_document(db: Database, document: Document, run_id: int) -> str:
         db.execute(INDEX_DOCUMENT, [rowid, row["title"], row["abstract"]])
         status = "new"
     else:
+        stored_version = old[6 + KEPT_COLUMNS.index("pmid_version")]
+        # An earlier version of a versioned PubMed citation, arriving after a later one (efetch
+        # may return both, a file may hold either first): the later version's text and
+        # metadata stay, as for another source's copy.
+        earlier_version = bool(document.pmid_version and stored_version and document.pmid_version < stored_version)
         source_ids = json.loads(old[1] or "{}")
         for source, value in document.source_ids.items():
             # A merged copy does not overwrite the paper's id at a source (a Europe PMC preprint's
             # PPR id beside its MED id): document_ids keeps every id either way.
-            if not merged or source not in source_ids:
+            if not (merged or earlier_version) or source not in source_ids:
                 source_ids[source] = value
         row["source_ids"] = json.dumps(source_ids, ensure_ascii=False)
         # A record from another source may lack what the stored one has (a preprint has no
         # PMID): what it does not say never erases what is known. Merged from another source,
         # it only fills gaps.
         for column, value in zip(KEPT_COLUMNS, old[6:]):
-            if (merged or row[column] in (None, "", "[]")) and value not in (None, "", "[]"):
+            if (merged or earlier_version or row[column] in (None, "", "[]")) and value not in (None, "", "[]"):
                 row[column] = value
-        if merged and (old[3] or old[4]):
+        if (merged or earlier_version) and (old[3] or old[4]):
             # Another source's copy of a stored paper (a preprint, a Europe PMC record) adds its
             # identifiers, not its text: otherwise the text, and the claims, would follow the
             # order in which the sources happened to arrive.
@@ -481,10 +516,11 @@ def _known(db: Database, table: str, ids: list[str]) -> set[str]:
 
 
 def save_extraction(db: Database, document: Document, plugins: Iterable[str],
-                    items: Iterable[Claim | Mention], run_id: int, extracted_with: str | None) -> tuple[int, int]:
+                    items: Iterable[Claim | Mention], run_id: int, extracted_with: str | None) -> tuple[int, int, int]:
     """Store what plugins produced for one document; supersede what they no longer produce.
 
-    Returns (new claims, superseded claims). Call inside a transaction.
+    Returns (new claims, superseded claims, restored claims): a restored claim is one an earlier
+    run superseded, produced again (current again, with no new row). Call inside a transaction.
     """
     plugins = list(plugins)
     items = list(items)
@@ -498,11 +534,12 @@ def save_extraction(db: Database, document: Document, plugins: Iterable[str],
         gone_mentions = [i for i in _current_ids(db, "mentions", document.id, plugins) if i not in mentions]
         db.conn.executemany("update mentions set superseded_run = ? where id = ?", [(run_id, i) for i in gone_mentions])
     seen = _known(db, "claims", list(claims))
+    restored = 0
     if seen:
         # A superseded claim produced again: keep the interval it was not current (diff.CURRENT_AT).
-        db.execute("insert into claim_gaps (claim_id, superseded_run, restored_run) select id, superseded_run, ? "
+        restored = db.execute("insert into claim_gaps (claim_id, superseded_run, restored_run) select id, superseded_run, ? "
                    "from claims where superseded_run is not null and id in (select value from json_each(?))",
-                   [run_id, json.dumps(sorted(seen))])
+                   [run_id, json.dumps(sorted(seen))]).rowcount
     # The same claim from a later plugin version keeps its row as it was (plugin_version is the
     # version that first produced it): a diff of two past runs never changes afterwards.
     db.conn.executemany(
@@ -529,7 +566,14 @@ def save_extraction(db: Database, document: Document, plugins: Iterable[str],
     ])
     if extracted_with is not None:
         db.execute("update documents set extracted_with = ? where id = ?", [extracted_with, document.id])
-    return len(fresh), superseded
+    return len(fresh), superseded, restored
+
+
+def claims_restored(db: Database, run_id: int) -> int:
+    "Claims a run (with a scheduled run's fetches) made current again after an earlier run superseded them."
+    # claim_gaps has one row per restoration, written by save_extraction: no runs column needed.
+    return db.execute("select count(*) from claim_gaps where restored_run in "
+                      "(select id from runs where id = ? or parent_run = ?)", [run_id, run_id]).fetchone()[0]
 
 
 def table_counts(db: Database) -> dict[str, int]:

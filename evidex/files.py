@@ -9,7 +9,7 @@ import io
 import json
 import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, cast
@@ -38,6 +38,47 @@ class _Hashing(io.RawIOBase):
         return n
 
 
+class _Replay(io.RawIOBase):
+    "A raw reader that gives back bytes already read from a stream, then the rest of that stream."
+
+    def __init__(self, head: bytes, stream: IO[bytes]) -> None:
+        self._head = memoryview(head)
+        self._stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        if self._head:
+            n = min(len(b), len(self._head))
+            b[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        # read1: what the stream has or its next read brings (a pipe's next write), as a raw read would.
+        data = self._stream.read1(len(b))  # type: ignore[attr-defined]
+        b[:len(data)] = data
+        return len(data)
+
+
+def _lookahead(stream: IO[bytes], enough: Callable[[bytes], bool]) -> tuple[bytes, IO[bytes]]:
+    """The first bytes of a stream, read until enough(them) or the end, and a stream that still starts with them.
+
+    peek() brings what one read returns: from a pipe or a FIFO that is the writer's first write,
+    which may be a lone newline or byte order mark while the records follow in later writes.
+    """
+    head = stream.peek(4096)[:4096]  # type: ignore[attr-defined]
+    if enough(head):
+        return head, stream  # a file, or a pipe whose first write says enough: nothing to wrap
+    chunks: list[bytes] = []
+    while not enough(head):
+        chunk = stream.read1(1 << 16)  # type: ignore[attr-defined]
+        if not chunk:
+            break
+        chunks.append(chunk)
+        head = b"".join(chunks)
+    return head, io.BufferedReader(_Replay(head, stream))
+
+
 @contextmanager
 def open_input(path: Path, digest: Any = None) -> Iterator[IO[bytes]]:
     """A saved file's bytes, gunzipped when it starts with the gzip magic.
@@ -49,7 +90,9 @@ def open_input(path: Path, digest: Any = None) -> Iterator[IO[bytes]]:
     with open(path, "rb") as f:
         raw: io.BufferedReader = io.BufferedReader(_Hashing(f, digest)) if digest is not None else f
         # The magic bytes, not the suffix: saved efetch bodies are not always named .gz.
-        stream: IO[bytes] = cast(IO[bytes], gzip.GzipFile(fileobj=raw, mode="rb")) if raw.peek(2)[:2] == GZIP_MAGIC else raw
+        head, stream = _lookahead(raw, lambda head: len(head) >= 2)
+        if head[:2] == GZIP_MAGIC:
+            stream = cast(IO[bytes], gzip.GzipFile(fileobj=stream, mode="rb"))
         yield stream
         if digest is not None:
             while raw.read(1 << 20):
@@ -78,8 +121,11 @@ def document_from_json(obj: dict, where: str) -> Document:
     for name, expected in FIELD_TYPES.items():
         value = kwargs.get(name)
         if value is not None and (isinstance(value, bool) is not (expected is bool) or not isinstance(value, expected)):
-            kind = {str: "a string", list: "a list", dict: "an object", bool: "true or false"}[expected]
+            kind = {str: "a string", list: "a list", dict: "an object", bool: "true or false",
+                    int: "a whole number"}[expected]
             raise InputError(f"{where}: {name!r} must be {kind}, not {type(value).__name__}")
+    if kwargs.get("pmid_version") is not None and kwargs["pmid_version"] < 1:
+        raise InputError(f"{where}: 'pmid_version' must be 1 or more, not {kwargs['pmid_version']}")
     _check_nested(kwargs, where)
     for text_field in ("title", "abstract"):
         kwargs[text_field] = kwargs.get(text_field) or ""
@@ -174,7 +220,7 @@ def _refuse_misspelt(obj: dict, known: set[str], where: str) -> None:
 FIELD_TYPES: dict[str, type] = {
     "title": str, "abstract": str, "doi": str, "pmcid": str, "source": str, "journal": str, "pub_date": str,
     "entry_date": str, "language": str, "vernacular_title": str, "pub_types": list, "sections": list,
-    "source_ids": dict, "deleted": bool,
+    "source_ids": dict, "deleted": bool, "pmid_version": int,
 }
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -222,11 +268,19 @@ def sniff_format(path: Path) -> str:
     "Tell 'pubmed-xml' from 'jsonl' by the first non-blank character."
     with _reading(path):
         with open_input(path) as f:
-            return _format_of(f.peek(4096)[:4096], path)  # type: ignore[attr-defined]
+            return _format_of(_lookahead(f, _says_something)[0], path)
+
+
+BLANK = b"\xef\xbb\xbf \t\r\n"  # whitespace and the UTF-8 byte order mark, byte by byte
+
+
+def _says_something(head: bytes) -> bool:
+    "Does head hold a byte that is neither blank nor part of a byte order mark?"
+    return bool(head.lstrip(BLANK))
 
 
 def _format_of(head: bytes, path: Path) -> str:
-    stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    stripped = head.lstrip(BLANK)
     if not stripped:
         raise InputError(f"{path}: file is empty")
     if stripped.startswith(b"<"):
@@ -239,8 +293,8 @@ def _format_of(head: bytes, path: Path) -> str:
 def read_file(path: str | Path, digest: Any = None) -> Iterator[Document | Deletion]:
     """Stream the records of one saved file, whatever its format.
 
-    The file is opened once and its format told from a peek at its first bytes, so a pipe
-    (/dev/stdin, a FIFO, process substitution) loses nothing. A hashlib digest, if given, has
+    The file is opened once and its format told from its first non-blank byte, read ahead and
+    kept for the parser, so a pipe (/dev/stdin, a FIFO, process substitution) loses nothing. A hashlib digest, if given, has
     taken in every byte of the file once the stream is exhausted.
     """
     path = Path(path)
@@ -252,8 +306,10 @@ def read_file(path: str | Path, digest: Any = None) -> Iterator[Document | Delet
 
     with _reading(path):
         with open_input(path, digest) as f:
-            # peek() returns what one read brought in: enough to see the first non-blank byte.
-            if _format_of(f.peek(4096)[:4096], path) == "jsonl":  # type: ignore[attr-defined]
+            # Read on past blank lines and a byte order mark to the first byte that tells the
+            # format; the stream still starts with them (line numbers, the XML parser's view).
+            head, f = _lookahead(f, _says_something)
+            if _format_of(head, path) == "jsonl":
                 yield from _iter_jsonl(f, path)
             else:
                 yield from iter_pubmed_xml(f, str(path))

@@ -27,6 +27,8 @@ class Counts:
     documents_deleted: int = 0
     claims_new: int = 0
     claims_superseded: int = 0
+    # Not a runs column: claim_gaps holds one row per restoration (db.claims_restored reads it).
+    claims_restored: int = 0
     errors: list[ExtractionError] = field(default_factory=list)
 
     def as_run_fields(self) -> dict[str, int]:
@@ -143,6 +145,7 @@ def save_found(db: Database, run_id: int, extraction: Extraction, documents: Ite
             stored = _store_found(db, run_id, extraction, islice(found, commit_every), failed, chunk)
         counts.claims_new += chunk.claims_new
         counts.claims_superseded += chunk.claims_superseded
+        counts.claims_restored += chunk.claims_restored
         if count_seen:
             counts.documents_seen += stored
         if stored < commit_every:
@@ -159,9 +162,10 @@ def _store_found(db: Database, run_id: int, extraction: Extraction,
         # A document a plugin failed on is not marked done, so the next run retries it;
         # that plugin's earlier claims stay current rather than being superseded.
         key = extraction.key if len(ok_plugins) == len(extraction.names) and not extraction.partial else None
-        new, superseded = store.save_extraction(db, document, ok_plugins, items, run_id, key)
+        new, superseded, restored = store.save_extraction(db, document, ok_plugins, items, run_id, key)
         counts.claims_new += new
         counts.claims_superseded += superseded
+        counts.claims_restored += restored
     return stored
 
 

@@ -313,3 +313,10 @@ def m016_lookup_indexes(db: Database) -> None:
     db.execute("create index if not exists idx_claim_gaps_restored_run on claim_gaps (restored_run)")
     db.execute("create index if not exists idx_claim_entities_entity_nocase on claim_entities (entity collate nocase)")
     db.execute("create index if not exists idx_documents_first_seen_run on documents (first_seen_run)")
+
+
+@migrations()
+def m017_document_pmid_version(db: Database) -> None:
+    # Versioned PubMed citations (<PMID Version="2">): the version stored, so an earlier one
+    # arriving later does not replace it. Rows stored before have none (any version replaces them).
+    db.table("documents").add_column("pmid_version", int)

@@ -61,6 +61,9 @@ class Document:
     sections: list[dict[str, Any]] = field(default_factory=list)  # label, category, start, end
     vernacular_title: str | None = None
     deleted: bool = False
+    # PubMed's <PMID Version>: a versioned citation's later version replaces an earlier one
+    # under the same PMID, never the reverse (db.save_document).
+    pmid_version: int | None = None
 
     def content_key(self) -> str:
         "Hash of the fields extraction reads: a changed text means re-extraction."

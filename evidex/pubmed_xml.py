@@ -379,6 +379,14 @@ def _pmid(parent: Element | None, where: str, count: int, kind: str) -> str:
     return pmid
 
 
+def _pmid_version(parent: Element | None) -> int | None:
+    "The record's own <PMID Version=...> (1 for most; 2 and up for versioned citations), if given."
+    # Direct child only, as for the PMID: cited records' PMIDs carry versions of their own.
+    node = parent.find("PMID") if parent is not None else None
+    value = (node.get("Version") or "").strip() if node is not None else ""
+    return int(value) if value.isdigit() and int(value) > 0 else None
+
+
 def _title(title: str, vernacular: str | None) -> str:
     "ArticleTitle, or the vernacular title when PubMed has no English one."
     if title.lower() in NOT_AVAILABLE and vernacular:
@@ -436,6 +444,7 @@ def _article(elem: Element, where: str, count: int) -> Document:
         pub_types=[t for t in (_flatten(p) for p in art.findall("PublicationTypeList/PublicationType")) if t],
         sections=sections,
         vernacular_title=vernacular,
+        pmid_version=_pmid_version(citation),
     )
 
 
@@ -472,6 +481,7 @@ def _book(elem: Element, where: str, count: int) -> Document:
         pub_types=[t for t in (_flatten(p) for p in book_doc.findall("PublicationType")) if t],
         sections=sections,
         vernacular_title=vernacular,
+        pmid_version=_pmid_version(book_doc),
     )
 
 

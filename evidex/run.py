@@ -35,6 +35,7 @@ class Totals:
     documents_changed: int = 0
     claims_new: int = 0
     claims_superseded: int = 0
+    claims_restored: int = 0  # not a runs column: db.claims_restored counts them from claim_gaps
     errors: int = 0
     network_failures: int = 0
     fetches: int = 0
@@ -43,6 +44,7 @@ class Totals:
     def add(self, counts: Any) -> None:
         for name in RUN_FIELDS:
             setattr(self, name, getattr(self, name) + getattr(counts, name))
+        self.claims_restored += counts.claims_restored
         self.errors += len(counts.errors)
 
     def run_fields(self) -> dict[str, int]:
@@ -189,7 +191,8 @@ class Runner:
         t = self.totals
         status = "failed" if t.network_failures else ("errors" if t.errors else "ok")
         summary = (f"{t.documents_new} new documents, {t.claims_new} new claims, "
-                   f"{len(t.seed_changes)} seed claims changed status")
+                   + (f"{t.claims_restored} restored, " if t.claims_restored else "")
+                   + f"{len(t.seed_changes)} seed claims changed status")
         store.finish_run(db, self.run_id, status, summary, **t.run_fields())
         return EXIT_NETWORK if t.network_failures else (EXIT_ERRORS if t.errors else EXIT_OK)
 
@@ -243,10 +246,12 @@ class Runner:
                     self.log, "fetch.done",
                     f"{query.id} {source_cfg.name}: {result.expected} expected, {result.stored} stored, "
                     f"{result.counts.documents_new} new documents, {result.counts.claims_new} new claims"
+                    + (f", {result.counts.claims_restored} restored" if result.counts.claims_restored else "")
                     + (f"; watermark {result.watermark}" if result.watermark else ""),
                     query=query.id, source=source_cfg.name, fetch_run=result.run_id, status=result.status,
                     expected=result.expected, stored=result.stored, skipped=result.skipped,
                     documents_new=result.counts.documents_new, claims_new=result.counts.claims_new,
+                    claims_restored=result.counts.claims_restored,
                     watermark=result.watermark,
                 )
         finally:
@@ -277,11 +282,14 @@ class Runner:
         extract_stored(db, self.run_id, self.extraction, counts, everything=False, commit_every=200)
         self.totals.claims_new += counts.claims_new
         self.totals.claims_superseded += counts.claims_superseded
+        self.totals.claims_restored += counts.claims_restored
         self.totals.errors += len(counts.errors)
         if counts.documents_seen:
             logs.event(self.log, "extract.done",
-                       f"extracted {counts.documents_seen} stored documents: {counts.claims_new} new claims",
-                       documents=counts.documents_seen, claims_new=counts.claims_new, errors=len(counts.errors))
+                       f"extracted {counts.documents_seen} stored documents: {counts.claims_new} new claims"
+                       + (f", {counts.claims_restored} restored" if counts.claims_restored else ""),
+                       documents=counts.documents_seen, claims_new=counts.claims_new,
+                       claims_restored=counts.claims_restored, errors=len(counts.errors))
 
     def _link_seed(self, db: Any) -> None:
         if not self.cfg.link_seed:
@@ -312,6 +320,7 @@ class Runner:
         t = self.totals
         return {"run_id": getattr(self, "run_id", None), "documents_new": t.documents_new,
                 "documents_changed": t.documents_changed, "claims_new": t.claims_new,
+                "claims_restored": t.claims_restored,
                 "seed_claims_changed": t.seed_changes, "errors": t.errors,
                 "network_failures": t.network_failures}
 
@@ -366,7 +375,8 @@ def _run(config_path: str, db_path: str | None, workers: int | None, log: loggin
     changes = ", ".join(f"{c['seed_id']} {c['before']} -> {c['after']}" for c in changed[:8])
     changes += f" and {len(changed) - 8} more (evidex seed status)" if len(changed) > 8 else ""
     line = (f"run {summary['run_id']}: {summary['documents_new']} new documents, {summary['claims_new']} new "
-            f"claims, {len(summary['seed_claims_changed'])} seed claims changed status"
+            f"claims, " + (f"{summary['claims_restored']} restored, " if summary["claims_restored"] else "")
+            + f"{len(summary['seed_claims_changed'])} seed claims changed status"
             + (f" ({changes})" if changes else "")
             + (f"; {summary['errors']} errors" if summary["errors"] else "")
             + (f"; {summary['network_failures']} network failures" if summary["network_failures"] else ""))

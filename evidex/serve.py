@@ -65,6 +65,7 @@ TABLES: dict[str, dict[str, Any]] = {
             "source_ids": "JSON: its id at each source (MED, PPR, ...)", "pub_types": "JSON list of publication types",
             "language": "Language code of the article", "vernacular_title": "Title in the original language",
             "sections": "JSON list of structured-abstract sections: label, category, start, end",
+            "pmid_version": "PubMed's <PMID Version> of the stored record (an earlier version never replaces it)",
         },
     },
     "claims": {

@@ -165,6 +165,52 @@ def test_bad_database_path(case, tmp_path, monkeypatch):
         assert path.read_bytes() == before
 
 
+def _foreign_db(path: Path, wal: bool) -> None:
+    "Another application's SQLite file (in WAL mode or not)."
+    with sqlite3.connect(path) as conn:
+        if wal:
+            conn.execute("pragma journal_mode = wal")
+        conn.execute("create table notes (id integer primary key, text)")
+        conn.execute("insert into notes (text) values ('not evidence')")
+    conn.close()
+
+
+def _newer_db(path: Path, template: Path) -> None:
+    "An evidex database a newer evidex has migrated."
+    shutil.copyfile(template, path)
+    with sqlite3.connect(path) as conn:
+        conn.execute("insert into _sqlite_migrations (migration_set, name, applied_at) "
+                     "values ('evidex', 'm999_from_the_future', '2030-01-01')")
+    conn.close()
+
+
+@pytest.mark.parametrize("kind, needle", [
+    ("foreign", "is a SQLite database of something else (tables notes)"),
+    ("foreign-wal", "is a SQLite database of something else (tables notes)"),
+    ("newer", "written by a newer evidex (migration m999_from_the_future"),
+])
+@pytest.mark.parametrize("command", ["ingest", "extract", "run", "seed load"])
+def test_a_refused_database_leaves_its_directory_as_it_was(kind, needle, command, template_db, tmp_path,
+                                                           monkeypatch):
+    "No <db>.lock (nor -wal or -shm) is left beside a database evidex will not write."
+    folder = tmp_path / "data"
+    folder.mkdir()
+    path = folder / "other.db"
+    if kind == "newer":
+        _newer_db(path, template_db)
+    else:
+        _foreign_db(path, wal=kind == "foreign-wal")
+    docs, config = tmp_path / "docs.jsonl", tmp_path / "ok.toml"
+    docs.write_text("".join(json.dumps(d) + "\n" for d in DOCS))
+    config.write_text(GOOD_CONFIG)
+    args = {"ingest": ["ingest", "--no-extract", str(docs)], "extract": ["extract"],
+            "run": ["run", "--config", str(config)], "seed load": ["seed", "load"]}[command]
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    code, err = invoke([*args, "--db", str(path)], monkeypatch, EVIDEX_LOAD_PLUGINS="ifn")
+    assert code == 2 and needle in one_line_error(err)
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes through file permissions")
 def test_read_only_database_file(db_path, tmp_path, monkeypatch):
     config = tmp_path / "ok.toml"

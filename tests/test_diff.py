@@ -128,10 +128,13 @@ def test_a_diff_of_past_runs_never_changes_when_claims_come_back(setup):
     first = json.loads(run("diff", "1", "2", "--db", db_path, "--format", "json").output)
     assert first["removed"] or first["changed"]
     rename_entity(plugin_dir / "agecopy.jsonl", "aged-animal", "aged-host")
-    run("extract", "--db", db_path, "--plugins-dir", plugin_dir)
+    summary = run("extract", "--db", db_path, "--plugins-dir", plugin_dir).output
     assert json.loads(run("diff", "1", "2", "--db", db_path, "--format", "json").output) == first
     undone = json.loads(run("diff", "2", "3", "--db", db_path, "--format", "json").output)
     assert len(undone["changed"]) == len(first["changed"]) and len(undone["added"]) == len(first["removed"])
+    # The claims diff lists as added are run 1's, made current again: not "0 new claims".
+    back_again = len(undone["changed"]) + len(undone["added"])
+    assert f"0 new claims, {back_again} restored, {back_again} superseded" in summary
     back = json.loads(run("diff", "1", "3", "--db", db_path, "--format", "json").output)
     assert (back["added"], back["removed"], back["changed"], back["seeds"]) == ([], [], [], [])
     db = open_db(db_path)
@@ -294,3 +297,19 @@ def test_a_new_seed_version_between_two_runs_is_said(setup, tmp_path):
         "diff", "1", "2", "--db", db_path).output
     same = json.loads(run("diff", "1", "2", "--db", db_path, "--baseline", first, "--format", "json").output)
     assert same["baseline_before"] is None
+
+
+def test_an_ingest_that_brings_claims_back_counts_them_as_restored(setup, tmp_path):
+    "The same file ingested again after a lexicon edit was undone: its summary and the listing name the restored claims."
+    plugin_dir, db_path = setup
+    rename_entity(plugin_dir / "agecopy.jsonl", "aged-host", "aged-animal")
+    run("extract", "--db", db_path, "--plugins-dir", plugin_dir)
+    rename_entity(plugin_dir / "agecopy.jsonl", "aged-animal", "aged-host")
+    output = run("ingest", tmp_path / "docs.jsonl", "--db", db_path, "--plugins-dir", plugin_dir).output
+    db = open_db(db_path)
+    restored = db.execute("select count(*) from claim_gaps where restored_run = 3").fetchone()[0]
+    assert restored > 0
+    assert f"run 3 ingest: 6 documents (0 new, 0 changed), 0 new claims, {restored} restored, " in output
+    listing = run("runs", "--db", db_path).output.splitlines()
+    assert listing[0].startswith("   3 ") and f"claims +0 ({restored} restored) " in listing[0]
+    assert "restored" not in listing[1] + listing[2]

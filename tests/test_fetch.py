@@ -512,6 +512,37 @@ def test_a_receipts_rerun_replays_the_cache_offline_on_any_day(server, tmp_path)
     assert late.exit_code == 2 and "--until 2020-06-30 is before --since 2021-01-01" in late.stderr
 
 
+@pytest.mark.parametrize("zone", ["Pacific/Kiritimati", "<+2359>-23:59", "UTC", "Pacific/Pago_Pago"])
+def test_until_may_be_today_in_the_local_zone_or_in_utc(server, tmp_path, zone):
+    "East of UTC early in the day, the local date is a day ahead of UTC's: it is today, not the future."
+    import sqlite3
+
+    # What the zone's clock says now (the POSIX zone, UTC+23:59, is a day ahead of UTC all day long).
+    probe = "import datetime; print(datetime.date.today())"
+    local = datetime.date.fromisoformat(subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                                                       env={**os.environ, "TZ": zone}, check=True).stdout.strip())
+    utc = datetime.datetime.now(datetime.timezone.utc).date()
+    assert abs((local - utc).days) <= 1
+    latest = max(local, utc)
+    db_path = tmp_path / "z.db"
+
+    def ingest(*args: str, tz: str = zone) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "evidex", "ingest", "--db", str(db_path), "--source", "pubmed",
+                               "--query", "cancer", "--no-extract", "--batch-size", "10", *args],
+                              capture_output=True, text=True, env={**os.environ, "TZ": tz})
+
+    ahead = ingest("--since", "2019-01-01", "--until", (latest + datetime.timedelta(days=1)).isoformat())
+    assert ahead.returncode == 2 and f"--until {latest + datetime.timedelta(days=1)} is in the future" in ahead.stderr
+    today = ingest("--since", "2019-01-01", "--until", latest.isoformat())
+    assert today.returncode == 0, today.stderr
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("select window_end from runs").fetchall() == [(latest.isoformat(),)]
+        assert conn.execute("select last_complete from watermarks").fetchall() == [(latest.isoformat(),)]
+    conn.close()
+    # The next fetch, by UTC's date, starts a day before that watermark: at most today, never after its end.
+    assert ingest(tz="UTC").returncode == 0
+
+
 def test_until_never_moves_the_watermark_back_nor_into_the_future(server, tmp_path):
     db_path = tmp_path / "w.db"
     args = ("--db", str(db_path), "--source", "pubmed", "--query", "cancer", "--no-extract", "--batch-size", "10")

@@ -209,6 +209,132 @@ def test_a_pipe_loses_nothing(eval_docs: Path, pubmed_dir: Path, tmp_path: Path,
     assert digest.hexdigest() == hashlib.sha256(data).hexdigest()
 
 
+BOM = b"\xef\xbb\xbf"
+
+
+def write_in_chunks(fifo: Path, chunks: list[bytes], pause: float = 0.4):
+    "A thread writing chunks into a FIFO one write at a time, with a pause after each (as a slow producer does)."
+    import threading
+    import time
+
+    def write() -> None:
+        with open(fifo, "wb", buffering=0) as f:
+            for chunk in chunks:
+                f.write(chunk)
+                time.sleep(pause)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    return writer
+
+
+def piped_input(eval_docs: Path, pubmed_dir: Path, case: str) -> list[bytes]:
+    "The writes of one case: blank lines or a byte order mark first, the records in later writes."
+    jsonl = b"".join(eval_docs.read_bytes().splitlines(keepends=True)[:3])
+    xml = (pubmed_dir / "biopython" / "pubmed2.xml").read_bytes()
+    return {
+        "blank lines, jsonl": [b"\n\n", b"\r\n \n", jsonl],
+        "bom, jsonl": [BOM, jsonl],
+        "bom split, jsonl": [BOM[:1], BOM[1:], b"\n", jsonl],
+        "bom, xml": [BOM, xml],
+        "gzip magic split, jsonl": [gzip.compress(b"\n" + jsonl)[:1], gzip.compress(b"\n" + jsonl)[1:]],
+        "blank lines only": [b"\n", b"  \n", BOM],
+        "nothing": [],
+    }[case]
+
+
+CASES = ["blank lines, jsonl", "bom, jsonl", "bom split, jsonl", "bom, xml", "gzip magic split, jsonl",
+         "blank lines only", "nothing"]
+
+
+@pytest.mark.parametrize("hashed", [False, True], ids=["extract", "ingest"])
+@pytest.mark.parametrize("case", CASES)
+def test_a_pipe_whose_first_write_is_blank_reads_on(eval_docs: Path, pubmed_dir: Path, tmp_path: Path,
+                                                    case: str, hashed: bool) -> None:
+    "A FIFO read as its writer writes: blank first writes are read past, and only a blank whole is empty."
+    import hashlib
+    import os
+
+    chunks = piped_input(eval_docs, pubmed_dir, case)
+    regular = tmp_path / "saved"
+    regular.write_bytes(b"".join(chunks))
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    # ingest hashes what it reads (a digest), extract --input does not: two ways through open_input.
+    digest = hashlib.sha256() if hashed else None
+    writer = write_in_chunks(fifo, chunks)
+    try:
+        if case in ("blank lines only", "nothing"):
+            assert "file is empty" in error_of(fifo)
+            assert "file is empty" in error_of(regular)
+            return
+        piped = list(read_file(fifo, digest))
+    finally:
+        writer.join(timeout=30)
+    saved = list(read_file(regular))
+    assert piped == saved and len(piped) >= 2
+    if digest is not None:
+        assert digest.hexdigest() == hashlib.sha256(regular.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("case", ["blank lines, jsonl", "bom, xml", "nothing"])
+def test_extract_input_from_a_slow_pipe(eval_docs: Path, pubmed_dir: Path, tmp_path: Path, case: str) -> None:
+    "evidex extract --input /dev/stdin, its first write a blank line or a BOM: the claims of the whole input."
+    import os
+    import subprocess
+    import sys
+    import time
+
+    if not Path("/proc/self/fd").is_dir():
+        pytest.skip("needs /proc to see when evidex has opened its input")
+    chunks = piped_input(eval_docs, pubmed_dir, case)
+    regular = tmp_path / "saved"
+    regular.write_bytes(b"".join(chunks))
+    env = {**os.environ, "EVIDEX_LOAD_PLUGINS": "ifn"}
+    command = [sys.executable, "-m", "evidex", "extract", "--output"]
+    expected = subprocess.run([*command, str(tmp_path / "saved.out"), "--input", str(regular)],
+                              capture_output=True, env=env)
+    proc = subprocess.Popen([*command, str(tmp_path / "piped.out"), "--input", "/dev/stdin"],
+                            stdin=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    assert proc.stdin is not None
+    stdin = os.readlink(f"/proc/{proc.pid}/fd/0")
+    writes = iter(chunks)
+    first = next(writes, None)
+    if first is not None:
+        proc.stdin.write(first)
+        proc.stdin.flush()
+    # The next writes only once evidex has opened /dev/stdin (a second descriptor on the pipe)
+    # and had time to read the first one: as from a producer that writes slowly.
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        fds = os.listdir(f"/proc/{proc.pid}/fd")
+        if any(int(fd) > 2 and _link(f"/proc/{proc.pid}/fd/{fd}") == stdin for fd in fds):
+            break
+        time.sleep(0.05)
+    time.sleep(0.5)
+    for chunk in writes:
+        proc.stdin.write(chunk)
+        proc.stdin.flush()
+        time.sleep(0.3)
+    proc.stdin.close()
+    err = proc.stderr.read().decode()  # type: ignore[union-attr]
+    assert proc.wait(timeout=60) == expected.returncode, err
+    assert err.replace("/dev/stdin", "X") == expected.stderr.decode().replace(str(regular), "X")
+    if case == "nothing":
+        assert proc.returncode == 2 and "/dev/stdin: file is empty" in err
+    else:
+        assert proc.returncode == 0 and (tmp_path / "piped.out").read_bytes() == (tmp_path / "saved.out").read_bytes()
+
+
+def _link(path: str) -> str:
+    import os
+
+    try:
+        return os.readlink(path)
+    except OSError:  # closed meanwhile
+        return ""
+
+
 def test_pretty_printed_json_is_named_for_what_it_is(tmp_path: Path) -> None:
     path = tmp_path / "search.json"
     path.write_text(json.dumps({"hitCount": 1, "resultList": {"result": []}}, indent=2), encoding="utf-8")

@@ -524,3 +524,88 @@ def test_claims_of_a_merged_copy_are_of_the_stored_text(fresh, eval_docs, tmp_pa
         assert rows and {r["title"] for r in rows} == {paper["title"]}
         for r in rows:  # every current claim's sentence is where its offsets say, in the stored text
             assert (r["title"] if r["field"] == "title" else r["abstract"])[r["start"]:r["end"]] == r["sentence"]
+
+
+def versioned_files(pubmed_dir, tmp_path):
+    """Version 1 and Version 2 of one real citation (metapub/35649368.xml of ../shared).
+
+    Version 2 is the recorded record with <PMID Version="2">; version 1 is the same record whose
+    abstract stops after its second sentence (the pathway claims further on are version 2's only).
+    """
+    text = (pubmed_dir / "metapub" / "35649368.xml").read_text(encoding="utf-8")
+    head, rest = text.split("<PubmedArticle>", 1)
+    article = "<PubmedArticle>" + rest.split("</PubmedArticle>", 1)[0] + "</PubmedArticle>"
+    own = '<PMID Version="1">35649368</PMID>'
+    assert article.count(own) == 1 and article.index(own) < article.index("<Article ")
+    v2 = article.replace(own, '<PMID Version="2">35649368</PMID>')
+    abstract = re.search(r"<AbstractText>(.*?)</AbstractText>", article, re.S).group(1)
+    sentences = re.split(r"(?<=\.) ", abstract.strip())
+    assert len(sentences) > 4
+    v1 = article.replace(abstract, " ".join(sentences[:2]))
+
+    def write(name, *records):
+        path = tmp_path / name
+        path.write_text(head + "".join(records) + "\n</PubmedArticleSet>\n", encoding="utf-8")
+        return path
+
+    return {"v1": write("v1.xml", v1), "v2": write("v2.xml", v2), "v1,v2": write("v1v2.xml", v1, v2),
+            "v2,v1": write("v2v1.xml", v2, v1)}, " ".join(sentences[:2])
+
+
+def stored_version(db_path):
+    db = open_db(db_path)
+    row = db.execute("select pmid_version, abstract from documents where id = '35649368'").fetchone()
+    claims = {r[0] for r in db.execute("select plugin from claims where doc_id = '35649368' "
+                                       "and superseded_run is null")}
+    return row[0], row[1], claims
+
+
+def test_the_pmid_version_is_read_from_the_records_own_pmid(pubmed_dir, tmp_path):
+    from evidex.files import read_file
+
+    files, _ = versioned_files(pubmed_dir, tmp_path)
+    assert [d.pmid_version for d in read_file(files["v1,v2"])] == [1, 2]
+    # The recorded file as it is: Version="1" (and a cited record's own PMID version is not read).
+    assert [d.pmid_version for d in read_file(pubmed_dir / "metapub" / "35649368.xml")] == [1]
+
+
+@pytest.mark.parametrize("order", ["v1,v2", "v2,v1"])
+def test_the_higher_version_of_a_citation_wins_in_one_file(fresh, pubmed_dir, tmp_path, order):
+    "efetch may return both versions of a versioned citation, in either order: version 2 is stored."
+    files, v1_abstract = versioned_files(pubmed_dir, tmp_path)
+    db_path = tmp_path / "e.db"
+    result = run("ingest", "--db", db_path, files[order], env={"EVIDEX_LOAD_PLUGINS": "pathway,therapy"})
+    assert result.exit_code == 0, result.output
+    version, abstract, plugins = stored_version(db_path)
+    assert version == 2 and abstract != v1_abstract and len(abstract) > len(v1_abstract)
+    assert "pathway" in plugins  # the claims of version 2's text
+
+
+def test_a_later_version_replaces_an_earlier_one_never_the_reverse(fresh, pubmed_dir, tmp_path):
+    files, v1_abstract = versioned_files(pubmed_dir, tmp_path)
+    env = {"EVIDEX_LOAD_PLUGINS": "pathway,therapy"}
+    db_path = tmp_path / "e.db"
+    assert run("ingest", "--db", db_path, files["v1"], env=env).exit_code == 0
+    version, abstract, plugins = stored_version(db_path)
+    assert (version, abstract) == (1, v1_abstract) and "pathway" not in plugins
+
+    upgrade = run("ingest", "--db", db_path, files["v2"], env=env)
+    assert upgrade.exit_code == 0, upgrade.output
+    assert "1 documents (0 new, 1 changed)" in upgrade.output
+    version, abstract, plugins = stored_version(db_path)
+    assert version == 2 and abstract != v1_abstract and "pathway" in plugins  # re-extracted
+    db = open_db(db_path)
+    after_v2 = [tuple(r) for r in db.execute("select * from documents")], \
+        [tuple(r) for r in db.execute("select id, superseded_run from claims order by id")]
+
+    late = run("ingest", "--db", db_path, files["v1"], env=env)
+    assert late.exit_code == 0, late.output
+    assert "1 documents (0 new, 0 changed), 0 new claims, 0 superseded" in late.output
+    db = open_db(db_path)
+    documents = [tuple(r) for r in db.execute("select * from documents")]
+    claims = [tuple(r) for r in db.execute("select id, superseded_run from claims order by id")]
+    # Only last_seen_run moved: version 2's text, metadata and claims stay as they were.
+    last_seen = [c[1] for c in db.execute("pragma table_info(documents)")].index("last_seen_run")
+    assert [d[:last_seen] + d[last_seen + 1:] for d in documents] == \
+        [d[:last_seen] + d[last_seen + 1:] for d in after_v2[0]]
+    assert claims == after_v2[1]

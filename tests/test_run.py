@@ -432,3 +432,83 @@ def test_sigterm_during_extraction_in_workers_closes_the_run_as_interrupted(env,
     assert "Traceback" not in err
     # Neither worker outlives the run (their session is the run's own).
     assert subprocess.run(["pgrep", "-s", str(proc.pid)], capture_output=True).stdout == b""
+
+
+WORD_PLUGIN = '''
+from pathlib import Path
+
+from evidex import Claim, Extractor, hookimpl
+
+WORD = Path(__file__).with_name("word.txt")
+
+
+class Plugin(Extractor):
+    "One claim per title, its subject the word in word.txt (a data file: editing it re-extracts)."
+
+    name = "wordy"
+    version = "0.0"
+    data_files = (WORD,)
+
+    def extract(self, document, field, doc):
+        if field == "title" and doc.text:
+            yield Claim(category="word", sentence=doc.text, field=field, start=0, end=len(doc.text),
+                        subject=WORD.read_text().strip())
+
+
+@hookimpl
+def register_extractors(register):
+    register(Plugin())
+'''
+
+
+def test_claims_a_run_brings_back_are_counted_as_restored_not_as_nothing(env, tmp_path):
+    "A data file edited and then undone: the runs that bring the first claims back say how many."
+    from evidex.plugins import reset
+
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "wordy.py").write_text(WORD_PLUGIN)
+    word = plugins / "word.txt"
+    word.write_text("alpha\n")
+    config = write_config(tmp_path / "evidex.toml", extract=True, extra_run='plugins_dir = "plugins"')
+    db_path = tmp_path / "e.db"
+    try:
+        assert run("--config", str(config), "--db", str(db_path)).exit_code == EXIT_OK
+        # The built-in plugins run too; their claims do not change.
+        first = rows(db_path, "select count(*) from claims where plugin = 'wordy'")[0][0]
+        assert first == SCALE
+        word.write_text("beta\n")  # every wordy claim changes: the catch-up supersedes all of them
+        assert run("--config", str(config), "--db", str(db_path)).exit_code == EXIT_OK
+        word.write_text("alpha\n")  # and back: run 5 makes the first claims current again
+        result = run("--config", str(config), "--db", str(db_path), "--log-json")
+        assert result.exit_code == EXIT_OK, result.output
+        events = [json.loads(line) for line in result.output.splitlines()]
+        summary = events[-1]
+        assert summary["claims_new"] == 0 and summary["claims_restored"] == first
+        assert f"0 new claims, {first} restored, 0 seed claims changed status" in summary["message"]
+        done = [e for e in events if e["event"] == "extract.done"]
+        assert done and done[0]["claims_restored"] == first and f"0 new claims, {first} restored" in done[0]["message"]
+        assert summary["run_id"] == 5 and rows(db_path, "select message from runs where id = 5") == [
+            (f"0 new documents, 0 new claims, {first} restored, 0 seed claims changed status",)]
+
+        # The listing and the receipt count them from claim_gaps.
+        listing = CliRunner().invoke(cli, ["runs", "--db", str(db_path), "--limit", "1"]).output
+        assert listing.splitlines()[0].startswith("   5 ") and f"claims +0 ({first} restored) " in listing
+        as_json = json.loads(CliRunner().invoke(cli, ["runs", "--db", str(db_path), "--json"]).output)
+        assert [(r["id"], r["claims_restored"]) for r in as_json if r["command"] == "run"] == [
+            (5, first), (3, 0), (1, 0)]
+        ticket = json.loads(CliRunner().invoke(cli, ["runs", "--db", str(db_path), "--receipt", "5"]).output)
+        assert ticket["counts"]["claims_restored"] == first and ticket["counts"]["claims_new"] == 0
+
+        # extract, and a fetch that re-extracts what it stores, say so too.
+        word.write_text("beta\n")
+        extract = CliRunner().invoke(cli, ["extract", "--db", str(db_path), "--plugins-dir", str(plugins)])
+        assert extract.exit_code == 0, extract.output
+        assert f"0 new claims, {first} restored, {first} superseded, 0 errors" in extract.output
+        word.write_text("alpha\n")
+        fetch = CliRunner().invoke(cli, ["ingest", "--db", str(db_path), "--plugins-dir", str(plugins), "--source",
+                                         "pubmed", "--query", '"type I interferon"[tiab] AND cancer[tiab]', "--all"])
+        assert fetch.exit_code == 0, fetch.output
+        assert f"0 new documents, 0 new claims, {first} restored" in fetch.output
+    finally:
+        reset()
