@@ -384,9 +384,11 @@ def extract(db_path, input_path, output, only, everything, mentions, workers, pl
     try:
         extract_stored(db, run_id, extraction, counts, everything, commit_every=500)
     except EvidexError as ex:  # what was committed stays; the run says why it stopped
+        store.drop_broken_transaction(db)
         store.finish_run(db, run_id, "failed", str(ex), **counts.as_run_fields())
         raise
     except KeyboardInterrupt:
+        store.drop_broken_transaction(db)
         store.finish_run(db, run_id, "interrupted", "interrupted", **counts.as_run_fields())
         raise
     load_failures = _report_plugin_failures(db, run_id)

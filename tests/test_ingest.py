@@ -524,3 +524,23 @@ def test_claims_of_a_merged_copy_are_of_the_stored_text(fresh, eval_docs, tmp_pa
         assert rows and {r["title"] for r in rows} == {paper["title"]}
         for r in rows:  # every current claim's sentence is where its offsets say, in the stored text
             assert (r["title"] if r["field"] == "title" else r["abstract"])[r["start"]:r["end"]] == r["sentence"]
+
+
+def test_extract_interrupted_just_after_begin_still_closes_its_run(tmp_path, monkeypatch):
+    "A signal between an atomic block's BEGIN and its try: exit 130 and the run row committed as interrupted."
+    from evidex import cli as cli_mod
+
+    path = tmp_path / "e.db"
+    path.with_suffix(".jsonl").write_text(json.dumps({"pmid": "1", "title": "IFN-beta reduced tumour growth."}) + "\n")
+    assert CliRunner().invoke(cli, ["ingest", "--db", str(path), "--no-extract",
+                                    str(path.with_suffix(".jsonl"))]).exit_code == 0
+
+    def interrupted(db, *args, **kwargs):
+        db.conn.execute("BEGIN")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_mod, "extract_stored", interrupted)
+    result = CliRunner().invoke(cli, ["extract", "--db", str(path)])
+    assert result.exit_code == 130, result.output
+    rows = open_db(path).execute("select command, status from runs order by id").fetchall()
+    assert rows == [("ingest", "ok"), ("extract", "interrupted")]
