@@ -354,7 +354,8 @@ def _ingest_source(db_path, no_extract, source_name, query, since, until, everyt
 @click.option("--extractor", "only", multiple=True, help="Run only this extractor (repeatable)")
 @click.option("--all", "everything", is_flag=True,
               help="Re-extract every stored document, not only those the current plugins have not seen")
-@click.option("--mentions/--no-mentions", default=True, help="With --output: also write entity mention lines")
+@click.option("--mentions/--no-mentions", default=True, show_default=True,
+              help="With --output: also write entity mention lines")
 @workers_option
 @plugins_dir_option
 def extract(db_path, input_path, output, only, everything, mentions, workers, plugins_dir):

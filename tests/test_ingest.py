@@ -544,3 +544,8 @@ def test_extract_interrupted_just_after_begin_still_closes_its_run(tmp_path, mon
     assert result.exit_code == 130, result.output
     rows = open_db(path).execute("select command, status from runs order by id").fetchall()
     assert rows == [("ingest", "ok"), ("extract", "interrupted")]
+
+
+def test_extract_help_says_mention_lines_are_written_by_default():
+    help_text = CliRunner().invoke(cli, ["extract", "--help"]).output
+    assert "[default: mentions]" in " ".join(help_text.split())
