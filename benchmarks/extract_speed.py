@@ -130,7 +130,7 @@ def main() -> None:
         print(f"  {label:<48}{value:8.1f}")
     print(f"  {'all four extractors, end to end':<48}{us['full']:8.1f}")
     print(f"  ratio if the extractors' own work took no time: {us['tok'] / us['pipes']:.2f}")
-    small, large = max(args.n // 10, 500), args.n
+    small, large = min(max(args.n // 10, 500), args.n), args.n  # never more than -n documents
     m_small = peak_memory(nlp, extractors, docs, small)
     m_large = peak_memory(nlp, extractors, docs, large)
     print(f"peak traced memory:      {m_small:8.1f} MiB at {small} docs, {m_large:8.1f} MiB at {large} docs")

@@ -370,7 +370,8 @@ def _ingest_source(db_path, no_extract, source_name, query, since, until, everyt
 @click.option("--extractor", "only", multiple=True, help="Run only this extractor (repeatable)")
 @click.option("--all", "everything", is_flag=True,
               help="Re-extract every stored document, not only those the current plugins have not seen")
-@click.option("--mentions/--no-mentions", default=True, help="With --output: also write entity mention lines")
+@click.option("--mentions/--no-mentions", default=True, show_default=True,
+              help="With --output: also write entity mention lines")
 @workers_option
 @plugins_dir_option
 def extract(db_path, input_path, output, only, everything, mentions, workers, plugins_dir):
@@ -400,9 +401,11 @@ def extract(db_path, input_path, output, only, everything, mentions, workers, pl
     try:
         extract_stored(db, run_id, extraction, counts, everything, commit_every=500)
     except EvidexError as ex:  # what was committed stays; the run says why it stopped
+        store.drop_broken_transaction(db)
         store.finish_run(db, run_id, "failed", str(ex), **counts.as_run_fields())
         raise
     except KeyboardInterrupt:
+        store.drop_broken_transaction(db)
         store.finish_run(db, run_id, "interrupted", "interrupted", **counts.as_run_fields())
         raise
     load_failures = _report_plugin_failures(db, run_id)

@@ -304,6 +304,17 @@ def start_run(db: Database, command: str, plugins: dict | None = None, **fields:
     return run_id
 
 
+def drop_broken_transaction(db: Database) -> None:
+    """Roll back a transaction an exception left open, before a failed or interrupted run is closed.
+
+    sqlite-utils' atomic() runs BEGIN before its try, so a signal landing just after BEGIN (or
+    during COMMIT) leaves the transaction open: the run's closing row would nest in it, as a
+    savepoint, and be lost with it when the process exits.
+    """
+    if db.conn.in_transaction:
+        db.conn.rollback()
+
+
 def finish_run(db: Database, run_id: int, status: str, message: str | None = None, **counts: int) -> None:
     "Close a run with its final status and counts."
     errors = db.execute("select count(*) from run_errors where run_id = ?", [run_id]).fetchone()[0]

@@ -175,6 +175,7 @@ def fetch_query(
             incomplete += _close_window(db, result, current, ledger_id, ledger, limited)
             ledger_id = None
     except (EvidexError, KeyboardInterrupt) as ex:
+        store.drop_broken_transaction(db)  # before anything below writes
         ex.counts = counts  # type: ignore[union-attr]  # what was stored before it stopped, for the run's totals
         interrupted = isinstance(ex, KeyboardInterrupt)
         message = "interrupted" if interrupted else str(ex)

@@ -157,10 +157,12 @@ class Runner:
         try:
             return self._execute(db)
         except EvidexError as ex:  # e.g. an extraction worker died: the run says why it stopped
+            store.drop_broken_transaction(db)
             store.record_error(db, self.run_id, "run", str(ex))
             store.finish_run(db, self.run_id, "failed", str(ex), **self.totals.run_fields())
             raise
         except KeyboardInterrupt:
+            store.drop_broken_transaction(db)
             store.record_error(db, self.run_id, "run", "interrupted (SIGINT or SIGTERM)")
             store.finish_run(db, self.run_id, "interrupted", "interrupted", **self.totals.run_fields())
             logs.event(self.log, "run.interrupted", "interrupted; the next run resumes from the watermarks",

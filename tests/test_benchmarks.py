@@ -39,6 +39,7 @@ def test_extract_speed_prints_consistent_figures(nlp_and_extractors):
     assert parts[0] > 0 and total > 0  # (the differences may wobble around zero on a busy machine)
     assert abs(sum(parts) - total) <= 0.2  # each part is printed rounded to 0.1
     assert 0 < figure("ratio to tokenizer") < 1
-    assert "peak traced memory" in out
+    memory = re.search(r"peak traced memory:.* at (\d+) docs,.* at (\d+) docs", out)
+    assert memory and int(memory.group(1)) <= int(memory.group(2)) == n, out  # a small -n is not exceeded
     # The worker processes do the same work: the same claims and mentions.
     assert re.search(rf"with --workers 2 .*: \d+ abstracts/s \({2 * once} claims\+mentions\)", out), out

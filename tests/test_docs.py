@@ -89,3 +89,22 @@ def test_the_readme_lists_every_migration():
     names = [n.name for n in tree.body if isinstance(n, ast.FunctionDef) and re.match(r"m\d{3}_", n.name)]
     readme = SCHEDULING.read_text(encoding="utf-8")
     assert len(names) >= 9 and all(f"`{name}`" in readme for name in names), names
+
+
+def test_without_the_shared_data_tests_skip_with_the_reason(tmp_path):
+    "The README: tests fail when ../shared is missing in CI and skip with the reason elsewhere."
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    env["EVIDEX_SHARED"] = str(tmp_path / "no-shared")
+    # test_fetch.py asks for the data at its top level, before any test runs.
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs",
+               str(ROOT / "tests" / "test_fetch.py")]
+    skipped = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    # 5: pytest's "no tests ran", as the whole module is skipped; a collection error is 2.
+    assert skipped.returncode in (0, 5) and "1 skipped" in skipped.stdout, skipped.stdout[-2000:]
+    assert "is missing: these tests read the real recorded data" in skipped.stdout
+    failed = subprocess.run(command, capture_output=True, text=True, env={**env, "CI": "true"}, cwd=ROOT, timeout=120)
+    assert failed.returncode != 0 and "is missing" in failed.stdout

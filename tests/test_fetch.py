@@ -559,3 +559,25 @@ def test_until_never_moves_the_watermark_back_nor_into_the_future(server, tmp_pa
     assert marks() == [(today,)]  # not moved back: the next run does not refetch since 2020
     inverted = invoke(*args, "--until", "2020-06-30")  # starts at the watermark, after the end
     assert inverted.exit_code == 2 and "the date window starts after it ends" in inverted.stderr
+
+
+def test_a_signal_between_begin_and_the_block_still_closes_the_run(server, tmp_path, monkeypatch):
+    "SIGTERM just after an atomic block's BEGIN leaves its transaction open: the run must still end 'interrupted'."
+    from evidex import fetch
+
+    db = store.open_db(tmp_path / "e.db")
+    real, calls = fetch._insert_ledger, []
+
+    def interrupted(db, *args, **kwargs):
+        calls.append(1)
+        if len(calls) > 1:
+            return real(db, *args, **kwargs)
+        db.conn.execute("BEGIN")
+        raise KeyboardInterrupt  # sqlite-utils' atomic() runs BEGIN before its try: the signal lands in between
+
+    monkeypatch.setattr(fetch, "_insert_ledger", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run(db, PubMedSource())
+    assert not db.conn.in_transaction
+    other = store.open_db(tmp_path / "e.db")  # what another process (the next run) reads
+    assert [tuple(r) for r in other.execute("select status, message from runs")] == [("interrupted", "interrupted")]

@@ -609,3 +609,28 @@ def test_a_later_version_replaces_an_earlier_one_never_the_reverse(fresh, pubmed
     assert [d[:last_seen] + d[last_seen + 1:] for d in documents] == \
         [d[:last_seen] + d[last_seen + 1:] for d in after_v2[0]]
     assert claims == after_v2[1]
+
+
+def test_extract_interrupted_just_after_begin_still_closes_its_run(tmp_path, monkeypatch):
+    "A signal between an atomic block's BEGIN and its try: exit 130 and the run row committed as interrupted."
+    from evidex import cli as cli_mod
+
+    path = tmp_path / "e.db"
+    path.with_suffix(".jsonl").write_text(json.dumps({"pmid": "1", "title": "IFN-beta reduced tumour growth."}) + "\n")
+    assert CliRunner().invoke(cli, ["ingest", "--db", str(path), "--no-extract",
+                                    str(path.with_suffix(".jsonl"))]).exit_code == 0
+
+    def interrupted(db, *args, **kwargs):
+        db.conn.execute("BEGIN")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_mod, "extract_stored", interrupted)
+    result = CliRunner().invoke(cli, ["extract", "--db", str(path)])
+    assert result.exit_code == 130, result.output
+    rows = open_db(path).execute("select command, status from runs order by id").fetchall()
+    assert rows == [("ingest", "ok"), ("extract", "interrupted")]
+
+
+def test_extract_help_says_mention_lines_are_written_by_default():
+    help_text = CliRunner().invoke(cli, ["extract", "--help"]).output
+    assert "[default: mentions]" in " ".join(help_text.split())
