@@ -19,7 +19,7 @@ DEFAULT_DOCS = ROOT.parent / "shared" / "eval" / "docs.jsonl"
 
 
 def load(path: Path) -> list[Document]:
-    return list(read_jsonl(path))
+    return [d for d in read_jsonl(path) if isinstance(d, Document)]
 
 
 def repeated(docs: list[Document], n: int, offset: int = 0) -> Iterator[Document]:

@@ -459,6 +459,9 @@ def save_document(db: Database, document: Document, run_id: int) -> str:
         # may return both, a file may hold either first): the later version's text and
         # metadata stay, as for another source's copy.
         earlier_version = bool(document.pmid_version and stored_version and document.pmid_version < stored_version)
+        # A record with no title and no abstract (a metadata-only export line) says nothing of the
+        # text: it adds what it knows, as a copy does, and never erases the stored text.
+        textless = not (document.title or document.abstract)
         source_ids = json.loads(old[1] or "{}")
         for source, value in document.source_ids.items():
             # A merged copy does not overwrite the paper's id at a source (a Europe PMC preprint's
@@ -472,7 +475,7 @@ def save_document(db: Database, document: Document, run_id: int) -> str:
         for column, value in zip(KEPT_COLUMNS, old[6:]):
             if (merged or earlier_version or row[column] in (None, "", "[]")) and value not in (None, "", "[]"):
                 row[column] = value
-        if (merged or earlier_version) and (old[3] or old[4]):
+        if (merged or earlier_version or textless) and (old[3] or old[4]):
             # Another source's copy of a stored paper (a preprint, a Europe PMC record) adds its
             # identifiers, not its text: otherwise the text, and the claims, would follow the
             # order in which the sources happened to arrive.
@@ -493,9 +496,9 @@ def save_document(db: Database, document: Document, run_id: int) -> str:
     return status
 
 
-def mark_deleted(db: Database, pmid: str, run_id: int) -> bool:
-    "Mark a withdrawn PubMed record as deleted (kept, never dropped); True if it was stored."
-    row = db.execute("select doc_id from document_ids where scheme = 'pmid' and value = ?", [pmid]).fetchone()
+def mark_deleted(db: Database, pmid: str, run_id: int, scheme: str = "pmid") -> bool:
+    "Mark a withdrawn record (its PMID, or with scheme 'id' its own id) as deleted, kept, never dropped; True if stored."
+    row = db.execute("select doc_id from document_ids where scheme = ? and value = ?", [scheme, pmid]).fetchone()
     if not row:
         return False
     db.execute("update documents set deleted = 1, deleted_run = coalesce(deleted_run, ?), last_seen_run = ? "

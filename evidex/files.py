@@ -225,14 +225,14 @@ FIELD_TYPES: dict[str, type] = {
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def read_jsonl(path: Path, digest: Any = None) -> Iterator[Document]:
-    "Stream documents from a JSON Lines file (plain or gzipped), one object a line."
+def read_jsonl(path: Path, digest: Any = None) -> Iterator[Document | Deletion]:
+    "Stream the records of a JSON Lines file (plain or gzipped), one object a line; 'deleted': true is a Deletion."
     with _reading(path):
         with open_input(path, digest) as f:
             yield from _iter_jsonl(f, path)
 
 
-def _iter_jsonl(f: IO[bytes], path: Path) -> Iterator[Document]:
+def _iter_jsonl(f: IO[bytes], path: Path) -> Iterator[Document | Deletion]:
     # Bytes, decoded line by line: a bad byte is reported with its line number, and only
     # "\n" ends a line (a U+2028 inside a string is not a line break in JSON Lines).
     for n, raw in enumerate(f, 1):
@@ -250,7 +250,13 @@ def _iter_jsonl(f: IO[bytes], path: Path) -> Iterator[Document]:
                 raise InputError(f"{path}: a JSON document spread over several lines, not JSON Lines "
                                  "(one record per line)") from None
             raise InputError(f"{path}:{n}: not valid JSON: {ex.msg} (column {ex.colno})") from None
-        yield document_from_json(obj, f"{path}:{n}")
+        document = document_from_json(obj, f"{path}:{n}")
+        if document.deleted:
+            # "deleted": true withdraws the record, as a PubMed DeleteCitation does: stored as a
+            # new paper with no text, it would erase the stored one's text and hide the withdrawal.
+            yield Deletion(document.pmid, "pmid") if document.pmid else Deletion(document.id, "id")
+            continue
+        yield document
 
 
 @contextmanager

@@ -101,9 +101,10 @@ DOCUMENT_FIELDS = tuple(Document.__dataclass_fields__)
 
 @dataclass
 class Deletion:
-    "A DeleteCitation entry of a PubMed update file: the record was withdrawn."
+    "A withdrawn record: a DeleteCitation of a PubMed update file, or a JSON Lines record marked deleted."
 
-    pmid: str
+    pmid: str  # the withdrawn PMID, or with scheme "id" the record's own id
+    scheme: str = "pmid"
 
 
 @dataclass

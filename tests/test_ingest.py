@@ -419,6 +419,45 @@ def test_a_deleted_document_leaves_the_evidence_from_its_run_on(fresh, tmp_path,
     assert open_db(db_path).execute("select deleted_run from documents where id = '101'").fetchone()[0] == 2
 
 
+def test_a_json_lines_record_marked_deleted_withdraws_the_paper(fresh, tmp_path, plugin_dir):
+    "'deleted': true is a withdrawal, as a DeleteCitation is: the text stays, the claims leave from that run on."
+    (plugin_dir / "boom.py").unlink()
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text("".join(json.dumps(r) + "\n" for r in (
+        {"pmid": "101", "abstract": "Cancer cells grew in study 101."},
+        {"id": "local-7", "abstract": "Cancer cells grew in study 7."})))
+    update = tmp_path / "update.jsonl"
+    update.write_text(json.dumps({"pmid": "101", "deleted": True}) + "\n" + json.dumps({"id": "local-7", "deleted": True})
+                      + "\n" + json.dumps({"pmid": "999", "deleted": True}) + "\n")
+    db_path = tmp_path / "e.db"
+    assert run("ingest", "--db", db_path, "--plugins-dir", plugin_dir, docs).exit_code == 0
+    result = run("ingest", "--db", db_path, "--plugins-dir", plugin_dir, update)
+    assert result.exit_code == 0, result.output
+    assert "0 documents (0 new, 0 changed, 2 deleted)" in result.output
+    db = open_db(db_path)
+    assert [tuple(r) for r in db.execute("select id, abstract, deleted, deleted_run from documents order by id")] == [
+        ("101", "Cancer cells grew in study 101.", 1, 2), ("local-7", "Cancer cells grew in study 7.", 1, 2)]
+    diff = json.loads(run("diff", "1", "2", "--db", db_path, "--format", "json").output)
+    assert sorted(c["doc_id"] for c in diff["removed"]) == ["101", "local-7"] and diff["added"] == []
+
+
+def test_a_record_without_text_keeps_the_stored_text(fresh, tmp_path, plugin_dir):
+    "A metadata-only line for a stored paper fills what it knows; it neither erases the text nor its claims."
+    (plugin_dir / "boom.py").unlink()
+    first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    first.write_text(json.dumps({"pmid": "101", "title": "A study", "abstract": "Cancer cells grew in study 101."}) + "\n")
+    second.write_text(json.dumps({"pmid": "101", "journal": "Journal of Tests", "year": 2021}) + "\n")
+    db_path = tmp_path / "e.db"
+    assert run("ingest", "--db", db_path, "--plugins-dir", plugin_dir, first).exit_code == 0
+    result = run("ingest", "--db", db_path, "--plugins-dir", plugin_dir, second)
+    assert result.exit_code == 0, result.output
+    assert "1 documents (0 new, 0 changed" in result.output, result.output
+    db = open_db(db_path)
+    assert [tuple(r) for r in db.execute("select title, abstract, journal, year from documents")] == [
+        ("A study", "Cancer cells grew in study 101.", "Journal of Tests", 2021)]
+    assert db.execute("select count(*) from claims where superseded_run is null").fetchone()[0] == 1
+
+
 def ingest_lines(tmp_path, *records):
     path = tmp_path / "records.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
