@@ -54,6 +54,10 @@ def gather(conn: sqlite3.Connection, runs: int = 10, papers: int = 15, entities:
     }
     for run in data["runs"]:
         run["ledger"] = rows(conn, "select * from ledger where run_id = ? order by id", [run["id"]])
+        # Superseded claims a run made current again: not new, but back in the evidence (claim_gaps).
+        run["claims_restored"] = conn.execute(
+            "select count(*) from claim_gaps where restored_run in (select id from runs where id = ? or parent_run = ?)",
+            [run["id"], run["id"]]).fetchone()[0] if "claim_gaps" in names else 0
     if all(t in names for t in SEED_TABLES):
         data["baseline"] = next(iter(rows(conn, "select * from baselines order by loaded_at desc, rowid desc limit 1")), None)
     if data["baseline"]:
@@ -191,7 +195,7 @@ def render(data: dict[str, Any], db_name: str) -> str:
     out.append(table(run_rows, [("id", "Run"), ("command", "Command"), ("started_at", "Started"),
                                 ("status", "Status"), ("query", "Query"), ("documents_seen", "Documents"),
                                 ("documents_new", "New"), ("claims_new", "New claims"),
-                                ("errors", "Errors"), ("ledger", "Ledger")], "runs"))
+                                ("claims_restored", "Restored claims"), ("errors", "Errors"), ("ledger", "Ledger")], "runs"))
     out.append("</body></html>\n")
     return "\n".join(out)
 

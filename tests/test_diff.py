@@ -313,3 +313,9 @@ def test_an_ingest_that_brings_claims_back_counts_them_as_restored(setup, tmp_pa
     listing = run("runs", "--db", db_path).output.splitlines()
     assert listing[0].startswith("   3 ") and f"claims +0 ({restored} restored) " in listing[0]
     assert "restored" not in listing[1] + listing[2]
+    html = tmp_path / "report.html"
+    assert run("report", "--db", db_path, "--output", html).exit_code == 0
+    runs = html.read_text().split('<table class="runs">', 1)[1].split("</table>", 1)[0]
+    assert "<th>Restored claims</th>" in runs
+    third = next(r for r in runs.split("<tr>") if r.startswith('<td class="num">3</td>'))
+    assert f'<td class="num">{restored}</td>' in third
