@@ -317,16 +317,26 @@ def test_a_second_concurrent_run_exits_3_at_once(env, tmp_path):
     assert elapsed < 15  # interpreter start-up included; no waiting on the lock
 
 
+def start_held_in_efetch(server, command: list[str]) -> subprocess.Popen:
+    "Start an evidex command and return once its first efetch is held by the server (a request it answers late)."
+    # Counted from the fault itself, read before the start: on a loaded machine the child may reach
+    # efetch before this process runs again, and a count read after Popen would then wait for the
+    # retry, by which time the run can have finished.
+    held = server.stats["fault:timeout"]
+    server.inject("efetch", "timeout", times=1, delay=20)
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+    deadline = time.monotonic() + 60
+    while server.stats["fault:timeout"] == held and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.01)
+    assert server.stats["fault:timeout"] > held, "the command never reached efetch"
+    return proc
+
+
 def test_sigterm_closes_the_run_as_interrupted(env, server, tmp_path):
     config = write_config(tmp_path / "evidex.toml")
     db_path = tmp_path / "e.db"
-    server.inject("efetch", "timeout", times=1, delay=5)
-    proc = subprocess.Popen([sys.executable, "-m", "evidex", "run", "--config", str(config), "--db", str(db_path)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
-    base = server.stats["efetch"]
-    deadline = time.monotonic() + 30
-    while server.stats["efetch"] == base and time.monotonic() < deadline:
-        time.sleep(0.01)
+    proc = start_held_in_efetch(server, [sys.executable, "-m", "evidex", "run", "--config", str(config), "--db",
+                                         str(db_path)])
     proc.terminate()
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
@@ -339,14 +349,8 @@ def test_sigterm_closes_the_run_as_interrupted(env, server, tmp_path):
 def test_a_signal_closes_an_ingest_from_a_source_as_interrupted(env, server, tmp_path, sig):
     "ingest --source, like run: exit 130, its run and ledger rows 'interrupted', never left 'running'."
     db_path = tmp_path / "e.db"
-    server.inject("efetch", "timeout", times=1, delay=5)
-    proc = subprocess.Popen([sys.executable, "-m", "evidex", "ingest", "--db", str(db_path), "--source", "pubmed",
-                             "--query", "cancer[tiab]", "--no-extract"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
-    base = server.stats["efetch"]
-    deadline = time.monotonic() + 30
-    while server.stats["efetch"] == base and time.monotonic() < deadline:
-        time.sleep(0.01)
+    proc = start_held_in_efetch(server, [sys.executable, "-m", "evidex", "ingest", "--db", str(db_path), "--source",
+                                         "pubmed", "--query", "cancer[tiab]", "--no-extract"])
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=30)
     server.faults.clear()
