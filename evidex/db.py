@@ -496,14 +496,31 @@ def save_document(db: Database, document: Document, run_id: int) -> str:
     return status
 
 
-def mark_deleted(db: Database, pmid: str, run_id: int, scheme: str = "pmid") -> bool:
-    "Mark a withdrawn record (its PMID, or with scheme 'id' its own id) as deleted, kept, never dropped; True if stored."
-    row = db.execute("select doc_id from document_ids where scheme = ? and value = ?", [scheme, pmid]).fetchone()
+def mark_deleted(db: Database, pmid: str, run_id: int, scheme: str = "pmid", document: Document | None = None) -> bool:
+    """Mark a withdrawn record (its PMID, or with scheme 'id' its own id) as deleted, kept, never dropped; True if stored.
+
+    With the record itself (document), a withdrawal by id finds the paper saving it would have found:
+    its id may name another paper (another PMID or DOI), its copy stored under a prefixed id.
+    """
+    if scheme == "id" and document is not None:
+        doc_id, id_taken = find_existing(db, document, document_keys(document))
+        if doc_id is None and id_taken:
+            doc_id = _known_id(db, f"{document.source or 'record'}:{document.id}")
+            doc_id = None if doc_id and _conflicts(db, document, doc_id) else doc_id
+        row = (doc_id,) if doc_id else None
+    else:
+        row = db.execute("select doc_id from document_ids where scheme = ? and value = ?", [scheme, pmid]).fetchone()
     if not row:
         return False
     db.execute("update documents set deleted = 1, deleted_run = coalesce(deleted_run, ?), last_seen_run = ? "
                "where id = ?", [run_id, run_id, row[0]])
     return True
+
+
+def _known_id(db: Database, doc_id: str) -> str | None:
+    "The stored paper this id was recorded for, if any."
+    row = db.execute("select doc_id from document_ids where scheme = 'id' and value = ?", [doc_id]).fetchone()
+    return row[0] if row else None
 
 
 def _current_ids(db: Database, table: str, doc_id: str, plugins: list[str]) -> list[str]:

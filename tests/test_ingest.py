@@ -441,6 +441,21 @@ def test_a_json_lines_record_marked_deleted_withdraws_the_paper(fresh, tmp_path,
     assert sorted(c["doc_id"] for c in diff["removed"]) == ["101", "local-7"] and diff["added"] == []
 
 
+def test_a_deleted_record_whose_id_names_another_paper_withdraws_its_own_copy(fresh, tmp_path):
+    "A local id '1' beside PMID 1 was stored as 'jsonl:1': its withdrawal must not withdraw PMID 1."
+    docs, update = tmp_path / "docs.jsonl", tmp_path / "update.jsonl"
+    docs.write_text(json.dumps({"pmid": "1", "title": "Paper one", "abstract": "Text one.", "doi": "10.1/one"}) + "\n"
+                    + json.dumps({"id": "1", "title": "Local note", "abstract": "Local text.", "doi": "10.2/other"}) + "\n")
+    update.write_text(json.dumps({"id": "1", "doi": "10.2/other", "deleted": True}) + "\n")
+    db_path = tmp_path / "e.db"
+    assert run("ingest", "--db", db_path, "--no-extract", docs).exit_code == 0
+    result = run("ingest", "--db", db_path, "--no-extract", update)
+    assert result.exit_code == 0, result.output
+    assert "1 deleted" in result.output
+    assert [tuple(r) for r in open_db(db_path).execute("select id, deleted from documents order by id")] == [
+        ("1", 0), ("jsonl:1", 1)]
+
+
 def test_a_record_without_text_keeps_the_stored_text(fresh, tmp_path, plugin_dir):
     "A metadata-only line for a stored paper fills what it knows; it neither erases the text nor its claims."
     (plugin_dir / "boom.py").unlink()
