@@ -124,8 +124,9 @@ def document_from_json(obj: dict, where: str) -> Document:
             kind = {str: "a string", list: "a list", dict: "an object", bool: "true or false",
                     int: "a whole number"}[expected]
             raise InputError(f"{where}: {name!r} must be {kind}, not {type(value).__name__}")
-    if kwargs.get("pmid_version") is not None and kwargs["pmid_version"] < 1:
-        raise InputError(f"{where}: 'pmid_version' must be 1 or more, not {kwargs['pmid_version']}")
+    if kwargs.get("pmid_version") is not None and not 1 <= kwargs["pmid_version"] <= 2**63 - 1:
+        # SQLite stores no larger integer: beyond it the insert would fail with a traceback.
+        raise InputError(f"{where}: 'pmid_version' must be 1 to {2**63 - 1}, not {kwargs['pmid_version']}")
     _check_nested(kwargs, where)
     for text_field in ("title", "abstract"):
         kwargs[text_field] = kwargs.get(text_field) or ""

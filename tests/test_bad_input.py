@@ -235,6 +235,9 @@ INPUTS = {
     "empty.jsonl": (b"\n\n", "empty"),
     "bad-json.jsonl": (b'{"pmid": "9", "title": "ok"}\n{"pmid": 10, "title": \n', "json"),
     "not-a-record.jsonl": (b'["just", "a", "list"]\n', "neither"),
+    # Beyond SQLite's integers: the insert failed with a traceback (OverflowError).
+    "huge-pmid-version.jsonl": (b'{"pmid": "9", "title": "ok", "pmid_version": 99999999999999999999}\n',
+                                "'pmid_version' must be 1 to"),
 }
 
 

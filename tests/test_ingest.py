@@ -623,6 +623,20 @@ def test_the_pmid_version_is_read_from_the_records_own_pmid(pubmed_dir, tmp_path
     assert [d.pmid_version for d in read_file(pubmed_dir / "metapub" / "35649368.xml")] == [1]
 
 
+@pytest.mark.parametrize("version", ["\u00b2", "99999999999999999999", "0", "v2"])
+def test_a_pmid_version_that_is_no_storable_number_is_ignored(fresh, tmp_path, version):
+    "A superscript digit passes str.isdigit() but not int(); a huge one overflows SQLite: both were tracebacks."
+    path = tmp_path / "odd.xml"
+    path.write_text('<?xml version="1.0"?>\n<PubmedArticleSet><PubmedArticle><MedlineCitation>'
+                    f'<PMID Version="{version}">7</PMID><Article><ArticleTitle>A title</ArticleTitle>'
+                    "<Abstract><AbstractText>Cancer cells grew.</AbstractText></Abstract></Article>"
+                    "</MedlineCitation></PubmedArticle></PubmedArticleSet>\n", encoding="utf-8")
+    db_path = tmp_path / "e.db"
+    result = run("ingest", "--db", db_path, "--no-extract", path)
+    assert result.exit_code == 0, result.output
+    assert open_db(db_path).execute("select id, pmid_version from documents").fetchall() == [("7", None)]
+
+
 @pytest.mark.parametrize("order", ["v1,v2", "v2,v1"])
 def test_the_higher_version_of_a_citation_wins_in_one_file(fresh, pubmed_dir, tmp_path, order):
     "efetch may return both versions of a versioned citation, in either order: version 2 is stored."
