@@ -69,13 +69,21 @@ def _lookahead(stream: IO[bytes], enough: Callable[[bytes], bool]) -> tuple[byte
     head = stream.peek(4096)[:4096]  # type: ignore[attr-defined]
     if enough(head):
         return head, stream  # a file, or a pipe whose first write says enough: nothing to wrap
+    # enough() is asked of the first 4 KiB and the latest read, and the reads are joined once at
+    # the end: megabytes of blank lines before the first record cost linear time, not quadratic.
+    # (Both tests here, two bytes and a first non-blank byte, are told from those.)
     chunks: list[bytes] = []
-    while not enough(head):
+    first = b""
+    while True:
         chunk = stream.read1(1 << 16)  # type: ignore[attr-defined]
         if not chunk:
             break
         chunks.append(chunk)
-        head = b"".join(chunks)
+        probe = first + chunk
+        first = probe[:4096]
+        if enough(probe):
+            break
+    head = b"".join(chunks)
     return head, io.BufferedReader(_Replay(head, stream))
 
 
