@@ -447,7 +447,7 @@ def save_document(db: Database, document: Document, run_id: int) -> str:
     row = document.to_row()
     row["content_key"] = document.content_key()
     old = db.execute(f"select content_key, source_ids, extracted_with, title, abstract, sections, "
-                     f"{', '.join(KEPT_COLUMNS)} from documents where id = ?", [document.id]).fetchone()
+                     f"{', '.join(KEPT_COLUMNS)}, deleted from documents where id = ?", [document.id]).fetchone()
     if old is None:
         row.update(first_seen_run=run_id, last_seen_run=run_id, extracted_with=None)
         rowid = db.execute(INSERT_DOCUMENT, [row.get(c) for c in DOCUMENT_COLUMNS]).lastrowid
@@ -484,6 +484,11 @@ def save_document(db: Database, document: Document, run_id: int) -> str:
             # would be of the copy's text, stored against (and offset into) the paper's.
             document.title, document.abstract = old[3] or "", old[4] or ""
             document.sections = json.loads(old[5]) if old[5] else []
+        if old[-1]:
+            # A withdrawn paper stays withdrawn: a later record of it (a metadata-only line, a
+            # copy) clearing the mark would make its claims current again in the runs since its
+            # deleted_run, and a diff or receipt of those past runs would change.
+            row["deleted"] = 1
         row["last_seen_run"] = run_id
         status = "same" if old[0] == row["content_key"] else "changed"
         row["extracted_with"] = old[2] if status == "same" else None

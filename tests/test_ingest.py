@@ -456,6 +456,33 @@ def test_a_deleted_record_whose_id_names_another_paper_withdraws_its_own_copy(fr
         ("1", 0), ("jsonl:1", 1)]
 
 
+@pytest.mark.parametrize("later", [{"pmid": "101", "journal": "Journal of Tests"},
+                                   {"pmid": "101", "abstract": "Cancer cells grew in study 101."}],
+                         ids=["metadata-only", "same-record"])
+def test_a_later_record_of_a_withdrawn_paper_leaves_past_runs_as_they_were(fresh, tmp_path, plugin_dir, later):
+    "Run 2 withdrew the paper; run 3's line for it must not make run 2's receipt or diff 1 2 change afterwards."
+    (plugin_dir / "boom.py").unlink()
+    files = [tmp_path / f"{n}.jsonl" for n in "abc"]
+    for path, record in zip(files, ({"pmid": "101", "abstract": "Cancer cells grew in study 101."},
+                                    {"pmid": "101", "deleted": True}, later)):
+        path.write_text(json.dumps(record) + "\n")
+    db_path = tmp_path / "e.db"
+
+    def history():
+        receipt = json.loads(run("runs", "--receipt", "2", "--db", db_path).output)
+        diff = json.loads(run("diff", "1", "2", "--db", db_path, "--format", "json").output)
+        return receipt["claims_current"], [c["doc_id"] for c in diff["removed"]]
+
+    for path in files[:2]:
+        assert run("ingest", "--db", db_path, "--plugins-dir", plugin_dir, path).exit_code == 0
+    before = history()
+    assert before[0]["count"] == 0 and before[1] == ["101"]
+    result = run("ingest", "--db", db_path, "--plugins-dir", plugin_dir, files[2])
+    assert result.exit_code == 0, result.output
+    assert history() == before
+    assert open_db(db_path).execute("select deleted, deleted_run from documents").fetchall() == [(1, 2)]
+
+
 def test_a_record_without_text_keeps_the_stored_text(fresh, tmp_path, plugin_dir):
     "A metadata-only line for a stored paper fills what it knows; it neither erases the text nor its claims."
     (plugin_dir / "boom.py").unlink()
