@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import datetime
 import hashlib
+import io
 import json
 import os
 import sys
@@ -417,6 +419,10 @@ def _output_file(output: str):
     "Write to a temporary file beside output, moved into place only when the command gets to its end."
     if output == "-":
         # sys.stdout, not click.get_text_stream: Click 8.5 deprecated that, and Click 9 drops it.
+        # UTF-8 as a file is written, whatever the locale says (click's stream did that for an
+        # ASCII stdout): a claim's "β" was a UnicodeEncodeError traceback part-way through.
+        if isinstance(sys.stdout, io.TextIOWrapper) and codecs.lookup(sys.stdout.encoding).name != "utf-8":
+            sys.stdout.reconfigure(encoding="utf-8")
         yield sys.stdout
         return
     fd = _descriptor(output)

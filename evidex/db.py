@@ -447,7 +447,7 @@ def save_document(db: Database, document: Document, run_id: int) -> str:
     row = document.to_row()
     row["content_key"] = document.content_key()
     old = db.execute(f"select content_key, source_ids, extracted_with, title, abstract, sections, "
-                     f"{', '.join(KEPT_COLUMNS)} from documents where id = ?", [document.id]).fetchone()
+                     f"{', '.join(KEPT_COLUMNS)}, deleted from documents where id = ?", [document.id]).fetchone()
     if old is None:
         row.update(first_seen_run=run_id, last_seen_run=run_id, extracted_with=None)
         rowid = db.execute(INSERT_DOCUMENT, [row.get(c) for c in DOCUMENT_COLUMNS]).lastrowid
@@ -484,6 +484,11 @@ def save_document(db: Database, document: Document, run_id: int) -> str:
             # would be of the copy's text, stored against (and offset into) the paper's.
             document.title, document.abstract = old[3] or "", old[4] or ""
             document.sections = json.loads(old[5]) if old[5] else []
+        if old[-1]:
+            # A withdrawn paper stays withdrawn: a later record of it (a metadata-only line, a
+            # copy) clearing the mark would make its claims current again in the runs since its
+            # deleted_run, and a diff or receipt of those past runs would change.
+            row["deleted"] = 1
         row["last_seen_run"] = run_id
         status = "same" if old[0] == row["content_key"] else "changed"
         row["extracted_with"] = old[2] if status == "same" else None
@@ -496,14 +501,31 @@ def save_document(db: Database, document: Document, run_id: int) -> str:
     return status
 
 
-def mark_deleted(db: Database, pmid: str, run_id: int, scheme: str = "pmid") -> bool:
-    "Mark a withdrawn record (its PMID, or with scheme 'id' its own id) as deleted, kept, never dropped; True if stored."
-    row = db.execute("select doc_id from document_ids where scheme = ? and value = ?", [scheme, pmid]).fetchone()
+def mark_deleted(db: Database, pmid: str, run_id: int, scheme: str = "pmid", document: Document | None = None) -> bool:
+    """Mark a withdrawn record (its PMID, or with scheme 'id' its own id) as deleted, kept, never dropped; True if stored.
+
+    With the record itself (document), a withdrawal by id finds the paper saving it would have found:
+    its id may name another paper (another PMID or DOI), its copy stored under a prefixed id.
+    """
+    if scheme == "id" and document is not None:
+        doc_id, id_taken = find_existing(db, document, document_keys(document))
+        if doc_id is None and id_taken:
+            doc_id = _known_id(db, f"{document.source or 'record'}:{document.id}")
+            doc_id = None if doc_id and _conflicts(db, document, doc_id) else doc_id
+        row = (doc_id,) if doc_id else None
+    else:
+        row = db.execute("select doc_id from document_ids where scheme = ? and value = ?", [scheme, pmid]).fetchone()
     if not row:
         return False
     db.execute("update documents set deleted = 1, deleted_run = coalesce(deleted_run, ?), last_seen_run = ? "
                "where id = ?", [run_id, run_id, row[0]])
     return True
+
+
+def _known_id(db: Database, doc_id: str) -> str | None:
+    "The stored paper this id was recorded for, if any."
+    row = db.execute("select doc_id from document_ids where scheme = 'id' and value = ?", [doc_id]).fetchone()
+    return row[0] if row else None
 
 
 def _current_ids(db: Database, table: str, doc_id: str, plugins: list[str]) -> list[str]:

@@ -69,13 +69,21 @@ def _lookahead(stream: IO[bytes], enough: Callable[[bytes], bool]) -> tuple[byte
     head = stream.peek(4096)[:4096]  # type: ignore[attr-defined]
     if enough(head):
         return head, stream  # a file, or a pipe whose first write says enough: nothing to wrap
+    # enough() is asked of the first 4 KiB and the latest read, and the reads are joined once at
+    # the end: megabytes of blank lines before the first record cost linear time, not quadratic.
+    # (Both tests here, two bytes and a first non-blank byte, are told from those.)
     chunks: list[bytes] = []
-    while not enough(head):
+    first = b""
+    while True:
         chunk = stream.read1(1 << 16)  # type: ignore[attr-defined]
         if not chunk:
             break
         chunks.append(chunk)
-        head = b"".join(chunks)
+        probe = first + chunk
+        first = probe[:4096]
+        if enough(probe):
+            break
+    head = b"".join(chunks)
     return head, io.BufferedReader(_Replay(head, stream))
 
 
@@ -124,8 +132,9 @@ def document_from_json(obj: dict, where: str) -> Document:
             kind = {str: "a string", list: "a list", dict: "an object", bool: "true or false",
                     int: "a whole number"}[expected]
             raise InputError(f"{where}: {name!r} must be {kind}, not {type(value).__name__}")
-    if kwargs.get("pmid_version") is not None and kwargs["pmid_version"] < 1:
-        raise InputError(f"{where}: 'pmid_version' must be 1 or more, not {kwargs['pmid_version']}")
+    if kwargs.get("pmid_version") is not None and not 1 <= kwargs["pmid_version"] <= 2**63 - 1:
+        # SQLite stores no larger integer: beyond it the insert would fail with a traceback.
+        raise InputError(f"{where}: 'pmid_version' must be 1 to {2**63 - 1}, not {kwargs['pmid_version']}")
     _check_nested(kwargs, where)
     for text_field in ("title", "abstract"):
         kwargs[text_field] = kwargs.get(text_field) or ""
@@ -254,7 +263,7 @@ def _iter_jsonl(f: IO[bytes], path: Path) -> Iterator[Document | Deletion]:
         if document.deleted:
             # "deleted": true withdraws the record, as a PubMed DeleteCitation does: stored as a
             # new paper with no text, it would erase the stored one's text and hide the withdrawal.
-            yield Deletion(document.pmid, "pmid") if document.pmid else Deletion(document.id, "id")
+            yield Deletion(document.pmid, "pmid") if document.pmid else Deletion(document.id, "id", document)
             continue
         yield document
 

@@ -105,6 +105,9 @@ class Deletion:
 
     pmid: str  # the withdrawn PMID, or with scheme "id" the record's own id
     scheme: str = "pmid"
+    # A JSON Lines record's own fields: with scheme "id" the paper is found as saving the record
+    # would find it (its id may belong to another paper, its copy then stored under another id).
+    document: Document | None = None
 
 
 @dataclass

@@ -384,7 +384,13 @@ def _pmid_version(parent: Element | None) -> int | None:
     # Direct child only, as for the PMID: cited records' PMIDs carry versions of their own.
     node = parent.find("PMID") if parent is not None else None
     value = (node.get("Version") or "").strip() if node is not None else ""
-    return int(value) if value.isdigit() and int(value) > 0 else None
+    # ASCII digits only ("²".isdigit() holds, int() refuses it), and no more than SQLite stores.
+    if not (value.isascii() and value.isdigit()) or not 0 < int(value) <= MAX_VERSION:
+        return None
+    return int(value)
+
+
+MAX_VERSION = 2**63 - 1  # SQLite's largest integer
 
 
 def _title(title: str, vernacular: str | None) -> str:

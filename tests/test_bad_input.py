@@ -235,6 +235,9 @@ INPUTS = {
     "empty.jsonl": (b"\n\n", "empty"),
     "bad-json.jsonl": (b'{"pmid": "9", "title": "ok"}\n{"pmid": 10, "title": \n', "json"),
     "not-a-record.jsonl": (b'["just", "a", "list"]\n', "neither"),
+    # Beyond SQLite's integers: the insert failed with a traceback (OverflowError).
+    "huge-pmid-version.jsonl": (b'{"pmid": "9", "title": "ok", "pmid_version": 99999999999999999999}\n',
+                                "'pmid_version' must be 1 to"),
 }
 
 
@@ -450,3 +453,20 @@ def test_extract_output_dash_writes_to_stdout(tmp_path):
     assert to_file.returncode == 0, to_file.stderr
     lines = proc.stdout.splitlines()
     assert lines and all(line.startswith("{") for line in lines) and lines == out.read_text().splitlines()
+
+
+@pytest.mark.parametrize("encoding", ["ascii", "latin-1"])
+def test_extract_output_dash_is_utf8_whatever_the_locale(tmp_path, encoding):
+    "A claim's non-ASCII text on an ASCII or Latin-1 stdout: the same UTF-8 lines as a file, not a traceback."
+    docs = tmp_path / "d.jsonl"
+    docs.write_text(json.dumps({"pmid": "1", "title": "IFN-\u03b2 reduced tumour growth in mice (caf\u00e9)."},
+                               ensure_ascii=False) + "\n", encoding="utf-8")
+    env = {**os.environ, "EVIDEX_LOAD_PLUGINS": "ifn", "PYTHONIOENCODING": encoding}
+    proc = subprocess.run([sys.executable, "-m", "evidex", "extract", "--input", str(docs), "--output", "-"],
+                          capture_output=True, env=env)
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")
+    out = tmp_path / "claims.jsonl"
+    to_file = subprocess.run([sys.executable, "-m", "evidex", "extract", "--input", str(docs), "--output", str(out)],
+                             capture_output=True, env=env)
+    assert to_file.returncode == 0, to_file.stderr
+    assert "\u03b2" in out.read_text(encoding="utf-8") and proc.stdout == out.read_bytes()

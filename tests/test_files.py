@@ -339,3 +339,41 @@ def test_pretty_printed_json_is_named_for_what_it_is(tmp_path: Path) -> None:
     path = tmp_path / "search.json"
     path.write_text(json.dumps({"hitCount": 1, "resultList": {"result": []}}, indent=2), encoding="utf-8")
     assert "a JSON document spread over several lines, not JSON Lines" in error_of(path)
+
+
+def test_a_long_blank_start_is_read_ahead_in_linear_time(tmp_path: Path) -> None:
+    "Megabytes of blank lines before the first record: each byte is looked at a bounded number of times."
+    import os
+    import threading
+
+    from evidex.files import _lookahead, _says_something, open_input
+
+    blank = b"\n" * (8 << 20)
+    record = json.dumps({"pmid": "1", "title": "T", "abstract": "A."}).encode() + b"\n"
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+
+    def write() -> None:
+        with open(fifo, "wb") as f:
+            for start in range(0, len(blank), 1 << 16):
+                f.write(blank[start:start + (1 << 16)])
+                f.flush()
+            f.write(record)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    looked_at = 0
+
+    def enough(head: bytes) -> bool:
+        nonlocal looked_at
+        looked_at += len(head)
+        return _says_something(head)
+
+    try:
+        with open_input(fifo) as f:
+            head, stream = _lookahead(f, enough)
+            assert head == blank + record and stream.read() == blank + record
+    finally:
+        writer.join(timeout=30)
+    # Before, the whole head so far was joined and tested after every read: some 500 times the input.
+    assert looked_at < 3 * len(blank)

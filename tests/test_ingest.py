@@ -441,6 +441,48 @@ def test_a_json_lines_record_marked_deleted_withdraws_the_paper(fresh, tmp_path,
     assert sorted(c["doc_id"] for c in diff["removed"]) == ["101", "local-7"] and diff["added"] == []
 
 
+def test_a_deleted_record_whose_id_names_another_paper_withdraws_its_own_copy(fresh, tmp_path):
+    "A local id '1' beside PMID 1 was stored as 'jsonl:1': its withdrawal must not withdraw PMID 1."
+    docs, update = tmp_path / "docs.jsonl", tmp_path / "update.jsonl"
+    docs.write_text(json.dumps({"pmid": "1", "title": "Paper one", "abstract": "Text one.", "doi": "10.1/one"}) + "\n"
+                    + json.dumps({"id": "1", "title": "Local note", "abstract": "Local text.", "doi": "10.2/other"}) + "\n")
+    update.write_text(json.dumps({"id": "1", "doi": "10.2/other", "deleted": True}) + "\n")
+    db_path = tmp_path / "e.db"
+    assert run("ingest", "--db", db_path, "--no-extract", docs).exit_code == 0
+    result = run("ingest", "--db", db_path, "--no-extract", update)
+    assert result.exit_code == 0, result.output
+    assert "1 deleted" in result.output
+    assert [tuple(r) for r in open_db(db_path).execute("select id, deleted from documents order by id")] == [
+        ("1", 0), ("jsonl:1", 1)]
+
+
+@pytest.mark.parametrize("later", [{"pmid": "101", "journal": "Journal of Tests"},
+                                   {"pmid": "101", "abstract": "Cancer cells grew in study 101."}],
+                         ids=["metadata-only", "same-record"])
+def test_a_later_record_of_a_withdrawn_paper_leaves_past_runs_as_they_were(fresh, tmp_path, plugin_dir, later):
+    "Run 2 withdrew the paper; run 3's line for it must not make run 2's receipt or diff 1 2 change afterwards."
+    (plugin_dir / "boom.py").unlink()
+    files = [tmp_path / f"{n}.jsonl" for n in "abc"]
+    for path, record in zip(files, ({"pmid": "101", "abstract": "Cancer cells grew in study 101."},
+                                    {"pmid": "101", "deleted": True}, later)):
+        path.write_text(json.dumps(record) + "\n")
+    db_path = tmp_path / "e.db"
+
+    def history():
+        receipt = json.loads(run("runs", "--receipt", "2", "--db", db_path).output)
+        diff = json.loads(run("diff", "1", "2", "--db", db_path, "--format", "json").output)
+        return receipt["claims_current"], [c["doc_id"] for c in diff["removed"]]
+
+    for path in files[:2]:
+        assert run("ingest", "--db", db_path, "--plugins-dir", plugin_dir, path).exit_code == 0
+    before = history()
+    assert before[0]["count"] == 0 and before[1] == ["101"]
+    result = run("ingest", "--db", db_path, "--plugins-dir", plugin_dir, files[2])
+    assert result.exit_code == 0, result.output
+    assert history() == before
+    assert open_db(db_path).execute("select deleted, deleted_run from documents").fetchall() == [(1, 2)]
+
+
 def test_a_record_without_text_keeps_the_stored_text(fresh, tmp_path, plugin_dir):
     "A metadata-only line for a stored paper fills what it knows; it neither erases the text nor its claims."
     (plugin_dir / "boom.py").unlink()
@@ -606,6 +648,20 @@ def test_the_pmid_version_is_read_from_the_records_own_pmid(pubmed_dir, tmp_path
     assert [d.pmid_version for d in read_file(files["v1,v2"])] == [1, 2]
     # The recorded file as it is: Version="1" (and a cited record's own PMID version is not read).
     assert [d.pmid_version for d in read_file(pubmed_dir / "metapub" / "35649368.xml")] == [1]
+
+
+@pytest.mark.parametrize("version", ["\u00b2", "99999999999999999999", "0", "v2"])
+def test_a_pmid_version_that_is_no_storable_number_is_ignored(fresh, tmp_path, version):
+    "A superscript digit passes str.isdigit() but not int(); a huge one overflows SQLite: both were tracebacks."
+    path = tmp_path / "odd.xml"
+    path.write_text('<?xml version="1.0"?>\n<PubmedArticleSet><PubmedArticle><MedlineCitation>'
+                    f'<PMID Version="{version}">7</PMID><Article><ArticleTitle>A title</ArticleTitle>'
+                    "<Abstract><AbstractText>Cancer cells grew.</AbstractText></Abstract></Article>"
+                    "</MedlineCitation></PubmedArticle></PubmedArticleSet>\n", encoding="utf-8")
+    db_path = tmp_path / "e.db"
+    result = run("ingest", "--db", db_path, "--no-extract", path)
+    assert result.exit_code == 0, result.output
+    assert open_db(db_path).execute("select id, pmid_version from documents").fetchall() == [("7", None)]
 
 
 @pytest.mark.parametrize("order", ["v1,v2", "v2,v1"])
