@@ -9,6 +9,7 @@ import hashlib
 import io
 import json
 import os
+import sqlite3
 import sys
 import tempfile
 from pathlib import Path
@@ -16,7 +17,7 @@ from pathlib import Path
 import click
 
 from . import __version__, get_extractors, get_sources
-from .errors import EvidexError, SourceError, UsageError
+from .errors import EvidexError, LockedError, SourceError, UsageError
 from .fetch import fetch_query
 from .files import read_file
 from .models import Claim, Deletion, Document, Mention
@@ -45,6 +46,15 @@ class EvidexGroup(click.Group):
             click.echo("Error: interrupted (SIGINT or SIGTERM); what was committed stays, a rerun resumes",
                        err=True)
             ctx.exit(EXIT_INTERRUPTED)
+        except sqlite3.OperationalError as ex:
+            # Another program (not an evidex run, which the run lock keeps out) holding a write
+            # transaction: SQLite refuses the write; the open transaction rolled back, so only what
+            # was committed before stays.
+            if not str(ex).startswith(("database is locked", "database is busy")):
+                raise
+            click.echo(f"Error: the database is locked by another program ({ex}); what was committed stays, "
+                       "rerun when it has finished", err=True)
+            ctx.exit(LockedError.exit_code)
 
 
 @click.group(cls=EvidexGroup)

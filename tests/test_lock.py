@@ -113,3 +113,37 @@ def test_a_run_left_running_under_a_reused_pid_is_closed_as_interrupted(tmp_path
         run_id = store.start_run(db, "ingest")
         statuses = dict((r[0], r[1]) for r in db.execute("select id, status from runs"))
     assert statuses == {1: "interrupted", 2: "interrupted", 3: "running", run_id: "running"}
+
+
+def test_another_program_writing_the_database_is_a_one_line_exit_3(tmp_path):
+    "A write transaction held by a program that is no evidex run: one line and exit 3, no traceback, nothing lost."
+    import json
+    import sqlite3
+
+    first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    first.write_text(json.dumps({"pmid": "1", "title": "IFN-beta reduced tumour growth in mice."}) + "\n")
+    second.write_text(json.dumps({"pmid": "2", "title": "IFN-alpha reduced tumour growth in mice."}) + "\n")
+    db_path = tmp_path / "e.db"
+    env = {**os.environ, "EVIDEX_LOAD_PLUGINS": "ifn"}
+
+    def evidex(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "evidex", *args, "--db", str(db_path)], capture_output=True,
+                              text=True, env=env, timeout=120)
+
+    assert evidex("ingest", str(first)).returncode == 0
+    before = evidex("runs").stdout
+    other = sqlite3.connect(db_path, isolation_level=None, timeout=1)
+    other.execute("begin exclusive")
+    try:
+        for args in (("ingest", str(second)), ("extract",), ("seed", "load")):
+            proc = evidex(*args)
+            assert proc.returncode == 3, (args, proc.stderr)
+            lines = proc.stderr.strip().splitlines()
+            assert len(lines) == 1 and lines[0].startswith("Error: the database is locked by another program"), lines
+    finally:
+        other.execute("rollback")
+        other.close()
+    assert evidex("runs").stdout == before
+    db = sqlite3.connect(db_path)
+    assert db.execute("pragma integrity_check").fetchone()[0] == "ok"
+    assert db.execute("select id from documents").fetchall() == [("1",)]
