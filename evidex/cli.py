@@ -18,7 +18,7 @@ import click
 
 from . import __version__, get_extractors, get_sources
 from .errors import EvidexError, LockedError, SourceError, UsageError
-from .fetch import fetch_query
+from .fetch import fetch_query, latest_today
 from .files import read_file
 from .models import Claim, Deletion, Document, Mention
 from . import db as store
@@ -113,14 +113,6 @@ def _extraction(extractors, workers: int, only=()) -> Extraction:
     extraction = Extraction(extractors, workers=workers, only=only)
     click.get_current_context().call_on_close(extraction.close)
     return extraction
-
-
-def latest_today() -> datetime.date:
-    "Today's date here or in UTC, whichever is later: both name a day that has begun somewhere."
-    # East of UTC early in the day, the local date is a day ahead of UTC's; west of it late in
-    # the day, UTC's is ahead. Either is a day whose records may exist, so neither is "future"
-    # (a watermark a day ahead costs nothing: the next fetch starts a day before it).
-    return max(datetime.date.today(), datetime.datetime.now(datetime.timezone.utc).date())
 
 
 def _lock(db_path) -> None:

@@ -81,6 +81,14 @@ class LedgerRow:
                 "detail": json.dumps({k: v for k, v in detail.items() if v})}
 
 
+def latest_today() -> datetime.date:
+    "Today's date here or in UTC, whichever is later: both name a day that has begun somewhere."
+    # East of UTC early in the day, the local date is a day ahead of UTC's; west of it late in
+    # the day, UTC's is ahead. Either is a day whose records may exist, so neither is "future"
+    # (a watermark a day ahead costs nothing: the next fetch starts a day before it).
+    return max(datetime.date.today(), datetime.datetime.now(datetime.timezone.utc).date())
+
+
 def watermark(db: Database, source: str, query: str) -> datetime.date | None:
     "The last entry date up to which (source, query) was fetched completely, if any."
     row = db.execute("select last_complete from watermarks where source = ? and query = ?",
@@ -120,7 +128,7 @@ def fetch_query(
 
     The watermark moves to today only when every window's ledger balances.
     """
-    end = today or datetime.datetime.now(datetime.timezone.utc).date()
+    end = today or latest_today()
     start = start_date(db, source.name, query, since, everything)
     if start is None and today is not None and options and options.get("until"):
         # Without a start the services are asked for everything, with no date at all: an end

@@ -541,6 +541,9 @@ def test_until_may_be_today_in_the_local_zone_or_in_utc(server, tmp_path, zone):
     conn.close()
     # The next fetch, by UTC's date, starts a day before that watermark: at most today, never after its end.
     assert ingest(tz="UTC").returncode == 0
+    # A window that opens today, with no --until: it ends today by the same reckoning, not before it starts.
+    since = ingest("--since", latest.isoformat(), "--query", "immunotherapy")
+    assert since.returncode == 0, since.stderr
 
 
 def test_until_never_moves_the_watermark_back_nor_into_the_future(server, tmp_path):
