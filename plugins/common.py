@@ -1685,13 +1685,45 @@ def build_claims(
             is_claim = _downstream_counts(document, doc, sent, category)
         if is_claim and specific and _owned_elsewhere(doc, sent, specific):
             is_claim = False
-        if is_claim and require_trigger and cue_kinds(sent).isdisjoint(TRIGGER_KINDS):
+        if is_claim and require_trigger and (cue_kinds(sent).isdisjoint(TRIGGER_KINDS) or _tally_only(sent)):
             is_claim = False
         for h in specific:
             if h.emit and (is_claim or not h.weak):
                 yield Mention(category, h.entity, field, h.start, h.end, h.text)
         if is_claim:
             yield make_claim(sent, document, field, category, specific, verdict, doc)
+
+
+# "EGFR was amplified in 12 of 40 tumours", "HIF-1α was expressed in 27/29 (93%) specimens": how
+# often a gene is altered or expressed is a tally, not a relation (GUIDELINES: a statistic without
+# a relation is no claim). The occurrence word is then followed by its count.
+TALLY_WORDS = frozenset({"expressed", "overexpressed", "overexpression", "occurred", "occurs", "amplification",
+                         "amplified", "mutated", "detected", "found", "observed", "present"})
+TALLY_RE = re.compile(
+    r"(?:\s+(?:occurs?|occurred|was|were|is|are|found|detected|observed|seen|present))*\s+(?:in|among)\s+"
+    r"(?:only\s+|about\s+|approximately\s+|over\s+|nearly\s+|almost\s+|at\s+least\s+|up\s+to\s+)?"
+    r"\d+(?:\.\d+)?\s*(?:%|/\s*\d|\(\s*\d|of\b|out\s+of\b|patients|cases|tumou?rs|specimens|samples)", re.IGNORECASE)
+DIGIT_RE = re.compile(r"\d")
+
+
+def _tally_only(sent: Sentence) -> bool:
+    "Is the sentence's only relation an occurrence word followed by a count (a frequency, no relation)?"
+    text = sent.text
+    if not DIGIT_RE.search(text):
+        return False  # no count: the cheap common case
+    tally = False
+    for c in sent.cues:
+        if c.kind in ("neg", "hedge"):
+            return False
+        if c.kind not in DIRECTION_KINDS:
+            continue
+        word = c.text.lower()
+        if word in TALLY_WORDS and TALLY_RE.match(text, c.end - sent.start):
+            tally = True
+        elif word not in WEAK_TRIGGERS:
+            return False  # another relation ("correlated with", "induced") stands beside the tally
+    # "more frequent in tumours with metastasis (45/84) than without": a comparison is a relation.
+    return tally and not COMPARISON_RE.search(text)
 
 
 def _names_lookalike(doc: Doc, sent: Sentence, category: str) -> bool:

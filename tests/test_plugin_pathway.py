@@ -333,3 +333,19 @@ def test_a_nominal_after_a_comma_is_no_part_of_the_subject(nlp_and_extractors):
 def test_association_and_dependency_words_after_a_background_phrase(nlp_and_extractors, text, direction, role):
     out = claims(run(nlp_and_extractors, text), "pathway")
     assert len(out) == 1 and out[0].direction == direction
+
+
+@pytest.mark.parametrize("text,claimed", [
+    # How often a gene is altered or expressed: a tally, no relation.
+    ("MYC amplification was found in 14 of 52 (27%) tumours.", False),
+    ("Nuclear beta-catenin was expressed in 31/40 (78%) adenomas.", False),
+    ("Loss of PTEN occurred in at least 9 (45%) of the 20 gliomas examined.", False),
+    ("KRAS amplification occurs in over 20% of gastric carcinomas.", False),
+    # A relation beside the count, or a comparison, still makes the claim.
+    ("MYC amplification was found in 14 of 52 tumours and correlated with poor survival.", True),
+    ("Nuclear beta-catenin was more often expressed in metastatic tumours (31/40) than in primary ones (12/40).", True),
+    ("EGFR was not expressed in 12 of 30 tumours.", True),
+    ("STAT3 activation induced invasion in 8 of 10 cell lines.", True),
+])
+def test_a_frequency_of_alteration_is_no_relation(nlp_and_extractors, text, claimed):
+    assert bool(claims(run(nlp_and_extractors, text), "pathway")) is claimed
