@@ -349,3 +349,15 @@ def test_association_and_dependency_words_after_a_background_phrase(nlp_and_extr
 ])
 def test_a_frequency_of_alteration_is_no_relation(nlp_and_extractors, text, claimed):
     assert bool(claims(run(nlp_and_extractors, text), "pathway")) is claimed
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("Human epidermal growth factor receptor 2 (HER2) promoted proliferation of gastric cancer cells.", {"ERBB2"}),
+    ("Epidermal growth factor receptor-2 signalling promoted invasion of breast cancer cells.", {"ERBB2"}),
+    # HER3 and HER4 are no lexicon gene, and not EGFR either.
+    ("Human epidermal growth factor receptor 3 promoted proliferation of tumour cells.", set()),
+    ("Epidermal growth factor receptor 4 promoted invasion of tumour cells.", set()),
+    ("Epidermal growth factor receptor signalling promoted invasion of tumour cells.", {"EGFR"}),
+])
+def test_numbered_members_of_the_egf_receptor_family(nlp_and_extractors, text, expected):
+    assert ids(run(nlp_and_extractors, text), "pathway") == expected
