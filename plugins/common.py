@@ -923,6 +923,9 @@ def analyze(document: Document, doc: Doc, field: str | None = None) -> list[Sent
             if any(c.text.lower() in NAME_CUE_WORDS for c in sent.cues):
                 sent.cues = [c for c in sent.cues if c.text.lower() not in NAME_CUE_WORDS
                              or not inside_relation_name(text, c.start, c.end)]
+            if any(c.text.lower() in AMPLIFY_WORDS for c in sent.cues):
+                sent.cues = [c for c in sent.cues if c.text.lower() not in AMPLIFY_WORDS
+                             or not _laboratory_amplification(text, c)]
     for sent in sents:
         groups: dict[str, list[Hit]] = {}
         for h in sent.hits:
@@ -932,6 +935,21 @@ def analyze(document: Document, doc: Doc, field: str | None = None) -> list[Sent
         for category, inside in groups.items():
             by_category.setdefault(category, []).append((sent, inside))
     return sents
+
+
+# "PCR amplification of exon 2", "amplified by PCR", "amplification of a junction fragment": copying DNA
+# in the laboratory is a method, not a gene's amplification (an increase) in the tumour.
+AMPLIFY_WORDS = frozenset({"amplification", "amplified", "amplify", "amplifies", "amplifying"})
+LAB_BEFORE_RE = re.compile(r"(?:PCR|polymerase chain reaction|\(PCR\))[\s-]*(?:based\s+)?$", re.IGNORECASE)
+LAB_AFTER_RE = re.compile(
+    r"\s+(?:(?:by|using|with)\s+(?:[\w-]+\s+){0,2}?(?:\w*PCR|polymerase chain|primers?)\b"
+    r"|of\s+(?:an?\s+|the\s+)?(?:[\w'/()-]+\s+){0,4}?(?:fragments?|exons?|amplicons?|PCR\s+products?|junctions?|cDNAs?|templates?)\b)",
+    re.IGNORECASE)
+
+
+def _laboratory_amplification(text: str, cue: Cue) -> bool:
+    "Is this 'amplification' cue a PCR step of a method, not an amplified gene?"
+    return bool(LAB_BEFORE_RE.search(text, max(0, cue.start - 40), cue.start) or LAB_AFTER_RE.match(text, cue.end))
 
 
 # "healthy controls", "control mice", "compared with control": the comparison group, not the verb "control".

@@ -361,3 +361,16 @@ def test_a_frequency_of_alteration_is_no_relation(nlp_and_extractors, text, clai
 ])
 def test_numbered_members_of_the_egf_receptor_family(nlp_and_extractors, text, expected):
     assert ids(run(nlp_and_extractors, text), "pathway") == expected
+
+
+@pytest.mark.parametrize("text,claimed", [
+    # Copying DNA in the laboratory is a method, not an amplified gene.
+    ("PCR amplification of KRAS exon 2 was followed by direct sequencing.", False),
+    ("The TP53 rearrangement was confirmed by amplification of a junction fragment.", False),
+    ("Exons 5-8 of TP53 were amplified by nested PCR and sequenced.", False),
+    # A gene amplified in the tumour is an increase.
+    ("MYC amplification drove proliferation of neuroblastoma cells.", True),
+    ("Amplification of the EGFR gene promoted invasion of glioma cells.", True),
+])
+def test_pcr_amplification_is_a_method(nlp_and_extractors, text, claimed):
+    assert bool(claims(run(nlp_and_extractors, text), "pathway")) is claimed
