@@ -923,6 +923,9 @@ def analyze(document: Document, doc: Doc, field: str | None = None) -> list[Sent
             if any(c.text.lower() in NAME_CUE_WORDS for c in sent.cues):
                 sent.cues = [c for c in sent.cues if c.text.lower() not in NAME_CUE_WORDS
                              or not inside_relation_name(text, c.start, c.end)]
+            if any(c.text.lower() in AMPLIFY_WORDS for c in sent.cues):
+                sent.cues = [c for c in sent.cues if c.text.lower() not in AMPLIFY_WORDS
+                             or not _laboratory_amplification(text, c)]
     for sent in sents:
         groups: dict[str, list[Hit]] = {}
         for h in sent.hits:
@@ -932,6 +935,21 @@ def analyze(document: Document, doc: Doc, field: str | None = None) -> list[Sent
         for category, inside in groups.items():
             by_category.setdefault(category, []).append((sent, inside))
     return sents
+
+
+# "PCR amplification of exon 2", "amplified by PCR", "amplification of a junction fragment": copying DNA
+# in the laboratory is a method, not a gene's amplification (an increase) in the tumour.
+AMPLIFY_WORDS = frozenset({"amplification", "amplified", "amplify", "amplifies", "amplifying"})
+LAB_BEFORE_RE = re.compile(r"(?:PCR|polymerase chain reaction|\(PCR\))[\s-]*(?:based\s+)?$", re.IGNORECASE)
+LAB_AFTER_RE = re.compile(
+    r"\s+(?:(?:by|using|with)\s+(?:[\w-]+\s+){0,2}?(?:\w*PCR|polymerase chain|primers?)\b"
+    r"|of\s+(?:an?\s+|the\s+)?(?:[\w'/()-]+\s+){0,4}?(?:fragments?|exons?|amplicons?|PCR\s+products?|junctions?|cDNAs?|templates?)\b)",
+    re.IGNORECASE)
+
+
+def _laboratory_amplification(text: str, cue: Cue) -> bool:
+    "Is this 'amplification' cue a PCR step of a method, not an amplified gene?"
+    return bool(LAB_BEFORE_RE.search(text, max(0, cue.start - 40), cue.start) or LAB_AFTER_RE.match(text, cue.end))
 
 
 # "healthy controls", "control mice", "compared with control": the comparison group, not the verb "control".
@@ -1685,13 +1703,45 @@ def build_claims(
             is_claim = _downstream_counts(document, doc, sent, category)
         if is_claim and specific and _owned_elsewhere(doc, sent, specific):
             is_claim = False
-        if is_claim and require_trigger and cue_kinds(sent).isdisjoint(TRIGGER_KINDS):
+        if is_claim and require_trigger and (cue_kinds(sent).isdisjoint(TRIGGER_KINDS) or _tally_only(sent)):
             is_claim = False
         for h in specific:
             if h.emit and (is_claim or not h.weak):
                 yield Mention(category, h.entity, field, h.start, h.end, h.text)
         if is_claim:
             yield make_claim(sent, document, field, category, specific, verdict, doc)
+
+
+# "EGFR was amplified in 12 of 40 tumours", "HIF-1α was expressed in 27/29 (93%) specimens": how
+# often a gene is altered or expressed is a tally, not a relation (GUIDELINES: a statistic without
+# a relation is no claim). The occurrence word is then followed by its count.
+TALLY_WORDS = frozenset({"expressed", "overexpressed", "overexpression", "occurred", "occurs", "amplification",
+                         "amplified", "mutated", "detected", "found", "observed", "present"})
+TALLY_RE = re.compile(
+    r"(?:\s+(?:occurs?|occurred|was|were|is|are|found|detected|observed|seen|present))*\s+(?:in|among)\s+"
+    r"(?:only\s+|about\s+|approximately\s+|over\s+|nearly\s+|almost\s+|at\s+least\s+|up\s+to\s+)?"
+    r"\d+(?:\.\d+)?\s*(?:%|/\s*\d|\(\s*\d|of\b|out\s+of\b|patients|cases|tumou?rs|specimens|samples)", re.IGNORECASE)
+DIGIT_RE = re.compile(r"\d")
+
+
+def _tally_only(sent: Sentence) -> bool:
+    "Is the sentence's only relation an occurrence word followed by a count (a frequency, no relation)?"
+    text = sent.text
+    if not DIGIT_RE.search(text):
+        return False  # no count: the cheap common case
+    tally = False
+    for c in sent.cues:
+        if c.kind in ("neg", "hedge"):
+            return False
+        if c.kind not in DIRECTION_KINDS:
+            continue
+        word = c.text.lower()
+        if word in TALLY_WORDS and TALLY_RE.match(text, c.end - sent.start):
+            tally = True
+        elif word not in WEAK_TRIGGERS:
+            return False  # another relation ("correlated with", "induced") stands beside the tally
+    # "more frequent in tumours with metastasis (45/84) than without": a comparison is a relation.
+    return tally and not COMPARISON_RE.search(text)
 
 
 def _names_lookalike(doc: Doc, sent: Sentence, category: str) -> bool:

@@ -333,3 +333,44 @@ def test_a_nominal_after_a_comma_is_no_part_of_the_subject(nlp_and_extractors):
 def test_association_and_dependency_words_after_a_background_phrase(nlp_and_extractors, text, direction, role):
     out = claims(run(nlp_and_extractors, text), "pathway")
     assert len(out) == 1 and out[0].direction == direction
+
+
+@pytest.mark.parametrize("text,claimed", [
+    # How often a gene is altered or expressed: a tally, no relation.
+    ("MYC amplification was found in 14 of 52 (27%) tumours.", False),
+    ("Nuclear beta-catenin was expressed in 31/40 (78%) adenomas.", False),
+    ("Loss of PTEN occurred in at least 9 (45%) of the 20 gliomas examined.", False),
+    ("KRAS amplification occurs in over 20% of gastric carcinomas.", False),
+    # A relation beside the count, or a comparison, still makes the claim.
+    ("MYC amplification was found in 14 of 52 tumours and correlated with poor survival.", True),
+    ("Nuclear beta-catenin was more often expressed in metastatic tumours (31/40) than in primary ones (12/40).", True),
+    ("EGFR was not expressed in 12 of 30 tumours.", True),
+    ("STAT3 activation induced invasion in 8 of 10 cell lines.", True),
+])
+def test_a_frequency_of_alteration_is_no_relation(nlp_and_extractors, text, claimed):
+    assert bool(claims(run(nlp_and_extractors, text), "pathway")) is claimed
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("Human epidermal growth factor receptor 2 (HER2) promoted proliferation of gastric cancer cells.", {"ERBB2"}),
+    ("Epidermal growth factor receptor-2 signalling promoted invasion of breast cancer cells.", {"ERBB2"}),
+    # HER3 and HER4 are no lexicon gene, and not EGFR either.
+    ("Human epidermal growth factor receptor 3 promoted proliferation of tumour cells.", set()),
+    ("Epidermal growth factor receptor 4 promoted invasion of tumour cells.", set()),
+    ("Epidermal growth factor receptor signalling promoted invasion of tumour cells.", {"EGFR"}),
+])
+def test_numbered_members_of_the_egf_receptor_family(nlp_and_extractors, text, expected):
+    assert ids(run(nlp_and_extractors, text), "pathway") == expected
+
+
+@pytest.mark.parametrize("text,claimed", [
+    # Copying DNA in the laboratory is a method, not an amplified gene.
+    ("PCR amplification of KRAS exon 2 was followed by direct sequencing.", False),
+    ("The TP53 rearrangement was confirmed by amplification of a junction fragment.", False),
+    ("Exons 5-8 of TP53 were amplified by nested PCR and sequenced.", False),
+    # A gene amplified in the tumour is an increase.
+    ("MYC amplification drove proliferation of neuroblastoma cells.", True),
+    ("Amplification of the EGFR gene promoted invasion of glioma cells.", True),
+])
+def test_pcr_amplification_is_a_method(nlp_and_extractors, text, claimed):
+    assert bool(claims(run(nlp_and_extractors, text), "pathway")) is claimed
