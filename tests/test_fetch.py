@@ -31,9 +31,12 @@ TODAY = datetime.date(2026, 1, 15)
 def server(monkeypatch, tmp_path):
     "A replay server with evidex pointed at it: fast rate limit, short timeout and backoff."
     # 150 of the recorded Europe PMC results (MED, PMC and PPR records) keep the tests quick.
-    with ReplayServer(timeout_delay=1.0, europepmc_limit=150) as srv:
+    # The read timeout (2 s) is short for the "timeout" faults (held 6 s) yet long enough that the
+    # in-process server's normal answers never trip it on a loaded machine: a spurious timeout is a
+    # retry, and the fault and request counts asserted below are exact.
+    with ReplayServer(timeout_delay=6.0, europepmc_limit=150) as srv:
         for key, value in {**srv.env(), "EVIDEX_RATE_LIMIT": "1000", "EVIDEX_RATE_DIR": str(tmp_path / "rate"),
-                           "EVIDEX_BACKOFF": "0.01", "EVIDEX_TIMEOUT": "0.4", "EVIDEX_RETRIES": "4"}.items():
+                           "EVIDEX_BACKOFF": "0.01", "EVIDEX_TIMEOUT": "2", "EVIDEX_RETRIES": "4"}.items():
             monkeypatch.setenv(key, value)
         monkeypatch.delenv("NCBI_API_KEY", raising=False)
         yield srv

@@ -54,16 +54,22 @@ def test_cache_stores_bodies_by_hash(tmp_path):
     assert cache.lookup("k") == b"body" and cache.lookup("other") is None
 
 
+# The client's read timeout must be longer than any normal answer of the in-process server on a
+# loaded machine (a stalled answer would be retried, and the request counts below are exact), and
+# the server's "timeout" fault must hold a request well beyond it.
+CLIENT_TIMEOUT = 2.0
+
+
 @pytest.fixture
 def server():
-    with ReplayServer(timeout_delay=1.0) as srv:
+    with ReplayServer(timeout_delay=3 * CLIENT_TIMEOUT) as srv:
         yield srv
 
 
 def client(server, tmp_path, **kw):
     kw.setdefault("retries", 3)
     return HttpClient("test", server.pubmed_url, rate=500, user_agent="evidex/test (+me@example.org)",
-                      timeout=0.3, backoff=0.01, rate_dir=tmp_path, **kw)
+                      timeout=CLIENT_TIMEOUT, backoff=0.01, rate_dir=tmp_path, **kw)
 
 
 def esearch(http, **kw):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import subprocess
@@ -14,6 +15,11 @@ from evidex.errors import PluginError
 from evidex.hookspecs import hookimpl
 from evidex.plugins import pm
 from evidex.serve import QUERIES, SEED_QUERIES, build_metadata
+
+# httpx's default timeout is 5 s; Datasette on a loaded machine can take longer over a page, so the
+# client's timeout only bounds a hang (a call may still give its own).
+get = functools.partial(httpx.get, timeout=60)
+post = functools.partial(httpx.post, timeout=60)
 
 # Named parameters for every canned query, and whether the test data must give rows.
 PARAMS: dict[str, tuple[dict, bool]] = {
@@ -60,7 +66,7 @@ def test_canned_query_returns_the_rows_sqlite_returns(db, server, name):
     params = dict(params)
     if params.get("seed_id", "") is None:
         params["seed_id"] = sql_rows(db, "select seed_id from seed_status order by documents desc limit 1")[0]["seed_id"]
-    response = httpx.get(f"{server}/evidex/{name}.json", params={**params, "_shape": "objects"}, timeout=30)
+    response = get(f"{server}/evidex/{name}.json", params={**params, "_shape": "objects"}, timeout=30)
     assert response.status_code == 200, response.text
     body = response.json()
     expected = sql_rows(db, queries[name]["sql"], params)
@@ -94,7 +100,7 @@ def test_parameters_read_as_described(db):
 def test_new_evidence_since_review_agrees_with_seed_status(db, server):
     if not has_seed_tables(db):
         pytest.skip("the seed migration is not in this schema yet")
-    rows = httpx.get(f"{server}/evidex/new_evidence_since_review.json?_shape=array", timeout=30).json()
+    rows = get(f"{server}/evidex/new_evidence_since_review.json?_shape=array", timeout=30).json()
     after = sql_rows(db, "select coalesce(sum(claims_after_review), 0) as n from seed_status")[0]["n"]
     assert len(rows) == after
 
@@ -105,7 +111,7 @@ def test_new_evidence_since_review_agrees_with_seed_status(db, server):
     ("documents", "documents_fts", "melanoma"),
 ])
 def test_full_text_search(db, server, table, fts, term):
-    response = httpx.get(f"{server}/evidex/{table}.json",
+    response = get(f"{server}/evidex/{table}.json",
                          params={"_search": term, "_shape": "objects", "_size": "max"}, timeout=30)
     assert response.status_code == 200, response.text
     found = sorted(r["id"] for r in response.json()["rows"])
@@ -120,17 +126,17 @@ def test_full_text_search(db, server, table, fts, term):
 def test_writes_are_refused_and_the_file_is_unchanged(db, server):
     before = fingerprint(db)
     attempts = [
-        httpx.get(f"{server}/evidex.json", params={"sql": "insert into runs (command, started_at, status) "
+        get(f"{server}/evidex.json", params={"sql": "insert into runs (command, started_at, status) "
                                                            "values ('x', 'y', 'z')"}),
-        httpx.get(f"{server}/evidex.json", params={"sql": "delete from claims"}),
-        httpx.post(f"{server}/evidex", data={"sql": "drop table claims"}),
-        httpx.post(f"{server}/evidex/claims_for_entity", data={"entity": "STING1"}),
-        httpx.post(f"{server}/evidex/runs/-/insert", json={"row": {"command": "x"}}),
-        httpx.post(f"{server}/evidex/-/create", json={"table": "x", "rows": [{"a": 1}]}),
+        get(f"{server}/evidex.json", params={"sql": "delete from claims"}),
+        post(f"{server}/evidex", data={"sql": "drop table claims"}),
+        post(f"{server}/evidex/claims_for_entity", data={"entity": "STING1"}),
+        post(f"{server}/evidex/runs/-/insert", json={"row": {"command": "x"}}),
+        post(f"{server}/evidex/-/create", json={"table": "x", "rows": [{"a": 1}]}),
     ]
     for response in attempts:
         assert response.status_code >= 400, (response.request.url, response.text[:200])
-    databases = httpx.get(f"{server}/-/databases.json").json()
+    databases = get(f"{server}/-/databases.json").json()
     assert [d["is_mutable"] for d in databases if d["name"] == "evidex"] == [True]  # live, read with mode=ro
     assert fingerprint(db) == before
     assert sql_rows(db, "select count(*) as n from runs where command = 'x'")[0]["n"] == 0
@@ -149,21 +155,21 @@ def test_every_table_and_every_column_of_documents_and_claims_is_described(db):
 
 
 def test_metadata_descriptions_licence_and_facets(db, server):
-    meta = httpx.get(f"{server}/-/metadata.json").json()
-    assert httpx.get(f"{server}/-/settings.json").json()["sql_time_limit_ms"] == 5000
+    meta = get(f"{server}/-/metadata.json").json()
+    assert get(f"{server}/-/settings.json").json()["sql_time_limit_ms"] == 5000
     assert meta["license"].startswith("Abstracts") and meta["source_url"].startswith("https://")
     claims = meta["databases"]["evidex"]["tables"]["claims"]
     assert claims["columns"]["direction"] and claims["description"]
-    page = httpx.get(f"{server}/evidex/claims.json", params={"_size": "1"}).json()
+    page = get(f"{server}/evidex/claims.json", params={"_size": "1"}).json()
     facets = set(page["facet_results"])
     assert {"category", "plugin", "direction", "negated", "hedged", "study_system", "cancer_type"} <= facets
     if has_seed_tables(db):
         # The review's citation comes from the baseline record, not from evidex's code.
         record = json.loads(sql_rows(db, "select record from baselines order by loaded_at desc limit 1")[0]["record"])
         assert meta["about_url"] == f"https://doi.org/{record['doi']}" and record["title"] in meta["description"]
-        links = httpx.get(f"{server}/evidex/claim_links.json", params={"_size": "1"}).json()
+        links = get(f"{server}/evidex/claim_links.json", params={"_size": "1"}).json()
         assert "relation" in links["facet_results"]
-        overview = httpx.get(f"{server}/evidex/seed_overview.json", params={"_size": "1"}).json()
+        overview = get(f"{server}/evidex/seed_overview.json", params={"_size": "1"}).json()
         statuses = {f["value"]: f["count"] for f in overview["facet_results"]["status"]["results"]}
         expected = sql_rows(db, "select status, count(*) as n from seed_overview group by status")
         assert statuses == {r["status"]: r["n"] for r in expected}
@@ -171,24 +177,24 @@ def test_metadata_descriptions_licence_and_facets(db, server):
 
 def test_rows_link_to_their_document_run_and_seed_claim(db, server):
     claim = sql_rows(db, "select id, doc_id, first_seen_run from claims order by id limit 1")[0]
-    html = httpx.get(f"{server}/evidex/claims/{claim['id']}").text
+    html = get(f"{server}/evidex/claims/{claim['id']}").text
     assert f'href="/evidex/documents/{claim["doc_id"]}"' in html
     assert f'href="/evidex/runs/{claim["first_seen_run"]}"' in html
     if has_seed_tables(db):
         link = sql_rows(db, "select claim_id, baseline_id, seed_id from claim_links where relation = 'supports' "
                             "order by claim_id limit 1")[0]
-        page = httpx.get(f"{server}/evidex/evidence_for_seed_claim", params={"seed_id": link["seed_id"]}).text
+        page = get(f"{server}/evidex/evidence_for_seed_claim", params={"seed_id": link["seed_id"]}).text
         seed_url = f'/evidex/seed_claims/{link["baseline_id"]},{link["seed_id"]}'
         assert f'href="{seed_url}"' in page
-        assert httpx.get(server + seed_url).status_code == 200
+        assert get(server + seed_url).status_code == 200
 
 
 def test_immutable_serves_a_frozen_copy_and_writable_is_still_accepted(db):
     with running_server(db, "--immutable") as base:
-        databases = httpx.get(f"{base}/-/databases.json").json()
+        databases = get(f"{base}/-/databases.json").json()
     assert [d["is_mutable"] for d in databases if d["name"] == "evidex"] == [False]
     with running_server(db, "--writable") as base:
-        databases = httpx.get(f"{base}/-/databases.json").json()
+        databases = get(f"{base}/-/databases.json").json()
     assert [d["is_mutable"] for d in databases if d["name"] == "evidex"] == [True]
 
 
@@ -204,7 +210,7 @@ def test_a_server_left_running_sees_what_a_run_writes(db, tmp_path):
                             for i in range(300)))
 
     def count(base: str, table: str) -> int:
-        body = httpx.get(f"{base}/live.json", params={"sql": f"select count(*) as n from {table}", "_shape": "array"})
+        body = get(f"{base}/live.json", params={"sql": f"select count(*) as n from {table}", "_shape": "array"})
         assert body.status_code == 200, body.text
         return body.json()[0]["n"]
 
@@ -215,7 +221,7 @@ def test_a_server_left_running_sees_what_a_run_writes(db, tmp_path):
         assert result.returncode == 0, result.stderr
         assert count(base, "documents") == documents + 300 == sql_rows(copy, "select count(*) as n from documents")[0]["n"]
         assert count(base, "claims") == sql_rows(copy, "select count(*) as n from claims")[0]["n"] > claims
-        assert httpx.get(f"{base}/live/claims.json", params={"_size": "5"}).status_code == 200
+        assert get(f"{base}/live/claims.json", params={"_size": "5"}).status_code == 200
 
 
 @pytest.mark.parametrize("content, problem", [
@@ -299,5 +305,5 @@ def test_claims_added_by_run_takes_a_run_id_as_datasette_sends_it(db, server):
             [(r["first_seen_run"],) for r in sql_rows(db, "select distinct first_seen_run from claims order by 1")][:3]:
         expected = sql_rows(db, "select count(*) as n from claims where first_seen_run in "
                                 "(select id from runs where :r in (id, parent_run))", {"r": run_id})[0]["n"]
-        body = httpx.get(f"{server}/evidex/claims_added_by_run.json", params={"run_id": str(run_id)}).json()
+        body = get(f"{server}/evidex/claims_added_by_run.json", params={"run_id": str(run_id)}).json()
         assert expected > 0 and len(body["rows"]) == min(expected, 1000), run_id

@@ -30,7 +30,6 @@ LINUX = sys.platform.startswith("linux")
 DYING_PLUGIN = extractor_plugin("dies", '        if "zebrafish" in doc.text:\n            os._exit(7)', "import os")
 RAISING_PLUGIN = extractor_plugin(
     "boom", '        if "tumour" in doc.text or "tumor" in doc.text:\n            raise RuntimeError("boom on " + document.id)')
-SLOW_PLUGIN = extractor_plugin("slow", "        time.sleep(0.05)", "import time")
 
 
 def plugin_dir(tmp_path: Path, name: str, body: str) -> Path:
@@ -180,6 +179,13 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def _readlink(fd: Path) -> str:
+    try:
+        return os.readlink(fd)
+    except OSError:  # closed since the listing (a worker's own file): not the lock
+        return ""
+
+
 def _alive(pid: int) -> bool:
     try:
         state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -191,7 +197,15 @@ def _alive(pid: int) -> bool:
 @pytest.mark.skipif(not LINUX, reason="reads /proc and relies on PR_SET_PDEATHSIG, both Linux only")
 def test_workers_hold_no_lock_and_die_with_a_killed_parent(eval_docs, tmp_path):
     db = tmp_path / "evidex.db"
-    plugins = plugin_dir(tmp_path, "slow", SLOW_PLUGIN)
+    # Each worker marks its first document: only then are its inherited descriptors surely closed
+    # (by the at-fork hook) and is it extracting; a fixed sleep after the fork could, on a loaded
+    # machine, look at a worker that has not yet run at all.
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    plugins = plugin_dir(tmp_path, "slow", extractor_plugin(
+        "slow", f"        mark = os.path.join({str(marks)!r}, str(os.getpid()))\n"
+                "        if not os.path.exists(mark):\n            open(mark, 'a').close()\n"
+                "        time.sleep(0.05)", "import os\nimport time"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("EVIDEX_")}
     env["EVIDEX_LOAD_PLUGINS"] = ""  # only the slow plugin: 200 documents x 2 fields x 50 ms
     # ingest takes the lock before it forks its workers, so they would inherit the lock's fd.
@@ -200,19 +214,21 @@ def test_workers_hold_no_lock_and_die_with_a_killed_parent(eval_docs, tmp_path):
                               env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 60
-        while len(workers := _children(parent.pid)) < 2:
+        while True:
+            workers = _children(parent.pid)
+            if sum((marks / str(pid)).exists() for pid in workers) >= 2:
+                break
             assert parent.poll() is None and time.monotonic() < deadline, parent.stderr.read().decode()
             time.sleep(0.05)
-        time.sleep(0.5)  # let them start extracting
         lock_file = str(db) + ".lock"
         for pid in workers:
-            held = [os.readlink(fd) for fd in (Path("/proc") / str(pid) / "fd").iterdir()]
+            held = [_readlink(fd) for fd in (Path("/proc") / str(pid) / "fd").iterdir()]
             assert lock_file not in held, f"worker {pid} holds the lock file"
         with pytest.raises(Exception, match="holds the lock"):
             RunLock(db).acquire()
         parent.send_signal(signal.SIGKILL)
-        parent.wait(10)
-        deadline = time.monotonic() + 10
+        parent.wait(30)
+        deadline = time.monotonic() + 30  # the kernel kills them at once: this only bounds a hang
         while any(_alive(pid) for pid in workers):
             assert time.monotonic() < deadline, "workers outlived their killed parent"
             time.sleep(0.05)
