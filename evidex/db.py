@@ -17,7 +17,7 @@ from sqlite_utils import Database
 
 from .errors import UsageError
 from .migrations import migrations
-from .models import Claim, Document, Extractor, Mention
+from .models import Claim, Deletion, Document, Extractor, Mention
 
 
 def now() -> str:
@@ -397,6 +397,11 @@ def normal_pmcid(pmcid: str) -> str:
     return f"PMC{digits}" if digits.isdigit() else ""
 
 
+def prefixed_id(document: Document) -> str:
+    "The id a record is stored under when its own id belongs to another paper ('jsonl:1' beside PMID 1)."
+    return f"{document.source or 'record'}:{document.id}"
+
+
 def find_existing(db: Database, document: Document, keys: list[tuple[str, str]]) -> tuple[str | None, bool]:
     """The stored id of this paper under any identifier (id, PMID, DOI, PMC id, source ids, title+year),
     or None; and whether this record's own id belongs to another paper."""
@@ -442,7 +447,7 @@ def save_document(db: Database, document: Document, run_id: int) -> str:
         document.id = existing_id  # type: ignore[assignment]
     elif id_taken:
         # Its id is taken by another paper (a local file's "1" beside PMID 1): keep both.
-        document.id = f"{document.source or 'record'}:{document.id}"
+        document.id = prefixed_id(document)
         keys.append(("id", document.id))
     row = document.to_row()
     row["content_key"] = document.content_key()
@@ -501,20 +506,22 @@ def save_document(db: Database, document: Document, run_id: int) -> str:
     return status
 
 
-def mark_deleted(db: Database, pmid: str, run_id: int, scheme: str = "pmid", document: Document | None = None) -> bool:
-    """Mark a withdrawn record (its PMID, or with scheme 'id' its own id) as deleted, kept, never dropped; True if stored.
+def mark_deleted(db: Database, deletion: Deletion, run_id: int) -> bool:
+    """Mark a withdrawn record as deleted (kept, never dropped); True if it was stored.
 
-    With the record itself (document), a withdrawal by id finds the paper saving it would have found:
-    its id may name another paper (another PMID or DOI), its copy stored under a prefixed id.
+    By its PMID; a record without one (deletion.document) is found as saving it would find it: its
+    id may name another paper (another PMID or DOI), its copy then stored under a prefixed id.
     """
-    if scheme == "id" and document is not None:
+    document = deletion.document
+    if document is None:
+        row = db.execute("select doc_id from document_ids where scheme = 'pmid' and value = ?",
+                         [deletion.pmid]).fetchone()
+    else:
         doc_id, id_taken = find_existing(db, document, document_keys(document))
         if doc_id is None and id_taken:
-            doc_id = _known_id(db, f"{document.source or 'record'}:{document.id}")
+            doc_id = _known_id(db, prefixed_id(document))
             doc_id = None if doc_id and _conflicts(db, document, doc_id) else doc_id
         row = (doc_id,) if doc_id else None
-    else:
-        row = db.execute("select doc_id from document_ids where scheme = ? and value = ?", [scheme, pmid]).fetchone()
     if not row:
         return False
     db.execute("update documents set deleted = 1, deleted_run = coalesce(deleted_run, ?), last_seen_run = ? "
@@ -605,7 +612,7 @@ def save_extraction(db: Database, document: Document, plugins: Iterable[str],
     return len(fresh), superseded, restored
 
 
-def claims_restored(db: Database, run_id: int) -> int:
+def claims_restored(db: Database | sqlite3.Connection, run_id: int) -> int:
     "Claims a run (with a scheduled run's fetches) made current again after an earlier run superseded them."
     # claim_gaps has one row per restoration, written by save_extraction: no runs column needed.
     return db.execute("select count(*) from claim_gaps where restored_run in "

@@ -93,7 +93,7 @@ def store_records(
     def saved() -> Iterator[Document]:
         for record in records:
             if isinstance(record, Deletion):
-                counts.documents_deleted += store.mark_deleted(db, record.pmid, run_id, record.scheme, record.document)
+                counts.documents_deleted += store.mark_deleted(db, record, run_id)
                 continue
             counts.documents_seen += 1
             status = store.save_document(db, record, run_id)

@@ -103,10 +103,9 @@ DOCUMENT_FIELDS = tuple(Document.__dataclass_fields__)
 class Deletion:
     "A withdrawn record: a DeleteCitation of a PubMed update file, or a JSON Lines record marked deleted."
 
-    pmid: str  # the withdrawn PMID, or with scheme "id" the record's own id
-    scheme: str = "pmid"
-    # A JSON Lines record's own fields: with scheme "id" the paper is found as saving the record
-    # would find it (its id may belong to another paper, its copy then stored under another id).
+    pmid: str  # the withdrawn PMID, or the id of a JSON Lines record that has none
+    # Such a record's own fields: the paper is found as saving the record would find it (its id
+    # may belong to another paper, its copy then stored under another id).
     document: Document | None = None
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from .db import claims_restored
 from .errors import UsageError
 
 SEED_TABLES = ("baselines", "seed_claims", "claim_links", "seed_evidence_by_year")
@@ -55,9 +56,7 @@ def gather(conn: sqlite3.Connection, runs: int = 10, papers: int = 15, entities:
     for run in data["runs"]:
         run["ledger"] = rows(conn, "select * from ledger where run_id = ? order by id", [run["id"]])
         # Superseded claims a run made current again: not new, but back in the evidence (claim_gaps).
-        run["claims_restored"] = conn.execute(
-            "select count(*) from claim_gaps where restored_run in (select id from runs where id = ? or parent_run = ?)",
-            [run["id"], run["id"]]).fetchone()[0] if "claim_gaps" in names else 0
+        run["claims_restored"] = claims_restored(conn, run["id"]) if "claim_gaps" in names else 0
     if all(t in names for t in SEED_TABLES):
         data["baseline"] = next(iter(rows(conn, "select * from baselines order by loaded_at desc, rowid desc limit 1")), None)
     if data["baseline"]:
