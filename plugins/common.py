@@ -1261,7 +1261,10 @@ REASON_AFTER_RE = re.compile(r"\b(?:because|due\s+to|owing\s+to|for\s+lack\s+of)
 
 CAUSAL_WORDS = frozenset({"lead to", "leads to", "led to", "result in", "caused", "causes", "cause", "induce", "induces",
                           "induced", "produce", "produces", "produced", "give rise to", "gives rise to", "triggered",
-                          "triggers", "trigger", "elicited", "elicits"})
+                          "triggers", "trigger", "elicited", "elicits", "mediated", "mediates", "mediate"})
+# "X mediated growth inhibition" is a cause; "by serotonergically mediated inhibition of" describes a noun.
+CAUSAL_PARTICIPLES = frozenset({"mediated"})
+PARTICIPLE_BEFORE_RE = re.compile(r"\b(?:by|of|in|with|from|for|through|via|the|a|an|its|their)\s+(?:\w+ly\s+)?$", re.IGNORECASE)
 # Up to three words between a cause and its effect: "led to a marked reduction in".
 _EFFECT_MODIFIERS = (r"(?:(?:a|an|the|significant|marked|dramatic|strong|substantial|complete|partial|further|rapid"
                      r"|dose-dependent|time-dependent|\w+ly)\s+){0,3}")
@@ -1370,7 +1373,8 @@ def _triggers(sent: Sentence, subject: Hit | None, start: int) -> tuple[bool, Cu
             if later is not None:
                 strong = later
                 break
-        if word in CAUSAL_WORDS:
+        if word in CAUSAL_WORDS and not (word in CAUSAL_PARTICIPLES and PARTICIPLE_BEFORE_RE.search(
+                text, max(0, c.start - base - 32), c.start - base)):
             # "led to a reduction in", "caused inhibition of": the effect named after the verb carries the sign.
             effect = next((t for t in sent.cues if t.start > c.end), None)
             said = effect.text.lower() if effect is not None else ""
@@ -1486,6 +1490,16 @@ def polarity(sent: Sentence, subject: Hit | None) -> tuple[str, Cue | None, bool
                      and text[c.start - base - 1] in "-‐–" and c.text.lower() in INDUCED_WORDS), None)
         if trig is not None:
             return "up", trig, False
+    if trig is None and subject is not None and not inverted and not (cue_kinds(sent) & {"hedge", "neg"}):
+        # "we observed inhibition of T cell proliferation by irradiation": with no verb, a decrease
+        # of something other than the subject is the relation the sentence states. Hedged or denied
+        # ("inhibition of X may be a strategy", "depletion of X did not affect Y"), it is the means
+        # of what the sentence weighs, not a reported decrease.
+        trig = next((c for c in sent.cues if c.kind == "inv" and c.text.lower() in DECREASE_NOMINALS
+                     and not _inside_other_name(sent, c, subject) and not _after_hyphen(sent, c)
+                     and not _names_subject_after(sent, c, subject)), None)
+        if trig is not None:
+            return "down", trig, False
     if trig is None:
         return "none", None, False
     if strong is None and trig.text.lower() in NEUTRAL_OUTCOMES:
@@ -1527,6 +1541,16 @@ def polarity(sent: Sentence, subject: Hit | None) -> tuple[str, Cue | None, bool
     return direction, trig, flipped
 
 
+def _names_subject_after(sent: Sentence, cue: Cue, subject: Hit) -> bool:
+    "Does the subject's own entity follow this cue ('Ifnar1-deficient mice ... disruption of the Ifnar1 gene')?"
+    # Its own loss states no relation: a knockout confirmed, not a decrease brought about.
+    key = subject.entity or subject.text
+    return any((h.entity or h.text) == key and 0 <= h.start - cue.end <= 5 for h in sent.hits)
+
+
+# Inverter nominals that name an action bringing something down (not a genetic state such as "loss of", "deletion of").
+DECREASE_NOMINALS = frozenset({"inhibition of", "down-regulation of", "downregulation of", "depletion of", "blockade of",
+                               "disruption of", "ablation of"})
 # "diminished in IFNAR1-deficient mice", "enhanced by TP53 silencing": the host or means, right before the subject.
 LOSS_HOST_BEFORE_RE = re.compile(r"\b(?:in|by|after|from|following|upon)\s+(?:the\s+|an?\s+)?$", re.IGNORECASE)
 # Loss cues that can follow the subject's name ("mutant" is not one: KRAS-mutant is a gain).

@@ -654,3 +654,30 @@ def test_a_regression_analysis_is_no_regression(nlp_and_extractors):
 ])
 def test_a_stopped_treatment_is_no_decrease(nlp_and_extractors, text, predicate, direction):
     assert signs(nlp_and_extractors, text) == [(predicate, direction)]
+
+
+@pytest.mark.parametrize("text,predicate,direction", [
+    # "mediated" with the therapy as its subject is a cause: the decrease after it carries the sign.
+    ("Gefitinib mediated a marked reduction in tumour growth.", "reduction", "down"),
+    ("Cisplatin mediates inhibition of tumour cell migration.", "inhibition of", "down"),
+    # After a preposition or article it describes a noun, and causes nothing.
+    ("Tumour regression followed an immunologically mediated inhibition of angiogenesis with gefitinib.", "mediated", "up"),
+])
+def test_what_a_therapy_mediates_sets_the_sign(nlp_and_extractors, text, predicate, direction):
+    assert signs(nlp_and_extractors, text) == [(predicate, direction)]
+
+
+@pytest.mark.parametrize("text,predicate,direction", [
+    # With no verb, the decrease of something else is the relation the sentence reports.
+    ("Furthermore, we observed inhibition of T cell proliferation by gamma irradiation in the mixed lymphocyte reaction.",
+     "inhibition of", "down"),
+    # Hedged or denied, it is the means of what the sentence weighs.
+    ("Long-term inhibition of IGF1R may not be necessary during gefitinib treatment.", None, "none"),
+])
+def test_a_decrease_named_without_a_verb_is_the_relation(nlp_and_extractors, text, predicate, direction):
+    assert signs(nlp_and_extractors, text) == [(predicate, direction)]
+
+
+def test_a_decrease_of_the_subjects_own_gene_is_no_relation(nlp_and_extractors):
+    text = "Ifnar1-deficient mice were generated, and disruption of the Ifnar1 gene was confirmed by sequencing."
+    assert [c.direction for c in claims(run(nlp_and_extractors, text), "ifn")] == ["none"]
