@@ -1883,6 +1883,22 @@ PROPERTY_BEFORE_RE = re.compile(r"\b(?:membrane|action|redox|electrical|electric
                                 r"|\w*toxic|cytolytic|lytic|metastatic|invasive|malignant|proliferative|tumou?rigenic|oncogenic|carcinogenic"
                                 r"|mutagenic|teratogenic|arrhythmogenic|proarrhythmic|emetogenic|epileptogenic|immunogenic|TdP|abuse"
                                 r"|migratory|replicative|clonogenic|differentiation|growth|killing|stem-?cell)\s+$", re.IGNORECASE)
+# "a potentially fatal complication", "a rare but potentially life-threatening side effect": how grave an event
+# named as fact can be, not a doubt about it ("is potentially toxic to neurons" still hedges).
+SEVERITY_AFTER_RE = re.compile(r"\s+(?:serious|fatal|lethal|life-threatening|harmful|toxic|dangerous|devastating|blinding"
+                               r"|disabling|deleterious|hazardous|severe|reversible)\s+(?!(?:to|in|for|if|when|with|by|as"
+                               r"|because|unless|than)\b)[\w-]", re.IGNORECASE)
+# "should be considered", "should be monitored", "should be aware of": advice on what to do, not a doubt
+# ("should reduce relapse", "should be useful" still state an expectation).
+RECOMMENDATION_AFTER_RE = re.compile(r"\s+(?:(?:not|also|always|still|therefore|thus|now|then|first)\s+)?(?:be\s+(?:\w+ly\s+)?"
+                                     r"(?:\w+ed|taken|given|done|undertaken|borne|sought|kept|made|aware|wary|alert|cautious)"
+                                     r"|(?:\w+ly\s+)?(?:consider|remain\s+aware|bear\s+in\s+mind))\b", re.IGNORECASE)
+# "we found that X could induce apoptosis": what X was seen to do (the past of "can"), not a doubt;
+# "results show that X could be effective" still weighs a possibility.
+PAST_ABILITY_BEFORE_RE = re.compile(r"\b(?:showed|shown|show|demonstrated|demonstrate|found|observed|revealed|confirmed)"
+                                    r"(?:\s+(?:here|now|also|further|previously|recently|first))?\s+that\b"
+                                    r"(?:(?!\b(?:but|whereas|while|if|whether|may|might|suggest\w*)\b)[^;])*$", re.IGNORECASE)
+NOT_ABILITY_AFTER_RE = re.compile(r"\s+(?:\w+ly\s+)?(?:be|have|not|potentially|possibly)\b", re.IGNORECASE)
 TRAILING_CLAUSE_RE = re.compile(r",\s*(?:which|that|a\s+\w+\s+that|an?\s+\w+\s+(?:in\s+)?which|and)\b|,\s*$|\band\s+$|;", re.IGNORECASE)
 
 
@@ -1897,6 +1913,13 @@ def hedges(sent: Sentence) -> list[str]:
         if HEDGE_FALSE_AFTER_RE.match(text, c.end - base) or HEDGE_FALSE_BEFORE_RE.search(text[max(0, rel - 6):rel]):
             continue
         if c.text.lower() == "potential" and PROPERTY_BEFORE_RE.search(text, max(0, rel - 24), rel):
+            continue
+        if c.text.lower() == "potentially" and SEVERITY_AFTER_RE.match(text, c.end - base):
+            continue
+        if c.text.lower() == "should" and RECOMMENDATION_AFTER_RE.match(text, c.end - base):
+            continue
+        if c.text.lower() == "could" and PAST_ABILITY_BEFORE_RE.search(text, max(0, rel - 120), rel) \
+                and not NOT_ABILITY_AFTER_RE.match(text, c.end - base):
             continue
         if not out:
             # A hedge after a clause break that follows a main verb qualifies an aside, not the claim.

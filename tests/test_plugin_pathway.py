@@ -383,3 +383,8 @@ def test_pcr_amplification_is_a_method(nlp_and_extractors, text, claimed):
 ])
 def test_the_subjects_depletion_inverts_the_relation(nlp_and_extractors, text, direction):
     assert [c.direction for c in claims(run(nlp_and_extractors, text), "pathway")] == [direction]
+
+
+def test_could_after_we_show_here_is_no_hedge(nlp_and_extractors):
+    out = claims(run(nlp_and_extractors, "We show here that EZH2 could activate STAT3 in glioma cells."), "pathway")
+    assert [(c.direction, c.hedged) for c in out] == [("up", False)]

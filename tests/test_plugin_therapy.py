@@ -681,3 +681,38 @@ def test_a_decrease_named_without_a_verb_is_the_relation(nlp_and_extractors, tex
 def test_a_decrease_of_the_subjects_own_gene_is_no_relation(nlp_and_extractors):
     text = "Ifnar1-deficient mice were generated, and disruption of the Ifnar1 gene was confirmed by sequencing."
     assert [c.direction for c in claims(run(nlp_and_extractors, text), "ifn")] == ["none"]
+
+
+@pytest.mark.parametrize("text,hedged", [
+    # How grave an event named as fact can be is no doubt about the event.
+    ("Haemorrhagic cystitis is a potentially fatal complication of cyclophosphamide therapy.", False),
+    ("Ototoxicity is a rare but potentially life-threatening side effect of cisplatin therapy.", False),
+    # Said of the therapy itself, it weighs a possibility.
+    ("Cyclophosphamide is potentially toxic to the bladder urothelium.", True),
+])
+def test_a_potentially_grave_event_is_no_hedge(nlp_and_extractors, text, hedged):
+    assert [c.hedged for c in claims(run(nlp_and_extractors, text), "therapy")] == [hedged]
+
+
+@pytest.mark.parametrize("text,hedged", [
+    # Advice on what to do states nothing as merely possible.
+    ("Patients receiving cyclophosphamide should be monitored for haematuria.", False),
+    ("Clinicians should be aware of bleomycin lung toxicity.", False),
+    ("Physicians should carefully consider the risk of lung injury when bleomycin is given.", False),
+    # An expectation still hedges.
+    ("Cyclophosphamide should reduce relapse in these patients.", True),
+])
+def test_a_recommendation_is_no_hedge(nlp_and_extractors, text, hedged):
+    assert [c.hedged for c in claims(run(nlp_and_extractors, text), "therapy")] == [hedged]
+
+
+@pytest.mark.parametrize("text,hedged", [
+    # "could" after what was shown is the past of "can": what the drug was seen to do.
+    ("We found that gefitinib could induce apoptosis in lung cancer cells.", False),
+    ("Results showed that methotrexate could induce apoptosis in leukaemia cells.", False),
+    # Without it, or with "could be", it weighs a possibility.
+    ("These results show that gefitinib could be effective in lung cancer.", True),
+    ("Gefitinib could induce apoptosis in lung cancer cells.", True),
+])
+def test_could_after_a_shown_finding_is_no_hedge(nlp_and_extractors, text, hedged):
+    assert [c.hedged for c in claims(run(nlp_and_extractors, text), "therapy")] == [hedged]
