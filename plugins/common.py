@@ -1841,11 +1841,34 @@ RELATIVE_BEFORE_RE = re.compile(r"\b(?:which|that|who)\s+$", re.IGNORECASE)
 COORDINATED_BEFORE_RE = re.compile(r"\band\s+$", re.IGNORECASE)
 
 
+# "had no direct effect", "showed little or no response": "no" before an outcome noun with a word or two
+# between denies it like the listed "no effect"; "patients with no response to X" describes a group.
+NO_OUTCOME_RE = re.compile(r"\b(?:little\s+or\s+)?no\s+(?:(?!(?:more|longer|less|than|other|and|or|but|with)\b)[\w-]+\s+){0,2}?"
+                           r"(?:effects?|responses?|benefits?|activity|improvements?|toxicity|toxicities|side[- ]effects?"
+                           r"|changes?|differences?|impact|influence|increase|decrease|reduction|alteration)\b", re.IGNORECASE)
+NO_GROUP_BEFORE_RE = re.compile(r"\b(?:with|of|for|to|than)\s+$", re.IGNORECASE)
+
+
+def _with_no_outcome_cues(sent: Sentence) -> list[Cue]:
+    "The sentence's cues, plus a negation for each 'no (adjective) outcome' the cue list does not hold."
+    text, base = sent.text, sent.start
+    if "no " not in text.lower():
+        return sent.cues
+    extra = []
+    for m in NO_OUTCOME_RE.finditer(text):
+        at = base + m.start()
+        if NO_GROUP_BEFORE_RE.search(text, max(0, m.start() - 8), m.start()) or any(
+                c.kind in ("neg", "negfalse") and c.start <= at + (m.end() - m.start()) and at <= c.start for c in sent.cues):
+            continue
+        extra.append(Cue("neg", at, base + m.end(), m.group(0)))
+    return sorted(sent.cues + extra, key=lambda c: c.start) if extra else sent.cues
+
+
 def negations(sent: Sentence) -> list[tuple[str, int]]:
     "Negation cues of the sentence, each with where the clause it alone denies begins (-1: the whole sentence)."
     out = []
     text, base = sent.text, sent.start
-    for c in sent.cues:
+    for c in _with_no_outcome_cues(sent):
         if c.kind != "neg":
             continue
         if NEG_GAP_RE.match(text, c.end - base):
@@ -1866,6 +1889,12 @@ def negations(sent: Sentence) -> list[tuple[str, int]]:
         if brk is None:
             # "prevented IFN-β release and did not produce regression": a second verb phrase.
             brk = COORDINATED_BEFORE_RE.search(head, max(0, len(head) - 6))
+        if brk is None and c not in sent.cues and any(t.kind in DIRECTION_KINDS and t.end <= c.start for t in sent.cues):
+            # "X enhanced the lesions, no influence being exerted after Y", "at doses causing no apparent
+            # toxicity, X retarded growth": a found "no (adjective) outcome" after a stated relation denies
+            # only what its own clause names.
+            out.append((c.text, c.start))
+            continue
         if brk is not None and any(t.kind in DIRECTION_KINDS and t.start - base < brk.start() for t in sent.cues):
             # A relation is stated before the break: the cue denies only the clause after it, so
             # only the claims whose subject it names ("..., whereas age was not").

@@ -716,3 +716,16 @@ def test_a_recommendation_is_no_hedge(nlp_and_extractors, text, hedged):
 ])
 def test_could_after_a_shown_finding_is_no_hedge(nlp_and_extractors, text, hedged):
     assert [c.hedged for c in claims(run(nlp_and_extractors, text), "therapy")] == [hedged]
+
+
+@pytest.mark.parametrize("text,negated", [
+    # "no" with a word or two before the outcome denies it like "no effect".
+    ("Gefitinib had no direct effect on endothelial cells.", True),
+    ("No systemic side-effects were observed after cisplatin.", True),
+    ("Erlotinib had little or no demonstrable effects on serum electrolytes.", True),
+    # A group described by what it lacked, and a clause after the stated relation, deny nothing of it.
+    ("Patients with no response to cisplatin had shorter survival.", False),
+    ("Cisplatin reduced tumour growth at doses causing no apparent toxicity.", False),
+])
+def test_no_before_a_qualified_outcome_denies_it(nlp_and_extractors, text, negated):
+    assert [c.negated for c in claims(run(nlp_and_extractors, text), "therapy")] == [negated]
