@@ -1586,7 +1586,10 @@ INCIDENCE_RE = re.compile(r"\d\s*%|\b(?:was|were)\s+(?:observed|reported|noted|s
 # A comparison, or a verb that makes the events the therapy's effect ("resulted in a partial response").
 COMPARISON_RE = re.compile(r"\b(?:more|less|fewer|greater|higher|lower|vs|versus|compared|than|increase[ds]?|decrease[ds]?"
                            r"|result(?:ed|s)?\s+in|led\s+to|leads?\s+to|produced?s?)\b", re.IGNORECASE)
-EFFICACY_BEFORE_RE = re.compile(r"\b(?:effective|efficacious|successful|useful)\s+(?:in|at)\s+$", re.IGNORECASE)
+# "effective in reducing", "an effective strategy for preventing": the benefit is the claim, the verb its means.
+EFFICACY_BEFORE_RE = re.compile(r"\b(?:effective|efficacious|successful|useful)\s+(?:(?:strateg(?:y|ies)|approach(?:es)?|agents?"
+                                r"|drugs?|treatments?|therap(?:y|ies)|means|ways?|tools?|options?)\s+)?(?:in|at|for)\s+$",
+                                re.IGNORECASE)
 INDUCED_WORDS = frozenset({"induced", "triggered", "elicited", "provoked"})
 AS_BEFORE_RE = re.compile(r"\bas\s+$", re.IGNORECASE)  # "as previously observed": one's own result compared
 

@@ -488,6 +488,9 @@ def test_a_verbless_induced_compound_states_what_the_subject_causes(nlp_and_extr
     # The claim is the therapy's benefit; the verb after "effective in" is its means.
     ("Lamivudine is effective in suppressing hepatitis B virus DNA in carriers.", "up"),
     ("Cisplatin was highly effective at reducing tumour burden in mice.", "up"),
+    # A noun such as "strategy" or "agent" may stand between, and "for" instead of "in".
+    ("Gefitinib is an effective strategy for reducing tumour growth in mice.", "up"),
+    ("Celecoxib may be an effective agent for prevention of colon cancer metastasis.", "up"),
     ("Cisplatin reduced tumour burden in mice.", "down"),
 ])
 def test_effective_in_reducing_states_a_benefit(nlp_and_extractors, text, direction):
