@@ -486,9 +486,18 @@ def _descriptor(path: str) -> int | None:
 
 def _extract_offline(input_path, output, extraction: Extraction, mentions) -> None:
     errors: list[ExtractionError] = []
-    documents = (r for r in read_file(input_path) if isinstance(r, Document))
+    withdrawn = 0
+
+    def documents():
+        nonlocal withdrawn
+        for record in read_file(input_path):
+            if isinstance(record, Document):
+                yield record
+            else:  # a withdrawal (DeleteCitation, "deleted": true) asserts nothing: counted, not extracted
+                withdrawn += 1
+
     n_docs = n_claims = 0
-    for document, items in extraction.extract(documents, errors.append):
+    for document, items in extraction.extract(documents(), errors.append):
         n_docs += 1
         for item in items:
             if isinstance(item, Claim):
@@ -500,7 +509,8 @@ def _extract_offline(input_path, output, extraction: Extraction, mentions) -> No
                         "start": item.start, "end": item.end, "plugin": item.plugin}
                 output.write(json.dumps(line, ensure_ascii=False) + "\n")
     output.write("")  # the file exists afterwards even when nothing was found
-    click.echo(f"{n_docs} documents, {n_claims} claims", err=True)
+    click.echo(f"{n_docs} documents, {n_claims} claims"
+               + (f", {withdrawn} withdrawn records skipped" if withdrawn else ""), err=True)
     from .plugins import state
 
     # A plugin that failed to import must not pass for one that found nothing.
