@@ -166,7 +166,7 @@ def _finish(db, run_id, counts: Counts, load_failures: int, command: str) -> Non
         f"run {run_id} {command}: {counts.documents_seen} documents ({counts.documents_new} new, "
         f"{counts.documents_changed} changed"
         + (f", {counts.documents_deleted} deleted" if counts.documents_deleted else "")
-        + f"), {counts.claims_new} new claims, "
+        + f"){counts.withdrawals_skipped()}, {counts.claims_new} new claims, "
         + _restored(counts.claims_restored)
         + f"{counts.claims_superseded} superseded, {len(counts.errors) + load_failures + link_failed} errors",
         err=True,

@@ -506,27 +506,40 @@ def save_document(db: Database, document: Document, run_id: int) -> str:
     return status
 
 
-def mark_deleted(db: Database, deletion: Deletion, run_id: int) -> bool:
-    """Mark a withdrawn record as deleted (kept, never dropped); True if it was stored.
+# What a withdrawal did (db.mark_deleted): withdrew a stored paper, stored the paper it carried as
+# withdrawn, or nothing, as it names no stored paper.
+WITHDRAWN, STORED_WITHDRAWN, NOT_STORED = "withdrawn", "stored withdrawn", "not stored"
 
-    By its PMID; a record without one (deletion.document) is found as saving it would find it: its
-    id may name another paper (another PMID or DOI), its copy then stored under a prefixed id.
+
+def mark_deleted(db: Database, deletion: Deletion, run_id: int) -> str:
+    """Mark a withdrawn record as deleted (kept, never dropped); return what it did (WITHDRAWN, ...).
+
+    By its PMID; a JSON Lines record (deletion.document) is found as saving it would find it: its id
+    may name another paper (another PMID or DOI), its copy then stored under a prefixed id. A record
+    that carries its paper (text or metadata) and names none stored is stored, withdrawn; one that
+    only names a paper (a DeleteCitation) stores nothing. Call inside a transaction.
     """
     document = deletion.document
     if document is None:
         row = db.execute("select doc_id from document_ids where scheme = 'pmid' and value = ?",
                          [deletion.pmid]).fetchone()
+        doc_id = row[0] if row else None
     else:
         doc_id, id_taken = find_existing(db, document, document_keys(document))
         if doc_id is None and id_taken:
             doc_id = _known_id(db, prefixed_id(document))
             doc_id = None if doc_id and _conflicts(db, document, doc_id) else doc_id
-        row = (doc_id,) if doc_id else None
-    if not row:
-        return False
+    outcome = WITHDRAWN
+    if doc_id is None:
+        if document is None or not document.says_more_than_ids():
+            return NOT_STORED
+        # An export re-imported: the withdrawn paper is kept as it would be had it been seen
+        # before its withdrawal (its text, metadata and ids), and never extracted.
+        save_document(db, document, run_id)
+        doc_id, outcome = document.id, STORED_WITHDRAWN
     db.execute("update documents set deleted = 1, deleted_run = coalesce(deleted_run, ?), last_seen_run = ? "
-               "where id = ?", [run_id, run_id, row[0]])
-    return True
+               "where id = ?", [run_id, run_id, doc_id])
+    return outcome
 
 
 def _known_id(db: Database, doc_id: str) -> str | None:

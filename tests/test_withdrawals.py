@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import json
-import re
 
 from evidex.db import open_db
-from evidex.files import read_file
-from evidex.models import Deletion
-from test_ingest import plugin_dir, run, versioned_files  # noqa: F401  (plugin_dir is a fixture)
+from test_ingest import plugin_dir, run  # noqa: F401  (plugin_dir is a fixture)
 
 
 def update_file(tmp_path, name, *pmids):
@@ -50,3 +47,66 @@ def test_extract_input_counts_the_withdrawals_it_skips(fresh, tmp_path, plugin_d
     result = run("extract", "--input", update, "--output", out, "--plugins-dir", plugin_dir)
     assert result.exit_code == 0, result.output
     assert "0 documents, 0 claims, 2 withdrawn records skipped" in result.stderr
+
+
+# ---- a withdrawal of a paper never stored -----------------------------------------------------
+
+
+def test_a_withdrawn_record_carrying_its_paper_is_stored_withdrawn(fresh, tmp_path, plugin_dir):
+    """Re-importing an export with a withdrawn paper keeps it, withdrawn: text and metadata, no current claims.
+
+    A withdrawal naming only identifiers (a DeleteCitation, a bare JSON Lines line) of a paper never
+    stored has nothing to keep: it is counted as skipped, not stored as an empty row.
+    """
+    (plugin_dir / "boom.py").unlink()
+    export = jsonl(tmp_path, "export.jsonl",
+                   {"pmid": "1", "title": "Live", "abstract": "Cancer cells grew in study 1."},
+                   {"pmid": "2", "title": "Withdrawn", "abstract": "Cancer cells grew in study 2.",
+                    "journal": "J Tests", "year": 2020, "deleted": True},
+                   {"id": "local-3", "title": "Local withdrawn", "abstract": "Cancer cells grew in study 3.",
+                    "deleted": True},
+                   {"pmid": "4", "deleted": True})
+    db_path = tmp_path / "e.db"
+    result = run("ingest", "--db", db_path, "--plugins-dir", plugin_dir, export)
+    assert result.exit_code == 0, result.output
+    assert ("3 documents (3 new, 0 changed, 2 deleted), withdrawals skipped: 1 of no stored paper, "
+            "1 new claims") in result.output
+    assert documents(db_path) == [("1", "Live", "Cancer cells grew in study 1.", 0, None),
+                                  ("2", "Withdrawn", "Cancer cells grew in study 2.", 1, 1),
+                                  ("local-3", "Local withdrawn", "Cancer cells grew in study 3.", 1, 1)]
+    db = open_db(db_path)
+    assert db.execute("select journal, year from documents where id = '2'").fetchone() == ("J Tests", 2020)
+    assert [r[0] for r in db.execute("select distinct doc_id from claims")] == ["1"]
+    assert [r[0] for r in db.execute("select doc_id from current_claims")] == ["1"]
+    # Neither extract nor extract --all reads a withdrawn paper.
+    result = run("extract", "--db", db_path, "--all", "--plugins-dir", plugin_dir)
+    assert result.exit_code == 0 and "1 documents" in result.output, result.output
+    # The same export again changes nothing: still withdrawn since run 1.
+    result = run("ingest", "--db", db_path, "--plugins-dir", plugin_dir, export)
+    assert result.exit_code == 0, result.output
+    assert documents(db_path)[1:] == [("2", "Withdrawn", "Cancer cells grew in study 2.", 1, 1),
+                                      ("local-3", "Local withdrawn", "Cancer cells grew in study 3.", 1, 1)]
+    # A DeleteCitation of a PMID never stored is skipped and counted the same way.
+    result = run("ingest", "--db", db_path, "--no-extract", update_file(tmp_path, "u.xml", ("5", "1"), ("1", "1")))
+    assert result.exit_code == 0, result.output
+    assert "0 documents (0 new, 0 changed, 1 deleted), withdrawals skipped: 1 of no stored paper" in result.output
+    assert [r[0] for r in open_db(db_path).execute("select id from documents")] == ["1", "2", "local-3"]
+
+
+def test_a_paper_stored_withdrawn_stays_out_of_the_report_and_its_later_copy_stays_withdrawn(fresh, tmp_path):
+    "Withdrawn on arrival is withdrawn as a DeleteCitation leaves it: a later live line does not revive it."
+    export = jsonl(tmp_path, "export.jsonl",
+                   {"pmid": "1", "title": "A live paper on tumours", "abstract": "Tumours grew.", "year": 2021},
+                   {"pmid": "2", "title": "A withdrawn paper on tumours", "abstract": "Tumours shrank.",
+                    "year": 2022, "deleted": True})
+    later = jsonl(tmp_path, "later.jsonl", {"pmid": "2", "title": "A withdrawn paper on tumours",
+                                            "abstract": "Tumours shrank.", "year": 2022})
+    db_path = tmp_path / "e.db"
+    for path in (export, later):
+        assert run("ingest", "--db", db_path, "--no-extract", path).exit_code == 0
+    assert [r[3:] for r in documents(db_path)] == [(0, None), (1, 1)]
+    report = tmp_path / "report.html"
+    result = run("report", "--db", db_path, "--output", report)
+    assert result.exit_code == 0, result.output
+    html = report.read_text()
+    assert "A live paper on tumours" in html and "A withdrawn paper on tumours" not in html
