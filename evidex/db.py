@@ -507,8 +507,8 @@ def save_document(db: Database, document: Document, run_id: int) -> str:
 
 
 # What a withdrawal did (db.mark_deleted): withdrew a stored paper, stored the paper it carried as
-# withdrawn, or nothing, as it names no stored paper.
-WITHDRAWN, STORED_WITHDRAWN, NOT_STORED = "withdrawn", "stored withdrawn", "not stored"
+# withdrawn, or nothing, as it names no stored paper or another version of the stored one.
+WITHDRAWN, STORED_WITHDRAWN, NOT_STORED, OTHER_VERSION = "withdrawn", "stored withdrawn", "not stored", "other version"
 
 
 def mark_deleted(db: Database, deletion: Deletion, run_id: int) -> str:
@@ -517,7 +517,9 @@ def mark_deleted(db: Database, deletion: Deletion, run_id: int) -> str:
     By its PMID; a JSON Lines record (deletion.document) is found as saving it would find it: its id
     may name another paper (another PMID or DOI), its copy then stored under a prefixed id. A record
     that carries its paper (text or metadata) and names none stored is stored, withdrawn; one that
-    only names a paper (a DeleteCitation) stores nothing. Call inside a transaction.
+    only names a paper (a DeleteCitation) stores nothing. With a version, only that version of the
+    citation is withdrawn (a stored record without one is version 1, as PubMed's DTD reads a PMID).
+    Call inside a transaction.
     """
     document = deletion.document
     if document is None:
@@ -537,6 +539,10 @@ def mark_deleted(db: Database, deletion: Deletion, run_id: int) -> str:
         # before its withdrawal (its text, metadata and ids), and never extracted.
         save_document(db, document, run_id)
         doc_id, outcome = document.id, STORED_WITHDRAWN
+    elif deletion.version is not None:
+        stored = db.execute("select pmid_version from documents where id = ?", [doc_id]).fetchone()[0]
+        if (stored or 1) != deletion.version:
+            return OTHER_VERSION
     db.execute("update documents set deleted = 1, deleted_run = coalesce(deleted_run, ?), last_seen_run = ? "
                "where id = ?", [run_id, run_id, doc_id])
     return outcome

@@ -25,8 +25,9 @@ class Counts:
     documents_new: int = 0
     documents_changed: int = 0
     documents_deleted: int = 0
-    # Withdrawals that changed nothing: of no stored paper.
+    # Withdrawals that changed nothing: of no stored paper, or of another version of the stored one.
     withdrawals_not_stored: int = 0
+    withdrawals_other_version: int = 0
     claims_new: int = 0
     claims_superseded: int = 0
     # Not a runs column: claim_gaps holds one row per restoration (db.claims_restored reads it).
@@ -43,12 +44,15 @@ class Counts:
             self.documents_new += 1
         if outcome in (store.WITHDRAWN, store.STORED_WITHDRAWN):
             self.documents_deleted += 1
-        else:
+        elif outcome == store.NOT_STORED:
             self.withdrawals_not_stored += 1
+        else:
+            self.withdrawals_other_version += 1
 
     def withdrawals_skipped(self) -> str:
         "', withdrawals skipped: ...' for a summary line, or nothing: withdrawals that changed nothing."
-        parts = [f"{n} of {what}" for n, what in ((self.withdrawals_not_stored, "no stored paper"),) if n]
+        parts = [f"{n} of {what}" for n, what in ((self.withdrawals_not_stored, "no stored paper"),
+                                                   (self.withdrawals_other_version, "another version")) if n]
         return f", withdrawals skipped: {', '.join(parts)}" if parts else ""
 
 

@@ -113,6 +113,9 @@ class Deletion:
     # id may belong to another paper, its copy then stored under another id), and a record that
     # carries more than identifiers is the paper itself, stored withdrawn if it was never seen.
     document: Document | None = None
+    # The PMID version withdrawn: PubMed withdraws one version of a versioned citation, so a
+    # stored copy of another version stays. None withdraws whichever version is stored.
+    version: int | None = None
 
 
 @dataclass

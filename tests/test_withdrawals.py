@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 
 from evidex.db import open_db
-from test_ingest import plugin_dir, run  # noqa: F401  (plugin_dir is a fixture)
+from evidex.files import read_file
+from evidex.models import Deletion
+from test_ingest import plugin_dir, run, versioned_files  # noqa: F401  (plugin_dir is a fixture)
 
 
 def update_file(tmp_path, name, *pmids):
@@ -110,3 +113,63 @@ def test_a_paper_stored_withdrawn_stays_out_of_the_report_and_its_later_copy_sta
     assert result.exit_code == 0, result.output
     html = report.read_text()
     assert "A live paper on tumours" in html and "A withdrawn paper on tumours" not in html
+
+
+# ---- versions -------------------------------------------------------------------------------
+
+
+def test_a_delete_citation_names_the_version_it_withdraws(tmp_path):
+    "PubMed's DTD: every PMID has a Version; read without one, it is version 1."
+    records = list(read_file(update_file(tmp_path, "u.xml", ("7", "1"), ("8", None), ("9", "3"))))
+    assert records == [Deletion("7", version=1), Deletion("8", version=1), Deletion("9", version=3)]
+
+
+def test_a_delete_citation_withdraws_only_the_stored_version(fresh, pubmed_dir, tmp_path):
+    "Version 2 is stored: a deletion of version 1 (with or without the attribute) leaves it; one of version 2 withdraws it."
+    files, _ = versioned_files(pubmed_dir, tmp_path)
+    db_path = tmp_path / "e.db"
+    assert run("ingest", "--db", db_path, "--no-extract", files["v2"]).exit_code == 0
+    for n, version in enumerate(("1", None)):
+        result = run("ingest", "--db", db_path, "--no-extract", update_file(tmp_path, f"u{n}.xml", ("35649368", version)))
+        assert result.exit_code == 0, result.output
+        assert "0 documents (0 new, 0 changed), withdrawals skipped: 1 of another version" in result.output
+        assert open_db(db_path).execute("select deleted from documents").fetchall() == [(0,)]
+    result = run("ingest", "--db", db_path, "--no-extract", update_file(tmp_path, "u2.xml", ("35649368", "2")))
+    assert result.exit_code == 0, result.output
+    assert "(0 new, 0 changed, 1 deleted)" in result.output
+    assert open_db(db_path).execute("select deleted, deleted_run from documents").fetchall() == [(1, 4)]
+
+
+def test_a_delete_citation_of_version_1_withdraws_a_record_stored_without_a_version(fresh, tmp_path):
+    "A record stored with no version (JSON Lines, Europe PMC) is version 1, as the DTD reads a PMID without one."
+    db_path = tmp_path / "e.db"
+    assert run("ingest", "--db", db_path, "--no-extract",
+               jsonl(tmp_path, "a.jsonl", {"pmid": "7", "abstract": "Text."}, {"pmid": "8", "abstract": "Text."})).exit_code == 0
+    result = run("ingest", "--db", db_path, "--no-extract", update_file(tmp_path, "u.xml", ("7", "1"), ("8", "2")))
+    assert result.exit_code == 0, result.output
+    assert "(0 new, 0 changed, 1 deleted), withdrawals skipped: 1 of another version" in result.output
+    assert open_db(db_path).execute("select id, deleted from documents order by id").fetchall() == [("7", 1), ("8", 0)]
+
+
+def test_a_json_lines_withdrawal_with_a_version_withdraws_only_that_version(fresh, pubmed_dir, tmp_path):
+    "pmid_version on a deleted line names the version; without it the line withdraws whatever is stored."
+    files, _ = versioned_files(pubmed_dir, tmp_path)
+    db_path = tmp_path / "e.db"
+    assert run("ingest", "--db", db_path, "--no-extract", files["v2"]).exit_code == 0
+    result = run("ingest", "--db", db_path, "--no-extract",
+                 jsonl(tmp_path, "a.jsonl", {"pmid": "35649368", "pmid_version": 1, "deleted": True}))
+    assert result.exit_code == 0 and "withdrawals skipped: 1 of another version" in result.output, result.output
+    assert open_db(db_path).execute("select deleted from documents").fetchall() == [(0,)]
+    result = run("ingest", "--db", db_path, "--no-extract",
+                 jsonl(tmp_path, "b.jsonl", {"pmid": "35649368", "deleted": True}))
+    assert result.exit_code == 0 and "1 deleted)" in result.output, result.output
+    assert open_db(db_path).execute("select deleted from documents").fetchall() == [(1,)]
+
+
+def test_the_recorded_update_file_shape_is_read_as_version_1(pubmed_dir, tmp_path):
+    "The recorded efetch file with a DeleteCitation appended, as PubMed's update files carry them."
+    raw = (pubmed_dir / "biopython" / "pubmed2.xml").read_bytes()
+    path = tmp_path / "update.xml"
+    path.write_bytes(re.sub(rb"</PubmedArticleSet>\s*$", b'<DeleteCitation><PMID Version="1">11748933</PMID>'
+                            b"</DeleteCitation></PubmedArticleSet>\n", raw))
+    assert [r for r in read_file(path) if isinstance(r, Deletion)] == [Deletion("11748933", version=1)]
