@@ -24,7 +24,6 @@ from .models import Claim, Deletion, Document, Mention
 from . import db as store
 from .ingest import Counts, Extraction, extract_stored, store_records
 from .pipeline import ExtractionError
-from .lock import RunLock
 from .plugins import load_plugins, pm
 from .seed import add_commands, current_baseline, link_after_run
 
@@ -117,8 +116,7 @@ def _extraction(extractors, workers: int, only=()) -> Extraction:
 
 def _lock(db_path) -> None:
     "Hold the database's run lock until the command ends: one writer at a time (exit 3 if taken)."
-    store.check_db_path(Path(db_path))
-    click.get_current_context().with_resource(RunLock(db_path))
+    click.get_current_context().with_resource(store.run_lock(db_path))
 
 
 def _report_plugin_failures(db, run_id) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
@@ -9,7 +10,7 @@ import re
 import sqlite3
 import tempfile
 import urllib.parse
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,66 @@ def check_db_path(path: Path) -> None:
             # Read-write and closed at once: the last connection to a WAL file removes its
             # -wal and -shm (a read-only one would leave them behind).
             conn.close()
+
+
+@contextlib.contextmanager
+def run_lock(db_path: str | os.PathLike) -> Iterator[None]:
+    """Hold the database's run lock for a command (exit 3 if taken), after refusing an unusable path.
+
+    A command that ends having stored nothing (a refusal: bad config or input, a plugin that cannot
+    set up, a bad seed) leaves the directory as it found it: the lock file it created is removed,
+    and so is a database it created that holds no run and no seed baseline. Once it has stored
+    something, the lock file stays, as after every run (lock.RunLock).
+    """
+    from .lock import RunLock
+
+    path = Path(db_path)
+    check_db_path(path)
+    existed = path.exists()
+    lock = RunLock(path)
+    lock.acquire()
+    before: Any = None
+    try:
+        # Under the lock: no other evidex process stores anything until it is released.
+        before = _stored_state(path) if existed and lock.created else None
+    except sqlite3.Error:
+        before = "unreadable"  # never equal to a state read later: the lock file stays
+    try:
+        yield
+    finally:
+        try:
+            if existed:
+                untouched = lock.created and _stored_state(path) == before
+            else:
+                after = _stored_state(path)
+                untouched = after is None or after[1:] == (None, 0)
+        except sqlite3.Error:
+            untouched = False  # unreadable now: keep what is there
+        if untouched and not existed:
+            # The command's own connection may still be open: SQLite leaves nothing behind when
+            # it closes on files removed beneath it.
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(f"{path}{suffix}")
+        lock.release(discard=untouched and lock.created)
+
+
+def _stored_state(path: Path) -> tuple[int | None, int | None, int] | None:
+    "What a command changes when it stores anything (migrations applied, last run, baselines); None: no file."
+    if not path.exists():
+        return None
+    conn = sqlite3.connect(str(path), timeout=1, isolation_level=None)
+    try:
+        tables = {r[0] for r in conn.execute("select name from sqlite_master where type = 'table'")}
+
+        def value(table: str, sql: str) -> Any:
+            return conn.execute(sql).fetchone()[0] if table in tables else None
+
+        return (value("_sqlite_migrations", "select count(*) from _sqlite_migrations"),
+                value("runs", "select max(id) from runs"),
+                value("baselines", "select count(*) from baselines") or 0)
+    finally:
+        conn.close()  # read-write and closed: the last connection to close removes the -wal and -shm
 
 
 def _check_path(path: Path) -> bool:
