@@ -44,9 +44,9 @@ def test_guarded_context_regex_finds_the_same_matches(pattern: str) -> None:
 
 def _gated() -> list[re.Pattern]:
     get_extractors()
-    from evidex_plugins.common import TARGET_KEYWORD_RE, TOPIC_RES, compile_context
+    from evidex_plugins.common import RELATION_NAME_RE, TARGET_KEYWORD_RE, TOPIC_RES, compile_context
 
-    return [compile_context(p) for p in _patterns()] + list(TOPIC_RES.values()) + [TARGET_KEYWORD_RE]
+    return [compile_context(p) for p in _patterns()] + list(TOPIC_RES.values()) + [TARGET_KEYWORD_RE, RELATION_NAME_RE]
 
 
 GATE_TEXTS = TEXTS + [
@@ -136,3 +136,37 @@ def test_age_descriptors_in_windows_match_the_regex_over_the_whole_text(eval_doc
     assert sum(bool(AGE_DESCRIPTOR_RE.search(t)) for t in texts) > 15  # the real texts hold descriptors
     for text in texts:
         assert age_descriptors(text) == [m.span() for m in AGE_DESCRIPTOR_RE.finditer(text)]
+
+
+RELATION_NAME_TEXTS = [
+    "the CDK inhibitors p21 and p27 were induced; CDK inhibitor (p16) and cyclin-dependent kinase inhibitors 2A",
+    "Signal transducer and activator of transcription 1 and granulocyte colony-stimulating factor rose",
+    "INHIBITOR OF KAPPA B kinase, inhibitors of nuclear factor-κB, tissue inhibitor of metalloproteinases-1",
+    "activator protein-1 and leukaemia inhibitory factor; BAX inhibitor-1; inducible nitric oxide synthase",
+    "x" * 70 + " inhibitor of apoptosis " + "y" * 70 + " suppressor of cytokine signalling 3 activating",
+    "ſignal transducer, İnducible nitric oxide synthase, ınhibitor of DNA binding",
+]
+
+
+def test_relation_names_in_windows_match_the_regex_with_pos_and_endpos(eval_docs) -> None:
+    "inside_relation_name's literal finder over a window finds what RELATION_NAME_RE finds between pos and endpos."
+    get_extractors()
+    from evidex_plugins.common import NAME_CUE_WORDS, RELATION_NAME_RE, inside_relation_name
+
+    def expected(text: str, start: int, end: int) -> bool:
+        return any(m.start() <= start and end <= m.end()
+                   for m in RELATION_NAME_RE.finditer(text, max(0, start - 64), min(len(text), end + 48)))
+
+    texts = RELATION_NAME_TEXTS + [t.upper() for t in RELATION_NAME_TEXTS]
+    for line in eval_docs.read_text(encoding="utf-8").splitlines():
+        doc = json.loads(line)
+        texts += [doc.get("title") or "", doc.get("abstract") or ""]
+    words = re.compile("|".join(sorted(NAME_CUE_WORDS, key=len, reverse=True)), re.IGNORECASE)
+    inside = tried = 0
+    for text in texts:
+        for m in words.finditer(text):
+            got = inside_relation_name(text, m.start(), m.end())
+            assert got == expected(text, m.start(), m.end()), (text, m.group())
+            inside += got
+            tried += 1
+    assert inside > 10 and tried > inside  # both answers occur
