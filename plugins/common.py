@@ -904,7 +904,7 @@ def analyze(document: Document, doc: Doc, field: str | None = None) -> list[Sent
     cues = _resolve_cues(doc.user_data.get("evidex.cues", []))
     cue_starts = [idx[start] for start, _, _ in cues]
     total = len(bounds) - 1
-    labels = _section_labels(text, bounds) if LABEL_HINT_RE.search(text) else None
+    labels = _section_labels(text, bounds)
     # Hits are sorted by start: group them by sentence with one bisect per hit.
     current: Sentence | None = None
     for h in hits:
@@ -1021,7 +1021,12 @@ def _section_labels(text: str, bounds: list[int]) -> list[str | None] | None:
         if m:
             current = m.group(1).strip()
         out.append(current)
-    return out if current is not None or any(out) else None
+    if current is None and not any(out):
+        return None
+    # A field without four capitals in a row gets no labels (LABEL_HINT_RE). Asked last: labels
+    # are rare, and that search over the whole field cost more than trying the label pattern at
+    # each sentence start.
+    return out if LABEL_HINT_RE.search(text) else None
 
 
 def _sentence(text: str, bounds: list[int], i: int, total: int, cues: list[tuple[int, int, int]],

@@ -170,3 +170,33 @@ def test_relation_names_in_windows_match_the_regex_with_pos_and_endpos(eval_docs
             inside += got
             tried += 1
     assert inside > 10 and tried > inside  # both answers occur
+
+
+def test_section_labels_are_those_of_a_field_with_four_capitals_in_a_row(eval_docs) -> None:
+    "Asking LABEL_HINT_RE last gives the labels of asking it first: none for a field without four capitals in a row."
+    get_extractors()
+    from evidex_plugins.common import LABEL_HINT_RE, SECTION_AT_RE, _section_labels
+
+    def expected(text: str, bounds: list[int]) -> list[str | None] | None:
+        if not LABEL_HINT_RE.search(text):
+            return None
+        out: list[str | None] = []
+        for b in bounds[:-1]:
+            m = SECTION_AT_RE.match(text, b)
+            out.append(m.group(1).strip() if m else (out[-1] if out else None))
+        return out if any(out) else None
+
+    texts = ["AIM: To test it. We found less.", "AIM: To test it. RESULTS: less.", "BACKGROUND The cells. AIMS to see."]
+    for line in eval_docs.read_text(encoding="utf-8").splitlines():
+        doc = json.loads(line)
+        texts += [doc.get("title") or "", doc.get("abstract") or ""]
+    labelled = 0
+    for text in texts:
+        # Every ". " as a sentence start is enough here: the two must agree at any offsets.
+        bounds = [0] + [m.end() for m in re.finditer(r"[.?!]\s+", text)] + [len(text)]
+        got = _section_labels(text, bounds)
+        assert got == expected(text, bounds), text
+        labelled += got is not None
+    assert _section_labels(texts[0], [0, 17, len(texts[0])]) is None  # "AIM" alone: three capitals
+    assert _section_labels(texts[1], [0, 17, len(texts[1])]) == ["AIM", "RESULTS"]
+    assert labelled > 5
