@@ -44,9 +44,10 @@ def test_guarded_context_regex_finds_the_same_matches(pattern: str) -> None:
 
 def _gated() -> list[re.Pattern]:
     get_extractors()
-    from evidex_plugins.common import RELATION_NAME_RE, TARGET_KEYWORD_RE, TOPIC_RES, compile_context
+    from evidex_plugins.common import _DESCRIPTOR_ANCHOR_RE, RELATION_NAME_RE, TARGET_KEYWORD_RE, TOPIC_RES, compile_context
 
-    return [compile_context(p) for p in _patterns()] + list(TOPIC_RES.values()) + [TARGET_KEYWORD_RE, RELATION_NAME_RE]
+    return [compile_context(p) for p in _patterns()] + list(TOPIC_RES.values()) + [
+        TARGET_KEYWORD_RE, RELATION_NAME_RE, _DESCRIPTOR_ANCHOR_RE]
 
 
 GATE_TEXTS = TEXTS + [
@@ -121,6 +122,8 @@ AGE_TEXTS = [
     "aged",  # an anchor at the very end
     "Threshold of damage at stage II; a percentage of old mice",
     "x" * 400 + " aged 50 years " + "y" * 400 + " Six-week-old rats",
+    # Case variants re folds (long s) and digits beyond ASCII: the window regex's lookahead must let them in.
+    "ſixty-year-old men, ſtratified by age; aged ٦٥ years; \u0130 Elevens aged over 3; Controlled FOR AGE",
 ]
 
 
