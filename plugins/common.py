@@ -370,7 +370,9 @@ def compile_context(pattern: str, flags: int = 0) -> re.Pattern:
     "A regex guarded by a lookahead on the characters any match can start with; same matches."
     # The lookahead is a necessary condition at every match start, so search() and finditer()
     # find exactly the same matches, but re rejects most positions without trying every
-    # alternative (a case-insensitive alternation has no prefix re can use itself).
+    # alternative (a case-insensitive alternation has no prefix re can use itself). Used for the
+    # lexicons' context regexes and for the sentence rules searched over a clause or a window
+    # (CLAUSE_BREAK_RE, EFFICACY_BEFORE_RE, ...: about 4 µs an abstract together).
     rx = re.compile(pattern, flags)
     items = _sre_parser.parse(pattern, flags).data
     lead = [op for op, _ in items if str(op) != "AT"][:1]  # the first item past any \b or ^
@@ -815,7 +817,7 @@ def _lexicon_hits(document: Document, doc: Doc, text: str, arr: numpy.ndarray, i
     if any(h.label in IFN_GIVEN_LABELS for h in hits):
         hits.extend(_ifn_given_hits(text, hits))
     if "old" in text:
-        for m in OLD_ANIMAL_RE.finditer(text):
+        for m in OLD_ANIMAL_FINDER.finditer(text):
             hits.append(Hit("age", "aged-host", "AGE_TERM", m.start(), m.end(), m.group(), True, False))
     if "year" in text or "yr" in text:
         # Only around a year word: a pattern opening on optional words would be tried at every position.
@@ -1224,9 +1226,9 @@ DETERMINER_BEFORE_RE = re.compile(r"\b(?:a|an|the|to|of|with|its|their|this)\s+$
 PASSIVE_AGENT_RE = re.compile(r"(?:\s+\w+ly)?\s+by(?:\s+(?:the|a|an|its|their|both|exogenous|endogenous|recombinant))?\s+",
                               re.IGNORECASE)
 PASSIVE_BY_RE = re.compile(r"(?:\s+\w+ly)?\s+by\b", re.IGNORECASE)
-FAILED_RE = re.compile(r"\b(?:failed|fails|fail|unable)\s+to\s+$", re.IGNORECASE)
+FAILED_RE = compile_context(r"\b(?:failed|fails|fail|unable)\s+to\s+$", re.IGNORECASE)
 # A clause with a subject of its own: "whereas IFNε treatment reduced it" (", but attenuated" shares one).
-SUBJECT_BREAK_RE = re.compile(r"\bwhereas\b|,\s*while\b|;|\bin contrast\b|\bconversely\b", re.IGNORECASE)
+SUBJECT_BREAK_RE = compile_context(r"\bwhereas\b|,\s*while\b|;|\bin contrast\b|\bconversely\b", re.IGNORECASE)
 COMPARATIVE_RE = re.compile(r"\s+(?:\w+\s+)?(less|fewer|lower|more|greater|higher)\b", re.IGNORECASE)
 NOMINAL_OF_RE = re.compile(r"\s+of\s+(?:the\s+)?", re.IGNORECASE)  # "reduction of (the) X"
 NOMINAL_ENDINGS = ("ion", "ment", "ade", "ency", "ance", "down", "out", "loss", "ing")
@@ -1544,7 +1546,7 @@ def polarity(sent: Sentence, subject: Hit | None) -> tuple[str, Cue | None, bool
 
 
 # "diminished in IFNAR1-deficient mice", "enhanced by TP53 silencing": the host or means, right before the subject.
-LOSS_HOST_BEFORE_RE = re.compile(r"\b(?:in|by|after|from|following|upon)\s+(?:the\s+|an?\s+)?$", re.IGNORECASE)
+LOSS_HOST_BEFORE_RE = compile_context(r"\b(?:in|by|after|from|following|upon)\s+(?:the\s+|an?\s+)?$", re.IGNORECASE)
 # Loss cues that can follow the subject's name ("mutant" is not one: KRAS-mutant is a gain).
 LOSS_AFTER_WORDS = frozenset({"-deficient", "deficient", "deficient mice", "deficiency", "knockout", "knock-out",
                               "knockouts", "knockdown", "knock-down", "null", "silencing", "silenced", "depleting",
@@ -1576,9 +1578,9 @@ OUTCOME_EVENTS = frozenset({"toxicity", "toxicities", "toxic", "adverse", "side 
                             "responses", "complete response", "partial response"})
 INCIDENCE_RE = re.compile(r"\d\s*%|\b(?:was|were)\s+(?:observed|reported|noted|seen|recorded|documented)\b", re.IGNORECASE)
 # A comparison, or a verb that makes the events the therapy's effect ("resulted in a partial response").
-COMPARISON_RE = re.compile(r"\b(?:more|less|fewer|greater|higher|lower|vs|versus|compared|than|increase[ds]?|decrease[ds]?"
+COMPARISON_RE = compile_context(r"\b(?:more|less|fewer|greater|higher|lower|vs|versus|compared|than|increase[ds]?|decrease[ds]?"
                            r"|result(?:ed|s)?\s+in|led\s+to|leads?\s+to|produced?s?)\b", re.IGNORECASE)
-EFFICACY_BEFORE_RE = re.compile(r"\b(?:effective|efficacious|successful|useful)\s+(?:in|at)\s+$", re.IGNORECASE)
+EFFICACY_BEFORE_RE = compile_context(r"\b(?:effective|efficacious|successful|useful)\s+(?:in|at)\s+$", re.IGNORECASE)
 INDUCED_WORDS = frozenset({"induced", "triggered", "elicited", "provoked"})
 AS_BEFORE_RE = re.compile(r"\bas\s+$", re.IGNORECASE)  # "as previously observed": one's own result compared
 
@@ -1821,13 +1823,14 @@ TOPIC_FINDERS = {category: gated(rx) for category, rx in TOPIC_RES.items()}
 TARGET_KEYWORD_FINDER = gated(TARGET_KEYWORD_RE)
 RELATION_NAME_FINDER = gated(RELATION_NAME_RE)
 _DESCRIPTOR_ANCHOR_FINDER = gated(_DESCRIPTOR_ANCHOR_RE)  # 'age' and 'old' found by str.find, not a regex scan
+OLD_ANIMAL_FINDER = compile_context(OLD_ANIMAL_RE.pattern, re.IGNORECASE)  # defined before compile_context
 
 
 # "not well described", "has not been elucidated": a knowledge gap, not a denied relation.
 TALLY_AFTER_RE = re.compile(r"\s*(?:\(\s*(?:NC\b|n\s*=)|\d|:\s*\d|in\s+\d+\s*(?:%|patients|cases))", re.IGNORECASE)
 NEG_GAP_RE = re.compile(r"\s+(?:well|completely|fully|yet|only|clear|known|understood|been|always|entirely|solely|necessarily)\b", re.IGNORECASE)
 # A later clause after "but", "whereas", ";" qualifies the main assertion rather than denying it.
-CLAUSE_BREAK_RE = re.compile(r",\s*but\b|;|\bwhereas\b|,\s*while\b|\bfurthermore\b|\bin (?:whom|which)\b|,\s*which\b", re.IGNORECASE)
+CLAUSE_BREAK_RE = compile_context(r",\s*but\b|;|\bwhereas\b|,\s*while\b|\bfurthermore\b|\bin (?:whom|which)\b|,\s*which\b", re.IGNORECASE)
 
 
 RELATIVE_BEFORE_RE = re.compile(r"\b(?:which|that|who)\s+$", re.IGNORECASE)
@@ -1877,7 +1880,7 @@ PROPERTY_BEFORE_RE = re.compile(r"\b(?:membrane|action|redox|electrical|electric
                                 r"|\w*toxic|cytolytic|lytic|metastatic|invasive|malignant|proliferative|tumou?rigenic|oncogenic|carcinogenic"
                                 r"|mutagenic|teratogenic|arrhythmogenic|proarrhythmic|emetogenic|epileptogenic|immunogenic|TdP|abuse"
                                 r"|migratory|replicative|clonogenic|differentiation|growth|killing|stem-?cell)\s+$", re.IGNORECASE)
-TRAILING_CLAUSE_RE = re.compile(r",\s*(?:which|that|a\s+\w+\s+that|an?\s+\w+\s+(?:in\s+)?which|and)\b|,\s*$|\band\s+$|;", re.IGNORECASE)
+TRAILING_CLAUSE_RE = compile_context(r",\s*(?:which|that|a\s+\w+\s+that|an?\s+\w+\s+(?:in\s+)?which|and)\b|,\s*$|\band\s+$|;", re.IGNORECASE)
 
 
 def hedges(sent: Sentence) -> list[str]:

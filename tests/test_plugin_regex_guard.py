@@ -203,3 +203,33 @@ def test_section_labels_are_those_of_a_field_with_four_capitals_in_a_row(eval_do
     assert _section_labels(texts[0], [0, 17, len(texts[0])]) is None  # "AIM" alone: three capitals
     assert _section_labels(texts[1], [0, 17, len(texts[1])]) == ["AIM", "RESULTS"]
     assert labelled > 5
+
+
+SENTENCE_RULES = ["FAILED_RE", "SUBJECT_BREAK_RE", "LOSS_HOST_BEFORE_RE", "COMPARISON_RE", "EFFICACY_BEFORE_RE",
+                  "CLAUSE_BREAK_RE", "TRAILING_CLAUSE_RE", "OLD_ANIMAL_FINDER"]
+
+
+@pytest.mark.parametrize("name", SENTENCE_RULES)
+def test_guarded_sentence_rules_find_what_the_plain_regex_finds(name: str, eval_docs) -> None:
+    "The sentence rules behind compile_context's lookahead match as their plain regex, over whole texts and windows."
+    get_extractors()
+    from evidex_plugins import common
+
+    rx = getattr(common, name)
+    body = re.fullmatch(r"\(\?=\[[^\]]+\]\)\(\?:(.*)\)", rx.pattern, re.DOTALL)
+    assert body is not None, "not guarded"
+    plain = re.compile(body.group(1), rx.flags)
+    texts = TEXTS + GATE_TEXTS + [
+        "Apoptosis failed to increase, whereas IFN-β was more effective in reducing growth; in contrast, 18-month-old mice",
+        "It was useful at  lowering it, which ... and FAILS TO ; CONVERSELY, ſuccessful in", "ſtudies in the 24 mo-old rats"]
+    for line in eval_docs.read_text(encoding="utf-8").splitlines():
+        doc = json.loads(line)
+        texts += [doc.get("title") or "", doc.get("abstract") or ""]
+    found = 0
+    for text in texts + [t.upper() for t in texts[:40]]:
+        assert [m.span() for m in rx.finditer(text)] == [m.span() for m in plain.finditer(text)]
+        for end in [m.end() for m in re.finditer(r"\s", text)][:200]:
+            got = rx.search(text, max(0, end - 48), end)
+            assert (got and got.span()) == ((m := plain.search(text, max(0, end - 48), end)) and m.span())
+            found += got is not None
+    assert found > 0
