@@ -233,3 +233,24 @@ def test_guarded_sentence_rules_find_what_the_plain_regex_finds(name: str, eval_
             assert (got and got.span()) == ((m := plain.search(text, max(0, end - 48), end)) and m.span())
             found += got is not None
     assert found > 0
+
+
+def test_cancer_words_tried_at_word_starts_match_the_regex(eval_docs) -> None:
+    "The cancer list tried only at word starts with a word's first letters finds what its regex's search finds."
+    get_extractors()
+    from evidex_plugins.common import WordStartPattern, _fact_pattern, _fact_regex
+
+    rx, pattern = _fact_regex("fact:cancer"), _fact_pattern("fact:cancer")
+    assert isinstance(pattern, WordStartPattern)
+    texts = GATE_TEXTS + [
+        "Interferon in ALL and all, HCC-derived cells; non-small-cell lung cancer", "Xmelanoma, melanomas and MELANOMA",
+        "ﬁbrosarcoma and ſarcoma; Kaposi and \u212aaposi sarcoma (Kelvin sign)", "hepatocellular carcinoma_x, _melanoma"]
+    for line in eval_docs.read_text(encoding="utf-8").splitlines():
+        doc = json.loads(line)
+        texts += [doc.get("title") or "", doc.get("abstract") or ""]
+    found = 0
+    for text in texts + [t.upper() for t in texts] + [t.swapcase() for t in texts]:
+        expected, got = rx.search(text), pattern.search(text, text.lower())
+        assert (got and (got.span(), got.group())) == (expected and (expected.span(), expected.group())), text
+        found += got is not None
+    assert found > 50
