@@ -226,6 +226,10 @@ AGE_DESCRIPTOR_RE = re.compile(
 # Every descriptor holds "age" or "old" and none runs further than this before that word.
 _DESCRIPTOR_ANCHOR_RE = re.compile(r"\b(?:age|old)", re.IGNORECASE)
 _DESCRIPTOR_REACH = 160
+# AGE_DESCRIPTOR_RE behind a lookahead on the characters its alternatives open with (a digit, or
+# "aged", the number words and "adjusted", "controlled", "corrected", "matched", "stratified"): the
+# same matches, but re rejects most offsets of a window without trying every alternative.
+_DESCRIPTOR_WINDOW_RE = re.compile(rf"(?=[\dacefmnost])(?:{AGE_DESCRIPTOR_RE.pattern})", re.IGNORECASE)
 
 
 def age_descriptors(text: str) -> list[tuple[int, int]]:
@@ -234,7 +238,8 @@ def age_descriptors(text: str) -> list[tuple[int, int]]:
     # 140 µs); a field has one to three anchors, so the windows hold a fraction of the text.
     spans: list[tuple[int, int]] = []
     start = end = -1
-    for m in _DESCRIPTOR_ANCHOR_RE.finditer(text):
+    lower = text.lower()
+    for m in _DESCRIPTOR_ANCHOR_FINDER.finditer(text, lower):
         lo, hi = max(0, m.start() - _DESCRIPTOR_REACH), m.end() + 16
         if lo <= end:
             end = hi
@@ -255,7 +260,7 @@ def _descriptors_in(text: str, lo: int, hi: int) -> list[tuple[int, int]]:
         hi += 1
     # A slice, not pos/endpos: the regex's look-behinds must not see outside the window either way.
     window = text[lo:hi]
-    return [(lo + m.start(), lo + m.end()) for m in AGE_DESCRIPTOR_RE.finditer(window)]
+    return [(lo + m.start(), lo + m.end()) for m in _DESCRIPTOR_WINDOW_RE.finditer(window)]
 
 
 # Old-animal ages (>= 12 months) are ageing terms even when written as numbers; an
@@ -315,8 +320,14 @@ RELATION_NAME_RE = re.compile(
 
 def inside_relation_name(text: str, start: int, end: int) -> bool:
     "Does text[start:end] (a relation word) lie inside a protein name like 'colony-stimulating factor'?"
-    for m in RELATION_NAME_RE.finditer(text, max(0, start - 64), min(len(text), end + 48)):
-        if m.start() <= start and end <= m.end():
+    # The window as a slice, searched from the names' first words (RELATION_NAME_FINDER): the plain
+    # case-insensitive alternation, tried at every offset, cost more than all the other regexes here.
+    # The same matches as RELATION_NAME_RE.finditer(text, lo, hi): the pattern looks behind no
+    # match's start, and endpos cuts the text as the slice does.
+    lo = max(0, start - 64)
+    window = text[lo:end + 48]
+    for m in RELATION_NAME_FINDER.finditer(window, window.lower()):
+        if m.start() + lo <= start and end <= m.end() + lo:
             return True
     return False
 
@@ -359,7 +370,9 @@ def compile_context(pattern: str, flags: int = 0) -> re.Pattern:
     "A regex guarded by a lookahead on the characters any match can start with; same matches."
     # The lookahead is a necessary condition at every match start, so search() and finditer()
     # find exactly the same matches, but re rejects most positions without trying every
-    # alternative (a case-insensitive alternation has no prefix re can use itself).
+    # alternative (a case-insensitive alternation has no prefix re can use itself). Used for the
+    # lexicons' context regexes and for the sentence rules searched over a clause or a window
+    # (CLAUSE_BREAK_RE, EFFICACY_BEFORE_RE, ...: about 4 µs an abstract together).
     rx = re.compile(pattern, flags)
     items = _sre_parser.parse(pattern, flags).data
     lead = [op for op, _ in items if str(op) != "AT"][:1]  # the first item past any \b or ^
@@ -804,7 +817,7 @@ def _lexicon_hits(document: Document, doc: Doc, text: str, arr: numpy.ndarray, i
     if any(h.label in IFN_GIVEN_LABELS for h in hits):
         hits.extend(_ifn_given_hits(text, hits))
     if "old" in text:
-        for m in OLD_ANIMAL_RE.finditer(text):
+        for m in OLD_ANIMAL_FINDER.finditer(text):
             hits.append(Hit("age", "aged-host", "AGE_TERM", m.start(), m.end(), m.group(), True, False))
     if "year" in text or "yr" in text:
         # Only around a year word: a pattern opening on optional words would be tried at every position.
@@ -898,7 +911,7 @@ def analyze(document: Document, doc: Doc, field: str | None = None) -> list[Sent
     cues = _resolve_cues(doc.user_data.get("evidex.cues", []))
     cue_starts = [idx[start] for start, _, _ in cues]
     total = len(bounds) - 1
-    labels = _section_labels(text, bounds) if LABEL_HINT_RE.search(text) else None
+    labels = _section_labels(text, bounds)
     # Hits are sorted by start: group them by sentence with one bisect per hit.
     current: Sentence | None = None
     for h in hits:
@@ -1015,7 +1028,12 @@ def _section_labels(text: str, bounds: list[int]) -> list[str | None] | None:
         if m:
             current = m.group(1).strip()
         out.append(current)
-    return out if current is not None or any(out) else None
+    if current is None and not any(out):
+        return None
+    # A field without four capitals in a row gets no labels (LABEL_HINT_RE). Asked last: labels
+    # are rare, and that search over the whole field cost more than trying the label pattern at
+    # each sentence start.
+    return out if LABEL_HINT_RE.search(text) else None
 
 
 def _sentence(text: str, bounds: list[int], i: int, total: int, cues: list[tuple[int, int, int]],
@@ -1208,9 +1226,9 @@ DETERMINER_BEFORE_RE = re.compile(r"\b(?:a|an|the|to|of|with|its|their|this)\s+$
 PASSIVE_AGENT_RE = re.compile(r"(?:\s+\w+ly)?\s+by(?:\s+(?:the|a|an|its|their|both|exogenous|endogenous|recombinant))?\s+",
                               re.IGNORECASE)
 PASSIVE_BY_RE = re.compile(r"(?:\s+\w+ly)?\s+by\b", re.IGNORECASE)
-FAILED_RE = re.compile(r"\b(?:failed|fails|fail|unable)\s+to\s+$", re.IGNORECASE)
+FAILED_RE = compile_context(r"\b(?:failed|fails|fail|unable)\s+to\s+$", re.IGNORECASE)
 # A clause with a subject of its own: "whereas IFNε treatment reduced it" (", but attenuated" shares one).
-SUBJECT_BREAK_RE = re.compile(r"\bwhereas\b|,\s*while\b|;|\bin contrast\b|\bconversely\b", re.IGNORECASE)
+SUBJECT_BREAK_RE = compile_context(r"\bwhereas\b|,\s*while\b|;|\bin contrast\b|\bconversely\b", re.IGNORECASE)
 COMPARATIVE_RE = re.compile(r"\s+(?:\w+\s+)?(less|fewer|lower|more|greater|higher)\b", re.IGNORECASE)
 NOMINAL_OF_RE = re.compile(r"\s+of\s+(?:the\s+)?", re.IGNORECASE)  # "reduction of (the) X"
 NOMINAL_ENDINGS = ("ion", "ment", "ade", "ency", "ance", "down", "out", "loss", "ing")
@@ -1552,7 +1570,7 @@ def _names_subject_after(sent: Sentence, cue: Cue, subject: Hit) -> bool:
 DECREASE_NOMINALS = frozenset({"inhibition of", "down-regulation of", "downregulation of", "depletion of", "blockade of",
                                "disruption of", "ablation of"})
 # "diminished in IFNAR1-deficient mice", "enhanced by TP53 silencing": the host or means, right before the subject.
-LOSS_HOST_BEFORE_RE = re.compile(r"\b(?:in|by|after|from|following|upon)\s+(?:the\s+|an?\s+)?$", re.IGNORECASE)
+LOSS_HOST_BEFORE_RE = compile_context(r"\b(?:in|by|after|from|following|upon)\s+(?:the\s+|an?\s+)?$", re.IGNORECASE)
 # Loss cues that can follow the subject's name ("mutant" is not one: KRAS-mutant is a gain).
 LOSS_AFTER_WORDS = frozenset({"-deficient", "deficient", "deficient mice", "deficiency", "knockout", "knock-out",
                               "knockouts", "knockdown", "knock-down", "null", "silencing", "silenced", "depleting",
@@ -1584,12 +1602,12 @@ OUTCOME_EVENTS = frozenset({"toxicity", "toxicities", "toxic", "adverse", "side 
                             "responses", "complete response", "partial response"})
 INCIDENCE_RE = re.compile(r"\d\s*%|\b(?:was|were)\s+(?:observed|reported|noted|seen|recorded|documented)\b", re.IGNORECASE)
 # A comparison, or a verb that makes the events the therapy's effect ("resulted in a partial response").
-COMPARISON_RE = re.compile(r"\b(?:more|less|fewer|greater|higher|lower|vs|versus|compared|than|increase[ds]?|decrease[ds]?"
+COMPARISON_RE = compile_context(r"\b(?:more|less|fewer|greater|higher|lower|vs|versus|compared|than|increase[ds]?|decrease[ds]?"
                            r"|result(?:ed|s)?\s+in|led\s+to|leads?\s+to|produced?s?)\b", re.IGNORECASE)
 # "effective in reducing", "an effective strategy for preventing": the benefit is the claim, the verb its means.
-EFFICACY_BEFORE_RE = re.compile(r"\b(?:effective|efficacious|successful|useful)\s+(?:(?:strateg(?:y|ies)|approach(?:es)?|agents?"
-                                r"|drugs?|treatments?|therap(?:y|ies)|means|ways?|tools?|options?)\s+)?(?:in|at|for)\s+$",
-                                re.IGNORECASE)
+EFFICACY_BEFORE_RE = compile_context(r"\b(?:effective|efficacious|successful|useful)\s+(?:(?:strateg(?:y|ies)|approach(?:es)?|agents?"
+                                     r"|drugs?|treatments?|therap(?:y|ies)|means|ways?|tools?|options?)\s+)?(?:in|at|for)\s+$",
+                                     re.IGNORECASE)
 INDUCED_WORDS = frozenset({"induced", "triggered", "elicited", "provoked"})
 AS_BEFORE_RE = re.compile(r"\bas\s+$", re.IGNORECASE)  # "as previously observed": one's own result compared
 
@@ -1658,14 +1676,48 @@ def _title_fact(document: Document, kind: str) -> str | None:
 
 
 _FACT_RES: dict[str, re.Pattern] = {}
-_FACT_PATTERNS: dict[str, GatedPattern] = {}
+_FACT_PATTERNS: dict[str, GatedPattern | WordStartPattern] = {}
+_WORD_START_RE = re.compile(r"\b\w")
 
 
-def _fact_pattern(kind: str) -> GatedPattern:
-    "_fact_regex with its literal finder (the study-system words; the cancer list mixes case rules and has none)."
+@dataclass(frozen=True, slots=True)
+class WordStartPattern:
+    "A regex of whole words tried only at word starts whose first letters open one of its words: the same matches."
+
+    rx: re.Pattern
+    prefixes: frozenset[str]  # the first `size` characters of every word, lower-cased
+    size: int
+
+    def search(self, text: str, lower: str) -> re.Match | None:
+        "rx.search(text); lower is unused (the GatedPattern interface)."
+        # Each of the cancer list's hundred-odd alternatives opens with \b, so re tried them all at
+        # every offset of a title (about 20 µs). In an ASCII text a match of an ASCII word starts
+        # a word and agrees with the word's first letters in any case; elsewhere re's case
+        # folding could match other characters, and rx runs on its own.
+        if not text.isascii():
+            return self.rx.search(text)
+        size, prefixes, match = self.size, self.prefixes, self.rx.match
+        for m in _WORD_START_RE.finditer(text):
+            at = m.start()
+            if text[at:at + size].lower() in prefixes:
+                found = match(text, at)
+                if found is not None:
+                    return found
+        return None
+
+
+def _fact_pattern(kind: str) -> GatedPattern | WordStartPattern:
+    "_fact_regex with its literal finder (the study-system words), or tried at word starts (the cancers, of mixed case rules)."
     pattern = _FACT_PATTERNS.get(kind)
     if pattern is None:
-        pattern = _FACT_PATTERNS[kind] = gated(_fact_regex(kind))
+        rx = _fact_regex(kind)
+        words = [*CUES["_cancers"]["terms"], *CUES["_cancers"]["exact"]] if kind == "fact:cancer" else []
+        if words and all(w.isascii() and w[:1].isalnum() for w in words):
+            size = min(len(w) for w in words)
+            pattern = WordStartPattern(rx, frozenset(w[:size].lower() for w in words), size)
+        else:
+            pattern = gated(rx)
+        _FACT_PATTERNS[kind] = pattern
     return pattern
 
 
@@ -1830,13 +1882,16 @@ TOPIC_RES = {
 }
 TOPIC_FINDERS = {category: gated(rx) for category, rx in TOPIC_RES.items()}
 TARGET_KEYWORD_FINDER = gated(TARGET_KEYWORD_RE)
+RELATION_NAME_FINDER = gated(RELATION_NAME_RE)
+_DESCRIPTOR_ANCHOR_FINDER = gated(_DESCRIPTOR_ANCHOR_RE)  # 'age' and 'old' found by str.find, not a regex scan
+OLD_ANIMAL_FINDER = compile_context(OLD_ANIMAL_RE.pattern, re.IGNORECASE)  # defined before compile_context
 
 
 # "not well described", "has not been elucidated": a knowledge gap, not a denied relation.
 TALLY_AFTER_RE = re.compile(r"\s*(?:\(\s*(?:NC\b|n\s*=)|\d|:\s*\d|in\s+\d+\s*(?:%|patients|cases))", re.IGNORECASE)
 NEG_GAP_RE = re.compile(r"\s+(?:well|completely|fully|yet|only|clear|known|understood|been|always|entirely|solely|necessarily)\b", re.IGNORECASE)
 # A later clause after "but", "whereas", ";" qualifies the main assertion rather than denying it.
-CLAUSE_BREAK_RE = re.compile(r",\s*but\b|;|\bwhereas\b|,\s*while\b|\bfurthermore\b|\bin (?:whom|which)\b|,\s*which\b", re.IGNORECASE)
+CLAUSE_BREAK_RE = compile_context(r",\s*but\b|;|\bwhereas\b|,\s*while\b|\bfurthermore\b|\bin (?:whom|which)\b|,\s*which\b", re.IGNORECASE)
 
 
 RELATIVE_BEFORE_RE = re.compile(r"\b(?:which|that|who)\s+$", re.IGNORECASE)
@@ -1931,7 +1986,7 @@ PAST_ABILITY_BEFORE_RE = re.compile(r"\b(?:showed|shown|show|demonstrated|demons
                                     r"(?:\s+(?:here|now|also|further|previously|recently|first))?\s+that\b"
                                     r"(?:(?!\b(?:but|whereas|while|if|whether|may|might|suggest\w*)\b)[^;])*$", re.IGNORECASE)
 NOT_ABILITY_AFTER_RE = re.compile(r"\s+(?:\w+ly\s+)?(?:be|have|not|potentially|possibly)\b", re.IGNORECASE)
-TRAILING_CLAUSE_RE = re.compile(r",\s*(?:which|that|a\s+\w+\s+that|an?\s+\w+\s+(?:in\s+)?which|and)\b|,\s*$|\band\s+$|;", re.IGNORECASE)
+TRAILING_CLAUSE_RE = compile_context(r",\s*(?:which|that|a\s+\w+\s+that|an?\s+\w+\s+(?:in\s+)?which|and)\b|,\s*$|\band\s+$|;", re.IGNORECASE)
 
 
 def hedges(sent: Sentence) -> list[str]:
