@@ -1224,6 +1224,18 @@ INVERTER_MODIFIES_RE = re.compile(r"\s+(?:antibod\w*|mAbs?|agents?|drugs?|peptid
                                   re.IGNORECASE)
 
 
+# "down-regulation of survivin in gefitinib-treated cells": a preposition after the inverter's own object
+# puts the subject outside it, so the loss is another noun's. Not "for" ("null for p53" governs it) nor a
+# comma ("blocking MKK3/6, p38, or furin": a list the inverter governs whole), nor "together with".
+INVERTER_OBJECT_ENDS_RE = re.compile(r"\b(?:in|into|(?<!together )(?<!along )with|from|after|on|at|during|following|upon|among|within|via"
+                                     r"|through|under|before|without|than|versus|vs)\b|;", re.IGNORECASE)
+
+# "depletion of IFN-γ-producing cells", "loss of IKKα-associated Hsp90": the subject only describes the noun
+# the inverter acts on. Not "-induced", "-mediated": blocking X-induced ROS blocks what X does.
+SUBJECT_MODIFIES_RE = re.compile(r"[-‐–](?:associated|expressing|producing|treated|bearing|exposed|primed|pulsed|loaded"
+                                 r"|transfected|transduced|secreting|positive|negative)\b", re.IGNORECASE)
+
+
 def _after_hyphen(sent: Sentence, cue: Cue) -> bool:
     "Is the cue joined by a hyphen to the word before it ('cisplatin-induced', 'beta-blocking')?"
     return cue.start > sent.start and sent.text[cue.start - sent.start - 1] in "-‐–"
@@ -1302,7 +1314,9 @@ def _triggers(sent: Sentence, subject: Hit | None, start: int) -> tuple[bool, Cu
         if c.kind not in DIRECTION_KINDS:
             if c.kind == "inv" and subject is not None and (
                     (c.end <= subject.start and subject.start - c.end <= 20 and not _named_between(sent, c.end, subject)
-                     and not BY_RE.search(text, c.end - base, subject.start - base))
+                     and not BY_RE.search(text, c.end - base, subject.start - base)
+                     and not INVERTER_OBJECT_ENDS_RE.search(text, c.end - base, subject.start - base)
+                     and not SUBJECT_MODIFIES_RE.match(text, subject.end - base))
                     or (c.start >= subject.end and c.start - subject.end <= 3)):
                 inverted = True
             continue

@@ -551,6 +551,16 @@ def test_an_inverter_acts_on_the_entity_after_it(nlp_and_extractors, text, direc
     assert [d for _, d in signs(nlp_and_extractors, text)] == [direction]
 
 
+@pytest.mark.parametrize("text,direction", [
+    # The inverter's own object (survivin, named in no lexicon) ends at a preposition: the therapy after
+    # it, or one that only describes the cells, is not lost.
+    ("Loss of survivin after gefitinib increased apoptosis.", "up"),
+    ("Down-regulation of survivin in gefitinib-treated cells increased apoptosis.", "up"),
+])
+def test_an_inverter_with_its_own_object_does_not_invert_the_therapy_after_it(nlp_and_extractors, text, direction):
+    assert [d for _, d in signs(nlp_and_extractors, text)] == [direction]
+
+
 @pytest.mark.parametrize("text", [
     "Anti-PD-L1 treatment reduced tumour growth in mice bearing melanoma.",
     "PD-L1 blockade reduced tumour growth in mice bearing melanoma.",
