@@ -742,3 +742,15 @@ def test_could_after_a_shown_finding_is_no_hedge(nlp_and_extractors, text, hedge
 ])
 def test_no_before_a_qualified_outcome_denies_it(nlp_and_extractors, text, negated):
     assert [c.negated for c in claims(run(nlp_and_extractors, text), "therapy")] == [negated]
+
+
+@pytest.mark.parametrize("text,negated", [
+    # "while" ends the clause with or without a comma: the denial after it is another clause's.
+    ("Cisplatin reduced tumour growth while no change in body weight was seen.", False),
+    ("Cisplatin reduced tumour growth while the resistant cells could not.", False),
+    # ... and still denies the claim whose subject stands in its clause, or the clause before it.
+    ("STAT1 increased apoptosis while cisplatin had no effect on it.", True),
+    ("Cisplatin did not reduce tumour growth while in remission.", True),
+])
+def test_a_denial_after_while_stays_in_its_clause(nlp_and_extractors, text, negated):
+    assert [c.negated for c in claims(run(nlp_and_extractors, text), "therapy")] == [negated]
