@@ -1849,10 +1849,9 @@ TARGET_KEYWORD_FINDER = gated(TARGET_KEYWORD_RE)
 # "not well described", "has not been elucidated": a knowledge gap, not a denied relation.
 TALLY_AFTER_RE = re.compile(r"\s*(?:\(\s*(?:NC\b|n\s*=)|\d|:\s*\d|in\s+\d+\s*(?:%|patients|cases))", re.IGNORECASE)
 NEG_GAP_RE = re.compile(r"\s+(?:well|completely|fully|yet|only|clear|known|understood|been|always|entirely|solely|necessarily)\b", re.IGNORECASE)
-# A later clause after "but", "whereas", "while", ";" qualifies the main assertion rather than denying it
-# ("whereas" and "while" with or without a comma: "X increased Y while no change in Z was seen").
-CLAUSE_BREAK_RE = re.compile(r",\s*but\b|;|\bwhereas\b"
-                             r"|(?<!\ba )\bwhile\b|\bfurthermore\b|\bin (?:whom|which)\b|,\s*which\b", re.IGNORECASE)
+# A later clause after "but", "whereas", "while", ";" qualifies the main assertion rather than denying it,
+# with or without a comma ("X reduced Y but did not affect Z", "X increased Y while no change in Z was seen").
+CLAUSE_BREAK_RE = re.compile(r"\bbut\b|;|\bwhereas\b|(?<!\ba )\bwhile\b|\bfurthermore\b|\bin (?:whom|which)\b|,\s*which\b", re.IGNORECASE)
 
 
 RELATIVE_BEFORE_RE = re.compile(r"\b(?:which|that|who)\s+$", re.IGNORECASE)

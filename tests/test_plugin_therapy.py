@@ -754,3 +754,14 @@ def test_no_before_a_qualified_outcome_denies_it(nlp_and_extractors, text, negat
 ])
 def test_a_denial_after_while_stays_in_its_clause(nlp_and_extractors, text, negated):
     assert [c.negated for c in claims(run(nlp_and_extractors, text), "therapy")] == [negated]
+
+
+@pytest.mark.parametrize("text,negated", [
+    # "but" ends the clause without a comma too: a second verb phrase's denial is not the first's.
+    ("Cisplatin reduced tumour growth but did not affect survival.", False),
+    ("Cisplatin lowered the platelet count but no change in haemoglobin was seen.", False),
+    # A subject in the clause after it is still denied.
+    ("STAT1 increased apoptosis but cisplatin did not.", True),
+])
+def test_a_denial_after_but_stays_in_its_clause(nlp_and_extractors, text, negated):
+    assert [c.negated for c in claims(run(nlp_and_extractors, text), "therapy")] == [negated]
