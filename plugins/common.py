@@ -1242,6 +1242,18 @@ INVERTER_MODIFIES_RE = re.compile(r"\s+(?:antibod\w*|mAbs?|agents?|drugs?|peptid
                                   re.IGNORECASE)
 
 
+# "down-regulation of survivin in gefitinib-treated cells": a preposition after the inverter's own object
+# puts the subject outside it, so the loss is another noun's. Not "for" ("null for p53" governs it) nor a
+# comma ("blocking MKK3/6, p38, or furin": a list the inverter governs whole), nor "together with".
+INVERTER_OBJECT_ENDS_RE = re.compile(r"\b(?:in|into|(?<!together )(?<!along )with|from|after|on|at|during|following|upon|among|within|via"
+                                     r"|through|under|before|without|than|versus|vs)\b|;", re.IGNORECASE)
+
+# "depletion of IFN-γ-producing cells", "loss of IKKα-associated Hsp90": the subject only describes the noun
+# the inverter acts on. Not "-induced", "-mediated": blocking X-induced ROS blocks what X does.
+SUBJECT_MODIFIES_RE = re.compile(r"[-‐–](?:associated|expressing|producing|treated|bearing|exposed|primed|pulsed|loaded"
+                                 r"|transfected|transduced|secreting|positive|negative)\b", re.IGNORECASE)
+
+
 def _after_hyphen(sent: Sentence, cue: Cue) -> bool:
     "Is the cue joined by a hyphen to the word before it ('cisplatin-induced', 'beta-blocking')?"
     return cue.start > sent.start and sent.text[cue.start - sent.start - 1] in "-‐–"
@@ -1320,7 +1332,9 @@ def _triggers(sent: Sentence, subject: Hit | None, start: int) -> tuple[bool, Cu
         if c.kind not in DIRECTION_KINDS:
             if c.kind == "inv" and subject is not None and (
                     (c.end <= subject.start and subject.start - c.end <= 20 and not _named_between(sent, c.end, subject)
-                     and not BY_RE.search(text, c.end - base, subject.start - base))
+                     and not BY_RE.search(text, c.end - base, subject.start - base)
+                     and not INVERTER_OBJECT_ENDS_RE.search(text, c.end - base, subject.start - base)
+                     and not SUBJECT_MODIFIES_RE.match(text, subject.end - base))
                     or (c.start >= subject.end and c.start - subject.end <= 3)):
                 inverted = True
             continue
@@ -1890,8 +1904,9 @@ OLD_ANIMAL_FINDER = compile_context(OLD_ANIMAL_RE.pattern, re.IGNORECASE)  # def
 # "not well described", "has not been elucidated": a knowledge gap, not a denied relation.
 TALLY_AFTER_RE = re.compile(r"\s*(?:\(\s*(?:NC\b|n\s*=)|\d|:\s*\d|in\s+\d+\s*(?:%|patients|cases))", re.IGNORECASE)
 NEG_GAP_RE = re.compile(r"\s+(?:well|completely|fully|yet|only|clear|known|understood|been|always|entirely|solely|necessarily)\b", re.IGNORECASE)
-# A later clause after "but", "whereas", ";" qualifies the main assertion rather than denying it.
-CLAUSE_BREAK_RE = compile_context(r",\s*but\b|;|\bwhereas\b|,\s*while\b|\bfurthermore\b|\bin (?:whom|which)\b|,\s*which\b", re.IGNORECASE)
+# A later clause after "but", "whereas", "while", ";" qualifies the main assertion rather than denying it,
+# with or without a comma ("X reduced Y but did not affect Z", "X increased Y while no change in Z was seen").
+CLAUSE_BREAK_RE = compile_context(r"\bbut\b|;|\bwhereas\b|(?<!\ba )\bwhile\b|\bfurthermore\b|\bin (?:whom|which)\b|,\s*which\b", re.IGNORECASE)
 
 
 RELATIVE_BEFORE_RE = re.compile(r"\b(?:which|that|who)\s+$", re.IGNORECASE)

@@ -292,6 +292,21 @@ def test_a_loss_named_after_a_passive_verb_inverts_it(nlp_and_extractors, text, 
     assert [c.direction for c in out] == [direction]
 
 
+@pytest.mark.parametrize("text,direction", [
+    # The gene only describes the noun the inverter acts on, or sits after that noun's preposition.
+    ("Loss of STAT3-associated HSP90 increased apoptosis in tumour cells.", "up"),
+    ("Silencing of survivin in STAT3-expressing cells increased apoptosis.", "up"),
+    # The inverter governs the gene: "null for", a list after it, "together with".
+    ("Mice null for TP53 developed more tumours.", "down"),
+    ("Blocking survivin, STAT3 or XIAP reduced tumour growth.", "up"),
+    ("Loss of XIAP together with STAT1 reduced tumour growth.", "up"),
+    ("Knockdown of the STAT1 gene reduced tumour growth.", "up"),
+])
+def test_an_inverter_inverts_the_gene_only_when_it_governs_it(nlp_and_extractors, text, direction):
+    out = claims(run(nlp_and_extractors, text), "pathway")
+    assert [c.direction for c in out] == [direction]
+
+
 @pytest.mark.parametrize("text,entity,direction", [
     # The "activator" of the full name states no activation: the verb does.
     ("Signal transducer and activator of transcription 3 expression fell after radiotherapy.", "STAT3", "down"),

@@ -551,6 +551,16 @@ def test_an_inverter_acts_on_the_entity_after_it(nlp_and_extractors, text, direc
     assert [d for _, d in signs(nlp_and_extractors, text)] == [direction]
 
 
+@pytest.mark.parametrize("text,direction", [
+    # The inverter's own object (survivin, named in no lexicon) ends at a preposition: the therapy after
+    # it, or one that only describes the cells, is not lost.
+    ("Loss of survivin after gefitinib increased apoptosis.", "up"),
+    ("Down-regulation of survivin in gefitinib-treated cells increased apoptosis.", "up"),
+])
+def test_an_inverter_with_its_own_object_does_not_invert_the_therapy_after_it(nlp_and_extractors, text, direction):
+    assert [d for _, d in signs(nlp_and_extractors, text)] == [direction]
+
+
 @pytest.mark.parametrize("text", [
     "Anti-PD-L1 treatment reduced tumour growth in mice bearing melanoma.",
     "PD-L1 blockade reduced tumour growth in mice bearing melanoma.",
@@ -731,4 +741,27 @@ def test_could_after_a_shown_finding_is_no_hedge(nlp_and_extractors, text, hedge
     ("Cisplatin reduced tumour growth at doses causing no apparent toxicity.", False),
 ])
 def test_no_before_a_qualified_outcome_denies_it(nlp_and_extractors, text, negated):
+    assert [c.negated for c in claims(run(nlp_and_extractors, text), "therapy")] == [negated]
+
+
+@pytest.mark.parametrize("text,negated", [
+    # "while" ends the clause with or without a comma: the denial after it is another clause's.
+    ("Cisplatin reduced tumour growth while no change in body weight was seen.", False),
+    ("Cisplatin reduced tumour growth while the resistant cells could not.", False),
+    # ... and still denies the claim whose subject stands in its clause, or the clause before it.
+    ("STAT1 increased apoptosis while cisplatin had no effect on it.", True),
+    ("Cisplatin did not reduce tumour growth while in remission.", True),
+])
+def test_a_denial_after_while_stays_in_its_clause(nlp_and_extractors, text, negated):
+    assert [c.negated for c in claims(run(nlp_and_extractors, text), "therapy")] == [negated]
+
+
+@pytest.mark.parametrize("text,negated", [
+    # "but" ends the clause without a comma too: a second verb phrase's denial is not the first's.
+    ("Cisplatin reduced tumour growth but did not affect survival.", False),
+    ("Cisplatin lowered the platelet count but no change in haemoglobin was seen.", False),
+    # A subject in the clause after it is still denied.
+    ("STAT1 increased apoptosis but cisplatin did not.", True),
+])
+def test_a_denial_after_but_stays_in_its_clause(nlp_and_extractors, text, negated):
     assert [c.negated for c in claims(run(nlp_and_extractors, text), "therapy")] == [negated]
