@@ -1906,7 +1906,7 @@ TALLY_AFTER_RE = re.compile(r"\s*(?:\(\s*(?:NC\b|n\s*=)|\d|:\s*\d|in\s+\d+\s*(?:
 NEG_GAP_RE = re.compile(r"\s+(?:well|completely|fully|yet|only|clear|known|understood|been|always|entirely|solely|necessarily)\b", re.IGNORECASE)
 # A later clause after "but", "whereas", "while", ";" qualifies the main assertion rather than denying it,
 # with or without a comma ("X reduced Y but did not affect Z", "X increased Y while no change in Z was seen").
-CLAUSE_BREAK_RE = compile_context(r"\bbut\b|;|\bwhereas\b|(?<!\ba )\bwhile\b|\bfurthermore\b|\bin (?:whom|which)\b|,\s*which\b", re.IGNORECASE)
+CLAUSE_BREAK_RE = compile_context(r"\bbut\b|;|\bwhereas\b|\bwhile\b(?<!\ba while)|\bfurthermore\b|\bin (?:whom|which)\b|,\s*which\b", re.IGNORECASE)
 
 
 RELATIVE_BEFORE_RE = re.compile(r"\b(?:which|that|who)\s+$", re.IGNORECASE)
