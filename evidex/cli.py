@@ -22,7 +22,7 @@ from .fetch import fetch_query, latest_today
 from .files import read_file
 from .models import Claim, Deletion, Document, Mention
 from . import db as store
-from .ingest import Counts, Extraction, extract_stored, store_records
+from .ingest import Counts, Extraction, extract_stored, store_records, withdrawals_skipped
 from .pipeline import ExtractionError
 from .plugins import load_plugins, pm
 from .seed import add_commands, current_baseline, link_after_run
@@ -151,6 +151,13 @@ def _restored(n: int) -> str:
     return f"{n} restored, " if n else ""
 
 
+def _skipped_withdrawals(row: dict) -> str:
+    "'withdrawals skipped 1 of no stored paper ' for a runs line, or nothing (none, or a run from before they were kept)."
+    text = withdrawals_skipped(row.get("withdrawals_not_stored"), row.get("withdrawals_other_version"),
+                               row.get("withdrawals_already_withdrawn"))
+    return text.removeprefix(", ").replace(":", "", 1) + " " if text else ""
+
+
 def _finish(db, run_id, counts: Counts, load_failures: int, command: str) -> None:
     # Link the run's new claims to the current seed baseline; a failure counts as the run's error.
     link_failed = not link_after_run(db, run_id)
@@ -163,7 +170,7 @@ def _finish(db, run_id, counts: Counts, load_failures: int, command: str) -> Non
     click.echo(
         f"run {run_id} {command}: {counts.documents_seen} documents ({counts.documents_new} new, "
         f"{counts.documents_changed} changed"
-        + (f", {counts.documents_deleted} deleted" if counts.documents_deleted else "")
+        + (f", {counts.documents_withdrawn} deleted" if counts.documents_withdrawn else "")
         + f"){counts.withdrawals_skipped()}, {counts.claims_new} new claims, "
         + _restored(counts.claims_restored)
         + f"{counts.claims_superseded} superseded, {len(counts.errors) + load_failures + link_failed} errors",
@@ -558,6 +565,8 @@ def runs(db_path, limit, as_json, receipt):
             + f"{row['id']:>4} {row['started_at']} {row['command']:<8} {row['status']:<8} "
             f"docs {row['documents_seen']} (+{row['documents_new']}) claims +{row['claims_new']} "
             + (f"({row['claims_restored']} restored) " if row["claims_restored"] else "")
+            + (f"withdrawn {row['documents_withdrawn']} " if row.get("documents_withdrawn") else "")
+            + _skipped_withdrawals(row)
             + f"errors {row['errors']}" + (f"  {row['source']}: {row['query']}" if row["query"] else "")
         )
         for entry in row["ledger"]:

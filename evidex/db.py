@@ -316,6 +316,9 @@ update runs set
                        (select count(distinct doc_id) from claims where last_seen_run in (select id from ids))),
   claims_new = (select count(*) from claims where first_seen_run in (select id from ids)),
   claims_superseded = (select count(*) from claims where superseded_run in (select id from ids)),
+  -- skipped withdrawals leave no row behind: the counts last written (none before the end) stay
+  documents_withdrawn = max(coalesce(documents_withdrawn, 0),
+                            (select count(*) from documents where deleted_run in (select id from ids))),
   errors = (select count(*) from run_errors where run_id = :run)
 where id = :run
 """
@@ -355,7 +358,8 @@ def start_run(db: Database, command: str, plugins: dict | None = None, **fields:
         "command": command, "started_at": now(), "status": "running",
         "evidex_version": __version__, "plugins": json.dumps(plugins or {}, sort_keys=True),
         "documents_seen": 0, "documents_new": 0, "documents_changed": 0, "claims_new": 0,
-        "claims_superseded": 0, "errors": 0, "pid": os.getpid(),
+        "claims_superseded": 0, "documents_withdrawn": 0, "withdrawals_not_stored": 0,
+        "withdrawals_other_version": 0, "withdrawals_already_withdrawn": 0, "errors": 0, "pid": os.getpid(),
     }
     for key, value in fields.items():
         row[key] = json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else value
@@ -568,8 +572,10 @@ def save_document(db: Database, document: Document, run_id: int) -> str:
 
 
 # What a withdrawal did (db.mark_deleted): withdrew a stored paper, stored the paper it carried as
-# withdrawn, or nothing, as it names no stored paper or another version of the stored one.
-WITHDRAWN, STORED_WITHDRAWN, NOT_STORED, OTHER_VERSION = "withdrawn", "stored withdrawn", "not stored", "other version"
+# withdrawn, or nothing, as it names no stored paper, another version of the stored one, or a paper
+# an earlier run withdrew.
+WITHDRAWN, STORED_WITHDRAWN, NOT_STORED, OTHER_VERSION, ALREADY_WITHDRAWN = (
+    "withdrawn", "stored withdrawn", "not stored", "other version", "already withdrawn")
 
 
 def mark_deleted(db: Database, deletion: Deletion, run_id: int) -> str:
@@ -600,12 +606,16 @@ def mark_deleted(db: Database, deletion: Deletion, run_id: int) -> str:
         # before its withdrawal (its text, metadata and ids), and never extracted.
         save_document(db, document, run_id)
         doc_id, outcome = document.id, STORED_WITHDRAWN
-    elif deletion.version is not None:
-        stored = db.execute("select pmid_version from documents where id = ?", [doc_id]).fetchone()[0]
-        if (stored or 1) != deletion.version:
+    else:
+        stored, deleted = db.execute("select pmid_version, deleted from documents where id = ?", [doc_id]).fetchone()
+        if deletion.version is not None and (stored or 1) != deletion.version:
             return OTHER_VERSION
-    db.execute("update documents set deleted = 1, deleted_run = coalesce(deleted_run, ?), last_seen_run = ? "
-               "where id = ?", [run_id, run_id, doc_id])
+        if deleted:
+            return ALREADY_WITHDRAWN  # deleted_run stays the run that withdrew it
+    # last_seen_run is left alone: a withdrawal names the paper, it is no record of it read, and
+    # the run's documents_seen (and its crash recount) counts records read.
+    db.execute("update documents set deleted = 1, deleted_run = coalesce(deleted_run, ?) where id = ?",
+               [run_id, doc_id])
     return outcome
 
 

@@ -285,7 +285,8 @@ def receipt(db: Database, run_id: int) -> dict[str, Any]:
         "baseline": baseline,
         "options": json.loads(run["options"]) if run.get("options") else None,
         "counts": {k: run.get(k) for k in ("documents_seen", "documents_new", "documents_changed", "claims_new",
-                                           "claims_superseded", "errors")}
+                                           "claims_superseded", "documents_withdrawn", "withdrawals_not_stored",
+                                           "withdrawals_other_version", "withdrawals_already_withdrawn", "errors")}
         | {"claims_restored": store.claims_restored(db, run_id)},
         "ledger": ledger,
         "raw_payload_sha256": sorted(set(payloads)),

@@ -16,6 +16,7 @@ from sqlite_utils import Database
 from . import db as store
 from .errors import EvidexError, IncompleteFetch, SourceError, UsageError
 from .ingest import Counts, Extraction, store_records
+from .models import Deletion, Document
 from .sources import ApiSource, Batch, Window
 
 T = TypeVar("T")
@@ -57,7 +58,7 @@ class LedgerRow:
 
     def add(self, batch: Batch, stored: int) -> None:
         self.fetched += batch.fetched
-        self.parsed += len(batch.records)
+        self.parsed += sum(isinstance(r, Document) for r in batch.records)  # a withdrawal is counted as skipped
         self.stored += stored
         for reason, n in batch.skipped.items():
             self.skipped += n
@@ -166,10 +167,11 @@ def fetch_query(
                 ledger_id = _insert_ledger(db, run_id, source.name, query, window, ledger)
             if batch is None:
                 continue
-            if limit is not None and result.stored + len(batch.records) >= limit:
+            papers = sum(isinstance(r, Document) for r in batch.records)
+            if limit is not None and result.stored + papers >= limit:
                 # Stopped short only if records remain: a limit of exactly the total fetched everything.
-                limited = result.stored + len(batch.records) > limit or total > limit
-                batch.records = batch.records[:limit - result.stored]
+                limited = result.stored + papers > limit or total > limit
+                batch.records = _first_papers(batch.records, limit - result.stored)
                 if not limited:
                     limit = None
             assert ledger_id is not None and ledger is not None  # a window's first item opened its ledger
@@ -223,6 +225,16 @@ def fetch_query(
         incomplete_error.counts = counts  # type: ignore[attr-defined]
         raise incomplete_error
     return result
+
+
+def _first_papers(records: list[Document | Deletion], n: int) -> list[Document | Deletion]:
+    "The first n documents, with every withdrawal: the ledger counts those as skipped whatever the limit."
+    kept: list[Document | Deletion] = []
+    for record in records:
+        if isinstance(record, Deletion) or n > 0:
+            kept.append(record)
+            n -= isinstance(record, Document)
+    return kept
 
 
 def _window_batches(source: ApiSource, query: str, windows: list[Window],

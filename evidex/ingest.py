@@ -14,7 +14,9 @@ from .pipeline import ExtractionError, extract
 
 
 # The counters a run row keeps (see the runs table), shared by every command that writes runs.
-RUN_FIELDS = ("documents_seen", "documents_new", "documents_changed", "claims_new", "claims_superseded")
+RUN_FIELDS = ("documents_seen", "documents_new", "documents_changed", "claims_new", "claims_superseded",
+              "documents_withdrawn", "withdrawals_not_stored", "withdrawals_other_version",
+              "withdrawals_already_withdrawn")
 
 
 @dataclass
@@ -24,10 +26,12 @@ class Counts:
     documents_seen: int = 0
     documents_new: int = 0
     documents_changed: int = 0
-    documents_deleted: int = 0
-    # Withdrawals that changed nothing: of no stored paper, or of another version of the stored one.
+    documents_withdrawn: int = 0
+    # Withdrawals that changed nothing: of no stored paper, of another version of the stored one,
+    # or of a paper an earlier withdrawal withdrew (its deleted_run stays that one's).
     withdrawals_not_stored: int = 0
     withdrawals_other_version: int = 0
+    withdrawals_already_withdrawn: int = 0
     claims_new: int = 0
     claims_superseded: int = 0
     # Not a runs column: claim_gaps holds one row per restoration (db.claims_restored reads it).
@@ -39,21 +43,31 @@ class Counts:
 
     def add_withdrawal(self, outcome: str) -> None:
         "Count what one withdrawal did (db.mark_deleted's outcome)."
-        if outcome == store.STORED_WITHDRAWN:  # a paper read, new, and withdrawn
+        # Only a withdrawal that carried its paper is a document read (seen, new): one that names a
+        # stored paper is not, as documents.last_seen_run says (the crash recount reads it).
+        if outcome == store.STORED_WITHDRAWN:
             self.documents_seen += 1
             self.documents_new += 1
         if outcome in (store.WITHDRAWN, store.STORED_WITHDRAWN):
-            self.documents_deleted += 1
+            self.documents_withdrawn += 1
         elif outcome == store.NOT_STORED:
             self.withdrawals_not_stored += 1
+        elif outcome == store.ALREADY_WITHDRAWN:
+            self.withdrawals_already_withdrawn += 1
         else:
             self.withdrawals_other_version += 1
 
     def withdrawals_skipped(self) -> str:
         "', withdrawals skipped: ...' for a summary line, or nothing: withdrawals that changed nothing."
-        parts = [f"{n} of {what}" for n, what in ((self.withdrawals_not_stored, "no stored paper"),
-                                                   (self.withdrawals_other_version, "another version")) if n]
-        return f", withdrawals skipped: {', '.join(parts)}" if parts else ""
+        return withdrawals_skipped(self.withdrawals_not_stored, self.withdrawals_other_version,
+                                   self.withdrawals_already_withdrawn)
+
+
+def withdrawals_skipped(not_stored: int | None, other_version: int | None, already: int | None) -> str:
+    "', withdrawals skipped: 1 of no stored paper, ...' from a run's counts (None: not recorded), or nothing."
+    parts = [f"{n} of {what}" for n, what in ((not_stored, "no stored paper"), (other_version, "another version"),
+                                               (already, "a paper already withdrawn")) if n]
+    return f", withdrawals skipped: {', '.join(parts)}" if parts else ""
 
 
 class Extraction:

@@ -320,3 +320,18 @@ def m017_document_pmid_version(db: Database) -> None:
     # Versioned PubMed citations (<PMID Version="2">): the version stored, so an earlier one
     # arriving later does not replace it. Rows stored before have none (any version replaces them).
     db.table("documents").add_column("pmid_version", int)
+
+
+@migrations()
+def m018_run_withdrawals(db: Database) -> None:
+    # What a run's withdrawals did, as its summary says: papers withdrawn, and withdrawals that
+    # changed nothing (of no stored paper, another version, a paper already withdrawn). Earlier
+    # runs' withdrawn papers are known from documents.deleted_run (a scheduled run's through its
+    # fetches); their skipped withdrawals were never kept, so those stay null (unknown).
+    for column in ("documents_withdrawn", "withdrawals_not_stored", "withdrawals_other_version",
+                   "withdrawals_already_withdrawn"):
+        db.table("runs").add_column(column, int)
+    # Also what a crash recount (db.RECOUNT) reads.
+    db.execute("create index if not exists idx_documents_deleted_run on documents (deleted_run)")
+    db.execute("update runs set documents_withdrawn = (select count(*) from documents d where d.deleted_run in "
+               "(select r.id from runs r where r.id = runs.id or r.parent_run = runs.id))")

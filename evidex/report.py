@@ -190,11 +190,17 @@ def render(data: dict[str, Any], db_name: str) -> str:
         if not ledger:
             ledger = {"run": "(the ledgers are its fetches' own runs)", "ingest": "(no ledger: file ingest)"}.get(
                 run["command"], "(no ledger: nothing fetched)")
-        run_rows.append({**run, "ledger": ledger})
+        # Withdrawals that changed nothing; None for a run from before they were kept (migration m018).
+        kinds = [run.get(k) for k in ("withdrawals_not_stored", "withdrawals_other_version",
+                                      "withdrawals_already_withdrawn")]
+        skipped = None if all(k is None for k in kinds) else sum(k or 0 for k in kinds)
+        run_rows.append({**run, "ledger": ledger, "documents_withdrawn": run.get("documents_withdrawn"),
+                         "withdrawals_skipped": skipped})
     out.append(table(run_rows, [("id", "Run"), ("command", "Command"), ("started_at", "Started"),
                                 ("status", "Status"), ("query", "Query"), ("documents_seen", "Documents"),
                                 ("documents_new", "New"), ("claims_new", "New claims"),
-                                ("claims_restored", "Restored claims"), ("errors", "Errors"), ("ledger", "Ledger")], "runs"))
+                                ("claims_restored", "Restored claims"), ("documents_withdrawn", "Withdrawn"),
+                                ("withdrawals_skipped", "Withdrawals skipped"), ("errors", "Errors"), ("ledger", "Ledger")], "runs"))
     out.append("</body></html>\n")
     return "\n".join(out)
 

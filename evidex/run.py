@@ -18,7 +18,7 @@ from . import db as store
 from . import logs
 from .errors import ConfigError, EvidexError, IncompleteFetch, SourceError, UsageError
 from .config import DEFAULT_CONFIG, Config, SourceConfig, load_config
-from .ingest import RUN_FIELDS
+from .ingest import RUN_FIELDS, withdrawals_skipped
 
 # ---- the run -----------------------------------------------------------------------------------
 
@@ -34,6 +34,10 @@ class Totals:
     documents_changed: int = 0
     claims_new: int = 0
     claims_superseded: int = 0
+    documents_withdrawn: int = 0
+    withdrawals_not_stored: int = 0
+    withdrawals_other_version: int = 0
+    withdrawals_already_withdrawn: int = 0
     claims_restored: int = 0  # not a runs column: db.claims_restored counts them from claim_gaps
     errors: int = 0
     network_failures: int = 0
@@ -190,7 +194,9 @@ class Runner:
         ] + [{"seed_id": k, "before": v, "after": "removed from the seed"} for k, v in before.items() if k not in after]
         t = self.totals
         status = "failed" if t.network_failures else ("errors" if t.errors else "ok")
-        summary = (f"{t.documents_new} new documents, {t.claims_new} new claims, "
+        summary = (f"{t.documents_new} new documents, "
+                   + (f"{t.documents_withdrawn} withdrawn, " if t.documents_withdrawn else "")
+                   + f"{t.claims_new} new claims, "
                    + (f"{t.claims_restored} restored, " if t.claims_restored else "")
                    + f"{len(t.seed_changes)} seed claims changed status")
         store.finish_run(db, self.run_id, status, summary, **t.run_fields())
@@ -319,7 +325,11 @@ class Runner:
     def summary(self) -> dict[str, Any]:
         t = self.totals
         return {"run_id": getattr(self, "run_id", None), "documents_new": t.documents_new,
-                "documents_changed": t.documents_changed, "claims_new": t.claims_new,
+                "documents_changed": t.documents_changed, "documents_withdrawn": t.documents_withdrawn,
+                "withdrawals_skipped": {"not_stored": t.withdrawals_not_stored,
+                                        "other_version": t.withdrawals_other_version,
+                                        "already_withdrawn": t.withdrawals_already_withdrawn},
+                "claims_new": t.claims_new,
                 "claims_restored": t.claims_restored,
                 "seed_claims_changed": t.seed_changes, "errors": t.errors,
                 "network_failures": t.network_failures}
@@ -374,10 +384,14 @@ def _run(config_path: str, db_path: str | None, workers: int | None, log: loggin
     changed = summary["seed_claims_changed"]
     changes = ", ".join(f"{c['seed_id']} {c['before']} -> {c['after']}" for c in changed[:8])
     changes += f" and {len(changed) - 8} more (evidex seed status)" if len(changed) > 8 else ""
-    line = (f"run {summary['run_id']}: {summary['documents_new']} new documents, {summary['claims_new']} new "
-            f"claims, " + (f"{summary['claims_restored']} restored, " if summary["claims_restored"] else "")
+    skipped = summary["withdrawals_skipped"]
+    line = (f"run {summary['run_id']}: {summary['documents_new']} new documents, "
+            + (f"{summary['documents_withdrawn']} withdrawn, " if summary["documents_withdrawn"] else "")
+            + f"{summary['claims_new']} new claims, " + (f"{summary['claims_restored']} restored, " if summary["claims_restored"] else "")
             + f"{len(summary['seed_claims_changed'])} seed claims changed status"
             + (f" ({changes})" if changes else "")
+            + withdrawals_skipped(skipped["not_stored"], skipped["other_version"], skipped["already_withdrawn"])
+              .replace(", ", "; ", 1)
             + (f"; {summary['errors']} errors" if summary["errors"] else "")
             + (f"; {summary['network_failures']} network failures" if summary["network_failures"] else ""))
     level = logging.INFO if code == EXIT_OK else logging.WARNING

@@ -287,8 +287,10 @@ class PubMedSource(ApiSource):
                 if attempt < 2:
                     self.http.pause(attempt)
             records = [got[i] for i in chunk if i in got]
+            # A DeleteCitation goes on to the store, which withdraws the paper it names (as ingest
+            # of the same XML does); in the ledger it is a skipped record, never a stored one.
             skipped = {"deleted": sum(isinstance(r, Deletion) for r in records)}
-            batch = Batch([r for r in records if isinstance(r, Document)], len(records),
+            batch = Batch(records, len(records),
                           failed=len(wanted), failed_ids=wanted,
                           skipped={k: v for k, v in skipped.items() if v})
             if extra:

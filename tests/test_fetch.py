@@ -275,6 +275,45 @@ def test_a_limit_of_exactly_the_total_is_a_complete_fetch(server, db, tmp_path):
     assert watermark(fresh, "pubmed", "cancer") is not None
 
 
+def test_a_delete_citation_in_an_efetch_answer_withdraws_the_stored_paper(server, db):
+    """efetch's DeleteCitation withdraws a stored paper as ingest of the same XML does; the ledger balances.
+
+    The recorded answers hold no DeleteCitation: the server's efetch body for two PMIDs is the
+    recorded articles with a DeleteCitation added, one for a stored paper and one for a PMID never stored.
+    """
+    first = run(db, PubMedSource(), batch_size=10, today=datetime.date(2025, 1, 1))
+    assert first.status == "ok" and first.stored == 25
+    stored = sorted(server.pubmed)[3]
+    day = server.pubmed[stored][1]
+    server.pubmed[stored] = (f'<DeleteCitation><PMID Version="1">{stored}</PMID></DeleteCitation>'.encode(), day)
+    server.pubmed["99999999"] = (b'<DeleteCitation><PMID Version="1">99999999</PMID></DeleteCitation>', day)
+    result = run(db, PubMedSource(), everything=True, batch_size=10)
+    assert result.status == "ok" and (result.expected, result.stored, result.skipped, result.failed) == (26, 24, 2, 0)
+    [row] = ledger(db, result.run_id)
+    # Every PMID asked for is stored, or a withdrawal counted as skipped: none is lost.
+    assert (row["expected"], row["fetched"], row["parsed"], row["stored"], row["skipped"], row["status"]) == (
+        26, 26, 24, 24, 2, "complete")
+    assert json.loads(row["skipped_reasons"]) == {"deleted": 2}
+    assert db.execute("select id from documents where deleted = 1").fetchall() == [(stored,)]
+    assert db.execute("select deleted_run from documents where id = ?", [stored]).fetchone()[0] == result.run_id
+    assert db.execute("select count(*) from documents where pmid = '99999999'").fetchone()[0] == 0
+    counts = db.execute("select documents_seen, documents_withdrawn, withdrawals_not_stored from runs where id = ?",
+                        [result.run_id]).fetchone()
+    assert counts == (24, 1, 1)
+    assert watermark(db, "pubmed", "cancer") == TODAY
+
+
+def test_a_limit_counts_papers_not_withdrawals(server, db):
+    "--limit N stores N papers; a DeleteCitation in the batch (added to the recorded answer) is applied, not one of them."
+    first = server.pmids()[1]  # in the first batch of five, as esearch lists them
+    server.pubmed[first] = (f'<DeleteCitation><PMID Version="1">{first}</PMID></DeleteCitation>'.encode(),
+                            server.pubmed[first][1])
+    result = run(db, PubMedSource(), limit=3, batch_size=5)
+    assert result.status == "limited" and result.stored == 3
+    assert len(pmids_once(db)) == 3 and first not in pmids_once(db)
+    assert result.counts.withdrawals_not_stored == 1
+
+
 def test_empty_result_is_a_complete_zero(server, db):
     result = run(db, PubMedSource(), query="nothing")
     assert result.status == "ok" and result.expected == 0

@@ -524,3 +524,33 @@ def test_claims_a_run_brings_back_are_counted_as_restored_not_as_nothing(env, tm
         assert f"0 new documents, 0 new claims, {first} restored" in fetch.output
     finally:
         reset()
+
+
+def test_a_delete_citation_in_a_scheduled_fetch_withdraws_and_is_in_the_runs_books(env, server, tmp_path):
+    """`evidex run` applies efetch's DeleteCitations, and its row and summary count them with its fetches'.
+
+    The recorded answers hold no DeleteCitation: two are added to the server's efetch answers here,
+    one for a stored paper and one for a PMID never stored.
+    """
+    config = write_config(tmp_path / "evidex.toml")
+    db_path = tmp_path / "e.db"
+    assert run("--config", str(config), "--db", str(db_path)).exit_code == EXIT_OK
+    saved = dict(server.pubmed)
+    stored = sorted(server.pubmed)[5]
+    day = server.pubmed[stored][1]
+    try:
+        server.pubmed[stored] = (f'<DeleteCitation><PMID Version="1">{stored}</PMID></DeleteCitation>'.encode(), day)
+        server.pubmed["99999999"] = (b'<DeleteCitation><PMID Version="1">99999999</PMID></DeleteCitation>', day)
+        # Another query text has no watermark yet: the run asks for everything again.
+        other = write_config(tmp_path / "other.toml", queries={"Q01": {"pubmed": "cancer[tiab]"}})
+        result = run("--config", str(other), "--db", str(db_path))
+    finally:
+        server.pubmed.clear()
+        server.pubmed.update(saved)
+    assert result.exit_code == EXIT_OK, result.output
+    assert ("0 new documents, 1 withdrawn, 0 new claims, 0 seed claims changed status; "
+            "withdrawals skipped: 1 of no stored paper") in result.output
+    # Runs 1 and 2: the first run and its fetch; 3 and 4: the second and the fetch that withdrew.
+    assert rows(db_path, "select id, deleted_run from documents where deleted = 1") == [(stored, 4)]
+    assert rows(db_path, "select id, command, documents_withdrawn, withdrawals_not_stored from runs where id > 2 "
+                         "order by id") == [(3, "run", 1, 1), (4, "ingest", 1, 1)]

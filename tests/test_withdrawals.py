@@ -173,3 +173,102 @@ def test_the_recorded_update_file_shape_is_read_as_version_1(pubmed_dir, tmp_pat
     path.write_bytes(re.sub(rb"</PubmedArticleSet>\s*$", b'<DeleteCitation><PMID Version="1">11748933</PMID>'
                             b"</DeleteCitation></PubmedArticleSet>\n", raw))
     assert [r for r in read_file(path) if isinstance(r, Deletion)] == [Deletion("11748933", version=1)]
+
+
+# ---- the run's books ------------------------------------------------------------------------
+
+
+def test_runs_receipts_and_the_report_keep_what_withdrawals_did(fresh, tmp_path):
+    "The summary's withdrawal counts are the run's record too: runs, runs --json, the receipt, the report."
+    db_path = tmp_path / "e.db"
+    assert run("ingest", "--db", db_path, "--no-extract",
+               jsonl(tmp_path, "a.jsonl", {"pmid": "7", "abstract": "Text."}, {"pmid": "8", "abstract": "Text."})).exit_code == 0
+    result = run("ingest", "--db", db_path, "--no-extract",
+                 update_file(tmp_path, "u.xml", ("7", "1"), ("8", "2"), ("5", "1")))
+    assert result.exit_code == 0, result.output
+    assert ("0 documents (0 new, 0 changed, 1 deleted), withdrawals skipped: 1 of no stored paper, "
+            "1 of another version") in result.output
+    # The same withdrawal again changes nothing: the paper stays withdrawn by run 2.
+    result = run("ingest", "--db", db_path, "--no-extract", update_file(tmp_path, "again.xml", ("7", "1")))
+    assert result.exit_code == 0, result.output
+    assert "0 documents (0 new, 0 changed), withdrawals skipped: 1 of a paper already withdrawn" in result.output
+    assert open_db(db_path).execute("select id, deleted, deleted_run from documents order by id").fetchall() == [
+        ("7", 1, 2), ("8", 0, None)]
+
+    keys = ("documents_seen", "documents_withdrawn", "withdrawals_not_stored", "withdrawals_other_version",
+            "withdrawals_already_withdrawn")
+    listed = json.loads(run("runs", "--db", db_path, "--json").output)
+    assert {r["id"]: tuple(r[k] for k in keys) for r in listed} == {
+        1: (2, 0, 0, 0, 0), 2: (0, 1, 1, 1, 0), 3: (0, 0, 0, 0, 1)}
+    text = run("runs", "--db", db_path).output
+    assert re.search(r"^ +2 .* withdrawn 1 withdrawals skipped 1 of no stored paper, 1 of another version errors 0",
+                     text, re.MULTILINE), text
+    assert re.search(r"^ +3 .* withdrawals skipped 1 of a paper already withdrawn errors 0", text, re.MULTILINE), text
+    assert not re.search(r"^ +1 .*withdraw", text, re.MULTILINE), text
+    receipt = json.loads(run("runs", "--db", db_path, "--receipt", "2").output)
+    assert {k: receipt["counts"][k] for k in keys} == dict(zip(keys, (0, 1, 1, 1, 0)))
+    report = tmp_path / "report.html"
+    assert run("report", "--db", db_path, "--output", report).exit_code == 0
+    html = report.read_text()
+    runs_table = html[html.index('<table class="runs">'):]
+    headings = re.findall(r"<th>([^<]*)</th>", runs_table)
+    assert headings[headings.index("Withdrawn"):headings.index("Withdrawn") + 2] == ["Withdrawn", "Withdrawals skipped"]
+    cells = {int(row[0]): row for row in (re.findall(r"<td[^>]*>([^<]*)</td>", tr)
+                                          for tr in re.findall(r"<tr>(.*?)</tr>", runs_table)[1:])}
+    at = headings.index("Withdrawn")
+    assert {n: (cells[n][at], cells[n][at + 1]) for n in cells} == {1: ("0", "0"), 2: ("1", "2"), 3: ("0", "1")}
+
+
+def test_the_crash_recount_agrees_with_the_live_counts_about_withdrawals(fresh, tmp_path):
+    """A run closed by the next one after its process died counts as the live summary would have.
+
+    A withdrawal of a stored paper is no record read: neither counts it as seen, both as withdrawn.
+    """
+    from evidex import db as store
+    from evidex.ingest import Counts, store_records
+    from evidex.models import Document
+
+    db_path = tmp_path / "e.db"
+    assert run("ingest", "--db", db_path, "--no-extract",
+               jsonl(tmp_path, "a.jsonl", {"pmid": "7", "abstract": "Text."})).exit_code == 0
+    db = open_db(db_path)
+    run_id = store.start_run(db, "ingest")
+    counts = Counts()
+    with db.atomic():
+        store_records(db, run_id, [Document(id="9", pmid="9", abstract="New text."), Deletion("7", version=1),
+                                   Deletion("5", version=1)], None, counts)
+    live = counts.as_run_fields()
+    assert (live["documents_seen"], live["documents_new"], live["documents_withdrawn"]) == (1, 1, 1)
+    # The process dies before finish_run: the row still holds start_run's zeros.
+    store._started.discard((store._db_file(db), run_id))
+    assert store.close_interrupted_runs(db) == 1
+    row = db.execute("select status, documents_seen, documents_new, documents_withdrawn from runs where id = ?",
+                     [run_id]).fetchone()
+    assert row == ("interrupted", live["documents_seen"], live["documents_new"], live["documents_withdrawn"])
+
+
+def test_the_upgrade_counts_earlier_runs_withdrawals_from_deleted_run(fresh, tmp_path):
+    "m018 on a database from before it: papers withdrawn known per run (a scheduled run's with its fetches), skips unknown."
+    import sqlite3
+
+    db_path = tmp_path / "e.db"
+    assert run("ingest", "--db", db_path, "--no-extract",
+               jsonl(tmp_path, "a.jsonl", {"pmid": "7", "abstract": "Text."}, {"pmid": "8", "abstract": "Text."})).exit_code == 0
+    assert run("ingest", "--db", db_path, "--no-extract", update_file(tmp_path, "u.xml", ("7", "1"), ("5", "1"))).exit_code == 0
+    # Back to the schema before m018, with run 2 made a fetch of a scheduled run 3.
+    conn = sqlite3.connect(db_path)
+    with conn:
+        conn.execute("insert into runs (id, command, started_at, status) values (3, 'run', '2026-01-01', 'ok')")
+        conn.execute("update runs set parent_run = 3 where id = 2")
+        conn.execute("drop index idx_documents_deleted_run")
+        for column in ("documents_withdrawn", "withdrawals_not_stored", "withdrawals_other_version",
+                       "withdrawals_already_withdrawn"):
+            conn.execute(f"alter table runs drop column {column}")
+        conn.execute("delete from _sqlite_migrations where name = 'm018_run_withdrawals'")
+    conn.close()
+    db = open_db(db_path)
+    assert db.execute("select id, documents_withdrawn, withdrawals_not_stored, withdrawals_other_version, "
+                      "withdrawals_already_withdrawn from runs order by id").fetchall() == [
+        (1, 0, None, None, None), (2, 1, None, None, None), (3, 1, None, None, None)]
+    text = run("runs", "--db", db_path).output
+    assert "withdrawals skipped" not in text and re.search(r"^ +2 .* withdrawn 1 errors 0", text, re.MULTILINE), text
