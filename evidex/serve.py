@@ -412,8 +412,13 @@ def serve(db_path: str, port: int, host: str, immutable: bool, legacy_writable: 
         where = f"http://{host}:{port}/" if port else f"a free port of {host} (Datasette names it below)"
         click.echo(f"evidex serve: {path} (read-only, {'immutable' if immutable else 'live'}) on {where}", err=True)
         sys.stdout.flush()
+        import datasette.handle_exception
         from datasette.plugins import pm as datasette_pm
 
+        # With rich installed (spaCy brings it), Datasette prints every 404 and every rejected SQL
+        # statement as a full traceback with locals; the access log line says enough. A real
+        # server error (500) still gets its plain traceback.
+        datasette.handle_exception.rich = None
         if datasette_pm.get_plugin("evidex-links") is None:
             datasette_pm.register(datasette_plugin(), name="evidex-links")
         datasette_serve.main(args, prog_name="evidex serve", standalone_mode=True)
