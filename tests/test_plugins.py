@@ -391,6 +391,16 @@ FORGING_PLUGIN = """
                 "offsets": Claim(category="demo", sentence=doc.text, field=field, start=-5, end=10**6),
                 "field": Mention(category="demo", entity="x", field="body", start=0, end=1, text="x"),
                 "type": "a string",
+                "entities": Claim(category="demo", sentence=doc.text, field=field, start=0, end=n, entities="STING1"),
+                "subject": Claim(category="demo", sentence=doc.text, field=field, start=0, end=n, subject=5),
+                "negated": Claim(category="demo", sentence=doc.text, field=field, start=0, end=n, negated="no"),
+                "cues": Claim(category="demo", sentence=doc.text, field=field, start=0, end=n, hedge_cues=[None]),
+                "float offset": Claim(category="demo", sentence=doc.text, field=field, start=0.5, end=n),
+                "text confidence": Claim(category="demo", sentence=doc.text, field=field, start=0, end=n,
+                                         confidence="0.9"),
+                "sentence": Claim(category="demo", sentence="IFN cured every cancer.", field=field, start=0, end=n),
+                "mention text": Mention(category="demo", entity="x", field=field, start=0, end=6, text="STING1"),
+                "mention entity": Mention(category="demo", entity=None, field=field, start=0, end=6, text=doc.text[:6]),
             }}["{problem}"]
             yield Claim(category="demo", sentence=doc.text, field=field, start=0, end=n)
             yield bad
@@ -408,6 +418,15 @@ FORGING_PLUGIN = """
     ("offsets", "outside the abstract it was given"),
     ("field", "body[0:1], outside the abstract"),
     ("type", "neither a Claim nor a Mention"),
+    ("entities", "whose entities is 'STING1', not a list of texts"),
+    ("subject", "whose subject is 5, not text or None"),
+    ("negated", "whose negated is 'no', not True or False"),
+    ("cues", "whose hedge_cues is [None], not a list of texts"),
+    ("float offset", "whose start is 0.5, not a whole number"),
+    ("text confidence", "whose confidence is '0.9', not a number"),
+    ("sentence", "whose sentence 'IFN cured every cancer.' is not the text at abstract[0:18]"),
+    ("mention text", "whose text 'STING1' is not the text at abstract[0:6]"),
+    ("mention entity", "whose entity is None, not non-empty text"),
 ])
 def test_what_a_plugin_yields_is_checked_before_it_is_stored(fresh, tmp_path, problem, message):
     "A claim under another plugin's category, off the text or with an unknown direction is an error, not evidence."
