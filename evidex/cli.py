@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 import click
+from click.exceptions import NoArgsIsHelpError
 
 from . import __version__, get_extractors, get_sources
 from .errors import EvidexError, LockedError, SourceError, UsageError
@@ -29,8 +30,26 @@ from .plugins import load_plugins, pm
 from .seed import add_commands, current_baseline, link_after_run
 
 
+class OneLineUsageError(click.ClickException):
+    "A click usage error (a directory given as a file, a misspelt option) as one line: no usage block."
+
+    exit_code = 2
+
+    def __init__(self, ex: click.UsageError) -> None:
+        where = ex.ctx.command_path if ex.ctx else "evidex"
+        super().__init__(f"{ex.format_message()} (see {where} --help)")
+
+
 class EvidexGroup(click.Group):
     "A click group that turns EvidexError into a one-line message and its exit code."
+
+    def parse_args(self, ctx, args):
+        try:
+            return super().parse_args(ctx, args)
+        except NoArgsIsHelpError:  # bare `evidex`: the help is what was asked for
+            raise
+        except click.UsageError as ex:
+            raise OneLineUsageError(ex) from None
 
     def invoke(self, ctx):
         from .run import EXIT_INTERRUPTED, sigterm_as_interrupt
@@ -39,6 +58,10 @@ class EvidexGroup(click.Group):
             # A scheduler's SIGTERM unwinds like Ctrl-C: transactions roll back, run rows close.
             with sigterm_as_interrupt():
                 return super().invoke(ctx)
+        except NoArgsIsHelpError:  # bare `evidex seed`: the help is what was asked for
+            raise
+        except click.UsageError as ex:  # a subcommand's arguments, or a check in its body
+            raise OneLineUsageError(ex) from None
         except EvidexError as ex:
             click.echo(f"Error: {ex}", err=True)
             ctx.exit(ex.exit_code)

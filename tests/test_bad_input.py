@@ -470,3 +470,28 @@ def test_extract_output_dash_is_utf8_whatever_the_locale(tmp_path, encoding):
                              capture_output=True, env=env)
     assert to_file.returncode == 0, to_file.stderr
     assert "\u03b2" in out.read_text(encoding="utf-8") and proc.stdout == out.read_bytes()
+
+
+@pytest.mark.parametrize("args,problem", [
+    (["ingest", "--db", "{db}", "{dir}"], "File '{dir}' is a directory. (see cli ingest --help)"),
+    (["runs", "--db", "{dir}"], "File '{dir}' is a directory. (see cli runs --help)"),
+    (["seed", "status", "--db", "{dir}"], "File '{dir}' is a directory. (see cli seed status --help)"),
+    (["report", "--db", "{db}", "--output", "{dir}"], "File '{dir}' is a directory. (see cli report --help)"),
+    (["extract", "--input", "{dir}", "--output", "-"], "File '{dir}' is a directory. (see cli extract --help)"),
+    (["ingest", "--db", "{db}", "--limt", "5"], "No such option '--limt'"),
+    (["ingest", "--db", "{db}", "{db}", "--source", "pubmed"], "give FILES or --source, not both (see cli ingest"),
+    (["nosuch"], "No such command 'nosuch'. (see cli --help)"),
+])
+def test_a_usage_error_is_one_line_without_the_usage_block(args, problem, tmp_path, monkeypatch):
+    "A directory where a file belongs, or a misspelt option, is one line naming it, exit 2, nothing written."
+    db = tmp_path / "e.db"
+    code, err = invoke([a.format(db=db, dir=tmp_path) for a in args], monkeypatch)  # CliRunner's program: cli
+    assert code == 2, err
+    assert problem.format(dir=tmp_path) in one_line_error(err) and one_line_error(err).startswith("Error: ")
+    assert not db.exists()
+
+
+def test_bare_commands_still_print_their_help(monkeypatch):
+    for args in ([], ["seed"]):
+        result = CliRunner().invoke(cli, args, prog_name="evidex")
+        assert "Usage: evidex" in result.output and "Commands:" in result.output and "Error" not in result.output
