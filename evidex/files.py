@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import difflib
 import functools
 import gzip
@@ -154,6 +155,11 @@ def document_from_json(obj: dict, where: str) -> Document:
         value = (kwargs.get(name) or "").strip() or None
         if value is not None and not ISO_DATE.fullmatch(value):
             raise InputError(f"{where}: {name!r} must be YYYY, YYYY-MM or YYYY-MM-DD, not {value!r}")
+        if value is not None and len(value) == 10:
+            try:
+                datetime.date.fromisoformat(value)
+            except ValueError:  # 2024-02-30 has the form but names no day
+                raise InputError(f"{where}: {name!r} {value!r} is not a day of the calendar") from None
         kwargs[name] = value
     if kwargs.get("year") is None and kwargs["pub_date"]:
         kwargs["year"] = int(kwargs["pub_date"][:4])  # as a PubMed record's year is its PubDate's
