@@ -320,3 +320,20 @@ def test_a_missing_page_or_bad_sql_logs_one_line_not_a_traceback(db, server):
     assert (missing.status_code, bad_sql.status_code, not_select.status_code) == (404, 400, 400)
     text = log.read_bytes()[start:].decode()
     assert "/no-such-database" in text and "Traceback" not in text, text[-2000:]
+
+
+@pytest.mark.parametrize("where", ["busy port", "unknown host"])
+def test_an_address_it_cannot_listen_on_is_one_line_and_exit_2(db, where):
+    "uvicorn would log the bind error among its start-up lines and exit 3, which means 'locked' to evidex users."
+    import socket
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        host = "127.0.0.1" if where == "busy port" else "no-such-host.invalid"
+        result = subprocess.run([*EVIDEX, "serve", "--db", str(db), "--host", host, "--port", str(port)],
+                                capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert result.returncode == 2, result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"Error: cannot listen on {host}:{port}: "), line
