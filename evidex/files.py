@@ -185,6 +185,11 @@ def _check_nested(kwargs: dict, where: str) -> None:
                 and all(isinstance(section.get(k), (str, type(None))) for k in ("label", "category"))):
             raise InputError(f"{where}: 'sections' must be a list of objects with start <= end (character "
                              f"offsets in the abstract) and a label, not {section!r}"[:300])
+        abstract = kwargs.get("abstract") or ""
+        # Without an abstract the record only adds metadata to a stored paper, whose text it cannot see.
+        if abstract and section["end"] > len(abstract):
+            raise InputError(f"{where}: a section ends at {section['end']}, past the end of the abstract "
+                             f"({len(abstract)} characters)")
 
 
 # Other tools' names for the text fields (Europe PMC's abstractText, PubMed's ArticleTitle).
