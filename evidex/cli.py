@@ -577,8 +577,9 @@ def runs(db_path, limit, as_json, receipt):
         )
         for entry in row["ledger"]:
             click.echo(
+                # expected is unknown (None) when the count itself failed: "?" is what a reader needs.
                 f"       ledger {entry['window_start'] or ''}..{entry['window_end'] or ''} expected "
-                f"{entry['expected']} fetched {entry['fetched']} parsed {entry['parsed']} stored "
+                f"{'?' if entry['expected'] is None else entry['expected']} fetched {entry['fetched']} parsed {entry['parsed']} stored "
                 f"{entry['stored']} skipped {entry['skipped']} failed {entry['failed']} [{entry['status']}]"
             )
         for error in row["error_samples"][:3]:

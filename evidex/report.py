@@ -184,7 +184,8 @@ def render(data: dict[str, Any], db_name: str) -> str:
             '<h2 id="runs">Last runs</h2>']
     run_rows = []
     for run in data["runs"]:
-        ledger = "; ".join(f"{e['window_start'] or ''}..{e['window_end'] or ''}: expected {e['expected']}, "
+        ledger = "; ".join(f"{e['window_start'] or ''}..{e['window_end'] or ''}: expected "
+                           f"{'?' if e['expected'] is None else e['expected']}, "
                            f"stored {e['stored']}, skipped {e['skipped']}, failed {e['failed']} [{e['status']}]"
                            for e in run["ledger"])
         if not ledger:
