@@ -20,7 +20,7 @@ from click.exceptions import NoArgsIsHelpError
 from . import __version__, get_extractors, get_sources
 from .errors import EvidexError, LockedError, SourceError, UsageError
 from .fetch import fetch_query, latest_today
-from .files import read_file
+from .files import read_file, refuse_overwriting
 from .models import Claim, Deletion, Document, Mention
 from . import db as store
 from .ingest import Counts, Extraction, extract_stored, store_records
@@ -408,6 +408,8 @@ def extract(db_path, input_path, output, only, everything, mentions, workers, pl
     """
     if bool(input_path) != bool(output):
         raise click.UsageError("--input and --output go together")
+    if input_path:
+        refuse_overwriting(output, input_path, f"the --input file {input_path}")
     extractors = _extractors(plugins_dir, only)
     extraction = _extraction(extractors, workers, only)
     if input_path:

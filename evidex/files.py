@@ -8,6 +8,7 @@ import functools
 import gzip
 import io
 import json
+import os
 import re
 import zlib
 from collections.abc import Callable, Iterator
@@ -15,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, cast
 
-from .errors import InputError
+from .errors import InputError, UsageError
 from .models import ISO_DATE, Deletion, Document
 
 JSONL_FIELDS = set(Document.__dataclass_fields__)
@@ -339,3 +340,21 @@ def read_file(path: str | Path, digest: Any = None) -> Iterator[Document | Delet
                 yield from _iter_jsonl(f, path)
             else:
                 yield from iter_pubmed_xml(f, str(path))
+
+
+def refuse_overwriting(output: str | Path, keep: str | Path, what: str) -> None:
+    """Refuse an output path that is keep (through a link, or a SQLite database's -wal, -shm or .lock).
+
+    Writing it would replace what the command reads: the documents of --input, or the database.
+    """
+    if str(output) in ("-", ""):
+        return
+    out = Path(os.path.realpath(output))
+    keep = Path(os.path.realpath(keep))
+    names = {keep} | {keep.with_name(keep.name + suffix) for suffix in ("-wal", "-shm", "-journal", ".lock")}
+    try:
+        same = out in names or (out.exists() and keep.exists() and os.path.samefile(out, keep))  # a hard link
+    except OSError:
+        same = False
+    if same:
+        raise UsageError(f"--output {output} is {what}; writing it would destroy it")

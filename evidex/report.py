@@ -212,10 +212,12 @@ def report(db_path: str, output: str, open_browser: bool) -> None:
     Example: evidex report --db evidex.db --output report.html --open
     """
     from .db import open_db, read_only_uri
+    from .files import refuse_overwriting
 
     path = Path(db_path)
     if not path.is_file():
         raise UsageError(f"database {path} does not exist")
+    refuse_overwriting(output, path, f"the database {db_path}")
     # Applies migrations (the views the report reads) where it may write; else checks none is due.
     open_db(path, create=False, read_only=True).conn.close()
     conn = sqlite3.connect(read_only_uri(path), uri=True)

@@ -495,3 +495,39 @@ def test_bare_commands_still_print_their_help(monkeypatch):
     for args in ([], ["seed"]):
         result = CliRunner().invoke(cli, args, prog_name="evidex")
         assert "Usage: evidex" in result.output and "Commands:" in result.output and "Error" not in result.output
+
+
+@pytest.mark.parametrize("target", ["same", "hard link", "symlink", "wal"])
+def test_report_never_writes_over_its_database(target, tmp_path, monkeypatch):
+    "report --output evidex.db (a slip of the keyboard) replaced the database with HTML."
+    db = tmp_path / "e.db"
+    docs = tmp_path / "d.jsonl"
+    docs.write_text(json.dumps({"pmid": "1", "title": "IFN-beta restrains melanoma", "abstract": "Type I IFN helps."}) + "\n")
+    code, err = invoke(["ingest", "--db", str(db), "--no-extract", str(docs)], monkeypatch)
+    assert code == 0, err
+    output = {"same": db, "hard link": tmp_path / "hard.db", "symlink": tmp_path / "soft.db",
+              "wal": tmp_path / "e.db-wal"}[target]
+    if target == "hard link":
+        os.link(db, output)
+    elif target == "symlink":
+        output.symlink_to(db)
+    wal = tmp_path / "e.db-wal"
+    before = (db.read_bytes(), wal.read_bytes() if wal.exists() else None)
+    code, err = invoke(["report", "--db", str(db), "--output", str(output)], monkeypatch)
+    assert code == 2 and "writing it would destroy it" in one_line_error(err)
+    assert (db.read_bytes(), wal.read_bytes() if wal.exists() else None) == before
+
+
+@pytest.mark.parametrize("target", ["same", "relative", "symlink"])
+def test_offline_extract_never_writes_over_its_input(target, tmp_path, monkeypatch):
+    "extract --input docs.jsonl --output docs.jsonl replaced the documents with their claims."
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text(json.dumps({"pmid": "1", "title": "IFN-beta restrains melanoma", "abstract": "Type I IFN helps."}) + "\n")
+    before = docs.read_bytes()
+    monkeypatch.chdir(tmp_path)
+    output = {"same": str(docs), "relative": "./docs.jsonl", "symlink": str(tmp_path / "link.jsonl")}[target]
+    if target == "symlink":
+        (tmp_path / "link.jsonl").symlink_to(docs)
+    code, err = invoke(["extract", "--input", str(docs), "--output", output], monkeypatch)
+    assert code == 2 and "is the --input file" in one_line_error(err)
+    assert docs.read_bytes() == before
