@@ -8,6 +8,7 @@ import datetime
 import hashlib
 import io
 import json
+import logging
 import os
 import sqlite3
 import sys
@@ -40,6 +41,13 @@ class OneLineUsageError(click.ClickException):
         super().__init__(f"{ex.format_message()} (see {where} --help)")
 
 
+def _logs_json(ex: click.UsageError) -> bool:
+    "Whether the usage error is of `evidex run --log-json`, whose every line must be JSON."
+    if ex.ctx is None or ex.ctx.command.name != "run":
+        return False
+    return bool(ex.ctx.params.get("log_json")) or "--log-json" in sys.argv[1:]
+
+
 class EvidexGroup(click.Group):
     "A click group that turns EvidexError into a one-line message and its exit code."
 
@@ -61,6 +69,13 @@ class EvidexGroup(click.Group):
         except NoArgsIsHelpError:  # bare `evidex seed`: the help is what was asked for
             raise
         except click.UsageError as ex:  # a subcommand's arguments, or a check in its body
+            if _logs_json(ex):
+                # `run --log-json` under a scheduler: a bad EVIDEX_WORKERS is a JSON line like any error.
+                from . import logs
+
+                logs.event(logs.setup(json_lines=True), "run.error", OneLineUsageError(ex).message, logging.ERROR,
+                           exit_code=OneLineUsageError.exit_code, error="UsageError")
+                ctx.exit(OneLineUsageError.exit_code)
             raise OneLineUsageError(ex) from None
         except EvidexError as ex:
             click.echo(f"Error: {ex}", err=True)

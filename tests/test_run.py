@@ -524,3 +524,17 @@ def test_claims_a_run_brings_back_are_counted_as_restored_not_as_nothing(env, tm
         assert f"0 new documents, 0 new claims, {first} restored" in fetch.output
     finally:
         reset()
+
+
+@pytest.mark.parametrize("args, env", [(["--workers", "0", "--log-json"], {}), (["--log-json"], {"EVIDEX_WORKERS": "two"})])
+def test_a_bad_worker_count_under_log_json_is_a_json_line(tmp_path, args, env):
+    "A scheduler reading --log-json output (journalctl | jq) must not meet a plain-text usage error."
+    db_path = tmp_path / "e.db"
+    result = subprocess.run([sys.executable, "-m", "evidex", "run", "--config", str(ROOT / "corpora" / "evidex.toml"),
+                             "--db", str(db_path), *args], capture_output=True, text=True, timeout=120,
+                            env={**os.environ, **env})
+    assert result.returncode == 2, result.stderr
+    [line] = result.stderr.strip().splitlines()
+    record = json.loads(line)
+    assert record["event"] == "run.error" and record["exit_code"] == 2 and "--workers" in record["message"]
+    assert not db_path.exists()
