@@ -589,3 +589,35 @@ def test_a_plugins_dir_module_named_in_evidex_load_plugins_is_no_error(fresh, tm
     write_plugin(tmp_path, "words", EXTRACTOR_PLUGIN.format(name="words", word="cancer"))
     monkeypatch.setenv("EVIDEX_LOAD_PLUGINS", "ifn,words")
     assert {"ifn", "words"} <= set(get_extractors(str(tmp_path)))
+
+
+@pytest.mark.parametrize("attributes, problem", [
+    ("name = None", "name is None, not a non-empty string"),
+    ("name = ''", "name is '', not a non-empty string"),
+    ("name = 'odd'\n    version = 1.5", "version is 1.5, not a non-empty string"),
+    ("name = 'odd'\n    categories = 'ifn'", "categories is 'ifn', not a tuple of category names"),
+])
+def test_an_extractor_with_a_bad_name_version_or_categories_is_one_line(fresh, tmp_path, attributes, problem):
+    "name=None was a TypeError traceback from sorting the extractors; categories='ifn' let 'if' pass as a category."
+    plugins = tmp_path / "plugins"
+    write_plugin(plugins, "odd", f"""
+        from evidex import Extractor, hookimpl
+
+        class Odd(Extractor):
+            {attributes.replace(chr(10) + '    ', chr(10) + '            ')}
+
+            def extract(self, document, field, doc):
+                return []
+
+        @hookimpl
+        def register_extractors(register):
+            register(Odd())
+    """)
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text(json.dumps({"pmid": "1", "title": "", "abstract": "Cancer cells grew."}) + "\n")
+    db_path = tmp_path / "e.db"
+    result = CliRunner().invoke(cli, ["ingest", "--db", str(db_path), "--plugins-dir", str(plugins), str(docs)],
+                                env={"EVIDEX_LOAD_PLUGINS": ""})
+    assert result.exit_code == 2, result.output
+    [line] = result.output.strip().splitlines()
+    assert line == f"Error: plugin 'odd' registered an extractor whose {problem}"
