@@ -621,3 +621,33 @@ def test_an_extractor_with_a_bad_name_version_or_categories_is_one_line(fresh, t
     assert result.exit_code == 2, result.output
     [line] = result.output.strip().splitlines()
     assert line == f"Error: plugin 'odd' registered an extractor whose {problem}"
+
+
+def test_an_extractor_whose_data_file_is_missing_is_one_line(fresh, tmp_path):
+    "A data file left out of a package was a FileNotFoundError traceback (exit 1) when the run hashed it."
+    plugins = tmp_path / "plugins"
+    write_plugin(plugins, "lexical", f"""
+        from pathlib import Path
+
+        from evidex import Extractor, hookimpl
+
+        class Lexical(Extractor):
+            name = "lexical"
+            data_files = (Path({str(tmp_path / "missing.jsonl")!r}),)
+
+            def extract(self, document, field, doc):
+                return []
+
+        @hookimpl
+        def register_extractors(register):
+            register(Lexical())
+    """)
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text(json.dumps({"pmid": "1", "title": "", "abstract": "Cancer cells grew."}) + "\n")
+    for args in (["ingest", "--db", str(tmp_path / "e.db"), str(docs)],
+                 ["extract", "--input", str(docs), "--output", str(tmp_path / "claims.jsonl")]):
+        result = CliRunner().invoke(cli, [*args, "--plugins-dir", str(plugins)], env={"EVIDEX_LOAD_PLUGINS": ""})
+        assert result.exit_code == 2, result.output
+        [line] = result.output.strip().splitlines()
+        assert line == f"Error: extractor 'lexical' cannot read its data file {tmp_path / 'missing.jsonl'}: No such file or directory"
+    assert not (tmp_path / "claims.jsonl").exists()
