@@ -26,6 +26,7 @@ from .models import Claim, Deletion, Document, Mention
 from . import db as store
 from .ingest import Counts, Extraction, extract_stored, store_records
 from .pipeline import ExtractionError
+from .options import WorkerCount
 from .lock import RunLock
 from .plugins import load_plugins, pm
 from .seed import add_commands, current_baseline, link_after_run
@@ -110,16 +111,6 @@ plugins_dir_option = click.option(
     envvar="EVIDEX_PLUGINS_DIR",
     help="Directory of one-off plugin .py files to load",
 )
-
-
-class WorkerCount(click.IntRange):
-    "A process count of 1 or more; a bad value from the environment names EVIDEX_WORKERS."
-
-    def fail(self, message, param=None, ctx=None):
-        if ctx is not None and param is not None and \
-                ctx.get_parameter_source(param.name) is click.core.ParameterSource.ENVIRONMENT:
-            message = f"(from EVIDEX_WORKERS) {message}"
-        super().fail(message, param, ctx)
 
 
 workers_option = click.option(

@@ -210,6 +210,10 @@ def test_a_bad_worker_count_is_a_usage_error(eval_docs, tmp_path, args, env, pro
     result = invoke("extract", "--input", str(eval_docs), "--output", str(tmp_path / "o.jsonl"), *args, env=env)
     assert result.exit_code == 2 and problem in result.output
     assert not (tmp_path / "o.jsonl").exists() or (tmp_path / "o.jsonl").read_text() == ""
+    # The scheduled job names the variable too: a unit file's EVIDEX_WORKERS is where to look.
+    config = Path(__file__).resolve().parent.parent / "corpora" / "evidex.toml"
+    result = invoke("run", "--config", str(config), "--db", str(tmp_path / "e.db"), *args, env=env)
+    assert result.exit_code == 2 and problem in result.output and not (tmp_path / "e.db").exists()
 
 
 def _children(pid: int) -> list[int]:
