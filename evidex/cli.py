@@ -27,7 +27,6 @@ from . import db as store
 from .ingest import Counts, Extraction, extract_stored, store_records
 from .pipeline import ExtractionError
 from .options import WorkerCount
-from .lock import RunLock
 from .plugins import load_plugins, pm
 from .seed import add_commands, current_baseline, link_after_run
 
@@ -146,8 +145,7 @@ def _extraction(extractors, workers: int, only=()) -> Extraction:
 
 def _lock(db_path) -> None:
     "Hold the database's run lock until the command ends: one writer at a time (exit 3 if taken)."
-    store.check_db_path(Path(db_path))
-    click.get_current_context().with_resource(RunLock(db_path))
+    click.get_current_context().with_resource(store.run_lock(db_path))
 
 
 def _report_plugin_failures(db, run_id) -> int:
@@ -195,7 +193,7 @@ def _finish(db, run_id, counts: Counts, load_failures: int, command: str) -> Non
         f"run {run_id} {command}: {counts.documents_seen} documents ({counts.documents_new} new, "
         f"{counts.documents_changed} changed"
         + (f", {counts.documents_deleted} deleted" if counts.documents_deleted else "")
-        + f"), {counts.claims_new} new claims, "
+        + f"){counts.withdrawals_skipped()}, {counts.claims_new} new claims, "
         + _restored(counts.claims_restored)
         + f"{counts.claims_superseded} superseded, {len(counts.errors) + load_failures + link_failed} errors",
         err=True,
@@ -517,9 +515,18 @@ def _descriptor(path: str) -> int | None:
 
 def _extract_offline(input_path, output, extraction: Extraction, mentions) -> None:
     errors: list[ExtractionError] = []
-    documents = (r for r in read_file(input_path) if isinstance(r, Document))
+    withdrawn = 0
+
+    def documents():
+        nonlocal withdrawn
+        for record in read_file(input_path):
+            if isinstance(record, Document):
+                yield record
+            else:  # a withdrawal (DeleteCitation, "deleted": true) asserts nothing: counted, not extracted
+                withdrawn += 1
+
     n_docs = n_claims = 0
-    for document, items in extraction.extract(documents, errors.append):
+    for document, items in extraction.extract(documents(), errors.append):
         n_docs += 1
         for item in items:
             if isinstance(item, Claim):
@@ -531,7 +538,8 @@ def _extract_offline(input_path, output, extraction: Extraction, mentions) -> No
                         "start": item.start, "end": item.end, "plugin": item.plugin}
                 output.write(json.dumps(line, ensure_ascii=False) + "\n")
     output.write("")  # the file exists afterwards even when nothing was found
-    click.echo(f"{n_docs} documents, {n_claims} claims", err=True)
+    click.echo(f"{n_docs} documents, {n_claims} claims"
+               + (f", {withdrawn} withdrawn records skipped" if withdrawn else ""), err=True)
     from .plugins import state
 
     # A plugin that failed to import must not pass for one that found nothing.

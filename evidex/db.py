@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
@@ -9,7 +10,7 @@ import re
 import sqlite3
 import tempfile
 import urllib.parse
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,66 @@ def check_db_path(path: Path) -> None:
             # Read-write and closed at once: the last connection to a WAL file removes its
             # -wal and -shm (a read-only one would leave them behind).
             conn.close()
+
+
+@contextlib.contextmanager
+def run_lock(db_path: str | os.PathLike) -> Iterator[None]:
+    """Hold the database's run lock for a command (exit 3 if taken), after refusing an unusable path.
+
+    A command that ends having stored nothing (a refusal: bad config or input, a plugin that cannot
+    set up, a bad seed) leaves the directory as it found it: the lock file it created is removed,
+    and so is a database it created that holds no run and no seed baseline. Once it has stored
+    something, the lock file stays, as after every run (lock.RunLock).
+    """
+    from .lock import RunLock
+
+    path = Path(db_path)
+    check_db_path(path)
+    existed = path.exists()
+    lock = RunLock(path)
+    lock.acquire()
+    before: Any = None
+    try:
+        # Under the lock: no other evidex process stores anything until it is released.
+        before = _stored_state(path) if existed and lock.created else None
+    except sqlite3.Error:
+        before = "unreadable"  # never equal to a state read later: the lock file stays
+    try:
+        yield
+    finally:
+        try:
+            if existed:
+                untouched = lock.created and _stored_state(path) == before
+            else:
+                after = _stored_state(path)
+                untouched = after is None or after[1:] == (None, 0)
+        except sqlite3.Error:
+            untouched = False  # unreadable now: keep what is there
+        if untouched and not existed:
+            # The command's own connection may still be open: SQLite leaves nothing behind when
+            # it closes on files removed beneath it.
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(f"{path}{suffix}")
+        lock.release(discard=untouched and lock.created)
+
+
+def _stored_state(path: Path) -> tuple[int | None, int | None, int] | None:
+    "What a command changes when it stores anything (migrations applied, last run, baselines); None: no file."
+    if not path.exists():
+        return None
+    conn = sqlite3.connect(str(path), timeout=1, isolation_level=None)
+    try:
+        tables = {r[0] for r in conn.execute("select name from sqlite_master where type = 'table'")}
+
+        def value(table: str, sql: str) -> Any:
+            return conn.execute(sql).fetchone()[0] if table in tables else None
+
+        return (value("_sqlite_migrations", "select count(*) from _sqlite_migrations"),
+                value("runs", "select max(id) from runs"),
+                value("baselines", "select count(*) from baselines") or 0)
+    finally:
+        conn.close()  # read-write and closed: the last connection to close removes the -wal and -shm
 
 
 def _check_path(path: Path) -> bool:
@@ -506,27 +567,46 @@ def save_document(db: Database, document: Document, run_id: int) -> str:
     return status
 
 
-def mark_deleted(db: Database, deletion: Deletion, run_id: int) -> bool:
-    """Mark a withdrawn record as deleted (kept, never dropped); True if it was stored.
+# What a withdrawal did (db.mark_deleted): withdrew a stored paper, stored the paper it carried as
+# withdrawn, or nothing, as it names no stored paper or another version of the stored one.
+WITHDRAWN, STORED_WITHDRAWN, NOT_STORED, OTHER_VERSION = "withdrawn", "stored withdrawn", "not stored", "other version"
 
-    By its PMID; a record without one (deletion.document) is found as saving it would find it: its
-    id may name another paper (another PMID or DOI), its copy then stored under a prefixed id.
+
+def mark_deleted(db: Database, deletion: Deletion, run_id: int) -> str:
+    """Mark a withdrawn record as deleted (kept, never dropped); return what it did (WITHDRAWN, ...).
+
+    By its PMID; a JSON Lines record (deletion.document) is found as saving it would find it: its id
+    may name another paper (another PMID or DOI), its copy then stored under a prefixed id. A record
+    that carries its paper (text or metadata) and names none stored is stored, withdrawn; one that
+    only names a paper (a DeleteCitation) stores nothing. With a version, only that version of the
+    citation is withdrawn (a stored record without one is version 1, as PubMed's DTD reads a PMID).
+    Call inside a transaction.
     """
     document = deletion.document
     if document is None:
         row = db.execute("select doc_id from document_ids where scheme = 'pmid' and value = ?",
                          [deletion.pmid]).fetchone()
+        doc_id = row[0] if row else None
     else:
         doc_id, id_taken = find_existing(db, document, document_keys(document))
         if doc_id is None and id_taken:
             doc_id = _known_id(db, prefixed_id(document))
             doc_id = None if doc_id and _conflicts(db, document, doc_id) else doc_id
-        row = (doc_id,) if doc_id else None
-    if not row:
-        return False
+    outcome = WITHDRAWN
+    if doc_id is None:
+        if document is None or not document.says_more_than_ids():
+            return NOT_STORED
+        # An export re-imported: the withdrawn paper is kept as it would be had it been seen
+        # before its withdrawal (its text, metadata and ids), and never extracted.
+        save_document(db, document, run_id)
+        doc_id, outcome = document.id, STORED_WITHDRAWN
+    elif deletion.version is not None:
+        stored = db.execute("select pmid_version from documents where id = ?", [doc_id]).fetchone()[0]
+        if (stored or 1) != deletion.version:
+            return OTHER_VERSION
     db.execute("update documents set deleted = 1, deleted_run = coalesce(deleted_run, ?), last_seen_run = ? "
-               "where id = ?", [run_id, run_id, row[0]])
-    return True
+               "where id = ?", [run_id, run_id, doc_id])
+    return outcome
 
 
 def _known_id(db: Database, doc_id: str) -> str | None:

@@ -275,7 +275,8 @@ def _iter_jsonl(f: IO[bytes], path: Path) -> Iterator[Document | Deletion]:
         if document.deleted:
             # "deleted": true withdraws the record, as a PubMed DeleteCitation does: stored as a
             # new paper with no text, it would erase the stored one's text and hide the withdrawal.
-            yield Deletion(document.pmid) if document.pmid else Deletion(document.id, document)
+            # With a pmid_version it withdraws that version only, as a DeleteCitation's Version does.
+            yield Deletion(document.pmid or document.id, document, version=document.pmid_version)
             continue
         yield document
 

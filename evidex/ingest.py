@@ -25,6 +25,9 @@ class Counts:
     documents_new: int = 0
     documents_changed: int = 0
     documents_deleted: int = 0
+    # Withdrawals that changed nothing: of no stored paper, or of another version of the stored one.
+    withdrawals_not_stored: int = 0
+    withdrawals_other_version: int = 0
     claims_new: int = 0
     claims_superseded: int = 0
     # Not a runs column: claim_gaps holds one row per restoration (db.claims_restored reads it).
@@ -33,6 +36,24 @@ class Counts:
 
     def as_run_fields(self) -> dict[str, int]:
         return {name: getattr(self, name) for name in RUN_FIELDS}
+
+    def add_withdrawal(self, outcome: str) -> None:
+        "Count what one withdrawal did (db.mark_deleted's outcome)."
+        if outcome == store.STORED_WITHDRAWN:  # a paper read, new, and withdrawn
+            self.documents_seen += 1
+            self.documents_new += 1
+        if outcome in (store.WITHDRAWN, store.STORED_WITHDRAWN):
+            self.documents_deleted += 1
+        elif outcome == store.NOT_STORED:
+            self.withdrawals_not_stored += 1
+        else:
+            self.withdrawals_other_version += 1
+
+    def withdrawals_skipped(self) -> str:
+        "', withdrawals skipped: ...' for a summary line, or nothing: withdrawals that changed nothing."
+        parts = [f"{n} of {what}" for n, what in ((self.withdrawals_not_stored, "no stored paper"),
+                                                   (self.withdrawals_other_version, "another version")) if n]
+        return f", withdrawals skipped: {', '.join(parts)}" if parts else ""
 
 
 class Extraction:
@@ -93,7 +114,7 @@ def store_records(
     def saved() -> Iterator[Document]:
         for record in records:
             if isinstance(record, Deletion):
-                counts.documents_deleted += store.mark_deleted(db, record, run_id)
+                counts.add_withdrawal(store.mark_deleted(db, record, run_id))
                 continue
             counts.documents_seen += 1
             status = store.save_document(db, record, run_id)

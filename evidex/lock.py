@@ -44,41 +44,80 @@ class RunLock:
     """An exclusive flock on `<db>.lock`, held for the life of a run.
 
     The kernel drops a flock when its process dies, however it dies (SIGKILL included), so a
-    crash never leaves a stale lock behind and no PID-file cleanup logic is needed.
+    crash never leaves a stale lock behind and no PID-file cleanup logic is needed. The file stays
+    after a run; a command that stored nothing may remove the file it created (release(discard=True)),
+    which is safe because a process that locked a removed file notices and locks the new one.
     """
 
     def __init__(self, db_path: str | os.PathLike) -> None:
         self.db_path = Path(db_path)
         self.path = lock_path(db_path)
         self.fd: int | None = None
+        self.created = False  # this process created the lock file
 
     def acquire(self) -> None:
         "Take the lock or raise LockedError at once (never wait: schedulers want a fast answer)."
-        try:
-            # os.open fds are non-inheritable (closed at exec); forked children close theirs (above).
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as ex:
-            raise UsageError(f"cannot create lock file {self.path}: {ex.strerror or ex}") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _read_pid(fd)
+        for _ in range(100):
+            fd, created = self._open()
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = _read_pid(fd)
+                os.close(fd)
+                who = f" (pid {holder})" if holder else ""
+                raise LockedError(
+                    f"another evidex run{who} holds the lock on {self.db_path}; "
+                    f"this run did nothing (lock file {self.path})"
+                ) from None
+            if self._still_named(fd):
+                break
+            # The holder removed the file between our open and our flock (it stored nothing, and
+            # left the directory as it found it): this inode locks nothing any more, try again.
             os.close(fd)
-            who = f" (pid {holder})" if holder else ""
-            raise LockedError(
-                f"another evidex run{who} holds the lock on {self.db_path}; "
-                f"this run did nothing (lock file {self.path})"
-            ) from None
+        else:
+            raise LockedError(f"the lock file {self.path} keeps being removed and created; this run did nothing")
         # The PID is only for the message above; the flock itself is what counts.
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
-        self.fd = fd
+        self.fd, self.created = fd, created
         _held.add(fd)
         _held_paths[fd] = self.path
 
-    def release(self) -> None:
-        "Drop the lock; the file stays (unlinking it would let two runs lock different inodes)."
+    def _open(self) -> tuple[int, bool]:
+        "An fd on the lock file, and whether this call created it."
+        while True:
+            try:
+                # os.open fds are non-inheritable (closed at exec); forked children close theirs (above).
+                return os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644), True
+            except FileExistsError:
+                pass
+            except OSError as ex:
+                raise UsageError(f"cannot create lock file {self.path}: {ex.strerror or ex}") from None
+            try:
+                return os.open(self.path, os.O_RDWR), False
+            except FileNotFoundError:
+                continue  # removed since: create it
+            except OSError as ex:
+                raise UsageError(f"cannot open lock file {self.path}: {ex.strerror or ex}") from None
+
+    def _still_named(self, fd: int) -> bool:
+        "Is the locked file still the one the lock path names?"
+        try:
+            named = os.stat(self.path)
+        except FileNotFoundError:
+            return False
+        mine = os.fstat(fd)
+        return (named.st_dev, named.st_ino) == (mine.st_dev, mine.st_ino)
+
+    def release(self, discard: bool = False) -> None:
+        """Drop the lock. The file stays, unless discard: then it is removed first, still locked, so
+        no other process can hold it meanwhile."""
         if self.fd is not None:
+            if discard:
+                try:
+                    os.unlink(self.path)
+                except OSError:
+                    pass  # left as it is: harmless, a run leaves it too
             _held.discard(self.fd)
             _held_paths.pop(self.fd, None)
             fcntl.flock(self.fd, fcntl.LOCK_UN)

@@ -65,6 +65,11 @@ class Document:
     # under the same PMID, never the reverse (db.save_document).
     pmid_version: int | None = None
 
+    def says_more_than_ids(self) -> bool:
+        "Does the record hold text or metadata, not only identifiers (a paper, not just a name for one)?"
+        return any(getattr(self, name) for name in ("title", "abstract", "journal", "pub_date", "year", "entry_date",
+                                                    "language", "pub_types", "sections", "vernacular_title"))
+
     def content_key(self) -> str:
         "Hash of the fields extraction reads: a changed text means re-extraction."
         return content_hash(self.title, self.abstract)
@@ -104,9 +109,13 @@ class Deletion:
     "A withdrawn record: a DeleteCitation of a PubMed update file, or a JSON Lines record marked deleted."
 
     pmid: str  # the withdrawn PMID, or the id of a JSON Lines record that has none
-    # Such a record's own fields: the paper is found as saving the record would find it (its id
-    # may belong to another paper, its copy then stored under another id).
+    # A JSON Lines record's own fields: the paper is found as saving the record would find it (its
+    # id may belong to another paper, its copy then stored under another id), and a record that
+    # carries more than identifiers is the paper itself, stored withdrawn if it was never seen.
     document: Document | None = None
+    # The PMID version withdrawn: PubMed withdraws one version of a versioned citation, so a
+    # stored copy of another version stays. None withdraws whichever version is stored.
+    version: int | None = None
 
 
 @dataclass

@@ -88,7 +88,9 @@ def iter_pubmed_xml(fileobj: IO[bytes], where: str) -> Iterator[Document | Delet
             elif tag == "DeleteCitation":
                 for pmid in elem.iter("PMID"):
                     if (pmid.text or "").strip():
-                        yield Deletion(pmid=pmid.text.strip())
+                        # One version of the citation: the DTD requires Version, and reads a PMID
+                        # without it (older DTDs' default) as version 1.
+                        yield Deletion(pmid=pmid.text.strip(), version=_version(pmid) or 1)
             # Anything else at the top level is not a record; it is dropped like one.
             elem.clear()
             root.clear()  # type: ignore[union-attr]  # drop processed siblings: flat memory
@@ -382,7 +384,11 @@ def _pmid(parent: Element | None, where: str, count: int, kind: str) -> str:
 def _pmid_version(parent: Element | None) -> int | None:
     "The record's own <PMID Version=...> (1 for most; 2 and up for versioned citations), if given."
     # Direct child only, as for the PMID: cited records' PMIDs carry versions of their own.
-    node = parent.find("PMID") if parent is not None else None
+    return _version(parent.find("PMID") if parent is not None else None)
+
+
+def _version(node: Element | None) -> int | None:
+    "A <PMID>'s Version attribute as a number SQLite can store, or None."
     value = (node.get("Version") or "").strip() if node is not None else ""
     # ASCII digits only ("²".isdigit() holds, int() refuses it), and no more than SQLite stores.
     if not (value.isascii() and value.isdigit()) or not 0 < int(value) <= MAX_VERSION:

@@ -19,7 +19,6 @@ from . import logs
 from .errors import ConfigError, EvidexError, IncompleteFetch, SourceError, UsageError
 from .config import DEFAULT_CONFIG, Config, SourceConfig, load_config
 from .ingest import RUN_FIELDS
-from .lock import RunLock
 from .options import WorkerCount
 
 # ---- the run -----------------------------------------------------------------------------------
@@ -136,8 +135,7 @@ class Runner:
 
     def execute(self) -> int:
         "Take the lock first (a second run must fail fast), prepare, then run; return the exit code."
-        store.check_db_path(self.db_path)
-        with RunLock(self.db_path):
+        with store.run_lock(self.db_path):
             try:
                 self.prepare()
                 return self._started()

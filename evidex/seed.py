@@ -670,10 +670,7 @@ def _link_in_a_run(db: Database, command: str, baseline_id: str, ids: list[str],
 
 def _take_lock(db_path: str) -> None:
     "Hold the database's run lock until the command ends, as every writing command does (exit 3 if taken)."
-    from .lock import RunLock
-
-    store.check_db_path(Path(db_path))
-    click.get_current_context().with_resource(RunLock(db_path))
+    click.get_current_context().with_resource(store.run_lock(db_path))
 
 
 @seed.command("status")

@@ -1261,7 +1261,10 @@ REASON_AFTER_RE = re.compile(r"\b(?:because|due\s+to|owing\s+to|for\s+lack\s+of)
 
 CAUSAL_WORDS = frozenset({"lead to", "leads to", "led to", "result in", "caused", "causes", "cause", "induce", "induces",
                           "induced", "produce", "produces", "produced", "give rise to", "gives rise to", "triggered",
-                          "triggers", "trigger", "elicited", "elicits"})
+                          "triggers", "trigger", "elicited", "elicits", "mediated", "mediates", "mediate"})
+# "X mediated growth inhibition" is a cause; "by serotonergically mediated inhibition of" describes a noun.
+CAUSAL_PARTICIPLES = frozenset({"mediated"})
+PARTICIPLE_BEFORE_RE = re.compile(r"\b(?:by|of|in|with|from|for|through|via|the|a|an|its|their)\s+(?:\w+ly\s+)?$", re.IGNORECASE)
 # Up to three words between a cause and its effect: "led to a marked reduction in".
 _EFFECT_MODIFIERS = (r"(?:(?:a|an|the|significant|marked|dramatic|strong|substantial|complete|partial|further|rapid"
                      r"|dose-dependent|time-dependent|\w+ly)\s+){0,3}")
@@ -1370,7 +1373,8 @@ def _triggers(sent: Sentence, subject: Hit | None, start: int) -> tuple[bool, Cu
             if later is not None:
                 strong = later
                 break
-        if word in CAUSAL_WORDS:
+        if word in CAUSAL_WORDS and not (word in CAUSAL_PARTICIPLES and PARTICIPLE_BEFORE_RE.search(
+                text, max(0, c.start - base - 32), c.start - base)):
             # "led to a reduction in", "caused inhibition of": the effect named after the verb carries the sign.
             effect = next((t for t in sent.cues if t.start > c.end), None)
             said = effect.text.lower() if effect is not None else ""
@@ -1486,6 +1490,16 @@ def polarity(sent: Sentence, subject: Hit | None) -> tuple[str, Cue | None, bool
                      and text[c.start - base - 1] in "-‐–" and c.text.lower() in INDUCED_WORDS), None)
         if trig is not None:
             return "up", trig, False
+    if trig is None and subject is not None and not inverted and not (cue_kinds(sent) & {"hedge", "neg"}):
+        # "we observed inhibition of T cell proliferation by irradiation": with no verb, a decrease
+        # of something other than the subject is the relation the sentence states. Hedged or denied
+        # ("inhibition of X may be a strategy", "depletion of X did not affect Y"), it is the means
+        # of what the sentence weighs, not a reported decrease.
+        trig = next((c for c in sent.cues if c.kind == "inv" and c.text.lower() in DECREASE_NOMINALS
+                     and not _inside_other_name(sent, c, subject) and not _after_hyphen(sent, c)
+                     and not _names_subject_after(sent, c, subject)), None)
+        if trig is not None:
+            return "down", trig, False
     if trig is None:
         return "none", None, False
     if strong is None and trig.text.lower() in NEUTRAL_OUTCOMES:
@@ -1527,6 +1541,16 @@ def polarity(sent: Sentence, subject: Hit | None) -> tuple[str, Cue | None, bool
     return direction, trig, flipped
 
 
+def _names_subject_after(sent: Sentence, cue: Cue, subject: Hit) -> bool:
+    "Does the subject's own entity follow this cue ('Ifnar1-deficient mice ... disruption of the Ifnar1 gene')?"
+    # Its own loss states no relation: a knockout confirmed, not a decrease brought about.
+    key = subject.entity or subject.text
+    return any((h.entity or h.text) == key and 0 <= h.start - cue.end <= 5 for h in sent.hits)
+
+
+# Inverter nominals that name an action bringing something down (not a genetic state such as "loss of", "deletion of").
+DECREASE_NOMINALS = frozenset({"inhibition of", "down-regulation of", "downregulation of", "depletion of", "blockade of",
+                               "disruption of", "ablation of"})
 # "diminished in IFNAR1-deficient mice", "enhanced by TP53 silencing": the host or means, right before the subject.
 LOSS_HOST_BEFORE_RE = re.compile(r"\b(?:in|by|after|from|following|upon)\s+(?:the\s+|an?\s+)?$", re.IGNORECASE)
 # Loss cues that can follow the subject's name ("mutant" is not one: KRAS-mutant is a gain).
@@ -1562,7 +1586,10 @@ INCIDENCE_RE = re.compile(r"\d\s*%|\b(?:was|were)\s+(?:observed|reported|noted|s
 # A comparison, or a verb that makes the events the therapy's effect ("resulted in a partial response").
 COMPARISON_RE = re.compile(r"\b(?:more|less|fewer|greater|higher|lower|vs|versus|compared|than|increase[ds]?|decrease[ds]?"
                            r"|result(?:ed|s)?\s+in|led\s+to|leads?\s+to|produced?s?)\b", re.IGNORECASE)
-EFFICACY_BEFORE_RE = re.compile(r"\b(?:effective|efficacious|successful|useful)\s+(?:in|at)\s+$", re.IGNORECASE)
+# "effective in reducing", "an effective strategy for preventing": the benefit is the claim, the verb its means.
+EFFICACY_BEFORE_RE = re.compile(r"\b(?:effective|efficacious|successful|useful)\s+(?:(?:strateg(?:y|ies)|approach(?:es)?|agents?"
+                                r"|drugs?|treatments?|therap(?:y|ies)|means|ways?|tools?|options?)\s+)?(?:in|at|for)\s+$",
+                                re.IGNORECASE)
 INDUCED_WORDS = frozenset({"induced", "triggered", "elicited", "provoked"})
 AS_BEFORE_RE = re.compile(r"\bas\s+$", re.IGNORECASE)  # "as previously observed": one's own result compared
 
@@ -1817,11 +1844,34 @@ RELATIVE_BEFORE_RE = re.compile(r"\b(?:which|that|who)\s+$", re.IGNORECASE)
 COORDINATED_BEFORE_RE = re.compile(r"\band\s+$", re.IGNORECASE)
 
 
+# "had no direct effect", "showed little or no response": "no" before an outcome noun with a word or two
+# between denies it like the listed "no effect"; "patients with no response to X" describes a group.
+NO_OUTCOME_RE = re.compile(r"\b(?:little\s+or\s+)?no\s+(?:(?!(?:more|longer|less|than|other|and|or|but|with)\b)[\w-]+\s+){0,2}?"
+                           r"(?:effects?|responses?|benefits?|activity|improvements?|toxicity|toxicities|side[- ]effects?"
+                           r"|changes?|differences?|impact|influence|increase|decrease|reduction|alteration)\b", re.IGNORECASE)
+NO_GROUP_BEFORE_RE = re.compile(r"\b(?:with|of|for|to|than)\s+$", re.IGNORECASE)
+
+
+def _with_no_outcome_cues(sent: Sentence) -> list[Cue]:
+    "The sentence's cues, plus a negation for each 'no (adjective) outcome' the cue list does not hold."
+    text, base = sent.text, sent.start
+    if "no " not in text.lower():
+        return sent.cues
+    extra = []
+    for m in NO_OUTCOME_RE.finditer(text):
+        at = base + m.start()
+        if NO_GROUP_BEFORE_RE.search(text, max(0, m.start() - 8), m.start()) or any(
+                c.kind in ("neg", "negfalse") and c.start <= at + (m.end() - m.start()) and at <= c.start for c in sent.cues):
+            continue
+        extra.append(Cue("neg", at, base + m.end(), m.group(0)))
+    return sorted(sent.cues + extra, key=lambda c: c.start) if extra else sent.cues
+
+
 def negations(sent: Sentence) -> list[tuple[str, int]]:
     "Negation cues of the sentence, each with where the clause it alone denies begins (-1: the whole sentence)."
     out = []
     text, base = sent.text, sent.start
-    for c in sent.cues:
+    for c in _with_no_outcome_cues(sent):
         if c.kind != "neg":
             continue
         if NEG_GAP_RE.match(text, c.end - base):
@@ -1842,6 +1892,12 @@ def negations(sent: Sentence) -> list[tuple[str, int]]:
         if brk is None:
             # "prevented IFN-β release and did not produce regression": a second verb phrase.
             brk = COORDINATED_BEFORE_RE.search(head, max(0, len(head) - 6))
+        if brk is None and c not in sent.cues and any(t.kind in DIRECTION_KINDS and t.end <= c.start for t in sent.cues):
+            # "X enhanced the lesions, no influence being exerted after Y", "at doses causing no apparent
+            # toxicity, X retarded growth": a found "no (adjective) outcome" after a stated relation denies
+            # only what its own clause names.
+            out.append((c.text, c.start))
+            continue
         if brk is not None and any(t.kind in DIRECTION_KINDS and t.start - base < brk.start() for t in sent.cues):
             # A relation is stated before the break: the cue denies only the clause after it, so
             # only the claims whose subject it names ("..., whereas age was not").
@@ -1859,6 +1915,22 @@ PROPERTY_BEFORE_RE = re.compile(r"\b(?:membrane|action|redox|electrical|electric
                                 r"|\w*toxic|cytolytic|lytic|metastatic|invasive|malignant|proliferative|tumou?rigenic|oncogenic|carcinogenic"
                                 r"|mutagenic|teratogenic|arrhythmogenic|proarrhythmic|emetogenic|epileptogenic|immunogenic|TdP|abuse"
                                 r"|migratory|replicative|clonogenic|differentiation|growth|killing|stem-?cell)\s+$", re.IGNORECASE)
+# "a potentially fatal complication", "a rare but potentially life-threatening side effect": how grave an event
+# named as fact can be, not a doubt about it ("is potentially toxic to neurons" still hedges).
+SEVERITY_AFTER_RE = re.compile(r"\s+(?:serious|fatal|lethal|life-threatening|harmful|toxic|dangerous|devastating|blinding"
+                               r"|disabling|deleterious|hazardous|severe|reversible)\s+(?!(?:to|in|for|if|when|with|by|as"
+                               r"|because|unless|than)\b)[\w-]", re.IGNORECASE)
+# "should be considered", "should be monitored", "should be aware of": advice on what to do, not a doubt
+# ("should reduce relapse", "should be useful" still state an expectation).
+RECOMMENDATION_AFTER_RE = re.compile(r"\s+(?:(?:not|also|always|still|therefore|thus|now|then|first)\s+)?(?:be\s+(?:\w+ly\s+)?"
+                                     r"(?:\w+ed|taken|given|done|undertaken|borne|sought|kept|made|aware|wary|alert|cautious)"
+                                     r"|(?:\w+ly\s+)?(?:consider|remain\s+aware|bear\s+in\s+mind))\b", re.IGNORECASE)
+# "we found that X could induce apoptosis": what X was seen to do (the past of "can"), not a doubt;
+# "results show that X could be effective" still weighs a possibility.
+PAST_ABILITY_BEFORE_RE = re.compile(r"\b(?:showed|shown|show|demonstrated|demonstrate|found|observed|revealed|confirmed)"
+                                    r"(?:\s+(?:here|now|also|further|previously|recently|first))?\s+that\b"
+                                    r"(?:(?!\b(?:but|whereas|while|if|whether|may|might|suggest\w*)\b)[^;])*$", re.IGNORECASE)
+NOT_ABILITY_AFTER_RE = re.compile(r"\s+(?:\w+ly\s+)?(?:be|have|not|potentially|possibly)\b", re.IGNORECASE)
 TRAILING_CLAUSE_RE = re.compile(r",\s*(?:which|that|a\s+\w+\s+that|an?\s+\w+\s+(?:in\s+)?which|and)\b|,\s*$|\band\s+$|;", re.IGNORECASE)
 
 
@@ -1873,6 +1945,13 @@ def hedges(sent: Sentence) -> list[str]:
         if HEDGE_FALSE_AFTER_RE.match(text, c.end - base) or HEDGE_FALSE_BEFORE_RE.search(text[max(0, rel - 6):rel]):
             continue
         if c.text.lower() == "potential" and PROPERTY_BEFORE_RE.search(text, max(0, rel - 24), rel):
+            continue
+        if c.text.lower() == "potentially" and SEVERITY_AFTER_RE.match(text, c.end - base):
+            continue
+        if c.text.lower() == "should" and RECOMMENDATION_AFTER_RE.match(text, c.end - base):
+            continue
+        if c.text.lower() == "could" and PAST_ABILITY_BEFORE_RE.search(text, max(0, rel - 120), rel) \
+                and not NOT_ABILITY_AFTER_RE.match(text, c.end - base):
             continue
         if not out:
             # A hedge after a clause break that follows a main verb qualifies an aside, not the claim.

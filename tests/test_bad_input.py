@@ -531,3 +531,93 @@ def test_offline_extract_never_writes_over_its_input(target, tmp_path, monkeypat
     code, err = invoke(["extract", "--input", str(docs), "--output", output], monkeypatch)
     assert code == 2 and "is the --input file" in one_line_error(err)
     assert docs.read_bytes() == before
+
+
+BROKEN_EXTRACTOR = '''
+from evidex import Extractor, hookimpl
+
+class Broken(Extractor):
+    name = "broken"
+
+    def setup(self, nlp):
+        raise ValueError("lexicon line 3 is not JSON")
+
+    def extract(self, document, field, doc):
+        return []
+
+@hookimpl
+def register_extractors(register):
+    register(Broken())
+'''
+
+
+def _refusals(tmp_path: Path) -> dict[str, tuple[list[str], dict[str, str], str]]:
+    "Commands refused after the run lock is taken: (arguments, environment, what the one line says)."
+    plugins, seed = tmp_path / "plugins", tmp_path / "badseed"
+    plugins.mkdir()
+    (plugins / "broken.py").write_text(BROKEN_EXTRACTOR)
+    seed.mkdir()
+    (seed / "review.json").write_text("{")
+    docs, bad = tmp_path / "docs.jsonl", tmp_path / "bad.jsonl"
+    docs.write_text("".join(json.dumps(d) + "\n" for d in DOCS))
+    bad.write_text(json.dumps(DOCS[0]) + '\n{"pmid": "9", "title": \n')
+    configs = {"seed": GOOD_CONFIG.replace("link_seed = false", f'link_seed = true\nseed = "{seed}"'),
+               "plugins": GOOD_CONFIG.replace("extract = false", f'extract = true\nplugins_dir = "{plugins}"'),
+               "ok": GOOD_CONFIG}
+    for name, text in configs.items():
+        (tmp_path / f"{name}.toml").write_text(text)
+    return {
+        "ingest, an extractor cannot set up": (["ingest", "--plugins-dir", str(plugins), str(docs)], {},
+                                              "extractor 'broken' failed to set up"),
+        "ingest, no such spaCy model": (["ingest", str(docs)], {"EVIDEX_SPACY_MODEL": "no_such_model"}, "no_such_model"),
+        "ingest, a bad file": (["ingest", "--no-extract", str(bad)], {}, "bad.jsonl:2: not valid JSON"),
+        "ingest --until, no start": (["ingest", "--no-extract", "--source", "pubmed", "--query", "x[tiab]", "--email",
+                                      "a@b.org", "--until", "2020-01-01"], {}, "--until needs a start"),
+        "run, a bad seed": (["run", "--config", str(tmp_path / "seed.toml")], {}, "'run.seed': cannot read the seed"),
+        "run, an extractor cannot set up": (["run", "--config", str(tmp_path / "plugins.toml")], {},
+                                           "extractor 'broken' failed to set up"),
+        "run, a bad base URL": (["run", "--config", str(tmp_path / "ok.toml")],
+                               {"EVIDEX_PUBMED_URL": "ftp://example.org"}, "is not an http:// or https:// URL"),
+        "seed load, a bad seed": (["seed", "load", str(seed)], {}, "cannot read the seed"),
+    }
+
+
+REFUSALS = ["ingest, an extractor cannot set up", "ingest, no such spaCy model", "ingest, a bad file",
+            "ingest --until, no start", "run, a bad seed", "run, an extractor cannot set up", "run, a bad base URL",
+            "seed load, a bad seed"]
+
+
+@pytest.mark.parametrize("database", ["new", "existing"])
+@pytest.mark.parametrize("case", REFUSALS)
+def test_a_refusal_under_the_lock_leaves_the_directory_as_it_found_it(case, database, template_db, tmp_path):
+    "No <db>.lock (nor a new empty database) is left by a command that stored nothing."
+    args, env, needle = _refusals(tmp_path)[case]
+    folder = tmp_path / "data"
+    folder.mkdir()
+    path = folder / "e.db"
+    if database == "existing":
+        shutil.copyfile(template_db, path)  # a copy: its lock file stayed beside the original
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    # A process of its own: the directory as a user finds it once the command has exited.
+    proc = subprocess.run([sys.executable, "-m", "evidex", *args, "--db", str(path)], capture_output=True, text=True,
+                          env={**clean_env(), "EVIDEX_LOAD_PLUGINS": "", **env})
+    assert proc.returncode == 2, proc.stderr
+    assert needle in proc.stderr.strip().splitlines()[-1], proc.stderr
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+
+
+def test_a_command_that_stored_something_keeps_its_lock_file_and_database(tmp_path):
+    "The lock file stays after a run (the lock's design); a new database holding a seed baseline and no run stays too."
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text("".join(json.dumps(d) + "\n" for d in DOCS))
+    for name, args in (("ingested.db", ["ingest", "--no-extract", str(docs)]), ("seeded.db", ["seed", "load"])):
+        folder = tmp_path / name.split(".")[0]
+        folder.mkdir()
+        proc = subprocess.run([sys.executable, "-m", "evidex", *args, "--db", str(folder / name)], capture_output=True,
+                              text=True, env={**clean_env(), "EVIDEX_LOAD_PLUGINS": ""}, cwd=ROOT)
+        assert proc.returncode == 0, proc.stderr
+        assert sorted(p.name for p in folder.iterdir()) == [name, f"{name}.lock"]
+    seeded = sqlite3.connect(tmp_path / "seeded" / "seeded.db")
+    assert seeded.execute("select count(*) from baselines").fetchone()[0] == 1
+    assert seeded.execute("select count(*) from runs").fetchone()[0] == 0
+    seeded.close()

@@ -147,3 +147,44 @@ def test_another_program_writing_the_database_is_a_one_line_exit_3(tmp_path):
     db = sqlite3.connect(db_path)
     assert db.execute("pragma integrity_check").fetchone()[0] == "ok"
     assert db.execute("select id from documents").fetchall() == [("1",)]
+
+
+def test_a_lock_file_removed_between_open_and_flock_is_not_taken(tmp_path, monkeypatch):
+    """A holder that stored nothing removes the lock file it created (release(discard=True)).
+
+    A process that opened the old file just before must not lock that orphan inode while a third
+    creates and locks a new file: it notices and locks the file the path names.
+    """
+    db_path = tmp_path / "e.db"
+    holder = RunLock(db_path)
+    holder.acquire()
+    assert holder.created
+    waiter = RunLock(db_path)
+    opened = []
+    real_open = waiter._open
+
+    def open_then_the_holder_ends():
+        fd, created = real_open()
+        if not opened:
+            holder.release(discard=True)  # between our open and our flock
+        opened.append(created)
+        return fd, created
+
+    monkeypatch.setattr(waiter, "_open", open_then_the_holder_ends)
+    waiter.acquire()
+    assert opened == [False, True] and waiter.created
+    with pytest.raises(LockedError):
+        RunLock(db_path).acquire()  # the file the path names now is the one held
+    waiter.release()
+    assert lock_path(db_path).exists()  # a plain release keeps the file
+
+
+def test_release_discard_removes_only_while_held(tmp_path):
+    db_path = tmp_path / "e.db"
+    lock = RunLock(db_path)
+    lock.acquire()
+    lock.release(discard=True)
+    assert not lock_path(db_path).exists()
+    lock.release(discard=True)  # not held: nothing to do
+    with RunLock(db_path) as again:
+        assert again.created

@@ -374,3 +374,17 @@ def test_numbered_members_of_the_egf_receptor_family(nlp_and_extractors, text, e
 ])
 def test_pcr_amplification_is_a_method(nlp_and_extractors, text, claimed):
     assert bool(claims(run(nlp_and_extractors, text), "pathway")) is claimed
+
+
+@pytest.mark.parametrize("text,direction", [
+    # "EZH2 depletion", like "EZH2 knockdown", is the subject's loss: it inverts the verb after it.
+    ("EZH2 depletion increased apoptosis in tumour cells.", "down"),
+    ("In glioma cells, STAT3 depletion reduced invasion.", "up"),
+])
+def test_the_subjects_depletion_inverts_the_relation(nlp_and_extractors, text, direction):
+    assert [c.direction for c in claims(run(nlp_and_extractors, text), "pathway")] == [direction]
+
+
+def test_could_after_we_show_here_is_no_hedge(nlp_and_extractors):
+    out = claims(run(nlp_and_extractors, "We show here that EZH2 could activate STAT3 in glioma cells."), "pathway")
+    assert [(c.direction, c.hedged) for c in out] == [("up", False)]

@@ -488,6 +488,9 @@ def test_a_verbless_induced_compound_states_what_the_subject_causes(nlp_and_extr
     # The claim is the therapy's benefit; the verb after "effective in" is its means.
     ("Lamivudine is effective in suppressing hepatitis B virus DNA in carriers.", "up"),
     ("Cisplatin was highly effective at reducing tumour burden in mice.", "up"),
+    # A noun such as "strategy" or "agent" may stand between, and "for" instead of "in".
+    ("Gefitinib is an effective strategy for reducing tumour growth in mice.", "up"),
+    ("Celecoxib may be an effective agent for prevention of colon cancer metastasis.", "up"),
     ("Cisplatin reduced tumour burden in mice.", "down"),
 ])
 def test_effective_in_reducing_states_a_benefit(nlp_and_extractors, text, direction):
@@ -654,3 +657,78 @@ def test_a_regression_analysis_is_no_regression(nlp_and_extractors):
 ])
 def test_a_stopped_treatment_is_no_decrease(nlp_and_extractors, text, predicate, direction):
     assert signs(nlp_and_extractors, text) == [(predicate, direction)]
+
+
+@pytest.mark.parametrize("text,predicate,direction", [
+    # "mediated" with the therapy as its subject is a cause: the decrease after it carries the sign.
+    ("Gefitinib mediated a marked reduction in tumour growth.", "reduction", "down"),
+    ("Cisplatin mediates inhibition of tumour cell migration.", "inhibition of", "down"),
+    # After a preposition or article it describes a noun, and causes nothing.
+    ("Tumour regression followed an immunologically mediated inhibition of angiogenesis with gefitinib.", "mediated", "up"),
+])
+def test_what_a_therapy_mediates_sets_the_sign(nlp_and_extractors, text, predicate, direction):
+    assert signs(nlp_and_extractors, text) == [(predicate, direction)]
+
+
+@pytest.mark.parametrize("text,predicate,direction", [
+    # With no verb, the decrease of something else is the relation the sentence reports.
+    ("Furthermore, we observed inhibition of T cell proliferation by gamma irradiation in the mixed lymphocyte reaction.",
+     "inhibition of", "down"),
+    # Hedged or denied, it is the means of what the sentence weighs.
+    ("Long-term inhibition of IGF1R may not be necessary during gefitinib treatment.", None, "none"),
+])
+def test_a_decrease_named_without_a_verb_is_the_relation(nlp_and_extractors, text, predicate, direction):
+    assert signs(nlp_and_extractors, text) == [(predicate, direction)]
+
+
+def test_a_decrease_of_the_subjects_own_gene_is_no_relation(nlp_and_extractors):
+    text = "Ifnar1-deficient mice were generated, and disruption of the Ifnar1 gene was confirmed by sequencing."
+    assert [c.direction for c in claims(run(nlp_and_extractors, text), "ifn")] == ["none"]
+
+
+@pytest.mark.parametrize("text,hedged", [
+    # How grave an event named as fact can be is no doubt about the event.
+    ("Haemorrhagic cystitis is a potentially fatal complication of cyclophosphamide therapy.", False),
+    ("Ototoxicity is a rare but potentially life-threatening side effect of cisplatin therapy.", False),
+    # Said of the therapy itself, it weighs a possibility.
+    ("Cyclophosphamide is potentially toxic to the bladder urothelium.", True),
+])
+def test_a_potentially_grave_event_is_no_hedge(nlp_and_extractors, text, hedged):
+    assert [c.hedged for c in claims(run(nlp_and_extractors, text), "therapy")] == [hedged]
+
+
+@pytest.mark.parametrize("text,hedged", [
+    # Advice on what to do states nothing as merely possible.
+    ("Patients receiving cyclophosphamide should be monitored for haematuria.", False),
+    ("Clinicians should be aware of bleomycin lung toxicity.", False),
+    ("Physicians should carefully consider the risk of lung injury when bleomycin is given.", False),
+    # An expectation still hedges.
+    ("Cyclophosphamide should reduce relapse in these patients.", True),
+])
+def test_a_recommendation_is_no_hedge(nlp_and_extractors, text, hedged):
+    assert [c.hedged for c in claims(run(nlp_and_extractors, text), "therapy")] == [hedged]
+
+
+@pytest.mark.parametrize("text,hedged", [
+    # "could" after what was shown is the past of "can": what the drug was seen to do.
+    ("We found that gefitinib could induce apoptosis in lung cancer cells.", False),
+    ("Results showed that methotrexate could induce apoptosis in leukaemia cells.", False),
+    # Without it, or with "could be", it weighs a possibility.
+    ("These results show that gefitinib could be effective in lung cancer.", True),
+    ("Gefitinib could induce apoptosis in lung cancer cells.", True),
+])
+def test_could_after_a_shown_finding_is_no_hedge(nlp_and_extractors, text, hedged):
+    assert [c.hedged for c in claims(run(nlp_and_extractors, text), "therapy")] == [hedged]
+
+
+@pytest.mark.parametrize("text,negated", [
+    # "no" with a word or two before the outcome denies it like "no effect".
+    ("Gefitinib had no direct effect on endothelial cells.", True),
+    ("No systemic side-effects were observed after cisplatin.", True),
+    ("Erlotinib had little or no demonstrable effects on serum electrolytes.", True),
+    # A group described by what it lacked, and a clause after the stated relation, deny nothing of it.
+    ("Patients with no response to cisplatin had shorter survival.", False),
+    ("Cisplatin reduced tumour growth at doses causing no apparent toxicity.", False),
+])
+def test_no_before_a_qualified_outcome_denies_it(nlp_and_extractors, text, negated):
+    assert [c.negated for c in claims(run(nlp_and_extractors, text), "therapy")] == [negated]

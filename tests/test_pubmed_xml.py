@@ -294,7 +294,7 @@ def test_delete_citation_in_update_file(pubmed_dir: Path, tmp_path: Path) -> Non
     path.write_bytes(gzip.compress(update))
     records = parse(path)
     assert [type(r).__name__ for r in records] == ["Document", "Document", "Deletion", "Deletion"]
-    assert records[2:] == [Deletion("30000001"), Deletion("30000002")]
+    assert records[2:] == [Deletion("30000001", version=1), Deletion("30000002", version=1)]
 
 
 def test_gzip_variants(pubmed_dir: Path, tmp_path: Path) -> None:

@@ -1,0 +1,175 @@
+"""Withdrawals (PubMed DeleteCitation, JSON Lines "deleted": true): counted, kept, and of one version."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from evidex.db import open_db
+from evidex.files import read_file
+from evidex.models import Deletion
+from test_ingest import plugin_dir, run, versioned_files  # noqa: F401  (plugin_dir is a fixture)
+
+
+def update_file(tmp_path, name, *pmids):
+    "A PubMed update file holding only a DeleteCitation of (PMID, Version attribute or None) pairs."
+    inner = "".join(f'<PMID Version="{v}">{p}</PMID>' if v is not None else f"<PMID>{p}</PMID>" for p, v in pmids)
+    path = tmp_path / name
+    path.write_text(f'<?xml version="1.0"?>\n<PubmedArticleSet><DeleteCitation>{inner}</DeleteCitation>'
+                    "</PubmedArticleSet>\n")
+    return path
+
+
+def jsonl(tmp_path, name, *records):
+    path = tmp_path / name
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return path
+
+
+def documents(db_path):
+    return [tuple(r) for r in open_db(db_path).execute(
+        "select id, title, abstract, deleted, deleted_run from documents order by id")]
+
+
+# ---- extract --input ------------------------------------------------------------------------
+
+
+def test_extract_input_counts_the_withdrawals_it_skips(fresh, tmp_path, plugin_dir):
+    "A withdrawn record is not extracted offline, and the summary says how many were skipped."
+    (plugin_dir / "boom.py").unlink()
+    docs = jsonl(tmp_path, "docs.jsonl",
+                 {"pmid": "1", "abstract": "Cancer cells grew in study 1."},
+                 {"pmid": "2", "abstract": "Cancer cells grew in study 2.", "deleted": True},
+                 {"pmid": "3", "deleted": True})
+    out = tmp_path / "claims.jsonl"
+    result = run("extract", "--input", docs, "--output", out, "--no-mentions", "--plugins-dir", plugin_dir)
+    assert result.exit_code == 0, result.output
+    assert "1 documents, 1 claims, 2 withdrawn records skipped" in result.stderr
+    assert [json.loads(line)["pmid"] for line in out.read_text().splitlines()] == ["1"]
+    update = update_file(tmp_path, "update.xml", ("7", "1"), ("8", None))
+    result = run("extract", "--input", update, "--output", out, "--plugins-dir", plugin_dir)
+    assert result.exit_code == 0, result.output
+    assert "0 documents, 0 claims, 2 withdrawn records skipped" in result.stderr
+
+
+# ---- a withdrawal of a paper never stored -----------------------------------------------------
+
+
+def test_a_withdrawn_record_carrying_its_paper_is_stored_withdrawn(fresh, tmp_path, plugin_dir):
+    """Re-importing an export with a withdrawn paper keeps it, withdrawn: text and metadata, no current claims.
+
+    A withdrawal naming only identifiers (a DeleteCitation, a bare JSON Lines line) of a paper never
+    stored has nothing to keep: it is counted as skipped, not stored as an empty row.
+    """
+    (plugin_dir / "boom.py").unlink()
+    export = jsonl(tmp_path, "export.jsonl",
+                   {"pmid": "1", "title": "Live", "abstract": "Cancer cells grew in study 1."},
+                   {"pmid": "2", "title": "Withdrawn", "abstract": "Cancer cells grew in study 2.",
+                    "journal": "J Tests", "year": 2020, "deleted": True},
+                   {"id": "local-3", "title": "Local withdrawn", "abstract": "Cancer cells grew in study 3.",
+                    "deleted": True},
+                   {"pmid": "4", "deleted": True})
+    db_path = tmp_path / "e.db"
+    result = run("ingest", "--db", db_path, "--plugins-dir", plugin_dir, export)
+    assert result.exit_code == 0, result.output
+    assert ("3 documents (3 new, 0 changed, 2 deleted), withdrawals skipped: 1 of no stored paper, "
+            "1 new claims") in result.output
+    assert documents(db_path) == [("1", "Live", "Cancer cells grew in study 1.", 0, None),
+                                  ("2", "Withdrawn", "Cancer cells grew in study 2.", 1, 1),
+                                  ("local-3", "Local withdrawn", "Cancer cells grew in study 3.", 1, 1)]
+    db = open_db(db_path)
+    assert db.execute("select journal, year from documents where id = '2'").fetchone() == ("J Tests", 2020)
+    assert [r[0] for r in db.execute("select distinct doc_id from claims")] == ["1"]
+    assert [r[0] for r in db.execute("select doc_id from current_claims")] == ["1"]
+    # Neither extract nor extract --all reads a withdrawn paper.
+    result = run("extract", "--db", db_path, "--all", "--plugins-dir", plugin_dir)
+    assert result.exit_code == 0 and "1 documents" in result.output, result.output
+    # The same export again changes nothing: still withdrawn since run 1.
+    result = run("ingest", "--db", db_path, "--plugins-dir", plugin_dir, export)
+    assert result.exit_code == 0, result.output
+    assert documents(db_path)[1:] == [("2", "Withdrawn", "Cancer cells grew in study 2.", 1, 1),
+                                      ("local-3", "Local withdrawn", "Cancer cells grew in study 3.", 1, 1)]
+    # A DeleteCitation of a PMID never stored is skipped and counted the same way.
+    result = run("ingest", "--db", db_path, "--no-extract", update_file(tmp_path, "u.xml", ("5", "1"), ("1", "1")))
+    assert result.exit_code == 0, result.output
+    assert "0 documents (0 new, 0 changed, 1 deleted), withdrawals skipped: 1 of no stored paper" in result.output
+    assert [r[0] for r in open_db(db_path).execute("select id from documents")] == ["1", "2", "local-3"]
+
+
+def test_a_paper_stored_withdrawn_stays_out_of_the_report_and_its_later_copy_stays_withdrawn(fresh, tmp_path):
+    "Withdrawn on arrival is withdrawn as a DeleteCitation leaves it: a later live line does not revive it."
+    export = jsonl(tmp_path, "export.jsonl",
+                   {"pmid": "1", "title": "A live paper on tumours", "abstract": "Tumours grew.", "year": 2021},
+                   {"pmid": "2", "title": "A withdrawn paper on tumours", "abstract": "Tumours shrank.",
+                    "year": 2022, "deleted": True})
+    later = jsonl(tmp_path, "later.jsonl", {"pmid": "2", "title": "A withdrawn paper on tumours",
+                                            "abstract": "Tumours shrank.", "year": 2022})
+    db_path = tmp_path / "e.db"
+    for path in (export, later):
+        assert run("ingest", "--db", db_path, "--no-extract", path).exit_code == 0
+    assert [r[3:] for r in documents(db_path)] == [(0, None), (1, 1)]
+    report = tmp_path / "report.html"
+    result = run("report", "--db", db_path, "--output", report)
+    assert result.exit_code == 0, result.output
+    html = report.read_text()
+    assert "A live paper on tumours" in html and "A withdrawn paper on tumours" not in html
+
+
+# ---- versions -------------------------------------------------------------------------------
+
+
+def test_a_delete_citation_names_the_version_it_withdraws(tmp_path):
+    "PubMed's DTD: every PMID has a Version; read without one, it is version 1."
+    records = list(read_file(update_file(tmp_path, "u.xml", ("7", "1"), ("8", None), ("9", "3"))))
+    assert records == [Deletion("7", version=1), Deletion("8", version=1), Deletion("9", version=3)]
+
+
+def test_a_delete_citation_withdraws_only_the_stored_version(fresh, pubmed_dir, tmp_path):
+    "Version 2 is stored: a deletion of version 1 (with or without the attribute) leaves it; one of version 2 withdraws it."
+    files, _ = versioned_files(pubmed_dir, tmp_path)
+    db_path = tmp_path / "e.db"
+    assert run("ingest", "--db", db_path, "--no-extract", files["v2"]).exit_code == 0
+    for n, version in enumerate(("1", None)):
+        result = run("ingest", "--db", db_path, "--no-extract", update_file(tmp_path, f"u{n}.xml", ("35649368", version)))
+        assert result.exit_code == 0, result.output
+        assert "0 documents (0 new, 0 changed), withdrawals skipped: 1 of another version" in result.output
+        assert open_db(db_path).execute("select deleted from documents").fetchall() == [(0,)]
+    result = run("ingest", "--db", db_path, "--no-extract", update_file(tmp_path, "u2.xml", ("35649368", "2")))
+    assert result.exit_code == 0, result.output
+    assert "(0 new, 0 changed, 1 deleted)" in result.output
+    assert open_db(db_path).execute("select deleted, deleted_run from documents").fetchall() == [(1, 4)]
+
+
+def test_a_delete_citation_of_version_1_withdraws_a_record_stored_without_a_version(fresh, tmp_path):
+    "A record stored with no version (JSON Lines, Europe PMC) is version 1, as the DTD reads a PMID without one."
+    db_path = tmp_path / "e.db"
+    assert run("ingest", "--db", db_path, "--no-extract",
+               jsonl(tmp_path, "a.jsonl", {"pmid": "7", "abstract": "Text."}, {"pmid": "8", "abstract": "Text."})).exit_code == 0
+    result = run("ingest", "--db", db_path, "--no-extract", update_file(tmp_path, "u.xml", ("7", "1"), ("8", "2")))
+    assert result.exit_code == 0, result.output
+    assert "(0 new, 0 changed, 1 deleted), withdrawals skipped: 1 of another version" in result.output
+    assert open_db(db_path).execute("select id, deleted from documents order by id").fetchall() == [("7", 1), ("8", 0)]
+
+
+def test_a_json_lines_withdrawal_with_a_version_withdraws_only_that_version(fresh, pubmed_dir, tmp_path):
+    "pmid_version on a deleted line names the version; without it the line withdraws whatever is stored."
+    files, _ = versioned_files(pubmed_dir, tmp_path)
+    db_path = tmp_path / "e.db"
+    assert run("ingest", "--db", db_path, "--no-extract", files["v2"]).exit_code == 0
+    result = run("ingest", "--db", db_path, "--no-extract",
+                 jsonl(tmp_path, "a.jsonl", {"pmid": "35649368", "pmid_version": 1, "deleted": True}))
+    assert result.exit_code == 0 and "withdrawals skipped: 1 of another version" in result.output, result.output
+    assert open_db(db_path).execute("select deleted from documents").fetchall() == [(0,)]
+    result = run("ingest", "--db", db_path, "--no-extract",
+                 jsonl(tmp_path, "b.jsonl", {"pmid": "35649368", "deleted": True}))
+    assert result.exit_code == 0 and "1 deleted)" in result.output, result.output
+    assert open_db(db_path).execute("select deleted from documents").fetchall() == [(1,)]
+
+
+def test_the_recorded_update_file_shape_is_read_as_version_1(pubmed_dir, tmp_path):
+    "The recorded efetch file with a DeleteCitation appended, as PubMed's update files carry them."
+    raw = (pubmed_dir / "biopython" / "pubmed2.xml").read_bytes()
+    path = tmp_path / "update.xml"
+    path.write_bytes(re.sub(rb"</PubmedArticleSet>\s*$", b'<DeleteCitation><PMID Version="1">11748933</PMID>'
+                            b"</DeleteCitation></PubmedArticleSet>\n", raw))
+    assert [r for r in read_file(path) if isinstance(r, Deletion)] == [Deletion("11748933", version=1)]
