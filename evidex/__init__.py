@@ -14,6 +14,19 @@ __all__ = [
 ]
 
 
+def _extractor_problem(extractor: Extractor) -> str | None:
+    "What is wrong with an extractor's name, version or categories (stored with every claim), or None."
+    for key in ("name", "version"):
+        value = getattr(extractor, key, None)
+        if not isinstance(value, str) or not value.strip():
+            return f"{key} is {value!r}, not a non-empty string"
+    categories = getattr(extractor, "categories", ())
+    # A string would pass the category check by substring: "if" in "ifn".
+    if not isinstance(categories, (tuple, list)) or not all(isinstance(c, str) and c for c in categories):
+        return f"categories is {categories!r}, not a tuple of category names"
+    return None
+
+
 def get_extractors(plugins_dir: str | None = None) -> dict:
     "Every registered extractor by name; two with one name is an error naming both."
     from .plugins import load_plugins, pm, state
@@ -29,6 +42,9 @@ def get_extractors(plugins_dir: str | None = None) -> dict:
         def register(extractor, owner=owner):
             if not isinstance(extractor, Extractor):
                 raise PluginError(f"plugin {owner!r} registered {extractor!r}, which is not an Extractor")
+            problem = _extractor_problem(extractor)
+            if problem:
+                raise PluginError(f"plugin {owner!r} registered an extractor whose {problem}")
             if extractor.name in found:
                 raise PluginError(
                     f"two extractors are named {extractor.name!r}: one from plugin "

@@ -8,6 +8,7 @@ import datetime
 import hashlib
 import io
 import json
+import logging
 import os
 import sqlite3
 import sys
@@ -15,21 +16,48 @@ import tempfile
 from pathlib import Path
 
 import click
+from click.exceptions import NoArgsIsHelpError
 
 from . import __version__, get_extractors, get_sources
 from .errors import EvidexError, LockedError, SourceError, UsageError
 from .fetch import fetch_query, latest_today
-from .files import read_file
+from .files import read_file, refuse_overwriting
 from .models import Claim, Deletion, Document, Mention
 from . import db as store
 from .ingest import Counts, Extraction, extract_stored, store_records, withdrawals_skipped
 from .pipeline import ExtractionError
+from .options import WorkerCount
 from .plugins import load_plugins, pm
 from .seed import add_commands, current_baseline, link_after_run
 
 
+class OneLineUsageError(click.ClickException):
+    "A click usage error (a directory given as a file, a misspelt option) as one line: no usage block."
+
+    exit_code = 2
+
+    def __init__(self, ex: click.UsageError) -> None:
+        where = ex.ctx.command_path if ex.ctx else "evidex"
+        super().__init__(f"{ex.format_message()} (see {where} --help)")
+
+
+def _logs_json(ex: click.UsageError) -> bool:
+    "Whether the usage error is of `evidex run --log-json`, whose every line must be JSON."
+    if ex.ctx is None or ex.ctx.command.name != "run":
+        return False
+    return bool(ex.ctx.params.get("log_json")) or "--log-json" in sys.argv[1:]
+
+
 class EvidexGroup(click.Group):
     "A click group that turns EvidexError into a one-line message and its exit code."
+
+    def parse_args(self, ctx, args):
+        try:
+            return super().parse_args(ctx, args)
+        except NoArgsIsHelpError:  # bare `evidex`: the help is what was asked for
+            raise
+        except click.UsageError as ex:
+            raise OneLineUsageError(ex) from None
 
     def invoke(self, ctx):
         from .run import EXIT_INTERRUPTED, sigterm_as_interrupt
@@ -38,6 +66,17 @@ class EvidexGroup(click.Group):
             # A scheduler's SIGTERM unwinds like Ctrl-C: transactions roll back, run rows close.
             with sigterm_as_interrupt():
                 return super().invoke(ctx)
+        except NoArgsIsHelpError:  # bare `evidex seed`: the help is what was asked for
+            raise
+        except click.UsageError as ex:  # a subcommand's arguments, or a check in its body
+            if _logs_json(ex):
+                # `run --log-json` under a scheduler: a bad EVIDEX_WORKERS is a JSON line like any error.
+                from . import logs
+
+                logs.event(logs.setup(json_lines=True), "run.error", OneLineUsageError(ex).message, logging.ERROR,
+                           exit_code=OneLineUsageError.exit_code, error="UsageError")
+                ctx.exit(OneLineUsageError.exit_code)
+            raise OneLineUsageError(ex) from None
         except EvidexError as ex:
             click.echo(f"Error: {ex}", err=True)
             ctx.exit(ex.exit_code)
@@ -71,16 +110,6 @@ plugins_dir_option = click.option(
     envvar="EVIDEX_PLUGINS_DIR",
     help="Directory of one-off plugin .py files to load",
 )
-
-
-class WorkerCount(click.IntRange):
-    "A process count of 1 or more; a bad value from the environment names EVIDEX_WORKERS."
-
-    def fail(self, message, param=None, ctx=None):
-        if ctx is not None and param is not None and \
-                ctx.get_parameter_source(param.name) is click.core.ParameterSource.ENVIRONMENT:
-            message = f"(from EVIDEX_WORKERS) {message}"
-        super().fail(message, param, ctx)
 
 
 workers_option = click.option(
@@ -390,6 +419,8 @@ def extract(db_path, input_path, output, only, everything, mentions, workers, pl
     """
     if bool(input_path) != bool(output):
         raise click.UsageError("--input and --output go together")
+    if input_path:
+        refuse_overwriting(output, input_path, f"the --input file {input_path}")
     extractors = _extractors(plugins_dir, only)
     extraction = _extraction(extractors, workers, only)
     if input_path:
@@ -571,8 +602,9 @@ def runs(db_path, limit, as_json, receipt):
         )
         for entry in row["ledger"]:
             click.echo(
+                # expected is unknown (None) when the count itself failed: "?" is what a reader needs.
                 f"       ledger {entry['window_start'] or ''}..{entry['window_end'] or ''} expected "
-                f"{entry['expected']} fetched {entry['fetched']} parsed {entry['parsed']} stored "
+                f"{'?' if entry['expected'] is None else entry['expected']} fetched {entry['fetched']} parsed {entry['parsed']} stored "
                 f"{entry['stored']} skipped {entry['skipped']} failed {entry['failed']} [{entry['status']}]"
             )
         for error in row["error_samples"][:3]:

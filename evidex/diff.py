@@ -119,6 +119,8 @@ def diff_runs(db: Database, a: int, b: int, plugin: str | None = None, baseline_
     return {
         # The seed section reads one baseline; a new seed version between A and B is said, not hidden.
         "baseline_before": baseline_before if baseline_before != baseline_id else None,
+        # No baseline at A, one at B: the first seed load is a change as much as a new version.
+        "baseline_first_loaded": baseline_before is None and _baseline_at(db, end_b) is not None,
         "a": _run_info(run_a), "b": _run_info(run_b), "plugin": plugin, "baseline_id": baseline_id,
         "added": [_summary(c) for c in still_added],
         "removed": [_summary(c) for c in removed if c["id"] not in paired],
@@ -215,6 +217,9 @@ def format_table(result: dict) -> str:
         lines += ["", f"The seed review changed between these runs: baseline {result['baseline_before']} -> "
                       f"{result['baseline_id']}; seed claims below are read against the second "
                       f"(diff --baseline {result['baseline_before']} reads them against the first)"]
+    if result.get("baseline_first_loaded"):
+        lines += ["", f"The seed review was first loaded between these runs (baseline {result['baseline_id']}); "
+                      "seed claims are read against it at both runs"]
     if result["seeds"]:
         lines += ["", f"SEED CLAIMS (baseline {result['baseline_id']})", table(
             [{"seed_id": s["seed_id"], "status": f"{s['status_before']} -> {s['status_after']}",

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime
 import difflib
 import functools
 import gzip
 import io
 import json
+import os
 import re
 import zlib
 from collections.abc import Callable, Iterator
@@ -14,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, cast
 
-from .errors import InputError
+from .errors import InputError, UsageError
 from .models import ISO_DATE, Deletion, Document
 
 JSONL_FIELDS = set(Document.__dataclass_fields__)
@@ -154,6 +156,11 @@ def document_from_json(obj: dict, where: str) -> Document:
         value = (kwargs.get(name) or "").strip() or None
         if value is not None and not ISO_DATE.fullmatch(value):
             raise InputError(f"{where}: {name!r} must be YYYY, YYYY-MM or YYYY-MM-DD, not {value!r}")
+        if value is not None and len(value) == 10:
+            try:
+                datetime.date.fromisoformat(value)
+            except ValueError:  # 2024-02-30 has the form but names no day
+                raise InputError(f"{where}: {name!r} {value!r} is not a day of the calendar") from None
         kwargs[name] = value
     if kwargs.get("year") is None and kwargs["pub_date"]:
         kwargs["year"] = int(kwargs["pub_date"][:4])  # as a PubMed record's year is its PubDate's
@@ -179,6 +186,11 @@ def _check_nested(kwargs: dict, where: str) -> None:
                 and all(isinstance(section.get(k), (str, type(None))) for k in ("label", "category"))):
             raise InputError(f"{where}: 'sections' must be a list of objects with start <= end (character "
                              f"offsets in the abstract) and a label, not {section!r}"[:300])
+        abstract = kwargs.get("abstract") or ""
+        # Without an abstract the record only adds metadata to a stored paper, whose text it cannot see.
+        if abstract and section["end"] > len(abstract):
+            raise InputError(f"{where}: a section ends at {section['end']}, past the end of the abstract "
+                             f"({len(abstract)} characters)")
 
 
 # Other tools' names for the text fields (Europe PMC's abstractText, PubMed's ArticleTitle).
@@ -329,3 +341,21 @@ def read_file(path: str | Path, digest: Any = None) -> Iterator[Document | Delet
                 yield from _iter_jsonl(f, path)
             else:
                 yield from iter_pubmed_xml(f, str(path))
+
+
+def refuse_overwriting(output: str | Path, keep: str | Path, what: str) -> None:
+    """Refuse an output path that is keep (through a link, or a SQLite database's -wal, -shm or .lock).
+
+    Writing it would replace what the command reads: the documents of --input, or the database.
+    """
+    if str(output) in ("-", ""):
+        return
+    out = Path(os.path.realpath(output))
+    keep = Path(os.path.realpath(keep))
+    names = {keep} | {keep.with_name(keep.name + suffix) for suffix in ("-wal", "-shm", "-journal", ".lock")}
+    try:
+        same = out in names or (out.exists() and keep.exists() and os.path.samefile(out, keep))  # a hard link
+    except OSError:
+        same = False
+    if same:
+        raise UsageError(f"--output {output} is {what}; writing it would destroy it")

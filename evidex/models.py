@@ -291,8 +291,14 @@ class Extractor(ABC):
 
     def data_hash(self) -> str:
         "Hash of this extractor's data files, so a lexicon edit shows in the run record."
+        from .errors import PluginError
+
         h = hashlib.sha256()
         for path in sorted(Path(p) for p in self.data_files):
             h.update(path.name.encode())
-            h.update(path.read_bytes())
+            try:
+                h.update(path.read_bytes())
+            except OSError as ex:  # a lexicon left out of the package, a typo in the path
+                raise PluginError(f"extractor {self.name!r} cannot read its data file {path}: "
+                                  f"{ex.strerror or ex}") from None
         return h.hexdigest()[:16]

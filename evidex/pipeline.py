@@ -66,6 +66,57 @@ def parse(nlp: Language, documents: Iterable[Document], batch_size: int = 256,
             parsed = {}
 
 
+def _text(value: object) -> bool:
+    return isinstance(value, str)
+
+
+def _texts(value: object) -> bool:
+    return isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
+
+
+def _flag(value: object) -> bool:
+    return isinstance(value, int) and value in (0, 1)  # stored as int(value): 0 and 1 are as good
+
+
+# Field -> (test, what it must be). A wrong type would be stored as it is and read back wrong:
+# entities "ABC" as a string lists A, B and C in claims_by_entity.
+CLAIM_TYPES: dict[str, tuple[Callable[[object], bool], str]] = {
+    **{k: (lambda v: v is None or isinstance(v, str), "text or None")
+       for k in ("subject", "predicate", "object", "section", "study_system", "cancer_type")},
+    "category": (_text, "text"), "role": (_text, "text"),
+    "negated": (_flag, "True or False"), "hedged": (_flag, "True or False"),
+    "entities": (_texts, "a list of texts"), "negation_cues": (_texts, "a list of texts"),
+    "hedge_cues": (_texts, "a list of texts"), "extra": (lambda v: isinstance(v, dict), "a dict"),
+}
+MENTION_TYPES: dict[str, tuple[Callable[[object], bool], str]] = {
+    "category": (_text, "text"), "entity": (lambda v: isinstance(v, str) and v != "", "non-empty text"),
+}
+
+
+def wrong_numbers(item: Claim | Mention) -> str | None:
+    "Offsets that are no whole numbers or a confidence that is no number, in a few words, or None."
+    for key in ("start", "end", "confidence"):
+        value = getattr(item, key, 0)
+        whole = isinstance(value, int) or (key == "confidence" and isinstance(value, float))
+        if not whole or isinstance(value, bool):
+            return f"whose {key} is {value!r}, not a {'number' if key == 'confidence' else 'whole number'}"
+    return None
+
+
+def wrong_types(item: Claim | Mention, text: str) -> str | None:
+    "What is wrong with a yielded item's other fields, in a few words, or None: checked before anything is stored."
+    for key, (test, kind) in (CLAIM_TYPES if isinstance(item, Claim) else MENTION_TYPES).items():
+        value = getattr(item, key)
+        if not test(value):
+            return f"whose {key} is {value!r}, not {kind}"
+    # Evidence is the sentence at its offsets: another text there would be stored as if the paper said it.
+    said = item.sentence if isinstance(item, Claim) else item.text
+    if said != text[item.start:item.end]:
+        kind = "sentence" if isinstance(item, Claim) else "text"
+        return f"whose {kind} {said!r:.60} is not the text at {item.field}[{item.start}:{item.end}]"
+    return None
+
+
 def extract_one(
     document: Document,
     parsed: dict,
@@ -84,6 +135,9 @@ def extract_one(
                     is_claim = type(item) is Claim or isinstance(item, Claim)
                     if not is_claim and not isinstance(item, Mention):
                         raise PluginOutputError(f"yielded {item!r}, which is neither a Claim nor a Mention")
+                    problem = wrong_numbers(item)
+                    if problem:
+                        raise PluginOutputError(f"yielded a {type(item).__name__} {problem}")
                     # What a plugin yields is stored as evidence: it must point into the text it was given.
                     if item.field != name or not 0 <= item.start <= item.end <= limit:
                         raise PluginOutputError(
@@ -97,6 +151,9 @@ def extract_one(
                         raise PluginOutputError(f"yielded a claim with direction {claim.direction!r} and confidence "
                                                 f"{claim.confidence!r}: directions are {', '.join(DIRECTIONS)}, "
                                                 "confidence is 0 to 1")
+                    problem = wrong_types(item, getattr(document, name))
+                    if problem:
+                        raise PluginOutputError(f"yielded a {type(item).__name__} {problem}")
                     item.doc_id = document.id
                     item.plugin = extractor.name
                     item.plugin_version = extractor.version

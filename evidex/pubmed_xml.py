@@ -108,8 +108,10 @@ def iter_pubmed_xml(fileobj: IO[bytes], where: str) -> Iterator[Document | Delet
     except (gzip.BadGzipFile, zlib.error) as ex:
         raise InputError(f"{where}: broken gzip file: {ex}") from None
     except EOFError:
-        raise InputError(f"{where}: gzip file is truncated (ends after {tap.offset} bytes "
-                         "of XML)") from None
+        # The parser reads in chunks, so a file cut inside its first chunk has given no XML yet,
+        # though a few kilobytes of it may decompress: "after 0 bytes" would mislead.
+        read = f"after {tap.offset} bytes of XML" if tap.offset else "within its first chunk of XML"
+        raise InputError(f"{where}: gzip file is truncated (ends {read})") from None
     except UnicodeDecodeError as ex:  # a text-mode file object was passed
         raise InputError(f"{where}: not UTF-8 text ({ex.reason})") from None
     except RecursionError:  # thousands of nested inline tags: no real record nests that deep

@@ -184,7 +184,8 @@ def render(data: dict[str, Any], db_name: str) -> str:
             '<h2 id="runs">Last runs</h2>']
     run_rows = []
     for run in data["runs"]:
-        ledger = "; ".join(f"{e['window_start'] or ''}..{e['window_end'] or ''}: expected {e['expected']}, "
+        ledger = "; ".join(f"{e['window_start'] or ''}..{e['window_end'] or ''}: expected "
+                           f"{'?' if e['expected'] is None else e['expected']}, "
                            f"stored {e['stored']}, skipped {e['skipped']}, failed {e['failed']} [{e['status']}]"
                            for e in run["ledger"])
         if not ledger:
@@ -217,10 +218,12 @@ def report(db_path: str, output: str, open_browser: bool) -> None:
     Example: evidex report --db evidex.db --output report.html --open
     """
     from .db import open_db, read_only_uri
+    from .files import refuse_overwriting
 
     path = Path(db_path)
     if not path.is_file():
         raise UsageError(f"database {path} does not exist")
+    refuse_overwriting(output, path, f"the database {db_path}")
     # Applies migrations (the views the report reads) where it may write; else checks none is due.
     open_db(path, create=False, read_only=True).conn.close()
     conn = sqlite3.connect(read_only_uri(path), uri=True)

@@ -19,6 +19,7 @@ from . import logs
 from .errors import ConfigError, EvidexError, IncompleteFetch, SourceError, UsageError
 from .config import DEFAULT_CONFIG, Config, SourceConfig, load_config
 from .ingest import RUN_FIELDS, withdrawals_skipped
+from .options import WorkerCount
 
 # ---- the run -----------------------------------------------------------------------------------
 
@@ -341,7 +342,7 @@ class Runner:
 # Plain strings for the paths: check_db_path and load_config give the one-line messages.
 @click.option("--db", "db_path", metavar="PATH", envvar="EVIDEX_DB",
               help="SQLite database (env EVIDEX_DB; else [run] db in the config; else evidex.db)")
-@click.option("--workers", type=click.IntRange(min=1), envvar="EVIDEX_WORKERS",
+@click.option("--workers", type=WorkerCount(min=1), envvar="EVIDEX_WORKERS",
               help="Extract in this many processes (env EVIDEX_WORKERS; else [run] workers in the config; else 1)")
 @click.option("--log-json", is_flag=True, help="Log one JSON object per line (for machines)")
 @click.option("--quiet", "-q", is_flag=True, help="Only warnings and errors; no progress or summary")

@@ -138,7 +138,7 @@ def test_is_registered_through_the_evidex_entry_point():
 README = '''\
 # evidex-{name}
 
-An [evidex](https://example.org/evidex) extraction plugin.
+An evidex extraction plugin (evidex itself is not on PyPI: `pip install -e` its checkout first).
 
     pip install -e .          # evidex finds it through the `evidex` entry point
     evidex plugins            # lists {name}

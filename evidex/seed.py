@@ -135,9 +135,14 @@ def read_seed(path: str | Path) -> tuple[dict, list[dict]]:
     try:
         record = json.loads((path / "review.json").read_text(encoding="utf-8"))
         lines = (path / "claims.jsonl").read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as ex:  # before JSONDecodeError: both are ValueErrors
+        raise UsageError(f"cannot read the seed in {path}: a file is not UTF-8 text ({ex.reason} at byte "
+                         f"{ex.start})") from None
     except (OSError, json.JSONDecodeError) as ex:
         raise UsageError(f"cannot read the seed in {path}: {ex}") from None
-    related = record.get("related_categories", {}) if isinstance(record, dict) else None
+    if not isinstance(record, dict):
+        raise UsageError(f"{path / 'review.json'}: must be a JSON object, not {type(record).__name__}")
+    related = record.get("related_categories", {})
     if not isinstance(related, dict) or not all(
             isinstance(v, list) and all(isinstance(c, str) for c in v) for v in related.values()):
         raise UsageError(f"{path / 'review.json'}: related_categories must map a category to a list of categories")
@@ -191,6 +196,10 @@ def _claim_problem(claim: Any, seen: set[str]) -> str | None:
     for key in ("subject", "predicate", "object"):
         if claim.get(key) is not None and not isinstance(claim[key], str):
             return f"{key} must be a string, not {claim[key]!r}"
+    for key in ("hedged", "context_dependent"):
+        # Stored as int(bool(...)): the string "no" would read as hedged.
+        if claim.get(key) is not None and not isinstance(claim[key], bool):
+            return f"{key} must be true or false, not {claim[key]!r}"
     for key in ("entities", "categories"):
         value = claim.get(key)
         if key in claim and not (isinstance(value, list) and all(_is_text(v) for v in value)):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sqlite3
 import sys
 import tempfile
@@ -343,6 +344,20 @@ def datasette_plugin() -> ModuleType:
     return module
 
 
+def check_listen(host: str, port: int) -> None:
+    "Refuse, in one line, an address the server could not listen on (uvicorn would log it and exit 3, the lock's code)."
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as ex:
+        raise UsageError(f"cannot listen on {host}:{port}: {ex.strerror}") from None
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is no conflict
+        try:
+            probe.bind(address)
+        except OSError as ex:
+            raise UsageError(f"cannot listen on {host}:{port}: {ex.strerror or ex}") from None
+
+
 def prepare(db_path: Path) -> None:
     "Fold the WAL into the file, so an immutable reader sees everything committed."
     conn = sqlite3.connect(str(db_path), timeout=5)
@@ -405,6 +420,7 @@ def serve(db_path: str, port: int, host: str, immutable: bool, legacy_writable: 
     unknown = [name for name, _ in settings if name not in known]
     if unknown:
         raise UsageError(f"unknown Datasette setting {unknown[0]!r}; known: {', '.join(known)}")
+    check_listen(host, port)
     with tempfile.TemporaryDirectory(prefix="evidex-serve-") as tmp:
         meta_path = Path(tmp) / "metadata.json"
         meta_path.write_text(json.dumps(metadata), encoding="utf-8")
@@ -418,8 +434,13 @@ def serve(db_path: str, port: int, host: str, immutable: bool, legacy_writable: 
         where = f"http://{host}:{port}/" if port else f"a free port of {host} (Datasette names it below)"
         click.echo(f"evidex serve: {path} (read-only, {'immutable' if immutable else 'live'}) on {where}", err=True)
         sys.stdout.flush()
+        import datasette.handle_exception
         from datasette.plugins import pm as datasette_pm
 
+        # With rich installed (spaCy brings it), Datasette prints every 404 and every rejected SQL
+        # statement as a full traceback with locals; the access log line says enough. A real
+        # server error (500) still gets its plain traceback.
+        datasette.handle_exception.rich = None
         if datasette_pm.get_plugin("evidex-links") is None:
             datasette_pm.register(datasette_plugin(), name="evidex-links")
         datasette_serve.main(args, prog_name="evidex serve", standalone_mode=True)

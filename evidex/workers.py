@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import ctypes
+import json
 import multiprocessing
 import os
+import pickle
 import signal
 import sys
 from collections import deque
@@ -15,7 +17,7 @@ from itertools import islice
 from typing import TYPE_CHECKING
 
 from .errors import EvidexError, UsageError
-from .models import Claim, Document, Extractor, Mention
+from .models import Claim, Document, Extractor, Mention, plain_json
 from .pipeline import ExtractionError, extract
 
 if TYPE_CHECKING:
@@ -49,13 +51,23 @@ def _start_worker(parent: int) -> None:
         os._exit(1)
 
 
-def _extract_batch(batch: list[Document]) -> tuple[list[Found], list[ExtractionError]]:
-    "In a worker: what each document of the batch gave, in order, and the extractors' failures."
+def _extract_batch(batch: list[Document]) -> bytes:
+    "In a worker: what each document of the batch gave, in order, and the extractors' failures, pickled."
     assert _inherited is not None, "worker started without an inherited pipeline"
     nlp, extractors = _inherited
     errors: list[ExtractionError] = []
     found = [items for _, items in extract(nlp, batch, extractors, errors.append)]
-    return found, errors
+    # Pickled here, not by the pool: a plugin's extra may hold what pickle refuses (a lambda, a
+    # lock), which one process stores as text; the pool would fail the whole run on it.
+    try:
+        return pickle.dumps((found, errors), protocol=pickle.HIGHEST_PROTOCOL)
+    except (pickle.PicklingError, TypeError, AttributeError):
+        for items in found:
+            for item in items:
+                if isinstance(item, Claim) and item.extra:
+                    # As stored: json.dumps with plain_json, which turns such a value into its text.
+                    item.extra = json.loads(json.dumps(item.extra, ensure_ascii=False, default=plain_json))
+        return pickle.dumps((found, errors), protocol=pickle.HIGHEST_PROTOCOL)
 
 
 class Workers:
@@ -108,7 +120,7 @@ class Workers:
     def _collect(batch: list[Document], future: Future,
                  on_error: Callable[[ExtractionError], None]) -> Iterator[tuple[Document, Found]]:
         try:
-            found, errors = future.result()
+            found, errors = pickle.loads(future.result())
         except BrokenProcessPool:
             raise WorkerError(f"an extraction worker process died (batch starting at document "
                               f"{batch[0].id}); what was not yet committed was rolled back, and the next "

@@ -472,6 +472,67 @@ def test_extract_output_dash_is_utf8_whatever_the_locale(tmp_path, encoding):
     assert "\u03b2" in out.read_text(encoding="utf-8") and proc.stdout == out.read_bytes()
 
 
+@pytest.mark.parametrize("args,problem", [
+    (["ingest", "--db", "{db}", "{dir}"], "File '{dir}' is a directory. (see cli ingest --help)"),
+    (["runs", "--db", "{dir}"], "File '{dir}' is a directory. (see cli runs --help)"),
+    (["seed", "status", "--db", "{dir}"], "File '{dir}' is a directory. (see cli seed status --help)"),
+    (["report", "--db", "{db}", "--output", "{dir}"], "File '{dir}' is a directory. (see cli report --help)"),
+    (["extract", "--input", "{dir}", "--output", "-"], "File '{dir}' is a directory. (see cli extract --help)"),
+    (["ingest", "--db", "{db}", "--limt", "5"], "No such option '--limt'"),
+    (["ingest", "--db", "{db}", "{db}", "--source", "pubmed"], "give FILES or --source, not both (see cli ingest"),
+    (["nosuch"], "No such command 'nosuch'. (see cli --help)"),
+])
+def test_a_usage_error_is_one_line_without_the_usage_block(args, problem, tmp_path, monkeypatch):
+    "A directory where a file belongs, or a misspelt option, is one line naming it, exit 2, nothing written."
+    db = tmp_path / "e.db"
+    code, err = invoke([a.format(db=db, dir=tmp_path) for a in args], monkeypatch)  # CliRunner's program: cli
+    assert code == 2, err
+    assert problem.format(dir=tmp_path) in one_line_error(err) and one_line_error(err).startswith("Error: ")
+    assert not db.exists()
+
+
+def test_bare_commands_still_print_their_help(monkeypatch):
+    for args in ([], ["seed"]):
+        result = CliRunner().invoke(cli, args, prog_name="evidex")
+        assert "Usage: evidex" in result.output and "Commands:" in result.output and "Error" not in result.output
+
+
+@pytest.mark.parametrize("target", ["same", "hard link", "symlink", "wal"])
+def test_report_never_writes_over_its_database(target, tmp_path, monkeypatch):
+    "report --output evidex.db (a slip of the keyboard) replaced the database with HTML."
+    db = tmp_path / "e.db"
+    docs = tmp_path / "d.jsonl"
+    docs.write_text(json.dumps({"pmid": "1", "title": "IFN-beta restrains melanoma", "abstract": "Type I IFN helps."}) + "\n")
+    code, err = invoke(["ingest", "--db", str(db), "--no-extract", str(docs)], monkeypatch)
+    assert code == 0, err
+    output = {"same": db, "hard link": tmp_path / "hard.db", "symlink": tmp_path / "soft.db",
+              "wal": tmp_path / "e.db-wal"}[target]
+    if target == "hard link":
+        os.link(db, output)
+    elif target == "symlink":
+        output.symlink_to(db)
+    wal = tmp_path / "e.db-wal"
+    before = (db.read_bytes(), wal.read_bytes() if wal.exists() else None)
+    code, err = invoke(["report", "--db", str(db), "--output", str(output)], monkeypatch)
+    assert code == 2 and "writing it would destroy it" in one_line_error(err)
+    assert (db.read_bytes(), wal.read_bytes() if wal.exists() else None) == before
+
+
+@pytest.mark.parametrize("target", ["same", "relative", "symlink"])
+def test_offline_extract_never_writes_over_its_input(target, tmp_path, monkeypatch):
+    "extract --input docs.jsonl --output docs.jsonl replaced the documents with their claims."
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text(json.dumps({"pmid": "1", "title": "IFN-beta restrains melanoma", "abstract": "Type I IFN helps."}) + "\n")
+    before = docs.read_bytes()
+    monkeypatch.chdir(tmp_path)
+    output = {"same": str(docs), "relative": "./docs.jsonl", "symlink": str(tmp_path / "link.jsonl")}[target]
+    if target == "symlink":
+        (tmp_path / "link.jsonl").symlink_to(docs)
+    code, err = invoke(["extract", "--input", str(docs), "--output", output], monkeypatch)
+    assert code == 2 and "is the --input file" in one_line_error(err)
+    assert docs.read_bytes() == before
+
+
 BROKEN_EXTRACTOR = '''
 from evidex import Extractor, hookimpl
 

@@ -319,3 +319,23 @@ def test_an_ingest_that_brings_claims_back_counts_them_as_restored(setup, tmp_pa
     assert "<th>Restored claims</th>" in runs
     third = next(r for r in runs.split("<tr>") if r.startswith('<td class="num">3</td>'))
     assert f'<td class="num">{restored}</td>' in third
+
+
+def test_a_first_seed_load_between_two_runs_is_said(fresh, tmp_path):
+    "README: when a seed version was loaded between two runs, diff says so; the first one too."
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text(json.dumps({"pmid": "1", "title": "Type I IFN boosts antitumour immunity",
+                                "abstract": "IFN-beta increased CD8+ T cell priming in melanoma."}) + "\n")
+    db_path = tmp_path / "e.db"
+    run("ingest", "--db", db_path, docs)
+    run("seed", "load", SEED, "--db", db_path)
+    baseline = open_db(db_path).execute("select baseline_id from runs where id = 2").fetchone()[0]
+    assert baseline and open_db(db_path).execute("select baseline_id from runs where id = 1").fetchone()[0] is None
+    result = json.loads(run("diff", "1", "2", "--db", db_path, "--format", "json").output)
+    assert result["baseline_first_loaded"] is True and result["baseline_before"] is None
+    assert f"The seed review was first loaded between these runs (baseline {baseline})" in run(
+        "diff", "1", "2", "--db", db_path).output
+    run("ingest", "--db", db_path, docs)  # a later pair of runs, both under that baseline, says nothing
+    later = json.loads(run("diff", "2", "3", "--db", db_path, "--format", "json").output)
+    assert later["baseline_first_loaded"] is False
+    assert "first loaded" not in run("diff", "2", "3", "--db", db_path).output

@@ -626,3 +626,18 @@ def test_a_signal_between_begin_and_the_block_still_closes_the_run(server, tmp_p
     assert not db.conn.in_transaction
     other = store.open_db(tmp_path / "e.db")  # what another process (the next run) reads
     assert [tuple(r) for r in other.execute("select status, message from runs")] == [("interrupted", "interrupted")]
+
+
+def test_a_count_that_failed_shows_as_unknown_not_none(server, db, tmp_path):
+    "When esearch itself fails the ledger's expected is unknown: runs and the report say '?', not Python's None."
+    server.inject("esearch", "503", times=1000)
+    with pytest.raises(SourceError):
+        run(db, PubMedSource())
+    [row] = ledger(db, 1)
+    assert row["expected"] is None and row["status"] == "failed"
+    listing = CliRunner().invoke(cli, ["runs", "--db", str(tmp_path / "evidex.db")])
+    assert "expected ? fetched 0" in listing.output and "None" not in listing.output, listing.output
+    report = tmp_path / "report.html"
+    result = CliRunner().invoke(cli, ["report", "--db", str(tmp_path / "evidex.db"), "--output", str(report)])
+    assert result.exit_code == 0, result.output
+    assert "expected ?, stored 0" in report.read_text() and "expected None" not in report.read_text()

@@ -88,6 +88,10 @@ def test_bad_json_line_is_named(eval_docs: Path, tmp_path: Path) -> None:
     ('{"pmid": "1", "pub_date": "2025/02/01"}', "'pub_date' must be YYYY"),
     ('{"pmid": "1", "entry_date": "2025-2-1"}', "'entry_date' must be YYYY"),
     ('{"pmid": "1", "pub_date": "2025-02-30x"}', "'pub_date' must be YYYY"),
+    ('{"pmid": "1", "abstract": "Short.", "sections": [{"label": "RESULTS", "start": 0, "end": 60}]}',
+     "a section ends at 60, past the end of the abstract (6 characters)"),
+    ('{"pmid": "1", "pub_date": "2025-02-29"}', "'pub_date' '2025-02-29' is not a day of the calendar"),
+    ('{"pmid": "1", "entry_date": "2025-04-31"}', "'entry_date' '2025-04-31' is not a day of the calendar"),
     # A key that stands for a field the record lacks would store the paper without it.
     ('{"pmid": "1", "title": "t", "abstarct": "text"}', "'abstarct' is not a field evidex reads; did you mean 'abstract'?"),
     ('{"pmid": "1", "Title": "t"}', "'Title' is not a field evidex reads; did you mean 'title'?"),

@@ -391,6 +391,16 @@ FORGING_PLUGIN = """
                 "offsets": Claim(category="demo", sentence=doc.text, field=field, start=-5, end=10**6),
                 "field": Mention(category="demo", entity="x", field="body", start=0, end=1, text="x"),
                 "type": "a string",
+                "entities": Claim(category="demo", sentence=doc.text, field=field, start=0, end=n, entities="STING1"),
+                "subject": Claim(category="demo", sentence=doc.text, field=field, start=0, end=n, subject=5),
+                "negated": Claim(category="demo", sentence=doc.text, field=field, start=0, end=n, negated="no"),
+                "cues": Claim(category="demo", sentence=doc.text, field=field, start=0, end=n, hedge_cues=[None]),
+                "float offset": Claim(category="demo", sentence=doc.text, field=field, start=0.5, end=n),
+                "text confidence": Claim(category="demo", sentence=doc.text, field=field, start=0, end=n,
+                                         confidence="0.9"),
+                "sentence": Claim(category="demo", sentence="IFN cured every cancer.", field=field, start=0, end=n),
+                "mention text": Mention(category="demo", entity="x", field=field, start=0, end=6, text="STING1"),
+                "mention entity": Mention(category="demo", entity=None, field=field, start=0, end=6, text=doc.text[:6]),
             }}["{problem}"]
             yield Claim(category="demo", sentence=doc.text, field=field, start=0, end=n)
             yield bad
@@ -408,6 +418,15 @@ FORGING_PLUGIN = """
     ("offsets", "outside the abstract it was given"),
     ("field", "body[0:1], outside the abstract"),
     ("type", "neither a Claim nor a Mention"),
+    ("entities", "whose entities is 'STING1', not a list of texts"),
+    ("subject", "whose subject is 5, not text or None"),
+    ("negated", "whose negated is 'no', not True or False"),
+    ("cues", "whose hedge_cues is [None], not a list of texts"),
+    ("float offset", "whose start is 0.5, not a whole number"),
+    ("text confidence", "whose confidence is '0.9', not a number"),
+    ("sentence", "whose sentence 'IFN cured every cancer.' is not the text at abstract[0:18]"),
+    ("mention text", "whose text 'STING1' is not the text at abstract[0:6]"),
+    ("mention entity", "whose entity is None, not non-empty text"),
 ])
 def test_what_a_plugin_yields_is_checked_before_it_is_stored(fresh, tmp_path, problem, message):
     "A claim under another plugin's category, off the text or with an unknown direction is an error, not evidence."
@@ -570,3 +589,65 @@ def test_a_plugins_dir_module_named_in_evidex_load_plugins_is_no_error(fresh, tm
     write_plugin(tmp_path, "words", EXTRACTOR_PLUGIN.format(name="words", word="cancer"))
     monkeypatch.setenv("EVIDEX_LOAD_PLUGINS", "ifn,words")
     assert {"ifn", "words"} <= set(get_extractors(str(tmp_path)))
+
+
+@pytest.mark.parametrize("attributes, problem", [
+    ("name = None", "name is None, not a non-empty string"),
+    ("name = ''", "name is '', not a non-empty string"),
+    ("name = 'odd'\n    version = 1.5", "version is 1.5, not a non-empty string"),
+    ("name = 'odd'\n    categories = 'ifn'", "categories is 'ifn', not a tuple of category names"),
+])
+def test_an_extractor_with_a_bad_name_version_or_categories_is_one_line(fresh, tmp_path, attributes, problem):
+    "name=None was a TypeError traceback from sorting the extractors; categories='ifn' let 'if' pass as a category."
+    plugins = tmp_path / "plugins"
+    write_plugin(plugins, "odd", f"""
+        from evidex import Extractor, hookimpl
+
+        class Odd(Extractor):
+            {attributes.replace(chr(10) + '    ', chr(10) + '            ')}
+
+            def extract(self, document, field, doc):
+                return []
+
+        @hookimpl
+        def register_extractors(register):
+            register(Odd())
+    """)
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text(json.dumps({"pmid": "1", "title": "", "abstract": "Cancer cells grew."}) + "\n")
+    db_path = tmp_path / "e.db"
+    result = CliRunner().invoke(cli, ["ingest", "--db", str(db_path), "--plugins-dir", str(plugins), str(docs)],
+                                env={"EVIDEX_LOAD_PLUGINS": ""})
+    assert result.exit_code == 2, result.output
+    [line] = result.output.strip().splitlines()
+    assert line == f"Error: plugin 'odd' registered an extractor whose {problem}"
+
+
+def test_an_extractor_whose_data_file_is_missing_is_one_line(fresh, tmp_path):
+    "A data file left out of a package was a FileNotFoundError traceback (exit 1) when the run hashed it."
+    plugins = tmp_path / "plugins"
+    write_plugin(plugins, "lexical", f"""
+        from pathlib import Path
+
+        from evidex import Extractor, hookimpl
+
+        class Lexical(Extractor):
+            name = "lexical"
+            data_files = (Path({str(tmp_path / "missing.jsonl")!r}),)
+
+            def extract(self, document, field, doc):
+                return []
+
+        @hookimpl
+        def register_extractors(register):
+            register(Lexical())
+    """)
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text(json.dumps({"pmid": "1", "title": "", "abstract": "Cancer cells grew."}) + "\n")
+    for args in (["ingest", "--db", str(tmp_path / "e.db"), str(docs)],
+                 ["extract", "--input", str(docs), "--output", str(tmp_path / "claims.jsonl")]):
+        result = CliRunner().invoke(cli, [*args, "--plugins-dir", str(plugins)], env={"EVIDEX_LOAD_PLUGINS": ""})
+        assert result.exit_code == 2, result.output
+        [line] = result.output.strip().splitlines()
+        assert line == f"Error: extractor 'lexical' cannot read its data file {tmp_path / 'missing.jsonl'}: No such file or directory"
+    assert not (tmp_path / "claims.jsonl").exists()

@@ -313,6 +313,9 @@ def test_gzip_variants(pubmed_dir: Path, tmp_path: Path) -> None:
 def test_truncated_and_corrupt_gzip(pubmed_dir: Path, tmp_path: Path) -> None:
     packed = gzip.compress((pubmed_dir / "biopython" / "pubmed4.xml").read_bytes())
     assert "truncated" in error_of(packed[: len(packed) // 2], tmp_path, "cut.xml.gz")
+    # Cut inside the parser's first read: no count of XML bytes that reads as "nothing was there".
+    early = error_of(packed[:2000], tmp_path, "early.xml.gz")
+    assert "gzip file is truncated (ends within its first chunk of XML)" in early and "0 bytes" not in early
     corrupt = packed[:20] + bytes(200) + packed[220:]
     assert "gzip" in error_of(corrupt, tmp_path, "corrupt.xml.gz")
 

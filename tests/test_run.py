@@ -554,3 +554,17 @@ def test_a_delete_citation_in_a_scheduled_fetch_withdraws_and_is_in_the_runs_boo
     assert rows(db_path, "select id, deleted_run from documents where deleted = 1") == [(stored, 4)]
     assert rows(db_path, "select id, command, documents_withdrawn, withdrawals_not_stored from runs where id > 2 "
                          "order by id") == [(3, "run", 1, 1), (4, "ingest", 1, 1)]
+
+
+@pytest.mark.parametrize("args, env", [(["--workers", "0", "--log-json"], {}), (["--log-json"], {"EVIDEX_WORKERS": "two"})])
+def test_a_bad_worker_count_under_log_json_is_a_json_line(tmp_path, args, env):
+    "A scheduler reading --log-json output (journalctl | jq) must not meet a plain-text usage error."
+    db_path = tmp_path / "e.db"
+    result = subprocess.run([sys.executable, "-m", "evidex", "run", "--config", str(ROOT / "corpora" / "evidex.toml"),
+                             "--db", str(db_path), *args], capture_output=True, text=True, timeout=120,
+                            env={**os.environ, **env})
+    assert result.returncode == 2, result.stderr
+    [line] = result.stderr.strip().splitlines()
+    record = json.loads(line)
+    assert record["event"] == "run.error" and record["exit_code"] == 2 and "--workers" in record["message"]
+    assert not db_path.exists()

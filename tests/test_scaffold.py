@@ -34,6 +34,8 @@ def test_new_writes_the_package(tmp_path):
     pyproject = (root / "pyproject.toml").read_text()
     assert '[project.entry-points.evidex]\ndemo = "evidex_demo"' in pyproject
     assert "from evidex import Claim, Extractor, Mention, hookimpl" in (root / "evidex_demo/__init__.py").read_text()
+    # A generated file must not send its reader to a placeholder address.
+    assert not [p for p in root.rglob("*") if p.is_file() and "example.org" in p.read_text()]
 
 
 def test_plugins_listing_still_works_as_a_group(tmp_path):

@@ -154,6 +154,8 @@ def test_bad_seed_files_are_usage_errors(tmp_path):
     ({"subject": ["type-i-ifn"]}, "subject must be a string"),
     ({"text": ""}, "text must be a non-empty string"),
     ({"id": 7}, "id must be a non-empty string"),
+    ({"hedged": "no"}, "hedged must be true or false, not 'no'"),
+    ({"context_dependent": 1}, "context_dependent must be true or false, not 1"),
 ])
 def test_malformed_seed_claims_are_refused_and_store_nothing(tmp_path, change, problem):
     shutil.copytree(SEED, tmp_path / "seed")
@@ -168,6 +170,25 @@ def test_malformed_seed_claims_are_refused_and_store_nothing(tmp_path, change, p
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert f"claims.jsonl line 3: {problem}" in result.output and len(result.output.strip().splitlines()) == 1
     assert open_db(db_path).execute("select id from baselines").fetchall() == before  # the good one stays current
+
+
+@pytest.mark.parametrize("name, content, problem", [
+    ("claims.jsonl", "LINES\n\xff\xfe".encode("latin-1"), "a file is not UTF-8 text (invalid start byte"),
+    ("review.json", "caf\xe9".encode("latin-1"), "a file is not UTF-8 text"),
+    ("review.json", b"[]", "review.json: must be a JSON object, not list"),
+])
+def test_an_unreadable_seed_file_is_one_line_and_keeps_the_baseline(tmp_path, name, content, problem):
+    "A seed file in another encoding, or a review record that is no object, is one line, not a traceback."
+    shutil.copytree(SEED, tmp_path / "seed")
+    path = tmp_path / "seed" / name
+    path.write_bytes(content.replace(b"LINES", path.read_bytes().rstrip()))
+    db_path = tmp_path / "s.db"
+    run("seed", "load", SEED, "--db", db_path)
+    before = open_db(db_path).execute("select id from baselines").fetchall()
+    result = run("seed", "load", tmp_path / "seed", "--db", db_path, ok=False)
+    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1, result.output
+    assert problem in result.output
+    assert open_db(db_path).execute("select id from baselines").fetchall() == before
 
 
 def test_empty_seed_and_bad_review_dates_are_refused(tmp_path):

@@ -307,3 +307,33 @@ def test_claims_added_by_run_takes_a_run_id_as_datasette_sends_it(db, server):
                                 "(select id from runs where :r in (id, parent_run))", {"r": run_id})[0]["n"]
         body = get(f"{server}/evidex/claims_added_by_run.json", params={"run_id": str(run_id)}).json()
         assert expected > 0 and len(body["rows"]) == min(expected, 1000), run_id
+
+
+def test_a_missing_page_or_bad_sql_logs_one_line_not_a_traceback(db, server):
+    "Datasette's handler prints every 404 and 400 as a rich traceback with locals: the log keeps one access line."
+    port = server.rsplit(":", 1)[1]
+    log = db.parent / f"serve-{port}.log"
+    start = log.stat().st_size  # the module's server: earlier tests' lines are theirs
+    missing = get(f"{server}/no-such-database")
+    bad_sql = get(f"{server}/evidex.json", params={"sql": "select no_such_column from claims"})
+    not_select = get(f"{server}/evidex", params={"sql": "delete from claims"})
+    assert (missing.status_code, bad_sql.status_code, not_select.status_code) == (404, 400, 400)
+    text = log.read_bytes()[start:].decode()
+    assert "/no-such-database" in text and "Traceback" not in text, text[-2000:]
+
+
+@pytest.mark.parametrize("where", ["busy port", "unknown host"])
+def test_an_address_it_cannot_listen_on_is_one_line_and_exit_2(db, where):
+    "uvicorn would log the bind error among its start-up lines and exit 3, which means 'locked' to evidex users."
+    import socket
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        host = "127.0.0.1" if where == "busy port" else "no-such-host.invalid"
+        result = subprocess.run([*EVIDEX, "serve", "--db", str(db), "--host", host, "--port", str(port)],
+                                capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert result.returncode == 2, result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"Error: cannot listen on {host}:{port}: "), line

@@ -101,6 +101,52 @@ def test_a_plugin_that_raises_in_a_worker_is_recorded_as_in_one_process(fresh, e
     assert len(errors["2"]) > 20 and all(e[2] == "boom" for e in errors["2"])
 
 
+OPAQUE_PLUGIN = """
+from evidex import Claim, Extractor, hookimpl
+
+
+class Opaque:
+    "A value pickle refuses (as a lambda or a lock), with a stable text."
+
+    def __str__(self):
+        return "opaque"
+
+    def __reduce__(self):
+        raise TypeError("cannot pickle Opaque")
+
+
+class Plugin(Extractor):
+    name = "opaque"
+    version = "0.0"
+
+    def extract(self, document, field, doc):
+        for sent in doc.sents:
+            if "tumour" in sent.text:
+                yield Claim(category="opaque", sentence=sent.text, field=field, start=sent.start_char,
+                            end=sent.end_char, extra={"value": Opaque(), "kept": [1, "a"]})
+
+
+@hookimpl
+def register_extractors(register):
+    register(Plugin())
+"""
+
+
+def test_an_extra_that_cannot_be_pickled_is_stored_as_text_by_workers_too(fresh, eval_docs, tmp_path):
+    "One process stores such a value as its text; workers must not fail the whole run on it."
+    plugins = plugin_dir(tmp_path, "opaque", OPAQUE_PLUGIN)
+    claims = {}
+    for workers in ("1", "2"):
+        db = tmp_path / f"w{workers}.db"
+        result = invoke("ingest", "--db", str(db), "--plugins-dir", str(plugins), "--workers", workers,
+                        str(eval_docs))
+        assert result.exit_code == 0, result.output
+        claims[workers] = table(db, "claims")
+    assert claims["2"] == claims["1"]
+    extras = [r[0] for r in sqlite3.connect(tmp_path / "w2.db").execute("select extra from claims where plugin = 'opaque'")]
+    assert len(extras) > 20 and set(extras) == {'{"value": "opaque", "kept": [1, "a"]}'}
+
+
 def test_a_worker_that_dies_is_one_line_and_leaves_the_database_as_it_was(fresh, eval_docs, tmp_path):
     db = tmp_path / "evidex.db"
     first = tmp_path / "first.jsonl"
@@ -164,6 +210,10 @@ def test_a_bad_worker_count_is_a_usage_error(eval_docs, tmp_path, args, env, pro
     result = invoke("extract", "--input", str(eval_docs), "--output", str(tmp_path / "o.jsonl"), *args, env=env)
     assert result.exit_code == 2 and problem in result.output
     assert not (tmp_path / "o.jsonl").exists() or (tmp_path / "o.jsonl").read_text() == ""
+    # The scheduled job names the variable too: a unit file's EVIDEX_WORKERS is where to look.
+    config = Path(__file__).resolve().parent.parent / "corpora" / "evidex.toml"
+    result = invoke("run", "--config", str(config), "--db", str(tmp_path / "e.db"), *args, env=env)
+    assert result.exit_code == 2 and problem in result.output and not (tmp_path / "e.db").exists()
 
 
 def _children(pid: int) -> list[int]:
