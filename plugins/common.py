@@ -2073,7 +2073,10 @@ def make_claim(sent: Sentence, document: Document, field: str, category: str, hi
     if sent.negation_cues is None:
         sent.negation_cues = negations(sent)
         sent.hedge_cues = hedges(sent)
-    neg = [text for text, scope in sent.negation_cues if scope < 0 or (subject is not None and subject.start >= scope)]
+    # A claim with no subject stands where its relation does: a denial scoped to the clause after a
+    # break ("..., but no association was seen") denies it when its trigger is in that clause.
+    anchor = subject.start if subject is not None else (trig.start if trig is not None else None)
+    neg = [text for text, scope in sent.negation_cues if scope < 0 or (anchor is not None and anchor >= scope)]
     hedge = sent.hedge_cues or []
     if sent.context is None:
         # The same for every category's claim on this sentence: decided once.
