@@ -1227,8 +1227,15 @@ PASSIVE_AGENT_RE = re.compile(r"(?:\s+\w+ly)?\s+by(?:\s+(?:the|a|an|its|their|bo
                               re.IGNORECASE)
 PASSIVE_BY_RE = re.compile(r"(?:\s+\w+ly)?\s+by\b", re.IGNORECASE)
 FAILED_RE = compile_context(r"\b(?:failed|fails|fail|unable)\s+to\s+$", re.IGNORECASE)
-# A clause with a subject of its own: "whereas IFNε treatment reduced it" (", but attenuated" shares one).
-SUBJECT_BREAK_RE = compile_context(r"\bwhereas\b|,\s*while\b|;|\bin contrast\b|\bconversely\b", re.IGNORECASE)
+# A subject after it stands in a clause of its own and takes that clause's verb: "whereas IFNε treatment
+# reduced it", "but tamoxifen reduced it", "while X lowered it", with or without a comma. Not "but not":
+# "in fetal, but not adult, animals" names a subject of the sentence's verb.
+SUBJECT_BREAK_RE = compile_context(r"\bwhereas\b|\bwhile\b(?<!\ba while)|\bbut\b(?!\s+not\b)|;|\bin contrast\b|\bconversely\b",
+                                   re.IGNORECASE)
+# Between a knockout subject and the verb it inverts (or a verb and the loss named after it): "but" and a
+# bare "while" often go on with the same subject ("X ablation had no influence on Y, but attenuated Z"),
+# so only these end its reach (with "but" too, the unseen abstracts gained as many wrong flips as right).
+VERB_BREAK_RE = compile_context(r"\bwhereas\b|,\s*while\b|;|\bin contrast\b|\bconversely\b", re.IGNORECASE)
 COMPARATIVE_RE = re.compile(r"\s+(?:\w+\s+)?(less|fewer|lower|more|greater|higher)\b", re.IGNORECASE)
 NOMINAL_OF_RE = re.compile(r"\s+of\s+(?:the\s+)?", re.IGNORECASE)  # "reduction of (the) X"
 NOMINAL_ENDINGS = ("ion", "ment", "ade", "ency", "ance", "down", "out", "loss", "ing")
@@ -1496,7 +1503,7 @@ def _may_break(text: str, end: int) -> bool:
     "Could SUBJECT_BREAK_RE match before offset end? (Plain substring tests, far cheaper than the regex.)"
     # Most subjects open their sentence's only clause: the regex would scan for nothing.
     head = text[:end].lower()
-    return ";" in head or "while" in head or "whereas" in head or "in contrast" in head or "conversely" in head
+    return ";" in head or "while" in head or "whereas" in head or "but" in head or "in contrast" in head or "conversely" in head
 
 
 def polarity(sent: Sentence, subject: Hit | None) -> tuple[str, Cue | None, bool]:
@@ -1567,7 +1574,7 @@ def polarity(sent: Sentence, subject: Hit | None) -> tuple[str, Cue | None, bool
     # A knockout subject inverts only its own clause's verb: in "Ifne-/- mice developed more
     # metastasis, whereas IFNε treatment reduced it" the reduction is the treatment's.
     if INVERT_FLIP and inverted and direction in ("up", "down") and subject is not None and subject.start < trig.start \
-            and not SUBJECT_BREAK_RE.search(text, subject.end - base, trig.start - base):
+            and not VERB_BREAK_RE.search(text, subject.end - base, trig.start - base):
         direction = "down" if direction == "up" else "up"
         flipped = True
     return direction, trig, flipped
@@ -1602,7 +1609,7 @@ def _lost_after_verb(sent: Sentence, subject: Hit, trig: Cue) -> bool:
     # The verb's own subject is then the outcome ("Metastasis was diminished"): an entity named before
     # the verb is the agent, and the knockout only the setting ("IFN-β induced apoptosis in STAT1-/- cells").
     # A passive verb's subject is its patient ("IFN-β production was reduced in Sting-/- mice").
-    if SUBJECT_BREAK_RE.search(text, trig_end, rel) or (
+    if VERB_BREAK_RE.search(text, trig_end, rel) or (
             any(h.end <= trig.start for h in sent.hits) and not PASSIVE_BEFORE_RE.search(text, max(0, trig.start - base - 24), trig.start - base)):
         return False
     if subject.text.endswith(KNOCKOUT_ENDINGS):
@@ -2066,7 +2073,10 @@ def make_claim(sent: Sentence, document: Document, field: str, category: str, hi
     if sent.negation_cues is None:
         sent.negation_cues = negations(sent)
         sent.hedge_cues = hedges(sent)
-    neg = [text for text, scope in sent.negation_cues if scope < 0 or (subject is not None and subject.start >= scope)]
+    # A claim with no subject stands where its relation does: a denial scoped to the clause after a
+    # break ("..., but no association was seen") denies it when its trigger is in that clause.
+    anchor = subject.start if subject is not None else (trig.start if trig is not None else None)
+    neg = [text for text, scope in sent.negation_cues if scope < 0 or (anchor is not None and anchor >= scope)]
     hedge = sent.hedge_cues or []
     if sent.context is None:
         # The same for every category's claim on this sentence: decided once.

@@ -95,3 +95,9 @@ def test_chip_counts_where_clonal_haematopoiesis_is_spelled_out(nlp_and_extracto
 def test_an_age_in_words_names_no_aged_host(nlp_and_extractors, text):
     items = run(nlp_and_extractors, text)
     assert not ids(items, "age") and not claims(items, "age"), text
+
+
+def test_a_subject_after_but_not_shares_the_sentences_verb(nlp_and_extractors):
+    "'in fetal, but not adult, animals': the subject after 'but not' opens no clause of its own."
+    text = "Oestrogen induced contraction in fetal, but not adult, animals and reduced serotonin-induced contraction at both ages."
+    assert [(c.subject, c.predicate) for c in claims(run(nlp_and_extractors, text), "age")] == [("age-factor", "induced")]

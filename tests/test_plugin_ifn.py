@@ -127,6 +127,9 @@ def test_knockout_inverts_direction(nlp_and_extractors):
     assert c.direction == "down" and not c.extra["inverted"]
     text = "Ifnar1-/- mice had normal weight, but showed reduced tumour control after radiotherapy."
     assert claims(run(nlp_and_extractors, text), "ifn")[0].direction == "up"
+    # "but" with or without a comma may go on with the same subject: the knockout still inverts its verb.
+    text = "Ifnar1-/- mice had normal weight but showed reduced tumour control after radiotherapy."
+    assert claims(run(nlp_and_extractors, text), "ifn")[0].direction == "up"
 
 
 def test_aims_and_methods_are_not_claims(nlp_and_extractors):

@@ -205,7 +205,7 @@ def test_section_labels_are_those_of_a_field_with_four_capitals_in_a_row(eval_do
     assert labelled > 5
 
 
-SENTENCE_RULES = ["FAILED_RE", "SUBJECT_BREAK_RE", "LOSS_HOST_BEFORE_RE", "COMPARISON_RE", "EFFICACY_BEFORE_RE",
+SENTENCE_RULES = ["FAILED_RE", "SUBJECT_BREAK_RE", "VERB_BREAK_RE", "LOSS_HOST_BEFORE_RE", "COMPARISON_RE", "EFFICACY_BEFORE_RE",
                   "CLAUSE_BREAK_RE", "TRAILING_CLAUSE_RE", "OLD_ANIMAL_FINDER"]
 
 

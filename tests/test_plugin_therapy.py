@@ -331,6 +331,22 @@ def test_a_subject_in_a_later_clause_takes_its_clauses_verb(nlp_and_extractors):
     assert [c.direction for c in claims(run(nlp_and_extractors, text), "therapy")] == ["assoc"]
 
 
+@pytest.mark.parametrize("text", [
+    # "but" and a bare "while" open a clause of its own too: its subject takes its verb, not the first clause's.
+    "Oestrogen increased tumour growth but tamoxifen reduced it.",
+    "Oestrogen increased tumour growth while tamoxifen reduced it.",
+])
+def test_a_subject_after_but_or_while_takes_its_clauses_verb(nlp_and_extractors, text):
+    assert signs(nlp_and_extractors, text) == [("reduced", "down")]
+
+
+def test_a_claim_with_no_subject_is_denied_in_its_relations_clause(nlp_and_extractors):
+    "A denial scoped to the clause after a break reaches a claim with no subject when its relation stands there."
+    text = "The drug is well tolerated at high doses, but it does not cause the hormonal side effects seen with other agents."
+    found = claims(run(nlp_and_extractors, text), "therapy")
+    assert [(c.subject, c.predicate, c.negated) for c in found] == [(None, "cause", True)]
+
+
 def test_a_question_is_no_claim(nlp_and_extractors):
     assert not claims(run(nlp_and_extractors, "Does aspirin increase gastrointestinal bleeding in older patients?"),
                       "therapy")
