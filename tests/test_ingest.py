@@ -393,7 +393,7 @@ def test_an_update_file_reports_what_it_deleted(fresh, tmp_path, pubmed_dir):
         b"</PubmedArticleSet>", b'<DeleteCitation><PMID Version="1">11748933</PMID></DeleteCitation></PubmedArticleSet>'))
     result = run("ingest", "--db", db_path, "--no-extract", update)
     assert result.exit_code == 0, result.output
-    assert "0 documents (0 new, 0 changed, 1 deleted)" in result.output
+    assert "0 documents (0 new, 0 changed), 0 new claims, 0 superseded, 0 errors; 1 withdrawn" in result.output
     db = open_db(db_path)
     assert [tuple(r) for r in db.execute("select id, deleted from documents order by id")] == [
         ("11700088", 0), ("11748933", 1)]
@@ -433,7 +433,7 @@ def test_a_json_lines_record_marked_deleted_withdraws_the_paper(fresh, tmp_path,
     assert run("ingest", "--db", db_path, "--plugins-dir", plugin_dir, docs).exit_code == 0
     result = run("ingest", "--db", db_path, "--plugins-dir", plugin_dir, update)
     assert result.exit_code == 0, result.output
-    assert "0 documents (0 new, 0 changed, 2 deleted)" in result.output
+    assert "0 documents (0 new, 0 changed), 0 new claims, 0 superseded, 0 errors; 2 withdrawn" in result.output
     db = open_db(db_path)
     assert [tuple(r) for r in db.execute("select id, abstract, deleted, deleted_run from documents order by id")] == [
         ("101", "Cancer cells grew in study 101.", 1, 2), ("local-7", "Cancer cells grew in study 7.", 1, 2)]
@@ -451,7 +451,7 @@ def test_a_deleted_record_whose_id_names_another_paper_withdraws_its_own_copy(fr
     assert run("ingest", "--db", db_path, "--no-extract", docs).exit_code == 0
     result = run("ingest", "--db", db_path, "--no-extract", update)
     assert result.exit_code == 0, result.output
-    assert "1 deleted" in result.output
+    assert "; 1 withdrawn" in result.output
     assert [tuple(r) for r in open_db(db_path).execute("select id, deleted from documents order by id")] == [
         ("1", 0), ("jsonl:1", 1)]
 
