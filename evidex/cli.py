@@ -21,7 +21,7 @@ from click.exceptions import NoArgsIsHelpError
 from . import __version__, get_extractors, get_sources
 from .errors import EvidexError, LockedError, SourceError, UsageError
 from .fetch import fetch_query, latest_today
-from .files import read_file, refuse_overwriting
+from .files import check_input, read_file, refuse_overwriting
 from .models import Claim, Deletion, Document, Mention
 from . import db as store
 from .ingest import Counts, Extraction, extract_stored, store_records, withdrawals_note, withdrawals_skipped
@@ -259,6 +259,10 @@ def ingest(files, db_path, no_extract, source, query, since, until, everything, 
         raise click.UsageError("--query, --since, --until, --all, --limit, --cache-dir and --offline need --source")
     if not files:
         raise click.UsageError("give at least one file to ingest, or --source and --query")
+    # Before the lock and the database are opened: a mistyped path must not upgrade (migrate) the
+    # database or leave a lock file behind.
+    for path in files:
+        check_input(path)
     extractors = [] if no_extract else _extractors(plugins_dir)
     _lock(db_path)
     extraction = None if no_extract else _extraction(extractors, workers)

@@ -156,6 +156,31 @@ def test_missing_file_and_no_files_are_usage_errors(fresh, tmp_path):
     assert result.exit_code == 2
 
 
+def test_a_missing_input_leaves_a_database_needing_an_upgrade_as_it_was(fresh, tmp_path):
+    "A mistyped FILE is refused before the lock and the database are opened: no migration is applied."
+    import sqlite3
+
+    db_path = tmp_path / "e.db"
+    docs = tmp_path / "a.jsonl"
+    docs.write_text(json.dumps({"pmid": "7", "abstract": "Text."}) + "\n")
+    assert run("ingest", "--db", db_path, "--no-extract", docs).exit_code == 0
+    # Back to the schema before m018, as a database of an older release has it.
+    conn = sqlite3.connect(db_path)
+    with conn:
+        conn.execute("drop index idx_documents_deleted_run")
+        for column in ("documents_withdrawn", "withdrawals_not_stored", "withdrawals_other_version",
+                       "withdrawals_already_withdrawn"):
+            conn.execute(f"alter table runs drop column {column}")
+        conn.execute("delete from _sqlite_migrations where name = 'm018_run_withdrawals'")
+    conn.close()
+    result = run("ingest", "--db", db_path, "--no-extract", docs, tmp_path / "nope.jsonl")
+    assert result.exit_code == 2 and "no such file" in result.output, result.output
+    conn = sqlite3.connect(db_path)
+    assert conn.execute("select count(*) from _sqlite_migrations where name = 'm018_run_withdrawals'").fetchone() == (0,)
+    assert "documents_withdrawn" not in {r[1] for r in conn.execute("pragma table_info(runs)")}
+    conn.close()
+
+
 def test_unwritable_database_directory(fresh, tmp_path, eval_docs):
     result = run("ingest", "--db", tmp_path / "missing-dir" / "e.db", eval_docs)
     assert result.exit_code == 2 and "does not exist" in result.output
