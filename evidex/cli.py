@@ -21,10 +21,10 @@ from click.exceptions import NoArgsIsHelpError
 from . import __version__, get_extractors, get_sources
 from .errors import EvidexError, LockedError, SourceError, UsageError
 from .fetch import fetch_query, latest_today
-from .files import read_file, refuse_overwriting
+from .files import check_input, read_file, refuse_overwriting
 from .models import Claim, Deletion, Document, Mention
 from . import db as store
-from .ingest import Counts, Extraction, extract_stored, store_records, withdrawals_skipped
+from .ingest import Counts, Extraction, extract_stored, store_records, withdrawals_note, withdrawals_skipped
 from .pipeline import ExtractionError
 from .options import WorkerCount
 from .plugins import load_plugins, pm
@@ -184,7 +184,7 @@ def _skipped_withdrawals(row: dict) -> str:
     "'withdrawals skipped 1 of no stored paper ' for a runs line, or nothing (none, or a run from before they were kept)."
     text = withdrawals_skipped(row.get("withdrawals_not_stored"), row.get("withdrawals_other_version"),
                                row.get("withdrawals_already_withdrawn"))
-    return text.removeprefix(", ").replace(":", "", 1) + " " if text else ""
+    return text.replace(":", "", 1) + " " if text else ""
 
 
 def _finish(db, run_id, counts: Counts, load_failures: int, command: str) -> None:
@@ -198,11 +198,10 @@ def _finish(db, run_id, counts: Counts, load_failures: int, command: str) -> Non
         click.echo(f"... and {len(counts.errors) - 10} more plugin failures (see run_errors)", err=True)
     click.echo(
         f"run {run_id} {command}: {counts.documents_seen} documents ({counts.documents_new} new, "
-        f"{counts.documents_changed} changed"
-        + (f", {counts.documents_withdrawn} deleted" if counts.documents_withdrawn else "")
-        + f"){counts.withdrawals_skipped()}, {counts.claims_new} new claims, "
+        f"{counts.documents_changed} changed), {counts.claims_new} new claims, "
         + _restored(counts.claims_restored)
-        + f"{counts.claims_superseded} superseded, {len(counts.errors) + load_failures + link_failed} errors",
+        + f"{counts.claims_superseded} superseded, {len(counts.errors) + load_failures + link_failed} errors"
+        + withdrawals_note(counts),
         err=True,
     )
     if status != "ok":
@@ -260,6 +259,10 @@ def ingest(files, db_path, no_extract, source, query, since, until, everything, 
         raise click.UsageError("--query, --since, --until, --all, --limit, --cache-dir and --offline need --source")
     if not files:
         raise click.UsageError("give at least one file to ingest, or --source and --query")
+    # Before the lock and the database are opened: a mistyped path must not upgrade (migrate) the
+    # database or leave a lock file behind.
+    for path in files:
+        check_input(path)
     extractors = [] if no_extract else _extractors(plugins_dir)
     _lock(db_path)
     extraction = None if no_extract else _extraction(extractors, workers)
@@ -391,6 +394,7 @@ def _ingest_source(db_path, no_extract, source_name, query, since, until, everyt
             f"{result.skipped} skipped, {result.failed} failed in {result.windows} window(s); "
             f"{counts.documents_new} new documents, {counts.claims_new} new claims"
             + (f", {counts.claims_restored} restored" if counts.claims_restored else "")
+            + withdrawals_note(counts)
             + (f"; watermark {result.watermark}" if result.watermark else "")
             + (f"; {result.message}" if result.message else ""),
             err=True,

@@ -573,7 +573,7 @@ def save_document(db: Database, document: Document, run_id: int) -> str:
 
 # What a withdrawal did (db.mark_deleted): withdrew a stored paper, stored the paper it carried as
 # withdrawn, or nothing, as it names no stored paper, another version of the stored one, or a paper
-# an earlier run withdrew.
+# already withdrawn (by an earlier run, or an earlier record of the same run).
 WITHDRAWN, STORED_WITHDRAWN, NOT_STORED, OTHER_VERSION, ALREADY_WITHDRAWN = (
     "withdrawn", "stored withdrawn", "not stored", "other version", "already withdrawn")
 

@@ -318,6 +318,15 @@ def _format_of(head: bytes, path: Path) -> str:
     raise InputError(f"{path}: neither PubMed XML nor JSON Lines")
 
 
+def check_input(path: str | Path) -> None:
+    "Refuse a path no records can be read from: missing, or a directory (InputError, one line)."
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory, not a file")
+
+
 def read_file(path: str | Path, digest: Any = None) -> Iterator[Document | Deletion]:
     """Stream the records of one saved file, whatever its format.
 
@@ -326,10 +335,7 @@ def read_file(path: str | Path, digest: Any = None) -> Iterator[Document | Delet
     taken in every byte of the file once the stream is exhausted.
     """
     path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: no such file")
-    if path.is_dir():
-        raise InputError(f"{path}: is a directory, not a file")
+    check_input(path)
     from .pubmed_xml import iter_pubmed_xml
 
     with _reading(path):

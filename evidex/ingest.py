@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
+from typing import Any
 
 from sqlite_utils import Database
 
@@ -57,17 +58,22 @@ class Counts:
         else:
             self.withdrawals_other_version += 1
 
-    def withdrawals_skipped(self) -> str:
-        "', withdrawals skipped: ...' for a summary line, or nothing: withdrawals that changed nothing."
-        return withdrawals_skipped(self.withdrawals_not_stored, self.withdrawals_other_version,
-                                   self.withdrawals_already_withdrawn)
-
 
 def withdrawals_skipped(not_stored: int | None, other_version: int | None, already: int | None) -> str:
-    "', withdrawals skipped: 1 of no stored paper, ...' from a run's counts (None: not recorded), or nothing."
+    "'withdrawals skipped: 1 of no stored paper, ...' from a run's counts (None: not recorded), or nothing."
     parts = [f"{n} of {what}" for n, what in ((not_stored, "no stored paper"), (other_version, "another version"),
                                                (already, "a paper already withdrawn")) if n]
-    return f", withdrawals skipped: {', '.join(parts)}" if parts else ""
+    return f"withdrawals skipped: {', '.join(parts)}" if parts else ""
+
+
+def withdrawals_note(counts: Any) -> str:
+    "'; 2 withdrawn; withdrawals skipped: ...' to end a summary line (Counts or run totals), or nothing."
+    # Out of the documents' brackets: a withdrawal names a paper, it is no record of it read (only
+    # one carrying a paper never stored is, and that paper is counted there as well).
+    withdrawn = f"{counts.documents_withdrawn} withdrawn" if counts.documents_withdrawn else ""
+    skipped = withdrawals_skipped(counts.withdrawals_not_stored, counts.withdrawals_other_version,
+                                  counts.withdrawals_already_withdrawn)
+    return "".join(f"; {part}" for part in (withdrawn, skipped) if part)
 
 
 class Extraction:

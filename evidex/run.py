@@ -18,7 +18,7 @@ from . import db as store
 from . import logs
 from .errors import ConfigError, EvidexError, IncompleteFetch, SourceError, UsageError
 from .config import DEFAULT_CONFIG, Config, SourceConfig, load_config
-from .ingest import RUN_FIELDS, withdrawals_skipped
+from .ingest import RUN_FIELDS, withdrawals_note
 from .options import WorkerCount
 
 # ---- the run -----------------------------------------------------------------------------------
@@ -53,6 +53,14 @@ class Totals:
 
     def run_fields(self) -> dict[str, int]:
         return {name: getattr(self, name) for name in RUN_FIELDS}
+
+
+def _withdrawal_fields(counts: Any) -> dict[str, Any]:
+    "What a fetch's or run's withdrawals did, as the run.summary and fetch.done log events carry it."
+    return {"documents_withdrawn": counts.documents_withdrawn,
+            "withdrawals_skipped": {"not_stored": counts.withdrawals_not_stored,
+                                    "other_version": counts.withdrawals_other_version,
+                                    "already_withdrawn": counts.withdrawals_already_withdrawn}}
 
 
 def seed_states(db: Any) -> dict[str, str]:
@@ -195,11 +203,9 @@ class Runner:
         ] + [{"seed_id": k, "before": v, "after": "removed from the seed"} for k, v in before.items() if k not in after]
         t = self.totals
         status = "failed" if t.network_failures else ("errors" if t.errors else "ok")
-        summary = (f"{t.documents_new} new documents, "
-                   + (f"{t.documents_withdrawn} withdrawn, " if t.documents_withdrawn else "")
-                   + f"{t.claims_new} new claims, "
+        summary = (f"{t.documents_new} new documents, {t.claims_new} new claims, "
                    + (f"{t.claims_restored} restored, " if t.claims_restored else "")
-                   + f"{len(t.seed_changes)} seed claims changed status")
+                   + f"{len(t.seed_changes)} seed claims changed status" + withdrawals_note(t))
         store.finish_run(db, self.run_id, status, summary, **t.run_fields())
         return EXIT_NETWORK if t.network_failures else (EXIT_ERRORS if t.errors else EXIT_OK)
 
@@ -254,11 +260,12 @@ class Runner:
                     f"{query.id} {source_cfg.name}: {result.expected} expected, {result.stored} stored, "
                     f"{result.counts.documents_new} new documents, {result.counts.claims_new} new claims"
                     + (f", {result.counts.claims_restored} restored" if result.counts.claims_restored else "")
+                    + withdrawals_note(result.counts)
                     + (f"; watermark {result.watermark}" if result.watermark else ""),
                     query=query.id, source=source_cfg.name, fetch_run=result.run_id, status=result.status,
                     expected=result.expected, stored=result.stored, skipped=result.skipped,
                     documents_new=result.counts.documents_new, claims_new=result.counts.claims_new,
-                    claims_restored=result.counts.claims_restored,
+                    claims_restored=result.counts.claims_restored, **_withdrawal_fields(result.counts),
                     watermark=result.watermark,
                 )
         finally:
@@ -326,11 +333,7 @@ class Runner:
     def summary(self) -> dict[str, Any]:
         t = self.totals
         return {"run_id": getattr(self, "run_id", None), "documents_new": t.documents_new,
-                "documents_changed": t.documents_changed, "documents_withdrawn": t.documents_withdrawn,
-                "withdrawals_skipped": {"not_stored": t.withdrawals_not_stored,
-                                        "other_version": t.withdrawals_other_version,
-                                        "already_withdrawn": t.withdrawals_already_withdrawn},
-                "claims_new": t.claims_new,
+                "documents_changed": t.documents_changed, **_withdrawal_fields(t), "claims_new": t.claims_new,
                 "claims_restored": t.claims_restored,
                 "seed_claims_changed": t.seed_changes, "errors": t.errors,
                 "network_failures": t.network_failures}
@@ -385,14 +388,11 @@ def _run(config_path: str, db_path: str | None, workers: int | None, log: loggin
     changed = summary["seed_claims_changed"]
     changes = ", ".join(f"{c['seed_id']} {c['before']} -> {c['after']}" for c in changed[:8])
     changes += f" and {len(changed) - 8} more (evidex seed status)" if len(changed) > 8 else ""
-    skipped = summary["withdrawals_skipped"]
-    line = (f"run {summary['run_id']}: {summary['documents_new']} new documents, "
-            + (f"{summary['documents_withdrawn']} withdrawn, " if summary["documents_withdrawn"] else "")
-            + f"{summary['claims_new']} new claims, " + (f"{summary['claims_restored']} restored, " if summary["claims_restored"] else "")
+    line = (f"run {summary['run_id']}: {summary['documents_new']} new documents, {summary['claims_new']} new claims, "
+            + (f"{summary['claims_restored']} restored, " if summary["claims_restored"] else "")
             + f"{len(summary['seed_claims_changed'])} seed claims changed status"
             + (f" ({changes})" if changes else "")
-            + withdrawals_skipped(skipped["not_stored"], skipped["other_version"], skipped["already_withdrawn"])
-              .replace(", ", "; ", 1)
+            + withdrawals_note(runner.totals)
             + (f"; {summary['errors']} errors" if summary["errors"] else "")
             + (f"; {summary['network_failures']} network failures" if summary["network_failures"] else ""))
     level = logging.INFO if code == EXIT_OK else logging.WARNING

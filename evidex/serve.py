@@ -99,7 +99,7 @@ TABLES: dict[str, dict[str, Any]] = {
                  "documents_withdrawn": "Papers the run withdrew (deleted_run is this run, or one of its fetches)",
                  "withdrawals_not_stored": "Withdrawals of no stored paper: nothing to withdraw (null: before m018)",
                  "withdrawals_other_version": "Withdrawals of another PMID version than the stored one (null: before m018)",
-                 "withdrawals_already_withdrawn": "Withdrawals of a paper an earlier run withdrew (null: before m018)",
+                 "withdrawals_already_withdrawn": "Withdrawals of a paper already withdrawn, by an earlier run or earlier in this one (null: before m018)",
              }},
     "ledger": {"description": "Coverage ledger: expected, fetched, parsed, stored per run, query and window.",
                "facets": ["status", "source"]},

@@ -314,6 +314,22 @@ def test_a_limit_counts_papers_not_withdrawals(server, db):
     assert result.counts.withdrawals_not_stored == 1
 
 
+def test_ingest_source_says_what_its_withdrawals_did(server, tmp_path):
+    "ingest --source's summary counts the papers efetch's DeleteCitations withdrew and those it skipped."
+    path = str(tmp_path / "cli.db")
+    assert invoke("--db", path, "--source", "pubmed", "--query", "cancer", "--no-extract",
+                  "--email", "a@b.org").exit_code == 0
+    stored = sorted(server.pubmed)[3]
+    day = server.pubmed[stored][1]
+    server.pubmed[stored] = (f'<DeleteCitation><PMID Version="1">{stored}</PMID></DeleteCitation>'.encode(), day)
+    server.pubmed["99999999"] = (b'<DeleteCitation><PMID Version="1">99999999</PMID></DeleteCitation>', day)
+    result = invoke("--db", path, "--source", "pubmed", "--query", "cancer", "--no-extract", "--all",
+                    "--email", "a@b.org")
+    assert result.exit_code == 0, result.output
+    assert ("26 expected, 24 stored, 2 skipped, 0 failed in 1 window(s); 0 new documents, 0 new claims; "
+            "1 withdrawn; withdrawals skipped: 1 of no stored paper") in result.stderr, result.stderr
+
+
 def test_empty_result_is_a_complete_zero(server, db):
     result = run(db, PubMedSource(), query="nothing")
     assert result.status == "ok" and result.expected == 0

@@ -156,6 +156,31 @@ def test_missing_file_and_no_files_are_usage_errors(fresh, tmp_path):
     assert result.exit_code == 2
 
 
+def test_a_missing_input_leaves_a_database_needing_an_upgrade_as_it_was(fresh, tmp_path):
+    "A mistyped FILE is refused before the lock and the database are opened: no migration is applied."
+    import sqlite3
+
+    db_path = tmp_path / "e.db"
+    docs = tmp_path / "a.jsonl"
+    docs.write_text(json.dumps({"pmid": "7", "abstract": "Text."}) + "\n")
+    assert run("ingest", "--db", db_path, "--no-extract", docs).exit_code == 0
+    # Back to the schema before m018, as a database of an older release has it.
+    conn = sqlite3.connect(db_path)
+    with conn:
+        conn.execute("drop index idx_documents_deleted_run")
+        for column in ("documents_withdrawn", "withdrawals_not_stored", "withdrawals_other_version",
+                       "withdrawals_already_withdrawn"):
+            conn.execute(f"alter table runs drop column {column}")
+        conn.execute("delete from _sqlite_migrations where name = 'm018_run_withdrawals'")
+    conn.close()
+    result = run("ingest", "--db", db_path, "--no-extract", docs, tmp_path / "nope.jsonl")
+    assert result.exit_code == 2 and "no such file" in result.output, result.output
+    conn = sqlite3.connect(db_path)
+    assert conn.execute("select count(*) from _sqlite_migrations where name = 'm018_run_withdrawals'").fetchone() == (0,)
+    assert "documents_withdrawn" not in {r[1] for r in conn.execute("pragma table_info(runs)")}
+    conn.close()
+
+
 def test_unwritable_database_directory(fresh, tmp_path, eval_docs):
     result = run("ingest", "--db", tmp_path / "missing-dir" / "e.db", eval_docs)
     assert result.exit_code == 2 and "does not exist" in result.output
@@ -393,7 +418,7 @@ def test_an_update_file_reports_what_it_deleted(fresh, tmp_path, pubmed_dir):
         b"</PubmedArticleSet>", b'<DeleteCitation><PMID Version="1">11748933</PMID></DeleteCitation></PubmedArticleSet>'))
     result = run("ingest", "--db", db_path, "--no-extract", update)
     assert result.exit_code == 0, result.output
-    assert "0 documents (0 new, 0 changed, 1 deleted)" in result.output
+    assert "0 documents (0 new, 0 changed), 0 new claims, 0 superseded, 0 errors; 1 withdrawn" in result.output
     db = open_db(db_path)
     assert [tuple(r) for r in db.execute("select id, deleted from documents order by id")] == [
         ("11700088", 0), ("11748933", 1)]
@@ -433,7 +458,7 @@ def test_a_json_lines_record_marked_deleted_withdraws_the_paper(fresh, tmp_path,
     assert run("ingest", "--db", db_path, "--plugins-dir", plugin_dir, docs).exit_code == 0
     result = run("ingest", "--db", db_path, "--plugins-dir", plugin_dir, update)
     assert result.exit_code == 0, result.output
-    assert "0 documents (0 new, 0 changed, 2 deleted)" in result.output
+    assert "0 documents (0 new, 0 changed), 0 new claims, 0 superseded, 0 errors; 2 withdrawn" in result.output
     db = open_db(db_path)
     assert [tuple(r) for r in db.execute("select id, abstract, deleted, deleted_run from documents order by id")] == [
         ("101", "Cancer cells grew in study 101.", 1, 2), ("local-7", "Cancer cells grew in study 7.", 1, 2)]
@@ -451,7 +476,7 @@ def test_a_deleted_record_whose_id_names_another_paper_withdraws_its_own_copy(fr
     assert run("ingest", "--db", db_path, "--no-extract", docs).exit_code == 0
     result = run("ingest", "--db", db_path, "--no-extract", update)
     assert result.exit_code == 0, result.output
-    assert "1 deleted" in result.output
+    assert "; 1 withdrawn" in result.output
     assert [tuple(r) for r in open_db(db_path).execute("select id, deleted from documents order by id")] == [
         ("1", 0), ("jsonl:1", 1)]
 

@@ -543,13 +543,20 @@ def test_a_delete_citation_in_a_scheduled_fetch_withdraws_and_is_in_the_runs_boo
         server.pubmed["99999999"] = (b'<DeleteCitation><PMID Version="1">99999999</PMID></DeleteCitation>', day)
         # Another query text has no watermark yet: the run asks for everything again.
         other = write_config(tmp_path / "other.toml", queries={"Q01": {"pubmed": "cancer[tiab]"}})
-        result = run("--config", str(other), "--db", str(db_path))
+        result = run("--config", str(other), "--db", str(db_path), "--log-json")
     finally:
         server.pubmed.clear()
         server.pubmed.update(saved)
     assert result.exit_code == EXIT_OK, result.output
-    assert ("0 new documents, 1 withdrawn, 0 new claims, 0 seed claims changed status; "
-            "withdrawals skipped: 1 of no stored paper") in result.output
+    events = {e["event"]: e for e in map(json.loads, result.output.splitlines())}
+    assert events["run.summary"]["message"].startswith(
+        "run 3: 0 new documents, 0 new claims, 0 seed claims changed status; 1 withdrawn; "
+        "withdrawals skipped: 1 of no stored paper"), events["run.summary"]
+    # The fetch's own event says what its withdrawals did, in its line and its fields, as run.summary does.
+    done = events["fetch.done"]
+    assert "0 new documents, 0 new claims; 1 withdrawn; withdrawals skipped: 1 of no stored paper" in done["message"]
+    assert done["documents_withdrawn"] == 1 and done["withdrawals_skipped"] == {
+        "not_stored": 1, "other_version": 0, "already_withdrawn": 0}
     # Runs 1 and 2: the first run and its fetch; 3 and 4: the second and the fetch that withdrew.
     assert rows(db_path, "select id, deleted_run from documents where deleted = 1") == [(stored, 4)]
     assert rows(db_path, "select id, command, documents_withdrawn, withdrawals_not_stored from runs where id > 2 "

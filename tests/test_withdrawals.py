@@ -72,8 +72,8 @@ def test_a_withdrawn_record_carrying_its_paper_is_stored_withdrawn(fresh, tmp_pa
     db_path = tmp_path / "e.db"
     result = run("ingest", "--db", db_path, "--plugins-dir", plugin_dir, export)
     assert result.exit_code == 0, result.output
-    assert ("3 documents (3 new, 0 changed, 2 deleted), withdrawals skipped: 1 of no stored paper, "
-            "1 new claims") in result.output
+    assert ("3 documents (3 new, 0 changed), 1 new claims, 0 superseded, 0 errors; 2 withdrawn; "
+            "withdrawals skipped: 1 of no stored paper") in result.output
     assert documents(db_path) == [("1", "Live", "Cancer cells grew in study 1.", 0, None),
                                   ("2", "Withdrawn", "Cancer cells grew in study 2.", 1, 1),
                                   ("local-3", "Local withdrawn", "Cancer cells grew in study 3.", 1, 1)]
@@ -92,7 +92,7 @@ def test_a_withdrawn_record_carrying_its_paper_is_stored_withdrawn(fresh, tmp_pa
     # A DeleteCitation of a PMID never stored is skipped and counted the same way.
     result = run("ingest", "--db", db_path, "--no-extract", update_file(tmp_path, "u.xml", ("5", "1"), ("1", "1")))
     assert result.exit_code == 0, result.output
-    assert "0 documents (0 new, 0 changed, 1 deleted), withdrawals skipped: 1 of no stored paper" in result.output
+    assert "0 documents (0 new, 0 changed), 0 new claims, 0 superseded, 0 errors; 1 withdrawn; withdrawals skipped: 1 of no stored paper" in result.output
     assert [r[0] for r in open_db(db_path).execute("select id from documents")] == ["1", "2", "local-3"]
 
 
@@ -132,11 +132,11 @@ def test_a_delete_citation_withdraws_only_the_stored_version(fresh, pubmed_dir, 
     for n, version in enumerate(("1", None)):
         result = run("ingest", "--db", db_path, "--no-extract", update_file(tmp_path, f"u{n}.xml", ("35649368", version)))
         assert result.exit_code == 0, result.output
-        assert "0 documents (0 new, 0 changed), withdrawals skipped: 1 of another version" in result.output
+        assert "0 documents (0 new, 0 changed), 0 new claims, 0 superseded, 0 errors; withdrawals skipped: 1 of another version" in result.output
         assert open_db(db_path).execute("select deleted from documents").fetchall() == [(0,)]
     result = run("ingest", "--db", db_path, "--no-extract", update_file(tmp_path, "u2.xml", ("35649368", "2")))
     assert result.exit_code == 0, result.output
-    assert "(0 new, 0 changed, 1 deleted)" in result.output
+    assert "(0 new, 0 changed), 0 new claims, 0 superseded, 0 errors; 1 withdrawn" in result.output
     assert open_db(db_path).execute("select deleted, deleted_run from documents").fetchall() == [(1, 4)]
 
 
@@ -147,7 +147,7 @@ def test_a_delete_citation_of_version_1_withdraws_a_record_stored_without_a_vers
                jsonl(tmp_path, "a.jsonl", {"pmid": "7", "abstract": "Text."}, {"pmid": "8", "abstract": "Text."})).exit_code == 0
     result = run("ingest", "--db", db_path, "--no-extract", update_file(tmp_path, "u.xml", ("7", "1"), ("8", "2")))
     assert result.exit_code == 0, result.output
-    assert "(0 new, 0 changed, 1 deleted), withdrawals skipped: 1 of another version" in result.output
+    assert "(0 new, 0 changed), 0 new claims, 0 superseded, 0 errors; 1 withdrawn; withdrawals skipped: 1 of another version" in result.output
     assert open_db(db_path).execute("select id, deleted from documents order by id").fetchall() == [("7", 1), ("8", 0)]
 
 
@@ -162,7 +162,7 @@ def test_a_json_lines_withdrawal_with_a_version_withdraws_only_that_version(fres
     assert open_db(db_path).execute("select deleted from documents").fetchall() == [(0,)]
     result = run("ingest", "--db", db_path, "--no-extract",
                  jsonl(tmp_path, "b.jsonl", {"pmid": "35649368", "deleted": True}))
-    assert result.exit_code == 0 and "1 deleted)" in result.output, result.output
+    assert result.exit_code == 0 and "errors; 1 withdrawn" in result.output, result.output
     assert open_db(db_path).execute("select deleted from documents").fetchall() == [(1,)]
 
 
@@ -186,12 +186,12 @@ def test_runs_receipts_and_the_report_keep_what_withdrawals_did(fresh, tmp_path)
     result = run("ingest", "--db", db_path, "--no-extract",
                  update_file(tmp_path, "u.xml", ("7", "1"), ("8", "2"), ("5", "1")))
     assert result.exit_code == 0, result.output
-    assert ("0 documents (0 new, 0 changed, 1 deleted), withdrawals skipped: 1 of no stored paper, "
-            "1 of another version") in result.output
+    assert ("0 documents (0 new, 0 changed), 0 new claims, 0 superseded, 0 errors; 1 withdrawn; "
+            "withdrawals skipped: 1 of no stored paper, 1 of another version") in result.output
     # The same withdrawal again changes nothing: the paper stays withdrawn by run 2.
     result = run("ingest", "--db", db_path, "--no-extract", update_file(tmp_path, "again.xml", ("7", "1")))
     assert result.exit_code == 0, result.output
-    assert "0 documents (0 new, 0 changed), withdrawals skipped: 1 of a paper already withdrawn" in result.output
+    assert "0 documents (0 new, 0 changed), 0 new claims, 0 superseded, 0 errors; withdrawals skipped: 1 of a paper already withdrawn" in result.output
     assert open_db(db_path).execute("select id, deleted, deleted_run from documents order by id").fetchall() == [
         ("7", 1, 2), ("8", 0, None)]
 
