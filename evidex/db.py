@@ -50,13 +50,11 @@ def check_db_path(path: Path) -> None:
 
 @contextlib.contextmanager
 def run_lock(db_path: str | os.PathLike) -> Iterator[None]:
-    """Hold the database's run lock for a command (exit 3 if taken), after refusing an unusable path.
-
-    A command that ends having stored nothing (a refusal: bad config or input, a plugin that cannot
-    set up, a bad seed) leaves the directory as it found it: the lock file it created is removed,
-    and so is a database it created that holds no run and no seed baseline. Once it has stored
-    something, the lock file stays, as after every run (lock.RunLock).
-    """
+    "Hold the database's run lock for a command (exit 3 if taken), after refusing an unusable path."
+    # A command that ends having stored nothing (a refusal: bad config or input, a plugin that cannot
+    # set up, a bad seed) leaves the directory as it found it: the lock file it created is removed,
+    # and so is a database it created that holds no run and no seed baseline. Once it has stored
+    # something, the lock file stays, as after every run (lock.RunLock).
     from .lock import RunLock
 
     path = Path(db_path)
@@ -579,15 +577,12 @@ WITHDRAWN, STORED_WITHDRAWN, NOT_STORED, OTHER_VERSION, ALREADY_WITHDRAWN = (
 
 
 def mark_deleted(db: Database, deletion: Deletion, run_id: int) -> str:
-    """Mark a withdrawn record as deleted (kept, never dropped); return what it did (WITHDRAWN, ...).
-
-    By its PMID; a JSON Lines record (deletion.document) is found as saving it would find it: its id
-    may name another paper (another PMID or DOI), its copy then stored under a prefixed id. A record
-    that carries its paper (text or metadata) and names none stored is stored, withdrawn; one that
-    only names a paper (a DeleteCitation) stores nothing. With a version, only that version of the
-    citation is withdrawn (a stored record without one is version 1, as PubMed's DTD reads a PMID).
-    Call inside a transaction.
-    """
+    "Mark a withdrawn record as deleted (kept, never dropped) inside a transaction; return what it did."
+    # By its PMID; a JSON Lines record (deletion.document) is found as saving it would find it: its id
+    # may name another paper (another PMID or DOI), its copy then stored under a prefixed id. A record
+    # that carries its paper (text or metadata) and names none stored is stored, withdrawn; one that
+    # only names a paper (a DeleteCitation) stores nothing. With a version, only that version of the
+    # citation is withdrawn (a stored record without one is version 1, as PubMed's DTD reads a PMID).
     document = deletion.document
     if document is None:
         row = db.execute("select doc_id from document_ids where scheme = 'pmid' and value = ?",

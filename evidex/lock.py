@@ -110,8 +110,8 @@ class RunLock:
         return (named.st_dev, named.st_ino) == (mine.st_dev, mine.st_ino)
 
     def release(self, discard: bool = False) -> None:
-        """Drop the lock. The file stays, unless discard: then it is removed first, still locked, so
-        no other process can hold it meanwhile."""
+        "Drop the lock; the file stays unless discard, which removes it first, still locked."
+        # Removed while still locked, so no other process can hold the file meanwhile.
         if self.fd is not None:
             if discard:
                 try:

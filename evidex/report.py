@@ -195,8 +195,7 @@ def render(data: dict[str, Any], db_name: str) -> str:
         kinds = [run.get(k) for k in ("withdrawals_not_stored", "withdrawals_other_version",
                                       "withdrawals_already_withdrawn")]
         skipped = None if all(k is None for k in kinds) else sum(k or 0 for k in kinds)
-        run_rows.append({**run, "ledger": ledger, "documents_withdrawn": run.get("documents_withdrawn"),
-                         "withdrawals_skipped": skipped})
+        run_rows.append({**run, "ledger": ledger, "withdrawals_skipped": skipped})
     out.append(table(run_rows, [("id", "Run"), ("command", "Command"), ("started_at", "Started"),
                                 ("status", "Status"), ("query", "Query"), ("documents_seen", "Documents"),
                                 ("documents_new", "New"), ("claims_new", "New claims"),

@@ -272,3 +272,20 @@ def test_the_upgrade_counts_earlier_runs_withdrawals_from_deleted_run(fresh, tmp
         (1, 0, None, None, None), (2, 1, None, None, None), (3, 1, None, None, None)]
     text = run("runs", "--db", db_path).output
     assert "withdrawals skipped" not in text and re.search(r"^ +2 .* withdrawn 1 errors 0", text, re.MULTILINE), text
+
+
+def test_every_withdrawal_outcome_is_counted_under_its_own_name() -> None:
+    "Each of mark_deleted's outcomes lands in its own count; an unknown one is an error, not 'another version'."
+    import pytest
+
+    from evidex import db as store
+    from evidex.ingest import Counts
+
+    counts = Counts()
+    for outcome in (store.WITHDRAWN, store.STORED_WITHDRAWN, store.NOT_STORED, store.OTHER_VERSION,
+                    store.ALREADY_WITHDRAWN):
+        counts.add_withdrawal(outcome)
+    assert (counts.documents_withdrawn, counts.withdrawals_not_stored, counts.withdrawals_other_version,
+            counts.withdrawals_already_withdrawn, counts.documents_new) == (2, 1, 1, 1, 1)
+    with pytest.raises(ValueError, match="unknown withdrawal outcome"):
+        counts.add_withdrawal("misspelt")
