@@ -41,22 +41,39 @@ class OneLineUsageError(click.ClickException):
         super().__init__(f"{ex.format_message()} (see {where} --help)")
 
 
-def _logs_json(ex: click.UsageError) -> bool:
+def _logs_json(ex: click.UsageError, args: list[str]) -> bool:
     "Whether the usage error is of `evidex run --log-json`, whose every line must be JSON."
-    if ex.ctx is None or ex.ctx.command.name != "run":
-        return False
-    return bool(ex.ctx.params.get("log_json")) or "--log-json" in sys.argv[1:]
+    if ex.ctx is not None and ex.ctx.command.name == "run" and ex.ctx.params.get("log_json"):
+        return True
+    # Parsing stopped before --log-json was read (a misspelt option, an option missing its value,
+    # one before `run`), or the error has no context: the arguments say what was asked for. The
+    # group's own options (--help, --version) take no value, so the first word is the command.
+    words = [a for a in args if not a.startswith("-")]
+    return bool(words) and words[0] == "run" and any(
+        a == "--log-json" or a.startswith("--log-json=") for a in args[args.index("run") + 1:])
+
+
+def _usage_error_as_json(ctx: click.Context, ex: click.UsageError) -> None:
+    "Report a usage error of `run --log-json` as one JSON run.error line, and exit 2."
+    from . import logs
+
+    logs.event(logs.setup(json_lines=True), "run.error", OneLineUsageError(ex).message, logging.ERROR,
+               exit_code=OneLineUsageError.exit_code, error="UsageError")
+    ctx.exit(OneLineUsageError.exit_code)
 
 
 class EvidexGroup(click.Group):
     "A click group that turns EvidexError into a one-line message and its exit code."
 
     def parse_args(self, ctx, args):
+        ctx.meta["evidex.args"] = list(args)  # what a usage error of `run --log-json` is told from
         try:
             return super().parse_args(ctx, args)
         except NoArgsIsHelpError:  # bare `evidex`: the help is what was asked for
             raise
         except click.UsageError as ex:
+            if _logs_json(ex, list(args)):  # `evidex --bogus run --log-json`
+                _usage_error_as_json(ctx, ex)
             raise OneLineUsageError(ex) from None
 
     def invoke(self, ctx):
@@ -69,13 +86,10 @@ class EvidexGroup(click.Group):
         except NoArgsIsHelpError:  # bare `evidex seed`: the help is what was asked for
             raise
         except click.UsageError as ex:  # a subcommand's arguments, or a check in its body
-            if _logs_json(ex):
-                # `run --log-json` under a scheduler: a bad EVIDEX_WORKERS is a JSON line like any error.
-                from . import logs
-
-                logs.event(logs.setup(json_lines=True), "run.error", OneLineUsageError(ex).message, logging.ERROR,
-                           exit_code=OneLineUsageError.exit_code, error="UsageError")
-                ctx.exit(OneLineUsageError.exit_code)
+            if _logs_json(ex, ctx.meta.get("evidex.args", [])):
+                # `run --log-json` under a scheduler: a bad EVIDEX_WORKERS or a misspelt option is a
+                # JSON line like any other error of the run.
+                _usage_error_as_json(ctx, ex)
             raise OneLineUsageError(ex) from None
         except EvidexError as ex:
             click.echo(f"Error: {ex}", err=True)
