@@ -62,8 +62,34 @@ def _usage_error_as_json(ctx: click.Context, ex: click.UsageError) -> None:
     ctx.exit(OneLineUsageError.exit_code)
 
 
+EXIT_CLOSED_PIPE = 141  # 128 + SIGPIPE: what the shell reports for `cat`, `grep` ... cut off by `| head`
+
+
+@contextlib.contextmanager
+def _closed_pipe_ends_quietly():
+    "A reader that closed stdout (`| head`) ends the command with exit 141: no traceback, no 'Exception ignored'."
+    try:
+        try:
+            yield
+        finally:
+            # Output still buffered (extract --output -) meets the closed pipe here, not at exit.
+            sys.stdout.flush()
+    except BrokenPipeError:
+        # Python ignores SIGPIPE, so a write raises instead; click would exit 1 ("errors recorded").
+        # The interpreter flushes stdout again at exit: point it at /dev/null so that finds no pipe.
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+        raise click.exceptions.Exit(EXIT_CLOSED_PIPE) from None
+
+
 class EvidexGroup(click.Group):
     "A click group that turns EvidexError into a one-line message and its exit code."
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        with _closed_pipe_ends_quietly():  # `evidex --help | head -1`
+            return super().make_context(info_name, args, parent, **extra)
 
     def parse_args(self, ctx, args):
         ctx.meta["evidex.args"] = list(args)  # what a usage error of `run --log-json` is told from
@@ -77,6 +103,10 @@ class EvidexGroup(click.Group):
             raise OneLineUsageError(ex) from None
 
     def invoke(self, ctx):
+        with _closed_pipe_ends_quietly():
+            return self._invoke(ctx)
+
+    def _invoke(self, ctx):
         from .run import EXIT_INTERRUPTED, sigterm_as_interrupt
 
         try:
@@ -488,6 +518,8 @@ def _output_file(output: str):
         try:
             with os.fdopen(fd, "w", encoding="utf-8", closefd=False) as f:
                 yield f
+        except BrokenPipeError:  # its reader stopped reading (`| head`): not a path that cannot be written
+            raise
         except OSError as ex:
             raise UsageError(f"cannot write {output}: {ex.strerror or ex}") from None
         return
@@ -500,6 +532,8 @@ def _output_file(output: str):
         try:
             with open(target, "w", encoding="utf-8") as f:
                 yield f
+        except BrokenPipeError:  # a FIFO whose reader stopped reading
+            raise
         except OSError as ex:
             raise UsageError(f"cannot write {output}: {ex.strerror or ex}") from None
         return
