@@ -41,25 +41,72 @@ class OneLineUsageError(click.ClickException):
         super().__init__(f"{ex.format_message()} (see {where} --help)")
 
 
-def _logs_json(ex: click.UsageError) -> bool:
+def _logs_json(ex: click.UsageError, args: list[str]) -> bool:
     "Whether the usage error is of `evidex run --log-json`, whose every line must be JSON."
-    if ex.ctx is None or ex.ctx.command.name != "run":
-        return False
-    return bool(ex.ctx.params.get("log_json")) or "--log-json" in sys.argv[1:]
+    if ex.ctx is not None and ex.ctx.command.name == "run" and ex.ctx.params.get("log_json"):
+        return True
+    # Parsing stopped before --log-json was read (a misspelt option, an option missing its value,
+    # one before `run`), or the error has no context: the arguments say what was asked for. The
+    # group's own options (--help, --version) take no value, so the first word is the command.
+    words = [a for a in args if not a.startswith("-")]
+    return bool(words) and words[0] == "run" and any(
+        a == "--log-json" or a.startswith("--log-json=") for a in args[args.index("run") + 1:])
+
+
+def _usage_error_as_json(ctx: click.Context, ex: click.UsageError) -> None:
+    "Report a usage error of `run --log-json` as one JSON run.error line, and exit 2."
+    from . import logs
+
+    logs.event(logs.setup(json_lines=True), "run.error", OneLineUsageError(ex).message, logging.ERROR,
+               exit_code=OneLineUsageError.exit_code, error="UsageError")
+    ctx.exit(OneLineUsageError.exit_code)
+
+
+EXIT_CLOSED_PIPE = 141  # 128 + SIGPIPE: what the shell reports for `cat`, `grep` ... cut off by `| head`
+
+
+@contextlib.contextmanager
+def _closed_pipe_ends_quietly():
+    "A reader that closed stdout (`| head`) ends the command with exit 141: no traceback, no 'Exception ignored'."
+    try:
+        try:
+            yield
+        finally:
+            # Output still buffered (extract --output -) meets the closed pipe here, not at exit.
+            sys.stdout.flush()
+    except BrokenPipeError:
+        # Python ignores SIGPIPE, so a write raises instead; click would exit 1 ("errors recorded").
+        # The interpreter flushes stdout again at exit: point it at /dev/null so that finds no pipe.
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+        raise click.exceptions.Exit(EXIT_CLOSED_PIPE) from None
 
 
 class EvidexGroup(click.Group):
     "A click group that turns EvidexError into a one-line message and its exit code."
 
+    def make_context(self, info_name, args, parent=None, **extra):
+        with _closed_pipe_ends_quietly():  # `evidex --help | head -1`
+            return super().make_context(info_name, args, parent, **extra)
+
     def parse_args(self, ctx, args):
+        ctx.meta["evidex.args"] = list(args)  # what a usage error of `run --log-json` is told from
         try:
             return super().parse_args(ctx, args)
         except NoArgsIsHelpError:  # bare `evidex`: the help is what was asked for
             raise
         except click.UsageError as ex:
+            if _logs_json(ex, list(args)):  # `evidex --bogus run --log-json`
+                _usage_error_as_json(ctx, ex)
             raise OneLineUsageError(ex) from None
 
     def invoke(self, ctx):
+        with _closed_pipe_ends_quietly():
+            return self._invoke(ctx)
+
+    def _invoke(self, ctx):
         from .run import EXIT_INTERRUPTED, sigterm_as_interrupt
 
         try:
@@ -69,13 +116,10 @@ class EvidexGroup(click.Group):
         except NoArgsIsHelpError:  # bare `evidex seed`: the help is what was asked for
             raise
         except click.UsageError as ex:  # a subcommand's arguments, or a check in its body
-            if _logs_json(ex):
-                # `run --log-json` under a scheduler: a bad EVIDEX_WORKERS is a JSON line like any error.
-                from . import logs
-
-                logs.event(logs.setup(json_lines=True), "run.error", OneLineUsageError(ex).message, logging.ERROR,
-                           exit_code=OneLineUsageError.exit_code, error="UsageError")
-                ctx.exit(OneLineUsageError.exit_code)
+            if _logs_json(ex, ctx.meta.get("evidex.args", [])):
+                # `run --log-json` under a scheduler: a bad EVIDEX_WORKERS or a misspelt option is a
+                # JSON line like any other error of the run.
+                _usage_error_as_json(ctx, ex)
             raise OneLineUsageError(ex) from None
         except EvidexError as ex:
             click.echo(f"Error: {ex}", err=True)
@@ -474,6 +518,8 @@ def _output_file(output: str):
         try:
             with os.fdopen(fd, "w", encoding="utf-8", closefd=False) as f:
                 yield f
+        except BrokenPipeError:  # its reader stopped reading (`| head`): not a path that cannot be written
+            raise
         except OSError as ex:
             raise UsageError(f"cannot write {output}: {ex.strerror or ex}") from None
         return
@@ -486,6 +532,8 @@ def _output_file(output: str):
         try:
             with open(target, "w", encoding="utf-8") as f:
                 yield f
+        except BrokenPipeError:  # a FIFO whose reader stopped reading
+            raise
         except OSError as ex:
             raise UsageError(f"cannot write {output}: {ex.strerror or ex}") from None
         return

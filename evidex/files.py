@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import datetime
 import difflib
 import functools
@@ -307,7 +308,17 @@ def _says_something(head: bytes) -> bool:
     return bool(head.lstrip(BLANK))
 
 
+# Byte order marks of encodings a record file must not be in; UTF-32 first, as its LE mark starts with UTF-16's.
+OTHER_BOMS = ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"),
+              (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16"))
+
+
 def _format_of(head: bytes, path: Path) -> str:
+    for bom, encoding in OTHER_BOMS:
+        # Saved by Windows tools ("Unicode" in Notepad, PowerShell's > redirection): name the fix,
+        # not "neither format" for a file whose records may be fine.
+        if head.startswith(bom):
+            raise InputError(f"{path}: is {encoding} text (byte order mark {bom.hex(' ').upper()}): save it as UTF-8")
     stripped = head.lstrip(BLANK)
     if not stripped:
         raise InputError(f"{path}: file is empty")

@@ -79,7 +79,9 @@ def test_scheduling_recipes_name_their_environment_and_every_exit_code():
         for variable in ("EVIDEX_EMAIL", "NCBI_API_KEY", "EVIDEX_DB"):
             assert variable in section, f"the {title} recipe does not set {variable}"
         assert "evidex run" in section
-    for code in (EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_LOCKED, EXIT_NETWORK):
+    from evidex.cli import EXIT_CLOSED_PIPE
+
+    for code in (EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_LOCKED, EXIT_NETWORK, EXIT_CLOSED_PIPE):
         assert re.search(rf"^\| {code} \|", text, flags=re.M), f"exit code {code} is not in the table"
 
 

@@ -161,6 +161,23 @@ def test_neither_format(tmp_path: Path) -> None:
     assert "neither PubMed XML nor JSON Lines" in error_of(path)
 
 
+@pytest.mark.parametrize("encoding, name", [("utf-16", "UTF-16"), ("utf-16-be", "UTF-16"), ("utf-32", "UTF-32")])
+@pytest.mark.parametrize("kind", ["jsonl", "xml", "jsonl.gz"])
+def test_a_utf16_file_is_named_for_its_encoding(eval_docs: Path, pubmed_dir: Path, tmp_path: Path, kind: str,
+                                                encoding: str, name: str) -> None:
+    "Notepad's 'Unicode' or PowerShell's > saves UTF-16 with a byte order mark: say so, not 'neither format'."
+    text = (pubmed_dir / "biopython" / "pubmed2.xml").read_text(encoding="utf-8") if kind == "xml" else \
+        "".join(eval_docs.read_text(encoding="utf-8").splitlines(keepends=True)[:2])
+    data = ("\ufeff" if encoding == "utf-16-be" else "").encode(encoding) + text.encode(encoding)
+    path = tmp_path / f"saved.{kind}"
+    path.write_bytes(gzip.compress(data) if kind.endswith(".gz") else data)
+    message = error_of(path)
+    assert f"is {name} text" in message and "save it as UTF-8" in message and "neither" not in message
+    # Saved again as UTF-8, the same records read.
+    path.write_bytes(text.encode("utf-8"))
+    assert len(list(read_file(path))) == 2
+
+
 def test_directory_and_missing_file(tmp_path: Path) -> None:
     assert "is a directory" in error_of(tmp_path)
     assert "no such file" in error_of(tmp_path / "absent.jsonl")

@@ -575,3 +575,32 @@ def test_a_bad_worker_count_under_log_json_is_a_json_line(tmp_path, args, env):
     record = json.loads(line)
     assert record["event"] == "run.error" and record["exit_code"] == 2 and "--workers" in record["message"]
     assert not db_path.exists()
+
+
+@pytest.mark.parametrize("before, after", [
+    ([], ["--log-json", "--since", "2024-01-01"]),  # an ingest option given to run
+    ([], ["--bogus", "--log-json"]),  # misspelt, before --log-json is read
+    ([], ["--log-json", "extra"]),
+    ([], ["--log-json", "--workers"]),  # an option missing its value: click's error has no context
+    ([], ["--log-json=yes"]),
+    (["--bogus"], ["--log-json"]),  # the group's parsing fails before `run` is reached
+])
+def test_every_usage_error_of_run_under_log_json_is_a_json_line(tmp_path, before, after):
+    "Whatever the usage error, a scheduler reading --log-json output meets one JSON run.error line, exit 2."
+    db_path = tmp_path / "e.db"
+    result = subprocess.run([sys.executable, "-m", "evidex", *before, "run", "--config", str(ROOT / "corpora" / "evidex.toml"),
+                             "--db", str(db_path), *after], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr
+    [line] = result.stderr.strip().splitlines()
+    record = json.loads(line)
+    assert record["event"] == "run.error" and record["exit_code"] == 2 and record["error"] == "UsageError"
+    assert not db_path.exists() and result.stdout == ""
+
+
+def test_usage_errors_without_log_json_stay_plain_text(tmp_path):
+    "Only run --log-json asks for JSON: another command's --log-json, or run without it, is the one plain line."
+    for args in (["run", "--bogus"], ["runs", "--log-json"], ["--bogus", "runs", "--log-json"]):
+        result = subprocess.run([sys.executable, "-m", "evidex", *args], capture_output=True, text=True, timeout=120,
+                                cwd=tmp_path)
+        assert result.returncode == 2 and result.stderr.startswith("Error: No such option"), (args, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1
