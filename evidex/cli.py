@@ -14,6 +14,7 @@ import sqlite3
 import sys
 import tempfile
 from pathlib import Path
+from typing import NoReturn
 
 import click
 from click.exceptions import NoArgsIsHelpError
@@ -53,13 +54,15 @@ def _logs_json(ex: click.UsageError, args: list[str]) -> bool:
         a == "--log-json" or a.startswith("--log-json=") for a in args[args.index("run") + 1:])
 
 
-def _usage_error_as_json(ctx: click.Context, ex: click.UsageError) -> None:
-    "Report a usage error of `run --log-json` as one JSON run.error line, and exit 2."
-    from . import logs
+def _refuse_usage(ctx: click.Context, ex: click.UsageError, args: list[str]) -> NoReturn:
+    "End on a usage error in one line: a JSON run.error line under `run --log-json`, else 'Error: ...'; exit 2."
+    if _logs_json(ex, args):
+        from . import logs
 
-    logs.event(logs.setup(json_lines=True), "run.error", OneLineUsageError(ex).message, logging.ERROR,
-               exit_code=OneLineUsageError.exit_code, error="UsageError")
-    ctx.exit(OneLineUsageError.exit_code)
+        logs.event(logs.setup(json_lines=True), "run.error", OneLineUsageError(ex).message, logging.ERROR,
+                   exit_code=OneLineUsageError.exit_code, error="UsageError")
+        ctx.exit(OneLineUsageError.exit_code)
+    raise OneLineUsageError(ex) from None
 
 
 EXIT_CLOSED_PIPE = 141  # 128 + SIGPIPE: what the shell reports for `cat`, `grep` ... cut off by `| head`
@@ -97,10 +100,8 @@ class EvidexGroup(click.Group):
             return super().parse_args(ctx, args)
         except NoArgsIsHelpError:  # bare `evidex`: the help is what was asked for
             raise
-        except click.UsageError as ex:
-            if _logs_json(ex, list(args)):  # `evidex --bogus run --log-json`
-                _usage_error_as_json(ctx, ex)
-            raise OneLineUsageError(ex) from None
+        except click.UsageError as ex:  # `evidex --bogus run --log-json` among them
+            _refuse_usage(ctx, ex, list(args))
 
     def invoke(self, ctx):
         with _closed_pipe_ends_quietly():
@@ -116,11 +117,9 @@ class EvidexGroup(click.Group):
         except NoArgsIsHelpError:  # bare `evidex seed`: the help is what was asked for
             raise
         except click.UsageError as ex:  # a subcommand's arguments, or a check in its body
-            if _logs_json(ex, ctx.meta.get("evidex.args", [])):
-                # `run --log-json` under a scheduler: a bad EVIDEX_WORKERS or a misspelt option is a
-                # JSON line like any other error of the run.
-                _usage_error_as_json(ctx, ex)
-            raise OneLineUsageError(ex) from None
+            # `run --log-json` under a scheduler: a bad EVIDEX_WORKERS or a misspelt option is a
+            # JSON line like any other error of the run.
+            _refuse_usage(ctx, ex, ctx.meta.get("evidex.args", []))
         except EvidexError as ex:
             click.echo(f"Error: {ex}", err=True)
             ctx.exit(ex.exit_code)

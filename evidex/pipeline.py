@@ -130,7 +130,8 @@ def extract_one(
         try:
             found = []
             for name, doc in parsed.items():
-                limit = len(getattr(document, name))
+                text = getattr(document, name)
+                limit = len(text)
                 for item in extractor.extract(document, name, doc):
                     is_claim = type(item) is Claim or isinstance(item, Claim)
                     if not is_claim and not isinstance(item, Mention):
@@ -151,7 +152,7 @@ def extract_one(
                         raise PluginOutputError(f"yielded a claim with direction {claim.direction!r} and confidence "
                                                 f"{claim.confidence!r}: directions are {', '.join(DIRECTIONS)}, "
                                                 "confidence is 0 to 1")
-                    problem = wrong_types(item, getattr(document, name))
+                    problem = wrong_types(item, text)
                     if problem:
                         raise PluginOutputError(f"yielded a {type(item).__name__} {problem}")
                     item.doc_id = document.id
