@@ -156,6 +156,22 @@ def test_missing_file_and_no_files_are_usage_errors(fresh, tmp_path):
     assert result.exit_code == 2
 
 
+def before_m018(db_path, *statements: str) -> None:
+    "Take a database back to its schema before migration m018 (run these statements first, in the same transaction)."
+    import sqlite3
+
+    conn = sqlite3.connect(db_path)
+    with conn:
+        for sql in statements:
+            conn.execute(sql)
+        conn.execute("drop index idx_documents_deleted_run")
+        for column in ("documents_withdrawn", "withdrawals_not_stored", "withdrawals_other_version",
+                       "withdrawals_already_withdrawn"):
+            conn.execute(f"alter table runs drop column {column}")
+        conn.execute("delete from _sqlite_migrations where name = 'm018_run_withdrawals'")
+    conn.close()
+
+
 def test_a_missing_input_leaves_a_database_needing_an_upgrade_as_it_was(fresh, tmp_path):
     "A mistyped FILE is refused before the lock and the database are opened: no migration is applied."
     import sqlite3
@@ -164,15 +180,7 @@ def test_a_missing_input_leaves_a_database_needing_an_upgrade_as_it_was(fresh, t
     docs = tmp_path / "a.jsonl"
     docs.write_text(json.dumps({"pmid": "7", "abstract": "Text."}) + "\n")
     assert run("ingest", "--db", db_path, "--no-extract", docs).exit_code == 0
-    # Back to the schema before m018, as a database of an older release has it.
-    conn = sqlite3.connect(db_path)
-    with conn:
-        conn.execute("drop index idx_documents_deleted_run")
-        for column in ("documents_withdrawn", "withdrawals_not_stored", "withdrawals_other_version",
-                       "withdrawals_already_withdrawn"):
-            conn.execute(f"alter table runs drop column {column}")
-        conn.execute("delete from _sqlite_migrations where name = 'm018_run_withdrawals'")
-    conn.close()
+    before_m018(db_path)  # as a database of an older release has it
     result = run("ingest", "--db", db_path, "--no-extract", docs, tmp_path / "nope.jsonl")
     assert result.exit_code == 2 and "no such file" in result.output, result.output
     conn = sqlite3.connect(db_path)

@@ -8,7 +8,7 @@ import re
 from evidex.db import open_db
 from evidex.files import read_file
 from evidex.models import Deletion
-from test_ingest import plugin_dir, run, versioned_files  # noqa: F401  (plugin_dir is a fixture)
+from test_ingest import before_m018, plugin_dir, run, versioned_files  # noqa: F401  (plugin_dir is a fixture)
 
 
 def update_file(tmp_path, name, *pmids):
@@ -249,23 +249,14 @@ def test_the_crash_recount_agrees_with_the_live_counts_about_withdrawals(fresh, 
 
 def test_the_upgrade_counts_earlier_runs_withdrawals_from_deleted_run(fresh, tmp_path):
     "m018 on a database from before it: papers withdrawn known per run (a scheduled run's with its fetches), skips unknown."
-    import sqlite3
 
     db_path = tmp_path / "e.db"
     assert run("ingest", "--db", db_path, "--no-extract",
                jsonl(tmp_path, "a.jsonl", {"pmid": "7", "abstract": "Text."}, {"pmid": "8", "abstract": "Text."})).exit_code == 0
     assert run("ingest", "--db", db_path, "--no-extract", update_file(tmp_path, "u.xml", ("7", "1"), ("5", "1"))).exit_code == 0
     # Back to the schema before m018, with run 2 made a fetch of a scheduled run 3.
-    conn = sqlite3.connect(db_path)
-    with conn:
-        conn.execute("insert into runs (id, command, started_at, status) values (3, 'run', '2026-01-01', 'ok')")
-        conn.execute("update runs set parent_run = 3 where id = 2")
-        conn.execute("drop index idx_documents_deleted_run")
-        for column in ("documents_withdrawn", "withdrawals_not_stored", "withdrawals_other_version",
-                       "withdrawals_already_withdrawn"):
-            conn.execute(f"alter table runs drop column {column}")
-        conn.execute("delete from _sqlite_migrations where name = 'm018_run_withdrawals'")
-    conn.close()
+    before_m018(db_path, "insert into runs (id, command, started_at, status) values (3, 'run', '2026-01-01', 'ok')",
+                "update runs set parent_run = 3 where id = 2")
     db = open_db(db_path)
     assert db.execute("select id, documents_withdrawn, withdrawals_not_stored, withdrawals_other_version, "
                       "withdrawals_already_withdrawn from runs order by id").fetchall() == [
