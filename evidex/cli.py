@@ -25,7 +25,8 @@ from .fetch import fetch_query, latest_today
 from .files import check_input, read_file, refuse_overwriting
 from .models import Claim, Deletion, Document, Mention
 from . import db as store
-from .ingest import Counts, Extraction, extract_stored, store_records, withdrawals_note, withdrawals_skipped
+from .ingest import (Counts, Extraction, extract_stored, new_claims, store_records, withdrawals_note,
+                     withdrawals_skipped)
 from .pipeline import ExtractionError
 from .options import WorkerCount
 from .plugins import load_plugins, pm
@@ -217,12 +218,6 @@ def _check_extractors(extractors) -> None:
     click.echo(f"checked {len(extractors)} extractors: set up on one pipeline, run on one document", err=True)
 
 
-def _restored(n: int) -> str:
-    "'N restored, ' for a summary line, or nothing: claims an earlier run superseded, made current again."
-    # Without it a run that only brought claims back reads "0 new claims" while diff lists them.
-    return f"{n} restored, " if n else ""
-
-
 def _skipped_withdrawals(row: dict) -> str:
     "'withdrawals skipped 1 of no stored paper ' for a runs line, or nothing (none, or a run from before they were kept)."
     text = withdrawals_skipped(row.get("withdrawals_not_stored"), row.get("withdrawals_other_version"),
@@ -241,9 +236,8 @@ def _finish(db, run_id, counts: Counts, load_failures: int, command: str) -> Non
         click.echo(f"... and {len(counts.errors) - 10} more plugin failures (see run_errors)", err=True)
     click.echo(
         f"run {run_id} {command}: {counts.documents_seen} documents ({counts.documents_new} new, "
-        f"{counts.documents_changed} changed), {counts.claims_new} new claims, "
-        + _restored(counts.claims_restored)
-        + f"{counts.claims_superseded} superseded, {len(counts.errors) + load_failures + link_failed} errors"
+        f"{counts.documents_changed} changed), {new_claims(counts.claims_new, counts.claims_restored)}, "
+        f"{counts.claims_superseded} superseded, {len(counts.errors) + load_failures + link_failed} errors"
         + withdrawals_note(counts),
         err=True,
     )
@@ -435,8 +429,7 @@ def _ingest_source(db_path, no_extract, source_name, query, since, until, everyt
         click.echo(
             f"run {result.run_id} ingest {source_name}: {result.expected} expected, {result.stored} stored, "
             f"{result.skipped} skipped, {result.failed} failed in {result.windows} window(s); "
-            f"{counts.documents_new} new documents, {counts.claims_new} new claims"
-            + (f", {counts.claims_restored} restored" if counts.claims_restored else "")
+            f"{counts.documents_new} new documents, {new_claims(counts.claims_new, counts.claims_restored)}"
             + withdrawals_note(counts)
             + (f"; watermark {result.watermark}" if result.watermark else "")
             + (f"; {result.message}" if result.message else ""),

@@ -61,6 +61,12 @@ class Counts:
             raise ValueError(f"unknown withdrawal outcome {outcome!r}")
 
 
+def new_claims(new: int, restored: int) -> str:
+    "'3 new claims, 2 restored' for a summary line: restored claims (superseded once, current again) only when there are any."
+    # Without them a run that only brought claims back reads "0 new claims" while diff lists them.
+    return f"{new} new claims" + (f", {restored} restored" if restored else "")
+
+
 def withdrawals_skipped(not_stored: int | None, other_version: int | None, already: int | None) -> str:
     "'withdrawals skipped: 1 of no stored paper, ...' from a run's counts (None: not recorded), or nothing."
     parts = [f"{n} of {what}" for n, what in ((not_stored, "no stored paper"), (other_version, "another version"),

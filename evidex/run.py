@@ -18,7 +18,7 @@ from . import db as store
 from . import logs
 from .errors import ConfigError, EvidexError, IncompleteFetch, SourceError, UsageError
 from .config import DEFAULT_CONFIG, Config, SourceConfig, load_config
-from .ingest import RUN_FIELDS, withdrawals_note
+from .ingest import RUN_FIELDS, new_claims, withdrawals_note
 from .options import WorkerCount
 
 # ---- the run -----------------------------------------------------------------------------------
@@ -203,9 +203,8 @@ class Runner:
         ] + [{"seed_id": k, "before": v, "after": "removed from the seed"} for k, v in before.items() if k not in after]
         t = self.totals
         status = "failed" if t.network_failures else ("errors" if t.errors else "ok")
-        summary = (f"{t.documents_new} new documents, {t.claims_new} new claims, "
-                   + (f"{t.claims_restored} restored, " if t.claims_restored else "")
-                   + f"{len(t.seed_changes)} seed claims changed status" + withdrawals_note(t))
+        summary = (f"{t.documents_new} new documents, {new_claims(t.claims_new, t.claims_restored)}, "
+                   f"{len(t.seed_changes)} seed claims changed status" + withdrawals_note(t))
         store.finish_run(db, self.run_id, status, summary, **t.run_fields())
         return EXIT_NETWORK if t.network_failures else (EXIT_ERRORS if t.errors else EXIT_OK)
 
@@ -258,8 +257,8 @@ class Runner:
                 logs.event(
                     self.log, "fetch.done",
                     f"{query.id} {source_cfg.name}: {result.expected} expected, {result.stored} stored, "
-                    f"{result.counts.documents_new} new documents, {result.counts.claims_new} new claims"
-                    + (f", {result.counts.claims_restored} restored" if result.counts.claims_restored else "")
+                    f"{result.counts.documents_new} new documents, "
+                    f"{new_claims(result.counts.claims_new, result.counts.claims_restored)}"
                     + withdrawals_note(result.counts)
                     + (f"; watermark {result.watermark}" if result.watermark else ""),
                     query=query.id, source=source_cfg.name, fetch_run=result.run_id, status=result.status,
@@ -300,8 +299,8 @@ class Runner:
         self.totals.errors += len(counts.errors)
         if counts.documents_seen:
             logs.event(self.log, "extract.done",
-                       f"extracted {counts.documents_seen} stored documents: {counts.claims_new} new claims"
-                       + (f", {counts.claims_restored} restored" if counts.claims_restored else ""),
+                       f"extracted {counts.documents_seen} stored documents: "
+                       f"{new_claims(counts.claims_new, counts.claims_restored)}",
                        documents=counts.documents_seen, claims_new=counts.claims_new,
                        claims_restored=counts.claims_restored, errors=len(counts.errors))
 
@@ -388,9 +387,9 @@ def _run(config_path: str, db_path: str | None, workers: int | None, log: loggin
     changed = summary["seed_claims_changed"]
     changes = ", ".join(f"{c['seed_id']} {c['before']} -> {c['after']}" for c in changed[:8])
     changes += f" and {len(changed) - 8} more (evidex seed status)" if len(changed) > 8 else ""
-    line = (f"run {summary['run_id']}: {summary['documents_new']} new documents, {summary['claims_new']} new claims, "
-            + (f"{summary['claims_restored']} restored, " if summary["claims_restored"] else "")
-            + f"{len(summary['seed_claims_changed'])} seed claims changed status"
+    line = (f"run {summary['run_id']}: {summary['documents_new']} new documents, "
+            f"{new_claims(summary['claims_new'], summary['claims_restored'])}, "
+            f"{len(summary['seed_claims_changed'])} seed claims changed status"
             + (f" ({changes})" if changes else "")
             + withdrawals_note(runner.totals)
             + (f"; {summary['errors']} errors" if summary["errors"] else "")
