@@ -1236,7 +1236,17 @@ SUBJECT_BREAK_RE = compile_context(r"\bwhereas\b|\bwhile\b(?<!\ba while)|\bbut\b
 # bare "while" often go on with the same subject ("X ablation had no influence on Y, but attenuated Z"),
 # so only these end its reach (with "but" too, the unseen abstracts gained as many wrong flips as right).
 VERB_BREAK_RE = compile_context(r"\bwhereas\b|,\s*while\b|;|\bin contrast\b|\bconversely\b", re.IGNORECASE)
-COMPARATIVE_RE = re.compile(r"\s+(?:\w+\s+)?(less|fewer|lower|more|greater|higher)\b", re.IGNORECASE)
+# "produced less IFN-α", "showed a higher expression": a comparative right after the verb (or one word on)
+# carries the sign. Not after a preposition ("enhanced at lower concentrations", "decreases of more than
+# 50%"), nor as a bound on a count ("inhibit more than one kinase").
+COMPARATIVE_RE = re.compile(r"\s+(?:(?!(?:at|in|for|to|with|if|of|by|on|from|when|as)\b)(\w+)\s+)?"
+                            r"(less|fewer|lower|more|greater|higher)\b(?!\s+than\s+(?:\d|one\b|two\b|three\b|four\b|five\b))",
+                            re.IGNORECASE)
+COPULAS = frozenset({"was", "were", "is", "are", "be", "been", "being"})
+# "the decrease was greater for X": after a copula, the comparative grades a change the noun already signs.
+# ("the activation was lower in X" still reads as less activation).
+CHANGE_NOUNS = frozenset({"increase", "increases", "decrease", "decreases", "reduction", "reductions", "inhibition", "suppression",
+                          "elevation", "rise", "fall", "decline", "drop", "loss", "gain"})
 NOMINAL_OF_RE = re.compile(r"\s+of\s+(?:the\s+)?", re.IGNORECASE)  # "reduction of (the) X"
 NOMINAL_ENDINGS = ("ion", "ment", "ade", "ency", "ance", "down", "out", "loss", "ing")
 
@@ -1564,8 +1574,9 @@ def polarity(sent: Sentence, subject: Hit | None) -> tuple[str, Cue | None, bool
             direction = "down" if direction == "up" else "up"
         # "produced less IFN-α", "showed higher expression": the comparative carries the sign.
         comparative = COMPARATIVE_RE.match(text, trig.end - base)
-        if comparative:
-            direction = "down" if comparative.group(1).lower() in ("less", "fewer", "lower") else "up"
+        word = trig.text.lower()
+        if comparative and not ((comparative.group(1) or "").lower() in COPULAS and word in CHANGE_NOUNS):
+            direction = "down" if comparative.group(2).lower() in ("less", "fewer", "lower") else "up"
     if INVERT_FLIP and direction in ("up", "down") and subject is not None \
             and subject.start >= trig.end and _lost_after_verb(sent, subject, trig):
         # "Metastasis was diminished in Ifnar1-/- mice": the loss named after the verb inverts it too.

@@ -781,3 +781,18 @@ def test_a_denial_after_while_stays_in_its_clause(nlp_and_extractors, text, nega
 ])
 def test_a_denial_after_but_stays_in_its_clause(nlp_and_extractors, text, negated):
     assert [c.negated for c in claims(run(nlp_and_extractors, text), "therapy")] == [negated]
+
+
+@pytest.mark.parametrize("text,predicate,direction", [
+    # After a copula the comparative grades a change the noun already signs.
+    ("Both agents lowered the platelet count, but the decrease was greater with cisplatin.", "decrease", "down"),
+    # After a preposition it qualifies another noun; before "than" and a number it bounds a count.
+    ("Apoptosis was enhanced at lower doses of cisplatin.", "enhanced", "up"),
+    ("Heparin caused platelet count decreases of more than 30%.", "decreases", "down"),
+    ("Sunitinib inhibits more than one kinase.", "inhibits", "down"),
+    # Right after the verb, or after a copula of a noun that signs nothing, it still carries the sign.
+    ("Cisplatin-treated cells produced less interferon.", "produced", "down"),
+    ("Responses were less frequent with carboplatin.", "responses", "down"),
+])
+def test_a_comparative_signs_only_what_it_compares(nlp_and_extractors, text, predicate, direction):
+    assert signs(nlp_and_extractors, text) == [(predicate, direction)]
