@@ -1425,7 +1425,8 @@ def _triggers(sent: Sentence, subject: Hit | None, start: int) -> tuple[bool, Cu
         if word in CAUSAL_WORDS and not (word in CAUSAL_PARTICIPLES and PARTICIPLE_BEFORE_RE.search(
                 text, max(0, c.start - base - 32), c.start - base)):
             # "led to a reduction in", "caused inhibition of": the effect named after the verb carries the sign.
-            effect = next((t for t in sent.cues if t.start > c.end), None)
+            # "led to a significant reduction": a statistical word in the gap is a modifier, not the effect.
+            effect = next((t for t in sent.cues if t.start > c.end and t.kind != "stat"), None)
             said = effect.text.lower() if effect is not None else ""
             if effect is not None and (said in DECREASE_WORDS or (effect.kind == "inv" and said.endswith(" of"))) \
                     and CAUSAL_GAP_RE.fullmatch(text, c.end - base, effect.start - base):

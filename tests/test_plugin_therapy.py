@@ -311,6 +311,10 @@ def test_a_heart_or_nerve_block_is_no_verb(nlp_and_extractors, text, predicate, 
     # A cause brings about what is named after it.
     ("Cisplatin caused inhibition of tumour growth in mice.", "inhibition of", "down"),
     ("Cisplatin led to a marked reduction in tumour growth.", "reduction", "down"),
+    # A statistical word between the cause and its effect only grades the effect.
+    ("Cisplatin caused a significant reduction in tumour volume.", "reduction", "down"),
+    ("Gefitinib led to significant inhibition of tumour growth.", "inhibition of", "down"),
+    ("Cisplatin induced a significant increase in apoptosis.", "induced", "up"),
     ("Cisplatin resulted in depletion of regulatory T cells.", "depletion of", "down"),
     ("In these cells, migration was blocked by cisplatin.", "blocked", "down"),
     ("Cisplatin arrested the cell cycle in G1 phase.", "arrested", "down"),
