@@ -1321,8 +1321,9 @@ DECREASE_WORDS = frozenset({"reduction", "reductions", "decrease", "decreases", 
                             "suppression", "depletion", "impairment", "impaired", "decline", "downregulation",
                             "down-regulation", "attenuation", "attenuated", "drop in", "fall in", "diminished", "lowered",
                             "loss", "repression", "abrogation", "dampened", "blunted"})
-# ... and up to two more words naming what falls: "led to a growth reduction", "induced a critical fall in".
-CAUSAL_GAP_RE = re.compile(rf"\s+{_EFFECT_MODIFIERS}(?:(?!(?:and|or|but|in|of|with|to|by|than|as)\b)[\w-]+\s+){{0,2}}",
+# ... and up to two more words naming what falls: "led to a growth reduction", "induced a critical fall in",
+# after a pair of modifiers joined by "but" ("induced a variable but significant decrease").
+CAUSAL_GAP_RE = re.compile(rf"\s+{_EFFECT_MODIFIERS}(?:[\w-]+\s+but\s+)?(?:(?!(?:and|or|but|in|of|with|to|by|than|as)\b)[\w-]+\s+){{0,2}}",
                            re.IGNORECASE)
 
 
@@ -1510,6 +1511,23 @@ GERUND_PREPOSITIONS = frozenset({"by", "in", "for", "from", "on", "that"})
 RISK_AFTER_RE = re.compile(r"\s+(?:risks?|incidence|likelihood|odds|chances?|probability|susceptibility)\b", re.IGNORECASE)
 
 
+# "a small but significant increase", "slightly but significantly reduced": a "but" joining two modifiers
+# of one word opens no clause. Before it, an adjective after "a"/"an" (by its ending or a short list: "in a
+# subset but reduced Z" is a clause), or an adverb with an adverb after it.
+_GRADED = r"small|slight|modest|mild|weak|rare|low|high|slow|brief|short|minor|strong|uncommon|common|late|early|prompt|long"
+MODIFIER_BUT_BEFORE_RE = re.compile(rf"\b(?:an?\s+(?:\w+ly\s+)?(?:{_GRADED}|[\w-]*(?:al|ive|ous|ble|ic|ant|ent|ful|ary))|(\w+ly))\s+$",
+                                    re.IGNORECASE)
+ADVERB_AFTER_RE = re.compile(r"\s+\w+ly\b", re.IGNORECASE)
+
+
+def _joins_modifiers(text: str, m: re.Match) -> bool:
+    "Is this clause-break match a 'but' between two modifiers ('a rare but serious', 'slowly but steadily')?"
+    if m.group().lower() != "but":
+        return False
+    before = MODIFIER_BUT_BEFORE_RE.search(text, max(0, m.start() - 40), m.start())
+    return before is not None and (before.group(1) is None or ADVERB_AFTER_RE.match(text, m.end()) is not None)
+
+
 def _may_break(text: str, end: int) -> bool:
     "Could SUBJECT_BREAK_RE match before offset end? (Plain substring tests, far cheaper than the regex.)"
     # Most subjects open their sentence's only clause: the regex would scan for nothing.
@@ -1526,7 +1544,8 @@ def polarity(sent: Sentence, subject: Hit | None) -> tuple[str, Cue | None, bool
     clause = 0
     if subject is not None and _may_break(text, subject.start - base):
         for m in SUBJECT_BREAK_RE.finditer(text, 0, subject.start - base):
-            clause = m.end()
+            if not _joins_modifiers(text, m):
+                clause = m.end()
     inverted, strong, weak = _triggers(sent, subject, base + clause)
     if clause and strong is None and weak is None:
         inverted, strong, weak = _triggers(sent, subject, base)
@@ -1973,7 +1992,8 @@ def negations(sent: Sentence) -> list[tuple[str, int]]:
         head = text[: c.start - base]
         brk = None
         for m in CLAUSE_BREAK_RE.finditer(head):
-            brk = m
+            if not _joins_modifiers(head, m):
+                brk = m
         if brk is None and not any(h.start >= c.end for h in sent.hits):
             # "cells which do not rely on this pathway": a relative clause right before the cue,
             # naming nothing of the lexicon, describes a noun; the relation stated before it stands.

@@ -800,3 +800,19 @@ def test_a_denial_after_but_stays_in_its_clause(nlp_and_extractors, text, negate
 ])
 def test_a_comparative_signs_only_what_it_compares(nlp_and_extractors, text, predicate, direction):
     assert signs(nlp_and_extractors, text) == [(predicate, direction)]
+
+
+@pytest.mark.parametrize("text,predicate,direction,negated", [
+    # A "but" between two modifiers of one word ("a small but significant", "slightly but significantly")
+    # opens no clause: the effect after it is still the cause's, the verb before it still the subject's.
+    ("Cisplatin caused a small but significant reduction in tumour volume.", "reduction", "down", False),
+    ("Relapse was delayed in a small but significant number of patients given cisplatin, and no deaths occurred.",
+     "delayed", "down", False),
+    ("Apoptosis increased slightly but significantly in cisplatin-treated cells and did not return to baseline.",
+     "increased", "up", False),
+    # A noun before "but" ends a clause as before.
+    ("Oestrogen increased tumour growth in a subset but tamoxifen reduced it.", "reduced", "down", False),
+])
+def test_a_but_between_modifiers_opens_no_clause(nlp_and_extractors, text, predicate, direction, negated):
+    found = claims(run(nlp_and_extractors, text), "therapy")
+    assert [(c.predicate, c.direction, c.negated) for c in found] == [(predicate, direction, negated)]
