@@ -1236,7 +1236,17 @@ SUBJECT_BREAK_RE = compile_context(r"\bwhereas\b|\bwhile\b(?<!\ba while)|\bbut\b
 # bare "while" often go on with the same subject ("X ablation had no influence on Y, but attenuated Z"),
 # so only these end its reach (with "but" too, the unseen abstracts gained as many wrong flips as right).
 VERB_BREAK_RE = compile_context(r"\bwhereas\b|,\s*while\b|;|\bin contrast\b|\bconversely\b", re.IGNORECASE)
-COMPARATIVE_RE = re.compile(r"\s+(?:\w+\s+)?(less|fewer|lower|more|greater|higher)\b", re.IGNORECASE)
+# "produced less IFN-α", "showed a higher expression": a comparative right after the verb (or one word on)
+# carries the sign. Not after a preposition ("enhanced at lower concentrations", "decreases of more than
+# 50%"), nor as a bound on a count ("inhibit more than one kinase").
+COMPARATIVE_RE = re.compile(r"\s+(?:(?!(?:at|in|for|to|with|if|of|by|on|from|when|as)\b)(\w+)\s+)?"
+                            r"(less|fewer|lower|more|greater|higher)\b(?!\s+than\s+(?:\d|one\b|two\b|three\b|four\b|five\b))",
+                            re.IGNORECASE)
+COPULAS = frozenset({"was", "were", "is", "are", "be", "been", "being"})
+# "the decrease was greater for X": after a copula, the comparative grades a change the noun already signs.
+# ("the activation was lower in X" still reads as less activation).
+CHANGE_NOUNS = frozenset({"increase", "increases", "decrease", "decreases", "reduction", "reductions", "inhibition", "suppression",
+                          "elevation", "rise", "fall", "decline", "drop", "loss", "gain"})
 NOMINAL_OF_RE = re.compile(r"\s+of\s+(?:the\s+)?", re.IGNORECASE)  # "reduction of (the) X"
 NOMINAL_ENDINGS = ("ion", "ment", "ade", "ency", "ance", "down", "out", "loss", "ing")
 
@@ -1311,8 +1321,9 @@ DECREASE_WORDS = frozenset({"reduction", "reductions", "decrease", "decreases", 
                             "suppression", "depletion", "impairment", "impaired", "decline", "downregulation",
                             "down-regulation", "attenuation", "attenuated", "drop in", "fall in", "diminished", "lowered",
                             "loss", "repression", "abrogation", "dampened", "blunted"})
-# ... and up to two more words naming what falls: "led to a growth reduction", "induced a critical fall in".
-CAUSAL_GAP_RE = re.compile(rf"\s+{_EFFECT_MODIFIERS}(?:(?!(?:and|or|but|in|of|with|to|by|than|as)\b)[\w-]+\s+){{0,2}}",
+# ... and up to two more words naming what falls: "led to a growth reduction", "induced a critical fall in",
+# after a pair of modifiers joined by "but" ("induced a variable but significant decrease").
+CAUSAL_GAP_RE = re.compile(rf"\s+{_EFFECT_MODIFIERS}(?:[\w-]+\s+but\s+)?(?:(?!(?:and|or|but|in|of|with|to|by|than|as)\b)[\w-]+\s+){{0,2}}",
                            re.IGNORECASE)
 
 
@@ -1415,7 +1426,8 @@ def _triggers(sent: Sentence, subject: Hit | None, start: int) -> tuple[bool, Cu
         if word in CAUSAL_WORDS and not (word in CAUSAL_PARTICIPLES and PARTICIPLE_BEFORE_RE.search(
                 text, max(0, c.start - base - 32), c.start - base)):
             # "led to a reduction in", "caused inhibition of": the effect named after the verb carries the sign.
-            effect = next((t for t in sent.cues if t.start > c.end), None)
+            # "led to a significant reduction": a statistical word in the gap is a modifier, not the effect.
+            effect = next((t for t in sent.cues if t.start > c.end and t.kind != "stat"), None)
             said = effect.text.lower() if effect is not None else ""
             if effect is not None and (said in DECREASE_WORDS or (effect.kind == "inv" and said.endswith(" of"))) \
                     and CAUSAL_GAP_RE.fullmatch(text, c.end - base, effect.start - base):
@@ -1499,6 +1511,23 @@ GERUND_PREPOSITIONS = frozenset({"by", "in", "for", "from", "on", "that"})
 RISK_AFTER_RE = re.compile(r"\s+(?:risks?|incidence|likelihood|odds|chances?|probability|susceptibility)\b", re.IGNORECASE)
 
 
+# "a small but significant increase", "slightly but significantly reduced": a "but" joining two modifiers
+# of one word opens no clause. Before it, an adjective after "a"/"an" (by its ending or a short list: "in a
+# subset but reduced Z" is a clause), or an adverb with an adverb after it.
+_GRADED = r"small|slight|modest|mild|weak|rare|low|high|slow|brief|short|minor|strong|uncommon|common|late|early|prompt|long"
+MODIFIER_BUT_BEFORE_RE = re.compile(rf"\b(?:an?\s+(?:\w+ly\s+)?(?:{_GRADED}|[\w-]*(?:al|ive|ous|ble|ic|ant|ent|ful|ary))|(\w+ly))\s+$",
+                                    re.IGNORECASE)
+ADVERB_AFTER_RE = re.compile(r"\s+\w+ly\b", re.IGNORECASE)
+
+
+def _joins_modifiers(text: str, m: re.Match) -> bool:
+    "Is this clause-break match a 'but' between two modifiers ('a rare but serious', 'slowly but steadily')?"
+    if m.group().lower() != "but":
+        return False
+    before = MODIFIER_BUT_BEFORE_RE.search(text, max(0, m.start() - 40), m.start())
+    return before is not None and (before.group(1) is None or ADVERB_AFTER_RE.match(text, m.end()) is not None)
+
+
 def _may_break(text: str, end: int) -> bool:
     "Could SUBJECT_BREAK_RE match before offset end? (Plain substring tests, far cheaper than the regex.)"
     # Most subjects open their sentence's only clause: the regex would scan for nothing.
@@ -1515,7 +1544,8 @@ def polarity(sent: Sentence, subject: Hit | None) -> tuple[str, Cue | None, bool
     clause = 0
     if subject is not None and _may_break(text, subject.start - base):
         for m in SUBJECT_BREAK_RE.finditer(text, 0, subject.start - base):
-            clause = m.end()
+            if not _joins_modifiers(text, m):
+                clause = m.end()
     inverted, strong, weak = _triggers(sent, subject, base + clause)
     if clause and strong is None and weak is None:
         inverted, strong, weak = _triggers(sent, subject, base)
@@ -1564,8 +1594,9 @@ def polarity(sent: Sentence, subject: Hit | None) -> tuple[str, Cue | None, bool
             direction = "down" if direction == "up" else "up"
         # "produced less IFN-α", "showed higher expression": the comparative carries the sign.
         comparative = COMPARATIVE_RE.match(text, trig.end - base)
-        if comparative:
-            direction = "down" if comparative.group(1).lower() in ("less", "fewer", "lower") else "up"
+        word = trig.text.lower()
+        if comparative and not ((comparative.group(1) or "").lower() in COPULAS and word in CHANGE_NOUNS):
+            direction = "down" if comparative.group(2).lower() in ("less", "fewer", "lower") else "up"
     if INVERT_FLIP and direction in ("up", "down") and subject is not None \
             and subject.start >= trig.end and _lost_after_verb(sent, subject, trig):
         # "Metastasis was diminished in Ifnar1-/- mice": the loss named after the verb inverts it too.
@@ -1961,7 +1992,8 @@ def negations(sent: Sentence) -> list[tuple[str, int]]:
         head = text[: c.start - base]
         brk = None
         for m in CLAUSE_BREAK_RE.finditer(head):
-            brk = m
+            if not _joins_modifiers(head, m):
+                brk = m
         if brk is None and not any(h.start >= c.end for h in sent.hits):
             # "cells which do not rely on this pathway": a relative clause right before the cue,
             # naming nothing of the lexicon, describes a noun; the relation stated before it stands.

@@ -311,6 +311,10 @@ def test_a_heart_or_nerve_block_is_no_verb(nlp_and_extractors, text, predicate, 
     # A cause brings about what is named after it.
     ("Cisplatin caused inhibition of tumour growth in mice.", "inhibition of", "down"),
     ("Cisplatin led to a marked reduction in tumour growth.", "reduction", "down"),
+    # A statistical word between the cause and its effect only grades the effect.
+    ("Cisplatin caused a significant reduction in tumour volume.", "reduction", "down"),
+    ("Gefitinib led to significant inhibition of tumour growth.", "inhibition of", "down"),
+    ("Cisplatin induced a significant increase in apoptosis.", "induced", "up"),
     ("Cisplatin resulted in depletion of regulatory T cells.", "depletion of", "down"),
     ("In these cells, migration was blocked by cisplatin.", "blocked", "down"),
     ("Cisplatin arrested the cell cycle in G1 phase.", "arrested", "down"),
@@ -781,3 +785,34 @@ def test_a_denial_after_while_stays_in_its_clause(nlp_and_extractors, text, nega
 ])
 def test_a_denial_after_but_stays_in_its_clause(nlp_and_extractors, text, negated):
     assert [c.negated for c in claims(run(nlp_and_extractors, text), "therapy")] == [negated]
+
+
+@pytest.mark.parametrize("text,predicate,direction", [
+    # After a copula the comparative grades a change the noun already signs.
+    ("Both agents lowered the platelet count, but the decrease was greater with cisplatin.", "decrease", "down"),
+    # After a preposition it qualifies another noun; before "than" and a number it bounds a count.
+    ("Apoptosis was enhanced at lower doses of cisplatin.", "enhanced", "up"),
+    ("Heparin caused platelet count decreases of more than 30%.", "decreases", "down"),
+    ("Sunitinib inhibits more than one kinase.", "inhibits", "down"),
+    # Right after the verb, or after a copula of a noun that signs nothing, it still carries the sign.
+    ("Cisplatin-treated cells produced less interferon.", "produced", "down"),
+    ("Responses were less frequent with carboplatin.", "responses", "down"),
+])
+def test_a_comparative_signs_only_what_it_compares(nlp_and_extractors, text, predicate, direction):
+    assert signs(nlp_and_extractors, text) == [(predicate, direction)]
+
+
+@pytest.mark.parametrize("text,predicate,direction,negated", [
+    # A "but" between two modifiers of one word ("a small but significant", "slightly but significantly")
+    # opens no clause: the effect after it is still the cause's, the verb before it still the subject's.
+    ("Cisplatin caused a small but significant reduction in tumour volume.", "reduction", "down", False),
+    ("Relapse was delayed in a small but significant number of patients given cisplatin, and no deaths occurred.",
+     "delayed", "down", False),
+    ("Apoptosis increased slightly but significantly in cisplatin-treated cells and did not return to baseline.",
+     "increased", "up", False),
+    # A noun before "but" ends a clause as before.
+    ("Oestrogen increased tumour growth in a subset but tamoxifen reduced it.", "reduced", "down", False),
+])
+def test_a_but_between_modifiers_opens_no_clause(nlp_and_extractors, text, predicate, direction, negated):
+    found = claims(run(nlp_and_extractors, text), "therapy")
+    assert [(c.predicate, c.direction, c.negated) for c in found] == [(predicate, direction, negated)]
