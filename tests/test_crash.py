@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-replay_server = pytest.importorskip("tests.replay_server")
+import replay_server  # noqa: E402  (tests/ is on sys.path under pytest, as for the other network tests)
 RECORDS = 100
 BATCH = 20  # 5 efetch requests per full fetch
 KILL_AFTER_EFETCH = (1, 3, 5)  # 5: every batch fetched, killed while storing or extracting

@@ -24,7 +24,7 @@ from evidex.run import EXIT_ERRORS, EXIT_LOCKED, EXIT_NETWORK, EXIT_OK
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "corpora" / "seed"
-replay_server = pytest.importorskip("tests.replay_server")
+import replay_server  # noqa: E402  (tests/ is on sys.path under pytest, as for the other network tests)
 SCALE = 60
 
 
