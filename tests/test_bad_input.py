@@ -482,14 +482,29 @@ def test_extract_output_dash_is_utf8_whatever_the_locale(tmp_path, encoding):
     (["ingest", "--db", "{db}", "--limt", "5"], "No such option '--limt'"),
     (["ingest", "--db", "{db}", "{db}", "--source", "pubmed"], "give FILES or --source, not both (see cli ingest"),
     (["nosuch"], "No such command 'nosuch'. (see cli --help)"),
+    # An option missing its value names the subcommand's help, not the group's.
+    (["run", "--db"], "Option '--db' requires an argument. (see cli run --help)"),
+    (["ingest", "{db}", "--source"], "Option '--source' requires an argument. (see cli ingest --help)"),
+    (["seed", "load", "--db"], "Option '--db' requires an argument. (see cli seed load --help)"),
+    # An option whose value is one of the command's own options swallowed it: no database named --quiet.
+    (["run", "--config", "--quiet", "--db", "{db}"],
+     "Option '--config' requires an argument; '--quiet' is an option of this command, not a value (see cli run --help)"),
+    (["ingest", "--db", "--no-extract", "{db}"], "Option '--db' requires an argument; '--no-extract' is an option"),
+    (["seed", "load", "--db", "--help"], "Option '--db' requires an argument; '--help' is an option"),
+    (["extract", "--db", "{db}", "--extractor", "--all"], "Option '--extractor' requires an argument; '--all' is an option"),
+    (["runs", "--db=-q"], None),  # not an option of runs: a database of that name may be meant
 ])
 def test_a_usage_error_is_one_line_without_the_usage_block(args, problem, tmp_path, monkeypatch):
     "A directory where a file belongs, or a misspelt option, is one line naming it, exit 2, nothing written."
     db = tmp_path / "e.db"
+    monkeypatch.chdir(tmp_path)  # a path taken from an option's value would be written here
     code, err = invoke([a.format(db=db, dir=tmp_path) for a in args], monkeypatch)  # CliRunner's program: cli
+    if problem is None:
+        assert "requires an argument" not in err
+        return
     assert code == 2, err
     assert problem.format(dir=tmp_path) in one_line_error(err) and one_line_error(err).startswith("Error: ")
-    assert not db.exists()
+    assert not db.exists() and list(tmp_path.iterdir()) == []
 
 
 def test_bare_commands_still_print_their_help(monkeypatch):
