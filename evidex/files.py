@@ -313,12 +313,35 @@ OTHER_BOMS = ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"),
               (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16"))
 
 
+def _wide_encoding(head: bytes) -> str | None:
+    """'UTF-16' or 'UTF-32' for text in one of them without a byte order mark, told by its NUL bytes, else None.
+
+    UTF-8 text holds no NUL byte. In UTF-16 an ASCII character (the first ones of every record:
+    '<', '{', blanks) is its byte and a NUL, the NUL always on the same side; in UTF-32 the two
+    high bytes of any character up to U+FFFF are NUL.
+    """
+    n = min(len(head), 64)
+    quads, pairs = head[:n - n % 4], head[:n - n % 2]
+    for high in ((2, 3), (0, 1)):  # little-endian, big-endian
+        if quads and any(quads) and all(quads[i] == 0 for i in range(len(quads)) if i % 4 in high):
+            return "UTF-32"
+    for side in (1, 0):  # the NUL after the character (little-endian), or before it
+        nuls, others = pairs[side::2], pairs[1 - side::2]
+        if nuls and 0 not in others and nuls.count(0) * 2 >= len(nuls):
+            return "UTF-16"  # a character above U+00FF has no NUL: half of them may be such
+    return None
+
+
 def _format_of(head: bytes, path: Path) -> str:
     for bom, encoding in OTHER_BOMS:
         # Saved by Windows tools ("Unicode" in Notepad, PowerShell's > redirection): name the fix,
         # not "neither format" for a file whose records may be fine.
         if head.startswith(bom):
             raise InputError(f"{path}: is {encoding} text (byte order mark {bom.hex(' ').upper()}): save it as UTF-8")
+    wide = _wide_encoding(head)
+    if wide:  # the same text saved without the mark (.NET's Encoding.Unicode.GetBytes, iconv -t UTF-16LE)
+        raise InputError(f"{path}: is {wide} text (no byte order mark; NUL bytes between the characters): "
+                         "save it as UTF-8")
     stripped = head.lstrip(BLANK)
     if not stripped:
         raise InputError(f"{path}: file is empty")

@@ -236,6 +236,7 @@ INPUTS = {
     "bad-json.jsonl": (b'{"pmid": "9", "title": "ok"}\n{"pmid": 10, "title": \n', "json"),
     "not-a-record.jsonl": (b'["just", "a", "list"]\n', "neither"),
     "utf16.jsonl": ('{"pmid": "9", "title": "ok"}\n'.encode("utf-16"), "is utf-16 text (byte order mark"),
+    "utf16-no-bom.jsonl": ('{"pmid": "9", "title": "ok"}\n'.encode("utf-16-le"), "is utf-16 text (no byte order mark"),
     # Beyond SQLite's integers: the insert failed with a traceback (OverflowError).
     "huge-pmid-version.jsonl": (b'{"pmid": "9", "title": "ok", "pmid_version": 99999999999999999999}\n',
                                 "'pmid_version' must be 1 to"),
