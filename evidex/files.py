@@ -366,7 +366,8 @@ def read_file(path: str | Path, digest: Any = None) -> Iterator[Document | Delet
 
     The file is opened once and its format told from its first non-blank byte, read ahead and
     kept for the parser, so a pipe (/dev/stdin, a FIFO, process substitution) loses nothing. A hashlib digest, if given, has
-    taken in every byte of the file once the stream is exhausted.
+    taken in every byte of the file once the stream is exhausted. A file that holds no record at
+    all is an InputError once it has been read to its end.
     """
     path = Path(path)
     check_input(path)
@@ -377,10 +378,17 @@ def read_file(path: str | Path, digest: Any = None) -> Iterator[Document | Delet
             # Read on past blank lines and a byte order mark to the first byte that tells the
             # format; the stream still starts with them (line numbers, the XML parser's view).
             head, f = _lookahead(f, _says_something)
-            if _format_of(head, path) == "jsonl":
-                yield from _iter_jsonl(f, path)
-            else:
-                yield from iter_pubmed_xml(f, str(path))
+            jsonl = _format_of(head, path) == "jsonl"
+            records = _iter_jsonl(f, path) if jsonl else iter_pubmed_xml(f, str(path))
+            found = False
+            for record in records:
+                found = True
+                yield record
+    if not found:
+        # An empty <PubmedArticleSet/> is what a failed export or an empty search saves: read as
+        # "0 documents" it would pass for a search that found nothing.
+        raise InputError(f"{path}: holds no records" + ("" if jsonl else " (no PubmedArticle, PubmedBookArticle or "
+                                                        "DeleteCitation)") + "; nothing to read")
 
 
 def refuse_overwriting(output: str | Path, keep: str | Path, what: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
@@ -233,6 +234,9 @@ INPUTS = {
     "non-utf8.jsonl": (b'{"pmid": "9", "title": "caf\xe9 \xff"}\n', "utf-8"),
     "empty.xml": (b"", "empty"),
     "empty.jsonl": (b"\n\n", "empty"),
+    # An article set with no record (a failed export, a search that matched nothing) is no "0 documents".
+    "empty-set.xml": (b'<?xml version="1.0"?>\n<PubmedArticleSet/>\n', "holds no records"),
+    "empty-set-closed.xml": (b"<PubmedArticleSet>\n  <!-- nothing -->\n</PubmedArticleSet>\n", "holds no records"),
     "bad-json.jsonl": (b'{"pmid": "9", "title": "ok"}\n{"pmid": 10, "title": \n', "json"),
     "not-a-record.jsonl": (b'["just", "a", "list"]\n', "neither"),
     "utf16.jsonl": ('{"pmid": "9", "title": "ok"}\n'.encode("utf-16"), "is utf-16 text (byte order mark"),
@@ -325,6 +329,22 @@ def test_extract_needs_an_existing_database(tmp_path, monkeypatch):
     code, err = invoke(["extract", "--db", str(missing)], monkeypatch, EVIDEX_LOAD_PLUGINS="ifn")
     assert code == 2 and "does not exist" in one_line_error(err)
     assert list(tmp_path.iterdir()) == []  # no database, no lock file
+
+
+@pytest.mark.parametrize("output", ["file", "-"])
+def test_extract_refuses_an_input_that_holds_no_records(tmp_path, monkeypatch, output):
+    "An empty article set is exit 2 naming it, the previous output kept, nothing on stdout: not '0 documents'."
+    empty = tmp_path / "empty.xml.gz"
+    empty.write_bytes(gzip.compress(b"<PubmedArticleSet></PubmedArticleSet>\n"))
+    out = tmp_path / "claims.jsonl"
+    out.write_text("the previous output\n")
+    result = CliRunner().invoke(cli, ["extract", "--input", str(empty), "--output", str(out) if output == "file" else "-"],
+                                env={**clean_env(), "EVIDEX_LOAD_PLUGINS": "ifn"})
+    assert result.exit_code == 2 and result.stdout == "", result.output
+    assert one_line_error(result.stderr) == f"Error: {empty}: holds no records (no PubmedArticle, PubmedBookArticle " \
+                                            "or DeleteCitation); nothing to read"
+    assert out.read_text() == "the previous output\n" and sorted(p.name for p in tmp_path.iterdir()) == [
+        "claims.jsonl", "empty.xml.gz"]
 
 
 def test_extract_output_is_replaced_only_by_a_complete_file(eval_docs, tmp_path, monkeypatch):
@@ -575,7 +595,8 @@ def _refusals(tmp_path: Path) -> dict[str, tuple[list[str], dict[str, str], str]
     (plugins / "broken.py").write_text(BROKEN_EXTRACTOR)
     seed.mkdir()
     (seed / "review.json").write_text("{")
-    docs, bad = tmp_path / "docs.jsonl", tmp_path / "bad.jsonl"
+    docs, bad, empty = tmp_path / "docs.jsonl", tmp_path / "bad.jsonl", tmp_path / "empty.xml"
+    empty.write_text("<PubmedArticleSet/>\n")
     docs.write_text("".join(json.dumps(d) + "\n" for d in DOCS))
     bad.write_text(json.dumps(DOCS[0]) + '\n{"pmid": "9", "title": \n')
     configs = {"seed": GOOD_CONFIG.replace("link_seed = false", f'link_seed = true\nseed = "{seed}"'),
@@ -588,6 +609,8 @@ def _refusals(tmp_path: Path) -> dict[str, tuple[list[str], dict[str, str], str]
                                               "extractor 'broken' failed to set up"),
         "ingest, no such spaCy model": (["ingest", str(docs)], {"EVIDEX_SPACY_MODEL": "no_such_model"}, "no_such_model"),
         "ingest, a bad file": (["ingest", "--no-extract", str(bad)], {}, "bad.jsonl:2: not valid JSON"),
+        "ingest, a file with no records": (["ingest", "--no-extract", str(docs), str(empty)], {},
+                                           "empty.xml: holds no records"),
         "ingest --until, no start": (["ingest", "--no-extract", "--source", "pubmed", "--query", "x[tiab]", "--email",
                                       "a@b.org", "--until", "2020-01-01"], {}, "--until needs a start"),
         "run, a bad seed": (["run", "--config", str(tmp_path / "seed.toml")], {}, "'run.seed': cannot read the seed"),
@@ -600,6 +623,7 @@ def _refusals(tmp_path: Path) -> dict[str, tuple[list[str], dict[str, str], str]
 
 
 REFUSALS = ["ingest, an extractor cannot set up", "ingest, no such spaCy model", "ingest, a bad file",
+            "ingest, a file with no records",
             "ingest --until, no start", "run, a bad seed", "run, an extractor cannot set up", "run, a bad base URL",
             "seed load, a bad seed"]
 
