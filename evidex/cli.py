@@ -119,8 +119,33 @@ def _closed_pipe_ends_quietly():
         raise click.exceptions.Exit(EXIT_CLOSED_PIPE) from None
 
 
+def _std_streams_kept_open() -> None:
+    """A closed stdin, stdout or stderr (`2>&-`, a cron job whose stream is gone) becomes /dev/null.
+
+    Python starts with sys.stderr (or stdout, stdin) None then: click printed usage errors on
+    stdout instead, the closed-pipe check raised AttributeError, and the next file opened (the
+    lock, an --output) took the descriptor, so a library writing to descriptor 2, or
+    --output /dev/stdout, wrote into that file.
+    """
+    for fd, name, mode in ((0, "stdin", "r"), (1, "stdout", "w"), (2, "stderr", "w")):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+        if getattr(sys, name) is None:
+            # By path, not descriptor: had a file taken the number before this ran, it stays that file's.
+            setattr(sys, name, open(os.devnull, mode, encoding="utf-8"))
+
+
 class EvidexGroup(click.Group):
     "A click group that turns EvidexError into a one-line message and its exit code."
+
+    def main(self, *args, **kwargs):
+        _std_streams_kept_open()
+        return super().main(*args, **kwargs)
 
     def make_context(self, info_name, args, parent=None, **extra):
         with _closed_pipe_ends_quietly():  # `evidex --help | head -1`
