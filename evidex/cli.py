@@ -66,6 +66,37 @@ def _refuse_usage(ctx: click.Context, ex: click.UsageError, args: list[str]) -> 
     raise OneLineUsageError(ex) from None
 
 
+def _check_arguments(parent: click.Context, name: str, command: click.Command, args: list[str]) -> None:
+    """Parse a subcommand's arguments ahead of click, for two mistakes its own parse reports badly.
+
+    An option missing its value (`run --db`) is raised by click's parser with no context, so
+    the error named `evidex --help`; here it gets the subcommand's. An option whose value is one
+    of the command's own options (`run --config --log-json`) swallowed it: refused, naming both.
+    A group's arguments are followed into its subcommand (`seed load --db`).
+    """
+    ctx = command.context_class(command, info_name=name, parent=parent, **command.context_settings)
+    try:
+        opts, rest, _ = command.make_parser(ctx).parse_args(list(args))
+    except click.UsageError as ex:
+        ex.ctx = ex.ctx or ctx
+        raise
+    params = [p for p in command.get_params(ctx) if isinstance(p, click.Option)]
+    names = {opt for p in params for opt in (*p.opts, *p.secondary_opts)}
+    for param in params:
+        if param.is_flag or param.count:
+            continue
+        value = opts.get(param.name)
+        for item in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(item, str) and item in names:
+                option = max(param.opts, key=len)
+                raise click.BadOptionUsage(option, f"Option '{option}' requires an argument; '{item}' is an option "
+                                                   "of this command, not a value", ctx=ctx)
+    if isinstance(command, click.Group) and rest:
+        sub_name, sub, sub_args = command.resolve_command(ctx, rest)
+        if sub_name is not None and sub is not None:
+            _check_arguments(ctx, sub_name, sub, sub_args)
+
+
 EXIT_CLOSED_PIPE = 141  # 128 + SIGPIPE: what the shell reports for `cat`, `grep` ... cut off by `| head`
 
 
@@ -88,8 +119,33 @@ def _closed_pipe_ends_quietly():
         raise click.exceptions.Exit(EXIT_CLOSED_PIPE) from None
 
 
+def _std_streams_kept_open() -> None:
+    """A closed stdin, stdout or stderr (`2>&-`, a cron job whose stream is gone) becomes /dev/null.
+
+    Python starts with sys.stderr (or stdout, stdin) None then: click printed usage errors on
+    stdout instead, the closed-pipe check raised AttributeError, and the next file opened (the
+    lock, an --output) took the descriptor, so a library writing to descriptor 2, or
+    --output /dev/stdout, wrote into that file.
+    """
+    for fd, name, mode in ((0, "stdin", "r"), (1, "stdout", "w"), (2, "stderr", "w")):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+        if getattr(sys, name) is None:
+            # By path, not descriptor: had a file taken the number before this ran, it stays that file's.
+            setattr(sys, name, open(os.devnull, mode, encoding="utf-8"))
+
+
 class EvidexGroup(click.Group):
     "A click group that turns EvidexError into a one-line message and its exit code."
+
+    def main(self, *args, **kwargs):
+        _std_streams_kept_open()
+        return super().main(*args, **kwargs)
 
     def make_context(self, info_name, args, parent=None, **extra):
         with _closed_pipe_ends_quietly():  # `evidex --help | head -1`
@@ -103,6 +159,12 @@ class EvidexGroup(click.Group):
             raise
         except click.UsageError as ex:  # `evidex --bogus run --log-json` among them
             _refuse_usage(ctx, ex, list(args))
+
+    def resolve_command(self, ctx, args):
+        cmd_name, cmd, rest = super().resolve_command(ctx, args)
+        if cmd_name is not None and cmd is not None and not ctx.resilient_parsing:  # not shell completion
+            _check_arguments(ctx, cmd_name, cmd, rest)
+        return cmd_name, cmd, rest
 
     def invoke(self, ctx):
         with _closed_pipe_ends_quietly():

@@ -313,12 +313,35 @@ OTHER_BOMS = ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"),
               (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16"))
 
 
+def _wide_encoding(head: bytes) -> str | None:
+    """'UTF-16' or 'UTF-32' for text in one of them without a byte order mark, told by its NUL bytes, else None.
+
+    UTF-8 text holds no NUL byte. In UTF-16 an ASCII character (the first ones of every record:
+    '<', '{', blanks) is its byte and a NUL, the NUL always on the same side; in UTF-32 the two
+    high bytes of any character up to U+FFFF are NUL.
+    """
+    n = min(len(head), 64)
+    quads, pairs = head[:n - n % 4], head[:n - n % 2]
+    for high in ((2, 3), (0, 1)):  # little-endian, big-endian
+        if quads and any(quads) and all(quads[i] == 0 for i in range(len(quads)) if i % 4 in high):
+            return "UTF-32"
+    for side in (1, 0):  # the NUL after the character (little-endian), or before it
+        nuls, others = pairs[side::2], pairs[1 - side::2]
+        if nuls and 0 not in others and nuls.count(0) * 2 >= len(nuls):
+            return "UTF-16"  # a character above U+00FF has no NUL: half of them may be such
+    return None
+
+
 def _format_of(head: bytes, path: Path) -> str:
     for bom, encoding in OTHER_BOMS:
         # Saved by Windows tools ("Unicode" in Notepad, PowerShell's > redirection): name the fix,
         # not "neither format" for a file whose records may be fine.
         if head.startswith(bom):
             raise InputError(f"{path}: is {encoding} text (byte order mark {bom.hex(' ').upper()}): save it as UTF-8")
+    wide = _wide_encoding(head)
+    if wide:  # the same text saved without the mark (.NET's Encoding.Unicode.GetBytes, iconv -t UTF-16LE)
+        raise InputError(f"{path}: is {wide} text (no byte order mark; NUL bytes between the characters): "
+                         "save it as UTF-8")
     stripped = head.lstrip(BLANK)
     if not stripped:
         raise InputError(f"{path}: file is empty")
@@ -343,7 +366,8 @@ def read_file(path: str | Path, digest: Any = None) -> Iterator[Document | Delet
 
     The file is opened once and its format told from its first non-blank byte, read ahead and
     kept for the parser, so a pipe (/dev/stdin, a FIFO, process substitution) loses nothing. A hashlib digest, if given, has
-    taken in every byte of the file once the stream is exhausted.
+    taken in every byte of the file once the stream is exhausted. A file that holds no record at
+    all is an InputError once it has been read to its end.
     """
     path = Path(path)
     check_input(path)
@@ -354,10 +378,17 @@ def read_file(path: str | Path, digest: Any = None) -> Iterator[Document | Delet
             # Read on past blank lines and a byte order mark to the first byte that tells the
             # format; the stream still starts with them (line numbers, the XML parser's view).
             head, f = _lookahead(f, _says_something)
-            if _format_of(head, path) == "jsonl":
-                yield from _iter_jsonl(f, path)
-            else:
-                yield from iter_pubmed_xml(f, str(path))
+            jsonl = _format_of(head, path) == "jsonl"
+            records = _iter_jsonl(f, path) if jsonl else iter_pubmed_xml(f, str(path))
+            found = False
+            for record in records:
+                found = True
+                yield record
+    if not found:
+        # An empty <PubmedArticleSet/> is what a failed export or an empty search saves: read as
+        # "0 documents" it would pass for a search that found nothing.
+        raise InputError(f"{path}: holds no records" + ("" if jsonl else " (no PubmedArticle, PubmedBookArticle or "
+                                                        "DeleteCitation)") + "; nothing to read")
 
 
 def refuse_overwriting(output: str | Path, keep: str | Path, what: str) -> None:

@@ -142,6 +142,9 @@ def read_seed(path: str | Path) -> tuple[dict, list[dict]]:
         raise UsageError(f"cannot read the seed in {path}: {ex}") from None
     if not isinstance(record, dict):
         raise UsageError(f"{path / 'review.json'}: must be a JSON object, not {type(record).__name__}")
+    if not any(_is_text(record.get(key)) for key in ("title", "doi")):
+        # An empty {} (a file saved before it was filled in) would load as a review of nothing.
+        raise UsageError(f"{path / 'review.json'}: names no review: give its title or doi")
     related = record.get("related_categories", {})
     if not isinstance(related, dict) or not all(
             isinstance(v, list) and all(isinstance(c, str) for c in v) for v in related.values()):
@@ -638,6 +641,33 @@ def seed_load(path: str, db_path: str) -> None:
     n = db.execute("select claims_count from baselines where id = ?", [baseline_id]).fetchone()[0]
     click.echo(f"baseline {baseline_id} ({'new' if created else 'already loaded'}, {n} seed claims) is current; "
                f"linked {sum(counts.values())} claims" + _summary(counts))
+    warning = unextracted_categories(db, baseline_id)
+    if warning:
+        click.echo(f"Warning: {warning}", err=True)
+
+
+def unextracted_categories(db: Database, baseline_id: str) -> str | None:
+    "One line naming the baseline's seed claims of a category no installed extractor produces, or None."
+    from . import get_extractors
+    from .errors import EvidexError
+
+    try:
+        produced = {c for extractor in get_extractors().values() for c in extractor.categories}
+    except EvidexError as ex:  # a plugin clash: reported by the commands that extract
+        return f"cannot check the seed's categories against the plugins: {ex}"
+    missing: dict[str, list[str]] = {}
+    for row in db.query("select seed_id, category, categories from seed_claims where baseline_id = ? order by position",
+                        [baseline_id]):
+        if not {row["category"], *json.loads(row["categories"] or "[]")} & produced:
+            missing.setdefault(row["category"], []).append(row["seed_id"])
+    if not missing:
+        return None
+    # Not refused: the plugin may be installed later. Until then no claim matches their category.
+    n = sum(len(ids) for ids in missing.values())
+    named = "; ".join(f"{category}: {', '.join(ids[:4])}" + (f" and {len(ids) - 4} more" if len(ids) > 4 else "")
+                      for category, ids in sorted(missing.items()))
+    return (f"no installed plugin extracts the category of {n} seed claim{'s' if n > 1 else ''} ({named}): no claim "
+            f"will match their category, so few if any will link to them (extracted: {', '.join(sorted(produced)) or 'none'})")
 
 
 @seed.command("link")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import functools
+import re
 import shutil
 import socket
 import sqlite3
@@ -109,7 +110,9 @@ def evidence_db() -> Path:
     from conftest import require_shared
 
     docs = require_shared("eval", "docs.jsonl")
-    dated = sorted(require_shared("corpora-raw", "api-responses", "pubmed-eutils", "metapub").glob("*.xml"))
+    # The files that hold records: ingest refuses an empty article set (37909814.xml, an efetch answer of nothing).
+    dated = sorted(p for p in require_shared("corpora-raw", "api-responses", "pubmed-eutils", "metapub").glob("*.xml")
+                   if re.search(rb"<(PubmedArticle|PubmedBookArticle|DeleteCitation)>", p.read_bytes()))
     tmp = Path(tempfile.mkdtemp(prefix="evidex-querying-"))
     atexit.register(shutil.rmtree, tmp, True)
     path = tmp / "evidex.db"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
@@ -233,9 +234,13 @@ INPUTS = {
     "non-utf8.jsonl": (b'{"pmid": "9", "title": "caf\xe9 \xff"}\n', "utf-8"),
     "empty.xml": (b"", "empty"),
     "empty.jsonl": (b"\n\n", "empty"),
+    # An article set with no record (a failed export, a search that matched nothing) is no "0 documents".
+    "empty-set.xml": (b'<?xml version="1.0"?>\n<PubmedArticleSet/>\n', "holds no records"),
+    "empty-set-closed.xml": (b"<PubmedArticleSet>\n  <!-- nothing -->\n</PubmedArticleSet>\n", "holds no records"),
     "bad-json.jsonl": (b'{"pmid": "9", "title": "ok"}\n{"pmid": 10, "title": \n', "json"),
     "not-a-record.jsonl": (b'["just", "a", "list"]\n', "neither"),
     "utf16.jsonl": ('{"pmid": "9", "title": "ok"}\n'.encode("utf-16"), "is utf-16 text (byte order mark"),
+    "utf16-no-bom.jsonl": ('{"pmid": "9", "title": "ok"}\n'.encode("utf-16-le"), "is utf-16 text (no byte order mark"),
     # Beyond SQLite's integers: the insert failed with a traceback (OverflowError).
     "huge-pmid-version.jsonl": (b'{"pmid": "9", "title": "ok", "pmid_version": 99999999999999999999}\n',
                                 "'pmid_version' must be 1 to"),
@@ -324,6 +329,22 @@ def test_extract_needs_an_existing_database(tmp_path, monkeypatch):
     code, err = invoke(["extract", "--db", str(missing)], monkeypatch, EVIDEX_LOAD_PLUGINS="ifn")
     assert code == 2 and "does not exist" in one_line_error(err)
     assert list(tmp_path.iterdir()) == []  # no database, no lock file
+
+
+@pytest.mark.parametrize("output", ["file", "-"])
+def test_extract_refuses_an_input_that_holds_no_records(tmp_path, monkeypatch, output):
+    "An empty article set is exit 2 naming it, the previous output kept, nothing on stdout: not '0 documents'."
+    empty = tmp_path / "empty.xml.gz"
+    empty.write_bytes(gzip.compress(b"<PubmedArticleSet></PubmedArticleSet>\n"))
+    out = tmp_path / "claims.jsonl"
+    out.write_text("the previous output\n")
+    result = CliRunner().invoke(cli, ["extract", "--input", str(empty), "--output", str(out) if output == "file" else "-"],
+                                env={**clean_env(), "EVIDEX_LOAD_PLUGINS": "ifn"})
+    assert result.exit_code == 2 and result.stdout == "", result.output
+    assert one_line_error(result.stderr) == f"Error: {empty}: holds no records (no PubmedArticle, PubmedBookArticle " \
+                                            "or DeleteCitation); nothing to read"
+    assert out.read_text() == "the previous output\n" and sorted(p.name for p in tmp_path.iterdir()) == [
+        "claims.jsonl", "empty.xml.gz"]
 
 
 def test_extract_output_is_replaced_only_by_a_complete_file(eval_docs, tmp_path, monkeypatch):
@@ -482,14 +503,29 @@ def test_extract_output_dash_is_utf8_whatever_the_locale(tmp_path, encoding):
     (["ingest", "--db", "{db}", "--limt", "5"], "No such option '--limt'"),
     (["ingest", "--db", "{db}", "{db}", "--source", "pubmed"], "give FILES or --source, not both (see cli ingest"),
     (["nosuch"], "No such command 'nosuch'. (see cli --help)"),
+    # An option missing its value names the subcommand's help, not the group's.
+    (["run", "--db"], "Option '--db' requires an argument. (see cli run --help)"),
+    (["ingest", "{db}", "--source"], "Option '--source' requires an argument. (see cli ingest --help)"),
+    (["seed", "load", "--db"], "Option '--db' requires an argument. (see cli seed load --help)"),
+    # An option whose value is one of the command's own options swallowed it: no database named --quiet.
+    (["run", "--config", "--quiet", "--db", "{db}"],
+     "Option '--config' requires an argument; '--quiet' is an option of this command, not a value (see cli run --help)"),
+    (["ingest", "--db", "--no-extract", "{db}"], "Option '--db' requires an argument; '--no-extract' is an option"),
+    (["seed", "load", "--db", "--help"], "Option '--db' requires an argument; '--help' is an option"),
+    (["extract", "--db", "{db}", "--extractor", "--all"], "Option '--extractor' requires an argument; '--all' is an option"),
+    (["runs", "--db=-q"], None),  # not an option of runs: a database of that name may be meant
 ])
 def test_a_usage_error_is_one_line_without_the_usage_block(args, problem, tmp_path, monkeypatch):
     "A directory where a file belongs, or a misspelt option, is one line naming it, exit 2, nothing written."
     db = tmp_path / "e.db"
+    monkeypatch.chdir(tmp_path)  # a path taken from an option's value would be written here
     code, err = invoke([a.format(db=db, dir=tmp_path) for a in args], monkeypatch)  # CliRunner's program: cli
+    if problem is None:
+        assert "requires an argument" not in err
+        return
     assert code == 2, err
     assert problem.format(dir=tmp_path) in one_line_error(err) and one_line_error(err).startswith("Error: ")
-    assert not db.exists()
+    assert not db.exists() and list(tmp_path.iterdir()) == []
 
 
 def test_bare_commands_still_print_their_help(monkeypatch):
@@ -559,7 +595,8 @@ def _refusals(tmp_path: Path) -> dict[str, tuple[list[str], dict[str, str], str]
     (plugins / "broken.py").write_text(BROKEN_EXTRACTOR)
     seed.mkdir()
     (seed / "review.json").write_text("{")
-    docs, bad = tmp_path / "docs.jsonl", tmp_path / "bad.jsonl"
+    docs, bad, empty = tmp_path / "docs.jsonl", tmp_path / "bad.jsonl", tmp_path / "empty.xml"
+    empty.write_text("<PubmedArticleSet/>\n")
     docs.write_text("".join(json.dumps(d) + "\n" for d in DOCS))
     bad.write_text(json.dumps(DOCS[0]) + '\n{"pmid": "9", "title": \n')
     configs = {"seed": GOOD_CONFIG.replace("link_seed = false", f'link_seed = true\nseed = "{seed}"'),
@@ -572,6 +609,8 @@ def _refusals(tmp_path: Path) -> dict[str, tuple[list[str], dict[str, str], str]
                                               "extractor 'broken' failed to set up"),
         "ingest, no such spaCy model": (["ingest", str(docs)], {"EVIDEX_SPACY_MODEL": "no_such_model"}, "no_such_model"),
         "ingest, a bad file": (["ingest", "--no-extract", str(bad)], {}, "bad.jsonl:2: not valid JSON"),
+        "ingest, a file with no records": (["ingest", "--no-extract", str(docs), str(empty)], {},
+                                           "empty.xml: holds no records"),
         "ingest --until, no start": (["ingest", "--no-extract", "--source", "pubmed", "--query", "x[tiab]", "--email",
                                       "a@b.org", "--until", "2020-01-01"], {}, "--until needs a start"),
         "run, a bad seed": (["run", "--config", str(tmp_path / "seed.toml")], {}, "'run.seed': cannot read the seed"),
@@ -584,6 +623,7 @@ def _refusals(tmp_path: Path) -> dict[str, tuple[list[str], dict[str, str], str]
 
 
 REFUSALS = ["ingest, an extractor cannot set up", "ingest, no such spaCy model", "ingest, a bad file",
+            "ingest, a file with no records",
             "ingest --until, no start", "run, a bad seed", "run, an extractor cannot set up", "run, a bad base URL",
             "seed load, a bad seed"]
 

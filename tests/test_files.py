@@ -178,6 +178,23 @@ def test_a_utf16_file_is_named_for_its_encoding(eval_docs: Path, pubmed_dir: Pat
     assert len(list(read_file(path))) == 2
 
 
+@pytest.mark.parametrize("encoding, name", [("utf-16-le", "UTF-16"), ("utf-16-be", "UTF-16"), ("utf-32-le", "UTF-32"),
+                                            ("utf-32-be", "UTF-32")])
+@pytest.mark.parametrize("kind", ["jsonl", "xml", "jsonl.gz"])
+def test_a_utf16_file_without_a_byte_order_mark_is_named_too(eval_docs: Path, pubmed_dir: Path, tmp_path: Path,
+                                                             kind: str, encoding: str, name: str) -> None:
+    "The same text with no byte order mark (iconv -t UTF-16LE, .NET's GetBytes): its NUL bytes name it."
+    text = (pubmed_dir / "biopython" / "pubmed2.xml").read_text(encoding="utf-8") if kind == "xml" else \
+        "\n" + "".join(eval_docs.read_text(encoding="utf-8").splitlines(keepends=True)[:2])
+    path = tmp_path / f"saved.{kind}"
+    data = text.encode(encoding)
+    path.write_bytes(gzip.compress(data) if kind.endswith(".gz") else data)
+    message = error_of(path)
+    assert f"is {name} text (no byte order mark" in message and "save it as UTF-8" in message, message
+    path.write_bytes(text.encode("utf-8"))
+    assert len(list(read_file(path))) == 2
+
+
 def test_directory_and_missing_file(tmp_path: Path) -> None:
     assert "is a directory" in error_of(tmp_path)
     assert "no such file" in error_of(tmp_path / "absent.jsonl")

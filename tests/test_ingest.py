@@ -278,6 +278,13 @@ def test_ingest_every_recorded_pubmed_file_once(fresh, tmp_path, pubmed_dir):
     assert len(files) >= 15
     expected = set().union(*files.values())
     db_path = tmp_path / "p.db"
+    # The recorded efetch answer for a PMID PubMed returns nothing for: an empty article set is
+    # refused (exit 2, nothing stored), not read as 0 documents.
+    empty = pubmed_dir / "metapub" / "37909814.xml"
+    assert files.pop(empty) == []
+    refused = run("ingest", "--db", db_path, "--no-extract", *files, empty)
+    assert refused.exit_code == 2 and f"{empty}: holds no records" in refused.output, refused.output
+    assert not db_path.exists()
     result = run("ingest", "--db", db_path, "--no-extract", *files)
     assert result.exit_code == 0, result.output
     db = open_db(db_path)

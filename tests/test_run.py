@@ -584,6 +584,7 @@ def test_a_bad_worker_count_under_log_json_is_a_json_line(tmp_path, args, env):
     ([], ["--log-json", "--workers"]),  # an option missing its value: click's error has no context
     ([], ["--log-json=yes"]),
     (["--bogus"], ["--log-json"]),  # the group's parsing fails before `run` is reached
+    ([], ["--db", "--log-json"]),  # an option's value that is one of run's options: --log-json was meant
 ])
 def test_every_usage_error_of_run_under_log_json_is_a_json_line(tmp_path, before, after):
     "Whatever the usage error, a scheduler reading --log-json output meets one JSON run.error line, exit 2."

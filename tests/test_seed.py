@@ -191,6 +191,47 @@ def test_an_unreadable_seed_file_is_one_line_and_keeps_the_baseline(tmp_path, na
     assert open_db(db_path).execute("select id from baselines").fetchall() == before
 
 
+@pytest.mark.parametrize("review", [{}, {"title": " ", "doi": ""}, {"related_categories": {"ifn": ["pathway"]}}])
+def test_a_review_record_that_names_no_review_is_refused(tmp_path, review):
+    "A review.json of {} (saved before it was filled in) loaded silently as a review of nothing."
+    shutil.copytree(SEED, tmp_path / "seed")
+    (tmp_path / "seed" / "review.json").write_text(json.dumps(review))
+    db_path = tmp_path / "s.db"
+    run("seed", "load", SEED, "--db", db_path)
+    before = open_db(db_path).execute("select id, loaded_at from baselines").fetchall()
+    result = run("seed", "load", tmp_path / "seed", "--db", db_path, ok=False)
+    assert result.exit_code == 2 and result.stdout == "", result.output
+    assert result.stderr.strip() == f"Error: {tmp_path / 'seed' / 'review.json'}: names no review: give its title or doi"
+    assert open_db(db_path).execute("select id, loaded_at from baselines").fetchall() == before
+
+
+def test_seed_claims_of_a_category_no_plugin_extracts_are_loaded_with_a_warning(fresh, tmp_path):
+    "A misspelt category, or a plugin not installed: one warning line naming them; the seed still loads."
+    plugins = {"EVIDEX_LOAD_PLUGINS": "ifn,pathway,therapy,age"}
+    shutil.copytree(SEED, tmp_path / "seed")
+    path = tmp_path / "seed" / "claims.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    rows[3] = {**rows[3], "category": "agee", "categories": ["agee"]}
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    db_path = tmp_path / "s.db"
+    result = CliRunner().invoke(cli, ["seed", "load", str(tmp_path / "seed"), "--db", str(db_path)], env=plugins)
+    assert result.exit_code == 0, result.output
+    assert "(new, 68 seed claims) is current" in result.stdout
+    [warning] = result.stderr.splitlines()
+    assert warning.startswith(f"Warning: no installed plugin extracts the category of 1 seed claim (agee: {rows[3]['id']}): ")
+    assert "(extracted: age, ifn, pathway, therapy)" in warning
+    # The seed as shipped: every category has its plugin, so nothing to warn about.
+    result = CliRunner().invoke(cli, ["seed", "load", str(SEED), "--db", str(db_path)], env=plugins)
+    assert result.exit_code == 0 and result.stderr == "", result.output
+    # Without the age plugin, the seed claims only it extracts are named.
+    fresh.reset()
+    result = CliRunner().invoke(cli, ["seed", "load", str(SEED), "--db", str(db_path)],
+                                env={"EVIDEX_LOAD_PLUGINS": "ifn,pathway,therapy"})
+    assert result.exit_code == 0 and "(already loaded, 68 seed claims)" in result.stdout
+    assert re.fullmatch(r"Warning: no installed plugin extracts the category of \d+ seed claims? \(age: [^;]*\): .*",
+                        result.stderr.strip()), result.stderr
+
+
 def test_empty_seed_and_bad_review_dates_are_refused(tmp_path):
     shutil.copytree(SEED, tmp_path / "seed")
     review = tmp_path / "seed" / "review.json"
@@ -213,6 +254,7 @@ def test_a_link_failure_fails_the_ingest_run(fresh, tmp_path, monkeypatch):
     docs.write_text(json.dumps({"pmid": "1", "title": "A title", "abstract": "Type I IFN boosts immunity."}) + "\n")
     db_path = tmp_path / "s.db"
     run("seed", "load", SEED, "--db", db_path)
+    fresh.reset()  # seed load loaded none (EVIDEX_LOAD_PLUGINS=""), to check the seed's categories
 
     def broken(*args, **kwargs):
         raise RuntimeError("index unreadable")
@@ -260,6 +302,7 @@ def test_status_dates_evidence_against_the_review_year(fresh, eval_docs, tmp_pat
                                         **dates}) + "\n" for name, dates in dated))
     db_path = tmp_path / "s.db"
     run("seed", "load", SEED, "--db", db_path)
+    fresh.reset()  # seed load loaded none (EVIDEX_LOAD_PLUGINS=""), to check the seed's categories
     CliRunner().invoke(cli, ["ingest", str(docs), "--db", str(db_path)], env={"EVIDEX_LOAD_PLUGINS": "age"})
     status = {r["seed_id"]: r for r in json.loads(run("seed", "status", "--db", db_path, "--format", "json").output)}
     db = open_db(db_path)

@@ -1,0 +1,93 @@
+"""A closed stderr (`evidex ... 2>&-`, a cron job whose stream is gone), stdout or stdin: the right exit code, no traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+# A plugin whose extractor writes to descriptor 2 directly, as a C library's diagnostic does.
+NOISY = '''
+import os
+
+from evidex import Extractor, hookimpl
+
+
+class Noisy(Extractor):
+    name = "noisy"
+    version = "1"
+    categories = ("noise",)
+
+    def extract(self, document, field, doc):
+        os.write(2, b"NOISE from descriptor 2\\n")
+        if "fail" in document.title:
+            raise ValueError("cannot read this one")
+        return []
+
+
+@hookimpl
+def register_extractors(register):
+    register(Noisy())
+'''
+
+
+def evidex(*args: str, cwd: Path, closed: str = "2>&-") -> subprocess.CompletedProcess:
+    "Run evidex as `evidex ARGS 2>&-` would (or >&-, <&-): the descriptor closed before Python starts."
+    return subprocess.run(["sh", "-c", f'exec "$@" {closed}', "sh", sys.executable, "-m", "evidex", *args],
+                          stdout=None if closed == ">&-" else subprocess.PIPE,
+                          stderr=None if closed == "2>&-" else subprocess.PIPE, text=True, cwd=cwd, timeout=300,
+                          env={**{k: v for k, v in os.environ.items() if not k.startswith("EVIDEX_")},
+                               "EVIDEX_LOAD_PLUGINS": ""})
+
+
+@pytest.fixture
+def work(tmp_path: Path) -> Path:
+    (tmp_path / "plugins").mkdir()
+    (tmp_path / "plugins" / "noisy.py").write_text(NOISY)
+    (tmp_path / "docs.jsonl").write_text("".join(json.dumps(d) + "\n" for d in (
+        {"pmid": "1", "title": "Type I interferon in melanoma."}, {"pmid": "2", "title": "IFN-beta in glioma."})))
+    return tmp_path
+
+
+def test_commands_that_succeed_write_nothing_meant_for_stderr_into_their_files(work):
+    "Descriptor 2 stays closed-to-the-world: the lock file, the database and --output never take its place."
+    done = evidex("ingest", "--plugins-dir", "plugins", "--db", "e.db", "docs.jsonl", cwd=work)
+    assert (done.returncode, done.stdout) == (0, "")
+    done = evidex("extract", "--plugins-dir", "plugins", "--input", "docs.jsonl", "--output", "out.jsonl", cwd=work)
+    assert (done.returncode, done.stdout) == (0, "")
+    for name in ("e.db", "e.db.lock", "out.jsonl"):
+        assert b"NOISE" not in (work / name).read_bytes(), name
+    done = evidex("runs", "--db", "e.db", cwd=work)
+    assert done.returncode == 0 and " ingest " in done.stdout and "errors 0" in done.stdout
+
+
+@pytest.mark.parametrize("args, code", [
+    (["run", "--bogus"], 2),  # click's usage error: printed on stdout when sys.stderr was None
+    (["ingest", "--db", "e.db"], 2),  # a usage error raised in the command's body
+    (["ingest", "--db"], 2),  # an option missing its value
+    (["runs", "--db", "missing.db"], 2),  # an EvidexError
+    (["run", "--config", "missing.toml", "--log-json"], 2),  # the JSON log line goes to stderr: was exit 1
+    (["ingest", "--db", "e.db", "missing.jsonl"], 2),
+    (["extract", "--plugins-dir", "plugins", "--input", "fail.jsonl", "--output", "out.jsonl"], 1),  # a plugin raised
+])
+def test_commands_that_fail_keep_their_exit_code_and_stdout_clean(work, args, code):
+    "The error line is lost with stderr, but the exit code says what happened, and stdout holds no error text."
+    (work / "fail.jsonl").write_text(json.dumps({"pmid": "3", "title": "A title to fail on."}) + "\n")
+    done = evidex(*args, cwd=work)
+    assert (done.returncode, done.stdout) == (code, ""), done
+    assert not (work / "e.db").exists() and not (work / "missing.db").exists()
+
+
+def test_a_closed_stdout_or_stdin_is_no_traceback(work):
+    "`evidex runs >&-` raised AttributeError at the closed-pipe check, for every command; a closed stdin reads as empty."
+    assert evidex("ingest", "--db", "e.db", "docs.jsonl", cwd=work, closed=">&-").returncode == 0
+    for args in (["runs", "--db", "e.db"], ["extract", "--input", "docs.jsonl", "--output", "-"],
+                 ["extract", "--input", "docs.jsonl", "--output", "/dev/stdout"]):
+        done = evidex(*args, cwd=work, closed=">&-")
+        assert done.returncode == 0 and "Traceback" not in done.stderr, (args, done.stderr)
+    done = evidex("extract", "--input", "/dev/stdin", "--output", "-", cwd=work, closed="<&-")
+    assert (done.returncode, done.stdout, done.stderr) == (2, "", "Error: /dev/stdin: file is empty\n")
