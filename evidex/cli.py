@@ -120,21 +120,30 @@ def _closed_pipe_ends_quietly():
 
 
 def _std_streams_kept_open() -> None:
-    """A closed stdin, stdout or stderr (`2>&-`, a cron job whose stream is gone) becomes /dev/null.
+    """A closed stdin or stderr (`2>&-`, a cron job whose stream is gone) becomes /dev/null; a closed stdout, a gone reader.
 
     Python starts with sys.stderr (or stdout, stdin) None then: click printed usage errors on
     stdout instead, the closed-pipe check raised AttributeError, and the next file opened (the
     lock, an --output) took the descriptor, so a library writing to descriptor 2, or
-    --output /dev/stdout, wrote into that file.
+    --output /dev/stdout, wrote into that file. Output written to a closed stdout is lost, so
+    that end is a pipe nobody reads: the command's first write ends it as `| head` would (exit
+    141), rather than dropping claims or a summary and exiting 0.
     """
     for fd, name, mode in ((0, "stdin", "r"), (1, "stdout", "w"), (2, "stderr", "w")):
         try:
             os.fstat(fd)
         except OSError:
-            null = os.open(os.devnull, os.O_RDWR)
-            if null != fd:
-                os.dup2(null, fd)
-                os.close(null)
+            if fd == 1:
+                read_end, write_end = os.pipe()
+                os.close(read_end)
+                stand_in = write_end
+            else:
+                stand_in = os.open(os.devnull, os.O_RDWR)
+            if stand_in != fd:
+                os.dup2(stand_in, fd)
+                os.close(stand_in)
+            if fd == 1 and sys.stdout is None:
+                sys.stdout = open(1, "w", encoding="utf-8", closefd=False)
         if getattr(sys, name) is None:
             # By path, not descriptor: had a file taken the number before this ran, it stays that file's.
             setattr(sys, name, open(os.devnull, mode, encoding="utf-8"))

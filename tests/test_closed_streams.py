@@ -34,6 +34,27 @@ def register_extractors(register):
     register(Noisy())
 '''
 
+# A plugin that names the first word of every title: output for `extract --output -` to write.
+NAMER = '''
+from evidex import Extractor, Mention, hookimpl
+
+
+class Namer(Extractor):
+    name = "namer"
+    version = "1"
+    categories = ("names",)
+
+    def extract(self, document, field, doc):
+        word = doc[0]
+        yield Mention(category="names", entity=word.text, field=field, start=word.idx,
+                      end=word.idx + len(word.text), text=word.text)
+
+
+@hookimpl
+def register_extractors(register):
+    register(Namer())
+'''
+
 
 def evidex(*args: str, cwd: Path, closed: str = "2>&-") -> subprocess.CompletedProcess:
     "Run evidex as `evidex ARGS 2>&-` would (or >&-, <&-): the descriptor closed before Python starts."
@@ -82,12 +103,22 @@ def test_commands_that_fail_keep_their_exit_code_and_stdout_clean(work, args, co
     assert not (work / "e.db").exists() and not (work / "missing.db").exists()
 
 
-def test_a_closed_stdout_or_stdin_is_no_traceback(work):
-    "`evidex runs >&-` raised AttributeError at the closed-pipe check, for every command; a closed stdin reads as empty."
+def test_a_closed_stdout_is_a_reader_gone_and_a_closed_stdin_is_empty(work):
+    """`evidex runs >&-` raised AttributeError at the closed-pipe check, for every command; a closed stdin reads as empty.
+
+    Output meant for a closed stdout is lost: the command ends as `| head` would end it (exit
+    141, no traceback), not with exit 0 as if the claims had gone somewhere.
+    """
+    # Summaries go to stderr: a command whose product is the database or a file is unaffected.
     assert evidex("ingest", "--db", "e.db", "docs.jsonl", cwd=work, closed=">&-").returncode == 0
-    for args in (["runs", "--db", "e.db"], ["extract", "--input", "docs.jsonl", "--output", "-"],
-                 ["extract", "--input", "docs.jsonl", "--output", "/dev/stdout"]):
+    (work / "named").mkdir()
+    (work / "named" / "namer.py").write_text(NAMER)
+    named = ["extract", "--plugins-dir", "named", "--input", "docs.jsonl"]
+    assert evidex(*named, "--output", "-", cwd=work, closed="").stdout.count("\n") == 2
+    done = evidex(*named, "--output", "names.jsonl", cwd=work, closed=">&-")
+    assert done.returncode == 0 and (work / "names.jsonl").read_text().count("\n") == 2
+    for args in (["runs", "--db", "e.db"], [*named, "--output", "-"], [*named, "--output", "/dev/stdout"]):
         done = evidex(*args, cwd=work, closed=">&-")
-        assert done.returncode == 0 and "Traceback" not in done.stderr, (args, done.stderr)
+        assert done.returncode == 141 and "Traceback" not in done.stderr and "Error" not in done.stderr, (args, done)
     done = evidex("extract", "--input", "/dev/stdin", "--output", "-", cwd=work, closed="<&-")
     assert (done.returncode, done.stdout, done.stderr) == (2, "", "Error: /dev/stdin: file is empty\n")
