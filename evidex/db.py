@@ -413,7 +413,9 @@ def _insert_sql(table: str, columns: tuple[str, ...], verb: str = "insert") -> s
 # dominated the time to store a document.
 DOCUMENT_COLUMNS = tuple(Document.__dataclass_fields__) + ("content_key", "first_seen_run", "last_seen_run")
 INSERT_DOCUMENT = _insert_sql("documents", DOCUMENT_COLUMNS)
-UPDATED_COLUMNS = tuple(c for c in DOCUMENT_COLUMNS if c not in ("id", "first_seen_run"))
+# extracted_with too: a changed text stored without extraction (ingest --no-extract) must leave
+# the document for the next extract, not marked done with its old text's claims.
+UPDATED_COLUMNS = tuple(c for c in DOCUMENT_COLUMNS if c not in ("id", "first_seen_run")) + ("extracted_with",)
 UPDATE_DOCUMENT = "update documents set %s where id = ?" % ", ".join(f"[{c}] = ?" for c in UPDATED_COLUMNS)
 # A document seen again unchanged: its text columns stay out of the SET list, so the
 # full-text update trigger (AFTER UPDATE OF title, abstract) does not fire.
@@ -570,7 +572,8 @@ def save_document(db: Database, document: Document, run_id: int) -> str:
             row["deleted"] = 0 if revived else 1
         row["last_seen_run"] = run_id
         status = "same" if old[0] == row["content_key"] else "changed"
-        row["extracted_with"] = old[2] if status == "same" else None
+        # A revived paper is extracted again whatever its text (its withdrawn version's claims are superseded).
+        row["extracted_with"] = old[2] if status == "same" and not revived else None
         if status == "same":
             db.execute(UPDATE_SEEN_DOCUMENT, [row.get(c) for c in SEEN_COLUMNS] + [document.id])
         else:
@@ -685,7 +688,7 @@ def _revive(db: Database, document: Document, stored_version: int | None, run_id
     # yields again come back as restored claims.
     db.execute("update withdrawals set revived_run = ? where doc_id = ? and withdrawn_run is not null "
                "and revived_run is null", [run_id, document.id])
-    db.execute("update documents set deleted_run = null, extracted_with = null where id = ?", [document.id])
+    db.execute("update documents set deleted_run = null where id = ?", [document.id])
     for table in ("claims", "mentions"):  # "+": by the doc_id index (see _current_ids)
         db.execute(f"update {table} set superseded_run = ? where doc_id = ? and +superseded_run is null",
                    [run_id, document.id])
