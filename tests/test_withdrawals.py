@@ -522,3 +522,25 @@ def test_the_upgrade_keeps_earlier_withdrawals_as_history(fresh, pubmed_dir, tmp
     # And the history reads as a withdrawal of version 1: version 2 is a new record.
     assert run("ingest", "--db", db_path, "--no-extract", files["v2"]).exit_code == 0
     assert open_db(db_path).execute("select deleted from documents where id = '35649368'").fetchall() == [(0,)]
+
+
+def test_the_crash_recount_does_not_count_a_revived_papers_claims_as_superseded(fresh, pubmed_dir, tmp_path):
+    "Version 1's claims, superseded as version 2 revives the paper, were not current before: no run counts them, live or recounted."
+    from evidex import db as store
+    from evidex.ingest import Counts, store_records
+
+    files, _ = versioned_files(pubmed_dir, tmp_path)
+    db_path = tmp_path / "e.db"
+    for path in (files["v1"], update_file(tmp_path, "del1.xml", ("35649368", "1"))):
+        assert run("ingest", "--db", db_path, path, env=PLUGINS).exit_code == 0
+    db = open_db(db_path)
+    assert db.execute("select count(*) from claims where superseded_run is null").fetchone()[0] > 0
+    run_id = store.start_run(db, "ingest")
+    counts = Counts()
+    with db.atomic():
+        store_records(db, run_id, read_file(files["v2"]), None, counts)
+    assert (counts.documents_changed, counts.claims_superseded) == (1, 0)
+    assert db.execute("select count(*) from claims where superseded_run is null").fetchone() == (0,)
+    store._started.discard((store._db_file(db), run_id))
+    assert store.close_interrupted_runs(db) == 1
+    assert db.execute("select documents_seen, claims_superseded from runs where id = ?", [run_id]).fetchone() == (1, 0)
