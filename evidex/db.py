@@ -689,9 +689,9 @@ def _revive(db: Database, document: Document, stored_version: int | None, run_id
     db.execute("update withdrawals set revived_run = ? where doc_id = ? and withdrawn_run is not null "
                "and revived_run is null", [run_id, document.id])
     db.execute("update documents set deleted_run = null where id = ?", [document.id])
-    for table in ("claims", "mentions"):  # "+": by the doc_id index (see _current_ids)
-        db.execute(f"update {table} set superseded_run = ? where doc_id = ? and +superseded_run is null",
-                   [run_id, document.id])
+    # "+": by the doc_id index (see _current_ids).
+    db.execute("update claims set superseded_run = ? where doc_id = ? and +superseded_run is null", [run_id, document.id])
+    db.execute("update mentions set superseded_run = ? where doc_id = ? and +superseded_run is null", [run_id, document.id])
     return True
 
 
