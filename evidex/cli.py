@@ -699,6 +699,7 @@ def runs(db_path, limit, as_json, receipt):
         row["options"] = json.loads(row["options"] or "null")
         row["ledger"] = list(db.query("select * from ledger where run_id = ? order by id", [row["id"]]))
         row["claims_restored"] = store.claims_restored(db, row["id"])
+        row["withdrawn_on_arrival"] = store.withdrawn_on_arrival(db, row["id"])
         row["error_samples"] = list(db.query(
             "select stage, doc_id, plugin, error from run_errors where run_id = ? order by id limit 5",
             [row["id"]]))
@@ -712,6 +713,7 @@ def runs(db_path, limit, as_json, receipt):
             f"docs {row['documents_seen']} (+{row['documents_new']}) claims +{row['claims_new']} "
             + (f"({row['claims_restored']} restored) " if row["claims_restored"] else "")
             + (f"withdrawn {row['documents_withdrawn']} " if row.get("documents_withdrawn") else "")
+            + (f"({row['withdrawn_on_arrival']} on arrival) " if row["withdrawn_on_arrival"] else "")
             + _skipped_withdrawals(row)
             + f"errors {row['errors']}" + (f"  {row['source']}: {row['query']}" if row["query"] else "")
         )

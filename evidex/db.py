@@ -313,10 +313,20 @@ update runs set
                        -- extract does not touch documents.last_seen_run: its claims say what it read
                        (select count(distinct doc_id) from claims where last_seen_run in (select id from ids))),
   claims_new = (select count(*) from claims where first_seen_run in (select id from ids)),
-  claims_superseded = (select count(*) from claims where superseded_run in (select id from ids)),
-  -- skipped withdrawals leave no row behind: the counts last written (none before the end) stay
+  -- not the claims of a paper revived by a later version: withdrawn, they were not current before
+  claims_superseded = (select count(*) from claims c where c.superseded_run in (select id from ids)
+                       and not exists (select 1 from withdrawals w where w.doc_id = c.doc_id
+                                       and w.revived_run = c.superseded_run)),
+  -- withdrawals keeps one row per paper a withdrawal withdrew (on arrival too, kept after a
+  -- revival), and one per withdrawal read, with what it did
   documents_withdrawn = max(coalesce(documents_withdrawn, 0),
-                            (select count(*) from documents where deleted_run in (select id from ids))),
+                            (select count(*) from withdrawals where withdrawn_run in (select id from ids))),
+  withdrawals_not_stored = max(coalesce(withdrawals_not_stored, 0), (select count(*) from withdrawals
+                               where run_id in (select id from ids) and outcome = 'not stored')),
+  withdrawals_other_version = max(coalesce(withdrawals_other_version, 0), (select count(*) from withdrawals
+                                  where run_id in (select id from ids) and outcome = 'other version')),
+  withdrawals_already_withdrawn = max(coalesce(withdrawals_already_withdrawn, 0), (select count(*) from withdrawals
+                                      where run_id in (select id from ids) and outcome = 'already withdrawn')),
   errors = (select count(*) from run_errors where run_id = :run)
 where id = :run
 """
@@ -403,7 +413,9 @@ def _insert_sql(table: str, columns: tuple[str, ...], verb: str = "insert") -> s
 # dominated the time to store a document.
 DOCUMENT_COLUMNS = tuple(Document.__dataclass_fields__) + ("content_key", "first_seen_run", "last_seen_run")
 INSERT_DOCUMENT = _insert_sql("documents", DOCUMENT_COLUMNS)
-UPDATED_COLUMNS = tuple(c for c in DOCUMENT_COLUMNS if c not in ("id", "first_seen_run"))
+# extracted_with too: a changed text stored without extraction (ingest --no-extract) must leave
+# the document for the next extract, not marked done with its old text's claims.
+UPDATED_COLUMNS = tuple(c for c in DOCUMENT_COLUMNS if c not in ("id", "first_seen_run")) + ("extracted_with",)
 UPDATE_DOCUMENT = "update documents set %s where id = ?" % ", ".join(f"[{c}] = ?" for c in UPDATED_COLUMNS)
 # A document seen again unchanged: its text columns stay out of the SET list, so the
 # full-text update trigger (AFTER UPDATE OF title, abstract) does not fire.
@@ -552,14 +564,16 @@ def save_document(db: Database, document: Document, run_id: int) -> str:
             # would be of the copy's text, stored against (and offset into) the paper's.
             document.title, document.abstract = old[3] or "", old[4] or ""
             document.sections = json.loads(old[5]) if old[5] else []
+        revived = False
         if old[-1]:
-            # A withdrawn paper stays withdrawn: a later record of it (a metadata-only line, a
-            # copy) clearing the mark would make its claims current again in the runs since its
-            # deleted_run, and a diff or receipt of those past runs would change.
-            row["deleted"] = 1
+            # A withdrawn paper stays withdrawn (a metadata-only line, a copy, the same record again),
+            # unless this is a later version of a citation withdrawn in one version: a new record.
+            revived = _revive(db, document, stored_version, run_id)
+            row["deleted"] = 0 if revived else 1
         row["last_seen_run"] = run_id
         status = "same" if old[0] == row["content_key"] else "changed"
-        row["extracted_with"] = old[2] if status == "same" else None
+        # A revived paper is extracted again whatever its text (its withdrawn version's claims are superseded).
+        row["extracted_with"] = old[2] if status == "same" and not revived else None
         if status == "same":
             db.execute(UPDATE_SEEN_DOCUMENT, [row.get(c) for c in SEEN_COLUMNS] + [document.id])
         else:
@@ -574,6 +588,11 @@ def save_document(db: Database, document: Document, run_id: int) -> str:
 # already withdrawn (by an earlier run, or an earlier record of the same run).
 WITHDRAWN, STORED_WITHDRAWN, NOT_STORED, OTHER_VERSION, ALREADY_WITHDRAWN = (
     "withdrawn", "stored withdrawn", "not stored", "other version", "already withdrawn")
+# A paper stored withdrawn because a withdrawal read before it names it (withdraw_on_arrival).
+ON_ARRIVAL = "withdrawn on arrival"
+# The withdrawals that changed nothing when read but may later: their paper, or that version of it,
+# may still arrive. The result of a run must not depend on which came first.
+REMEMBERED = (NOT_STORED, OTHER_VERSION)
 
 
 def mark_deleted(db: Database, deletion: Deletion, run_id: int) -> str:
@@ -596,7 +615,7 @@ def mark_deleted(db: Database, deletion: Deletion, run_id: int) -> str:
     outcome = WITHDRAWN
     if doc_id is None:
         if document is None or not document.says_more_than_ids():
-            return NOT_STORED
+            return _remember(db, deletion, run_id, NOT_STORED)
         # An export re-imported: the withdrawn paper is kept as it would be had it been seen
         # before its withdrawal (its text, metadata and ids), and never extracted.
         save_document(db, document, run_id)
@@ -604,14 +623,83 @@ def mark_deleted(db: Database, deletion: Deletion, run_id: int) -> str:
     else:
         stored, deleted = db.execute("select pmid_version, deleted from documents where id = ?", [doc_id]).fetchone()
         if deletion.version is not None and (stored or 1) != deletion.version:
-            return OTHER_VERSION
+            return _remember(db, deletion, run_id, OTHER_VERSION)
         if deleted:
-            return ALREADY_WITHDRAWN  # deleted_run stays the run that withdrew it
+            return _remember(db, deletion, run_id, ALREADY_WITHDRAWN)  # deleted_run stays the run that withdrew it
+    _withdraw(db, doc_id, run_id)
+    return _remember(db, deletion, run_id, outcome, doc_id)
+
+
+def _withdraw(db: Database, doc_id: str, run_id: int) -> None:
+    "Mark a stored paper withdrawn from this run on."
     # last_seen_run is left alone: a withdrawal names the paper, it is no record of it read, and
     # the run's documents_seen (and its crash recount) counts records read.
     db.execute("update documents set deleted = 1, deleted_run = coalesce(deleted_run, ?) where id = ?",
                [run_id, doc_id])
+
+
+def _remember(db: Database, deletion: Deletion, run_id: int, outcome: str, doc_id: str | None = None) -> str:
+    "Keep a withdrawal read, with what it did (and the paper it withdrew); return the outcome."
+    document = deletion.document
+    # Found as mark_deleted finds a paper: by PMID, else (a JSON Lines line without one) by its id.
+    scheme = "pmid" if document is None or document.pmid else "id"
+    doi = normal_doi(document.doi) if document is not None and document.doi else None
+    db.execute("insert into withdrawals (run_id, at, scheme, value, doi, version, outcome, doc_id, withdrawn_run) "
+               "values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+               [run_id, now(), scheme, deletion.pmid, doi, deletion.version, outcome, doc_id,
+                run_id if doc_id else None])
     return outcome
+
+
+def withdraw_on_arrival(db: Database, document: Document, run_id: int) -> str | None:
+    """After a record is saved: ON_ARRIVAL if a withdrawal read before it names its paper (now
+    withdrawn from this run on), WITHDRAWN if the paper is withdrawn already, None if it is live."""
+    pmid, doi, version, deleted = db.execute("select pmid, doi, pmid_version, deleted from documents where id = ?",
+                                             [document.id]).fetchone()
+    if deleted:
+        return WITHDRAWN
+    # The earliest remembered withdrawal of this paper and of the version now stored (a record
+    # stored without a version is version 1; a withdrawal without one names every version),
+    # unless it names another DOI: then it is of another paper, as mark_deleted would find.
+    row = db.execute(
+        f"select id from withdrawals where doc_id is null and outcome in ({','.join('?' * len(REMEMBERED))}) "
+        "and ((scheme = 'pmid' and value = ?) or (scheme = 'id' and value = ?)) "
+        "and (version is null or version = ?) and (doi is null or ? is null or doi = ?) order by id limit 1",
+        [*REMEMBERED, pmid, document.id, version or 1, doi and normal_doi(doi), doi and normal_doi(doi)]).fetchone()
+    if row is None:
+        return None
+    _withdraw(db, document.id, run_id)
+    db.execute("update withdrawals set doc_id = ?, withdrawn_run = ? where id = ?", [document.id, run_id, row[0]])
+    return ON_ARRIVAL
+
+
+def _revive(db: Database, document: Document, stored_version: int | None, run_id: int) -> bool:
+    "Store a later version of a paper withdrawn in an earlier one live (a new record); False if it stays withdrawn."
+    if not document.pmid_version or document.pmid_version <= (stored_version or 1):
+        return False
+    # Every withdrawal in force must name an earlier version: one without a version names them all.
+    versions = [r[0] for r in db.execute("select version from withdrawals where doc_id = ? and withdrawn_run is not null "
+                                         "and revived_run is null", [document.id])]
+    if not versions or any(v is None or v >= document.pmid_version for v in versions):
+        return False
+    # The withdrawals stay, ended at this run (diff.CURRENT_AT): the runs before still see the paper
+    # withdrawn. Nothing of the withdrawn version stays current by itself: its claims are superseded
+    # here (not counted as this run's: they were not current before it), and those the new version
+    # yields again come back as restored claims.
+    db.execute("update withdrawals set revived_run = ? where doc_id = ? and withdrawn_run is not null "
+               "and revived_run is null", [run_id, document.id])
+    db.execute("update documents set deleted_run = null where id = ?", [document.id])
+    # "+": by the doc_id index (see _current_ids).
+    db.execute("update claims set superseded_run = ? where doc_id = ? and +superseded_run is null", [run_id, document.id])
+    db.execute("update mentions set superseded_run = ? where doc_id = ? and +superseded_run is null", [run_id, document.id])
+    return True
+
+
+def withdrawn_on_arrival(db: Database | sqlite3.Connection, run_id: int) -> int:
+    "Papers a run (with a scheduled run's fetches) stored withdrawn because a withdrawal read before them named them."
+    marks = ",".join("?" * len(REMEMBERED))
+    return db.execute(f"select count(*) from withdrawals where outcome in ({marks}) and withdrawn_run in "
+                      "(select id from runs where id = ? or parent_run = ?)", [*REMEMBERED, run_id, run_id]).fetchone()[0]
 
 
 def _known_id(db: Database, doc_id: str) -> str | None:

@@ -1,11 +1,13 @@
 """What changed between two runs (or two versions of a plugin), and a run's reproducibility receipt.
 
-A claim is *current at run R* when it was first seen at or before R and not superseded at or
-before R. Between runs A < B: **added** = current at B but not at A; **removed** = current at A
-but not at B; **changed** = an added and a removed claim on the same document, field, sentence
-offsets and category (paired in id order), reported with the attributes that differ; **seeds**
-= seed claims of one baseline (B's, else the current one) whose supporting / contradicting /
-extending counts differ between A and B, with the status label before and after.
+A claim is *current at run R* when it was first seen at or before R, not superseded at or
+before R (nor in a gap of claim_gaps), and its paper not withdrawn at R (a withdrawals row with
+withdrawn_run at or before R and no revived_run at or before R). Between runs A < B: **added** =
+current at B but not at A; **removed** = current at A but not at B; **changed** = an added and a
+removed claim on the same document, field, sentence offsets and category (paired in id order),
+reported with the attributes that differ; **seeds** = seed claims of one baseline (B's, else the
+current one) whose supporting / contradicting / extending counts differ between A and B, with the
+status label before and after.
 """
 
 from __future__ import annotations
@@ -30,8 +32,8 @@ COMPARED = ("subject", "predicate", "object", "direction", "negated", "hedged", 
 CURRENT_AT = ("c.first_seen_run <= :run and (c.superseded_run is null or c.superseded_run > :run) "
               "and not exists (select 1 from claim_gaps g where g.claim_id = c.id "
               "and g.superseded_run <= :run and g.restored_run > :run) "
-              "and not exists (select 1 from documents d where d.id = c.doc_id and d.deleted = 1 "
-              "and d.deleted_run <= :run)")
+              "and not exists (select 1 from withdrawals w where w.doc_id = c.doc_id and w.withdrawn_run <= :run "
+              "and (w.revived_run is null or w.revived_run > :run))")
 
 
 def _current_at(run: str) -> str:
@@ -292,7 +294,8 @@ def receipt(db: Database, run_id: int) -> dict[str, Any]:
         "counts": {k: run.get(k) for k in ("documents_seen", "documents_new", "documents_changed", "claims_new",
                                            "claims_superseded", "documents_withdrawn", "withdrawals_not_stored",
                                            "withdrawals_other_version", "withdrawals_already_withdrawn", "errors")}
-        | {"claims_restored": store.claims_restored(db, run_id)},
+        | {"claims_restored": store.claims_restored(db, run_id),
+           "withdrawn_on_arrival": store.withdrawn_on_arrival(db, run_id)},
         "ledger": ledger,
         "raw_payload_sha256": sorted(set(payloads)),
         "runs": runs[1:],

@@ -37,6 +37,9 @@ class Counts:
     claims_superseded: int = 0
     # Not a runs column: claim_gaps holds one row per restoration (db.claims_restored reads it).
     claims_restored: int = 0
+    # Of documents_withdrawn, papers stored withdrawn as they arrived, named by a withdrawal read
+    # before them. Not a runs column: the withdrawals table says it (db.withdrawn_on_arrival).
+    withdrawn_on_arrival: int = 0
     errors: list[ExtractionError] = field(default_factory=list)
 
     def as_run_fields(self) -> dict[str, int]:
@@ -75,10 +78,12 @@ def withdrawals_skipped(not_stored: int | None, other_version: int | None, alrea
 
 
 def withdrawals_note(counts: Any) -> str:
-    "'; 2 withdrawn; withdrawals skipped: ...' to end a summary line (Counts or run totals), or nothing."
+    "'; 2 withdrawn (1 on arrival); withdrawals skipped: ...' to end a summary line (Counts or run totals), or nothing."
     # Out of the documents' brackets: a withdrawal names a paper, it is no record of it read (only
     # one carrying a paper never stored is, and that paper is counted there as well).
-    withdrawn = f"{counts.documents_withdrawn} withdrawn" if counts.documents_withdrawn else ""
+    arrived = counts.withdrawn_on_arrival
+    withdrawn = (f"{counts.documents_withdrawn} withdrawn" + (f" ({arrived} on arrival)" if arrived else "")
+                 if counts.documents_withdrawn else "")
     skipped = withdrawals_skipped(counts.withdrawals_not_stored, counts.withdrawals_other_version,
                                   counts.withdrawals_already_withdrawn)
     return "".join(f"; {part}" for part in (withdrawn, skipped) if part)
@@ -152,7 +157,11 @@ def store_records(
                 counts.documents_new += 1
             elif status == "changed":
                 counts.documents_changed += 1
-            if extraction is None:
+            withdrawn = store.withdraw_on_arrival(db, record, run_id)
+            if withdrawn == store.ON_ARRIVAL:
+                counts.documents_withdrawn += 1
+                counts.withdrawn_on_arrival += 1
+            if extraction is None or withdrawn:  # a withdrawn paper is never extracted
                 continue
             if status == "same" and not force:
                 done = db.execute("select extracted_with from documents where id = ?", [record.id]).fetchone()

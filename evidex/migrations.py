@@ -335,3 +335,25 @@ def m018_run_withdrawals(db: Database) -> None:
     db.execute("create index if not exists idx_documents_deleted_run on documents (deleted_run)")
     db.execute("update runs set documents_withdrawn = (select count(*) from documents d where d.deleted_run in "
                "(select r.id from runs r where r.id = runs.id or r.parent_run = runs.id))")
+
+
+@migrations()
+def m019_withdrawal_history(db: Database) -> None:
+    # Every withdrawal read, with what it did: one that named no stored paper (or another version)
+    # is remembered, and a record of that paper arriving later is stored withdrawn (withdrawn_run);
+    # a later version of a paper withdrawn in one version is a new record, stored live (revived_run
+    # ends the withdrawal). diff.CURRENT_AT reads the intervals, so past runs keep what they held.
+    db.table("withdrawals").create(
+        {"id": int, "run_id": int, "at": str, "scheme": str, "value": str, "doi": str, "version": int,
+         "outcome": str, "doc_id": str, "withdrawn_run": int, "revived_run": int},
+        pk="id",
+    )
+    db.table("withdrawals").create_index(["scheme", "value"])
+    db.table("withdrawals").create_index(["doc_id"])
+    db.table("withdrawals").create_index(["withdrawn_run"])
+    # Papers withdrawn before: by the version stored (PubMed's DeleteCitation names one), read by
+    # the run that withdrew them, at an unknown time.
+    db.execute("""insert into withdrawals (run_id, scheme, value, doi, version, outcome, doc_id, withdrawn_run)
+                  select deleted_run, case when pmid is not null and pmid != '' then 'pmid' else 'id' end,
+                         coalesce(nullif(pmid, ''), id), null, coalesce(pmid_version, 1), 'withdrawn', id, deleted_run
+                  from documents where deleted = 1 order by deleted_run, id""")

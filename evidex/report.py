@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from .db import claims_restored
+from .db import claims_restored, withdrawn_on_arrival
 from .errors import UsageError
 
 SEED_TABLES = ("baselines", "seed_claims", "claim_links", "seed_evidence_by_year")
@@ -57,6 +57,7 @@ def gather(conn: sqlite3.Connection, runs: int = 10, papers: int = 15, entities:
         run["ledger"] = rows(conn, "select * from ledger where run_id = ? order by id", [run["id"]])
         # Superseded claims a run made current again: not new, but back in the evidence (claim_gaps).
         run["claims_restored"] = claims_restored(conn, run["id"]) if "claim_gaps" in names else 0
+        run["withdrawn_on_arrival"] = withdrawn_on_arrival(conn, run["id"]) if "withdrawals" in names else 0
     if all(t in names for t in SEED_TABLES):
         data["baseline"] = next(iter(rows(conn, "select * from baselines order by loaded_at desc, rowid desc limit 1")), None)
     if data["baseline"]:
@@ -195,7 +196,10 @@ def render(data: dict[str, Any], db_name: str) -> str:
         kinds = [run.get(k) for k in ("withdrawals_not_stored", "withdrawals_other_version",
                                       "withdrawals_already_withdrawn")]
         skipped = None if all(k is None for k in kinds) else sum(k or 0 for k in kinds)
-        run_rows.append({**run, "ledger": ledger, "withdrawals_skipped": skipped})
+        withdrawn = run.get("documents_withdrawn")
+        if withdrawn and run["withdrawn_on_arrival"]:
+            withdrawn = f"{withdrawn} ({run['withdrawn_on_arrival']} on arrival)"
+        run_rows.append({**run, "ledger": ledger, "withdrawals_skipped": skipped, "documents_withdrawn": withdrawn})
     out.append(table(run_rows, [("id", "Run"), ("command", "Command"), ("started_at", "Started"),
                                 ("status", "Status"), ("query", "Query"), ("documents_seen", "Documents"),
                                 ("documents_new", "New"), ("claims_new", "New claims"),

@@ -40,6 +40,7 @@ class Totals:
     withdrawals_other_version: int = 0
     withdrawals_already_withdrawn: int = 0
     claims_restored: int = 0  # not a runs column: db.claims_restored counts them from claim_gaps
+    withdrawn_on_arrival: int = 0  # not a runs column either: db.withdrawn_on_arrival
     errors: int = 0
     network_failures: int = 0
     fetches: int = 0
@@ -49,6 +50,7 @@ class Totals:
         for name in RUN_FIELDS:
             setattr(self, name, getattr(self, name) + getattr(counts, name))
         self.claims_restored += counts.claims_restored
+        self.withdrawn_on_arrival += counts.withdrawn_on_arrival
         self.errors += len(counts.errors)
 
     def run_fields(self) -> dict[str, int]:
@@ -57,7 +59,7 @@ class Totals:
 
 def _withdrawal_fields(counts: Any) -> dict[str, Any]:
     "What a fetch's or run's withdrawals did, as the run.summary and fetch.done log events carry it."
-    return {"documents_withdrawn": counts.documents_withdrawn,
+    return {"documents_withdrawn": counts.documents_withdrawn, "withdrawn_on_arrival": counts.withdrawn_on_arrival,
             "withdrawals_skipped": {"not_stored": counts.withdrawals_not_stored,
                                     "other_version": counts.withdrawals_other_version,
                                     "already_withdrawn": counts.withdrawals_already_withdrawn}}

@@ -61,7 +61,7 @@ TABLES: dict[str, dict[str, Any]] = {
             "deleted": "1 if the source withdrew the record (kept, never dropped)",
             "content_key": "Hash of title + abstract: a change triggers re-extraction",
             "first_seen_run": "Run that first stored it", "last_seen_run": "Latest run that read a record of it (a withdrawal does not move it)",
-            "deleted_run": "Run whose DeleteCitation (file or efetch) or withdrawn line withdrew it (null = live)",
+            "deleted_run": "Run from which it is withdrawn: by a DeleteCitation (file or efetch) or withdrawn line, or on arrival by one read before it (null = live; history in withdrawals)",
             "extracted_with": "Plugin versions and parse its current claims came from (a change re-extracts)",
             "source_ids": "JSON: its id at each source (MED, PPR, ...)", "pub_types": "JSON list of publication types",
             "language": "Language code of the article", "vernacular_title": "Title in the original language",
@@ -108,6 +108,22 @@ TABLES: dict[str, dict[str, Any]] = {
     "document_ids": {"description": "Every identifier a document was seen under (PMID, DOI, source ids).",
                      "facets": ["scheme"]},
     "watermarks": {"description": "The incremental cursor per source and query."},
+    "withdrawals": {"description": "Every withdrawal read (DeleteCitation, withdrawn line) and what it did; one that "
+                                   "found no stored paper (or another version) is kept, and withdraws the paper when "
+                                   "it arrives (withdrawn_run). A later version ends a withdrawal (revived_run).",
+                    "facets": ["outcome", "scheme", "run_id"],
+                    "columns": {
+                        "run_id": "Run that read the withdrawal", "at": "When it was read (null: withdrawn before m019)",
+                        "scheme": "pmid, or id for a withdrawn JSON Lines line without a PMID",
+                        "value": "The PMID (or id) withdrawn", "doi": "The withdrawn line's DOI, if any",
+                        "version": "PMID version withdrawn (null: every version)",
+                        "outcome": "What it did when read: withdrawn, stored withdrawn, not stored, other version, "
+                                   "already withdrawn",
+                        "doc_id": "The paper it withdrew (null: none, or not yet arrived)",
+                        "withdrawn_run": "Run from which that paper is withdrawn by it: its own, or the run that stored "
+                                         "the paper later",
+                        "revived_run": "Run that stored a later version live, ending this withdrawal (null: in force)",
+                    }},
     "claim_gaps": {"description": "Runs in which a claim was not current: superseded, then produced again "
                                   "(restored_run). Keeps past runs' diffs and receipts as they were."},
     "baselines": {"description": "Versions of the seed review's claims, keyed by content hash.",

@@ -303,6 +303,28 @@ def test_a_delete_citation_in_an_efetch_answer_withdraws_the_stored_paper(server
     assert watermark(db, "pubmed", "cancer") == TODAY
 
 
+def test_a_paper_whose_delete_citation_an_earlier_fetch_read_is_stored_withdrawn(server, db):
+    """The DeleteCitation comes first (one fetch), its paper later (the next): the paper is stored withdrawn.
+
+    The ledger balances as for any paper (stored, not skipped), and the run counts it new and withdrawn on arrival.
+    """
+    pmid = sorted(server.pubmed)[3]
+    article = server.pubmed[pmid]
+    server.pubmed[pmid] = (f'<DeleteCitation><PMID Version="1">{pmid}</PMID></DeleteCitation>'.encode(), article[1])
+    first = run(db, PubMedSource(), batch_size=10, today=datetime.date(2025, 1, 1))
+    assert first.status == "ok" and (first.stored, first.skipped) == (24, 1)
+    assert first.counts.withdrawals_not_stored == 1
+    server.pubmed[pmid] = article
+    result = run(db, PubMedSource(), everything=True, batch_size=10)
+    assert result.status == "ok" and (result.expected, result.stored, result.skipped) == (25, 25, 0)
+    [row] = ledger(db, result.run_id)
+    assert (row["parsed"], row["stored"], row["skipped"], row["status"]) == (25, 25, 0, "complete")
+    assert db.execute("select deleted, deleted_run from documents where id = ?", [pmid]).fetchone() == (1, result.run_id)
+    assert db.execute("select documents_new, documents_withdrawn, withdrawals_not_stored from runs where id = ?",
+                      [result.run_id]).fetchone() == (1, 1, 0)
+    assert result.counts.withdrawn_on_arrival == store.withdrawn_on_arrival(db, result.run_id) == 1
+
+
 def test_a_limit_counts_papers_not_withdrawals(server, db):
     "--limit N stores N papers; a DeleteCitation in the batch (added to the recorded answer) is applied, not one of them."
     first = server.pmids()[1]  # in the first batch of five, as esearch lists them

@@ -156,10 +156,24 @@ def test_missing_file_and_no_files_are_usage_errors(fresh, tmp_path):
     assert result.exit_code == 2
 
 
+def before_m019(db_path, *statements: str) -> None:
+    "Take a database back to its schema before migration m019 (run these statements first, in the same transaction)."
+    import sqlite3
+
+    conn = sqlite3.connect(db_path)
+    with conn:
+        for sql in statements:
+            conn.execute(sql)
+        conn.execute("drop table withdrawals")
+        conn.execute("delete from _sqlite_migrations where name = 'm019_withdrawal_history'")
+    conn.close()
+
+
 def before_m018(db_path, *statements: str) -> None:
     "Take a database back to its schema before migration m018 (run these statements first, in the same transaction)."
     import sqlite3
 
+    before_m019(db_path)
     conn = sqlite3.connect(db_path)
     with conn:
         for sql in statements:
@@ -521,6 +535,23 @@ def test_a_later_record_of_a_withdrawn_paper_leaves_past_runs_as_they_were(fresh
     assert result.exit_code == 0, result.output
     assert history() == before
     assert open_db(db_path).execute("select deleted, deleted_run from documents").fetchall() == [(1, 2)]
+
+
+def test_a_changed_text_stored_without_extraction_is_extracted_by_the_next_extract(fresh, tmp_path, plugin_dir):
+    "ingest --no-extract of a new text for a stored paper: its old claims are stale, and extract redoes them."
+    (plugin_dir / "boom.py").unlink()
+    first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    first.write_text(json.dumps({"pmid": "101", "abstract": "Cancer cells grew in study 101."}) + "\n")
+    second.write_text(json.dumps({"pmid": "101", "abstract": "Cancer cells shrank in study 101."}) + "\n")
+    db_path = tmp_path / "e.db"
+    assert run("ingest", "--db", db_path, "--plugins-dir", plugin_dir, first).exit_code == 0
+    result = run("ingest", "--db", db_path, "--no-extract", second)
+    assert result.exit_code == 0 and "(0 new, 1 changed)" in result.output, result.output
+    result = run("extract", "--db", db_path, "--plugins-dir", plugin_dir)
+    assert result.exit_code == 0, result.output
+    assert "1 documents (0 new, 0 changed), 1 new claims, 1 superseded" in result.output, result.output
+    assert [r[0] for r in open_db(db_path).execute("select sentence from current_claims")] == [
+        "Cancer cells shrank in study 101."]
 
 
 def test_a_record_without_text_keeps_the_stored_text(fresh, tmp_path, plugin_dir):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -561,6 +562,27 @@ def test_a_delete_citation_in_a_scheduled_fetch_withdraws_and_is_in_the_runs_boo
     assert rows(db_path, "select id, deleted_run from documents where deleted = 1") == [(stored, 4)]
     assert rows(db_path, "select id, command, documents_withdrawn, withdrawals_not_stored from runs where id > 2 "
                          "order by id") == [(3, "run", 1, 1), (4, "ingest", 1, 1)]
+    assert done["withdrawn_on_arrival"] == events["run.summary"]["withdrawn_on_arrival"] == 0
+
+    # PMID 99999999's paper arrives in a later run (a recorded article under that PMID): its withdrawal,
+    # read first, withdraws it on arrival, and the scheduled run's books say so with its fetch's.
+    body, day = saved[sorted(saved)[0]]
+    own = re.search(rb"<PMID[^>]*>\d+</PMID>", body).group(0)
+    try:
+        server.pubmed["99999999"] = (body.replace(own, b'<PMID Version="1">99999999</PMID>', 1), day)
+        later = write_config(tmp_path / "later.toml", queries={"Q02": {"pubmed": "cancer[ti]"}})
+        result = run("--config", str(later), "--db", str(db_path), "--log-json")
+    finally:
+        server.pubmed.clear()
+        server.pubmed.update(saved)
+    assert result.exit_code == EXIT_OK, result.output
+    events = {e["event"]: e for e in map(json.loads, result.output.splitlines())}
+    assert events["run.summary"]["message"].startswith(
+        "run 5: 1 new documents, 0 new claims, 0 seed claims changed status; 1 withdrawn (1 on arrival)"), events
+    assert events["fetch.done"]["withdrawn_on_arrival"] == events["run.summary"]["withdrawn_on_arrival"] == 1
+    assert rows(db_path, "select deleted, deleted_run from documents where id = '99999999'") == [(1, 6)]
+    listing = CliRunner().invoke(cli, ["runs", "--db", str(db_path)]).output
+    assert re.search(r"^ +5 .* withdrawn 1 \(1 on arrival\) errors 0", listing, re.MULTILINE), listing
 
 
 @pytest.mark.parametrize("args, env", [(["--workers", "0", "--log-json"], {}), (["--log-json"], {"EVIDEX_WORKERS": "two"})])

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
+from test_ingest import before_m018, before_m019, plugin_dir, run, versioned_files  # noqa: F401  (plugin_dir is a fixture)
+
 from evidex.db import open_db
 from evidex.files import read_file
 from evidex.models import Deletion
-from test_ingest import before_m018, plugin_dir, run, versioned_files  # noqa: F401  (plugin_dir is a fixture)
 
 
 def update_file(tmp_path, name, *pmids):
@@ -267,8 +269,6 @@ def test_the_upgrade_counts_earlier_runs_withdrawals_from_deleted_run(fresh, tmp
 
 def test_every_withdrawal_outcome_is_counted_under_its_own_name() -> None:
     "Each of mark_deleted's outcomes lands in its own count; an unknown one is an error, not 'another version'."
-    import pytest
-
     from evidex import db as store
     from evidex.ingest import Counts
 
@@ -280,3 +280,267 @@ def test_every_withdrawal_outcome_is_counted_under_its_own_name() -> None:
             counts.withdrawals_already_withdrawn, counts.documents_new) == (2, 1, 1, 1, 1)
     with pytest.raises(ValueError, match="unknown withdrawal outcome"):
         counts.add_withdrawal("misspelt")
+
+
+# ---- order: a withdrawal read before its paper ------------------------------------------------
+
+
+def with_deletion(path, pmid, version, first):
+    "A copy of a PubMed XML file with a DeleteCitation of (pmid, version) before or after its articles."
+    text = path.read_text(encoding="utf-8")
+    deletion = f'<DeleteCitation><PMID Version="{version}">{pmid}</PMID></DeleteCitation>'
+    opening = re.search(r"<PubmedArticleSet[^>]*>", text)
+    if first:
+        text = text[:opening.end()] + deletion + text[opening.end():]
+    else:
+        text = text.replace("</PubmedArticleSet>", deletion + "</PubmedArticleSet>")
+    out = path.with_name(f"{'del-first' if first else 'del-last'}-{path.name}")
+    out.write_text(text, encoding="utf-8")
+    return out
+
+
+PLUGINS = {"EVIDEX_LOAD_PLUGINS": "pathway,therapy"}
+ORDERS = ["paper, then its withdrawal (one file)", "withdrawal, then its paper (one file)",
+          "paper, then its withdrawal (two runs)", "withdrawal, then its paper (two runs)"]
+
+
+@pytest.mark.parametrize("order", ORDERS)
+def test_a_withdrawal_withdraws_its_paper_whichever_comes_first(fresh, pubmed_dir, tmp_path, order):
+    """A DeleteCitation read before its paper (earlier in the file, or in an earlier run) withdraws it on arrival.
+
+    The end is the same in every order: the paper stored withdrawn, no current claim; read after its
+    withdrawal, it is never extracted at all, and the run that stores it counts it as withdrawn on arrival.
+    """
+    files, _ = versioned_files(pubmed_dir, tmp_path)
+    paper, deletion = files["v2"], update_file(tmp_path, "del.xml", ("35649368", "2"))
+    inputs = {ORDERS[0]: [with_deletion(paper, "35649368", 2, first=False)],
+              ORDERS[1]: [with_deletion(paper, "35649368", 2, first=True)],
+              ORDERS[2]: [paper, deletion], ORDERS[3]: [deletion, paper]}[order]
+    db_path = tmp_path / "e.db"
+    outputs = []
+    for path in inputs:
+        result = run("ingest", "--db", db_path, path, env=PLUGINS)
+        assert result.exit_code == 0, result.output
+        outputs.append(result.output)
+    db = open_db(db_path)
+    assert db.execute("select id, pmid_version, deleted, deleted_run from documents").fetchall() == [
+        ("35649368", 2, 1, len(inputs))]
+    assert db.execute("select count(*) from current_claims").fetchone() == (0,)
+    claims = db.execute("select count(*) from claims").fetchone()[0]
+    if order.startswith("paper"):
+        assert claims > 0  # extracted while live (so the test's plugins do find claims in it)
+        return
+    assert claims == 0  # withdrawn on arrival: never extracted
+    last = outputs[-1]
+    assert "1 documents (1 new, 0 changed), 0 new claims, 0 superseded, 0 errors; 1 withdrawn (1 on arrival)" in last
+    if order.endswith("(one file)"):  # the withdrawal read first still counts as one of no stored paper then
+        assert last.rstrip().endswith("1 withdrawn (1 on arrival); withdrawals skipped: 1 of no stored paper"), last
+    else:
+        assert outputs[0].rstrip().endswith("; withdrawals skipped: 1 of no stored paper"), outputs[0]
+    # The run's books: runs, runs --json, the receipt, the report, and the withdrawal's own row.
+    n = len(inputs)
+    assert re.search(rf"^ +{n} .* withdrawn 1 \(1 on arrival\) ", run("runs", "--db", db_path).output, re.MULTILINE)
+    listed = {r["id"]: r for r in json.loads(run("runs", "--db", db_path, "--json").output)}
+    assert (listed[n]["documents_withdrawn"], listed[n]["withdrawn_on_arrival"]) == (1, 1)
+    receipt = json.loads(run("runs", "--db", db_path, "--receipt", str(n)).output)
+    assert (receipt["counts"]["documents_withdrawn"], receipt["counts"]["withdrawn_on_arrival"]) == (1, 1)
+    assert db.execute("select run_id, scheme, value, version, outcome, doc_id, withdrawn_run, revived_run "
+                      "from withdrawals").fetchall() == [(1, "pmid", "35649368", 2, "not stored", "35649368", n, None)]
+    report = tmp_path / "report.html"
+    assert run("report", "--db", db_path, "--output", report).exit_code == 0
+    assert "<td>1 (1 on arrival)</td>" in report.read_text()
+
+
+def test_a_json_lines_withdrawal_before_its_paper_withdraws_it_on_arrival(fresh, tmp_path, plugin_dir):
+    "A bare 'deleted' line (no version: every version) read before the paper's line; by pmid, or by id without one."
+    (plugin_dir / "boom.py").unlink()
+    export = jsonl(tmp_path, "a.jsonl", {"pmid": "2", "deleted": True}, {"id": "local-3", "deleted": True},
+                   {"pmid": "1", "abstract": "Cancer cells grew in study 1."},
+                   {"pmid": "2", "abstract": "Cancer cells grew in study 2."},
+                   {"id": "local-3", "abstract": "Cancer cells grew in study 3."})
+    db_path = tmp_path / "e.db"
+    result = run("ingest", "--db", db_path, "--plugins-dir", plugin_dir, export)
+    assert result.exit_code == 0, result.output
+    assert ("3 documents (3 new, 0 changed), 1 new claims, 0 superseded, 0 errors; 2 withdrawn (2 on arrival); "
+            "withdrawals skipped: 2 of no stored paper") in result.output
+    assert [r[3:] for r in documents(db_path)] == [(0, None), (1, 1), (1, 1)]
+    assert [r[0] for r in open_db(db_path).execute("select distinct doc_id from claims")] == ["1"]
+
+
+def test_a_withdrawal_of_another_doi_is_not_applied_on_arrival(fresh, tmp_path):
+    "A remembered withdrawal names its paper as mark_deleted would: a record with the same id but another DOI is another paper."
+    export = jsonl(tmp_path, "a.jsonl", {"id": "local-3", "doi": "10.1/a", "deleted": True},
+                   {"id": "local-3", "doi": "10.1/b", "abstract": "Text."})
+    db_path = tmp_path / "e.db"
+    assert run("ingest", "--db", db_path, "--no-extract", export).exit_code == 0
+    assert [r[3:] for r in documents(db_path)] == [(0, None)]
+
+
+def test_a_paper_whose_withdrawal_arrived_first_is_withdrawn_at_once_even_in_one_transaction(fresh, tmp_path):
+    "store_records with the deletion first: the crash recount agrees with the live counts (on arrival and skipped too)."
+    from evidex import db as store
+    from evidex.ingest import Counts, store_records
+    from evidex.models import Document
+
+    db = open_db(tmp_path / "e.db")
+    run_id = store.start_run(db, "ingest")
+    counts = Counts()
+    with db.atomic():
+        store_records(db, run_id, [Deletion("9", version=1), Document(id="9", pmid="9", abstract="New text."),
+                                   Deletion("5", version=1)], None, counts)
+    live = counts.as_run_fields()
+    assert (live["documents_seen"], live["documents_new"], live["documents_withdrawn"],
+            live["withdrawals_not_stored"], counts.withdrawn_on_arrival) == (1, 1, 1, 2, 1)
+    store._started.discard((store._db_file(db), run_id))
+    assert store.close_interrupted_runs(db) == 1
+    row = db.execute("select documents_seen, documents_new, documents_withdrawn, withdrawals_not_stored "
+                     "from runs where id = ?", [run_id]).fetchone()
+    assert row == (1, 1, 1, 2)
+    assert store.withdrawn_on_arrival(db, run_id) == 1
+
+
+# ---- versions: a later version after a withdrawn one -------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["new text", "same text"])
+def test_a_later_version_of_a_withdrawn_citation_is_a_new_record(fresh, pubmed_dir, tmp_path, text):
+    """Version 1 withdrawn, version 2 arrives: stored live and extracted; what runs 1 and 2 held stays as it was.
+
+    Nothing of version 1 stays current by itself: version 2's claims are its extraction's, those
+    version 1 had too counted as restored (with the same text, all of them), none as superseded.
+    """
+    files, _ = versioned_files(pubmed_dir, tmp_path)
+    if text == "same text":
+        files["v2"] = tmp_path / "v2-same.xml"
+        files["v2"].write_text(files["v1"].read_text(encoding="utf-8").replace(
+            '<PMID Version="1">35649368</PMID>', '<PMID Version="2">35649368</PMID>', 1), encoding="utf-8")
+    db_path = tmp_path / "e.db"
+    for path in (files["v1"], update_file(tmp_path, "del1.xml", ("35649368", "1"))):
+        assert run("ingest", "--db", db_path, path, env=PLUGINS).exit_code == 0
+    db = open_db(db_path)
+    v1_claims = {r[0] for r in db.execute("select id from claims")}
+    assert v1_claims  # the test's plugins find claims in version 1
+
+    def history():
+        receipts = [json.loads(run("runs", "--receipt", str(n), "--db", db_path).output) for n in (1, 2)]
+        diff = json.loads(run("diff", "1", "2", "--db", db_path, "--format", "json").output)
+        rows = open_db(db_path).execute("select * from runs where id <= 2 order by id").fetchall()
+        return [(r["claims_current"], r["counts"]) for r in receipts], diff["removed"], diff["added"], rows
+
+    before = history()
+    assert before[0][1][0]["count"] == 0 and len(before[1]) == len(v1_claims)
+    result = run("ingest", "--db", db_path, files["v2"], env=PLUGINS)
+    assert result.exit_code == 0, result.output
+    assert f"1 documents (0 new, {int(text == 'new text')} changed)" in result.output, result.output
+    assert "withdrawn" not in result.output
+    assert history() == before
+    db = open_db(db_path)
+    assert db.execute("select pmid_version, deleted, deleted_run from documents").fetchall() == [(2, 0, None)]
+    assert db.execute("select run_id, version, outcome, withdrawn_run, revived_run from withdrawals").fetchall() == [
+        (2, 1, "withdrawn", 2, 3)]
+    current = {r[0] for r in db.execute("select id from current_claims")}
+    plugins = {r[0] for r in db.execute("select plugin from current_claims")}
+    if text == "new text":
+        assert current and "pathway" in plugins  # version 2's text, extracted
+    else:
+        assert current == v1_claims  # extracted again, though its text is version 1's
+    # The summary's counts are what diff 2 3 shows: every current claim added (new, or restored), none removed.
+    diff = json.loads(run("diff", "2", "3", "--db", db_path, "--format", "json").output)
+    assert {c["id"] for c in diff["added"]} == current and diff["removed"] == [] and diff["changed"] == []
+    restored = len(current & v1_claims)
+    assert f"{len(current) - restored} new claims" + (f", {restored} restored" if restored else "") + ", 0 superseded" \
+        in result.output, result.output
+    assert json.loads(run("runs", "--receipt", "3", "--db", db_path).output)["claims_current"]["count"] == len(current)
+    # Version 1's withdrawal again is one of another version now; version 2's withdraws the paper again.
+    result = run("ingest", "--db", db_path, "--no-extract", update_file(tmp_path, "again.xml", ("35649368", "1")))
+    assert "withdrawals skipped: 1 of another version" in result.output, result.output
+    result = run("ingest", "--db", db_path, "--no-extract", update_file(tmp_path, "del2.xml", ("35649368", "2")))
+    assert result.output.rstrip().endswith("; 1 withdrawn"), result.output
+    assert open_db(db_path).execute("select deleted, deleted_run from documents").fetchall() == [(1, 5)]
+    receipts = [json.loads(run("runs", "--receipt", str(n), "--db", db_path).output)["claims_current"]["count"]
+                for n in (1, 2, 3, 4, 5)]
+    assert receipts == [len(v1_claims), 0, len(current), len(current), 0]
+
+
+VERSION_ORDERS = {
+    # (inputs in order) -> the paper live (False) or withdrawn (True) at the end, whatever the order.
+    "v1, del v1, v2": (["v1", "del1", "v2"], False), "v1, v2, del v1": (["v1", "v2", "del1"], False),
+    "del v1, v1, v2": (["del1", "v1", "v2"], False), "del v1, v2": (["del1", "v2"], False),
+    "v1, del v2, v2": (["v1", "del2", "v2"], True), "v1, v2, del v2": (["v1", "v2", "del2"], True),
+    "del v2, v1, v2": (["del2", "v1", "v2"], True), "v2, del v1": (["v2", "del1"], False),
+}
+
+
+@pytest.mark.parametrize("name", VERSION_ORDERS)
+def test_a_versioned_withdrawal_ends_the_same_in_any_order(fresh, pubmed_dir, tmp_path, name):
+    "A withdrawal of version N withdraws version N whenever it is stored, before or after the withdrawal is read."
+    files, _ = versioned_files(pubmed_dir, tmp_path)
+    files["del1"] = update_file(tmp_path, "del1.xml", ("35649368", "1"))
+    files["del2"] = update_file(tmp_path, "del2.xml", ("35649368", "2"))
+    inputs, withdrawn = VERSION_ORDERS[name]
+    db_path = tmp_path / "e.db"
+    for key in inputs:
+        result = run("ingest", "--db", db_path, "--no-extract", files[key])
+        assert result.exit_code == 0, result.output
+    assert open_db(db_path).execute("select pmid_version, deleted from documents").fetchall() == [(2, int(withdrawn))]
+
+
+@pytest.mark.parametrize("first", ["withdrawal", "paper"])
+def test_a_withdrawal_without_a_version_withdraws_every_version(fresh, pubmed_dir, tmp_path, first):
+    "A JSON Lines withdrawal with no pmid_version names the citation: a later version stays withdrawn, never extracted."
+    files, _ = versioned_files(pubmed_dir, tmp_path)
+    bare = jsonl(tmp_path, "bare.jsonl", {"pmid": "35649368", "deleted": True})
+    db_path = tmp_path / "e.db"
+    for path in ([bare, files["v1"]] if first == "withdrawal" else [files["v1"], bare]) + [files["v2"]]:
+        result = run("ingest", "--db", db_path, path, env=PLUGINS)
+        assert result.exit_code == 0, result.output
+    assert "1 documents (0 new, 1 changed), 0 new claims, 0 superseded" in result.output, result.output
+    db = open_db(db_path)
+    assert db.execute("select pmid_version, deleted, deleted_run from documents").fetchall() == [(2, 1, 2)]
+    assert db.execute("select count(*) from claims where first_seen_run = 3").fetchone() == (0,)  # never extracted
+
+
+def test_the_upgrade_keeps_earlier_withdrawals_as_history(fresh, pubmed_dir, tmp_path):
+    "m019 on a database from before it: each withdrawn paper withdrawn in its stored version; past runs read as before."
+    files, _ = versioned_files(pubmed_dir, tmp_path)
+    db_path = tmp_path / "e.db"
+    for path in (files["v1"], update_file(tmp_path, "del1.xml", ("35649368", "1")),
+                 jsonl(tmp_path, "other.jsonl", {"pmid": "7", "abstract": "Text."}, {"pmid": "8", "deleted": True})):
+        assert run("ingest", "--db", db_path, path, env=PLUGINS).exit_code == 0
+
+    def history():
+        receipts = [json.loads(run("runs", "--receipt", str(n), "--db", db_path).output)["claims_current"]
+                    for n in (1, 2, 3)]
+        return receipts, json.loads(run("diff", "1", "3", "--db", db_path, "--format", "json").output)["removed"]
+
+    before = history()
+    before_m019(db_path)
+    db = open_db(db_path)
+    assert db.execute("select run_id, at, scheme, value, version, outcome, doc_id, withdrawn_run, revived_run "
+                      "from withdrawals").fetchall() == [(2, None, "pmid", "35649368", 1, "withdrawn", "35649368", 2, None)]
+    assert history() == before
+    # And the history reads as a withdrawal of version 1: version 2 is a new record.
+    assert run("ingest", "--db", db_path, "--no-extract", files["v2"]).exit_code == 0
+    assert open_db(db_path).execute("select deleted from documents where id = '35649368'").fetchall() == [(0,)]
+
+
+def test_the_crash_recount_does_not_count_a_revived_papers_claims_as_superseded(fresh, pubmed_dir, tmp_path):
+    "Version 1's claims, superseded as version 2 revives the paper, were not current before: no run counts them, live or recounted."
+    from evidex import db as store
+    from evidex.ingest import Counts, store_records
+
+    files, _ = versioned_files(pubmed_dir, tmp_path)
+    db_path = tmp_path / "e.db"
+    for path in (files["v1"], update_file(tmp_path, "del1.xml", ("35649368", "1"))):
+        assert run("ingest", "--db", db_path, path, env=PLUGINS).exit_code == 0
+    db = open_db(db_path)
+    assert db.execute("select count(*) from claims where superseded_run is null").fetchone()[0] > 0
+    run_id = store.start_run(db, "ingest")
+    counts = Counts()
+    with db.atomic():
+        store_records(db, run_id, read_file(files["v2"]), None, counts)
+    assert (counts.documents_changed, counts.claims_superseded) == (1, 0)
+    assert db.execute("select count(*) from claims where superseded_run is null").fetchone() == (0,)
+    store._started.discard((store._db_file(db), run_id))
+    assert store.close_interrupted_runs(db) == 1
+    assert db.execute("select documents_seen, claims_superseded from runs where id = ?", [run_id]).fetchone() == (1, 0)
