@@ -296,7 +296,7 @@ def _skipped_withdrawals(row: dict) -> str:
     return text.replace(":", "", 1) + " " if text else ""
 
 
-def _finish(db, run_id, counts: Counts, load_failures: int, command: str) -> None:
+def _finish(db, run_id, counts: Counts, load_failures: int, command: str, quiet: bool = False) -> None:
     # Link the run's new claims to the current seed baseline; a failure counts as the run's error.
     link_failed = not link_after_run(db, run_id)
     status = "errors" if counts.errors or load_failures or link_failed else "ok"
@@ -305,6 +305,15 @@ def _finish(db, run_id, counts: Counts, load_failures: int, command: str) -> Non
         click.echo(f"plugin {err.plugin} failed on {err.doc_id}: {err.error}", err=True)
     if len(counts.errors) > 10:
         click.echo(f"... and {len(counts.errors) - 10} more plugin failures (see run_errors)", err=True)
+    # --quiet drops the summary, never the failures above: the exit code still says there were some.
+    if not quiet:
+        _summary_line(run_id, command, counts, load_failures, link_failed)
+    if status != "ok":
+        sys.exit(1)
+
+
+def _summary_line(run_id, command: str, counts: Counts, load_failures: int, link_failed: bool) -> None:
+    "The one line a finished ingest or extract ends with."
     click.echo(
         f"run {run_id} {command}: {counts.documents_seen} documents ({counts.documents_new} new, "
         f"{counts.documents_changed} changed), {new_claims(counts.claims_new, counts.claims_restored)}, "
@@ -312,8 +321,6 @@ def _finish(db, run_id, counts: Counts, load_failures: int, command: str) -> Non
         + withdrawals_note(counts),
         err=True,
     )
-    if status != "ok":
-        sys.exit(1)
 
 
 @cli.command()
@@ -397,10 +404,10 @@ def ingest(files, db_path, no_extract, source, query, since, until, everything, 
             options["plugins_dir"] = os.path.abspath(plugins_dir)
         db["runs"].update(run_id, {"options": json.dumps(options, sort_keys=True)})
     load_failures = _report_plugin_failures(db, run_id)
-    _finish(db, run_id, counts, load_failures, "ingest")
+    _finish(db, run_id, counts, load_failures, "ingest", quiet)
 
 
-def _ingest_search(db_path, no_extract, source, query, since, limit, workers, plugins_dir) -> None:
+def _ingest_search(db_path, no_extract, source, query, since, limit, workers, plugins_dir, quiet) -> None:
     "ingest --source for a plugin's Source that only has search(): every record in one transaction."
     options = {k: v for k, v in (("since", since.date() if since else None), ("limit", limit)) if v is not None}
     extractors = [] if no_extract else _extractors(plugins_dir)
@@ -428,7 +435,7 @@ def _ingest_search(db_path, no_extract, source, query, since, limit, workers, pl
     except Exception as ex:  # a plugin's own source: one line naming it, not a traceback
         raise SourceError(f"source {source.name!r} failed: {type(ex).__name__}: {ex}") from None
     load_failures = _report_plugin_failures(db, run_id)
-    _finish(db, run_id, counts, load_failures, "ingest")
+    _finish(db, run_id, counts, load_failures, "ingest", quiet)
 
 
 def _ingest_source(db_path, no_extract, source_name, query, since, until, everything, limit, batch_size,
@@ -445,7 +452,7 @@ def _ingest_source(db_path, no_extract, source_name, query, since, until, everyt
         if everything or cache_dir or offline or until:
             raise click.UsageError(f"source {source_name!r} takes --query, --since and --limit only "
                                    "(no ledger, watermark or cache)")
-        _ingest_search(db_path, no_extract, source, query, since, limit, workers, plugins_dir)
+        _ingest_search(db_path, no_extract, source, query, since, limit, workers, plugins_dir, quiet)
         return
     if source_name == "pubmed" and not email:
         click.echo("Warning: no contact email for NCBI: pass --email or set EVIDEX_EMAIL "

@@ -94,6 +94,19 @@ def test_ingest_jsonl_is_idempotent(fresh, tmp_path, plugin_dir, eval_docs):
     assert second.exit_code == 1
 
 
+def test_quiet_file_ingest_prints_no_summary_but_every_failure(fresh, tmp_path, plugin_dir, eval_docs):
+    "ingest FILES --quiet: no summary line (as with --source), but plugin failures and the exit code stay."
+    loud = run("ingest", "--db", tmp_path / "loud.db", "--plugins-dir", plugin_dir, eval_docs)
+    quiet = run("ingest", "--db", tmp_path / "quiet.db", "--quiet", "--plugins-dir", plugin_dir, eval_docs)
+    assert "run 1 ingest: " in loud.output and "run 1 ingest: " not in quiet.output
+    assert quiet.exit_code == loud.exit_code == 1
+    failures = [line for line in loud.output.splitlines() if line.startswith("plugin boom failed on")]
+    assert failures and [line for line in quiet.output.splitlines() if line.startswith("plugin boom failed on")] == failures
+    assert table_counts(open_db(tmp_path / "quiet.db")) == table_counts(open_db(tmp_path / "loud.db"))
+    ok = run("ingest", "--db", tmp_path / "ok.db", "--quiet", "--no-extract", eval_docs)
+    assert (ok.exit_code, ok.output) == (0, "")
+
+
 def test_failing_plugin_is_isolated_and_recorded(fresh, tmp_path, plugin_dir, eval_docs):
     db_path = tmp_path / "e.db"
     result = run("ingest", "--db", db_path, "--plugins-dir", plugin_dir, eval_docs)
