@@ -310,12 +310,17 @@ class Runner:
         if not self.cfg.link_seed:
             return
         try:
-            from .seed import current_baseline, link_claims, load_baseline
+            from .seed import current_baseline, link_claims, load_baseline, unextracted_categories
         except ImportError:  # seed linking is optional
             return
         try:
             if self.cfg.seed:
-                load_baseline(db, self.cfg.seed)
+                baseline, created = load_baseline(db, self.cfg.seed)
+                if created and self.extraction is not None:
+                    # As `seed load` warns: a new seed version with claims no extractor here can match.
+                    warning = unextracted_categories(db, baseline, self.extraction.extractors)
+                    if warning:
+                        logs.event(self.log, "seed.categories", warning, logging.WARNING, baseline=baseline)
             baseline = current_baseline(db)
             if baseline is None:
                 logs.event(self.log, "seed.none", "no seed review loaded: skipping seed linking "

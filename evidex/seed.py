@@ -646,13 +646,18 @@ def seed_load(path: str, db_path: str) -> None:
         click.echo(f"Warning: {warning}", err=True)
 
 
-def unextracted_categories(db: Database, baseline_id: str) -> str | None:
-    "One line naming the baseline's seed claims of a category no installed extractor produces, or None."
+def unextracted_categories(db: Database, baseline_id: str, extractors: list | None = None) -> str | None:
+    """One line naming the baseline's seed claims of a category no extractor produces, or None.
+
+    extractors: the ones a run extracts with (its --plugins-dir ones too); by default the installed ones.
+    """
     from . import get_extractors
     from .errors import EvidexError
 
     try:
-        produced = {c for extractor in get_extractors().values() for c in extractor.categories}
+        if extractors is None:
+            extractors = list(get_extractors().values())
+        produced = {c for extractor in extractors for c in extractor.categories}
     except EvidexError as ex:  # a plugin clash: reported by the commands that extract
         return f"cannot check the seed's categories against the plugins: {ex}"
     missing: dict[str, list[str]] = {}

@@ -149,8 +149,24 @@ def test_extraction_and_seed_linking_with_a_summary(env, tmp_path):
     assert rows(db_path, "select count(*) from claim_links where seed_id is not null") == [(0,)]
     assert summary["seed_claims_changed"] == []
     assert {"run.start", "fetch.done", "seed.linked", "run.summary"} <= {e["event"] for e in events}
+    assert "seed.categories" not in {e["event"] for e in events}  # the built-ins extract every seed category
     # Nothing left for the catch-up extraction: every document was extracted as it was stored.
     assert rows(db_path, "select count(*) from documents where extracted_with is null") == [(0,)]
+
+
+def test_a_new_seed_version_no_extractor_can_match_is_a_warning_event(env, tmp_path, monkeypatch, fresh):
+    "As `seed load` warns: a run that loads a seed with claims of a category none of its extractors produce says so."
+    monkeypatch.setenv("EVIDEX_LOAD_PLUGINS", "ifn,pathway,therapy")
+    config = write_config(tmp_path / "evidex.toml", extract=True, seed=True)
+    db_path = tmp_path / "e.db"
+    events = [json.loads(line) for line in run("--config", str(config), "--db", str(db_path), "--log-json").output.splitlines()]
+    [warning] = [e for e in events if e["event"] == "seed.categories"]
+    assert warning["level"] == "warning" and "(age: " in warning["message"], warning
+    assert "(extracted: ifn, pathway, therapy)" in warning["message"]
+    assert events[-1]["event"] == "run.summary" and events[-1]["exit_code"] == EXIT_OK
+    # The same seed again is no new version: said once, not on every scheduled run.
+    events = [json.loads(line) for line in run("--config", str(config), "--db", str(db_path), "--log-json").output.splitlines()]
+    assert not [e for e in events if e["event"] == "seed.categories"]
 
 
 def test_a_scheduled_runs_diff_and_receipt_cover_its_fetches(env, tmp_path):
