@@ -315,12 +315,12 @@ class Runner:
             return
         try:
             if self.cfg.seed:
-                baseline, created = load_baseline(db, self.cfg.seed)
+                loaded, created = load_baseline(db, self.cfg.seed)
                 if created and self.extraction is not None:
                     # As `seed load` warns: a new seed version with claims no extractor here can match.
-                    warning = unextracted_categories(db, baseline, self.extraction.extractors)
+                    warning = unextracted_categories(db, loaded, self.extraction.extractors)
                     if warning:
-                        logs.event(self.log, "seed.categories", warning, logging.WARNING, baseline=baseline)
+                        logs.event(self.log, "seed.categories", warning, logging.WARNING, baseline=loaded)
             baseline = current_baseline(db)
             if baseline is None:
                 logs.event(self.log, "seed.none", "no seed review loaded: skipping seed linking "
