@@ -376,6 +376,34 @@ def test_a_withdrawal_of_another_doi_is_not_applied_on_arrival(fresh, tmp_path):
     assert [r[3:] for r in documents(db_path)] == [(0, None)]
 
 
+PAPERS_UNDER_OTHER_IDS = {
+    # A local line whose id "1" is PMID 1's: stored under a prefixed id (jsonl:1).
+    "prefixed": ([{"pmid": "1", "doi": "10.9/other", "title": "PubMed one", "abstract": "Paper one."}],
+                 {"id": "1", "doi": "10.1/x", "deleted": True},
+                 {"id": "1", "doi": "10.1/x", "title": "Local", "abstract": "Local paper."}, "jsonl:1"),
+    # A preprint's copy of a stored paper: merged into it, its id recorded for the paper.
+    "merged": ([{"pmid": "5", "doi": "10.1/y", "title": "Published", "abstract": "Paper five."}],
+               {"id": "PPR:7", "deleted": True},
+               {"id": "PPR:7", "doi": "10.1/y", "title": "Preprint", "abstract": "Preprint text."}, "5"),
+}
+
+
+@pytest.mark.parametrize("case", PAPERS_UNDER_OTHER_IDS)
+@pytest.mark.parametrize("first", ["withdrawal", "paper"])
+def test_a_withdrawal_by_id_finds_a_paper_stored_under_another_id_in_either_order(fresh, tmp_path, case, first):
+    "A remembered withdrawal by id withdraws the paper that id names as mark_deleted finds it: prefixed, or merged into another."
+    earlier, withdrawal, paper, stored_as = PAPERS_UNDER_OTHER_IDS[case]
+    db_path = tmp_path / "e.db"
+    assert run("ingest", "--db", db_path, "--no-extract", jsonl(tmp_path, "earlier.jsonl", *earlier)).exit_code == 0
+    files = [jsonl(tmp_path, "withdrawal.jsonl", withdrawal), jsonl(tmp_path, "paper.jsonl", paper)]
+    for path in files if first == "withdrawal" else files[::-1]:
+        result = run("ingest", "--db", db_path, "--no-extract", path)
+        assert result.exit_code == 0, result.output
+    assert result.output.rstrip().endswith("1 withdrawn" + (" (1 on arrival)" if first == "withdrawal" else "")), \
+        result.output
+    assert [r[0] for r in documents(db_path) if r[3]] == [stored_as]
+
+
 def test_a_paper_whose_withdrawal_arrived_first_is_withdrawn_at_once_even_in_one_transaction(fresh, tmp_path):
     "store_records with the deletion first: the crash recount agrees with the live counts (on arrival and skipped too)."
     from evidex import db as store
