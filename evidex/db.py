@@ -313,10 +313,12 @@ update runs set
                        -- extract does not touch documents.last_seen_run: its claims say what it read
                        (select count(distinct doc_id) from claims where last_seen_run in (select id from ids))),
   claims_new = (select count(*) from claims where first_seen_run in (select id from ids)),
-  -- not the claims of a paper revived by a later version: withdrawn, they were not current before
+  -- not the claims a revival superseded (db._revive): of earlier runs, of a paper withdrawn since
+  -- before the run, they were not current before it (unseen in it: a withdrawn paper is not extracted)
   claims_superseded = (select count(*) from claims c where c.superseded_run in (select id from ids)
-                       and not exists (select 1 from withdrawals w where w.doc_id = c.doc_id
-                                       and w.revived_run = c.superseded_run)),
+                       and not (c.last_seen_run < c.superseded_run and exists (
+                           select 1 from withdrawals w where w.doc_id = c.doc_id
+                           and w.revived_run = c.superseded_run and w.withdrawn_run < w.revived_run))),
   -- withdrawals keeps one row per paper a withdrawal withdrew (on arrival too, kept after a
   -- revival), and one per withdrawal read, with what it did
   documents_withdrawn = max(coalesce(documents_withdrawn, 0),
@@ -625,7 +627,11 @@ def mark_deleted(db: Database, deletion: Deletion, run_id: int) -> str:
         if deletion.version is not None and (stored or 1) != deletion.version:
             return _remember(db, deletion, run_id, OTHER_VERSION)
         if deleted:
-            return _remember(db, deletion, run_id, ALREADY_WITHDRAWN)  # deleted_run stays the run that withdrew it
+            # deleted_run stays the run that withdrew it. One without a version names every version:
+            # kept against the paper (no withdrawn_run: it withdrew nothing), so a later version,
+            # which would end a withdrawal of one version, stays withdrawn (_revive), as it would
+            # had this withdrawal been read after it.
+            return _remember(db, deletion, run_id, ALREADY_WITHDRAWN, doc_id if deletion.version is None else None)
     _withdraw(db, doc_id, run_id)
     return _remember(db, deletion, run_id, outcome, doc_id)
 
@@ -644,32 +650,46 @@ def _remember(db: Database, deletion: Deletion, run_id: int, outcome: str, doc_i
     # Found as mark_deleted finds a paper: by PMID, else (a JSON Lines line without one) by its id.
     scheme = "pmid" if document is None or document.pmid else "id"
     doi = normal_doi(document.doi) if document is not None and document.doi else None
+    withdrew = outcome in (WITHDRAWN, STORED_WITHDRAWN)
     db.execute("insert into withdrawals (run_id, at, scheme, value, doi, version, outcome, doc_id, withdrawn_run) "
                "values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                [run_id, now(), scheme, deletion.pmid, doi, deletion.version, outcome, doc_id,
-                run_id if doc_id else None])
+                run_id if withdrew else None])
     return outcome
 
 
 def withdraw_on_arrival(db: Database, document: Document, run_id: int) -> str | None:
     """After a record is saved: ON_ARRIVAL if a withdrawal read before it names its paper (now
     withdrawn from this run on), WITHDRAWN if the paper is withdrawn already, None if it is live."""
-    pmid, doi, version, deleted = db.execute("select pmid, doi, pmid_version, deleted from documents where id = ?",
-                                             [document.id]).fetchone()
+    doi, version, deleted = db.execute("select doi, pmid_version, deleted from documents where id = ?",
+                                       [document.id]).fetchone()
     if deleted:
         return WITHDRAWN
-    # The earliest remembered withdrawal of this paper and of the version now stored (a record
-    # stored without a version is version 1; a withdrawal without one names every version),
-    # unless it names another DOI: then it is of another paper, as mark_deleted would find.
-    row = db.execute(
-        f"select id from withdrawals where doc_id is null and outcome in ({','.join('?' * len(REMEMBERED))}) "
-        "and ((scheme = 'pmid' and value = ?) or (scheme = 'id' and value = ?)) "
-        "and (version is null or version = ?) and (doi is null or ? is null or doi = ?) order by id limit 1",
-        [*REMEMBERED, pmid, document.id, version or 1, doi and normal_doi(doi), doi and normal_doi(doi)]).fetchone()
-    if row is None:
+    # The remembered withdrawals that name this paper as mark_deleted would find it, had it been read
+    # after the paper: by a PMID or an id the paper is stored under (its own, a merged copy's, or
+    # the id whose taken id gave it a prefixed one, see prefixed_id), never when they name another
+    # DOI (_conflicts); of the version now stored (a record stored without a version is
+    # version 1; a withdrawal without one names every version).
+    names = [("id", document.id), *db.execute("select scheme, value from document_ids where doc_id = ? "
+                                              "and scheme in ('pmid', 'id')", [document.id])]
+    taken = document.id.removeprefix(f"{document.source}:")
+    if taken != document.id and _known_id(db, taken) not in (None, document.id):
+        names.append(("id", taken))
+    doi = doi and normal_doi(doi)
+    where = " or ".join(["(scheme = ? and value = ?)"] * len(names))
+    rows = [r[0] for r in db.execute(
+        f"select id from withdrawals where ({where}) "
+        f"and doc_id is null and outcome in ({','.join('?' * len(REMEMBERED))}) and (version is null or version = ?) "
+        "and (doi is null or ? is null or doi = ?) order by id",
+        [*(x for name in names for x in name), *REMEMBERED, version or 1, doi, doi])]
+    if not rows:
         return None
     _withdraw(db, document.id, run_id)
-    db.execute("update withdrawals set doc_id = ?, withdrawn_run = ? where id = ?", [document.id, run_id, row[0]])
+    # The earliest withdraws it; every other is the paper's too (not applied again to a later
+    # version, and one without a version keeps that version withdrawn too, see _revive), as it
+    # would be had it been read after the paper: one paper withdrawn once, whatever the order.
+    db.execute("update withdrawals set doc_id = ?, withdrawn_run = ? where id = ?", [document.id, run_id, rows[0]])
+    db.conn.executemany("update withdrawals set doc_id = ? where id = ?", [(document.id, i) for i in rows[1:]])
     return ON_ARRIVAL
 
 
@@ -677,11 +697,18 @@ def _revive(db: Database, document: Document, stored_version: int | None, run_id
     "Store a later version of a paper withdrawn in an earlier one live (a new record); False if it stays withdrawn."
     if not document.pmid_version or document.pmid_version <= (stored_version or 1):
         return False
-    # Every withdrawal in force must name an earlier version: one without a version names them all.
+    # Every withdrawal in force must name an earlier version: one without a version names them all,
+    # whether it withdrew the paper or found it withdrawn already.
     versions = [r[0] for r in db.execute("select version from withdrawals where doc_id = ? and withdrawn_run is not null "
                                          "and revived_run is null", [document.id])]
     if not versions or any(v is None or v >= document.pmid_version for v in versions):
         return False
+    if db.execute("select 1 from withdrawals where doc_id = ? and version is null and revived_run is null",
+                  [document.id]).fetchone():
+        return False
+    # Withdrawn since before this run, the paper's claims were not current when the run began.
+    withdrawn_before = db.execute("select 1 from withdrawals where doc_id = ? and withdrawn_run < ? "
+                                  "and revived_run is null", [document.id, run_id]).fetchone() is not None
     # The withdrawals stay, ended at this run (diff.CURRENT_AT): the runs before still see the paper
     # withdrawn. Nothing of the withdrawn version stays current by itself: its claims are superseded
     # here (not counted as this run's: they were not current before it), and those the new version
@@ -689,9 +716,16 @@ def _revive(db: Database, document: Document, stored_version: int | None, run_id
     db.execute("update withdrawals set revived_run = ? where doc_id = ? and withdrawn_run is not null "
                "and revived_run is null", [run_id, document.id])
     db.execute("update documents set deleted_run = null where id = ?", [document.id])
-    # "+": by the doc_id index (see _current_ids).
-    db.execute("update claims set superseded_run = ? where doc_id = ? and +superseded_run is null", [run_id, document.id])
-    db.execute("update mentions set superseded_run = ? where doc_id = ? and +superseded_run is null", [run_id, document.id])
+    if withdrawn_before:
+        # Only claims of earlier runs: with --workers, this run's extraction of the withdrawn version
+        # may land before or after this point, so the new version's extraction, not the revival,
+        # supersedes what it yields (counted, as without a withdrawal). Withdrawn in this run too,
+        # the paper was live when the run began: its new version's extraction alone decides.
+        # "+": by the doc_id index (see _current_ids).
+        db.execute("update claims set superseded_run = ? where doc_id = ? and +superseded_run is null "
+                   "and first_seen_run < ?", [run_id, document.id, run_id])
+        db.execute("update mentions set superseded_run = ? where doc_id = ? and +superseded_run is null "
+                   "and first_seen_run < ?", [run_id, document.id, run_id])
     return True
 
 

@@ -351,9 +351,10 @@ def m019_withdrawal_history(db: Database) -> None:
     db.table("withdrawals").create_index(["scheme", "value"])
     db.table("withdrawals").create_index(["doc_id"])
     db.table("withdrawals").create_index(["withdrawn_run"])
-    # Papers withdrawn before: by the version stored (PubMed's DeleteCitation names one), read by
-    # the run that withdrew them, at an unknown time.
+    # Papers withdrawn before, read by the run that withdrew them, at an unknown time. Of every
+    # version (null): which version the withdrawal named was not kept (a JSON Lines line without
+    # one names them all), and a later version stayed withdrawn before this migration; it still does.
     db.execute("""insert into withdrawals (run_id, scheme, value, doi, version, outcome, doc_id, withdrawn_run)
                   select deleted_run, case when pmid is not null and pmid != '' then 'pmid' else 'id' end,
-                         coalesce(nullif(pmid, ''), id), null, coalesce(pmid_version, 1), 'withdrawn', id, deleted_run
+                         coalesce(nullif(pmid, ''), id), null, null, 'withdrawn', id, deleted_run
                   from documents where deleted = 1 order by deleted_run, id""")

@@ -96,7 +96,7 @@ TABLES: dict[str, dict[str, Any]] = {
     "runs": {"description": "One row per ingest, extract or run: versions, plugins, window and counts.",
              "label_column": "started_at", "sort_desc": "id", "facets": ["command", "status", "source"],
              "columns": {
-                 "documents_withdrawn": "Papers the run withdrew (deleted_run is this run, or one of its fetches)",
+                 "documents_withdrawn": "Papers the run withdrew, on arrival too (withdrawals rows whose withdrawn_run is this run, or one of its fetches)",
                  "withdrawals_not_stored": "Withdrawals of no stored paper: nothing to withdraw (null: before m018)",
                  "withdrawals_other_version": "Withdrawals of another PMID version than the stored one (null: before m018)",
                  "withdrawals_already_withdrawn": "Withdrawals of a paper already withdrawn, by an earlier run or earlier in this one (null: before m018)",
@@ -119,7 +119,7 @@ TABLES: dict[str, dict[str, Any]] = {
                         "version": "PMID version withdrawn (null: every version)",
                         "outcome": "What it did when read: withdrawn, stored withdrawn, not stored, other version, "
                                    "already withdrawn",
-                        "doc_id": "The paper it withdrew (null: none, or not yet arrived)",
+                        "doc_id": "The paper it withdrew, or (already withdrawn, no version) found withdrawn; null: none, or not yet arrived",
                         "withdrawn_run": "Run from which that paper is withdrawn by it: its own, or the run that stored "
                                          "the paper later",
                         "revived_run": "Run that stored a later version live, ending this withdrawal (null: in force)",

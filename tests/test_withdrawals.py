@@ -376,6 +376,34 @@ def test_a_withdrawal_of_another_doi_is_not_applied_on_arrival(fresh, tmp_path):
     assert [r[3:] for r in documents(db_path)] == [(0, None)]
 
 
+PAPERS_UNDER_OTHER_IDS = {
+    # A local line whose id "1" is PMID 1's: stored under a prefixed id (jsonl:1).
+    "prefixed": ([{"pmid": "1", "doi": "10.9/other", "title": "PubMed one", "abstract": "Paper one."}],
+                 {"id": "1", "doi": "10.1/x", "deleted": True},
+                 {"id": "1", "doi": "10.1/x", "title": "Local", "abstract": "Local paper."}, "jsonl:1"),
+    # A preprint's copy of a stored paper: merged into it, its id recorded for the paper.
+    "merged": ([{"pmid": "5", "doi": "10.1/y", "title": "Published", "abstract": "Paper five."}],
+               {"id": "PPR:7", "deleted": True},
+               {"id": "PPR:7", "doi": "10.1/y", "title": "Preprint", "abstract": "Preprint text."}, "5"),
+}
+
+
+@pytest.mark.parametrize("case", PAPERS_UNDER_OTHER_IDS)
+@pytest.mark.parametrize("first", ["withdrawal", "paper"])
+def test_a_withdrawal_by_id_finds_a_paper_stored_under_another_id_in_either_order(fresh, tmp_path, case, first):
+    "A remembered withdrawal by id withdraws the paper that id names as mark_deleted finds it: prefixed, or merged into another."
+    earlier, withdrawal, paper, stored_as = PAPERS_UNDER_OTHER_IDS[case]
+    db_path = tmp_path / "e.db"
+    assert run("ingest", "--db", db_path, "--no-extract", jsonl(tmp_path, "earlier.jsonl", *earlier)).exit_code == 0
+    files = [jsonl(tmp_path, "withdrawal.jsonl", withdrawal), jsonl(tmp_path, "paper.jsonl", paper)]
+    for path in files if first == "withdrawal" else files[::-1]:
+        result = run("ingest", "--db", db_path, "--no-extract", path)
+        assert result.exit_code == 0, result.output
+    assert result.output.rstrip().endswith("1 withdrawn" + (" (1 on arrival)" if first == "withdrawal" else "")), \
+        result.output
+    assert [r[0] for r in documents(db_path) if r[3]] == [stored_as]
+
+
 def test_a_paper_whose_withdrawal_arrived_first_is_withdrawn_at_once_even_in_one_transaction(fresh, tmp_path):
     "store_records with the deletion first: the crash recount agrees with the live counts (on arrival and skipped too)."
     from evidex import db as store
@@ -468,6 +496,12 @@ VERSION_ORDERS = {
     "del v1, v1, v2": (["del1", "v1", "v2"], False), "del v1, v2": (["del1", "v2"], False),
     "v1, del v2, v2": (["v1", "del2", "v2"], True), "v1, v2, del v2": (["v1", "v2", "del2"], True),
     "del v2, v1, v2": (["del2", "v1", "v2"], True), "v2, del v1": (["v2", "del1"], False),
+    # A withdrawal without a version names every version, read before or after the paper's first.
+    "v1, del v1, del all, v2": (["v1", "del1", "delall", "v2"], True),
+    "v1, del v1, v2, del all": (["v1", "del1", "v2", "delall"], True),
+    "v1, del all, del v1, v2": (["v1", "delall", "del1", "v2"], True),
+    "del v1, del all, v1, v2": (["del1", "delall", "v1", "v2"], True),
+    "del all, del v1, v1, v2": (["delall", "del1", "v1", "v2"], True),
 }
 
 
@@ -477,12 +511,21 @@ def test_a_versioned_withdrawal_ends_the_same_in_any_order(fresh, pubmed_dir, tm
     files, _ = versioned_files(pubmed_dir, tmp_path)
     files["del1"] = update_file(tmp_path, "del1.xml", ("35649368", "1"))
     files["del2"] = update_file(tmp_path, "del2.xml", ("35649368", "2"))
+    files["delall"] = jsonl(tmp_path, "delall.jsonl", {"pmid": "35649368", "deleted": True})
     inputs, withdrawn = VERSION_ORDERS[name]
     db_path = tmp_path / "e.db"
     for key in inputs:
         result = run("ingest", "--db", db_path, "--no-extract", files[key])
         assert result.exit_code == 0, result.output
-    assert open_db(db_path).execute("select pmid_version, deleted from documents").fetchall() == [(2, int(withdrawn))]
+    db = open_db(db_path)
+    assert db.execute("select pmid_version, deleted from documents").fetchall() == [(2, int(withdrawn))]
+    if "delall" in inputs[:inputs.index("v2")]:
+        # Read before version 2: withdrawn once, with version 1 (never revived), whichever of its
+        # withdrawals came first. (Read after it, version 2 was live in between: withdrawn twice.)
+        withdrew = max(inputs.index("v1"), min(inputs.index("del1"), inputs.index("delall"))) + 1
+        assert db.execute("select deleted_run from documents").fetchall() == [(withdrew,)]
+        assert db.execute("select count(*), count(revived_run) from withdrawals where withdrawn_run is not null"
+                          ).fetchone() == (1, 0)
 
 
 @pytest.mark.parametrize("first", ["withdrawal", "paper"])
@@ -501,7 +544,11 @@ def test_a_withdrawal_without_a_version_withdraws_every_version(fresh, pubmed_di
 
 
 def test_the_upgrade_keeps_earlier_withdrawals_as_history(fresh, pubmed_dir, tmp_path):
-    "m019 on a database from before it: each withdrawn paper withdrawn in its stored version; past runs read as before."
+    """m019 on a database from before it: each withdrawn paper withdrawn (every version); past runs read as before.
+
+    Which version the withdrawal named was not kept, and one without a version (a JSON Lines line)
+    names them all: a later version stays withdrawn, as it did before the upgrade.
+    """
     files, _ = versioned_files(pubmed_dir, tmp_path)
     db_path = tmp_path / "e.db"
     for path in (files["v1"], update_file(tmp_path, "del1.xml", ("35649368", "1")),
@@ -517,11 +564,11 @@ def test_the_upgrade_keeps_earlier_withdrawals_as_history(fresh, pubmed_dir, tmp
     before_m019(db_path)
     db = open_db(db_path)
     assert db.execute("select run_id, at, scheme, value, version, outcome, doc_id, withdrawn_run, revived_run "
-                      "from withdrawals").fetchall() == [(2, None, "pmid", "35649368", 1, "withdrawn", "35649368", 2, None)]
+                      "from withdrawals").fetchall() == [(2, None, "pmid", "35649368", None, "withdrawn", "35649368", 2, None)]
     assert history() == before
-    # And the history reads as a withdrawal of version 1: version 2 is a new record.
     assert run("ingest", "--db", db_path, "--no-extract", files["v2"]).exit_code == 0
-    assert open_db(db_path).execute("select deleted from documents where id = '35649368'").fetchall() == [(0,)]
+    assert open_db(db_path).execute("select pmid_version, deleted, deleted_run from documents "
+                                    "where id = '35649368'").fetchall() == [(2, 1, 2)]
 
 
 def test_the_crash_recount_does_not_count_a_revived_papers_claims_as_superseded(fresh, pubmed_dir, tmp_path):
@@ -544,3 +591,57 @@ def test_the_crash_recount_does_not_count_a_revived_papers_claims_as_superseded(
     store._started.discard((store._db_file(db), run_id))
     assert store.close_interrupted_runs(db) == 1
     assert db.execute("select documents_seen, claims_superseded from runs where id = ?", [run_id]).fetchone() == (1, 0)
+
+
+def in_between(path, name, deletion):
+    "A copy of a two-article PubMed file with a DeleteCitation between the articles."
+    text = path.read_text(encoding="utf-8")
+    assert text.count("</PubmedArticle>") == 2
+    out = path.with_name(name)
+    out.write_text(text.replace("</PubmedArticle>", "</PubmedArticle>" + deletion, 1), encoding="utf-8")
+    return out
+
+
+def test_a_withdrawal_and_a_later_version_in_one_run_count_the_same_with_any_workers(fresh, pubmed_dir, tmp_path):
+    """Version 1, its withdrawal and version 2 in one file: one worker and two store and count the same.
+
+    With two workers version 1's claims land after version 2 revived the paper; with one, before.
+    The paper was live when the run began: the revival supersedes none of this run's claims, version
+    2's extraction does (counted), and the crash recount agrees with the live counts.
+    """
+    from evidex import db as store
+
+    files, _ = versioned_files(pubmed_dir, tmp_path)
+    one = in_between(files["v1,v2"], "v1-del1-v2.xml", '<DeleteCitation><PMID Version="1">35649368</PMID></DeleteCitation>')
+    seen = {}
+    for workers in ("1", "2"):
+        db_path = tmp_path / f"w{workers}.db"
+        result = run("ingest", "--db", db_path, "--workers", workers, one, env=PLUGINS)
+        assert result.exit_code == 0, result.output
+        summary = next(line for line in result.output.splitlines() if "ingest:" in line)
+        receipt = json.loads(run("runs", "--receipt", "1", "--db", db_path).output)
+        db = open_db(db_path)
+        claims = db.execute("select id, first_seen_run, superseded_run from claims order by id").fetchall()
+        gaps = db.execute("select * from claim_gaps order by claim_id").fetchall()
+        live = db.execute("select claims_new, claims_superseded, documents_withdrawn from runs where id = 1").fetchone()
+        db.execute(store.RECOUNT, {"run": 1})
+        assert db.execute("select claims_new, claims_superseded, documents_withdrawn from runs where id = 1"
+                          ).fetchone() == live
+        seen[workers] = (summary, receipt["counts"], receipt["claims_current"], claims, gaps)
+    assert seen["1"] == seen["2"]
+    assert claims and seen["1"][4] == [] and "restored" not in seen["1"][0], seen["1"][0]
+
+
+def test_a_paper_withdrawn_and_revived_in_one_run_counts_what_its_diff_shows(fresh, pubmed_dir, tmp_path):
+    "Live before and after the run, a paper withdrawn and stored in a later version: no claim restored, none dropped uncounted."
+    files, _ = versioned_files(pubmed_dir, tmp_path)
+    db_path = tmp_path / "e.db"
+    assert run("ingest", "--db", db_path, files["v1"], env=PLUGINS).exit_code == 0
+    later = with_deletion(files["v2"], "35649368", 1, first=True)
+    result = run("ingest", "--db", db_path, later, env=PLUGINS)
+    assert result.exit_code == 0, result.output
+    diff = json.loads(run("diff", "1", "2", "--db", db_path, "--format", "json").output)
+    # A changed claim is an added and a removed one paired.
+    added, removed = (len(diff[k]) + len(diff["changed"]) for k in ("added", "removed"))
+    assert removed and f"{added} new claims, {removed} superseded" in result.output, result.output
+    assert open_db(db_path).execute("select count(*) from claim_gaps").fetchone() == (0,)
