@@ -85,6 +85,19 @@ def run(*args: str):
     return CliRunner().invoke(cli, ["run", *args])
 
 
+def run_serving(server, records: dict, config: Path, db_path: Path) -> dict:
+    "A --log-json run while the server holds these records too (pmid -> (body, day)); its events by name."
+    saved = dict(server.pubmed)
+    try:
+        server.pubmed.update(records)
+        result = run("--config", str(config), "--db", str(db_path), "--log-json")
+    finally:
+        server.pubmed.clear()
+        server.pubmed.update(saved)
+    assert result.exit_code == EXIT_OK, result.output
+    return {e["event"]: e for e in map(json.loads, result.output.splitlines())}
+
+
 def rows(db_path: Path, sql: str, params=()):
     with sqlite3.connect(db_path) as conn:
         return conn.execute(sql, params).fetchall()
@@ -552,20 +565,13 @@ def test_a_delete_citation_in_a_scheduled_fetch_withdraws_and_is_in_the_runs_boo
     config = write_config(tmp_path / "evidex.toml")
     db_path = tmp_path / "e.db"
     assert run("--config", str(config), "--db", str(db_path)).exit_code == EXIT_OK
-    saved = dict(server.pubmed)
     stored = sorted(server.pubmed)[5]
     day = server.pubmed[stored][1]
-    try:
-        server.pubmed[stored] = (f'<DeleteCitation><PMID Version="1">{stored}</PMID></DeleteCitation>'.encode(), day)
-        server.pubmed["99999999"] = (b'<DeleteCitation><PMID Version="1">99999999</PMID></DeleteCitation>', day)
-        # Another query text has no watermark yet: the run asks for everything again.
-        other = write_config(tmp_path / "other.toml", queries={"Q01": {"pubmed": "cancer[tiab]"}})
-        result = run("--config", str(other), "--db", str(db_path), "--log-json")
-    finally:
-        server.pubmed.clear()
-        server.pubmed.update(saved)
-    assert result.exit_code == EXIT_OK, result.output
-    events = {e["event"]: e for e in map(json.loads, result.output.splitlines())}
+    # Another query text has no watermark yet: the run asks for everything again.
+    other = write_config(tmp_path / "other.toml", queries={"Q01": {"pubmed": "cancer[tiab]"}})
+    events = run_serving(server, {
+        stored: (f'<DeleteCitation><PMID Version="1">{stored}</PMID></DeleteCitation>'.encode(), day),
+        "99999999": (b'<DeleteCitation><PMID Version="1">99999999</PMID></DeleteCitation>', day)}, other, db_path)
     assert events["run.summary"]["message"].startswith(
         "run 3: 0 new documents, 0 new claims, 0 seed claims changed status; 1 withdrawn; "
         "withdrawals skipped: 1 of no stored paper"), events["run.summary"]
@@ -582,17 +588,11 @@ def test_a_delete_citation_in_a_scheduled_fetch_withdraws_and_is_in_the_runs_boo
 
     # PMID 99999999's paper arrives in a later run (a recorded article under that PMID): its withdrawal,
     # read first, withdraws it on arrival, and the scheduled run's books say so with its fetch's.
-    body, day = saved[sorted(saved)[0]]
+    body, day = server.pubmed[sorted(server.pubmed)[0]]
     own = re.search(rb"<PMID[^>]*>\d+</PMID>", body).group(0)
-    try:
-        server.pubmed["99999999"] = (body.replace(own, b'<PMID Version="1">99999999</PMID>', 1), day)
-        later = write_config(tmp_path / "later.toml", queries={"Q02": {"pubmed": "cancer[ti]"}})
-        result = run("--config", str(later), "--db", str(db_path), "--log-json")
-    finally:
-        server.pubmed.clear()
-        server.pubmed.update(saved)
-    assert result.exit_code == EXIT_OK, result.output
-    events = {e["event"]: e for e in map(json.loads, result.output.splitlines())}
+    later = write_config(tmp_path / "later.toml", queries={"Q02": {"pubmed": "cancer[ti]"}})
+    events = run_serving(server, {"99999999": (body.replace(own, b'<PMID Version="1">99999999</PMID>', 1), day)},
+                         later, db_path)
     assert events["run.summary"]["message"].startswith(
         "run 5: 1 new documents, 0 new claims, 0 seed claims changed status; 1 withdrawn (1 on arrival)"), events
     assert events["fetch.done"]["withdrawn_on_arrival"] == events["run.summary"]["withdrawn_on_arrival"] == 1
