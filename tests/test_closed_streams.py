@@ -10,50 +10,17 @@ from pathlib import Path
 
 import pytest
 
+from plugin_support import extractor_plugin
+
 # A plugin whose extractor writes to descriptor 2 directly, as a C library's diagnostic does.
-NOISY = '''
-import os
-
-from evidex import Extractor, hookimpl
-
-
-class Noisy(Extractor):
-    name = "noisy"
-    version = "1"
-    categories = ("noise",)
-
-    def extract(self, document, field, doc):
-        os.write(2, b"NOISE from descriptor 2\\n")
+NOISY = extractor_plugin("noisy", """        os.write(2, b"NOISE from descriptor 2\\n")
         if "fail" in document.title:
-            raise ValueError("cannot read this one")
-        return []
+            raise ValueError("cannot read this one")""", imports="import os")
 
-
-@hookimpl
-def register_extractors(register):
-    register(Noisy())
-'''
-
-# A plugin that names the first word of every title: output for `extract --output -` to write.
-NAMER = '''
-from evidex import Extractor, Mention, hookimpl
-
-
-class Namer(Extractor):
-    name = "namer"
-    version = "1"
-    categories = ("names",)
-
-    def extract(self, document, field, doc):
-        word = doc[0]
-        yield Mention(category="names", entity=word.text, field=field, start=word.idx,
-                      end=word.idx + len(word.text), text=word.text)
-
-
-@hookimpl
-def register_extractors(register):
-    register(Namer())
-'''
+# A plugin that names the first word of every field: output for `extract --output -` to write.
+NAMER = extractor_plugin("namer", """        word = doc[0]
+        return [Mention(category="names", entity=word.text, field=field, start=word.idx,
+                        end=word.idx + len(word.text), text=word.text)]""", imports="from evidex import Mention")
 
 
 def evidex(*args: str, cwd: Path, closed: str = "2>&-") -> subprocess.CompletedProcess:
