@@ -307,20 +307,15 @@ def _finish(db, run_id, counts: Counts, load_failures: int, command: str, quiet:
         click.echo(f"... and {len(counts.errors) - 10} more plugin failures (see run_errors)", err=True)
     # --quiet drops the summary, never the failures above: the exit code still says there were some.
     if not quiet:
-        _summary_line(run_id, command, counts, load_failures, link_failed)
+        click.echo(
+            f"run {run_id} {command}: {counts.documents_seen} documents ({counts.documents_new} new, "
+            f"{counts.documents_changed} changed), {new_claims(counts.claims_new, counts.claims_restored)}, "
+            f"{counts.claims_superseded} superseded, {len(counts.errors) + load_failures + link_failed} errors"
+            + withdrawals_note(counts),
+            err=True,
+        )
     if status != "ok":
         sys.exit(1)
-
-
-def _summary_line(run_id, command: str, counts: Counts, load_failures: int, link_failed: bool) -> None:
-    "The one line a finished ingest or extract ends with."
-    click.echo(
-        f"run {run_id} {command}: {counts.documents_seen} documents ({counts.documents_new} new, "
-        f"{counts.documents_changed} changed), {new_claims(counts.claims_new, counts.claims_restored)}, "
-        f"{counts.claims_superseded} superseded, {len(counts.errors) + load_failures + link_failed} errors"
-        + withdrawals_note(counts),
-        err=True,
-    )
 
 
 @cli.command()
