@@ -1594,8 +1594,7 @@ def polarity(sent: Sentence, subject: Hit | None) -> tuple[str, Cue | None, bool
             direction = "down" if direction == "up" else "up"
         # "produced less IFN-α", "showed higher expression": the comparative carries the sign.
         comparative = COMPARATIVE_RE.match(text, trig.end - base)
-        word = trig.text.lower()
-        if comparative and not ((comparative.group(1) or "").lower() in COPULAS and word in CHANGE_NOUNS):
+        if comparative and not ((comparative.group(1) or "").lower() in COPULAS and trig.text.lower() in CHANGE_NOUNS):
             direction = "down" if comparative.group(2).lower() in ("less", "fewer", "lower") else "up"
     if INVERT_FLIP and direction in ("up", "down") and subject is not None \
             and subject.start >= trig.end and _lost_after_verb(sent, subject, trig):
