@@ -680,10 +680,12 @@ def withdraw_on_arrival(db: Database, document: Document, run_id: int) -> str | 
     if taken != document.id and _known_id(db, taken) not in (None, document.id):
         names.append(("id", taken))
     doi = doi and normal_doi(doi)
+    # By the (scheme, value) index ("+": not by doc_id, which would read every waiting withdrawal
+    # for every record, and an update file's DeleteCitations of papers never stored wait forever).
     where = " or ".join(["(scheme = ? and value = ?)"] * len(names))
     rows = [r[0] for r in db.execute(
         f"select id from withdrawals where ({where}) "
-        f"and doc_id is null and outcome in ({','.join('?' * len(REMEMBERED))}) and (version is null or version = ?) "
+        f"and +doc_id is null and outcome in ({','.join('?' * len(REMEMBERED))}) and (version is null or version = ?) "
         "and (doi is null or ? is null or doi = ?) order by id",
         [*(x for name in names for x in name), *REMEMBERED, version or 1, doi, doi])]
     if not rows:

@@ -376,6 +376,31 @@ def test_a_withdrawal_of_another_doi_is_not_applied_on_arrival(fresh, tmp_path):
     assert [r[3:] for r in documents(db_path)] == [(0, None)]
 
 
+def test_looking_for_a_waiting_withdrawal_does_not_read_every_one_waiting(fresh, tmp_path):
+    "An update file's DeleteCitations of papers never stored wait forever: a paper arriving looks up its own ids, not each of them."
+    from evidex import db as store
+    from evidex.ingest import Counts, store_records
+    from evidex.models import Document
+
+    def steps(waiting: int) -> int:
+        "SQLite virtual machine steps (in thousands) to store one paper once this many withdrawals wait."
+        db = open_db(tmp_path / f"{waiting}.db")
+        with db.atomic():
+            store_records(db, store.start_run(db, "ingest"), [Deletion(str(10**6 + i), version=1)
+                                                              for i in range(waiting)], None, Counts())
+        run_id = store.start_run(db, "ingest")
+        taken = []
+        db.conn.set_progress_handler(lambda: taken.append(1), 1000)
+        with db.atomic():
+            store_records(db, run_id, [Document(id="9", pmid="9", doi="10.1/abc", abstract="Text.")], None, Counts())
+        db.conn.set_progress_handler(None, 0)
+        assert db.execute("select deleted from documents").fetchall() == [(0,)]
+        return len(taken)
+
+    few, many = steps(10), steps(5000)
+    assert many <= few + 5, (few, many)
+
+
 PAPERS_UNDER_OTHER_IDS = {
     # A local line whose id "1" is PMID 1's: stored under a prefixed id (jsonl:1).
     "prefixed": ([{"pmid": "1", "doi": "10.9/other", "title": "PubMed one", "abstract": "Paper one."}],
