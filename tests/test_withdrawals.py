@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 
 import pytest
-from test_ingest import before_m018, before_m019, plugin_dir, run, versioned_files  # noqa: F401  (plugin_dir is a fixture)
+from test_ingest import before_m018, before_m019, before_m020, plugin_dir, run, versioned_files  # noqa: F401  (plugin_dir is a fixture)
 
 from evidex.db import open_db
 from evidex.files import read_file
@@ -374,6 +375,52 @@ def test_a_withdrawal_of_another_doi_is_not_applied_on_arrival(fresh, tmp_path):
     db_path = tmp_path / "e.db"
     assert run("ingest", "--db", db_path, "--no-extract", export).exit_code == 0
     assert [r[3:] for r in documents(db_path)] == [(0, None)]
+
+
+BY_DOI = {
+    # Named by a DOI only (its id names no stored paper), written with a resolver prefix, in capitals.
+    "doi only": ({"id": "retraction-notice-4", "doi": "https://doi.org/10.1/ABC", "deleted": True}, 1),
+    # The same DOI on a withdrawal of another PMID: two papers sharing a DOI (a supplement's abstracts).
+    "another pmid": ({"pmid": "8", "doi": "10.1/abc", "deleted": True}, 0),
+}
+
+
+@pytest.mark.parametrize("case", BY_DOI)
+@pytest.mark.parametrize("first", ["withdrawal", "paper"])
+def test_a_withdrawal_by_doi_withdraws_its_paper_whichever_comes_first(fresh, tmp_path, case, first):
+    "A remembered withdrawal naming its paper by DOI alone withdraws it on arrival, as it does read after it; never another PMID's."
+    withdrawal, withdrawn = BY_DOI[case]
+    files = [jsonl(tmp_path, "withdrawal.jsonl", withdrawal),
+             jsonl(tmp_path, "paper.jsonl", {"pmid": "9", "doi": "10.1/abc", "abstract": "Paper nine."})]
+    db_path = tmp_path / "e.db"
+    for path in files if first == "withdrawal" else files[::-1]:
+        result = run("ingest", "--db", db_path, "--no-extract", path)
+        assert result.exit_code == 0, result.output
+    assert [(r[0], r[3]) for r in documents(db_path)] == [("9", withdrawn)]
+    if withdrawn and first == "withdrawal":
+        assert "1 withdrawn (1 on arrival)" in result.output, result.output
+
+
+def test_the_doi_index_upgrade_keeps_the_waiting_withdrawals(fresh, tmp_path):
+    "m020 on a database from before it: the index is added, the withdrawals kept, and one waiting by DOI still applies."
+    db_path = tmp_path / "e.db"
+    withdrawal = jsonl(tmp_path, "withdrawal.jsonl", {"id": "notice-4", "doi": "10.1/ABC", "deleted": True},
+                       {"pmid": "5", "deleted": True})
+    assert run("ingest", "--db", db_path, "--no-extract", withdrawal).exit_code == 0
+    rows = "select run_id, scheme, value, doi, version, outcome, doc_id, withdrawn_run from withdrawals order by id"
+    before = open_db(db_path).execute(rows).fetchall()
+    assert [r[3] for r in before] == ["10.1/abc", None]
+    before_m020(db_path)
+    index = "select name from sqlite_master where type = 'index' and name = 'idx_withdrawals_doi'"
+    conn = sqlite3.connect(db_path)
+    assert conn.execute(index).fetchall() == []
+    conn.close()
+    db = open_db(db_path)
+    assert db.execute(index).fetchall() == [("idx_withdrawals_doi",)]
+    assert db.execute(rows).fetchall() == before
+    paper = jsonl(tmp_path, "paper.jsonl", {"pmid": "9", "doi": "doi:10.1/abc", "abstract": "Paper nine."})
+    result = run("ingest", "--db", db_path, "--no-extract", paper)
+    assert result.exit_code == 0 and "1 withdrawn (1 on arrival)" in result.output, result.output
 
 
 def test_looking_for_a_waiting_withdrawal_does_not_read_every_one_waiting(fresh, tmp_path):
