@@ -55,6 +55,60 @@ def test_extract_input_counts_the_withdrawals_it_skips(fresh, tmp_path, plugin_d
     assert "0 documents, 0 claims, 2 withdrawn records skipped" in result.stderr
 
 
+OFFLINE_WITHDRAWALS = [
+    # Read before their papers: not extracted. By PMID, by DOI alone (any form), of the version the paper has.
+    {"pmid": "2", "deleted": True},
+    {"id": "notice-3", "doi": "https://doi.org/10.1/THREE", "deleted": True},
+    {"pmid": "4", "pmid_version": 1, "deleted": True},
+    # Names a paper by a DOI it shares with another PMID, or another version: not those papers.
+    {"pmid": "50", "doi": "10.1/five", "deleted": True},
+    {"pmid": "6", "pmid_version": 2, "deleted": True},
+    {"pmid": "1", "abstract": "Cancer cells grew in study 1."},
+    {"pmid": "2", "abstract": "Cancer cells grew in study 2."},
+    {"pmid": "3", "doi": "10.1/three", "abstract": "Cancer cells grew in study 3."},
+    {"pmid": "4", "abstract": "Cancer cells grew in study 4."},
+    {"pmid": "5", "doi": "10.1/five", "abstract": "Cancer cells grew in study 5."},
+    {"pmid": "6", "abstract": "Cancer cells grew in study 6."},
+    {"id": "local-7", "abstract": "Cancer cells grew in study 7."},
+    # Read after its paper's claims were written: they stay, and the paper is named (once).
+    {"id": "local-7", "deleted": True},
+    {"id": "local-7", "deleted": True},
+]
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_extract_input_applies_the_withdrawals_read_before_a_paper_and_names_those_read_after(
+        fresh, tmp_path, plugin_dir, workers):
+    "Offline as ingest does: a paper withdrawn earlier in the input is not extracted; one withdrawn later is reported."
+    (plugin_dir / "boom.py").unlink()
+    docs = jsonl(tmp_path, "docs.jsonl", *OFFLINE_WITHDRAWALS)
+    out = tmp_path / "claims.jsonl"
+    result = run("extract", "--input", docs, "--output", out, "--no-mentions", "--plugins-dir", plugin_dir,
+                 "--workers", workers)
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["pmid"] for line in out.read_text().splitlines()] == ["1", "5", "6", "local-7"]
+    assert result.stderr.splitlines() == [
+        f"warning: {docs}: id local-7 is withdrawn after its claims were written; they stay in the output",
+        "4 documents, 4 claims, 7 withdrawn records skipped; 3 withdrawn papers not extracted; "
+        "1 withdrawn after their claims were written"]
+
+
+@pytest.mark.parametrize("version", [2, 1])
+def test_extract_input_applies_a_delete_citation_read_before_its_article(fresh, pubmed_dir, tmp_path, version):
+    "A real article after a DeleteCitation of its version is not extracted offline; of another version it is."
+    files, _ = versioned_files(pubmed_dir, tmp_path)
+    out = tmp_path / "claims.jsonl"
+    result = run("extract", "--input", with_deletion(files["v2"], "35649368", version, first=True),
+                 "--output", out, "--no-mentions", env=PLUGINS)
+    assert result.exit_code == 0, result.output
+    claims = out.read_text().splitlines()
+    if version == 2:
+        assert (claims, result.stderr) == ([], "0 documents, 0 claims, 1 withdrawn records skipped; "
+                                                "1 withdrawn papers not extracted\n")
+    else:
+        assert claims and result.stderr.startswith("1 documents, "), result.stderr
+
+
 # ---- a withdrawal of a paper never stored -----------------------------------------------------
 
 
