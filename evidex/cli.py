@@ -29,7 +29,7 @@ from . import db as store
 from .ingest import (Counts, Extraction, extract_stored, new_claims, store_records, withdrawals_note,
                      withdrawals_skipped)
 from .pipeline import ExtractionError
-from .options import WorkerCount
+from .options import WorkerCount, plugins_dir_option
 from .plugins import load_plugins, pm
 from .seed import add_commands, current_baseline, link_after_run
 
@@ -218,14 +218,6 @@ def cli():
 
     Example: evidex ingest --db evidex.db records.xml
     """
-
-
-plugins_dir_option = click.option(
-    "--plugins-dir",
-    type=click.Path(file_okay=False),
-    envvar="EVIDEX_PLUGINS_DIR",
-    help="Directory of one-off plugin .py files to load",
-)
 
 
 workers_option = click.option(
