@@ -650,8 +650,10 @@ def seed_load(path: str, db_path: str, plugins_dir: str | None) -> None:
         baseline_id, created = load_baseline(db, path)
         counts = _link_in_a_run(db, "seed load", baseline_id, claims_to_link(db, baseline_id), options)
     n = db.execute("select claims_count from baselines where id = ?", [baseline_id]).fetchone()[0]
+    # A summary, on stderr as run's and ingest's: the product is the database, so a closed stdout
+    # (a cron job's `>&-`) is no failure of a load already committed.
     click.echo(f"baseline {baseline_id} ({'new' if created else 'already loaded'}, {n} seed claims) is current; "
-               f"linked {sum(counts.values())} claims" + _summary(counts))
+               f"linked {sum(counts.values())} claims" + _summary(counts), err=True)
     warning = unextracted_categories(db, baseline_id, extractors)
     if warning:
         click.echo(f"Warning: {warning}", err=True)
@@ -700,7 +702,7 @@ def seed_link(db_path: str, everything: bool) -> None:
     with db.atomic():
         counts = _link_in_a_run(db, "seed link", baseline_id, claims_to_link(db, baseline_id, everything),
                                 {"all": everything})
-    click.echo(f"baseline {baseline_id}: linked {sum(counts.values())} claims" + _summary(counts))
+    click.echo(f"baseline {baseline_id}: linked {sum(counts.values())} claims" + _summary(counts), err=True)
 
 
 def _link_in_a_run(db: Database, command: str, baseline_id: str, ids: list[str], options: dict) -> Counter:
