@@ -24,11 +24,12 @@ from .errors import EvidexError, LockedError, SourceError, UsageError
 from .fetch import fetch_query, latest_today
 from .files import check_input, read_file, refuse_overwriting
 from .models import Claim, Deletion, Document, Mention
+from .offline import InputWithdrawals
 from . import db as store
 from .ingest import (Counts, Extraction, extract_stored, new_claims, store_records, withdrawals_note,
                      withdrawals_skipped)
 from .pipeline import ExtractionError
-from .options import WorkerCount
+from .options import WorkerCount, plugins_dir_option
 from .plugins import load_plugins, pm
 from .seed import add_commands, current_baseline, link_after_run
 
@@ -217,14 +218,6 @@ def cli():
 
     Example: evidex ingest --db evidex.db records.xml
     """
-
-
-plugins_dir_option = click.option(
-    "--plugins-dir",
-    type=click.Path(file_okay=False),
-    envvar="EVIDEX_PLUGINS_DIR",
-    help="Directory of one-off plugin .py files to load",
-)
 
 
 workers_option = click.option(
@@ -640,14 +633,22 @@ def _descriptor(path: str) -> int | None:
 def _extract_offline(input_path, output, extraction: Extraction, mentions) -> None:
     errors: list[ExtractionError] = []
     withdrawn = 0
+    withdrawals = InputWithdrawals()
 
     def documents():
         nonlocal withdrawn
+        # Decided in the input's order as records are read, so --workers (which reads ahead) writes the same.
         for record in read_file(input_path):
             if isinstance(record, Document):
-                yield record
-            else:  # a withdrawal (DeleteCitation, "deleted": true) asserts nothing: counted, not extracted
-                withdrawn += 1
+                if withdrawals.extract(record):
+                    yield record
+                continue
+            # A withdrawal (DeleteCitation, "deleted": true) asserts nothing: counted, not extracted.
+            withdrawn += 1
+            late = withdrawals.read(record)
+            if late is not None:
+                click.echo(f"warning: {input_path}: {late} is withdrawn after its claims were written; "
+                           "they stay in the output", err=True)
 
     n_docs = n_claims = 0
     for document, items in extraction.extract(documents(), errors.append):
@@ -663,7 +664,10 @@ def _extract_offline(input_path, output, extraction: Extraction, mentions) -> No
                 output.write(json.dumps(line, ensure_ascii=False) + "\n")
     output.write("")  # the file exists afterwards even when nothing was found
     click.echo(f"{n_docs} documents, {n_claims} claims"
-               + (f", {withdrawn} withdrawn records skipped" if withdrawn else ""), err=True)
+               + (f", {withdrawn} withdrawn records skipped" if withdrawn else "")
+               + (f"; {withdrawals.not_extracted} withdrawn papers not extracted" if withdrawals.not_extracted else "")
+               + (f"; {len(withdrawals.late)} withdrawn after their claims were written" if withdrawals.late else ""),
+               err=True)
     from .plugins import state
 
     # A plugin that failed to import must not pass for one that found nothing.

@@ -661,8 +661,8 @@ def _remember(db: Database, deletion: Deletion, run_id: int, outcome: str, doc_i
 def withdraw_on_arrival(db: Database, document: Document, run_id: int) -> str | None:
     """After a record is saved: ON_ARRIVAL if a withdrawal read before it names its paper (now
     withdrawn from this run on), WITHDRAWN if the paper is withdrawn already, None if it is live."""
-    doi, version, deleted = db.execute("select doi, pmid_version, deleted from documents where id = ?",
-                                       [document.id]).fetchone()
+    pmid, doi, version, deleted = db.execute("select pmid, doi, pmid_version, deleted from documents where id = ?",
+                                             [document.id]).fetchone()
     if deleted:
         return WITHDRAWN
     # Nearly always none is waiting (by the doc_id index): every record stored passes here.
@@ -671,21 +671,26 @@ def withdraw_on_arrival(db: Database, document: Document, run_id: int) -> str | 
         return None
     # The remembered withdrawals that name this paper as mark_deleted would find it, had it been read
     # after the paper: by a PMID or an id the paper is stored under (its own, a merged copy's, or
-    # the id whose taken id gave it a prefixed one, see prefixed_id), never when they name another
-    # DOI (_conflicts); of the version now stored (a record stored without a version is
-    # version 1; a withdrawal without one names every version).
+    # the id whose taken id gave it a prefixed one, see prefixed_id), or by its DOI alone (a line
+    # whose id names no stored paper), never when they name another DOI or PMID (_conflicts); of
+    # the version now stored (a record stored without a version is version 1; a withdrawal without
+    # one names every version).
     names = [("id", document.id), *db.execute("select scheme, value from document_ids where doc_id = ? "
                                               "and scheme in ('pmid', 'id')", [document.id])]
     taken = document.id.removeprefix(f"{document.source}:")
     if taken != document.id and _known_id(db, taken) not in (None, document.id):
         names.append(("id", taken))
     doi = doi and normal_doi(doi)
-    where = " or ".join(["(scheme = ? and value = ?)"] * len(names))
+    by_doi = [(doi, pmid or None)] if doi else []
+    # By the (scheme, value) and DOI indexes ("+": not by doc_id, which would read every waiting
+    # withdrawal for every record, and an update file's DeleteCitations of papers never stored wait forever).
+    where = " or ".join(["(scheme = ? and value = ?)"] * len(names)
+                        + ["(doi = ? and not (scheme = 'pmid' and value != coalesce(?, value)))"] * len(by_doi))
     rows = [r[0] for r in db.execute(
         f"select id from withdrawals where ({where}) "
-        f"and doc_id is null and outcome in ({','.join('?' * len(REMEMBERED))}) and (version is null or version = ?) "
+        f"and +doc_id is null and outcome in ({','.join('?' * len(REMEMBERED))}) and (version is null or version = ?) "
         "and (doi is null or ? is null or doi = ?) order by id",
-        [*(x for name in names for x in name), *REMEMBERED, version or 1, doi, doi])]
+        [*(x for name in names + by_doi for x in name), *REMEMBERED, version or 1, doi, doi])]
     if not rows:
         return None
     _withdraw(db, document.id, run_id)

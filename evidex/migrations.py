@@ -358,3 +358,10 @@ def m019_withdrawal_history(db: Database) -> None:
                   select deleted_run, case when pmid is not null and pmid != '' then 'pmid' else 'id' end,
                          coalesce(nullif(pmid, ''), id), null, null, 'withdrawn', id, deleted_run
                   from documents where deleted = 1 order by deleted_run, id""")
+
+
+@migrations()
+def m020_withdrawal_doi_index(db: Database) -> None:
+    # A remembered withdrawal may name its paper by DOI alone (db.withdraw_on_arrival looks for it
+    # by the arriving paper's DOI, as by its ids): an indexed lookup, not a scan of every withdrawal.
+    db.execute("create index if not exists idx_withdrawals_doi on withdrawals (doi)")

@@ -1,4 +1,4 @@
-"""Click parameter types shared by several commands (kept light: every command imports them)."""
+"""Click parameter types and options shared by several commands (kept light: every command imports them)."""
 
 from __future__ import annotations
 
@@ -13,3 +13,11 @@ class WorkerCount(click.IntRange):
                 ctx.get_parameter_source(param.name) is click.core.ParameterSource.ENVIRONMENT:
             message = f"(from EVIDEX_WORKERS) {message}"
         super().fail(message, param, ctx)
+
+
+plugins_dir_option = click.option(
+    "--plugins-dir",
+    type=click.Path(file_okay=False),
+    envvar="EVIDEX_PLUGINS_DIR",
+    help="Directory of one-off plugin .py files to load",
+)

@@ -63,6 +63,7 @@ import datetime
 import functools
 import json
 import math
+import os
 import re
 from collections import Counter
 from collections.abc import Iterable
@@ -76,6 +77,7 @@ from sqlite_utils import Database
 from . import db as store
 from .errors import UsageError
 from .models import DIRECTIONS, ISO_DATE, content_hash
+from .options import plugins_dir_option
 
 DEFAULT_SEED = Path("corpora/seed")
 CHECKOUT_SEED = Path(__file__).resolve().parent.parent / DEFAULT_SEED
@@ -628,20 +630,31 @@ def seed() -> None:
 @seed.command("load")
 @click.argument("path", type=click.Path(file_okay=False), default=str(DEFAULT_SEED))
 @db_option
-def seed_load(path: str, db_path: str) -> None:
+@plugins_dir_option
+def seed_load(path: str, db_path: str, plugins_dir: str | None) -> None:
     "Load PATH (review.json + claims.jsonl) as a baseline version and link current claims to it."
     if path == str(DEFAULT_SEED) and not Path(path).is_dir() and CHECKOUT_SEED.is_dir():
         path = str(CHECKOUT_SEED)  # run from outside a checkout of an editable install
+    extractors = None
+    if plugins_dir:
+        from . import get_extractors
+
+        # The seed's categories are checked against these too. A directory named that cannot be
+        # loaded is refused before anything is stored, as extract refuses it.
+        extractors = list(get_extractors(plugins_dir).values())
     _take_lock(db_path)
     db = store.open_db(db_path)
+    options = {"path": str(path), **({"plugins_dir": os.path.abspath(plugins_dir)} if plugins_dir else {})}
     # One transaction: a seed that cannot be linked is not left behind as the current baseline.
     with db.atomic():
         baseline_id, created = load_baseline(db, path)
-        counts = _link_in_a_run(db, "seed load", baseline_id, claims_to_link(db, baseline_id), {"path": str(path)})
+        counts = _link_in_a_run(db, "seed load", baseline_id, claims_to_link(db, baseline_id), options)
     n = db.execute("select claims_count from baselines where id = ?", [baseline_id]).fetchone()[0]
+    # A summary, on stderr as run's and ingest's: the product is the database, so a closed stdout
+    # (a cron job's `>&-`) is no failure of a load already committed.
     click.echo(f"baseline {baseline_id} ({'new' if created else 'already loaded'}, {n} seed claims) is current; "
-               f"linked {sum(counts.values())} claims" + _summary(counts))
-    warning = unextracted_categories(db, baseline_id)
+               f"linked {sum(counts.values())} claims" + _summary(counts), err=True)
+    warning = unextracted_categories(db, baseline_id, extractors)
     if warning:
         click.echo(f"Warning: {warning}", err=True)
 
@@ -689,7 +702,7 @@ def seed_link(db_path: str, everything: bool) -> None:
     with db.atomic():
         counts = _link_in_a_run(db, "seed link", baseline_id, claims_to_link(db, baseline_id, everything),
                                 {"all": everything})
-    click.echo(f"baseline {baseline_id}: linked {sum(counts.values())} claims" + _summary(counts))
+    click.echo(f"baseline {baseline_id}: linked {sum(counts.values())} claims" + _summary(counts), err=True)
 
 
 def _link_in_a_run(db: Database, command: str, baseline_id: str, ids: list[str], options: dict) -> Counter:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -89,3 +90,18 @@ def test_a_closed_stdout_is_a_reader_gone_and_a_closed_stdin_is_empty(work):
         assert done.returncode == 141 and "Traceback" not in done.stderr and "Error" not in done.stderr, (args, done)
     done = evidex("extract", "--input", "/dev/stdin", "--output", "-", cwd=work, closed="<&-")
     assert (done.returncode, done.stdout, done.stderr) == (2, "", "Error: /dev/stdin: file is empty\n")
+
+
+def test_seed_load_and_link_with_a_closed_stdout_commit_and_exit_0(work):
+    "Their result line is a summary, on stderr as ingest's: `seed load >&-` in a cron job committed the baseline, then exited 141."
+    seed = Path(__file__).resolve().parent.parent / "corpora" / "seed"
+    assert evidex("ingest", "--db", "e.db", "docs.jsonl", cwd=work).returncode == 0
+    for args in (["seed", "load", str(seed)], ["seed", "link"]):
+        done = evidex(*args, "--db", "e.db", cwd=work, closed=">&-")
+        assert done.returncode == 0 and "Traceback" not in done.stderr, (args, done)
+        assert " linked 0 claims" in done.stderr, done.stderr
+        done = evidex(*args, "--db", "e.db", cwd=work, closed="")
+        assert done.returncode == 0 and done.stdout == "", (args, done)
+    db = sqlite3.connect(work / "e.db")
+    assert db.execute("select count(*) from baselines").fetchone() == (1,)
+    db.close()

@@ -169,10 +169,22 @@ def test_missing_file_and_no_files_are_usage_errors(fresh, tmp_path):
     assert result.exit_code == 2
 
 
+def before_m020(db_path) -> None:
+    "Take a database back to its schema before migration m020."
+    import sqlite3
+
+    conn = sqlite3.connect(db_path)
+    with conn:
+        conn.execute("drop index idx_withdrawals_doi")
+        conn.execute("delete from _sqlite_migrations where name = 'm020_withdrawal_doi_index'")
+    conn.close()
+
+
 def before_m019(db_path, *statements: str) -> None:
     "Take a database back to its schema before migration m019 (run these statements first, in the same transaction)."
     import sqlite3
 
+    before_m020(db_path)
     conn = sqlite3.connect(db_path)
     with conn:
         for sql in statements:

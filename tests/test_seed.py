@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -216,20 +217,57 @@ def test_seed_claims_of_a_category_no_plugin_extracts_are_loaded_with_a_warning(
     db_path = tmp_path / "s.db"
     result = CliRunner().invoke(cli, ["seed", "load", str(tmp_path / "seed"), "--db", str(db_path)], env=plugins)
     assert result.exit_code == 0, result.output
-    assert "(new, 68 seed claims) is current" in result.stdout
-    [warning] = result.stderr.splitlines()
+    [summary, warning] = result.stderr.splitlines()  # the summary on stderr too, as ingest's
+    assert "(new, 68 seed claims) is current" in summary and result.stdout == ""
     assert warning.startswith(f"Warning: no installed plugin extracts the category of 1 seed claim (agee: {rows[3]['id']}): ")
     assert "(extracted: age, ifn, pathway, therapy)" in warning
     # The seed as shipped: every category has its plugin, so nothing to warn about.
     result = CliRunner().invoke(cli, ["seed", "load", str(SEED), "--db", str(db_path)], env=plugins)
-    assert result.exit_code == 0 and result.stderr == "", result.output
+    assert result.exit_code == 0 and "Warning" not in result.stderr, result.output
     # Without the age plugin, the seed claims only it extracts are named.
     fresh.reset()
     result = CliRunner().invoke(cli, ["seed", "load", str(SEED), "--db", str(db_path)],
                                 env={"EVIDEX_LOAD_PLUGINS": "ifn,pathway,therapy"})
-    assert result.exit_code == 0 and "(already loaded, 68 seed claims)" in result.stdout
+    [summary, warning] = result.stderr.splitlines()
+    assert result.exit_code == 0 and "(already loaded, 68 seed claims)" in summary
     assert re.fullmatch(r"Warning: no installed plugin extracts the category of \d+ seed claims? \(age: [^;]*\): .*",
-                        result.stderr.strip()), result.stderr
+                        warning), result.stderr
+
+
+@pytest.mark.parametrize("given", ["--plugins-dir", "EVIDEX_PLUGINS_DIR"])
+def test_seed_load_checks_the_seeds_categories_against_a_plugins_dir_too(fresh, tmp_path, given):
+    "A category only a --plugins-dir plugin extracts is no warning, given either way; a missing directory stores nothing."
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "ages.py").write_text(textwrap.dedent("""
+        from evidex import Extractor, hookimpl
+
+        class Ages(Extractor):
+            name = "ages"
+            categories = ("age",)
+
+            def extract(self, document, field, doc):
+                return []
+
+        @hookimpl
+        def register_extractors(register):
+            register(Ages())
+    """))
+    db_path = tmp_path / "s.db"
+    env = {"EVIDEX_LOAD_PLUGINS": "ifn,pathway,therapy"}
+    args = ["seed", "load", str(SEED), "--db", str(db_path)]
+    if given == "--plugins-dir":
+        args += ["--plugins-dir", str(plugins)]
+    else:
+        env["EVIDEX_PLUGINS_DIR"] = str(plugins)
+    result = CliRunner().invoke(cli, args, env=env)
+    assert result.exit_code == 0 and "(new, 68 seed claims) is current" in result.stderr, result.output
+    assert "Warning" not in result.stderr, result.stderr
+    fresh.reset()
+    result = CliRunner().invoke(cli, ["seed", "load", str(SEED), "--db", str(tmp_path / "t.db"),
+                                      "--plugins-dir", str(tmp_path / "nope")], env=env)
+    assert result.exit_code == 2 and result.output == f"Error: plugins directory does not exist: {tmp_path / 'nope'}\n"
+    assert not (tmp_path / "t.db").exists()
 
 
 def test_empty_seed_and_bad_review_dates_are_refused(tmp_path):

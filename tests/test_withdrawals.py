@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 
 import pytest
-from test_ingest import before_m018, before_m019, plugin_dir, run, versioned_files  # noqa: F401  (plugin_dir is a fixture)
+from test_ingest import before_m018, before_m019, before_m020, plugin_dir, run, versioned_files  # noqa: F401  (plugin_dir is a fixture)
 
 from evidex.db import open_db
 from evidex.files import read_file
@@ -52,6 +53,60 @@ def test_extract_input_counts_the_withdrawals_it_skips(fresh, tmp_path, plugin_d
     result = run("extract", "--input", update, "--output", out, "--plugins-dir", plugin_dir)
     assert result.exit_code == 0, result.output
     assert "0 documents, 0 claims, 2 withdrawn records skipped" in result.stderr
+
+
+OFFLINE_WITHDRAWALS = [
+    # Read before their papers: not extracted. By PMID, by DOI alone (any form), of the version the paper has.
+    {"pmid": "2", "deleted": True},
+    {"id": "notice-3", "doi": "https://doi.org/10.1/THREE", "deleted": True},
+    {"pmid": "4", "pmid_version": 1, "deleted": True},
+    # Names a paper by a DOI it shares with another PMID, or another version: not those papers.
+    {"pmid": "50", "doi": "10.1/five", "deleted": True},
+    {"pmid": "6", "pmid_version": 2, "deleted": True},
+    {"pmid": "1", "abstract": "Cancer cells grew in study 1."},
+    {"pmid": "2", "abstract": "Cancer cells grew in study 2."},
+    {"pmid": "3", "doi": "10.1/three", "abstract": "Cancer cells grew in study 3."},
+    {"pmid": "4", "abstract": "Cancer cells grew in study 4."},
+    {"pmid": "5", "doi": "10.1/five", "abstract": "Cancer cells grew in study 5."},
+    {"pmid": "6", "abstract": "Cancer cells grew in study 6."},
+    {"id": "local-7", "abstract": "Cancer cells grew in study 7."},
+    # Read after its paper's claims were written: they stay, and the paper is named (once).
+    {"id": "local-7", "deleted": True},
+    {"id": "local-7", "deleted": True},
+]
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_extract_input_applies_the_withdrawals_read_before_a_paper_and_names_those_read_after(
+        fresh, tmp_path, plugin_dir, workers):
+    "Offline as ingest does: a paper withdrawn earlier in the input is not extracted; one withdrawn later is reported."
+    (plugin_dir / "boom.py").unlink()
+    docs = jsonl(tmp_path, "docs.jsonl", *OFFLINE_WITHDRAWALS)
+    out = tmp_path / "claims.jsonl"
+    result = run("extract", "--input", docs, "--output", out, "--no-mentions", "--plugins-dir", plugin_dir,
+                 "--workers", workers)
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["pmid"] for line in out.read_text().splitlines()] == ["1", "5", "6", "local-7"]
+    assert result.stderr.splitlines() == [
+        f"warning: {docs}: id local-7 is withdrawn after its claims were written; they stay in the output",
+        "4 documents, 4 claims, 7 withdrawn records skipped; 3 withdrawn papers not extracted; "
+        "1 withdrawn after their claims were written"]
+
+
+@pytest.mark.parametrize("version", [2, 1])
+def test_extract_input_applies_a_delete_citation_read_before_its_article(fresh, pubmed_dir, tmp_path, version):
+    "A real article after a DeleteCitation of its version is not extracted offline; of another version it is."
+    files, _ = versioned_files(pubmed_dir, tmp_path)
+    out = tmp_path / "claims.jsonl"
+    result = run("extract", "--input", with_deletion(files["v2"], "35649368", version, first=True),
+                 "--output", out, "--no-mentions", env=PLUGINS)
+    assert result.exit_code == 0, result.output
+    claims = out.read_text().splitlines()
+    if version == 2:
+        assert (claims, result.stderr) == ([], "0 documents, 0 claims, 1 withdrawn records skipped; "
+                                                "1 withdrawn papers not extracted\n")
+    else:
+        assert claims and result.stderr.startswith("1 documents, "), result.stderr
 
 
 # ---- a withdrawal of a paper never stored -----------------------------------------------------
@@ -374,6 +429,77 @@ def test_a_withdrawal_of_another_doi_is_not_applied_on_arrival(fresh, tmp_path):
     db_path = tmp_path / "e.db"
     assert run("ingest", "--db", db_path, "--no-extract", export).exit_code == 0
     assert [r[3:] for r in documents(db_path)] == [(0, None)]
+
+
+BY_DOI = {
+    # Named by a DOI only (its id names no stored paper), written with a resolver prefix, in capitals.
+    "doi only": ({"id": "retraction-notice-4", "doi": "https://doi.org/10.1/ABC", "deleted": True}, 1),
+    # The same DOI on a withdrawal of another PMID: two papers sharing a DOI (a supplement's abstracts).
+    "another pmid": ({"pmid": "8", "doi": "10.1/abc", "deleted": True}, 0),
+}
+
+
+@pytest.mark.parametrize("case", BY_DOI)
+@pytest.mark.parametrize("first", ["withdrawal", "paper"])
+def test_a_withdrawal_by_doi_withdraws_its_paper_whichever_comes_first(fresh, tmp_path, case, first):
+    "A remembered withdrawal naming its paper by DOI alone withdraws it on arrival, as it does read after it; never another PMID's."
+    withdrawal, withdrawn = BY_DOI[case]
+    files = [jsonl(tmp_path, "withdrawal.jsonl", withdrawal),
+             jsonl(tmp_path, "paper.jsonl", {"pmid": "9", "doi": "10.1/abc", "abstract": "Paper nine."})]
+    db_path = tmp_path / "e.db"
+    for path in files if first == "withdrawal" else files[::-1]:
+        result = run("ingest", "--db", db_path, "--no-extract", path)
+        assert result.exit_code == 0, result.output
+    assert [(r[0], r[3]) for r in documents(db_path)] == [("9", withdrawn)]
+    if withdrawn and first == "withdrawal":
+        assert "1 withdrawn (1 on arrival)" in result.output, result.output
+
+
+def test_the_doi_index_upgrade_keeps_the_waiting_withdrawals(fresh, tmp_path):
+    "m020 on a database from before it: the index is added, the withdrawals kept, and one waiting by DOI still applies."
+    db_path = tmp_path / "e.db"
+    withdrawal = jsonl(tmp_path, "withdrawal.jsonl", {"id": "notice-4", "doi": "10.1/ABC", "deleted": True},
+                       {"pmid": "5", "deleted": True})
+    assert run("ingest", "--db", db_path, "--no-extract", withdrawal).exit_code == 0
+    rows = "select run_id, scheme, value, doi, version, outcome, doc_id, withdrawn_run from withdrawals order by id"
+    before = open_db(db_path).execute(rows).fetchall()
+    assert [r[3] for r in before] == ["10.1/abc", None]
+    before_m020(db_path)
+    index = "select name from sqlite_master where type = 'index' and name = 'idx_withdrawals_doi'"
+    conn = sqlite3.connect(db_path)
+    assert conn.execute(index).fetchall() == []
+    conn.close()
+    db = open_db(db_path)
+    assert db.execute(index).fetchall() == [("idx_withdrawals_doi",)]
+    assert db.execute(rows).fetchall() == before
+    paper = jsonl(tmp_path, "paper.jsonl", {"pmid": "9", "doi": "doi:10.1/abc", "abstract": "Paper nine."})
+    result = run("ingest", "--db", db_path, "--no-extract", paper)
+    assert result.exit_code == 0 and "1 withdrawn (1 on arrival)" in result.output, result.output
+
+
+def test_looking_for_a_waiting_withdrawal_does_not_read_every_one_waiting(fresh, tmp_path):
+    "An update file's DeleteCitations of papers never stored wait forever: a paper arriving looks up its own ids, not each of them."
+    from evidex import db as store
+    from evidex.ingest import Counts, store_records
+    from evidex.models import Document
+
+    def steps(waiting: int) -> int:
+        "SQLite virtual machine steps (in thousands) to store one paper once this many withdrawals wait."
+        db = open_db(tmp_path / f"{waiting}.db")
+        with db.atomic():
+            store_records(db, store.start_run(db, "ingest"), [Deletion(str(10**6 + i), version=1)
+                                                              for i in range(waiting)], None, Counts())
+        run_id = store.start_run(db, "ingest")
+        taken = []
+        db.conn.set_progress_handler(lambda: taken.append(1), 1000)
+        with db.atomic():
+            store_records(db, run_id, [Document(id="9", pmid="9", doi="10.1/abc", abstract="Text.")], None, Counts())
+        db.conn.set_progress_handler(None, 0)
+        assert db.execute("select deleted from documents").fetchall() == [(0,)]
+        return len(taken)
+
+    few, many = steps(10), steps(5000)
+    assert many <= few + 5, (few, many)
 
 
 PAPERS_UNDER_OTHER_IDS = {

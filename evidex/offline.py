@@ -1,0 +1,81 @@
+"""Withdrawals within one input read without a database (extract --input): applied in the input's order."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .db import document_keys, normal_doi
+from .models import Deletion, Document
+
+# A paper as a withdrawal is matched against it: its PMID or else its id, whether that is a PMID,
+# the hash of its DOI, and its version. A tuple of a few small objects: one is kept per paper extracted.
+Paper = tuple[str, bool, int | None, int | None]
+# The identifiers an extracted paper is found by afterwards: those a withdrawal names a paper by
+# (a PMID, a JSON Lines line's id or DOI), not a title (long, and kept for every paper).
+LATE_SCHEMES = ("id", "pmid", "doi")
+
+
+def _paper(document: Document) -> Paper:
+    return (document.pmid or document.id, bool(document.pmid),
+            hash(normal_doi(document.doi)) if document.doi else None, document.pmid_version)
+
+
+def label(paper: Paper) -> str:
+    "How a warning names a paper: 'PMID 7', or 'id local-7' for a record without one."
+    return f"PMID {paper[0]}" if paper[1] else f"id {paper[0]}"
+
+
+def _keys(deletion: Deletion) -> list[tuple[str, str]]:
+    "The identifiers a withdrawal names its paper by, as ingest finds it (db.mark_deleted)."
+    return document_keys(deletion.document) if deletion.document is not None else [("pmid", deletion.pmid)]
+
+
+def _names(deletion: Deletion, paper: Paper) -> bool:
+    "Does a withdrawal sharing an identifier with this paper name it: no other PMID or DOI (db._conflicts), its version?"
+    name, is_pmid, doi, version = paper
+    document = deletion.document
+    if document is not None and document.pmid and is_pmid and document.pmid != name:
+        return False
+    if document is not None and document.doi and doi is not None and hash(normal_doi(document.doi)) != doi:
+        return False
+    # A record without a version is version 1, as PubMed's DTD reads a PMID; no version names them all.
+    return deletion.version is None or deletion.version == (version or 1)
+
+
+@dataclass
+class InputWithdrawals:
+    """The withdrawals read so far, and the papers extracted so far, by their identifiers.
+
+    A record is not extracted when a withdrawal read before it names it. Its claims cannot be
+    taken back once written (the output streams), so a withdrawal read after its paper is only
+    reported. Kept: the withdrawals, and a few hashes a paper extracted (never its text).
+    """
+
+    waiting: dict[tuple[str, str], list[Deletion]] = field(default_factory=dict)
+    extracted: dict[int, Paper] = field(default_factory=dict)  # by the hash of each (scheme, value)
+    not_extracted: int = 0  # records withdrawn by a withdrawal read before them
+    late: set[str] = field(default_factory=set)  # papers withdrawn after their claims were written
+
+    def extract(self, document: Document) -> bool:
+        "Should this record be extracted (no withdrawal read before it names it)? Remembered if so."
+        keys = document_keys(document)
+        paper = _paper(document)
+        if self.waiting and any(_names(d, paper) for key in keys for d in self.waiting.get(key, ())):
+            self.not_extracted += 1
+            return False
+        for key in keys:
+            if key[0] in LATE_SCHEMES:
+                self.extracted.setdefault(hash(key), paper)
+        return True
+
+    def read(self, deletion: Deletion) -> str | None:
+        "Remember a withdrawal; the paper it names (once) if that paper's claims were already written."
+        keys = _keys(deletion)
+        for key in keys:
+            self.waiting.setdefault(key, []).append(deletion)
+        for key in keys:
+            paper = self.extracted.get(hash(key))
+            if paper is not None and _names(deletion, paper) and label(paper) not in self.late:
+                self.late.add(label(paper))
+                return label(paper)
+        return None
