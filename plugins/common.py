@@ -178,6 +178,7 @@ class Sentence:
     # (cue, where the clause it alone denies begins, or -1): see negations().
     negation_cues: list[tuple[str, int]] | None = None
     hedge_cues: list[str] | None = None
+    aside_hedges: list[tuple[str, int, int]] = field(default_factory=list)  # (cue, its trailing aside's start, end)
     role: str | None = None
     context: tuple[str | None, str | None] | None = None  # (study system, cancer type)
     kinds: frozenset[str] | None = None  # the kinds of its cues
@@ -2049,9 +2050,10 @@ NOT_ABILITY_AFTER_RE = re.compile(r"\s+(?:\w+ly\s+)?(?:be|have|not|potentially|p
 TRAILING_CLAUSE_RE = compile_context(r",\s*(?:which|that|a\s+\w+\s+that|an?\s+\w+\s+(?:in\s+)?which|and)\b|,\s*$|\band\s+$|;", re.IGNORECASE)
 
 
-def hedges(sent: Sentence) -> list[str]:
-    "Hedge cues that qualify the sentence's main assertion (not a trailing aside)."
+def hedges(sent: Sentence) -> tuple[list[str], list[tuple[str, int, int]]]:
+    "Hedge cues that qualify the sentence's main assertion, and those of a trailing aside with the aside's span."
     out: list[str] = []
+    asides: list[tuple[str, int, int]] = []
     text, base = sent.text, sent.start
     for c in sent.cues:
         if c.kind != "hedge":
@@ -2077,9 +2079,13 @@ def hedges(sent: Sentence) -> list[str]:
                 for m in TRAILING_CLAUSE_RE.finditer(text, 0, rel):
                     brk = m
                 if brk is not None and first_verb < brk.start():
+                    # "X reduced Y, possibly through inhibition of TLR4": the aside weighs only what it names,
+                    # up to a clause of its own ("..., possibly by X, whereas Z reduced W").
+                    end = SUBJECT_BREAK_RE.search(text, c.end - base)
+                    asides.append((c.text, base + brk.start(), base + (end.start() if end else len(text))))
                     continue
         out.append(c.text)
-    return out
+    return out, asides
 
 
 def make_claim(sent: Sentence, document: Document, field: str, category: str, hits: list[Hit], verdict: Verdict,
@@ -2110,12 +2116,12 @@ def make_claim(sent: Sentence, document: Document, field: str, category: str, hi
             obj = (before[-1].entity or before[-1].text) if before else None
     if sent.negation_cues is None:
         sent.negation_cues = negations(sent)
-        sent.hedge_cues = hedges(sent)
+        sent.hedge_cues, sent.aside_hedges = hedges(sent)
     # A claim with no subject stands where its relation does: a denial scoped to the clause after a
     # break ("..., but no association was seen") denies it when its trigger is in that clause.
     anchor = subject.start if subject is not None else (trig.start if trig is not None else None)
     neg = [text for text, scope in sent.negation_cues if scope < 0 or (anchor is not None and anchor >= scope)]
-    hedge = sent.hedge_cues or []
+    hedge = (sent.hedge_cues or []) or [text for text, lo, hi in sent.aside_hedges if anchor is not None and lo <= anchor < hi]
     if sent.context is None:
         # The same for every category's claim on this sentence: decided once.
         sent.role = role_of(sent, verdict.section)

@@ -424,3 +424,16 @@ def test_x_chromosome_inactivation_is_no_decrease(nlp_and_extractors):
                                          "inactivation of KRAS."), "pathway")
     assert [c.direction for c in out] == ["down"]
 
+
+@pytest.mark.parametrize("text,category,hedged", [
+    # A trailing "possibly through X" weighs the relation of what it names, not the finding before it.
+    ("Cisplatin reduced tumour growth, possibly through inhibition of STAT3.", "pathway", True),
+    ("Cisplatin reduced tumour growth, possibly through inhibition of STAT3.", "therapy", False),
+    ("Radiation impaired invasion of glioma cells, suggesting that MYC acts downstream.", "pathway", True),
+    # ... up to a clause of its own.
+    ("Gefitinib slowed growth at first, probably by blocking EGFR, whereas cisplatin reduced growth later.",
+     "therapy", False),
+])
+def test_a_hedged_aside_hedges_the_claims_it_names(nlp_and_extractors, text, category, hedged):
+    out = claims(run(nlp_and_extractors, text), category)
+    assert out and all(c.hedged == hedged for c in out)
