@@ -150,6 +150,7 @@ class Hit:
     weak: bool = False
     generic: bool = False
     downstream: bool = False
+    anaphor: bool = False  # "It" or "This agent" standing for the drug the sentence before opened with
 
 
 @dataclass(slots=True)
@@ -909,6 +910,7 @@ def analyze(document: Document, doc: Doc, field: str | None = None) -> list[Sent
     # Sentence starts straight from the SENT_START column: doc.sents walks tokens in Python.
     bounds = [idx[0]] + [idx[i + 1] for i in (arr[1:, 2] == 1).nonzero()[0].tolist()]
     bounds.append(len(text))
+    hits = _with_anaphors(text, bounds, hits)
     cues = _resolve_cues(doc.user_data.get("evidex.cues", []))
     cue_starts = [idx[start] for start, _, _ in cues]
     total = len(bounds) - 1
@@ -1056,6 +1058,49 @@ def _sentence(text: str, bounds: list[int], i: int, total: int, cues: list[tuple
         cs, ce = idx[start], ends[end - 1]
         sent_cues.append(Cue(CUE_KINDS[rank], cs, ce, text[cs:ce]))
     return Sentence(s0, e, text[s0:e], [], sent_cues, i, total)
+
+
+# "Cisplatin was given to mice. It reduced tumour growth.": a sentence opening with a pronoun or "this
+# agent" and a relation verb goes on about the drug the sentence before opened with.
+_ACTION_VERB = (r"(?:inhibit|induc|reduc|increas|suppress|enhanc|block|decreas|improv|prolong|activat|caus|prevent|attenuat"
+                r"|abrogat|abolish|restor|trigger|promot|down-?regulat|up-?regulat|diminish|elevat|stimulat|impair|augment"
+                r"|arrest|kill|delay|sensiti[sz]|potentiat|antagoni[sz]|counteract|revers|protect)(?:e|es|ed|s|d|ing)?\b")
+ANAPHOR_RE = re.compile(
+    r"(?:(?:In addition|Moreover|Furthermore|Additionally|However|Thus|Also|Importantly|Interestingly|Similarly),\s+)?"
+    rf"(It|(?:This|The)\s+(?:agent|compound|drug))\s+(?:also\s+|further\s+|not\s+only\s+|\w+ly\s+)?{_ACTION_VERB}")
+# The drug is the sentence's subject only when no such verb comes before it ("It prevented tamoxifen-induced ...").
+ACTION_VERB_RE = re.compile(rf"\b{_ACTION_VERB}", re.IGNORECASE)
+
+
+def _with_anaphors(text: str, bounds: list[int], hits: list[Hit]) -> list[Hit]:
+    "The hits plus a therapy hit for each anaphor whose sentence names no drug and follows one opening with a drug."
+    if not any(h.category == "therapy" and not h.generic for h in hits):
+        return hits
+    opening: dict[int, list[Hit]] = {}  # sentence -> the therapy hits it opens with, before any other
+    closed: set[int] = set()
+    drugs: set[int] = set()  # sentences naming a therapy
+    for h in hits:
+        i = bisect_right(bounds, h.start) - 1
+        if h.category != "therapy":
+            closed.add(i)
+            continue
+        if not h.generic:
+            drugs.add(i)
+            # "tamoxifen-induced": a modifier, not the subject.
+            if i not in closed and text[h.end:h.end + 1] != "-" and not ACTION_VERB_RE.search(text, bounds[i], h.start):
+                opening.setdefault(i, []).append(h)
+    extra = []
+    for i in range(1, len(bounds) - 1):
+        # "Multikinase inhibitor sorafenib inhibits ...": the named drug over its class.
+        named = [h for h in opening.get(i - 1, ()) if h.emit and h.entity]
+        before = next((h for h in named if h.label == "DRUG"), named[0] if named else None)
+        if i in drugs or before is None:
+            continue
+        m = ANAPHOR_RE.match(text, bounds[i])
+        if m is not None:
+            extra.append(Hit("therapy", before.entity, before.label, m.start(1), m.end(1), m.group(1), False,
+                             before.weak, False, False, True))
+    return sorted(hits + extra, key=lambda h: h.start) if extra else hits
 
 
 def _longest_per_category(hits: list[Hit]) -> list[Hit]:
@@ -2126,7 +2171,7 @@ def make_claim(sent: Sentence, document: Document, field: str, category: str, hi
         # The same for every category's claim on this sentence: decided once.
         sent.role = role_of(sent, verdict.section)
         sent.context = _sentence_context(sent, document, doc)
-    entities = list(dict.fromkeys(h.entity for h in hits if h.emit))
+    entities = list(dict.fromkeys(h.entity for h in hits if h.emit or h.anaphor))
     confidence = 0.5 + (0.2 if hits else 0.0) + (0.15 if trig is not None else 0.0) + (0.1 if "finding" in cue_kinds(sent) else 0.0)
     if hedge:
         confidence -= 0.1
