@@ -942,7 +942,7 @@ def analyze(document: Document, doc: Doc, field: str | None = None) -> list[Sent
             if any(c.text.lower() in AMPLIFY_WORDS for c in sent.cues):
                 sent.cues = [c for c in sent.cues if c.text.lower() not in AMPLIFY_WORDS
                              or not _laboratory_amplification(text, c)]
-            if any(c.text.lower() == "inactivation" for c in sent.cues):
+            if "nactivation" in sent.text and any(c.text.lower() == "inactivation" for c in sent.cues):
                 sent.cues = [c for c in sent.cues if c.text.lower() != "inactivation"
                              or not X_INACTIVATION_BEFORE_RE.search(text, max(0, c.start - 24), c.start)]
     for sent in sents:
@@ -1065,8 +1065,11 @@ def _sentence(text: str, bounds: list[int], i: int, total: int, cues: list[tuple
 _ACTION_VERB = (r"(?:inhibit|induc|reduc|increas|suppress|enhanc|block|decreas|improv|prolong|activat|caus|prevent|attenuat"
                 r"|abrogat|abolish|restor|trigger|promot|down-?regulat|up-?regulat|diminish|elevat|stimulat|impair|augment"
                 r"|arrest|kill|delay|sensiti[sz]|potentiat|antagoni[sz]|counteract|revers|protect)(?:e|es|ed|s|d|ing)?\b")
+_ANAPHOR_LEADS = ("In addition", "Moreover", "Furthermore", "Additionally", "However", "Thus", "Also", "Importantly",
+                  "Interestingly", "Similarly")
+ANAPHOR_OPENINGS = ("It ", "This ", "The ") + _ANAPHOR_LEADS  # a cheap test before the pattern
 ANAPHOR_RE = re.compile(
-    r"(?:(?:In addition|Moreover|Furthermore|Additionally|However|Thus|Also|Importantly|Interestingly|Similarly),\s+)?"
+    rf"(?:(?:{'|'.join(_ANAPHOR_LEADS)}),\s+)?"
     rf"(It|(?:This|The)\s+(?:agent|compound|drug))\s+(?:also\s+|further\s+|not\s+only\s+|\w+ly\s+)?{_ACTION_VERB}")
 # The drug is the sentence's subject only when no such verb comes before it ("It prevented tamoxifen-induced ...").
 ACTION_VERB_RE = re.compile(rf"\b{_ACTION_VERB}", re.IGNORECASE)
@@ -1074,30 +1077,28 @@ ACTION_VERB_RE = re.compile(rf"\b{_ACTION_VERB}", re.IGNORECASE)
 
 def _with_anaphors(text: str, bounds: list[int], hits: list[Hit]) -> list[Hit]:
     "The hits plus a therapy hit for each anaphor whose sentence names no drug and follows one opening with a drug."
-    if not any(h.category == "therapy" and not h.generic for h in hits):
+    # Anaphors are rare: look for them first, and at the hits only around those found.
+    found = [(i, m) for i in range(1, len(bounds) - 1) if text.startswith(ANAPHOR_OPENINGS, bounds[i])
+             and (m := ANAPHOR_RE.match(text, bounds[i])) is not None]
+    if not found:
         return hits
-    opening: dict[int, list[Hit]] = {}  # sentence -> the therapy hits it opens with, before any other
-    closed: set[int] = set()
-    drugs: set[int] = set()  # sentences naming a therapy
-    for h in hits:
-        i = bisect_right(bounds, h.start) - 1
-        if h.category != "therapy":
-            closed.add(i)
-            continue
-        if not h.generic:
-            drugs.add(i)
-            # "tamoxifen-induced": a modifier, not the subject.
-            if i not in closed and text[h.end:h.end + 1] != "-" and not ACTION_VERB_RE.search(text, bounds[i], h.start):
-                opening.setdefault(i, []).append(h)
     extra = []
-    for i in range(1, len(bounds) - 1):
+    for i, m in found:
+        if any(h.category == "therapy" and not h.generic and bounds[i] <= h.start < bounds[i + 1] for h in hits):
+            continue  # the sentence names its own drug
+        # The therapy hits the sentence before opens with, before any other entity or an action verb
+        # ("It prevented tamoxifen-induced ...") and not modifying a noun ("tamoxifen-induced").
+        named = []
+        for h in hits:
+            if h.start < bounds[i - 1] or h.start >= bounds[i]:
+                continue
+            if h.category != "therapy" or ACTION_VERB_RE.search(text, bounds[i - 1], h.start):
+                break
+            if not h.generic and h.emit and h.entity and text[h.end:h.end + 1] != "-":
+                named.append(h)
         # "Multikinase inhibitor sorafenib inhibits ...": the named drug over its class.
-        named = [h for h in opening.get(i - 1, ()) if h.emit and h.entity]
         before = next((h for h in named if h.label == "DRUG"), named[0] if named else None)
-        if i in drugs or before is None:
-            continue
-        m = ANAPHOR_RE.match(text, bounds[i])
-        if m is not None:
+        if before is not None:
             extra.append(Hit("therapy", before.entity, before.label, m.start(1), m.end(1), m.group(1), False,
                              before.weak, False, False, True))
     return sorted(hits + extra, key=lambda h: h.start) if extra else hits
