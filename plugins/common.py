@@ -942,9 +942,6 @@ def analyze(document: Document, doc: Doc, field: str | None = None) -> list[Sent
             if any(c.text.lower() in AMPLIFY_WORDS for c in sent.cues):
                 sent.cues = [c for c in sent.cues if c.text.lower() not in AMPLIFY_WORDS
                              or not _laboratory_amplification(text, c)]
-            if "nactivation" in sent.text and any(c.text.lower() == "inactivation" for c in sent.cues):
-                sent.cues = [c for c in sent.cues if c.text.lower() != "inactivation"
-                             or not X_INACTIVATION_BEFORE_RE.search(text, max(0, c.start - 24), c.start)]
     for sent in sents:
         groups: dict[str, list[Hit]] = {}
         for h in sent.hits:
@@ -964,10 +961,6 @@ LAB_AFTER_RE = re.compile(
     r"\s+(?:(?:by|using|with)\s+(?:[\w-]+\s+){0,2}?(?:\w*PCR|polymerase chain|primers?)\b"
     r"|of\s+(?:an?\s+|the\s+)?(?:[\w'/()-]+\s+){0,4}?(?:fragments?|exons?|amplicons?|PCR\s+products?|junctions?|cDNAs?|templates?)\b)",
     re.IGNORECASE)
-
-
-# "X-chromosome inactivation", "lyonization (X inactivation)": a developmental process, not a decrease.
-X_INACTIVATION_BEFORE_RE = re.compile(r"\bX(?:[\s-]+chromosomes?)?[\s-]*$")
 
 
 def _laboratory_amplification(text: str, cue: Cue) -> bool:
