@@ -11,7 +11,7 @@ class AgeExtractor(LexiconExtractor):
     "Sentences asserting an age-related effect; cohort age descriptors and cell senescence excluded."
 
     name = "age"
-    version = "0.15"
+    version = "0.16"
     categories = ("age",)
     lexicon = HERE / "age.jsonl"
 

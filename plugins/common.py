@@ -150,6 +150,7 @@ class Hit:
     weak: bool = False
     generic: bool = False
     downstream: bool = False
+    anaphor: bool = False  # "It" or "This agent" standing for the drug the sentence before opened with
 
 
 @dataclass(slots=True)
@@ -178,6 +179,7 @@ class Sentence:
     # (cue, where the clause it alone denies begins, or -1): see negations().
     negation_cues: list[tuple[str, int]] | None = None
     hedge_cues: list[str] | None = None
+    aside_hedges: list[tuple[str, int, int]] = field(default_factory=list)  # (cue, its trailing aside's start, end)
     role: str | None = None
     context: tuple[str | None, str | None] | None = None  # (study system, cancer type)
     kinds: frozenset[str] | None = None  # the kinds of its cues
@@ -908,6 +910,7 @@ def analyze(document: Document, doc: Doc, field: str | None = None) -> list[Sent
     # Sentence starts straight from the SENT_START column: doc.sents walks tokens in Python.
     bounds = [idx[0]] + [idx[i + 1] for i in (arr[1:, 2] == 1).nonzero()[0].tolist()]
     bounds.append(len(text))
+    hits = _with_anaphors(text, bounds, hits)
     cues = _resolve_cues(doc.user_data.get("evidex.cues", []))
     cue_starts = [idx[start] for start, _, _ in cues]
     total = len(bounds) - 1
@@ -1048,6 +1051,50 @@ def _sentence(text: str, bounds: list[int], i: int, total: int, cues: list[tuple
         cs, ce = idx[start], ends[end - 1]
         sent_cues.append(Cue(CUE_KINDS[rank], cs, ce, text[cs:ce]))
     return Sentence(s0, e, text[s0:e], [], sent_cues, i, total)
+
+
+# "Cisplatin was given to mice. It reduced tumour growth.": a sentence opening with a pronoun or "this
+# agent" and a relation verb goes on about the drug the sentence before opened with.
+_ACTION_VERB = (r"(?:inhibit|induc|reduc|increas|suppress|enhanc|block|decreas|improv|prolong|activat|caus|prevent|attenuat"
+                r"|abrogat|abolish|restor|trigger|promot|down-?regulat|up-?regulat|diminish|elevat|stimulat|impair|augment"
+                r"|arrest|kill|delay|sensiti[sz]|potentiat|antagoni[sz]|counteract|revers|protect)(?:e|es|ed|s|d|ing)?\b")
+_ANAPHOR_LEADS = ("In addition", "Moreover", "Furthermore", "Additionally", "However", "Thus", "Also", "Importantly",
+                  "Interestingly", "Similarly")
+ANAPHOR_OPENINGS = ("It ", "This ", "The ") + _ANAPHOR_LEADS  # a cheap test before the pattern
+ANAPHOR_RE = re.compile(
+    rf"(?:(?:{'|'.join(_ANAPHOR_LEADS)}),\s+)?"
+    rf"(It|(?:This|The)\s+(?:agent|compound|drug))\s+(?:also\s+|further\s+|not\s+only\s+|\w+ly\s+)?{_ACTION_VERB}")
+# The drug is the sentence's subject only when no such verb comes before it ("It prevented tamoxifen-induced ...").
+ACTION_VERB_RE = re.compile(rf"\b{_ACTION_VERB}", re.IGNORECASE)
+
+
+def _with_anaphors(text: str, bounds: list[int], hits: list[Hit]) -> list[Hit]:
+    "The hits plus a therapy hit for each anaphor whose sentence names no drug and follows one opening with a drug."
+    # Anaphors are rare: look for them first, and at the hits only around those found.
+    found = [(i, m) for i in range(1, len(bounds) - 1) if text.startswith(ANAPHOR_OPENINGS, bounds[i])
+             and (m := ANAPHOR_RE.match(text, bounds[i])) is not None]
+    if not found:
+        return hits
+    extra = []
+    for i, m in found:
+        if any(h.category == "therapy" and not h.generic and bounds[i] <= h.start < bounds[i + 1] for h in hits):
+            continue  # the sentence names its own drug
+        # The therapy hits the sentence before opens with, before any other entity or an action verb
+        # ("It prevented tamoxifen-induced ...") and not modifying a noun ("tamoxifen-induced").
+        named = []
+        for h in hits:
+            if h.start < bounds[i - 1] or h.start >= bounds[i]:
+                continue
+            if h.category != "therapy" or ACTION_VERB_RE.search(text, bounds[i - 1], h.start):
+                break
+            if not h.generic and h.emit and h.entity and text[h.end:h.end + 1] != "-":
+                named.append(h)
+        # "Multikinase inhibitor sorafenib inhibits ...": the named drug over its class.
+        before = next((h for h in named if h.label == "DRUG"), named[0] if named else None)
+        if before is not None:
+            extra.append(Hit("therapy", before.entity, before.label, m.start(1), m.end(1), m.group(1), False,
+                             before.weak, False, False, True))
+    return sorted(hits + extra, key=lambda h: h.start) if extra else hits
 
 
 def _longest_per_category(hits: list[Hit]) -> list[Hit]:
@@ -2042,9 +2089,10 @@ NOT_ABILITY_AFTER_RE = re.compile(r"\s+(?:\w+ly\s+)?(?:be|have|not|potentially|p
 TRAILING_CLAUSE_RE = compile_context(r",\s*(?:which|that|a\s+\w+\s+that|an?\s+\w+\s+(?:in\s+)?which|and)\b|,\s*$|\band\s+$|;", re.IGNORECASE)
 
 
-def hedges(sent: Sentence) -> list[str]:
-    "Hedge cues that qualify the sentence's main assertion (not a trailing aside)."
+def hedges(sent: Sentence) -> tuple[list[str], list[tuple[str, int, int]]]:
+    "Hedge cues that qualify the sentence's main assertion, and those of a trailing aside with the aside's span."
     out: list[str] = []
+    asides: list[tuple[str, int, int]] = []
     text, base = sent.text, sent.start
     for c in sent.cues:
         if c.kind != "hedge":
@@ -2070,9 +2118,13 @@ def hedges(sent: Sentence) -> list[str]:
                 for m in TRAILING_CLAUSE_RE.finditer(text, 0, rel):
                     brk = m
                 if brk is not None and first_verb < brk.start():
+                    # "X reduced Y, possibly through inhibition of TLR4": the aside weighs only what it names,
+                    # up to a clause of its own ("..., possibly by X, whereas Z reduced W").
+                    end = SUBJECT_BREAK_RE.search(text, c.end - base)
+                    asides.append((c.text, base + brk.start(), base + (end.start() if end else len(text))))
                     continue
         out.append(c.text)
-    return out
+    return out, asides
 
 
 def make_claim(sent: Sentence, document: Document, field: str, category: str, hits: list[Hit], verdict: Verdict,
@@ -2103,17 +2155,17 @@ def make_claim(sent: Sentence, document: Document, field: str, category: str, hi
             obj = (before[-1].entity or before[-1].text) if before else None
     if sent.negation_cues is None:
         sent.negation_cues = negations(sent)
-        sent.hedge_cues = hedges(sent)
+        sent.hedge_cues, sent.aside_hedges = hedges(sent)
     # A claim with no subject stands where its relation does: a denial scoped to the clause after a
     # break ("..., but no association was seen") denies it when its trigger is in that clause.
     anchor = subject.start if subject is not None else (trig.start if trig is not None else None)
     neg = [text for text, scope in sent.negation_cues if scope < 0 or (anchor is not None and anchor >= scope)]
-    hedge = sent.hedge_cues or []
+    hedge = (sent.hedge_cues or []) or [text for text, lo, hi in sent.aside_hedges if anchor is not None and lo <= anchor < hi]
     if sent.context is None:
         # The same for every category's claim on this sentence: decided once.
         sent.role = role_of(sent, verdict.section)
         sent.context = _sentence_context(sent, document, doc)
-    entities = list(dict.fromkeys(h.entity for h in hits if h.emit))
+    entities = list(dict.fromkeys(h.entity for h in hits if h.emit or h.anaphor))
     confidence = 0.5 + (0.2 if hits else 0.0) + (0.15 if trig is not None else 0.0) + (0.1 if "finding" in cue_kinds(sent) else 0.0)
     if hedge:
         confidence -= 0.1

@@ -403,3 +403,29 @@ def test_the_subjects_depletion_inverts_the_relation(nlp_and_extractors, text, d
 def test_could_after_we_show_here_is_no_hedge(nlp_and_extractors):
     out = claims(run(nlp_and_extractors, "We show here that EZH2 could activate STAT3 in glioma cells."), "pathway")
     assert [(c.direction, c.hedged) for c in out] == [("up", False)]
+
+
+@pytest.mark.parametrize("text,predicate,direction", [
+    # "Inactivation of X", "inactivating X", "inactivated X": the gene's loss, like "loss of" or "depletion".
+    ("Inactivation of TP53 increased tumour growth in mice.", "increased", "down"),
+    ("Inactivation of TP53 was necessary for the immortalisation of keratinocytes.", "necessary for", "down"),
+    ("In fibroblasts, inactivating TP53 prevented senescence.", "prevented", "up"),
+    ("Oxidants inactivated PTEN in breast cancer cells.", "inactivated", "down"),
+])
+def test_inactivation_is_a_loss(nlp_and_extractors, text, predicate, direction):
+    out = claims(run(nlp_and_extractors, text), "pathway")
+    assert [(c.predicate, c.direction) for c in out] == [(predicate, direction)]
+
+
+@pytest.mark.parametrize("text,category,hedged", [
+    # A trailing "possibly through X" weighs the relation of what it names, not the finding before it.
+    ("Cisplatin reduced tumour growth, possibly through inhibition of STAT3.", "pathway", True),
+    ("Cisplatin reduced tumour growth, possibly through inhibition of STAT3.", "therapy", False),
+    ("Radiation impaired invasion of glioma cells, suggesting that MYC acts downstream.", "pathway", True),
+    # ... up to a clause of its own.
+    ("Gefitinib slowed growth at first, probably by blocking EGFR, whereas cisplatin reduced growth later.",
+     "therapy", False),
+])
+def test_a_hedged_aside_hedges_the_claims_it_names(nlp_and_extractors, text, category, hedged):
+    out = claims(run(nlp_and_extractors, text), category)
+    assert out and all(c.hedged == hedged for c in out)

@@ -816,3 +816,23 @@ def test_a_comparative_signs_only_what_it_compares(nlp_and_extractors, text, pre
 def test_a_but_between_modifiers_opens_no_clause(nlp_and_extractors, text, predicate, direction, negated):
     found = claims(run(nlp_and_extractors, text), "therapy")
     assert [(c.predicate, c.direction, c.negated) for c in found] == [(predicate, direction, negated)]
+
+
+@pytest.mark.parametrize("abstract,expected", [
+    # "It" or "this agent" opening a sentence with a relation verb goes on about the drug the sentence before
+    # opened with (the named drug over its class).
+    ("Cisplatin was given to mice bearing lung tumours. It reduced tumour growth by half.",
+     [("cisplatin", ["cisplatin"], "down")]),
+    ("The multikinase inhibitor sorafenib is approved for liver cancer. This agent prolongs survival of patients.",
+     [("sorafenib", ["sorafenib"], "up")]),
+    # Not when the drug only modifies a noun, comes after the sentence's verb, or another entity opens it.
+    ("Cisplatin-induced nephrotoxicity is common. It increases hospital stays.", []),
+    ("We increased the dose of cisplatin in older mice. It reduced tumour growth by half.", []),
+    ("STAT3 activation followed cisplatin treatment. It increased tumour growth in mice.", []),
+])
+def test_a_pronoun_opening_a_sentence_stands_for_the_drug_before(nlp_and_extractors, abstract, expected):
+    found = claims(run(nlp_and_extractors, abstract), "therapy")
+    second = [c for c in found if c.start > abstract.index(". ")]
+    assert [(c.subject, c.entities, c.direction) for c in second] == expected
+    # The pronoun is no mention of the drug: only the name is.
+    assert not [m for m in run(nlp_and_extractors, abstract) if isinstance(m, Mention) and m.text in ("It", "This agent")]
