@@ -220,6 +220,28 @@ def test_a_scheduled_runs_diff_and_receipt_cover_its_fetches(env, tmp_path):
     assert listing[0].startswith("   2 ") and listing[1].startswith("     4 ")
 
 
+def test_a_receipt_names_the_urls_the_fetches_used_not_the_ones_in_force_later(env, server, tmp_path, monkeypatch):
+    "A config's base_url (or the environment's) is kept with each fetch; the receipt reads it back."
+    from evidex.db import open_db
+    from evidex.diff import receipt
+
+    config = write_config(tmp_path / "evidex.toml", sources=("pubmed", "europepmc"))
+    text = config.read_text().replace("[sources.pubmed]\n", f'[sources.pubmed]\nbase_url = "{server.pubmed_url}"\n')
+    config.write_text(text.replace("[sources.europepmc]\n",
+                                   f'[sources.europepmc]\nbase_url = "{server.europepmc_url}"\n'))
+    for key in ("EVIDEX_PUBMED_URL", "EVIDEX_EUROPEPMC_URL"):
+        monkeypatch.delenv(key)
+    db_path = tmp_path / "e.db"
+    result = run("--config", str(config), "--db", str(db_path))
+    assert result.exit_code == EXIT_OK, result.output
+    urls = {"pubmed": server.pubmed_url, "europepmc": server.europepmc_url}
+    assert receipt(open_db(db_path), 1)["source_urls"] == urls
+    assert receipt(open_db(db_path), 2)["source_urls"] == {"pubmed": server.pubmed_url}
+    # A later day's environment points elsewhere: what the run fetched from stays as it was.
+    monkeypatch.setenv("EVIDEX_PUBMED_URL", "http://127.0.0.1:9/eutils")
+    assert receipt(open_db(db_path), 1)["source_urls"] == urls
+
+
 def test_summary_names_the_seed_claims_a_run_gave_evidence(env, tmp_path):
     "A seed whose claim the recorded records do bear on: 'targeting STAT3 enhances apoptosis' (a fatty acid oxidation paper)."
     seed = tmp_path / "seed"
