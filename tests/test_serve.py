@@ -57,6 +57,19 @@ def test_every_canned_query_has_a_test(db):
     assert {"therapy_evidence", "age_evidence"} <= set(queries) - set(QUERIES)
 
 
+def test_the_seed_queries_are_listed_before_a_seed_load_and_return_no_rows(tmp_path):
+    "A server left up across runs keeps its metadata: the seed queries are there from the start."
+    from evidex.db import open_db
+
+    path = tmp_path / "evidex.db"
+    open_db(path).conn.close()
+    queries = build_metadata(path)["databases"]["evidex"]["queries"]
+    assert set(SEED_QUERIES) <= set(queries)
+    for name in SEED_QUERIES:
+        params = {"seed_id": "SR-01", "since": ""}
+        assert sql_rows(path, queries[name]["sql"], params) == [], name
+
+
 @pytest.mark.parametrize("name", sorted(PARAMS))
 def test_canned_query_returns_the_rows_sqlite_returns(db, server, name):
     queries = build_metadata(db)["databases"]["evidex"]["queries"]
