@@ -241,6 +241,12 @@ def load_config(path: str | os.PathLike) -> Config:
     seen: set[str] = set()
     for n, entry in enumerate(queries):
         where = f"queries[{n}]"
+        unset = [k for k in KNOWN_SOURCES if isinstance(entry, dict) and k in entry and k not in cfg.sources]
+        if unset:
+            # Not an unknown key: the source exists, the config just never set it up.
+            raise ConfigError(f"config {path}: '{where}.{unset[0]}' is a query for a source the config has no "
+                              f"[sources.{unset[0]}] table for: add the table (enabled = false leaves the "
+                              "source out) or remove the key")
         _check_table(where, entry, QUERY_KEYS, path, extra=tuple(cfg.sources))
         qid = entry.get("id")
         if qid is None:

@@ -98,6 +98,9 @@ CONFIGS = {
     "unknown-section": (GOOD_CONFIG.encode() + b"\n[rum]\nx = 1\n", "unknown key 'rum'"),
     "unknown-run-key": (GOOD_CONFIG.replace("[run]", "[run]\nextrct = true").encode(), "unknown key 'run.extrct'"),
     "unknown-query-key": (GOOD_CONFIG.replace('pubmed = "', 'pubmd = "').encode(), "unknown key 'queries[0].pubmd'"),
+    "query-for-a-source-not-set-up": (GOOD_CONFIG.encode() + b'europepmc = "cancer"\n',
+                                      "'queries[0].europepmc' is a query for a source the config has no "
+                                      "[sources.europepmc] table for"),
     "wrong-type": (GOOD_CONFIG.replace("extract = false", 'extract = "no"').encode(),
                    "'run.extract' must be true or false, not a string"),
     "wrong-type-queries": (b'[sources.pubmed]\nqueries = "x"\n', "unknown key 'sources.pubmed.queries'"),
