@@ -731,7 +731,7 @@ def runs(db_path, limit, as_json, receipt):
             click.echo(f"       error {error['stage']}{' ' + where if where else ''}: {error['error'][:160]}")
         if row["errors"] and row["errors"] > 3:
             click.echo(f"       ... {row['errors'] - 3} more errors: evidex runs --json, or the run_errors table")
-        if row["status"] in ("failed", "interrupted") and row["message"]:
+        if row["status"] in ("failed", "interrupted") and row["message"] not in (None, "", row["status"]):
             click.echo(f"       {row['status']}: {row['message'][:200]}")
 
 

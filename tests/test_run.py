@@ -404,6 +404,9 @@ def test_sigterm_closes_the_run_as_interrupted(env, server, tmp_path):
     assert rows(db_path, "select status from runs where command = 'run'") == [("interrupted",)]
     assert rows(db_path, "select count(*) from watermarks") == [(0,)]
     server.faults.clear()
+    # The listing says it once, with the signal; a message that only repeats the status adds nothing.
+    listing = CliRunner().invoke(cli, ["runs", "--db", str(db_path)]).output
+    assert "error run: interrupted (SIGINT or SIGTERM)" in listing and "interrupted: interrupted" not in listing
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
