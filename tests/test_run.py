@@ -342,11 +342,20 @@ def test_a_failing_extractor_is_recorded_and_exits_1(env, tmp_path):
 
     config = config_with_plugin(tmp_path, "broken", '        raise RuntimeError("boom")')
     try:
-        result = run("--config", str(config), "--db", str(tmp_path / "e.db"))
+        result = run("--config", str(config), "--db", str(tmp_path / "e.db"), "--log-json")
+        # Nothing new to fetch: the documents the plugin failed on are what the next run extracts.
+        again = run("--config", str(config), "--db", str(tmp_path / "e.db"), "--log-json")
     finally:
         reset()
-    assert result.exit_code == EXIT_ERRORS, result.output
-    assert rows(tmp_path / "e.db", "select count(distinct doc_id) from run_errors where plugin = 'broken'") == [(SCALE,)]
+    assert result.exit_code == again.exit_code == EXIT_ERRORS, result.output
+    # Each document failed once in the run that fetched it: the same run did not extract it again.
+    assert rows(tmp_path / "e.db", "select count(*), count(distinct doc_id) from run_errors where plugin = 'broken' "
+                "and run_id in (select id from runs where 1 in (id, parent_run))") == [(SCALE, SCALE)]
+    events = [json.loads(line) for line in result.output.splitlines()]
+    assert [e["errors"] for e in events if e["event"] == "run.summary"] == [SCALE]
+    assert not [e for e in events if e["event"] == "extract.done"]
+    retried = [json.loads(line) for line in again.output.splitlines()]
+    assert [(e["documents"], e["errors"]) for e in retried if e["event"] == "extract.done"] == [(SCALE, SCALE)]
 
 
 def test_a_second_concurrent_run_exits_3_at_once(env, tmp_path):
