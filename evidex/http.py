@@ -190,7 +190,11 @@ class ResponseCache:
                     digest = entry["sha256"]
         if digest is None:
             return None
-        return (self.dir / digest[:2] / digest).read_bytes()
+        body = (self.dir / digest[:2] / digest).read_bytes()
+        if hashlib.sha256(body).hexdigest() != digest:
+            # A replay must read what was fetched: a body edited since is not that.
+            raise SourceError(f"cached response {digest[:12]}... in {self.dir} no longer matches its SHA-256")
+        return body
 
 
 class HttpClient:
@@ -272,6 +276,8 @@ class HttpClient:
             body = self.cache.lookup(key)  # type: ignore[union-attr]
             if body is None:
                 raise SourceError(f"{what}: not in the response cache {self.cache.dir}")  # type: ignore[union-attr]
+            # The replayed bodies are this run's inputs: its receipt lists them as a fetch's are.
+            self.hashes.append(hashlib.sha256(body).hexdigest())
             try:
                 return self._check(body, parse, what, error_class)
             except BadResponse as ex:

@@ -573,6 +573,23 @@ def test_a_batch_rolled_back_by_a_signal_leaves_the_totals_as_they_were(tmp_path
     assert (ledger.stored, counts.documents_new) == (2, 2)
 
 
+def test_an_offline_replay_refuses_a_cached_body_edited_since(server, tmp_path):
+    "A body whose content no longer matches its SHA-256 is not what was fetched: one line, nothing stored."
+    cache = tmp_path / "cache"
+    first = invoke("--db", str(tmp_path / "a.db"), "--source", "pubmed", "--query", "cancer", "--no-extract",
+                   "--cache-dir", str(cache), "--batch-size", "10", "--since", "2019-01-01", "--until", "2020-06-30")
+    assert first.exit_code == 0, first.stderr
+    digest = json.loads(store.open_db(tmp_path / "a.db")["ledger"].get(1)["detail"])["responses"][-1]
+    body = cache / digest[:2] / digest
+    body.write_bytes(body.read_bytes().replace(b"<PMID", b"<PMID ", 1))
+    replay = invoke("--db", str(tmp_path / "b.db"), "--source", "pubmed", "--query", "cancer", "--no-extract",
+                    "--cache-dir", str(cache), "--batch-size", "10", "--since", "2019-01-01", "--until", "2020-06-30",
+                    "--offline")
+    assert replay.exit_code == 4, replay.stderr
+    assert f"cached response {digest[:12]}... in {cache} no longer matches its SHA-256" in replay.stderr
+    assert store.open_db(tmp_path / "b.db")["ledger"].get(1)["status"] != "complete"
+
+
 def test_a_receipts_rerun_replays_the_cache_offline_on_any_day(server, tmp_path):
     "The window's end is part of every request: the receipt pins it with --until, so replay is not tied to a date."
     cache = tmp_path / "cache"
@@ -587,6 +604,9 @@ def test_a_receipts_rerun_replays_the_cache_offline_on_any_day(server, tmp_path)
     replay = invoke("--db", str(tmp_path / "b.db"), *rerun[2:], "--no-extract", "--batch-size", "10", "--offline")
     assert replay.exit_code == 0, replay.stderr
     assert store.open_db(tmp_path / "b.db")["documents"].count == store.open_db(tmp_path / "a.db")["documents"].count
+    # The replay's receipt names the payloads it read: the same ones, so the two can be compared.
+    again = json.loads(CliRunner().invoke(cli, ["runs", "--receipt", "1", "--db", str(tmp_path / "b.db")]).output)
+    assert again["raw_payload_sha256"] == receipt["raw_payload_sha256"] != []
     late = invoke("--db", str(tmp_path / "c.db"), "--source", "pubmed", "--query", "cancer", "--since", "2021-01-01",
                   "--until", "2020-06-30")
     assert late.exit_code == 2 and "--until 2020-06-30 is before --since 2021-01-01" in late.stderr
