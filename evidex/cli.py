@@ -412,9 +412,14 @@ def _ingest_search(db_path, no_extract, source, query, since, limit, workers, pl
     counts = Counts()
 
     def records():
+        papers = 0
         for record in source.search(query, **options):
             if not isinstance(record, (Document, Deletion)):
                 raise SourceError(f"source {source.name!r} yielded {record!r}, which is not a Document")
+            if isinstance(record, Document):
+                if limit is not None and papers >= limit:
+                    return  # a source may ignore the limit it is passed: --limit holds all the same
+                papers += 1
             yield record
 
     try:
@@ -423,7 +428,10 @@ def _ingest_search(db_path, no_extract, source, query, since, limit, workers, pl
             run_id = store.start_run(db, "ingest", extraction.signature if extraction else {},
                                      pipeline=extraction.pipeline if extraction else None,
                                      baseline_id=current_baseline(db), source=source.name, query=query,
-                                     options={k: str(v) for k, v in options.items()})
+                                     options={**{k: str(v) for k, v in options.items()},
+                                              # what the receipt's rerun needs to find the source again
+                                              **({"plugins_dir": os.path.abspath(plugins_dir)} if plugins_dir else {}),
+                                              **({"no_extract": True} if no_extract else {})})
             store_records(db, run_id, records(), extraction, counts)
     except EvidexError:
         raise

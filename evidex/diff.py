@@ -357,6 +357,8 @@ def rerun_command(run: dict, ledger: list[dict]) -> list[str] | None:
         argv += ["--since", start]
     elif options.get("all"):
         argv.append("--all")
+    elif options.get("since"):  # a plugin's search()-only source: no window, the date it was passed
+        argv += ["--since", options["since"]]
     end = run.get("window_end") or _edge(max, ledger, "window_end")
     if end and start:
         # The same window, so the same requests: a cache replays them any day. A fetch with no

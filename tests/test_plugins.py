@@ -482,6 +482,25 @@ def test_the_guides_source_example_ingests_with_source(fresh, tmp_path):
     assert result.exit_code == 2 and "takes --query, --since and --limit only" in result.output
 
 
+def test_a_search_sources_limit_holds_and_its_receipt_reruns_it(fresh, tmp_path):
+    "The guide's source ignores --limit: evidex stops at it anyway; the rerun finds the source again."
+    data = tmp_path / "records"
+    data.mkdir()
+    for name in "abc":
+        (data / f"{name}.json").write_text(json.dumps({"title": f"Paper {name}", "abstract": "Cancer cells grew."}))
+    result, db_path = ingest_from(tmp_path, guide_example("register_sources(register)"), "--source", "folder",
+                                  "--query", str(data), "--since", "2020-01-01", "--limit", "2", "--no-extract")
+    assert result.exit_code == 0, result.output
+    assert [r[0] for r in open_db(db_path).execute("select id from documents order by id")] == ["folder:a", "folder:b"]
+    receipt = json.loads(CliRunner().invoke(cli, ["runs", "--receipt", "1", "--db", str(db_path)]).output)
+    assert receipt["rerun"] == ["evidex", "ingest", "--no-extract", "--plugins-dir", str(tmp_path / "plugins"),
+                                "--source", "folder", "--query", str(data), "--since", "2020-01-01", "--limit", "2"]
+    again = CliRunner().invoke(cli, [*receipt["rerun"][1:], "--db", str(tmp_path / "again.db")],
+                               env={"EVIDEX_LOAD_PLUGINS": ""})
+    assert again.exit_code == 0, again.output
+    assert open_db(tmp_path / "again.db")["documents"].count == 2
+
+
 def test_a_source_that_fails_part_way_is_one_line_and_changes_nothing(fresh, tmp_path):
     body = """
         from evidex import Document, Source, hookimpl
