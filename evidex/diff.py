@@ -308,18 +308,18 @@ def receipt(db: Database, run_id: int) -> dict[str, Any]:
     }
 
 
-def _recorded_urls(db: Database, runs: list[int]) -> dict[str, str]:
-    "Base URL each source's fetch among these runs recorded (fetches from before it was kept have none)."
+def _recorded_urls(db: Database, runs: list[int]) -> dict[str, str | None]:
+    "Base URL each source's fetch among these runs recorded, None for an offline replay (older fetches have none)."
     marks = ",".join("?" * len(runs))
-    urls: dict[str, str] = {}
+    urls: dict[str, str | None] = {}
     for source, options in db.execute(f"select source, options from runs where id in ({marks}) order by id", runs):
-        url = (json.loads(options or "{}") or {}).get("base_url") if source else None
-        if url:
-            urls.setdefault(source, url)
+        found = (json.loads(options or "{}") or {}) if source else {}
+        if found.get("base_url") or found.get("offline"):
+            urls.setdefault(source, found.get("base_url"))
     return urls
 
 
-def _source_urls(names: set[str | None], recorded: dict[str, str]) -> dict[str, str | None]:
+def _source_urls(names: set[str | None], recorded: dict[str, str | None]) -> dict[str, str | None]:
     "Base URL each named source used, as its fetch recorded it, else the one it would use now."
     named: set[str] = {n for n in names if n and n != "file"}
     if not named:
@@ -332,7 +332,7 @@ def _source_urls(names: set[str | None], recorded: dict[str, str]) -> dict[str, 
         sources = get_sources()
     except Exception:  # a broken source plugin must not hide the rest of the receipt
         sources = {}
-    return {n: recorded.get(n) or getattr(sources.get(n), "base_url", None) for n in sorted(named)}
+    return {n: recorded[n] if n in recorded else getattr(sources.get(n), "base_url", None) for n in sorted(named)}
 
 
 def rerun_command(run: dict, ledger: list[dict]) -> list[str] | None:

@@ -140,7 +140,7 @@ def fetch_query(
         raise UsageError(f"the date window starts after it ends ({start} > {end}); give --since")
     # The URL asked, kept with the run: the receipt must say where the records came from (a
     # config's base_url, an environment override), not where the source would go on a later day.
-    url = getattr(source, "base_url", None)
+    url = None if (options or {}).get("offline") else getattr(source, "base_url", None)  # offline asks no one
     run_id = store.start_run(
         db, "ingest", extraction.signature if extraction else {}, source=source.name, query=query,
         pipeline=extraction.pipeline if extraction else None,

@@ -607,6 +607,7 @@ def test_a_receipts_rerun_replays_the_cache_offline_on_any_day(server, tmp_path)
     # The replay's receipt names the payloads it read: the same ones, so the two can be compared.
     again = json.loads(CliRunner().invoke(cli, ["runs", "--receipt", "1", "--db", str(tmp_path / "b.db")]).output)
     assert again["raw_payload_sha256"] == receipt["raw_payload_sha256"] != []
+    assert receipt["source_urls"] == {"pubmed": server.pubmed_url} and again["source_urls"] == {"pubmed": None}
     late = invoke("--db", str(tmp_path / "c.db"), "--source", "pubmed", "--query", "cancer", "--since", "2021-01-01",
                   "--until", "2020-06-30")
     assert late.exit_code == 2 and "--until 2020-06-30 is before --since 2021-01-01" in late.stderr
