@@ -435,7 +435,7 @@ def _ingest_search(db_path, no_extract, source, query, since, limit, workers, pl
             store_records(db, run_id, records(), extraction, counts)
     except EvidexError:
         raise
-    except Exception as ex:  # a plugin's own source: one line naming it, not a traceback
+    except (Exception, SystemExit) as ex:  # a plugin's own source: one line naming it, not a traceback
         raise SourceError(f"source {source.name!r} failed: {type(ex).__name__}: {ex}") from None
     load_failures = _report_plugin_failures(db, run_id)
     _finish(db, run_id, counts, load_failures, "ingest", quiet)
@@ -797,7 +797,7 @@ def add_plugin_commands(group: click.Group) -> None:
         before = dict(group.commands)
         try:
             impl.function(cli=group)
-        except Exception as ex:  # at import time: a traceback here would break every command
+        except (Exception, SystemExit) as ex:  # at import time: a traceback here would break every command
             state.failures.append((impl.plugin_name, f"register_commands raised {type(ex).__name__}: {ex}"))
         for name, command in before.items():
             if group.commands.get(name) is not command:
