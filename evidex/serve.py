@@ -281,7 +281,12 @@ def collect_queries(names: set[str]) -> tuple[dict[str, dict], dict[str, list]]:
             builtin(name, **query)
     load_plugins()
     for impl in pm.hook.register_queries.get_hookimpls():
-        impl.function(register=registrar(impl.plugin_name))
+        try:
+            impl.function(register=registrar(impl.plugin_name))
+        except PluginError:
+            raise
+        except (Exception, SystemExit) as ex:  # one line naming the plugin, not a traceback
+            raise PluginError(f"plugin {impl.plugin_name!r}: register_queries raised {type(ex).__name__}: {ex}") from None
     return queries, found_facets
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 import subprocess
 
 import httpx
@@ -310,6 +311,20 @@ def test_register_queries_rejects_a_duplicate_name(db):
             build_metadata(db)
     finally:
         pm.unregister(name="clash")
+
+
+def test_a_register_queries_hook_that_raises_is_one_line_naming_the_plugin(db, tmp_path):
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "broken_queries.py").write_text(
+        "from evidex import hookimpl\n\n\n@hookimpl\ndef register_queries(register):\n"
+        "    raise ValueError('no such table in my head')\n")
+    proc = subprocess.run([*EVIDEX, "serve", "--db", str(db), "--metadata-json"], capture_output=True, text=True,
+                          env={**os.environ, "EVIDEX_PLUGINS_DIR": str(plugins)}, cwd=ROOT, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines() == [
+        "Error: plugin 'broken_queries': register_queries raised ValueError: no such table in my head"]
+    assert proc.stdout == ""
 
 
 def test_claims_added_by_run_takes_a_run_id_as_datasette_sends_it(db, server):
