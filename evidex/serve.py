@@ -429,6 +429,10 @@ def serve(db_path: str, port: int, host: str, immutable: bool, legacy_writable: 
         metadata = build_metadata(path)
     except sqlite3.DatabaseError as ex:
         raise UsageError(f"{path} is not a usable SQLite database: {ex}") from None
+    from .plugins import state
+
+    for name, error in state.failures:  # else its canned queries and facets are just missing
+        click.echo(f"Warning: plugin {name} failed to load: {error}", err=True)
     if metadata_json:
         click.echo(json.dumps(metadata, indent=2))
         return

@@ -327,6 +327,19 @@ def test_a_register_queries_hook_that_raises_is_one_line_naming_the_plugin(db, t
     assert proc.stdout == ""
 
 
+def test_a_plugin_that_fails_to_load_is_a_warning_of_serve(db, tmp_path):
+    "Its canned queries are missing from the server: the line says why."
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "my_queries.py").write_text("import no_such_module_for_queries\n")
+    proc = subprocess.run([*EVIDEX, "serve", "--db", str(db), "--metadata-json"], capture_output=True, text=True,
+                          env={**os.environ, "EVIDEX_PLUGINS_DIR": str(plugins)}, cwd=ROOT, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.splitlines() == ["Warning: plugin my_queries failed to load: ModuleNotFoundError: "
+                                        "No module named 'no_such_module_for_queries'"]
+    assert "claims_for_entity" in json.loads(proc.stdout)["databases"]["evidex"]["queries"]
+
+
 def test_claims_added_by_run_takes_a_run_id_as_datasette_sends_it(db, server):
     "Parameters arrive as text: '1' must find run 1's claims, not nothing."
     for run_id, in sql_rows(db, "select distinct first_seen_run from claims order by 1")[:3] and \
