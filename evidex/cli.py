@@ -359,6 +359,8 @@ def ingest(files, db_path, no_extract, source, query, since, until, everything, 
             raise click.UsageError("--since and --all exclude each other: start at a date, or fetch everything")
         if until and since and until < since:
             raise click.UsageError(f"--until {until.date()} is before --since {since.date()}")
+        if since and since.date() > latest_today():
+            raise click.UsageError(f"--since {since.date()} is in the future")
         if until and until.date() > latest_today():
             # The watermark would move into the future, and later fetches would ask for nothing.
             raise click.UsageError(f"--until {until.date()} is in the future")

@@ -217,6 +217,10 @@ def load_config(path: str | os.PathLike) -> Config:
             cfg.since = datetime.date.fromisoformat(run["since"]).isoformat()
         except ValueError:
             raise ConfigError(f"config {path}: 'run.since' must be a date like 2026-01-31, not {run['since']!r}") from None
+        from .fetch import latest_today
+
+        if cfg.since > latest_today().isoformat():  # every first fetch would be refused as an empty window
+            raise ConfigError(f"config {path}: 'run.since' {cfg.since} is in the future")
 
     sources = data.get("sources", {})
     _check_table("sources", sources, {name: dict for name in sources}, path)

@@ -121,6 +121,8 @@ CONFIGS = {
     "empty-query": (GOOD_CONFIG.replace('"cancer[tiab]"', '"  "').encode(), "it is empty"),
     "unknown-block": (GOOD_CONFIG.replace('"cancer[tiab]"', '"{NOPE} AND x[tiab]"').encode(), "unknown block {NOPE}"),
     "bad-since": (GOOD_CONFIG.replace("[run]", '[run]\nsince = "last week"').encode(), "'run.since' must be a date"),
+    "future-since": (GOOD_CONFIG.replace("[run]", '[run]\nsince = "2999-01-01"').encode(),
+                     "'run.since' 2999-01-01 is in the future"),
     "bad-batch": (GOOD_CONFIG.replace("[sources.pubmed]", "[sources.pubmed]\nbatch_size = 0").encode(),
                   "batch_size' must be between 1 and 1000"),
     "missing-plugins-dir": (GOOD_CONFIG.replace("[run]", '[run]\nplugins_dir = "no-such-dir"').encode(),

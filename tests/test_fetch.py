@@ -652,6 +652,8 @@ def test_until_never_moves_the_watermark_back_nor_into_the_future(server, tmp_pa
     args = ("--db", str(db_path), "--source", "pubmed", "--query", "cancer", "--no-extract", "--batch-size", "10")
     future = invoke(*args, "--until", "2999-01-01")
     assert future.exit_code == 2 and "--until 2999-01-01 is in the future" in future.stderr
+    ahead = invoke(*args, "--since", "2999-01-01")  # was "the window starts after it ends ...; give --since"
+    assert ahead.exit_code == 2 and "Error: --since 2999-01-01 is in the future" in ahead.stderr
     unbounded = invoke(*args, "--until", "2020-06-30")  # no start: the services would be asked undated
     assert unbounded.exit_code == 2 and "--until needs a start" in unbounded.stderr
     assert invoke(*args).exit_code == 0
