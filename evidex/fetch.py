@@ -15,6 +15,7 @@ from sqlite_utils import Database
 
 from . import db as store
 from .errors import EvidexError, IncompleteFetch, SourceError, UsageError
+from .http import public_url
 from .ingest import Counts, Extraction, store_records
 from .models import Deletion, Document
 from .sources import ApiSource, Batch, Window
@@ -141,6 +142,8 @@ def fetch_query(
     # The URL asked, kept with the run: the receipt must say where the records came from (a
     # config's base_url, an environment override), not where the source would go on a later day.
     url = None if (options or {}).get("offline") else getattr(source, "base_url", None)  # offline asks no one
+    if url:
+        url = public_url(url, tuple(source.secrets()) if hasattr(source, "secrets") else ())
     run_id = store.start_run(
         db, "ingest", extraction.signature if extraction else {}, source=source.name, query=query,
         pipeline=extraction.pipeline if extraction else None,

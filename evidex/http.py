@@ -105,6 +105,17 @@ def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
     return _KEY_PARAM.sub(lambda m: m.group(1) + "[REDACTED]", text)
 
 
+def public_url(url: str, secrets: tuple[str, ...] = ()) -> str:
+    "A URL as a stored record may keep it: a password in it masked, secrets and api_key=... redacted."
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        host = parts.netloc.rpartition("@")[2]
+        parts = parts._replace(netloc=f"{parts.username}:[REDACTED]@{host}")
+    return redact(urlunsplit(parts), secrets)
+
+
 class BadResponse(Exception):
     "A response that is not what was asked for; retryable ones are asked for again."
 

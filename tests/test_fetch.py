@@ -573,6 +573,22 @@ def test_a_batch_rolled_back_by_a_signal_leaves_the_totals_as_they_were(tmp_path
     assert (ledger.stored, counts.documents_new) == (2, 2)
 
 
+def test_the_url_a_fetch_keeps_for_its_receipt_holds_no_password_or_key(server, tmp_path, monkeypatch):
+    "A proxy's password in the base URL is not copied into the database; the NCBI key is redacted as everywhere."
+    url = server.pubmed_url.replace("http://", "http://evidex:pr0xy-s3cret@").replace("/eutils", "/eutils/k3y-in-the-url")
+    monkeypatch.setenv("NCBI_API_KEY", "k3y-in-the-url")
+    monkeypatch.setenv("EVIDEX_RATE_LIMIT", "1000")
+    monkeypatch.setenv("EVIDEX_PUBMED_URL", url)
+    db_path = tmp_path / "a.db"
+    first = invoke("--db", str(db_path), "--source", "pubmed", "--query", "cancer", "--no-extract", "--batch-size", "25")
+    assert first.exit_code == 0, first.stderr
+    receipt = json.loads(CliRunner().invoke(cli, ["runs", "--receipt", "1", "--db", str(db_path)]).output)
+    host = server.pubmed_url.removeprefix("http://")
+    assert receipt["source_urls"] == {"pubmed": f"http://evidex:[REDACTED]@{host}/[REDACTED]"}
+    stored = db_path.read_bytes() + b"".join(p.read_bytes() for p in tmp_path.glob("a.db-*"))
+    assert b"pr0xy-s3cret" not in stored and b"k3y-in-the-url" not in stored
+
+
 def test_an_offline_replay_refuses_a_cached_body_edited_since(server, tmp_path):
     "A body whose content no longer matches its SHA-256 is not what was fetched: one line, nothing stored."
     cache = tmp_path / "cache"
