@@ -331,7 +331,7 @@ class HttpClient:
             log.info(self._redact(f"{what}: {problem}; retry {attempt + 1}/{self.retries} in {pause:.2f}s"))
             time.sleep(pause)
         raise SourceError(self._redact(
-            f"{what} failed after {self.retries + 1} attempts: {problem} ({self.name} at {self.base_url})"))
+            f"{what} failed after {self.retries + 1} attempts: {problem} ({self.name} at {public_url(self.base_url)})"))
 
     def _send(self, method: str, url: str, params: Mapping[str, Any] | None) -> Reply:
         "One request, its body read within the deadline: a server trickling bytes cannot hold a run forever."
