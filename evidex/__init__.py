@@ -57,7 +57,7 @@ def get_extractors(plugins_dir: str | None = None) -> dict:
             impl.function(register=register)
         except PluginError:
             raise
-        except Exception as ex:  # a broken plugin is reported; the others still run
+        except (Exception, SystemExit) as ex:  # a broken plugin is reported; the others still run
             failure = (owner, f"register_extractors raised {type(ex).__name__}: {ex}")
             if failure not in state.failures:
                 state.failures.append(failure)

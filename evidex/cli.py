@@ -352,6 +352,8 @@ def ingest(files, db_path, no_extract, source, query, since, until, everything, 
             raise click.UsageError("--since and --all exclude each other: start at a date, or fetch everything")
         if until and since and until < since:
             raise click.UsageError(f"--until {until.date()} is before --since {since.date()}")
+        if since and since.date() > latest_today():
+            raise click.UsageError(f"--since {since.date()} is in the future")
         if until and until.date() > latest_today():
             # The watermark would move into the future, and later fetches would ask for nothing.
             raise click.UsageError(f"--until {until.date()} is in the future")
@@ -405,9 +407,14 @@ def _ingest_search(db_path, no_extract, source, query, since, limit, workers, pl
     counts = Counts()
 
     def records():
+        papers = 0
         for record in source.search(query, **options):
             if not isinstance(record, (Document, Deletion)):
                 raise SourceError(f"source {source.name!r} yielded {record!r}, which is not a Document")
+            if isinstance(record, Document):
+                if limit is not None and papers >= limit:
+                    return  # a source may ignore the limit it is passed: --limit holds all the same
+                papers += 1
             yield record
 
     try:
@@ -416,11 +423,14 @@ def _ingest_search(db_path, no_extract, source, query, since, limit, workers, pl
             run_id = store.start_run(db, "ingest", extraction.signature if extraction else {},
                                      pipeline=extraction.pipeline if extraction else None,
                                      baseline_id=current_baseline(db), source=source.name, query=query,
-                                     options={k: str(v) for k, v in options.items()})
+                                     options={**{k: str(v) for k, v in options.items()},
+                                              # what the receipt's rerun needs to find the source again
+                                              **({"plugins_dir": os.path.abspath(plugins_dir)} if plugins_dir else {}),
+                                              **({"no_extract": True} if no_extract else {})})
             store_records(db, run_id, records(), extraction, counts)
     except EvidexError:
         raise
-    except Exception as ex:  # a plugin's own source: one line naming it, not a traceback
+    except (Exception, SystemExit) as ex:  # a plugin's own source: one line naming it, not a traceback
         raise SourceError(f"source {source.name!r} failed: {type(ex).__name__}: {ex}") from None
     load_failures = _report_plugin_failures(db, run_id)
     _finish(db, run_id, counts, load_failures, "ingest", quiet)
@@ -735,7 +745,7 @@ def runs(db_path, limit, as_json, receipt):
             click.echo(f"       error {error['stage']}{' ' + where if where else ''}: {error['error'][:160]}")
         if row["errors"] and row["errors"] > 3:
             click.echo(f"       ... {row['errors'] - 3} more errors: evidex runs --json, or the run_errors table")
-        if row["status"] in ("failed", "interrupted") and row["message"]:
+        if row["status"] in ("failed", "interrupted") and row["message"] not in (None, "", row["status"]):
             click.echo(f"       {row['status']}: {row['message'][:200]}")
 
 
@@ -793,7 +803,7 @@ def add_plugin_commands(group: click.Group) -> None:
         before = dict(group.commands)
         try:
             impl.function(cli=group)
-        except Exception as ex:  # at import time: a traceback here would break every command
+        except (Exception, SystemExit) as ex:  # at import time: a traceback here would break every command
             state.failures.append((impl.plugin_name, f"register_commands raised {type(ex).__name__}: {ex}"))
         for name, command in before.items():
             if group.commands.get(name) is not command:

@@ -217,6 +217,10 @@ def load_config(path: str | os.PathLike) -> Config:
             cfg.since = datetime.date.fromisoformat(run["since"]).isoformat()
         except ValueError:
             raise ConfigError(f"config {path}: 'run.since' must be a date like 2026-01-31, not {run['since']!r}") from None
+        from .fetch import latest_today
+
+        if cfg.since > latest_today().isoformat():  # every first fetch would be refused as an empty window
+            raise ConfigError(f"config {path}: 'run.since' {cfg.since} is in the future")
 
     sources = data.get("sources", {})
     _check_table("sources", sources, {name: dict for name in sources}, path)
@@ -241,6 +245,12 @@ def load_config(path: str | os.PathLike) -> Config:
     seen: set[str] = set()
     for n, entry in enumerate(queries):
         where = f"queries[{n}]"
+        unset = [k for k in KNOWN_SOURCES if isinstance(entry, dict) and k in entry and k not in cfg.sources]
+        if unset:
+            # Not an unknown key: the source exists, the config just never set it up.
+            raise ConfigError(f"config {path}: '{where}.{unset[0]}' is a query for a source the config has no "
+                              f"[sources.{unset[0]}] table for: add the table (enabled = false leaves the "
+                              "source out) or remove the key")
         _check_table(where, entry, QUERY_KEYS, path, extra=tuple(cfg.sources))
         qid = entry.get("id")
         if qid is None:

@@ -285,7 +285,7 @@ def receipt(db: Database, run_id: int) -> dict[str, Any]:
         "query": run.get("query"), "source": run.get("source"),
         "window": {"start": run.get("window_start") or _edge(min, ledger, "window_start"),
                    "end": run.get("window_end") or _edge(max, ledger, "window_end")},
-        "source_urls": _source_urls({run.get("source")} | {r["source"] for r in ledger}),
+        "source_urls": _source_urls({run.get("source")} | {r["source"] for r in ledger}, _recorded_urls(db, runs)),
         "evidex_version": run.get("evidex_version"),
         "plugins": json.loads(run.get("plugins") or "{}"),
         "pipeline": json.loads(run["pipeline"]) if run.get("pipeline") else None,
@@ -308,18 +308,31 @@ def receipt(db: Database, run_id: int) -> dict[str, Any]:
     }
 
 
-def _source_urls(names: set[str | None]) -> dict[str, str | None]:
-    "Base URL each named source would use now (configured default or environment override)."
+def _recorded_urls(db: Database, runs: list[int]) -> dict[str, str | None]:
+    "Base URL each source's fetch among these runs recorded, None for an offline replay (older fetches have none)."
+    marks = ",".join("?" * len(runs))
+    urls: dict[str, str | None] = {}
+    for source, options in db.execute(f"select source, options from runs where id in ({marks}) order by id", runs):
+        found = (json.loads(options or "{}") or {}) if source else {}
+        if found.get("base_url") or found.get("offline"):
+            urls.setdefault(source, found.get("base_url"))
+    return urls
+
+
+def _source_urls(names: set[str | None], recorded: dict[str, str | None]) -> dict[str, str | None]:
+    "Base URL each named source used, as its fetch recorded it, else the one it would use now."
     named: set[str] = {n for n in names if n and n != "file"}
     if not named:
         return {}
+    if named <= recorded.keys():
+        return {n: recorded[n] for n in sorted(named)}
     try:
         from . import get_sources
 
         sources = get_sources()
     except Exception:  # a broken source plugin must not hide the rest of the receipt
         sources = {}
-    return {n: getattr(sources.get(n), "base_url", None) for n in sorted(named)}
+    return {n: recorded[n] if n in recorded else getattr(sources.get(n), "base_url", None) for n in sorted(named)}
 
 
 def rerun_command(run: dict, ledger: list[dict]) -> list[str] | None:
@@ -344,6 +357,8 @@ def rerun_command(run: dict, ledger: list[dict]) -> list[str] | None:
         argv += ["--since", start]
     elif options.get("all"):
         argv.append("--all")
+    elif options.get("since"):  # a plugin's search()-only source: no window, the date it was passed
+        argv += ["--since", options["since"]]
     end = run.get("window_end") or _edge(max, ledger, "window_end")
     if end and start:
         # The same window, so the same requests: a cache replays them any day. A fetch with no

@@ -15,6 +15,7 @@ from sqlite_utils import Database
 
 from . import db as store
 from .errors import EvidexError, IncompleteFetch, SourceError, UsageError
+from .http import public_url
 from .ingest import Counts, Extraction, store_records
 from .models import Deletion, Document
 from .sources import ApiSource, Batch, Window
@@ -138,11 +139,16 @@ def fetch_query(
     if start is not None and start > end:
         # e.g. --until before the query's watermark: an empty window would pass for a complete fetch.
         raise UsageError(f"the date window starts after it ends ({start} > {end}); give --since")
+    # The URL asked, kept with the run: the receipt must say where the records came from (a
+    # config's base_url, an environment override), not where the source would go on a later day.
+    url = None if (options or {}).get("offline") else getattr(source, "base_url", None)  # offline asks no one
+    if url:
+        url = public_url(url, tuple(source.secrets()) if hasattr(source, "secrets") else ())
     run_id = store.start_run(
         db, "ingest", extraction.signature if extraction else {}, source=source.name, query=query,
         pipeline=extraction.pipeline if extraction else None,
         window_start=start.isoformat() if start else None, window_end=end.isoformat(),
-        options=options or {}, parent_run=parent_run,
+        options={**(options or {}), **({"base_url": url} if url else {})}, parent_run=parent_run,
     )
     result = FetchResult(run_id, "ok")
     counts = result.counts

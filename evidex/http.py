@@ -105,6 +105,17 @@ def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
     return _KEY_PARAM.sub(lambda m: m.group(1) + "[REDACTED]", text)
 
 
+def public_url(url: str, secrets: tuple[str, ...] = ()) -> str:
+    "A URL as a stored record may keep it: a password in it masked, secrets and api_key=... redacted."
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        host = parts.netloc.rpartition("@")[2]
+        parts = parts._replace(netloc=f"{parts.username}:[REDACTED]@{host}")
+    return redact(urlunsplit(parts), secrets)
+
+
 class BadResponse(Exception):
     "A response that is not what was asked for; retryable ones are asked for again."
 
@@ -190,7 +201,11 @@ class ResponseCache:
                     digest = entry["sha256"]
         if digest is None:
             return None
-        return (self.dir / digest[:2] / digest).read_bytes()
+        body = (self.dir / digest[:2] / digest).read_bytes()
+        if hashlib.sha256(body).hexdigest() != digest:
+            # A replay must read what was fetched: a body edited since is not that.
+            raise SourceError(f"cached response {digest[:12]}... in {self.dir} no longer matches its SHA-256")
+        return body
 
 
 class HttpClient:
@@ -272,6 +287,8 @@ class HttpClient:
             body = self.cache.lookup(key)  # type: ignore[union-attr]
             if body is None:
                 raise SourceError(f"{what}: not in the response cache {self.cache.dir}")  # type: ignore[union-attr]
+            # The replayed bodies are this run's inputs: its receipt lists them as a fetch's are.
+            self.hashes.append(hashlib.sha256(body).hexdigest())
             try:
                 return self._check(body, parse, what, error_class)
             except BadResponse as ex:
@@ -314,7 +331,7 @@ class HttpClient:
             log.info(self._redact(f"{what}: {problem}; retry {attempt + 1}/{self.retries} in {pause:.2f}s"))
             time.sleep(pause)
         raise SourceError(self._redact(
-            f"{what} failed after {self.retries + 1} attempts: {problem} ({self.name} at {self.base_url})"))
+            f"{what} failed after {self.retries + 1} attempts: {problem} ({self.name} at {public_url(self.base_url)})"))
 
     def _send(self, method: str, url: str, params: Mapping[str, Any] | None) -> Reply:
         "One request, its body read within the deadline: a server trickling bytes cannot hold a run forever."

@@ -244,8 +244,10 @@ def stored_documents(db: Database, extraction_key: str | None, everything: bool)
 
 
 def extract_stored(db: Database, run_id: int, extraction: Extraction, counts: Counts, everything: bool,
-                   commit_every: int) -> None:
-    "Extract from stored documents the plugins have not seen (or all), committing every commit_every documents."
+                   commit_every: int, skip: frozenset[str] = frozenset()) -> None:
+    """Extract from stored documents the plugins have not seen (or all), committing every commit_every documents.
 
-    save_found(db, run_id, extraction, stored_documents(db, extraction.key, everything), counts,
-               commit_every=commit_every, count_seen=True)
+    Documents whose ids are in skip are left as they are.
+    """
+    documents = (d for d in stored_documents(db, extraction.key, everything) if d.id not in skip)
+    save_found(db, run_id, extraction, documents, counts, commit_every=commit_every, count_seen=True)

@@ -131,7 +131,7 @@ def make_nlp(extractors: Iterable[Extractor] = (), model: str | None = None) -> 
             extractor.setup(nlp)
         except EvidexError:
             raise
-        except Exception as ex:  # a bad lexicon or pipe: one line naming the extractor, not a traceback
+        except (Exception, SystemExit) as ex:  # a bad lexicon or pipe (or a sys.exit): one line naming the extractor
             raise PluginError(f"extractor {extractor.name!r} failed to set up: {type(ex).__name__}: {ex}") from None
     _flush_tokenizer_cache(nlp)
     return nlp

@@ -164,7 +164,8 @@ def extract_one(
                         label = document.section_at(item.start)
                         claim.section = label.lower() if label else None
                     found.append(item)
-        except Exception as ex:  # one plugin's bug must not lose the other plugins' claims
+        # SystemExit too: a plugin (or a library it calls) exiting must not end the run as a success.
+        except (Exception, SystemExit) as ex:  # one plugin's bug must not lose the other plugins' claims
             on_error(
                 ExtractionError(
                     document.id, extractor.name, f"{type(ex).__name__}: {ex}", traceback.format_exc(limit=5)

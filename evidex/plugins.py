@@ -113,7 +113,7 @@ def load_plugins(plugins_dir: str | os.PathLike | None = None) -> None:
                 continue
             try:
                 module = ep.load()
-            except Exception as ex:  # a broken plugin must not take the others down
+            except (Exception, SystemExit) as ex:  # a broken plugin must not take the others down
                 state.failures.append((ep.name, f"{type(ex).__name__}: {ex}"))
                 continue
             dist = f"{ep.dist.name} {ep.dist.version}" if ep.dist else "no distribution"
@@ -142,7 +142,7 @@ def load_plugins_dir(path: Path) -> None:
             continue
         try:
             module = _load_module(file.stem, file)
-        except Exception as ex:
+        except (Exception, SystemExit) as ex:
             state.failures.append((file.stem, f"{type(ex).__name__}: {ex}"))
             continue
         _register(module, file.stem, "", f"file {file}")

@@ -293,8 +293,13 @@ class Runner:
         from .ingest import Counts, extract_stored
 
         counts = Counts()
+        # A document a plugin raised on in this run's fetches stays unextracted, so the next run
+        # retries it; extracting it again now would fail the same way: twice the work and the errors.
+        failed = frozenset(r[0] for r in db.execute(
+            "select distinct e.doc_id from run_errors e join runs r on r.id = e.run_id "
+            "where r.parent_run = ? and e.stage = 'extract' and e.doc_id is not null", [self.run_id]))
         # One transaction per 200 documents: a kill loses at most that much work.
-        extract_stored(db, self.run_id, self.extraction, counts, everything=False, commit_every=200)
+        extract_stored(db, self.run_id, self.extraction, counts, everything=False, commit_every=200, skip=failed)
         self.totals.claims_new += counts.claims_new
         self.totals.claims_superseded += counts.claims_superseded
         self.totals.claims_restored += counts.claims_restored

@@ -72,11 +72,19 @@ class {cls}(Extractor):
         )
         patterns = []
         with TERMS.open(encoding="utf-8") as f:
-            for line in f:
-                if line.strip():
-                    entry = json.loads(line)
+            for number, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                # The file and line in the error: evidex shows it as the one line a failed setup gives.
+                try:
+                    entry = json.loads(line.rstrip("\\r\\n"))  # the column counts within this line
                     patterns += [{{"label": entry["label"], "pattern": term, "id": entry["id"]}}
                                  for term in entry["terms"]]
+                except json.JSONDecodeError as ex:
+                    raise ValueError(f"{{TERMS.name}} line {{number}}: not JSON ({{ex.msg}} at column {{ex.colno}})") from None
+                except (KeyError, TypeError):
+                    raise ValueError(f"{{TERMS.name}} line {{number}}: an object with id, label and terms "
+                                     "(a list of texts) is needed") from None
         ruler.add_patterns(patterns)
 
     def extract(self, document, field, doc):

@@ -281,7 +281,12 @@ def collect_queries(names: set[str]) -> tuple[dict[str, dict], dict[str, list]]:
             builtin(name, **query)
     load_plugins()
     for impl in pm.hook.register_queries.get_hookimpls():
-        impl.function(register=registrar(impl.plugin_name))
+        try:
+            impl.function(register=registrar(impl.plugin_name))
+        except PluginError:
+            raise
+        except (Exception, SystemExit) as ex:  # one line naming the plugin, not a traceback
+            raise PluginError(f"plugin {impl.plugin_name!r}: register_queries raised {type(ex).__name__}: {ex}") from None
     return queries, found_facets
 
 
@@ -424,6 +429,10 @@ def serve(db_path: str, port: int, host: str, immutable: bool, legacy_writable: 
         metadata = build_metadata(path)
     except sqlite3.DatabaseError as ex:
         raise UsageError(f"{path} is not a usable SQLite database: {ex}") from None
+    from .plugins import state
+
+    for name, error in state.failures:  # else its canned queries and facets are just missing
+        click.echo(f"Warning: plugin {name} failed to load: {error}", err=True)
     if metadata_json:
         click.echo(json.dumps(metadata, indent=2))
         return

@@ -98,6 +98,9 @@ CONFIGS = {
     "unknown-section": (GOOD_CONFIG.encode() + b"\n[rum]\nx = 1\n", "unknown key 'rum'"),
     "unknown-run-key": (GOOD_CONFIG.replace("[run]", "[run]\nextrct = true").encode(), "unknown key 'run.extrct'"),
     "unknown-query-key": (GOOD_CONFIG.replace('pubmed = "', 'pubmd = "').encode(), "unknown key 'queries[0].pubmd'"),
+    "query-for-a-source-not-set-up": (GOOD_CONFIG.encode() + b'europepmc = "cancer"\n',
+                                      "'queries[0].europepmc' is a query for a source the config has no "
+                                      "[sources.europepmc] table for"),
     "wrong-type": (GOOD_CONFIG.replace("extract = false", 'extract = "no"').encode(),
                    "'run.extract' must be true or false, not a string"),
     "wrong-type-queries": (b'[sources.pubmed]\nqueries = "x"\n', "unknown key 'sources.pubmed.queries'"),
@@ -118,6 +121,8 @@ CONFIGS = {
     "empty-query": (GOOD_CONFIG.replace('"cancer[tiab]"', '"  "').encode(), "it is empty"),
     "unknown-block": (GOOD_CONFIG.replace('"cancer[tiab]"', '"{NOPE} AND x[tiab]"').encode(), "unknown block {NOPE}"),
     "bad-since": (GOOD_CONFIG.replace("[run]", '[run]\nsince = "last week"').encode(), "'run.since' must be a date"),
+    "future-since": (GOOD_CONFIG.replace("[run]", '[run]\nsince = "2999-01-01"').encode(),
+                     "'run.since' 2999-01-01 is in the future"),
     "bad-batch": (GOOD_CONFIG.replace("[sources.pubmed]", "[sources.pubmed]\nbatch_size = 0").encode(),
                   "batch_size' must be between 1 and 1000"),
     "missing-plugins-dir": (GOOD_CONFIG.replace("[run]", '[run]\nplugins_dir = "no-such-dir"').encode(),

@@ -573,6 +573,39 @@ def test_a_batch_rolled_back_by_a_signal_leaves_the_totals_as_they_were(tmp_path
     assert (ledger.stored, counts.documents_new) == (2, 2)
 
 
+def test_the_url_a_fetch_keeps_for_its_receipt_holds_no_password_or_key(server, tmp_path, monkeypatch):
+    "A proxy's password in the base URL is not copied into the database; the NCBI key is redacted as everywhere."
+    url = server.pubmed_url.replace("http://", "http://evidex:pr0xy-s3cret@").replace("/eutils", "/eutils/k3y-in-the-url")
+    monkeypatch.setenv("NCBI_API_KEY", "k3y-in-the-url")
+    monkeypatch.setenv("EVIDEX_RATE_LIMIT", "1000")
+    monkeypatch.setenv("EVIDEX_PUBMED_URL", url)
+    db_path = tmp_path / "a.db"
+    first = invoke("--db", str(db_path), "--source", "pubmed", "--query", "cancer", "--no-extract", "--batch-size", "25")
+    assert first.exit_code == 0, first.stderr
+    receipt = json.loads(CliRunner().invoke(cli, ["runs", "--receipt", "1", "--db", str(db_path)]).output)
+    host = server.pubmed_url.removeprefix("http://")
+    assert receipt["source_urls"] == {"pubmed": f"http://evidex:[REDACTED]@{host}/[REDACTED]"}
+    stored = db_path.read_bytes() + b"".join(p.read_bytes() for p in tmp_path.glob("a.db-*"))
+    assert b"pr0xy-s3cret" not in stored and b"k3y-in-the-url" not in stored
+
+
+def test_an_offline_replay_refuses_a_cached_body_edited_since(server, tmp_path):
+    "A body whose content no longer matches its SHA-256 is not what was fetched: one line, nothing stored."
+    cache = tmp_path / "cache"
+    first = invoke("--db", str(tmp_path / "a.db"), "--source", "pubmed", "--query", "cancer", "--no-extract",
+                   "--cache-dir", str(cache), "--batch-size", "10", "--since", "2019-01-01", "--until", "2020-06-30")
+    assert first.exit_code == 0, first.stderr
+    digest = json.loads(store.open_db(tmp_path / "a.db")["ledger"].get(1)["detail"])["responses"][-1]
+    body = cache / digest[:2] / digest
+    body.write_bytes(body.read_bytes().replace(b"<PMID", b"<PMID ", 1))
+    replay = invoke("--db", str(tmp_path / "b.db"), "--source", "pubmed", "--query", "cancer", "--no-extract",
+                    "--cache-dir", str(cache), "--batch-size", "10", "--since", "2019-01-01", "--until", "2020-06-30",
+                    "--offline")
+    assert replay.exit_code == 4, replay.stderr
+    assert f"cached response {digest[:12]}... in {cache} no longer matches its SHA-256" in replay.stderr
+    assert store.open_db(tmp_path / "b.db")["ledger"].get(1)["status"] != "complete"
+
+
 def test_a_receipts_rerun_replays_the_cache_offline_on_any_day(server, tmp_path):
     "The window's end is part of every request: the receipt pins it with --until, so replay is not tied to a date."
     cache = tmp_path / "cache"
@@ -587,6 +620,10 @@ def test_a_receipts_rerun_replays_the_cache_offline_on_any_day(server, tmp_path)
     replay = invoke("--db", str(tmp_path / "b.db"), *rerun[2:], "--no-extract", "--batch-size", "10", "--offline")
     assert replay.exit_code == 0, replay.stderr
     assert store.open_db(tmp_path / "b.db")["documents"].count == store.open_db(tmp_path / "a.db")["documents"].count
+    # The replay's receipt names the payloads it read: the same ones, so the two can be compared.
+    again = json.loads(CliRunner().invoke(cli, ["runs", "--receipt", "1", "--db", str(tmp_path / "b.db")]).output)
+    assert again["raw_payload_sha256"] == receipt["raw_payload_sha256"] != []
+    assert receipt["source_urls"] == {"pubmed": server.pubmed_url} and again["source_urls"] == {"pubmed": None}
     late = invoke("--db", str(tmp_path / "c.db"), "--source", "pubmed", "--query", "cancer", "--since", "2021-01-01",
                   "--until", "2020-06-30")
     assert late.exit_code == 2 and "--until 2020-06-30 is before --since 2021-01-01" in late.stderr
@@ -631,6 +668,8 @@ def test_until_never_moves_the_watermark_back_nor_into_the_future(server, tmp_pa
     args = ("--db", str(db_path), "--source", "pubmed", "--query", "cancer", "--no-extract", "--batch-size", "10")
     future = invoke(*args, "--until", "2999-01-01")
     assert future.exit_code == 2 and "--until 2999-01-01 is in the future" in future.stderr
+    ahead = invoke(*args, "--since", "2999-01-01")  # was "the window starts after it ends ...; give --since"
+    assert ahead.exit_code == 2 and "Error: --since 2999-01-01 is in the future" in ahead.stderr
     unbounded = invoke(*args, "--until", "2020-06-30")  # no start: the services would be asked undated
     assert unbounded.exit_code == 2 and "--until needs a start" in unbounded.stderr
     assert invoke(*args).exit_code == 0

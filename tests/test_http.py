@@ -85,6 +85,17 @@ def test_retries_then_succeeds(server, tmp_path, kind):
     assert server.requests[-1][2] == "evidex/test (+me@example.org)"
 
 
+def test_a_password_in_the_base_url_stays_out_of_the_failure_message(server, tmp_path):
+    "The message is logged and stored with the run: a proxy's password in the URL is masked there."
+    server.inject("esearch", "503", times=10)
+    http = HttpClient("test", server.pubmed_url.replace("http://", "http://me:pr0xy-s3cret@"), rate=500,
+                      user_agent="evidex/test", timeout=CLIENT_TIMEOUT, backoff=0.01, rate_dir=tmp_path, retries=1)
+    with pytest.raises(SourceError) as failed:
+        esearch(http, what="what")
+    assert "pr0xy-s3cret" not in str(failed.value)
+    assert f"(test at {server.pubmed_url.replace('http://', 'http://me:[REDACTED]@')})" in str(failed.value)
+
+
 def test_gives_up_after_bounded_retries(server, tmp_path):
     server.inject("esearch", "503", times=10)
     http = client(server, tmp_path, retries=2)

@@ -411,6 +411,55 @@ FORGING_PLUGIN = """
 """
 
 
+EXITING_PLUGIN = """
+    import sys
+
+    from evidex import Extractor, hookimpl
+
+    {at_import}
+
+    class Exiter(Extractor):
+        name = "exiter"
+        version = "0.1"
+
+        def setup(self, nlp):
+            {in_setup}
+
+        def extract(self, document, field, doc):
+            sys.exit(0)  # a library's argparse or a leftover exit() does this
+
+    @hookimpl
+    def register_extractors(register):
+        register(Exiter())
+"""
+
+
+@pytest.mark.parametrize("where, code, said", [
+    ("extract", 1, "plugin exiter failed on 1: SystemExit: 0"),
+    ("setup", 2, "Error: extractor 'exiter' failed to set up: SystemExit: 3"),
+    ("import", 1, "plugin exiter failed to load: SystemExit: 3"),
+])
+def test_a_plugin_that_calls_sys_exit_is_a_failing_plugin_not_the_end_of_the_command(fresh, tmp_path, where, code, said):
+    "Exit 0 with nothing stored (or a run left 'running') would pass for success: it is the plugin's error."
+    plugins = tmp_path / "plugins"
+    write_plugin(plugins, "exiter", EXITING_PLUGIN.format(
+        at_import="sys.exit(3)" if where == "import" else "", in_setup="sys.exit(3)" if where == "setup" else "pass"))
+    write_plugin(plugins, "words", EXTRACTOR_PLUGIN.format(name="words", word="cancer"))
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text(json.dumps({"pmid": "1", "title": "", "abstract": "Cancer cells grew."}) + "\n")
+    db_path = tmp_path / "e.db"
+    result = CliRunner().invoke(cli, ["ingest", "--db", str(db_path), "--plugins-dir", str(plugins), str(docs)],
+                                env={"EVIDEX_LOAD_PLUGINS": ""})
+    assert result.exit_code == code, result.output
+    assert said in result.output.splitlines()
+    if where == "setup":
+        assert not db_path.exists()
+    else:
+        db = open_db(db_path)
+        assert [r[0] for r in db.execute("select plugin from claims")] == ["words"]
+        assert [r[0] for r in db.execute("select status from runs")] == ["errors"]
+
+
 @pytest.mark.parametrize("problem,message", [
     ("category", "category 'ifn', not one of its categories (demo)"),
     ("direction", "direction 'sideways'"),
@@ -480,6 +529,25 @@ def test_the_guides_source_example_ingests_with_source(fresh, tmp_path):
     result, _ = ingest_from(tmp_path, guide_example("register_sources(register)"),
                             "--source", "folder", "--query", str(data), "--all")
     assert result.exit_code == 2 and "takes --query, --since and --limit only" in result.output
+
+
+def test_a_search_sources_limit_holds_and_its_receipt_reruns_it(fresh, tmp_path):
+    "The guide's source ignores --limit: evidex stops at it anyway; the rerun finds the source again."
+    data = tmp_path / "records"
+    data.mkdir()
+    for name in "abc":
+        (data / f"{name}.json").write_text(json.dumps({"title": f"Paper {name}", "abstract": "Cancer cells grew."}))
+    result, db_path = ingest_from(tmp_path, guide_example("register_sources(register)"), "--source", "folder",
+                                  "--query", str(data), "--since", "2020-01-01", "--limit", "2", "--no-extract")
+    assert result.exit_code == 0, result.output
+    assert [r[0] for r in open_db(db_path).execute("select id from documents order by id")] == ["folder:a", "folder:b"]
+    receipt = json.loads(CliRunner().invoke(cli, ["runs", "--receipt", "1", "--db", str(db_path)]).output)
+    assert receipt["rerun"] == ["evidex", "ingest", "--no-extract", "--plugins-dir", str(tmp_path / "plugins"),
+                                "--source", "folder", "--query", str(data), "--since", "2020-01-01", "--limit", "2"]
+    again = CliRunner().invoke(cli, [*receipt["rerun"][1:], "--db", str(tmp_path / "again.db")],
+                               env={"EVIDEX_LOAD_PLUGINS": ""})
+    assert again.exit_code == 0, again.output
+    assert open_db(tmp_path / "again.db")["documents"].count == 2
 
 
 def test_a_source_that_fails_part_way_is_one_line_and_changes_nothing(fresh, tmp_path):

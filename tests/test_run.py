@@ -220,6 +220,28 @@ def test_a_scheduled_runs_diff_and_receipt_cover_its_fetches(env, tmp_path):
     assert listing[0].startswith("   2 ") and listing[1].startswith("     4 ")
 
 
+def test_a_receipt_names_the_urls_the_fetches_used_not_the_ones_in_force_later(env, server, tmp_path, monkeypatch):
+    "A config's base_url (or the environment's) is kept with each fetch; the receipt reads it back."
+    from evidex.db import open_db
+    from evidex.diff import receipt
+
+    config = write_config(tmp_path / "evidex.toml", sources=("pubmed", "europepmc"))
+    text = config.read_text().replace("[sources.pubmed]\n", f'[sources.pubmed]\nbase_url = "{server.pubmed_url}"\n')
+    config.write_text(text.replace("[sources.europepmc]\n",
+                                   f'[sources.europepmc]\nbase_url = "{server.europepmc_url}"\n'))
+    for key in ("EVIDEX_PUBMED_URL", "EVIDEX_EUROPEPMC_URL"):
+        monkeypatch.delenv(key)
+    db_path = tmp_path / "e.db"
+    result = run("--config", str(config), "--db", str(db_path))
+    assert result.exit_code == EXIT_OK, result.output
+    urls = {"pubmed": server.pubmed_url, "europepmc": server.europepmc_url}
+    assert receipt(open_db(db_path), 1)["source_urls"] == urls
+    assert receipt(open_db(db_path), 2)["source_urls"] == {"pubmed": server.pubmed_url}
+    # A later day's environment points elsewhere: what the run fetched from stays as it was.
+    monkeypatch.setenv("EVIDEX_PUBMED_URL", "http://127.0.0.1:9/eutils")
+    assert receipt(open_db(db_path), 1)["source_urls"] == urls
+
+
 def test_summary_names_the_seed_claims_a_run_gave_evidence(env, tmp_path):
     "A seed whose claim the recorded records do bear on: 'targeting STAT3 enhances apoptosis' (a fatty acid oxidation paper)."
     seed = tmp_path / "seed"
@@ -320,11 +342,20 @@ def test_a_failing_extractor_is_recorded_and_exits_1(env, tmp_path):
 
     config = config_with_plugin(tmp_path, "broken", '        raise RuntimeError("boom")')
     try:
-        result = run("--config", str(config), "--db", str(tmp_path / "e.db"))
+        result = run("--config", str(config), "--db", str(tmp_path / "e.db"), "--log-json")
+        # Nothing new to fetch: the documents the plugin failed on are what the next run extracts.
+        again = run("--config", str(config), "--db", str(tmp_path / "e.db"), "--log-json")
     finally:
         reset()
-    assert result.exit_code == EXIT_ERRORS, result.output
-    assert rows(tmp_path / "e.db", "select count(distinct doc_id) from run_errors where plugin = 'broken'") == [(SCALE,)]
+    assert result.exit_code == again.exit_code == EXIT_ERRORS, result.output
+    # Each document failed once in the run that fetched it: the same run did not extract it again.
+    assert rows(tmp_path / "e.db", "select count(*), count(distinct doc_id) from run_errors where plugin = 'broken' "
+                "and run_id in (select id from runs where 1 in (id, parent_run))") == [(SCALE, SCALE)]
+    events = [json.loads(line) for line in result.output.splitlines()]
+    assert [e["errors"] for e in events if e["event"] == "run.summary"] == [SCALE]
+    assert not [e for e in events if e["event"] == "extract.done"]
+    retried = [json.loads(line) for line in again.output.splitlines()]
+    assert [(e["documents"], e["errors"]) for e in retried if e["event"] == "extract.done"] == [(SCALE, SCALE)]
 
 
 def test_a_second_concurrent_run_exits_3_at_once(env, tmp_path):
@@ -382,6 +413,9 @@ def test_sigterm_closes_the_run_as_interrupted(env, server, tmp_path):
     assert rows(db_path, "select status from runs where command = 'run'") == [("interrupted",)]
     assert rows(db_path, "select count(*) from watermarks") == [(0,)]
     server.faults.clear()
+    # The listing says it once, with the signal; a message that only repeats the status adds nothing.
+    listing = CliRunner().invoke(cli, ["runs", "--db", str(db_path)]).output
+    assert "error run: interrupted (SIGINT or SIGTERM)" in listing and "interrupted: interrupted" not in listing
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])

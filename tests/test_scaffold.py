@@ -72,6 +72,27 @@ def test_missing_dir_is_refused(tmp_path):
     assert result.exit_code == 2 and "does not exist" in result.output
 
 
+@pytest.mark.parametrize("line, problem", [
+    ('{"id": "X", "label": "DEMO", "terms": ["x"]', "demo.jsonl line 3: not JSON (Expecting ',' delimiter at column 44)"),
+    ('{"id": "X", "terms": ["x"]}', "demo.jsonl line 3: an object with id, label and terms (a list of texts) is needed"),
+])
+def test_a_broken_line_of_the_scaffolds_terms_is_named_by_file_and_line(tmp_path, monkeypatch, line, problem):
+    "The one line a failed setup gives points the plugin's author at the line to fix."
+    from evidex.errors import PluginError
+    from evidex.nlp import make_nlp
+
+    root = scaffold("demo", tmp_path)
+    terms = root / "evidex_demo" / "demo.jsonl"
+    terms.write_text(terms.read_text() + line + "\n")
+    monkeypatch.syspath_prepend(str(root))
+    monkeypatch.delitem(sys.modules, "evidex_demo", raising=False)
+    from evidex_demo import DemoExtractor
+
+    with pytest.raises(PluginError) as failed:
+        make_nlp([DemoExtractor()])
+    assert str(failed.value) == f"extractor 'demo' failed to set up: ValueError: {problem}"
+
+
 def run(args, cwd, env=None, timeout=300):
     proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, f"{args} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}"

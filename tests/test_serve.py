@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 import subprocess
 
 import httpx
@@ -55,6 +56,19 @@ def test_every_canned_query_has_a_test(db):
     queries = build_metadata(db)["databases"]["evidex"]["queries"]
     assert set(QUERIES) | set(SEED_QUERIES) <= set(queries) == set(PARAMS)
     assert {"therapy_evidence", "age_evidence"} <= set(queries) - set(QUERIES)
+
+
+def test_the_seed_queries_are_listed_before_a_seed_load_and_return_no_rows(tmp_path):
+    "A server left up across runs keeps its metadata: the seed queries are there from the start."
+    from evidex.db import open_db
+
+    path = tmp_path / "evidex.db"
+    open_db(path).conn.close()
+    queries = build_metadata(path)["databases"]["evidex"]["queries"]
+    assert set(SEED_QUERIES) <= set(queries)
+    for name in SEED_QUERIES:
+        params = {"seed_id": "SR-01", "since": ""}
+        assert sql_rows(path, queries[name]["sql"], params) == [], name
 
 
 @pytest.mark.parametrize("name", sorted(PARAMS))
@@ -297,6 +311,33 @@ def test_register_queries_rejects_a_duplicate_name(db):
             build_metadata(db)
     finally:
         pm.unregister(name="clash")
+
+
+def test_a_register_queries_hook_that_raises_is_one_line_naming_the_plugin(db, tmp_path):
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "broken_queries.py").write_text(
+        "from evidex import hookimpl\n\n\n@hookimpl\ndef register_queries(register):\n"
+        "    raise ValueError('no such table in my head')\n")
+    proc = subprocess.run([*EVIDEX, "serve", "--db", str(db), "--metadata-json"], capture_output=True, text=True,
+                          env={**os.environ, "EVIDEX_PLUGINS_DIR": str(plugins)}, cwd=ROOT, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines() == [
+        "Error: plugin 'broken_queries': register_queries raised ValueError: no such table in my head"]
+    assert proc.stdout == ""
+
+
+def test_a_plugin_that_fails_to_load_is_a_warning_of_serve(db, tmp_path):
+    "Its canned queries are missing from the server: the line says why."
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "my_queries.py").write_text("import no_such_module_for_queries\n")
+    proc = subprocess.run([*EVIDEX, "serve", "--db", str(db), "--metadata-json"], capture_output=True, text=True,
+                          env={**os.environ, "EVIDEX_PLUGINS_DIR": str(plugins)}, cwd=ROOT, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.splitlines() == ["Warning: plugin my_queries failed to load: ModuleNotFoundError: "
+                                        "No module named 'no_such_module_for_queries'"]
+    assert "claims_for_entity" in json.loads(proc.stdout)["databases"]["evidex"]["queries"]
 
 
 def test_claims_added_by_run_takes_a_run_id_as_datasette_sends_it(db, server):
