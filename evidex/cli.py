@@ -722,10 +722,12 @@ def runs(db_path, limit, as_json, receipt):
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
+    # The command column is as wide as its longest entry ("seed load"), so the columns after it line up.
+    command_width = max([8, *(len(row["command"]) for row in rows)])
     for row in rows:
         click.echo(
             ("  " if row.get("parent_run") else "")
-            + f"{row['id']:>4} {row['started_at']} {row['command']:<8} {row['status']:<8} "
+            + f"{row['id']:>4} {row['started_at']} {row['command']:<{command_width}} {row['status']:<8} "
             f"docs {row['documents_seen']} (+{row['documents_new']}) claims +{row['claims_new']} "
             + (f"({row['claims_restored']} restored) " if row["claims_restored"] else "")
             + (f"withdrawn {row['documents_withdrawn']} " if row.get("documents_withdrawn") else "")

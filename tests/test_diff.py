@@ -339,3 +339,17 @@ def test_a_first_seed_load_between_two_runs_is_said(fresh, tmp_path):
     later = json.loads(run("diff", "2", "3", "--db", db_path, "--format", "json").output)
     assert later["baseline_first_loaded"] is False
     assert "first loaded" not in run("diff", "2", "3", "--db", db_path).output
+
+
+def test_the_runs_listing_lines_up_when_a_command_is_longer_than_ingest(fresh, tmp_path):
+    "`runs`: a 'seed load' run's status starts in the same column as an ingest run's."
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text(json.dumps({"pmid": "1", "title": "Type I IFN boosts antitumour immunity",
+                                "abstract": "IFN-beta increased CD8+ T cell priming in melanoma."}) + "\n")
+    db_path = tmp_path / "e.db"
+    run("ingest", "--db", db_path, docs)
+    run("seed", "load", "--db", db_path)
+    listing = run("runs", "--db", db_path).output.splitlines()
+    assert [line.split()[2] for line in listing] == ["seed", "ingest"]
+    columns = {line.index(" ok ") for line in listing}
+    assert len(columns) == 1, listing
