@@ -368,6 +368,9 @@ def ingest(files, db_path, no_extract, source, query, since, until, everything, 
     # database or leave a lock file behind.
     for path in files:
         check_input(path)
+    if no_extract:
+        # Nothing is extracted, but a plugins directory that does not exist is still a mistake to name.
+        load_plugins(plugins_dir)
     extractors = [] if no_extract else _extractors(plugins_dir)
     _lock(db_path)
     extraction = None if no_extract else _extraction(extractors, workers)

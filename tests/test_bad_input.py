@@ -268,12 +268,14 @@ def test_bad_input_file(name, db_path, tmp_path, monkeypatch):
     assert fingerprint(db_path) == before
 
 
-def test_missing_plugins_dir_option(db_path, tmp_path, monkeypatch):
+@pytest.mark.parametrize("no_extract", [[], ["--no-extract"]])
+def test_missing_plugins_dir_option(no_extract, db_path, tmp_path, monkeypatch):
+    "A --plugins-dir naming no directory is refused, also where nothing is to be extracted."
     docs = tmp_path / "docs.jsonl"
     docs.write_text(json.dumps(DOCS[0]) + "\n")
     before = fingerprint(db_path)
-    code, err = invoke(["ingest", "--db", str(db_path), "--plugins-dir", str(tmp_path / "nope"), str(docs)],
-                       monkeypatch)
+    code, err = invoke(["ingest", "--db", str(db_path), "--plugins-dir", str(tmp_path / "nope"), *no_extract,
+                        str(docs)], monkeypatch)
     assert code == 2
     assert "nope" in one_line_error(err)
     assert fingerprint(db_path) == before
