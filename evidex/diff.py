@@ -42,6 +42,10 @@ def _current_at(run: str) -> str:
 
 
 def _run(db: Database, run_id: int) -> dict:
+    "The runs row of run_id; run 0 is the empty database before the first run (what run 1 added is diff 0 1)."
+    if run_id == 0:
+        return {"id": 0, "command": None, "started_at": None, "plugins": None, "baseline_id": None,
+                "parent_run": None}
     row = db.execute("select * from runs where id = ?", [run_id]).fetchone()
     if row is None:
         raise UsageError(f"no run {run_id}")
@@ -240,7 +244,8 @@ def format_table(result: dict) -> str:
 def diff(a: int | None, b: int | None, db_path: str, plugin: str | None, baseline_id: str | None, fmt: str) -> None:
     """Claims added, removed and changed between runs A and B, and seed claims whose status changed.
 
-    Example: evidex diff 3 7, or evidex diff --plugin ifn (its latest version against the previous)
+    Example: evidex diff 3 7, evidex diff 0 1 (what the first run added: run 0 is the empty
+    database), or evidex diff --plugin ifn (its latest version against the previous)
     """
     db = store.open_db(db_path, create=False, read_only=True)
     if a is None or b is None:

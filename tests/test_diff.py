@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 import shutil
 import textwrap
 from pathlib import Path
@@ -353,3 +354,18 @@ def test_the_runs_listing_lines_up_when_a_command_is_longer_than_ingest(fresh, t
     assert [line.split()[2] for line in listing] == ["seed", "ingest"]
     columns = {line.index(" ok ") for line in listing}
     assert len(columns) == 1, listing
+
+
+def test_run_0_is_the_empty_database_so_a_diff_shows_what_the_first_run_added(setup):
+    "README: `evidex diff 0 1` is what the first run added; run 0 is the database before any run."
+    _, db_path = setup
+    db = open_db(db_path)
+    first = db.execute("select min(id) from runs where command = 'ingest'").fetchone()[0]
+    stored = {r[0] for r in db.execute("select id from claims where first_seen_run <= ?", [first])}
+    assert stored
+    result = json.loads(run("diff", "0", first, "--db", db_path, "--format", "json").output)
+    assert {c["id"] for c in result["added"]} == stored
+    assert (result["removed"], result["changed"], result["a"]["id"]) == ([], [], 0)
+    assert result["seeds"] and all(s["status_before"] == status_label(Counter()) for s in result["seeds"])
+    assert run("diff", "0", first, "--db", db_path).output.startswith(f"diff run 0 -> run {first}: {len(stored)} added")
+    assert "no run -1" in run("diff", "--db", db_path, "--", "-1", str(first), ok=False).output
