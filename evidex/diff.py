@@ -344,7 +344,12 @@ def rerun_command(run: dict, ledger: list[dict]) -> list[str] | None:
     "The evidex command line that repeats a run: same inputs, query and window start, same cache."
     options = json.loads(run["options"]) if run.get("options") else {}
     if run["command"] == "run" and options.get("config"):
-        return ["evidex", "run", "--config", options["config"]]
+        # Every fetch's window ends on the day the run took as today: pinned, a rerun on a later
+        # day asks for the same windows. An undated fetch (a query's first, with no since) asked
+        # for everything, as ingest's does: its rerun asks for what the services hold then.
+        end = options.get("until") or run.get("window_end") or _edge(max, ledger, "window_end")
+        dated = all(r["window_start"] for r in ledger)
+        return ["evidex", "run", "--config", options["config"], *(["--until", end] if end and dated else [])]
     # The same plugins: a plugins directory, and for extract the extractors it was limited to.
     plugins = ["--plugins-dir", options["plugins_dir"]] if options.get("plugins_dir") else []
     if run["command"] == "extract":

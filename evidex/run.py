@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import hashlib
 import logging
 import signal
 import sys
@@ -17,7 +18,7 @@ import click
 from . import db as store
 from . import logs
 from .errors import ConfigError, EvidexError, IncompleteFetch, SourceError, UsageError
-from .config import DEFAULT_CONFIG, Config, SourceConfig, load_config
+from .config import DEFAULT_CONFIG, Config, QueryConfig, SourceConfig, load_config
 from .ingest import RUN_FIELDS, new_claims, withdrawals_note
 from .options import WorkerCount
 
@@ -114,8 +115,9 @@ def _progress(label: str, enabled: bool) -> tuple[Callable[[int, int], None], Ca
 class Runner:
     "One `evidex run`: fetch every query per source, extract, link to the seed, summarise."
 
-    def __init__(self, cfg: Config, db_path: Path, log: logging.Logger, bars: bool) -> None:
-        self.cfg, self.db_path, self.log, self.bars = cfg, db_path, log, bars
+    def __init__(self, cfg: Config, db_path: Path, log: logging.Logger, bars: bool,
+                 until: datetime.date | None = None) -> None:
+        self.cfg, self.db_path, self.log, self.bars, self.until = cfg, db_path, log, bars, until
         self.totals = Totals()
         self.extraction: Any = None
 
@@ -147,11 +149,47 @@ class Runner:
             except UsageError as ex:
                 raise ConfigError(f"config {cfg.path}: 'run.seed': {ex}") from None
 
+    def _fetches(self) -> Iterator[tuple[SourceConfig, QueryConfig]]:
+        "Each (source, query) pair the run fetches, in its order."
+        for source_cfg in self.cfg.sources.values():
+            if source_cfg.enabled:
+                for query in self.cfg.queries:
+                    if query.enabled and source_cfg.name in query.texts:
+                        yield source_cfg, query
+
+    def check_until(self) -> None:
+        "With --until, every query's window must start by then: refused (exit 2) before any run row."
+        if self.until is None:
+            return
+        from .fetch import watermark
+
+        # A database not there yet has no watermarks: it is not created just to be refused.
+        db = store.open_db(self.db_path) if self.db_path.exists() else None
+        since = datetime.date.fromisoformat(self.cfg.since) if self.cfg.since else None
+        try:
+            marks = {(s.name, q.id): watermark(db, s.name, q.texts[s.name]) if db is not None else None
+                     for s, q in self._fetches()}
+        finally:
+            if db is not None:
+                db.conn.close()
+        for source_cfg, query in self._fetches():
+            mark = marks[source_cfg.name, query.id]
+            # As _fetch_source and fetch.start_date: the watermark less a day, else the config's since.
+            start = mark - datetime.timedelta(days=1) if mark else since
+            if start is None:
+                # An undated fetch asks for everything: an end could be recorded but not applied.
+                raise UsageError(f"--until needs a start: query {query.id} ({source_cfg.name}) has no watermark "
+                                 f"yet and config {self.cfg.path} sets no 'since' under [run]")
+            if start > self.until:
+                raise UsageError(f"--until {self.until} is before query {query.id} ({source_cfg.name})'s "
+                                 f"window start {start}")
+
     def execute(self) -> int:
         "Take the lock first (a second run must fail fast), prepare, then run; return the exit code."
         with store.run_lock(self.db_path):
             try:
                 self.prepare()
+                self.check_until()
                 return self._started()
             finally:
                 if self.extraction is not None:
@@ -165,8 +203,18 @@ class Runner:
         db = store.open_db(self.db_path)
         signature = self.extraction.signature if self.extraction else {}
         pipeline = self.extraction.pipeline if self.extraction else None
-        self.run_id = store.start_run(db, "run", signature, pipeline=pipeline, options={
-            "config": str(Path(self.cfg.path).resolve()), "queries": [q.id for q in self.cfg.queries if q.enabled]})
+        from .fetch import latest_today
+
+        # One end for every query's window, fixed at the start: a run crossing midnight does not
+        # end its last queries a day later than its first, and the receipt can name the day.
+        self.end = self.until or latest_today()
+        config = Path(self.cfg.path).resolve()
+        self.run_id = store.start_run(db, "run", signature, pipeline=pipeline, window_end=self.end.isoformat(),
+                                      options={"config": str(config), "queries": [q.id for q in self.cfg.queries
+                                                                                  if q.enabled],
+                                               # the rerun reads the file again: its hash tells an edited one
+                                               "config_sha256": hashlib.sha256(config.read_bytes()).hexdigest(),
+                                               **({"until": self.until.isoformat()} if self.until else {})})
         try:
             return self._execute(db)
         except EvidexError as ex:  # e.g. an extraction worker died: the run says why it stopped
@@ -227,8 +275,9 @@ class Runner:
                 update, close = _progress(f"{query.id} {source_cfg.name}", self.bars)
                 try:
                     result = fetch_query(db, source, text, since=since, extraction=self.extraction,
-                                         batch_size=source_cfg.batch_size,
-                                         progress=update, options={"query_id": query.id, "run": self.run_id},
+                                         batch_size=source_cfg.batch_size, today=self.end, progress=update,
+                                         options={"query_id": query.id, "run": self.run_id,
+                                                  **({"until": self.end.isoformat()} if self.until else {})},
                                          parent_run=self.run_id)
                 except IncompleteFetch as ex:
                     # The source answered to the end but some records would not come: this query's
@@ -358,11 +407,13 @@ class Runner:
               help="SQLite database (env EVIDEX_DB; else [run] db in the config; else evidex.db)")
 @click.option("--workers", type=WorkerCount(min=1), envvar="EVIDEX_WORKERS",
               help="Extract in this many processes (env EVIDEX_WORKERS; else [run] workers in the config; else 1)")
+@click.option("--until", type=click.DateTime(["%Y-%m-%d", "%Y/%m/%d"]),
+              help="End every query's date window here instead of today (a receipt's rerun pins it)")
 @click.option("--log-json", is_flag=True, help="Log one JSON object per line (for machines)")
 @click.option("--quiet", "-q", is_flag=True, help="Only warnings and errors; no progress or summary")
 @click.pass_context
-def run(ctx: click.Context, config_path: str, db_path: str | None, workers: int | None, log_json: bool,
-        quiet: bool) -> None:
+def run(ctx: click.Context, config_path: str, db_path: str | None, workers: int | None,
+        until: datetime.datetime | None, log_json: bool, quiet: bool) -> None:
     """Run every saved query incrementally, then extraction and seed linking: the scheduled job.
 
     Exit codes: 0 all done, 1 finished with recorded errors, 2 usage or config error,
@@ -370,22 +421,26 @@ def run(ctx: click.Context, config_path: str, db_path: str | None, workers: int 
     """
     with logs.redacted_output():
         log = logs.setup(log_json, quiet)
-        code = _run(config_path, db_path, workers, log, log_json, quiet)
+        code = _run(config_path, db_path, workers, log, log_json, quiet, until.date() if until else None)
     ctx.exit(code)
 
 
 def _run(config_path: str, db_path: str | None, workers: int | None, log: logging.Logger, log_json: bool,
-         quiet: bool) -> int:
+         quiet: bool, until: datetime.date | None = None) -> int:
     runner = None
     try:
+        from .fetch import latest_today
         from .http import check_environment
 
         check_environment()  # a bad EVIDEX_TIMEOUT or EVIDEX_RATE_LIMIT: exit 2 before any run row
+        if until and until > latest_today():
+            # As ingest --until: the watermarks would move into the future, and later runs ask for nothing.
+            raise UsageError(f"--until {until} is in the future")
         cfg = load_config(config_path)
         if workers is not None:
             cfg.workers = workers
         path = Path(db_path) if db_path else (cfg.db or Path("evidex.db"))
-        runner = Runner(cfg, path, log, bars=not (quiet or log_json) and sys.stderr.isatty())
+        runner = Runner(cfg, path, log, bars=not (quiet or log_json) and sys.stderr.isatty(), until=until)
         with sigterm_as_interrupt():
             code = runner.execute()
     except EvidexError as ex:

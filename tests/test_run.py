@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import hashlib
 import json
 import os
 import re
@@ -677,3 +678,87 @@ def test_usage_errors_without_log_json_stay_plain_text(tmp_path):
                                 cwd=tmp_path)
         assert result.returncode == 2 and result.stderr.startswith("Error: No such option"), (args, result.stderr)
         assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_scheduled_runs_replayed_from_their_receipts_on_a_later_day_give_the_same_digests(env, server, tmp_path,
+                                                                                        monkeypatch):
+    "A scheduled run's rerun pins the day its windows ended: records entered since are not fetched."
+    from evidex import fetch
+    from evidex.db import open_db
+    from evidex.diff import receipt
+
+    day = {"today": datetime.date(2024, 3, 1)}
+    monkeypatch.setattr(fetch, "latest_today", lambda: day["today"])  # every caller looks it up in evidex.fetch
+    config = write_config(tmp_path / "evidex.toml", extract=True, extra_run='since = "2015-01-01"')
+    first, replay = tmp_path / "first.db", tmp_path / "replay.db"
+    assert run("--config", str(config), "--db", str(first)).exit_code == EXIT_OK
+    # Papers the first run extracted claims from, under new PMIDs and later entry dates.
+    with_claims = [r[0] for r in rows(first, "select distinct doc_id from claims order by doc_id limit 2")]
+    assert len(with_claims) == 2
+
+    def entered(pmid: str, source: str, on: datetime.date) -> tuple[bytes, datetime.date]:
+        body = server.pubmed[source][0]
+        own = re.search(rb"<PMID[^>]*>\d+</PMID>", body).group(0)
+        return body.replace(own, f'<PMID Version="1">{pmid}</PMID>'.encode(), 1), on
+
+    saved = dict(server.pubmed)
+    try:
+        server.pubmed["99999901"] = entered("99999901", with_claims[0], datetime.date(2024, 3, 10))
+        day["today"] = datetime.date(2024, 3, 20)
+        assert run("--config", str(config), "--db", str(first)).exit_code == EXIT_OK
+        # Entered after the second run, then replayed on a later day: neither rerun may fetch it.
+        server.pubmed["99999902"] = entered("99999902", with_claims[1], datetime.date(2024, 4, 5))
+        day["today"] = datetime.date(2024, 5, 1)
+        scheduled = [r[0] for r in rows(first, "select id from runs where parent_run is null order by id")]
+        receipts = [receipt(open_db(first), n) for n in scheduled]
+        assert [r["rerun"][-2:] for r in receipts] == [["--until", "2024-03-01"], ["--until", "2024-03-20"]]
+        for ticket in receipts:
+            assert ticket["rerun"][:2] == ["evidex", "run"]
+            result = CliRunner().invoke(cli, [*ticket["rerun"][1:], "--db", str(replay)])
+            assert result.exit_code == EXIT_OK, result.output
+    finally:
+        server.pubmed.clear()
+        server.pubmed.update(saved)
+    assert rows(replay, "select id from runs where parent_run is null order by id") == [(n,) for n in scheduled]
+    digests = [receipt(open_db(replay), n)["claims_current"] for n in scheduled]
+    assert digests == [r["claims_current"] for r in receipts]
+    assert digests[0]["count"] < digests[1]["count"]  # the second run's paper added claims
+    assert rows(replay, "select count(*) from documents where id = '99999902'") == [(0,)]
+
+
+def test_until_ends_every_querys_window_and_is_recorded(env, tmp_path):
+    config = write_config(tmp_path / "evidex.toml", extra_run='since = "2015-01-01"',
+                          queries={"Q00": {"pubmed": "{IFN} AND cancer[tiab]"}, "Q01": {"pubmed": "cancer[tiab]"}})
+    db_path = tmp_path / "e.db"
+    result = run("--config", str(config), "--db", str(db_path), "--until", "2015-01-02")
+    assert result.exit_code == EXIT_OK, result.output
+    assert rows(db_path, "select id, window_start, window_end from runs where parent_run = 1 order by id") == [
+        (2, "2015-01-01", "2015-01-02"), (3, "2015-01-01", "2015-01-02")]
+    assert rows(db_path, "select distinct last_complete from watermarks") == [("2015-01-02",)]
+    options = json.loads(rows(db_path, "select options from runs where id = 1")[0][0])
+    assert options["until"] == "2015-01-02"
+    assert options["config_sha256"] == hashlib.sha256(config.read_bytes()).hexdigest()
+    # Entered on 2015-01-01 and 2015-01-02 (25 a day): not the third day's.
+    assert rows(db_path, "select count(*) from documents") == [(50,)]
+    # A window that would start after it ends: refused before any run row.
+    again = run("--config", str(config), "--db", str(db_path), "--until", "2014-12-31")
+    assert again.exit_code == 2 and "--until 2014-12-31 is before query Q00 (pubmed)'s window start 2015-01-01" \
+        in again.output, again.output
+    assert rows(db_path, "select count(*) from runs") == [(3,)]
+
+
+@pytest.mark.parametrize("until, since, message", [
+    ("2999-01-01", 'since = "2015-01-01"', "--until 2999-01-01 is in the future"),
+    ("01/02/2015", 'since = "2015-01-01"', "Invalid value for '--until'"),
+    ("2015-01-02", "", "--until needs a start: query Q00 (pubmed) has no watermark yet"),
+])
+def test_a_bad_until_is_exit_2_as_one_json_line_and_no_database(env, tmp_path, until, since, message):
+    config = write_config(tmp_path / "evidex.toml", extra_run=since)
+    db_path = tmp_path / "e.db"
+    result = subprocess.run([sys.executable, "-m", "evidex", "run", "--config", str(config), "--db", str(db_path),
+                             "--until", until, "--log-json"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr
+    [line] = result.stderr.strip().splitlines()
+    record = json.loads(line)
+    assert record["event"] == "run.error" and message in record["message"], record
+    assert not db_path.exists()
