@@ -349,7 +349,8 @@ def rerun_command(run: dict, ledger: list[dict]) -> list[str] | None:
         # for everything, as ingest's does: its rerun asks for what the services hold then.
         end = options.get("until") or run.get("window_end") or _edge(max, ledger, "window_end")
         dated = all(r["window_start"] for r in ledger)
-        return ["evidex", "run", "--config", options["config"], *(["--until", end] if end and dated else [])]
+        return ["evidex", "run", "--config", options["config"], *(["--until", end] if end and dated else []),
+                *(["--plugins-dir", options["plugins_dir"]] if options.get("plugins_dir") else [])]
     # The same plugins: a plugins directory, and for extract the extractors it was limited to.
     plugins = ["--plugins-dir", options["plugins_dir"]] if options.get("plugins_dir") else []
     if run["command"] == "extract":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable, Iterator
@@ -214,7 +215,10 @@ class Runner:
                                                                                   if q.enabled],
                                                # the rerun reads the file again: its hash tells an edited one
                                                "config_sha256": hashlib.sha256(config.read_bytes()).hexdigest(),
-                                               **({"until": self.until.isoformat()} if self.until else {})})
+                                               **({"until": self.until.isoformat()} if self.until else {}),
+                                               # the config's, or EVIDEX_PLUGINS_DIR's: a rerun names it
+                                               **({"plugins_dir": str(Path(self.cfg.plugins_dir).resolve())}
+                                                  if self.cfg.plugins_dir else {})})
         try:
             return self._execute(db)
         except EvidexError as ex:  # e.g. an extraction worker died: the run says why it stopped
@@ -409,11 +413,13 @@ class Runner:
               help="Extract in this many processes (env EVIDEX_WORKERS; else [run] workers in the config; else 1)")
 @click.option("--until", type=click.DateTime(["%Y-%m-%d", "%Y/%m/%d"]),
               help="End every query's date window here instead of today (a receipt's rerun pins it)")
+@click.option("--plugins-dir", type=click.Path(file_okay=False, exists=True),
+              help="Directory of one-off plugin .py files (else plugins_dir under [run], else EVIDEX_PLUGINS_DIR)")
 @click.option("--log-json", is_flag=True, help="Log one JSON object per line (for machines)")
 @click.option("--quiet", "-q", is_flag=True, help="Only warnings and errors; no progress or summary")
 @click.pass_context
 def run(ctx: click.Context, config_path: str, db_path: str | None, workers: int | None,
-        until: datetime.datetime | None, log_json: bool, quiet: bool) -> None:
+        until: datetime.datetime | None, plugins_dir: str | None, log_json: bool, quiet: bool) -> None:
     """Run every saved query incrementally, then extraction and seed linking: the scheduled job.
 
     Exit codes: 0 all done, 1 finished with recorded errors, 2 usage or config error,
@@ -421,12 +427,13 @@ def run(ctx: click.Context, config_path: str, db_path: str | None, workers: int 
     """
     with logs.redacted_output():
         log = logs.setup(log_json, quiet)
-        code = _run(config_path, db_path, workers, log, log_json, quiet, until.date() if until else None)
+        code = _run(config_path, db_path, workers, log, log_json, quiet, until.date() if until else None,
+                    plugins_dir)
     ctx.exit(code)
 
 
 def _run(config_path: str, db_path: str | None, workers: int | None, log: logging.Logger, log_json: bool,
-         quiet: bool, until: datetime.date | None = None) -> int:
+         quiet: bool, until: datetime.date | None = None, plugins_dir: str | None = None) -> int:
     runner = None
     try:
         from .fetch import latest_today
@@ -439,6 +446,11 @@ def _run(config_path: str, db_path: str | None, workers: int | None, log: loggin
         cfg = load_config(config_path)
         if workers is not None:
             cfg.workers = workers
+        if plugins_dir:
+            cfg.plugins_dir = Path(plugins_dir).resolve()
+        elif cfg.plugins_dir is None and os.environ.get("EVIDEX_PLUGINS_DIR"):
+            # As every command reads it; held in the config so the run records where its plugins came from.
+            cfg.plugins_dir = Path(os.environ["EVIDEX_PLUGINS_DIR"]).resolve()
         path = Path(db_path) if db_path else (cfg.db or Path("evidex.db"))
         runner = Runner(cfg, path, log, bars=not (quiet or log_json) and sys.stderr.isatty(), until=until)
         with sigterm_as_interrupt():

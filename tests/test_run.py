@@ -762,3 +762,31 @@ def test_a_bad_until_is_exit_2_as_one_json_line_and_no_database(env, tmp_path, u
     record = json.loads(line)
     assert record["event"] == "run.error" and message in record["message"], record
     assert not db_path.exists()
+
+
+def test_a_scheduled_runs_rerun_names_the_plugins_dir_it_loaded_from_the_environment(env, tmp_path, monkeypatch):
+    "EVIDEX_PLUGINS_DIR is not in the config the rerun reads: the receipt's rerun passes --plugins-dir."
+    from evidex.db import open_db
+    from evidex.diff import receipt
+    from evidex.plugins import reset
+
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "quiet.py").write_text(extractor_plugin("quiet", "        pass"))
+    config = write_config(tmp_path / "evidex.toml", extract=True, extra_run='since = "2015-01-01"')
+    monkeypatch.setenv("EVIDEX_LOAD_PLUGINS", "quiet")
+    monkeypatch.setenv("EVIDEX_PLUGINS_DIR", str(plugins))
+    reset()  # plugins loaded by earlier tests in this process
+    try:
+        assert run("--config", str(config), "--db", str(tmp_path / "a.db")).exit_code == EXIT_OK
+        ticket = receipt(open_db(tmp_path / "a.db"), 1)
+        assert set(ticket["plugins"]) == {"quiet"}
+        assert ticket["rerun"][-2:] == ["--plugins-dir", str(plugins)]
+        reset()
+        monkeypatch.delenv("EVIDEX_PLUGINS_DIR")
+        result = CliRunner().invoke(cli, [*ticket["rerun"][1:], "--db", str(tmp_path / "b.db")])
+        assert result.exit_code == EXIT_OK, result.output
+    finally:
+        reset()
+    again = receipt(open_db(tmp_path / "b.db"), 1)
+    assert again["plugins"] == ticket["plugins"] and again["rerun"] == ticket["rerun"]
