@@ -281,7 +281,7 @@ class Runner:
                     result = fetch_query(db, source, text, since=since, extraction=self.extraction,
                                          batch_size=source_cfg.batch_size, today=self.end, progress=update,
                                          options={"query_id": query.id, "run": self.run_id,
-                                                  **({"until": self.end.isoformat()} if self.until else {})},
+                                                  **self._fetch_options(source_cfg)},
                                          parent_run=self.run_id)
                 except IncompleteFetch as ex:
                     # The source answered to the end but some records would not come: this query's
@@ -324,6 +324,12 @@ class Runner:
                 )
         finally:
             source.close()
+
+    def _fetch_options(self, source_cfg: SourceConfig) -> dict[str, Any]:
+        "What a fetch's own receipt needs for its `ingest --source` rerun to ask and extract alike."
+        return {"batch_size": source_cfg.batch_size, **({"no_extract": True} if self.extraction is None else {}),
+                **({"plugins_dir": str(Path(self.cfg.plugins_dir).resolve())} if self.cfg.plugins_dir else {}),
+                **({"until": self.end.isoformat()} if self.until else {})}
 
     def _count_committed(self, ex: BaseException) -> None:
         "Add what a stopped fetch committed before it stopped (fetch_query attaches its counts) to the totals."

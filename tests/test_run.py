@@ -740,6 +740,14 @@ def test_until_ends_every_querys_window_and_is_recorded(env, tmp_path):
     assert options["config_sha256"] == hashlib.sha256(config.read_bytes()).hexdigest()
     # Entered on 2015-01-01 and 2015-01-02 (25 a day): not the third day's.
     assert rows(db_path, "select count(*) from documents") == [(50,)]
+    # A fetch's own receipt reruns it as the run asked: its batch size (the cache's keys), no extraction.
+    from evidex.db import open_db
+    from evidex.diff import receipt
+
+    [(text,)] = rows(db_path, "select query from runs where id = 2")
+    assert receipt(open_db(db_path), 2)["rerun"] == [
+        "evidex", "ingest", "--no-extract", "--source", "pubmed", "--query", text, "--since", "2015-01-01",
+        "--until", "2015-01-02", "--batch-size", "25"]
     # A window that would start after it ends: refused before any run row.
     again = run("--config", str(config), "--db", str(db_path), "--until", "2014-12-31")
     assert again.exit_code == 2 and "--until 2014-12-31 is before query Q00 (pubmed)'s window start 2015-01-01" \
