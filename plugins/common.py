@@ -1251,10 +1251,10 @@ NEUTRAL_OUTCOMES = {"response rate", "tolerated", "well tolerated", "safe", "saf
 INVERT_FLIP = True
 TIME_ADJECTIVES = {"delayed"}
 # Participles that often describe a noun instead of stating the relation: "activated T cells",
-# "at increasing concentrations", "Elevated IFN-β levels correlated with ...".
+# "at increasing concentrations", "Elevated IFN-β levels correlated with ...", "an inactivated virus".
 ATTRIBUTIVE_WORDS = frozenset({
     "activated", "increasing", "decreasing", "increased", "decreased", "reduced", "elevated", "enhanced",
-    "impaired", "suppressed", "diminished", "stimulated", "escalating", "rising", "declining"})
+    "impaired", "suppressed", "diminished", "stimulated", "escalating", "rising", "declining", "inactivated"})
 # Before the participle: the sentence's start, or a preposition or determiner opening a noun phrase
 # ("and activated STAT1" is a second verb, so "and" is not here).
 ATTRIBUTIVE_BEFORE_RE = re.compile(r"\b(?:in|at|on|of|with|by|from|for|the|a|an|its|their|these|those|this|that)\s+$",
