@@ -1066,6 +1066,9 @@ ANAPHOR_RE = re.compile(
     rf"(It|(?:This|The)\s+(?:agent|compound|drug))\s+(?:also\s+|further\s+|not\s+only\s+|\w+ly\s+)?{_ACTION_VERB}")
 # The drug is the sentence's subject only when no such verb comes before it ("It prevented tamoxifen-induced ...").
 ACTION_VERB_RE = re.compile(rf"\b{_ACTION_VERB}", re.IGNORECASE)
+# Nor when it names a noun of the drug's that "It" then stands for ("Cisplatin resistance is common. It reduces ...").
+DRUG_NOUN_AFTER_RE = re.compile(r"\s+(?:resistan(?:ce|t)|toxicit(?:y|ies)|doses?|dosage|dosing|exposure|sensitivity|levels?"
+                                r"|concentrations?|metabolism|clearance|uptake|intolerance)\b", re.IGNORECASE)
 
 
 def _with_anaphors(text: str, bounds: list[int], hits: list[Hit]) -> list[Hit]:
@@ -1080,14 +1083,15 @@ def _with_anaphors(text: str, bounds: list[int], hits: list[Hit]) -> list[Hit]:
         if any(h.category == "therapy" and not h.generic and bounds[i] <= h.start < bounds[i + 1] for h in hits):
             continue  # the sentence names its own drug
         # The therapy hits the sentence before opens with, before any other entity or an action verb
-        # ("It prevented tamoxifen-induced ...") and not modifying a noun ("tamoxifen-induced").
+        # ("It prevented tamoxifen-induced ...") and not modifying a noun ("tamoxifen-induced", "cisplatin resistance").
         named = []
         for h in hits:
             if h.start < bounds[i - 1] or h.start >= bounds[i]:
                 continue
             if h.category != "therapy" or ACTION_VERB_RE.search(text, bounds[i - 1], h.start):
                 break
-            if not h.generic and h.emit and h.entity and text[h.end:h.end + 1] != "-":
+            if not h.generic and h.emit and h.entity and text[h.end:h.end + 1] != "-" \
+                    and not DRUG_NOUN_AFTER_RE.match(text, h.end):
                 named.append(h)
         # "Multikinase inhibitor sorafenib inhibits ...": the named drug over its class.
         before = next((h for h in named if h.label == "DRUG"), named[0] if named else None)
