@@ -2090,6 +2090,7 @@ PAST_ABILITY_BEFORE_RE = re.compile(r"\b(?:showed|shown|show|demonstrated|demons
                                     r"(?:\s+(?:here|now|also|further|previously|recently|first))?\s+that\b"
                                     r"(?:(?!\b(?:but|whereas|while|if|whether|may|might|suggest\w*)\b)[^;])*$", re.IGNORECASE)
 NOT_ABILITY_AFTER_RE = re.compile(r"\s+(?:\w+ly\s+)?(?:be|have|not|potentially|possibly)\b", re.IGNORECASE)
+RELATIVE_RE = re.compile(r"\b(?:that|which|who|whose)\b", re.IGNORECASE)
 TRAILING_CLAUSE_RE = compile_context(r",\s*(?:which|that|a\s+\w+\s+that|an?\s+\w+\s+(?:in\s+)?which|and)\b|,\s*$|\band\s+$|;", re.IGNORECASE)
 
 
@@ -2125,7 +2126,12 @@ def hedges(sent: Sentence) -> tuple[list[str], list[tuple[str, int, int]]]:
                     # "X reduced Y, possibly through inhibition of TLR4": the aside weighs only what it names,
                     # up to a clause of its own ("..., possibly by X, whereas Z reduced W").
                     end = SUBJECT_BREAK_RE.search(text, c.end - base)
-                    asides.append((c.text, base + brk.start(), base + (end.start() if end else len(text))))
+                    # In a relative clause after the aside's own verb the hedge weighs only what follows it:
+                    # "..., and STING knockdown reduced this in cells that may lack cGAS" hedges no STING claim.
+                    verb = next((t for t in reversed(sent.cues) if brk.end() <= t.start - base < rel
+                                 and t.kind in ("up", "down", "dep") and t.text.lower() not in WEAK_TRIGGERS), None)
+                    start = rel if verb is not None and RELATIVE_RE.search(text, verb.end - base, rel) else brk.start()
+                    asides.append((c.text, base + start, base + (end.start() if end else len(text))))
                     continue
         out.append(c.text)
     return out, asides

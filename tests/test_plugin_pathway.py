@@ -441,3 +441,15 @@ def test_a_hedged_aside_hedges_the_claims_it_names(nlp_and_extractors, text, cat
 def test_an_inactivated_agent_is_no_loss(nlp_and_extractors, text, predicate, direction):
     out = claims(run(nlp_and_extractors, text), "pathway")
     assert [(c.predicate, c.direction) for c in out] == [(predicate, direction)]
+
+
+@pytest.mark.parametrize("text", [
+    # The hedge is in a relative clause after the aside's own verb: it weighs what that clause names, not STING.
+    "Cisplatin increased IFNB1 expression in ovarian cancer cells, and STING knockdown reduced this effect "
+    "in cells that may lack cGAS.",
+    "Paclitaxel increased IFNB1 in breast cancer cells, which was abolished by STING knockdown in cells that "
+    "possibly lacked IRF3.",
+])
+def test_a_hedge_in_a_relative_clause_of_an_aside_does_not_hedge_its_subject(nlp_and_extractors, text):
+    out = [c for c in claims(run(nlp_and_extractors, text), "pathway") if c.subject == "STING1"]
+    assert out and not any(c.hedged for c in out)
