@@ -93,6 +93,36 @@ def test_extract_input_applies_the_withdrawals_read_before_a_paper_and_names_tho
         "1 withdrawn after their claims were written"]
 
 
+SHARED_DOI = {
+    # A withdrawal naming a paper by a DOI two papers share (a supplement's abstracts), and a copy of the first.
+    "withdrawal": {"id": "notice", "doi": "https://doi.org/10.1/SUPPL", "deleted": True},
+    "5": {"pmid": "5", "doi": "10.1/suppl", "abstract": "Cancer cells grew in study 5."},
+    "6": {"pmid": "6", "doi": "10.1/suppl", "abstract": "Cancer cells grew in study 6."},
+    "5 again": {"pmid": "5", "doi": "10.1/suppl", "abstract": "Cancer cells grew in study 5."},
+}
+
+
+@pytest.mark.parametrize("order,written", [
+    (("withdrawal", "5", "6", "5 again"), ["6"]),
+    (("5", "withdrawal", "6", "5 again"), ["5", "6"]),
+    (("5", "6", "withdrawal", "5 again"), ["5", "6"]),
+    (("5", "6", "5 again", "withdrawal"), ["5", "6", "5"]),
+])
+def test_a_withdrawal_withdraws_one_paper_offline_as_ingest_does(fresh, tmp_path, plugin_dir, order, written):
+    "Whichever comes first, the withdrawal is the first paper's it names (and its copies'), never another sharing its DOI."
+    (plugin_dir / "boom.py").unlink()
+    docs = jsonl(tmp_path, "docs.jsonl", *(SHARED_DOI[name] for name in order))
+    db_path = tmp_path / "e.db"
+    assert run("ingest", "--db", db_path, "--no-extract", docs).exit_code == 0
+    assert [(r[0], r[3]) for r in documents(db_path)] == [("5", 1), ("6", 0)]
+    out = tmp_path / "claims.jsonl"
+    result = run("extract", "--input", docs, "--output", out, "--no-mentions", "--plugins-dir", plugin_dir)
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["pmid"] for line in out.read_text().splitlines()] == written
+    late = order.index("withdrawal") > order.index("5")
+    assert ("PMID 5 is withdrawn after its claims were written" in result.stderr) == late, result.stderr
+
+
 @pytest.mark.parametrize("version", [2, 1])
 def test_extract_input_applies_a_delete_citation_read_before_its_article(fresh, pubmed_dir, tmp_path, version):
     "A real article after a DeleteCitation of its version is not extracted offline; of another version it is."
