@@ -10,9 +10,6 @@ from .models import Deletion, Document
 # A paper as a withdrawal is matched against it: its PMID or else its id, whether that is a PMID,
 # the hash of its DOI, and its version. A tuple of a few small objects: one is kept per paper extracted.
 Paper = tuple[str, bool, int | None, int | None]
-# The identifiers an extracted paper is found by afterwards: those a withdrawal names a paper by
-# (a PMID, a JSON Lines line's id or DOI), not a title (long, and kept for every paper).
-LATE_SCHEMES = ("id", "pmid", "doi")
 
 
 def _paper(document: Document) -> Paper:
@@ -87,9 +84,10 @@ class InputWithdrawals:
         if withdrawn:
             self.not_extracted += 1
             return False
+        # Every identifier a withdrawal read before it would have named it by (a PMC id, a title too),
+        # or one read after it would go unreported: hashed, so a title costs what a PMID does.
         for key in keys:
-            if key[0] in LATE_SCHEMES:
-                self.extracted.setdefault(hash(key), paper)
+            self.extracted.setdefault(hash(key), paper)
         return True
 
     def read(self, deletion: Deletion) -> str | None:

@@ -123,6 +123,25 @@ def test_a_withdrawal_withdraws_one_paper_offline_as_ingest_does(fresh, tmp_path
     assert ("PMID 5 is withdrawn after its claims were written" in result.stderr) == late, result.stderr
 
 
+@pytest.mark.parametrize("named_by", [{"pmcid": "PMC123"}, {"title": "A title long enough to name one paper by", "year": 2020}])
+@pytest.mark.parametrize("first", ["withdrawal", "paper"])
+def test_extract_input_finds_a_paper_named_by_pmc_id_or_title_in_either_order(
+        fresh, tmp_path, plugin_dir, named_by, first):
+    "Named by an identifier other than its PMID, id or DOI: not extracted when read before, reported when read after."
+    (plugin_dir / "boom.py").unlink()
+    records = [{"id": "notice", **named_by, "deleted": True},
+               {"pmid": "9", "pmcid": "pmc123", "title": "A title long enough to name one paper by", "year": 2020,
+                "abstract": "Cancer cells grew in study 9."}]
+    docs = jsonl(tmp_path, "docs.jsonl", *(records if first == "withdrawal" else records[::-1]))
+    out = tmp_path / "claims.jsonl"
+    result = run("extract", "--input", docs, "--output", out, "--no-mentions", "--plugins-dir", plugin_dir)
+    assert result.exit_code == 0, result.output
+    if first == "withdrawal":
+        assert out.read_text() == "" and "1 withdrawn papers not extracted" in result.stderr, result.stderr
+    else:
+        assert f"warning: {docs}: PMID 9 is withdrawn after its claims were written" in result.stderr, result.stderr
+
+
 @pytest.mark.parametrize("version", [2, 1])
 def test_extract_input_applies_a_delete_citation_read_before_its_article(fresh, pubmed_dir, tmp_path, version):
     "A real article after a DeleteCitation of its version is not extracted offline; of another version it is."
