@@ -1255,16 +1255,19 @@ NEUTRAL_OUTCOMES = {"response rate", "tolerated", "well tolerated", "safe", "saf
 INVERT_FLIP = True
 TIME_ADJECTIVES = {"delayed"}
 # Participles that often describe a noun instead of stating the relation: "activated T cells",
-# "at increasing concentrations", "Elevated IFN-β levels correlated with ...", "an inactivated virus".
+# "at increasing concentrations", "Elevated IFN-β levels correlated with ...".
 ATTRIBUTIVE_WORDS = frozenset({
     "activated", "increasing", "decreasing", "increased", "decreased", "reduced", "elevated", "enhanced",
-    "impaired", "suppressed", "diminished", "stimulated", "escalating", "rising", "declining", "inactivated"})
+    "impaired", "suppressed", "diminished", "stimulated", "escalating", "rising", "declining"})
 # Before the participle: the sentence's start, or a preposition or determiner opening a noun phrase
 # ("and activated STAT1" is a second verb, so "and" is not here).
 ATTRIBUTIVE_BEFORE_RE = re.compile(r"\b(?:in|at|on|of|with|by|from|for|the|a|an|its|their|these|those|this|that)\s+$",
                                    re.IGNORECASE)
 # After it: a word that a noun phrase continues with, not "by", "to" or another verb's particle.
 ATTRIBUTIVE_AFTER_RE = re.compile(r"\s+(?!(?:by|to|in|with|and|or|the|a|an|as|at|from|than|through|via|upon|after|of)\b)[\w\u0370-\u03ff]")
+# After "inactivated": the agent it describes, within two words, with no determiner ("inactivated the virus" is the verb).
+INACTIVATED_AGENT_RE = re.compile(r"(?:\s+(?!(?:the|a|an|its|their|this|these)\b)[\w-]+){0,2}?"
+                                  r"\s+(?:virus(?:es)?|virions?|vaccines?|bacteria|serum|sera|FBS)\b", re.IGNORECASE)
 COMPARATIVES = {"more", "less", "fewer", "greater", "higher", "lower"}
 OR_BEFORE_RE = re.compile(r"\bor\s+$", re.IGNORECASE)
 ORGAN_BEFORE_RE = re.compile(r"\b(?:renal|kidney|liver|hepatic|heart|cardiac|respiratory|pulmonary|multi-?organ|organ|ovarian"
@@ -1433,6 +1436,10 @@ def _triggers(sent: Sentence, subject: Hit | None, start: int) -> tuple[bool, Cu
             continue
         # "a delayed IFN response", "to delayed apoptosis": when, not less.
         if word in TIME_ADJECTIVES and DETERMINER_BEFORE_RE.search(text, max(0, c.start - base - 6), c.start - base):
+            continue
+        # "an inactivated oncolytic virus", "Inactivated influenza vaccine": a killed agent given, not a
+        # decrease ("cells with inactivated PTEN" still is one).
+        if word == "inactivated" and INACTIVATED_AGENT_RE.match(text, c.end - base):
             continue
         # "In activated macrophages, X correlated with ...": a participle describing a noun is the
         # relation only when no verb follows.

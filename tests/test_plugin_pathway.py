@@ -435,8 +435,9 @@ def test_a_hedged_aside_hedges_the_claims_it_names(nlp_and_extractors, text, cat
     # "An inactivated virus", "Inactivated vaccine": a participle naming a kind of agent, not the relation.
     ("Treatment with an inactivated Sendai virus enhanced STING signalling in glioma cells.", "enhanced", "up"),
     ("Inactivated vaccinia virus increased TBK1 phosphorylation in melanoma cells.", "increased", "up"),
-    # As the verb it is still a loss.
+    # As the verb, or describing the claim's gene, it is still a loss.
     ("In these tumours TP53 is inactivated in most cells.", "inactivated", "down"),
+    ("Melanoma cells with inactivated PTEN showed increased STAT1 expression.", "inactivated", "down"),
 ])
 def test_an_inactivated_agent_is_no_loss(nlp_and_extractors, text, predicate, direction):
     out = claims(run(nlp_and_extractors, text), "pathway")
