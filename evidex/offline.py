@@ -8,7 +8,7 @@ from .db import document_keys, normal_doi
 from .models import Deletion, Document
 
 # A paper as a withdrawal is matched against it: its PMID or else its id, whether that is a PMID,
-# the hash of its DOI, and its version. A tuple of a few small objects: one is kept per paper extracted.
+# the hash of its DOI, and its version. A tuple of a few small objects: one is kept per paper read.
 Paper = tuple[str, bool, int | None, int | None]
 
 
@@ -62,11 +62,13 @@ class InputWithdrawals:
     taken back once written (the output streams), so a withdrawal read after its paper is only
     reported. A withdrawal withdraws the first paper it names, in either order, and copies of that
     paper only, not another paper sharing an identifier (a supplement's DOI), as ingest does.
-    Kept: the withdrawals, and a few hashes a paper extracted (never its text).
+    Kept: the withdrawals, and a few hashes a paper read (never its text).
     """
 
     waiting: dict[tuple[str, str], list[Waiting]] = field(default_factory=dict)
-    extracted: dict[int, Paper] = field(default_factory=dict)  # by the hash of each (scheme, value)
+    # The first paper read under each identifier (by the hash of each (scheme, value)), as ingest stores
+    # it first, and whether its claims were written.
+    papers: dict[int, tuple[Paper, bool]] = field(default_factory=dict)
     not_extracted: int = 0  # records withdrawn by a withdrawal read before them
     late: set[str] = field(default_factory=set)  # papers withdrawn after their claims were written
 
@@ -81,14 +83,17 @@ class InputWithdrawals:
                     # Every withdrawal naming it is this paper's, as withdraw_on_arrival attaches them all.
                     waiting.paper = waiting.paper or paper
                     withdrawn = True
-        if withdrawn:
-            self.not_extracted += 1
-            return False
+        self.not_extracted += withdrawn
         # Every identifier a withdrawal read before it would have named it by (a PMC id, a title too),
-        # or one read after it would go unreported: hashed, so a title costs what a PMID does.
+        # or one read after it would go unreported: hashed, so a title costs what a PMID does. One not
+        # extracted is kept too: a withdrawal read later names it, not another paper sharing its DOI.
+        seen = (paper, not withdrawn)
         for key in keys:
-            self.extracted.setdefault(hash(key), paper)
-        return True
+            first = self.papers.get(hash(key))
+            # A later version written after an earlier one withheld: its claims are what a withdrawal would find.
+            if first is None or (not first[1] and not withdrawn and first[0][0] == paper[0]):
+                self.papers[hash(key)] = seen
+        return not withdrawn
 
     def read(self, deletion: Deletion) -> str | None:
         "Remember a withdrawal; the paper it names (once) if that paper's claims were already written."
@@ -97,10 +102,10 @@ class InputWithdrawals:
         for key in keys:
             self.waiting.setdefault(key, []).append(waiting)
         for key in keys:
-            paper = self.extracted.get(hash(key))
+            paper, written = self.papers.get(hash(key), (None, False))
             if paper is not None and _names(deletion, paper):
                 waiting.paper = paper
-                if label(paper) in self.late:
+                if not written or label(paper) in self.late:
                     return None
                 self.late.add(label(paper))
                 return label(paper)
