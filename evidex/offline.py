@@ -8,11 +8,8 @@ from .db import document_keys, normal_doi
 from .models import Deletion, Document
 
 # A paper as a withdrawal is matched against it: its PMID or else its id, whether that is a PMID,
-# the hash of its DOI, and its version. A tuple of a few small objects: one is kept per paper extracted.
+# the hash of its DOI, and its version. A tuple of a few small objects: one is kept per paper read.
 Paper = tuple[str, bool, int | None, int | None]
-# The identifiers an extracted paper is found by afterwards: those a withdrawal names a paper by
-# (a PMID, a JSON Lines line's id or DOI), not a title (long, and kept for every paper).
-LATE_SCHEMES = ("id", "pmid", "doi")
 
 
 def _paper(document: Document) -> Paper:
@@ -42,17 +39,36 @@ def _names(deletion: Deletion, paper: Paper) -> bool:
     return deletion.version is None or deletion.version == (version or 1)
 
 
+def _same(paper: Paper, other: Paper) -> bool:
+    "Would ingest store these two records as one paper (no two PMIDs, no two DOIs: db._conflicts)?"
+    if paper[1] and other[1] and paper[0] != other[0]:
+        return False
+    return paper[2] is None or other[2] is None or paper[2] == other[2]
+
+
+@dataclass(slots=True)
+class Waiting:
+    "A withdrawal read, and the paper it withdrew once one was read (a withdrawal names one paper, as in ingest)."
+
+    deletion: Deletion
+    paper: Paper | None = None
+
+
 @dataclass
 class InputWithdrawals:
     """The withdrawals read so far, and the papers extracted so far, by their identifiers.
 
     A record is not extracted when a withdrawal read before it names it. Its claims cannot be
     taken back once written (the output streams), so a withdrawal read after its paper is only
-    reported. Kept: the withdrawals, and a few hashes a paper extracted (never its text).
+    reported. A withdrawal withdraws the first paper it names, in either order, and copies of that
+    paper only, not another paper sharing an identifier (a supplement's DOI), as ingest does.
+    Kept: the withdrawals, and a few hashes a paper read (never its text).
     """
 
-    waiting: dict[tuple[str, str], list[Deletion]] = field(default_factory=dict)
-    extracted: dict[int, Paper] = field(default_factory=dict)  # by the hash of each (scheme, value)
+    waiting: dict[tuple[str, str], list[Waiting]] = field(default_factory=dict)
+    # The first paper read under each identifier (by the hash of each (scheme, value)), as ingest stores
+    # it first, and whether its claims were written.
+    papers: dict[int, tuple[Paper, bool]] = field(default_factory=dict)
     not_extracted: int = 0  # records withdrawn by a withdrawal read before them
     late: set[str] = field(default_factory=set)  # papers withdrawn after their claims were written
 
@@ -60,22 +76,37 @@ class InputWithdrawals:
         "Should this record be extracted (no withdrawal read before it names it)? Remembered if so."
         keys = document_keys(document)
         paper = _paper(document)
-        if self.waiting and any(_names(d, paper) for key in keys for d in self.waiting.get(key, ())):
-            self.not_extracted += 1
-            return False
+        withdrawn = False
+        for key in keys if self.waiting else ():
+            for waiting in self.waiting.get(key, ()):
+                if _names(waiting.deletion, paper) and (waiting.paper is None or _same(waiting.paper, paper)):
+                    # Every withdrawal naming it is this paper's, as withdraw_on_arrival attaches them all.
+                    waiting.paper = waiting.paper or paper
+                    withdrawn = True
+        self.not_extracted += withdrawn
+        # Every identifier a withdrawal read before it would have named it by (a PMC id, a title too),
+        # or one read after it would go unreported: hashed, so a title costs what a PMID does. One not
+        # extracted is kept too: a withdrawal read later names it, not another paper sharing its DOI.
+        seen = (paper, not withdrawn)
         for key in keys:
-            if key[0] in LATE_SCHEMES:
-                self.extracted.setdefault(hash(key), paper)
-        return True
+            first = self.papers.get(hash(key))
+            # A later version written after an earlier one withheld: its claims are what a withdrawal would find.
+            if first is None or (not first[1] and not withdrawn and first[0][0] == paper[0]):
+                self.papers[hash(key)] = seen
+        return not withdrawn
 
     def read(self, deletion: Deletion) -> str | None:
         "Remember a withdrawal; the paper it names (once) if that paper's claims were already written."
         keys = _keys(deletion)
+        waiting = Waiting(deletion)
         for key in keys:
-            self.waiting.setdefault(key, []).append(deletion)
+            self.waiting.setdefault(key, []).append(waiting)
         for key in keys:
-            paper = self.extracted.get(hash(key))
-            if paper is not None and _names(deletion, paper) and label(paper) not in self.late:
+            paper, written = self.papers.get(hash(key), (None, False))
+            if paper is not None and _names(deletion, paper):
+                waiting.paper = paper
+                if not written or label(paper) in self.late:
+                    return None
                 self.late.add(label(paper))
                 return label(paper)
         return None

@@ -657,6 +657,13 @@ def seed_load(path: str, db_path: str, plugins_dir: str | None) -> None:
     warning = unextracted_categories(db, baseline_id, extractors)
     if warning:
         click.echo(f"Warning: {warning}", err=True)
+    from .plugins import state
+
+    # The categories were checked without a plugin that failed to import: named, and exit 1, as extract does.
+    for name, error in state.failures:
+        click.echo(f"plugin {name} failed to load: {error}", err=True)
+    if state.failures:
+        raise SystemExit(1)
 
 
 def unextracted_categories(db: Database, baseline_id: str, extractors: list | None = None) -> str | None:

@@ -1066,6 +1066,9 @@ ANAPHOR_RE = re.compile(
     rf"(It|(?:This|The)\s+(?:agent|compound|drug))\s+(?:also\s+|further\s+|not\s+only\s+|\w+ly\s+)?{_ACTION_VERB}")
 # The drug is the sentence's subject only when no such verb comes before it ("It prevented tamoxifen-induced ...").
 ACTION_VERB_RE = re.compile(rf"\b{_ACTION_VERB}", re.IGNORECASE)
+# Nor when it names a noun of the drug's that "It" then stands for ("Cisplatin resistance is common. It reduces ...").
+DRUG_NOUN_AFTER_RE = re.compile(r"\s+(?:resistan(?:ce|t)|toxicit(?:y|ies)|doses?|dosage|dosing|exposure|sensitivity|levels?"
+                                r"|concentrations?|metabolism|clearance|uptake|intolerance)\b", re.IGNORECASE)
 
 
 def _with_anaphors(text: str, bounds: list[int], hits: list[Hit]) -> list[Hit]:
@@ -1080,14 +1083,15 @@ def _with_anaphors(text: str, bounds: list[int], hits: list[Hit]) -> list[Hit]:
         if any(h.category == "therapy" and not h.generic and bounds[i] <= h.start < bounds[i + 1] for h in hits):
             continue  # the sentence names its own drug
         # The therapy hits the sentence before opens with, before any other entity or an action verb
-        # ("It prevented tamoxifen-induced ...") and not modifying a noun ("tamoxifen-induced").
+        # ("It prevented tamoxifen-induced ...") and not modifying a noun ("tamoxifen-induced", "cisplatin resistance").
         named = []
         for h in hits:
             if h.start < bounds[i - 1] or h.start >= bounds[i]:
                 continue
             if h.category != "therapy" or ACTION_VERB_RE.search(text, bounds[i - 1], h.start):
                 break
-            if not h.generic and h.emit and h.entity and text[h.end:h.end + 1] != "-":
+            if not h.generic and h.emit and h.entity and text[h.end:h.end + 1] != "-" \
+                    and not DRUG_NOUN_AFTER_RE.match(text, h.end):
                 named.append(h)
         # "Multikinase inhibitor sorafenib inhibits ...": the named drug over its class.
         before = next((h for h in named if h.label == "DRUG"), named[0] if named else None)
@@ -1261,6 +1265,9 @@ ATTRIBUTIVE_BEFORE_RE = re.compile(r"\b(?:in|at|on|of|with|by|from|for|the|a|an|
                                    re.IGNORECASE)
 # After it: a word that a noun phrase continues with, not "by", "to" or another verb's particle.
 ATTRIBUTIVE_AFTER_RE = re.compile(r"\s+(?!(?:by|to|in|with|and|or|the|a|an|as|at|from|than|through|via|upon|after|of)\b)[\w\u0370-\u03ff]")
+# After "inactivated": the agent it describes, within two words, with no determiner ("inactivated the virus" is the verb).
+INACTIVATED_AGENT_RE = re.compile(r"(?:\s+(?!(?:the|a|an|its|their|this|these)\b)[\w-]+){0,2}?"
+                                  r"\s+(?:virus(?:es)?|virions?|vaccines?|bacteria|serum|sera|FBS)\b", re.IGNORECASE)
 COMPARATIVES = {"more", "less", "fewer", "greater", "higher", "lower"}
 OR_BEFORE_RE = re.compile(r"\bor\s+$", re.IGNORECASE)
 ORGAN_BEFORE_RE = re.compile(r"\b(?:renal|kidney|liver|hepatic|heart|cardiac|respiratory|pulmonary|multi-?organ|organ|ovarian"
@@ -1429,6 +1436,10 @@ def _triggers(sent: Sentence, subject: Hit | None, start: int) -> tuple[bool, Cu
             continue
         # "a delayed IFN response", "to delayed apoptosis": when, not less.
         if word in TIME_ADJECTIVES and DETERMINER_BEFORE_RE.search(text, max(0, c.start - base - 6), c.start - base):
+            continue
+        # "an inactivated oncolytic virus", "Inactivated influenza vaccine": a killed agent given, not a
+        # decrease ("cells with inactivated PTEN" still is one).
+        if word == "inactivated" and INACTIVATED_AGENT_RE.match(text, c.end - base):
             continue
         # "In activated macrophages, X correlated with ...": a participle describing a noun is the
         # relation only when no verb follows.
@@ -2086,6 +2097,7 @@ PAST_ABILITY_BEFORE_RE = re.compile(r"\b(?:showed|shown|show|demonstrated|demons
                                     r"(?:\s+(?:here|now|also|further|previously|recently|first))?\s+that\b"
                                     r"(?:(?!\b(?:but|whereas|while|if|whether|may|might|suggest\w*)\b)[^;])*$", re.IGNORECASE)
 NOT_ABILITY_AFTER_RE = re.compile(r"\s+(?:\w+ly\s+)?(?:be|have|not|potentially|possibly)\b", re.IGNORECASE)
+RELATIVE_RE = re.compile(r"\b(?:that|which|who|whose)\b", re.IGNORECASE)
 TRAILING_CLAUSE_RE = compile_context(r",\s*(?:which|that|a\s+\w+\s+that|an?\s+\w+\s+(?:in\s+)?which|and)\b|,\s*$|\band\s+$|;", re.IGNORECASE)
 
 
@@ -2121,7 +2133,12 @@ def hedges(sent: Sentence) -> tuple[list[str], list[tuple[str, int, int]]]:
                     # "X reduced Y, possibly through inhibition of TLR4": the aside weighs only what it names,
                     # up to a clause of its own ("..., possibly by X, whereas Z reduced W").
                     end = SUBJECT_BREAK_RE.search(text, c.end - base)
-                    asides.append((c.text, base + brk.start(), base + (end.start() if end else len(text))))
+                    # In a relative clause after the aside's own verb the hedge weighs only what follows it:
+                    # "..., and STING knockdown reduced this in cells that may lack cGAS" hedges no STING claim.
+                    verb = next((t for t in reversed(sent.cues) if brk.end() <= t.start - base < rel
+                                 and t.kind in ("up", "down", "dep") and t.text.lower() not in WEAK_TRIGGERS), None)
+                    start = rel if verb is not None and RELATIVE_RE.search(text, verb.end - base, rel) else brk.start()
+                    asides.append((c.text, base + start, base + (end.start() if end else len(text))))
                     continue
         out.append(c.text)
     return out, asides

@@ -429,3 +429,28 @@ def test_inactivation_is_a_loss(nlp_and_extractors, text, predicate, direction):
 def test_a_hedged_aside_hedges_the_claims_it_names(nlp_and_extractors, text, category, hedged):
     out = claims(run(nlp_and_extractors, text), category)
     assert out and all(c.hedged == hedged for c in out)
+
+
+@pytest.mark.parametrize("text,predicate,direction", [
+    # "An inactivated virus", "Inactivated vaccine": a participle naming a kind of agent, not the relation.
+    ("Treatment with an inactivated Sendai virus enhanced STING signalling in glioma cells.", "enhanced", "up"),
+    ("Inactivated vaccinia virus increased TBK1 phosphorylation in melanoma cells.", "increased", "up"),
+    # As the verb, or describing the claim's gene, it is still a loss.
+    ("In these tumours TP53 is inactivated in most cells.", "inactivated", "down"),
+    ("Melanoma cells with inactivated PTEN showed increased STAT1 expression.", "inactivated", "down"),
+])
+def test_an_inactivated_agent_is_no_loss(nlp_and_extractors, text, predicate, direction):
+    out = claims(run(nlp_and_extractors, text), "pathway")
+    assert [(c.predicate, c.direction) for c in out] == [(predicate, direction)]
+
+
+@pytest.mark.parametrize("text", [
+    # The hedge is in a relative clause after the aside's own verb: it weighs what that clause names, not STING.
+    "Cisplatin increased IFNB1 expression in ovarian cancer cells, and STING knockdown reduced this effect "
+    "in cells that may lack cGAS.",
+    "Paclitaxel increased IFNB1 in breast cancer cells, which was abolished by STING knockdown in cells that "
+    "possibly lacked IRF3.",
+])
+def test_a_hedge_in_a_relative_clause_of_an_aside_does_not_hedge_its_subject(nlp_and_extractors, text):
+    out = [c for c in claims(run(nlp_and_extractors, text), "pathway") if c.subject == "STING1"]
+    assert out and not any(c.hedged for c in out)

@@ -836,3 +836,14 @@ def test_a_pronoun_opening_a_sentence_stands_for_the_drug_before(nlp_and_extract
     assert [(c.subject, c.entities, c.direction) for c in second] == expected
     # The pronoun is no mention of the drug: only the name is.
     assert not [m for m in run(nlp_and_extractors, abstract) if isinstance(m, Mention) and m.text in ("It", "This agent")]
+
+
+@pytest.mark.parametrize("abstract", [
+    # "It" stands for the noun the drug modifies (its resistance, its toxicity, its dose), not for the drug.
+    "Cisplatin resistance is a major obstacle in ovarian cancer. It reduces survival of patients.",
+    "Sorafenib toxicity limits its use in liver cancer. It reduces quality of life.",
+    "The gemcitabine dose was lowered in older patients. It reduced toxicity.",
+])
+def test_a_pronoun_does_not_stand_for_a_drug_modifying_a_noun(nlp_and_extractors, abstract):
+    found = claims(run(nlp_and_extractors, abstract), "therapy")
+    assert found and not [c for c in found if c.start > abstract.index(". ")]

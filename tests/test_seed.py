@@ -263,6 +263,12 @@ def test_seed_load_checks_the_seeds_categories_against_a_plugins_dir_too(fresh, 
     result = CliRunner().invoke(cli, args, env=env)
     assert result.exit_code == 0 and "(new, 68 seed claims) is current" in result.stderr, result.output
     assert "Warning" not in result.stderr, result.stderr
+    # A plugin file that fails to import is named, not taken for a plugin that extracts nothing (exit 1, as extract).
+    fresh.reset()
+    (plugins / "ages.py").write_text("raise RuntimeError('half-written plugin')\n")
+    result = CliRunner().invoke(cli, args, env=env)
+    assert result.exit_code == 1 and "(already loaded, 68 seed claims) is current" in result.stderr, result.output
+    assert result.stderr.splitlines()[-1] == "plugin ages failed to load: RuntimeError: half-written plugin"
     fresh.reset()
     result = CliRunner().invoke(cli, ["seed", "load", str(SEED), "--db", str(tmp_path / "t.db"),
                                       "--plugins-dir", str(tmp_path / "nope")], env=env)

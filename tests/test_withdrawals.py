@@ -93,6 +93,57 @@ def test_extract_input_applies_the_withdrawals_read_before_a_paper_and_names_tho
         "1 withdrawn after their claims were written"]
 
 
+SHARED_DOI = {
+    # A withdrawal naming a paper by a DOI two papers share (a supplement's abstracts), and a copy of the first.
+    "withdrawal": {"id": "notice", "doi": "https://doi.org/10.1/SUPPL", "deleted": True},
+    "5": {"pmid": "5", "doi": "10.1/suppl", "abstract": "Cancer cells grew in study 5."},
+    "6": {"pmid": "6", "doi": "10.1/suppl", "abstract": "Cancer cells grew in study 6."},
+    "5 again": {"pmid": "5", "doi": "10.1/suppl", "abstract": "Cancer cells grew in study 5."},
+    "5 by PMID": {"pmid": "5", "deleted": True},
+}
+
+
+@pytest.mark.parametrize("order,written,late", [
+    (("withdrawal", "5", "6", "5 again"), ["6"], []),
+    (("5", "withdrawal", "6", "5 again"), ["5", "6"], ["5"]),
+    (("5", "6", "withdrawal", "5 again"), ["5", "6"], ["5"]),
+    (("5", "6", "5 again", "withdrawal"), ["5", "6", "5"], ["5"]),
+    # Its paper withdrawn already (never extracted): it names that paper, not the other one sharing its DOI.
+    (("5 by PMID", "5", "6", "withdrawal"), ["6"], []),
+])
+def test_a_withdrawal_withdraws_one_paper_offline_as_ingest_does(fresh, tmp_path, plugin_dir, order, written, late):
+    "Whichever comes first, the withdrawal is the first paper's it names (and its copies'), never another sharing its DOI."
+    (plugin_dir / "boom.py").unlink()
+    docs = jsonl(tmp_path, "docs.jsonl", *(SHARED_DOI[name] for name in order))
+    db_path = tmp_path / "e.db"
+    assert run("ingest", "--db", db_path, "--no-extract", docs).exit_code == 0
+    assert [(r[0], r[3]) for r in documents(db_path)] == [("5", 1), ("6", 0)]
+    out = tmp_path / "claims.jsonl"
+    result = run("extract", "--input", docs, "--output", out, "--no-mentions", "--plugins-dir", plugin_dir)
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["pmid"] for line in out.read_text().splitlines()] == written
+    assert re.findall(r"PMID (\d+) is withdrawn after its claims were written", result.stderr) == late, result.stderr
+
+
+@pytest.mark.parametrize("named_by", [{"pmcid": "PMC123"}, {"title": "A title long enough to name one paper by", "year": 2020}])
+@pytest.mark.parametrize("first", ["withdrawal", "paper"])
+def test_extract_input_finds_a_paper_named_by_pmc_id_or_title_in_either_order(
+        fresh, tmp_path, plugin_dir, named_by, first):
+    "Named by an identifier other than its PMID, id or DOI: not extracted when read before, reported when read after."
+    (plugin_dir / "boom.py").unlink()
+    records = [{"id": "notice", **named_by, "deleted": True},
+               {"pmid": "9", "pmcid": "pmc123", "title": "A title long enough to name one paper by", "year": 2020,
+                "abstract": "Cancer cells grew in study 9."}]
+    docs = jsonl(tmp_path, "docs.jsonl", *(records if first == "withdrawal" else records[::-1]))
+    out = tmp_path / "claims.jsonl"
+    result = run("extract", "--input", docs, "--output", out, "--no-mentions", "--plugins-dir", plugin_dir)
+    assert result.exit_code == 0, result.output
+    if first == "withdrawal":
+        assert out.read_text() == "" and "1 withdrawn papers not extracted" in result.stderr, result.stderr
+    else:
+        assert f"warning: {docs}: PMID 9 is withdrawn after its claims were written" in result.stderr, result.stderr
+
+
 @pytest.mark.parametrize("version", [2, 1])
 def test_extract_input_applies_a_delete_citation_read_before_its_article(fresh, pubmed_dir, tmp_path, version):
     "A real article after a DeleteCitation of its version is not extracted offline; of another version it is."
