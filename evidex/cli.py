@@ -226,6 +226,10 @@ workers_option = click.option(
 )
 
 
+# "-" names standard input, as "--output -" names standard output; the receipt records this path.
+STDIN = "/dev/stdin"
+
+
 def _extractors(plugins_dir, only=()):
     "Every installed extractor (all set up the shared parse); `only` names must be among them."
     extractors = get_extractors(plugins_dir)
@@ -343,6 +347,7 @@ def ingest(files, db_path, no_extract, source, query, since, until, everything, 
 
     Example: evidex ingest --source pubmed --query '"type I interferon"[tiab] AND cancer[tiab]'
     """
+    files = tuple(STDIN if f == "-" else f for f in files)
     if source:
         if files:
             raise click.UsageError("give FILES or --source, not both")
@@ -520,8 +525,8 @@ def _ingest_source(db_path, no_extract, source_name, query, since, until, everyt
 
 @cli.command()
 @db_option
-@click.option("--input", "input_path", type=click.Path(dir_okay=False),
-              help="Extract from this file instead of the database (JSON Lines or PubMed XML)")
+@click.option("--input", "input_path", type=click.Path(dir_okay=False, allow_dash=True),
+              help="Extract from this file instead of the database (JSON Lines or PubMed XML; '-' for stdin)")
 @click.option("--output", type=click.Path(dir_okay=False, allow_dash=True),
               help="With --input: write claims here, one JSON object a line ('-' for stdout)")
 @click.option("--extractor", "only", multiple=True, help="Run only this extractor (repeatable)")
@@ -538,6 +543,7 @@ def extract(db_path, input_path, output, only, everything, mentions, workers, pl
     """
     if bool(input_path) != bool(output):
         raise click.UsageError("--input and --output go together")
+    input_path = STDIN if input_path == "-" else input_path
     if input_path:
         refuse_overwriting(output, input_path, f"the --input file {input_path}")
     extractors = _extractors(plugins_dir, only)

@@ -415,3 +415,27 @@ def test_a_long_blank_start_is_read_ahead_in_linear_time(tmp_path: Path) -> None
         writer.join(timeout=30)
     # Before, the whole head so far was joined and tested after every read: some 500 times the input.
     assert looked_at < 3 * len(blank)
+
+
+def test_a_dash_reads_standard_input_for_extract_and_ingest(eval_docs: Path, tmp_path: Path) -> None:
+    "`extract --input -` and `ingest -` read stdin, as `--output -` writes stdout: the same as naming the file."
+    import sqlite3
+    import subprocess
+    import sys
+
+    saved = tmp_path / "docs.jsonl"
+    saved.write_text("".join(eval_docs.read_text().splitlines(keepends=True)[:5]))
+    evidex = [sys.executable, "-m", "evidex"]
+    named = subprocess.run([*evidex, "extract", "--input", str(saved), "--output", "-"],
+                           capture_output=True, text=True, check=True)
+    dashed = subprocess.run([*evidex, "extract", "--input", "-", "--output", "-"], input=saved.read_text(),
+                            capture_output=True, text=True)
+    assert dashed.returncode == 0, dashed.stderr
+    assert dashed.stdout == named.stdout and named.stdout.count("\n") > 5
+    db = tmp_path / "e.db"
+    done = subprocess.run([*evidex, "ingest", "--db", str(db), "-"], input=saved.read_text(),
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.startswith("run 1 ingest: 5 documents (5 new, 0 changed)")
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("select count(*) from documents").fetchone()[0] == 5
