@@ -1170,13 +1170,18 @@ def _topic_title(sent: Sentence) -> bool:
 # unlike "received" or "were treated", which also open a finding's clause ("patients who received X had ...").
 STUDY_METHOD_RE = re.compile(r"we\s|stud(?:y|ies)\s|(?:was|were)\s+(?:investigated|examined|evaluated|assessed|studied|determined|compared"
                              r"|analy[sz]ed|measured|estimated|quantified|monitored|calculated)$", re.IGNORECASE)
+# "X has antitumor activity": an efficacy named, like "efficacy" (cues.json lists them as up words).
+ANTI_ACTIVITIES = frozenset(f"{kind} {noun}" for kind in (
+    "antitumor", "antitumour", "anti-tumor", "anti-tumour", "anticancer", "anti-cancer", "antineoplastic", "antiproliferative",
+    "anti-proliferative", "antileukemic", "antileukaemic", "antiviral", "antiangiogenic", "anti-angiogenic")
+    for noun in ("activity", "activities"))
 # Outcome nouns name what a study measured ("The effects of X on apoptosis were determined").
 OUTCOME_NOUNS = frozenset({
     "effect", "effects", "efficacy", "toxicity", "toxicities", "safety", "response", "responses", "side effects",
     "side-effect", "apoptosis", "survival", "death", "risk", "resistance", "sensitivity", "benefit", "benefits",
     "production", "secretion", "accumulation", "remission", "regression", "arrest", "clearance", "prognosis",
     "loss", "gain", "failure", "defect", "deficit", "killing", "cytotoxicity",
-})
+}) | ANTI_ACTIVITIES
 
 
 def _stated_in_method(sent: Sentence, cue: Cue) -> bool:
@@ -1245,7 +1250,7 @@ WEAK_TRIGGERS = {
     "prognosis", "prognostic", "risk", "support", "supports", "favor", "favour", "favors", "favours",
     "achieve", "achieved", "achieves", "inducible", "control", "controls", "target", "targets", "targeting",
     "through", "via", "modulates", "modulate", "modulated", "modulating", "regulates", "regulate", "regulated",
-}
+} | ANTI_ACTIVITIES
 # Outcome words that report how a therapy went without a direction ("well tolerated", "response rate").
 NEUTRAL_OUTCOMES = {"response rate", "tolerated", "well tolerated", "safe", "safety", "tolerable"}
 INVERT_FLIP = True

@@ -836,3 +836,25 @@ def test_a_pronoun_opening_a_sentence_stands_for_the_drug_before(nlp_and_extract
     assert [(c.subject, c.entities, c.direction) for c in second] == expected
     # The pronoun is no mention of the drug: only the name is.
     assert not [m for m in run(nlp_and_extractors, abstract) if isinstance(m, Mention) and m.text in ("It", "This agent")]
+
+
+@pytest.mark.parametrize("text,predicate,direction,negated", [
+    # An anti-tumour (antiviral, antiproliferative ...) activity is an efficacy named, like "efficacy".
+    ("Gemcitabine has modest antitumour activity in relapsed ovarian cancer.", "antitumour activity", "up", False),
+    ("Irinotecan showed anti-tumor activity against colon carcinoma xenografts.", "anti-tumor activity", "up", False),
+    ("Cidofovir has broad antiviral activity against DNA viruses.", "antiviral activity", "up", False),
+    ("Topotecan showed no anti-tumor activity in refractory patients.", "anti-tumor activity", "up", True),
+])
+def test_an_anti_tumour_activity_is_an_efficacy(nlp_and_extractors, text, predicate, direction, negated):
+    found = claims(run(nlp_and_extractors, text), "therapy")
+    assert [(c.predicate, c.direction, c.negated) for c in found] == [(predicate, direction, negated)]
+
+
+@pytest.mark.parametrize("text", [
+    # In a methods sentence the activity names what was measured, as "efficacy" does.
+    "The antitumor activity and nephrotoxicity of cisplatin were studied in rats bearing sarcomas.",
+    "We characterised the antitumour activity of gemcitabine in three xenograft models.",
+    "We characterized the toxicity of docetaxel in older patients.",
+])
+def test_an_activity_that_a_methods_verb_measured_is_no_claim(nlp_and_extractors, text):
+    assert claims(run(nlp_and_extractors, text), "therapy") == []
