@@ -1402,6 +1402,7 @@ def _triggers(sent: Sentence, subject: Hit | None, start: int) -> tuple[bool, Cu
         if c.kind not in DIRECTION_KINDS:
             if c.kind == "inv" and subject is not None and (
                     (c.end <= subject.start and subject.start - c.end <= 20 and not _named_between(sent, c.end, subject)
+                     and not _names_class_of(sent, c, subject)
                      and not BY_RE.search(text, c.end - base, subject.start - base)
                      and not INVERTER_OBJECT_ENDS_RE.search(text, c.end - base, subject.start - base)
                      and not SUBJECT_MODIFIES_RE.match(text, subject.end - base))
@@ -1521,6 +1522,16 @@ def _inside_other_name(sent: Sentence, cue: Cue, subject: Hit | None) -> bool:
         return False
     return any(h.start <= cue.start and cue.end <= h.end and not (h.start <= subject.start and subject.end <= h.end)
                for h in sent.hits)
+
+
+# "the beta-adrenergic antagonist propranolol", "the CDK inhibitor p21": a class noun right before a name.
+CLASS_INVERTERS = frozenset({"inhibitor", "inhibitors", "antagonist", "antagonists"})
+
+
+def _names_class_of(sent: Sentence, cue: Cue, subject: Hit) -> bool:
+    "Does this inverter noun stand right before the subject as its class ('the antagonist propranolol')?"
+    # The subject is then the inhibitor itself, not what is inhibited.
+    return cue.text.lower() in CLASS_INVERTERS and not sent.text[cue.end - sent.start:subject.start - sent.start].strip()
 
 
 def _named_between(sent: Sentence, start: int, subject: Hit) -> bool:

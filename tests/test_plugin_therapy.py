@@ -858,3 +858,16 @@ def test_an_anti_tumour_activity_is_an_efficacy(nlp_and_extractors, text, predic
 ])
 def test_an_activity_that_a_methods_verb_measured_is_no_claim(nlp_and_extractors, text):
     assert claims(run(nlp_and_extractors, text), "therapy") == []
+
+
+@pytest.mark.parametrize("text,predicate,direction", [
+    # An inhibitor or antagonist named right before the drug is the drug's class: it inverts nothing.
+    ("The selective antagonist propranolol reduced anxiety in stressed mice.", "reduced", "down"),
+    ("The angiotensin receptor antagonist losartan blocked angiotensin-induced contraction of vessels.", "blocked", "down"),
+    ("The mTOR pathway inhibitors rapamycin and everolimus inhibited protein synthesis.", "inhibited", "down"),
+    # Before the drug's own loss it still inverts: "inhibitor of" names what is inhibited.
+    ("Depletion of cisplatin by an inhibitor of uptake reduced apoptosis.", "reduced", "up"),
+])
+def test_a_class_noun_before_the_drug_inverts_nothing(nlp_and_extractors, text, predicate, direction):
+    found = claims(run(nlp_and_extractors, text), "therapy")
+    assert [(c.predicate, c.direction) for c in found] == [(predicate, direction)]
