@@ -1229,7 +1229,8 @@ def assertion(sent: Sentence, title: bool = False) -> Verdict:
         return Verdict(False, "method", section)
     # "Cisplatin blocked tumour growth": an inverter verb states a relation too.
     if not triggers and not finding and not (kinds & {"neg", "hedge"}) and not (
-            "inv" in kinds and any(c.kind == "inv" and _inverter_verb(sent, c) for c in sent.cues)):
+            "inv" in kinds and any(c.kind == "inv" and (_inverter_verb(sent, c) or _copula_inhibitor(sent, c))
+                                   for c in sent.cues)):
         return Verdict(False, "no relation", section)
     return Verdict(True, "asserted", section)
 
@@ -1335,6 +1336,25 @@ def _inverter_verb(sent: Sentence, cue: Cue) -> bool:
         and not any(h.start <= cue.start and cue.end <= h.end for h in sent.hits)
 
 
+# "is a potent inhibitor of", "are selective antagonists of", "acts as an inhibitor of": the subject is the
+# inhibitor (up to three modifiers between, none a preposition or conjunction that would start another phrase).
+COPULA_INHIBITOR_BEFORE_RE = re.compile(
+    r"\b(?:is|are|was|were|be|been|being|(?:acts?|acted|serves?|served|functions?|functioned|emerges?|emerged|identified)\s+as)"
+    r"\s+(?:(?:a|an|the)\s+)?(?:(?!(?:of|to|in|by|with|for|from|and|or|but|that|which|than)\b)[\w-]+\s+){0,3}$", re.IGNORECASE)
+# Only with "of": "X is a proton pump inhibitor" names a class, not what X inhibits.
+OF_AFTER_RE = re.compile(r"\s+of\b", re.IGNORECASE)
+
+
+def _copula_inhibitor(sent: Sentence, cue: Cue) -> bool:
+    "Is this inverter the noun a copula says the subject is ('X is a potent inhibitor of Y')?"
+    word = cue.text.lower()
+    if not (word in ("inhibitor of", "inhibitors of") or (
+            word in ("antagonist", "antagonists") and OF_AFTER_RE.match(sent.text, cue.end - sent.start))):
+        return False
+    rel = cue.start - sent.start
+    return COPULA_INHIBITOR_BEFORE_RE.search(sent.text, max(0, rel - 72), rel) is not None
+
+
 def _inverter_acts(sent: Sentence, cue: Cue, subject: Hit | None, inverted: bool) -> bool:
     "Does this inverter cue state the relation itself (a decrease) rather than invert the subject?"
     text, rel = sent.text, cue.start - sent.start
@@ -1343,6 +1363,9 @@ def _inverter_acts(sent: Sentence, cue: Cue, subject: Hit | None, inverted: bool
         return True
     if subject is None or cue.start < subject.end or inverted:
         return False
+    # "Sorafenib is a potent inhibitor of angiogenesis": what the subject is, named after a copula, is its relation.
+    if _copula_inhibitor(sent, cue):
+        return True
     # "Cisplatin blocked tumour growth", "... by inhibiting viral replication": the subject's own
     # action (before the subject, "blocking IFN-β abolished it", the cue inverts the subject;
     # ", and blocking X" opens a clause of its own).

@@ -429,3 +429,10 @@ def test_inactivation_is_a_loss(nlp_and_extractors, text, predicate, direction):
 def test_a_hedged_aside_hedges_the_claims_it_names(nlp_and_extractors, text, category, hedged):
     out = claims(run(nlp_and_extractors, text), category)
     assert out and all(c.hedged == hedged for c in out)
+
+
+def test_a_regulator_named_an_inhibitor_after_a_copula_decreases(nlp_and_extractors):
+    "'X emerged as a potent inhibitor of Y': the inhibition is X's relation, not the weak 'potent'."
+    found = claims(run(nlp_and_extractors, "EZH2 emerged as a potent inhibitor of T cell infiltration in these tumours."),
+                   "pathway")
+    assert [(c.subject, c.predicate, c.direction) for c in found] == [("EZH2", "inhibitor of", "down")]

@@ -871,3 +871,18 @@ def test_an_activity_that_a_methods_verb_measured_is_no_claim(nlp_and_extractors
 def test_a_class_noun_before_the_drug_inverts_nothing(nlp_and_extractors, text, predicate, direction):
     found = claims(run(nlp_and_extractors, text), "therapy")
     assert [(c.predicate, c.direction) for c in found] == [(predicate, direction)]
+
+
+@pytest.mark.parametrize("text,claimed,predicate,direction", [
+    # After a copula, "an inhibitor of Y" is what the subject is: a decrease of Y, over a weak "potent".
+    ("Gefitinib is a potent inhibitor of tumour cell migration.", True, "inhibitor of", "down"),
+    ("Celecoxib is an inhibitor of colon polyp formation.", True, "inhibitor of", "down"),
+    ("Tamoxifen and raloxifene are competitive antagonists of oestrogen binding.", True, "antagonists", "down"),
+    ("Metformin has been shown to act as an inhibitor of hepatic gluconeogenesis.", True, "inhibitor of", "down"),
+    # Without "of" it names a class ("a proton pump inhibitor"), no relation; in an apposition it is no verb.
+    ("Omeprazole is a proton pump inhibitor.", False, None, None),
+    ("Imatinib, a selective inhibitor of BCR-ABL, induced remission in most patients.", True, "induced", "up"),
+])
+def test_an_inhibitor_of_after_a_copula_is_the_relation(nlp_and_extractors, text, claimed, predicate, direction):
+    found = claims(run(nlp_and_extractors, text), "therapy")
+    assert [(c.predicate, c.direction) for c in found] == ([(predicate, direction)] if claimed else [])
