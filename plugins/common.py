@@ -1169,7 +1169,7 @@ def _topic_title(sent: Sentence) -> bool:
 # A methods verb that says the sentence reports what was studied ("we measured", "was investigated"),
 # unlike "received" or "were treated", which also open a finding's clause ("patients who received X had ...").
 STUDY_METHOD_RE = re.compile(r"we\s|stud(?:y|ies)\s|(?:was|were)\s+(?:investigated|examined|evaluated|assessed|studied|determined|compared"
-                             r"|analy[sz]ed|measured|estimated|quantified|monitored|calculated)$", re.IGNORECASE)
+                             r"|analy[sz]ed|measured|estimated|quantified|monitored|calculated|carried\s+out)$", re.IGNORECASE)
 # "X has antitumor activity": an efficacy named, like "efficacy" (cues.json lists them as up words).
 ANTI_ACTIVITIES = frozenset(f"{kind} {noun}" for kind in (
     "antitumor", "antitumour", "anti-tumor", "anti-tumour", "anticancer", "anti-cancer", "antineoplastic", "antiproliferative",
