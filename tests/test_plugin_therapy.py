@@ -890,3 +890,15 @@ def test_a_class_noun_before_the_drug_inverts_nothing(nlp_and_extractors, text, 
 def test_an_inhibitor_of_after_a_copula_is_the_relation(nlp_and_extractors, text, claimed, predicate, direction):
     found = claims(run(nlp_and_extractors, text), "therapy")
     assert [(c.predicate, c.direction) for c in found] == ([(predicate, direction)] if claimed else [])
+
+
+@pytest.mark.parametrize("abstract,expected", [
+    # "ICI" with a number is a company code for a named drug, not an immune checkpoint inhibitor.
+    ("The pure oestrogen receptor antagonist ICI 182,780 reduced proliferation of MCF-7 cells.", {"fulvestrant"}),
+    ("ICI D1694 inhibited thymidylate synthase in colon cancer cells.", {"raltitrexed"}),
+    ("ICI 118,551 reduced the heart rate of rats. ICI had no effect on blood pressure.", set()),
+    # Without one, ICI is the checkpoint inhibitor class.
+    ("ICIs improved survival of patients with melanoma.", {"immune-checkpoint-blockade"}),
+])
+def test_ici_with_a_compound_number_is_no_checkpoint_inhibitor(nlp_and_extractors, abstract, expected):
+    assert ids(run(nlp_and_extractors, abstract), "therapy") == expected
