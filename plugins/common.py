@@ -2039,9 +2039,12 @@ COORDINATED_BEFORE_RE = re.compile(r"\band\s+$", re.IGNORECASE)
 
 # "had no direct effect", "showed little or no response": "no" before an outcome noun with a word or two
 # between denies it like the listed "no effect"; "patients with no response to X" describes a group.
-NO_OUTCOME_RE = re.compile(r"\b(?:little\s+or\s+)?no\s+(?:(?!(?:more|longer|less|than|other|and|or|but|with)\b)[\w-]+\s+){0,2}?"
+# "No enhancement by X", "no activation of autophagy was observed" too; not "NO" (nitric oxide: "NO synthase activation").
+NO_OUTCOME_RE = re.compile(r"\b(?:little\s+or\s+)?(?-i:no|No)\s+(?:(?!(?:more|longer|less|than|other|and|or|but|with)\b)[\w-]+\s+){0,2}?"
                            r"(?:effects?|responses?|benefits?|activity|improvements?|toxicity|toxicities|side[- ]effects?"
-                           r"|changes?|differences?|impact|influence|increase|decrease|reduction|alteration)\b", re.IGNORECASE)
+                           r"|changes?|differences?|impact|influence|increase|decrease|reduction|alteration"
+                           r"|enhancement|inhibition|induction|activation|suppression|stimulation|potentiation|elevation)\b",
+                           re.IGNORECASE)
 NO_GROUP_BEFORE_RE = re.compile(r"\b(?:with|of|for|to|than)\s+$", re.IGNORECASE)
 
 

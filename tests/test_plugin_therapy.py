@@ -756,6 +756,11 @@ def test_could_after_a_shown_finding_is_no_hedge(nlp_and_extractors, text, hedge
     ("Gefitinib had no direct effect on endothelial cells.", True),
     ("No systemic side-effects were observed after cisplatin.", True),
     ("Erlotinib had little or no demonstrable effects on serum electrolytes.", True),
+    # ... and so does "no" before a change noun ("no enhancement", "no activation").
+    ("We found no enhancement of liver tumour incidence by tamoxifen.", True),
+    ("No caspase-3 activation was detected after sorafenib treatment.", True),
+    # "NO" is nitric oxide: "NO synthase activation" denies nothing.
+    ("Cisplatin increased inducible NO synthase activation in the kidney.", False),
     # A group described by what it lacked, and a clause after the stated relation, deny nothing of it.
     ("Patients with no response to cisplatin had shorter survival.", False),
     ("Cisplatin reduced tumour growth at doses causing no apparent toxicity.", False),
