@@ -1278,6 +1278,8 @@ DETERMINER_BEFORE_RE = re.compile(r"\b(?:a|an|the|to|of|with|its|their|this)\s+$
 # "induced by", "strongly inhibited by the": what may stand between a passive verb and its agent.
 PASSIVE_AGENT_RE = re.compile(r"(?:\s+\w+ly)?\s+by(?:\s+(?:the|a|an|its|their|both|exogenous|endogenous|recombinant))?\s+",
                               re.IGNORECASE)
+AUXILIARY_BEFORE_RE = re.compile(r"\b(?:is|are|was|were|be|been|being)\s+(?:(?:\w+ly|not|only|also|further)\s+){0,3}$",
+                                 re.IGNORECASE)
 PASSIVE_BY_RE = re.compile(r"(?:\s+\w+ly)?\s+by\b", re.IGNORECASE)
 FAILED_RE = compile_context(r"\b(?:failed|fails|fail|unable)\s+to\s+$", re.IGNORECASE)
 # A subject after it stands in a clause of its own and takes that clause's verb: "whereas IFNε treatment
@@ -1490,6 +1492,14 @@ def _triggers(sent: Sentence, subject: Hit | None, start: int) -> tuple[bool, Cu
         # "Restoring Irf7 ... reduced metastases": a gerund opening the sentence names the intervention.
         if word in WEAK_TRIGGERS or PASSIVE_BY_RE.match(text, c.end - base) or (
                 word.endswith("ing") and _opens_sentence(text, c.start - base)):
+            # "Cystitis was induced by cyclophosphamide, ... eliminated in the urine": a finite passive verb
+            # whose agent is the subject is the subject's relation, over a verb after it ("inflammation induced
+            # by X decreases Y" names a noun whose verb comes later).
+            if subject is not None and word not in WEAK_TRIGGERS and subject.start >= c.end and \
+                    PASSIVE_AGENT_RE.fullmatch(text, c.end - base, subject.start - base) and \
+                    AUXILIARY_BEFORE_RE.search(text, max(0, c.start - base - 40), c.start - base):
+                strong = c
+                break
             weak = weak or c
             continue
         # "PCR amplification ... was inversely proportional": a trigger noun before a stated

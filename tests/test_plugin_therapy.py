@@ -907,3 +907,17 @@ def test_an_inhibitor_of_after_a_copula_is_the_relation(nlp_and_extractors, text
 ])
 def test_ici_with_a_compound_number_is_no_checkpoint_inhibitor(nlp_and_extractors, abstract, expected):
     assert ids(run(nlp_and_extractors, abstract), "therapy") == expected
+
+
+@pytest.mark.parametrize("text,predicate,direction", [
+    # A finite passive verb whose agent is the subject is the subject's relation, over a verb after it.
+    ("Haemorrhagic cystitis was induced by ifosfamide, which is metabolised to an irritant eliminated in urine.",
+     "induced", "up"),
+    ("Endothelial migration stimulated by growth factors was strongly inhibited by docetaxel.", "inhibited", "down"),
+    ("Tumour growth was only partially reduced by sorafenib, and the tumours later increased in size.", "reduced", "down"),
+    # A participle describing a noun is not the finite verb: the main verb after it is the relation.
+    ("Inflammation induced by imiquimod reduced the time to graft rejection.", "reduced", "down"),
+])
+def test_a_passive_verb_whose_agent_is_the_subject_is_its_relation(nlp_and_extractors, text, predicate, direction):
+    found = claims(run(nlp_and_extractors, text), "therapy")
+    assert [(c.predicate, c.direction) for c in found] == [(predicate, direction)]
