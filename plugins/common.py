@@ -1338,11 +1338,12 @@ def _inverter_verb(sent: Sentence, cue: Cue) -> bool:
         and not any(h.start <= cue.start and cue.end <= h.end for h in sent.hits)
 
 
-# "is a potent inhibitor of", "are selective antagonists of", "acts as an inhibitor of": the subject is the
-# inhibitor (up to three modifiers between, none a preposition or conjunction that would start another phrase).
+# "is a potent inhibitor of", "are selective antagonists of", "acts as a potent and selective inhibitor of": the
+# subject is the inhibitor (up to four modifiers between, none a preposition or article that would start another phrase).
 COPULA_INHIBITOR_BEFORE_RE = re.compile(
     r"\b(?:is|are|was|were|be|been|being|(?:acts?|acted|serves?|served|functions?|functioned|emerges?|emerged|identified)\s+as)"
-    r"\s+(?:(?:a|an|the)\s+)?(?:(?!(?:of|to|in|by|with|for|from|and|or|but|that|which|than)\b)[\w-]+\s+){0,3}$", re.IGNORECASE)
+    r"\s+(?:(?:a|an|the)\s+)?(?:(?!(?:of|to|in|by|with|for|from|or|but|that|which|than|a|an|the)\b)[\w-]+,?\s+){0,4}$",
+    re.IGNORECASE)
 # Only with "of": "X is a proton pump inhibitor" names a class, not what X inhibits.
 OF_AFTER_RE = re.compile(r"\s+of\b", re.IGNORECASE)
 

@@ -888,6 +888,7 @@ def test_a_class_noun_before_the_drug_inverts_nothing(nlp_and_extractors, text, 
     ("Celecoxib is an inhibitor of colon polyp formation.", True, "inhibitor of", "down"),
     ("Tamoxifen and raloxifene are competitive antagonists of oestrogen binding.", True, "antagonists", "down"),
     ("Metformin has been shown to act as an inhibitor of hepatic gluconeogenesis.", True, "inhibitor of", "down"),
+    ("Docetaxel is a potent and highly selective inhibitor of endothelial sprouting.", True, "inhibitor of", "down"),
     # Without "of" it names a class ("a proton pump inhibitor"), no relation; in an apposition it is no verb.
     ("Omeprazole is a proton pump inhibitor.", False, None, None),
     ("Imatinib, a selective inhibitor of BCR-ABL, induced remission in most patients.", True, "induced", "up"),
