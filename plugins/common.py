@@ -1197,6 +1197,19 @@ def _stated_in_method(sent: Sentence, cue: Cue) -> bool:
     return not COMPOUND_BEFORE_RE.search(sent.text, 0, cue.start - sent.start)
 
 
+# "has been developed as an anticancer agent", "we have developed cell lines": made, not a disease that arose.
+MADE_BEFORE_RE = re.compile(r"\b(?:(?:is|are|was|were|be|been|being)\s+(?:(?:\w+ly|not|also|further|now)\s+){0,2}"
+                            r"|we\s+(?:have\s+|had\s+)?(?:(?:\w+ly|now|also)\s+)?)$", re.IGNORECASE)
+
+
+def _made(sent: Sentence, cue: Cue) -> bool:
+    "Is this 'developed' a passive or 'we have developed' (something made), not a condition that arose?"
+    if cue.text.lower() != "developed":
+        return False
+    rel = cue.start - sent.start
+    return MADE_BEFORE_RE.search(sent.text, max(0, rel - 32), rel) is not None
+
+
 def assertion(sent: Sentence, title: bool = False) -> Verdict:
     "Is the sentence an asserted finding or statement, rather than an aim, a method or a bare fact?"
     kinds = cue_kinds(sent)
@@ -1205,6 +1218,8 @@ def assertion(sent: Sentence, title: bool = False) -> Verdict:
     section = own or sent.section
     finding = "finding" in kinds
     triggers = kinds & {"up", "down", "assoc", "dep"}
+    if triggers and any(_made(sent, c) for c in sent.cues):
+        triggers = {c.kind for c in sent.cues if c.kind in triggers and not _made(sent, c)}
     joint = section is not None and SECTION_STATEMENT.search(section) is not None
     if sent.text.endswith("?"):
         # "Does aspirin increase gastrointestinal bleeding?": a question asserts nothing.
@@ -1436,7 +1451,7 @@ def _triggers(sent: Sentence, subject: Hit | None, start: int) -> tuple[bool, Cu
                 inverted = True
             continue
         # "cisplatin-induced", "IFN-dependent": a modifier inside a noun phrase, not the relation.
-        if _after_hyphen(sent, c):
+        if _after_hyphen(sent, c) or _made(sent, c):
             continue
         word = c.text.lower()
         if word in NOUN_USE_WORDS:

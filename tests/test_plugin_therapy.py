@@ -922,3 +922,16 @@ def test_ici_with_a_compound_number_is_no_checkpoint_inhibitor(nlp_and_extractor
 def test_a_passive_verb_whose_agent_is_the_subject_is_its_relation(nlp_and_extractors, text, predicate, direction):
     found = claims(run(nlp_and_extractors, text), "therapy")
     assert [(c.predicate, c.direction) for c in found] == [(predicate, direction)]
+
+
+@pytest.mark.parametrize("text,claimed,direction", [
+    # "developed" after a passive auxiliary or "we have" is something made, not a condition that arose.
+    ("Here we have developed nanoparticles that carry gemcitabine.", False, None),
+    ("Gemcitabine analogues have been developed to overcome transport deficiency.", False, None),
+    ("Sorafenib derivatives should be developed for the treatment of liver cancer.", True, "none"),
+    # A condition that arose still is an adverse event.
+    ("Three patients developed renal failure after cisplatin.", True, "up"),
+])
+def test_developed_as_made_is_no_event(nlp_and_extractors, text, claimed, direction):
+    found = claims(run(nlp_and_extractors, text), "therapy")
+    assert [c.direction for c in found] == ([direction] if claimed else [])
