@@ -1210,6 +1210,21 @@ def _made(sent: Sentence, cue: Cue) -> bool:
     return MADE_BEFORE_RE.search(sent.text, max(0, rel - 32), rel) is not None
 
 
+# "patients with relapsed/refractory myeloma", "recurrent or resistant glioma": the disease that defines the group.
+GROUP_DESCRIPTOR_BEFORE_RE = re.compile(r"(?:\b(?:relapsed|recurrent|relapsing)\s*(?:/|or|and)\s*"
+                                        r"|\bwith\s+(?:\w+ly\s+)?)$", re.IGNORECASE)
+GROUP_DESCRIPTOR_AFTER_RE = re.compile(r"\s+(?!(?:to|against|or|and|than)\b)[a-z]", re.IGNORECASE)
+
+
+def _group_descriptor(sent: Sentence, cue: Cue) -> bool:
+    "Is this 'refractory' or 'resistant' the adjective of a patient group's disease, not a therapy failing?"
+    if cue.text.lower() not in ("refractory", "resistant"):
+        return False
+    rel = cue.start - sent.start
+    return GROUP_DESCRIPTOR_BEFORE_RE.search(sent.text, max(0, rel - 24), rel) is not None and \
+        GROUP_DESCRIPTOR_AFTER_RE.match(sent.text, cue.end - sent.start) is not None
+
+
 def assertion(sent: Sentence, title: bool = False) -> Verdict:
     "Is the sentence an asserted finding or statement, rather than an aim, a method or a bare fact?"
     kinds = cue_kinds(sent)
@@ -1218,8 +1233,8 @@ def assertion(sent: Sentence, title: bool = False) -> Verdict:
     section = own or sent.section
     finding = "finding" in kinds
     triggers = kinds & {"up", "down", "assoc", "dep"}
-    if triggers and any(_made(sent, c) for c in sent.cues):
-        triggers = {c.kind for c in sent.cues if c.kind in triggers and not _made(sent, c)}
+    if triggers and any(_made(sent, c) or _group_descriptor(sent, c) for c in sent.cues):
+        triggers = {c.kind for c in sent.cues if c.kind in triggers and not _made(sent, c) and not _group_descriptor(sent, c)}
     joint = section is not None and SECTION_STATEMENT.search(section) is not None
     if sent.text.endswith("?"):
         # "Does aspirin increase gastrointestinal bleeding?": a question asserts nothing.
@@ -1451,7 +1466,7 @@ def _triggers(sent: Sentence, subject: Hit | None, start: int) -> tuple[bool, Cu
                 inverted = True
             continue
         # "cisplatin-induced", "IFN-dependent": a modifier inside a noun phrase, not the relation.
-        if _after_hyphen(sent, c) or _made(sent, c):
+        if _after_hyphen(sent, c) or _made(sent, c) or _group_descriptor(sent, c):
             continue
         word = c.text.lower()
         if word in NOUN_USE_WORDS:

@@ -935,3 +935,16 @@ def test_a_passive_verb_whose_agent_is_the_subject_is_its_relation(nlp_and_extra
 def test_developed_as_made_is_no_event(nlp_and_extractors, text, claimed, direction):
     found = claims(run(nlp_and_extractors, text), "therapy")
     assert [c.direction for c in found] == ([direction] if claimed else [])
+
+
+@pytest.mark.parametrize("text,claimed,direction", [
+    # "refractory" or "resistant" naming a group's disease describes who was treated, not a therapy failing.
+    ("Bortezomib as salvage therapy in patients with relapsed/refractory myeloma.", False, None),
+    ("A woman with refractory myeloma was treated with melphalan.", False, None),
+    ("Cisplatin was given to patients with recurrent or resistant glioma, and seizures occurred in three.", True, "up"),
+    # Resistance to a therapy still is one.
+    ("Most tumours were resistant to carboplatin.", True, "down"),
+])
+def test_a_refractory_disease_names_a_group(nlp_and_extractors, text, claimed, direction):
+    found = claims(run(nlp_and_extractors, text), "therapy")
+    assert [c.direction for c in found] == ([direction] if claimed else [])
