@@ -1234,7 +1234,9 @@ def assertion(sent: Sentence, title: bool = False) -> Verdict:
     finding = "finding" in kinds
     triggers = kinds & {"up", "down", "assoc", "dep"}
     if triggers and any(_made(sent, c) or _group_descriptor(sent, c) for c in sent.cues):
-        triggers = {c.kind for c in sent.cues if c.kind in triggers and not _made(sent, c) and not _group_descriptor(sent, c)}
+        # "have been developed to", "with relapsed/refractory myeloma": no relation stated by these.
+        triggers = frozenset(c.kind for c in sent.cues
+                             if c.kind in triggers and not _made(sent, c) and not _group_descriptor(sent, c))
     joint = section is not None and SECTION_STATEMENT.search(section) is not None
     if sent.text.endswith("?"):
         # "Does aspirin increase gastrointestinal bleeding?": a question asserts nothing.
