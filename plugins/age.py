@@ -11,7 +11,7 @@ class AgeExtractor(LexiconExtractor):
     "Sentences asserting an age-related effect; cohort age descriptors and cell senescence excluded."
 
     name = "age"
-    version = "0.16"
+    version = "0.17"
     categories = ("age",)
     lexicon = HERE / "age.jsonl"
 

@@ -35,7 +35,7 @@ class LexiconExtractor(Extractor):
     "Base of the four built-in plugins: one category, one lexicon file, the shared rules."
 
     name = ""
-    version = "0.16"
+    version = "0.17"
     categories: tuple[str, ...] = ()
     lexicon: Path = HERE
     require_trigger = False

@@ -1173,14 +1173,19 @@ def _topic_title(sent: Sentence) -> bool:
 # A methods verb that says the sentence reports what was studied ("we measured", "was investigated"),
 # unlike "received" or "were treated", which also open a finding's clause ("patients who received X had ...").
 STUDY_METHOD_RE = re.compile(r"we\s|stud(?:y|ies)\s|(?:was|were)\s+(?:investigated|examined|evaluated|assessed|studied|determined|compared"
-                             r"|analy[sz]ed|measured|estimated|quantified|monitored|calculated)$", re.IGNORECASE)
+                             r"|analy[sz]ed|measured|estimated|quantified|monitored|calculated|carried\s+out)$", re.IGNORECASE)
+# "X has antitumor activity": an efficacy named, like "efficacy" (cues.json lists them as up words).
+ANTI_ACTIVITIES = frozenset(f"{kind} {noun}" for kind in (
+    "antitumor", "antitumour", "anti-tumor", "anti-tumour", "anticancer", "anti-cancer", "antineoplastic", "antiproliferative",
+    "anti-proliferative", "antileukemic", "antileukaemic", "antiviral", "antiangiogenic", "anti-angiogenic")
+    for noun in ("activity", "activities"))
 # Outcome nouns name what a study measured ("The effects of X on apoptosis were determined").
 OUTCOME_NOUNS = frozenset({
     "effect", "effects", "efficacy", "toxicity", "toxicities", "safety", "response", "responses", "side effects",
     "side-effect", "apoptosis", "survival", "death", "risk", "resistance", "sensitivity", "benefit", "benefits",
     "production", "secretion", "accumulation", "remission", "regression", "arrest", "clearance", "prognosis",
     "loss", "gain", "failure", "defect", "deficit", "killing", "cytotoxicity",
-})
+}) | ANTI_ACTIVITIES
 
 
 def _stated_in_method(sent: Sentence, cue: Cue) -> bool:
@@ -1196,6 +1201,34 @@ def _stated_in_method(sent: Sentence, cue: Cue) -> bool:
     return not COMPOUND_BEFORE_RE.search(sent.text, 0, cue.start - sent.start)
 
 
+# "has been developed as an anticancer agent", "we have developed cell lines": made, not a disease that arose.
+MADE_BEFORE_RE = re.compile(r"\b(?:(?:is|are|was|were|be|been|being)\s+(?:(?:\w+ly|not|also|further|now)\s+){0,2}"
+                            r"|we\s+(?:have\s+|had\s+)?(?:(?:\w+ly|now|also)\s+)?)$", re.IGNORECASE)
+
+
+def _made(sent: Sentence, cue: Cue) -> bool:
+    "Is this 'developed' a passive or 'we have developed' (something made), not a condition that arose?"
+    if cue.text.lower() != "developed":
+        return False
+    rel = cue.start - sent.start
+    return MADE_BEFORE_RE.search(sent.text, max(0, rel - 32), rel) is not None
+
+
+# "patients with relapsed/refractory myeloma", "recurrent or resistant glioma": the disease that defines the group.
+GROUP_DESCRIPTOR_BEFORE_RE = re.compile(r"(?:\b(?:relapsed|recurrent|relapsing)\s*(?:/|or|and)\s*"
+                                        r"|\bwith\s+(?:\w+ly\s+)?)$", re.IGNORECASE)
+GROUP_DESCRIPTOR_AFTER_RE = re.compile(r"\s+(?!(?:to|against|or|and|than)\b)[a-z]", re.IGNORECASE)
+
+
+def _group_descriptor(sent: Sentence, cue: Cue) -> bool:
+    "Is this 'refractory' or 'resistant' the adjective of a patient group's disease, not a therapy failing?"
+    if cue.text.lower() not in ("refractory", "resistant"):
+        return False
+    rel = cue.start - sent.start
+    return GROUP_DESCRIPTOR_BEFORE_RE.search(sent.text, max(0, rel - 24), rel) is not None and \
+        GROUP_DESCRIPTOR_AFTER_RE.match(sent.text, cue.end - sent.start) is not None
+
+
 def assertion(sent: Sentence, title: bool = False) -> Verdict:
     "Is the sentence an asserted finding or statement, rather than an aim, a method or a bare fact?"
     kinds = cue_kinds(sent)
@@ -1204,6 +1237,10 @@ def assertion(sent: Sentence, title: bool = False) -> Verdict:
     section = own or sent.section
     finding = "finding" in kinds
     triggers = kinds & {"up", "down", "assoc", "dep"}
+    if triggers and any(_made(sent, c) or _group_descriptor(sent, c) for c in sent.cues):
+        # "have been developed to", "with relapsed/refractory myeloma": no relation stated by these.
+        triggers = frozenset(c.kind for c in sent.cues
+                             if c.kind in triggers and not _made(sent, c) and not _group_descriptor(sent, c))
     joint = section is not None and SECTION_STATEMENT.search(section) is not None
     if sent.text.endswith("?"):
         # "Does aspirin increase gastrointestinal bleeding?": a question asserts nothing.
@@ -1228,7 +1265,8 @@ def assertion(sent: Sentence, title: bool = False) -> Verdict:
         return Verdict(False, "method", section)
     # "Cisplatin blocked tumour growth": an inverter verb states a relation too.
     if not triggers and not finding and not (kinds & {"neg", "hedge"}) and not (
-            "inv" in kinds and any(c.kind == "inv" and _inverter_verb(sent, c) for c in sent.cues)):
+            "inv" in kinds and any(c.kind == "inv" and (_inverter_verb(sent, c) or _copula_inhibitor(sent, c))
+                                   for c in sent.cues)):
         return Verdict(False, "no relation", section)
     return Verdict(True, "asserted", section)
 
@@ -1249,7 +1287,7 @@ WEAK_TRIGGERS = {
     "prognosis", "prognostic", "risk", "support", "supports", "favor", "favour", "favors", "favours",
     "achieve", "achieved", "achieves", "inducible", "control", "controls", "target", "targets", "targeting",
     "through", "via", "modulates", "modulate", "modulated", "modulating", "regulates", "regulate", "regulated",
-}
+} | ANTI_ACTIVITIES
 # Outcome words that report how a therapy went without a direction ("well tolerated", "response rate").
 NEUTRAL_OUTCOMES = {"response rate", "tolerated", "well tolerated", "safe", "safety", "tolerable"}
 INVERT_FLIP = True
@@ -1279,6 +1317,8 @@ DETERMINER_BEFORE_RE = re.compile(r"\b(?:a|an|the|to|of|with|its|their|this)\s+$
 # "induced by", "strongly inhibited by the": what may stand between a passive verb and its agent.
 PASSIVE_AGENT_RE = re.compile(r"(?:\s+\w+ly)?\s+by(?:\s+(?:the|a|an|its|their|both|exogenous|endogenous|recombinant))?\s+",
                               re.IGNORECASE)
+AUXILIARY_BEFORE_RE = re.compile(r"\b(?:is|are|was|were|be|been|being)\s+(?:(?:\w+ly|not|only|also|further)\s+){0,3}$",
+                                 re.IGNORECASE)
 PASSIVE_BY_RE = re.compile(r"(?:\s+\w+ly)?\s+by\b", re.IGNORECASE)
 FAILED_RE = compile_context(r"\b(?:failed|fails|fail|unable)\s+to\s+$", re.IGNORECASE)
 # A subject after it stands in a clause of its own and takes that clause's verb: "whereas IFNε treatment
@@ -1337,6 +1377,26 @@ def _inverter_verb(sent: Sentence, cue: Cue) -> bool:
         and not any(h.start <= cue.start and cue.end <= h.end for h in sent.hits)
 
 
+# "is a potent inhibitor of", "are selective antagonists of", "acts as a potent and selective inhibitor of": the
+# subject is the inhibitor (up to four modifiers between, none a preposition or article that would start another phrase).
+COPULA_INHIBITOR_BEFORE_RE = re.compile(
+    r"\b(?:is|are|was|were|be|been|being|(?:acts?|acted|serves?|served|functions?|functioned|emerges?|emerged|identified)\s+as)"
+    r"\s+(?:(?:a|an|the)\s+)?(?:(?!(?:of|to|in|by|with|for|from|or|but|that|which|than|a|an|the)\b)[\w-]+,?\s+){0,4}$",
+    re.IGNORECASE)
+# Only with "of": "X is a proton pump inhibitor" names a class, not what X inhibits.
+OF_AFTER_RE = re.compile(r"\s+of\b", re.IGNORECASE)
+
+
+def _copula_inhibitor(sent: Sentence, cue: Cue) -> bool:
+    "Is this inverter the noun a copula says the subject is ('X is a potent inhibitor of Y')?"
+    word = cue.text.lower()
+    if not (word in ("inhibitor of", "inhibitors of") or (
+            word in ("antagonist", "antagonists") and OF_AFTER_RE.match(sent.text, cue.end - sent.start))):
+        return False
+    rel = cue.start - sent.start
+    return COPULA_INHIBITOR_BEFORE_RE.search(sent.text, max(0, rel - 72), rel) is not None
+
+
 def _inverter_acts(sent: Sentence, cue: Cue, subject: Hit | None, inverted: bool) -> bool:
     "Does this inverter cue state the relation itself (a decrease) rather than invert the subject?"
     text, rel = sent.text, cue.start - sent.start
@@ -1345,6 +1405,9 @@ def _inverter_acts(sent: Sentence, cue: Cue, subject: Hit | None, inverted: bool
         return True
     if subject is None or cue.start < subject.end or inverted:
         return False
+    # "Sorafenib is a potent inhibitor of angiogenesis": what the subject is, named after a copula, is its relation.
+    if _copula_inhibitor(sent, cue):
+        return True
     # "Cisplatin blocked tumour growth", "... by inhibiting viral replication": the subject's own
     # action (before the subject, "blocking IFN-β abolished it", the cue inverts the subject;
     # ", and blocking X" opens a clause of its own).
@@ -1404,6 +1467,7 @@ def _triggers(sent: Sentence, subject: Hit | None, start: int) -> tuple[bool, Cu
         if c.kind not in DIRECTION_KINDS:
             if c.kind == "inv" and subject is not None and (
                     (c.end <= subject.start and subject.start - c.end <= 20 and not _named_between(sent, c.end, subject)
+                     and not _names_class_of(sent, c, subject)
                      and not BY_RE.search(text, c.end - base, subject.start - base)
                      and not INVERTER_OBJECT_ENDS_RE.search(text, c.end - base, subject.start - base)
                      and not SUBJECT_MODIFIES_RE.match(text, subject.end - base))
@@ -1411,7 +1475,7 @@ def _triggers(sent: Sentence, subject: Hit | None, start: int) -> tuple[bool, Cu
                 inverted = True
             continue
         # "cisplatin-induced", "IFN-dependent": a modifier inside a noun phrase, not the relation.
-        if _after_hyphen(sent, c):
+        if _after_hyphen(sent, c) or _made(sent, c) or _group_descriptor(sent, c):
             continue
         word = c.text.lower()
         if word in NOUN_USE_WORDS:
@@ -1472,6 +1536,14 @@ def _triggers(sent: Sentence, subject: Hit | None, start: int) -> tuple[bool, Cu
         # "Restoring Irf7 ... reduced metastases": a gerund opening the sentence names the intervention.
         if word in WEAK_TRIGGERS or PASSIVE_BY_RE.match(text, c.end - base) or (
                 word.endswith("ing") and _opens_sentence(text, c.start - base)):
+            # "Cystitis was induced by cyclophosphamide, ... eliminated in the urine": a finite passive verb
+            # whose agent is the subject is the subject's relation, over a verb after it ("inflammation induced
+            # by X decreases Y" names a noun whose verb comes later).
+            if subject is not None and word not in WEAK_TRIGGERS and subject.start >= c.end and \
+                    PASSIVE_AGENT_RE.fullmatch(text, c.end - base, subject.start - base) and \
+                    AUXILIARY_BEFORE_RE.search(text, max(0, c.start - base - 40), c.start - base):
+                strong = c
+                break
             weak = weak or c
             continue
         # "PCR amplification ... was inversely proportional": a trigger noun before a stated
@@ -1527,6 +1599,16 @@ def _inside_other_name(sent: Sentence, cue: Cue, subject: Hit | None) -> bool:
         return False
     return any(h.start <= cue.start and cue.end <= h.end and not (h.start <= subject.start and subject.end <= h.end)
                for h in sent.hits)
+
+
+# "the beta-adrenergic antagonist propranolol", "the CDK inhibitor p21": a class noun right before a name.
+CLASS_INVERTERS = frozenset({"inhibitor", "inhibitors", "antagonist", "antagonists"})
+
+
+def _names_class_of(sent: Sentence, cue: Cue, subject: Hit) -> bool:
+    "Does this inverter noun stand right before the subject as its class ('the antagonist propranolol')?"
+    # The subject is then the inhibitor itself, not what is inhibited.
+    return cue.text.lower() in CLASS_INVERTERS and not sent.text[cue.end - sent.start:subject.start - sent.start].strip()
 
 
 def _named_between(sent: Sentence, start: int, subject: Hit) -> bool:
@@ -2011,9 +2093,12 @@ COORDINATED_BEFORE_RE = re.compile(r"\band\s+$", re.IGNORECASE)
 
 # "had no direct effect", "showed little or no response": "no" before an outcome noun with a word or two
 # between denies it like the listed "no effect"; "patients with no response to X" describes a group.
-NO_OUTCOME_RE = re.compile(r"\b(?:little\s+or\s+)?no\s+(?:(?!(?:more|longer|less|than|other|and|or|but|with)\b)[\w-]+\s+){0,2}?"
+# "No enhancement by X", "no activation of autophagy was observed" too; not "NO" (nitric oxide: "NO synthase activation").
+NO_OUTCOME_RE = re.compile(r"\b(?:little\s+or\s+)?(?-i:no|No)\s+(?:(?!(?:more|longer|less|than|other|and|or|but|with)\b)[\w-]+\s+){0,2}?"
                            r"(?:effects?|responses?|benefits?|activity|improvements?|toxicity|toxicities|side[- ]effects?"
-                           r"|changes?|differences?|impact|influence|increase|decrease|reduction|alteration)\b", re.IGNORECASE)
+                           r"|changes?|differences?|impact|influence|increase|decrease|reduction|alteration"
+                           r"|enhancement|inhibition|induction|activation|suppression|stimulation|potentiation|elevation)\b",
+                           re.IGNORECASE)
 NO_GROUP_BEFORE_RE = re.compile(r"\b(?:with|of|for|to|than)\s+$", re.IGNORECASE)
 
 

@@ -11,7 +11,7 @@ class IfnExtractor(LexiconExtractor):
     "Sentences asserting something about type I IFN (not IFN-γ or IFN-λ)."
 
     name = "ifn"
-    version = "0.16"
+    version = "0.17"
     categories = ("ifn",)
     lexicon = HERE / "ifn.jsonl"
 

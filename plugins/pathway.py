@@ -11,7 +11,7 @@ class PathwayExtractor(LexiconExtractor):
     "Sentences asserting a relation that involves a lexicon pathway or regulator."
 
     name = "pathway"
-    version = "0.16"
+    version = "0.17"
     categories = ("pathway",)
     lexicon = HERE / "pathway.jsonl"
     # A named gene is not enough: the sentence must relate it to something.

@@ -11,7 +11,7 @@ class TherapyExtractor(LexiconExtractor):
     "Sentences asserting an effect or outcome of a therapy, from drug names, INN stems and classes."
 
     name = "therapy"
-    version = "0.16"
+    version = "0.17"
     categories = ("therapy",)
     lexicon = HERE / "therapy.jsonl"
 

@@ -18,15 +18,15 @@ from conftest import ROOT, require_shared
 # Measured on the dev gold with the commands above; floors sit ~0.02 below so a
 # regression fails while a harmless wobble does not.
 FLOORS = {
-    ("claims", "all"): 0.83,  # measured 0.855 (plugins 0.14 to 0.16)
+    ("claims", "all"): 0.84,  # measured 0.859 (plugins 0.17)
     ("claims", "ifn"): 0.915,  # 0.939
-    ("claims", "pathway"): 0.87,  # 0.891
-    ("claims", "therapy"): 0.78,  # 0.802
+    ("claims", "pathway"): 0.87,  # 0.894
+    ("claims", "therapy"): 0.79,  # 0.808
     ("claims", "age"): 0.94,  # 0.966
     ("entities",): 0.84,  # 0.861
     ("negated",): 0.93,  # 0.950
     ("hedged",): 0.86,  # 0.881
-    ("direction",): 0.80,  # 0.818
+    ("direction",): 0.80,  # 0.817
 }
 
 

@@ -454,3 +454,10 @@ def test_an_inactivated_agent_is_no_loss(nlp_and_extractors, text, predicate, di
 def test_a_hedge_in_a_relative_clause_of_an_aside_does_not_hedge_its_subject(nlp_and_extractors, text):
     out = [c for c in claims(run(nlp_and_extractors, text), "pathway") if c.subject == "STING1"]
     assert out and not any(c.hedged for c in out)
+
+
+def test_a_regulator_named_an_inhibitor_after_a_copula_decreases(nlp_and_extractors):
+    "'X emerged as a potent inhibitor of Y': the inhibition is X's relation, not the weak 'potent'."
+    found = claims(run(nlp_and_extractors, "EZH2 emerged as a potent inhibitor of T cell infiltration in these tumours."),
+                   "pathway")
+    assert [(c.subject, c.predicate, c.direction) for c in found] == [("EZH2", "inhibitor of", "down")]

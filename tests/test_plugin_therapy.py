@@ -756,6 +756,11 @@ def test_could_after_a_shown_finding_is_no_hedge(nlp_and_extractors, text, hedge
     ("Gefitinib had no direct effect on endothelial cells.", True),
     ("No systemic side-effects were observed after cisplatin.", True),
     ("Erlotinib had little or no demonstrable effects on serum electrolytes.", True),
+    # ... and so does "no" before a change noun ("no enhancement", "no activation").
+    ("We found no enhancement of liver tumour incidence by tamoxifen.", True),
+    ("No caspase-3 activation was detected after sorafenib treatment.", True),
+    # "NO" is nitric oxide: "NO synthase activation" denies nothing.
+    ("Cisplatin increased inducible NO synthase activation in the kidney.", False),
     # A group described by what it lacked, and a clause after the stated relation, deny nothing of it.
     ("Patients with no response to cisplatin had shorter survival.", False),
     ("Cisplatin reduced tumour growth at doses causing no apparent toxicity.", False),
@@ -847,3 +852,110 @@ def test_a_pronoun_opening_a_sentence_stands_for_the_drug_before(nlp_and_extract
 def test_a_pronoun_does_not_stand_for_a_drug_modifying_a_noun(nlp_and_extractors, abstract):
     found = claims(run(nlp_and_extractors, abstract), "therapy")
     assert found and not [c for c in found if c.start > abstract.index(". ")]
+
+
+@pytest.mark.parametrize("text,predicate,direction,negated", [
+    # An anti-tumour (antiviral, antiproliferative ...) activity is an efficacy named, like "efficacy".
+    ("Gemcitabine has modest antitumour activity in relapsed ovarian cancer.", "antitumour activity", "up", False),
+    ("Irinotecan showed anti-tumor activity against colon carcinoma xenografts.", "anti-tumor activity", "up", False),
+    ("Cidofovir has broad antiviral activity against DNA viruses.", "antiviral activity", "up", False),
+    ("Topotecan showed no anti-tumor activity in refractory patients.", "anti-tumor activity", "up", True),
+])
+def test_an_anti_tumour_activity_is_an_efficacy(nlp_and_extractors, text, predicate, direction, negated):
+    found = claims(run(nlp_and_extractors, text), "therapy")
+    assert [(c.predicate, c.direction, c.negated) for c in found] == [(predicate, direction, negated)]
+
+
+@pytest.mark.parametrize("text", [
+    # In a methods sentence the activity names what was measured, as "efficacy" does; "was studied",
+    # "we characterised" and "carried out" are methods verbs.
+    "The antitumor activity and nephrotoxicity of cisplatin were studied in rats bearing sarcomas.",
+    "We characterised the antitumour activity of gemcitabine in three xenograft models.",
+    "We characterized the toxicity of docetaxel in older patients.",
+    "The effect of cisplatin on renal blood flow was studied in dogs.",
+    "We carried out a kinetic analysis of the arrest induced by paclitaxel.",
+    "Acute toxicity studies of gemcitabine were carried out in rats and dogs.",
+])
+def test_what_a_methods_verb_measured_is_no_claim(nlp_and_extractors, text):
+    assert claims(run(nlp_and_extractors, text), "therapy") == []
+
+
+@pytest.mark.parametrize("text,predicate,direction", [
+    # An inhibitor or antagonist named right before the drug is the drug's class: it inverts nothing.
+    ("The selective antagonist propranolol reduced anxiety in stressed mice.", "reduced", "down"),
+    ("The angiotensin receptor antagonist losartan blocked angiotensin-induced contraction of vessels.", "blocked", "down"),
+    ("The mTOR pathway inhibitors rapamycin and everolimus inhibited protein synthesis.", "inhibited", "down"),
+    # Before the drug's own loss it still inverts: "inhibitor of" names what is inhibited.
+    ("Depletion of cisplatin by an inhibitor of uptake reduced apoptosis.", "reduced", "up"),
+])
+def test_a_class_noun_before_the_drug_inverts_nothing(nlp_and_extractors, text, predicate, direction):
+    found = claims(run(nlp_and_extractors, text), "therapy")
+    assert [(c.predicate, c.direction) for c in found] == [(predicate, direction)]
+
+
+@pytest.mark.parametrize("text,claimed,predicate,direction", [
+    # After a copula, "an inhibitor of Y" is what the subject is: a decrease of Y, over a weak "potent".
+    ("Gefitinib is a potent inhibitor of tumour cell migration.", True, "inhibitor of", "down"),
+    ("Celecoxib is an inhibitor of colon polyp formation.", True, "inhibitor of", "down"),
+    ("Tamoxifen and raloxifene are competitive antagonists of oestrogen binding.", True, "antagonists", "down"),
+    ("Metformin has been shown to act as an inhibitor of hepatic gluconeogenesis.", True, "inhibitor of", "down"),
+    ("Docetaxel is a potent and highly selective inhibitor of endothelial sprouting.", True, "inhibitor of", "down"),
+    # Without "of" it names a class ("a proton pump inhibitor"), no relation; in an apposition it is no verb.
+    ("Omeprazole is a proton pump inhibitor.", False, None, None),
+    ("Imatinib, a selective inhibitor of BCR-ABL, induced remission in most patients.", True, "induced", "up"),
+])
+def test_an_inhibitor_of_after_a_copula_is_the_relation(nlp_and_extractors, text, claimed, predicate, direction):
+    found = claims(run(nlp_and_extractors, text), "therapy")
+    assert [(c.predicate, c.direction) for c in found] == ([(predicate, direction)] if claimed else [])
+
+
+@pytest.mark.parametrize("abstract,expected", [
+    # "ICI" with a number is a company code for a named drug, not an immune checkpoint inhibitor.
+    ("The pure oestrogen receptor antagonist ICI 182,780 reduced proliferation of MCF-7 cells.", {"fulvestrant"}),
+    ("ICI D1694 inhibited thymidylate synthase in colon cancer cells.", {"raltitrexed"}),
+    ("ICI 118,551 reduced the heart rate of rats. ICI had no effect on blood pressure.", set()),
+    # Without one, ICI is the checkpoint inhibitor class.
+    ("ICIs improved survival of patients with melanoma.", {"immune-checkpoint-blockade"}),
+])
+def test_ici_with_a_compound_number_is_no_checkpoint_inhibitor(nlp_and_extractors, abstract, expected):
+    assert ids(run(nlp_and_extractors, abstract), "therapy") == expected
+
+
+@pytest.mark.parametrize("text,predicate,direction", [
+    # A finite passive verb whose agent is the subject is the subject's relation, over a verb after it.
+    ("Haemorrhagic cystitis was induced by ifosfamide, which is metabolised to an irritant eliminated in urine.",
+     "induced", "up"),
+    ("Endothelial migration stimulated by growth factors was strongly inhibited by docetaxel.", "inhibited", "down"),
+    ("Tumour growth was only partially reduced by sorafenib, and the tumours later increased in size.", "reduced", "down"),
+    # A participle describing a noun is not the finite verb: the main verb after it is the relation.
+    ("Inflammation induced by imiquimod reduced the time to graft rejection.", "reduced", "down"),
+])
+def test_a_passive_verb_whose_agent_is_the_subject_is_its_relation(nlp_and_extractors, text, predicate, direction):
+    found = claims(run(nlp_and_extractors, text), "therapy")
+    assert [(c.predicate, c.direction) for c in found] == [(predicate, direction)]
+
+
+@pytest.mark.parametrize("text,claimed,direction", [
+    # "developed" after a passive auxiliary or "we have" is something made, not a condition that arose.
+    ("Here we have developed nanoparticles that carry gemcitabine.", False, None),
+    ("Gemcitabine analogues have been developed to overcome transport deficiency.", False, None),
+    ("Sorafenib derivatives should be developed for the treatment of liver cancer.", True, "none"),
+    # A condition that arose still is an adverse event.
+    ("Three patients developed renal failure after cisplatin.", True, "up"),
+])
+def test_developed_as_made_is_no_event(nlp_and_extractors, text, claimed, direction):
+    found = claims(run(nlp_and_extractors, text), "therapy")
+    assert [c.direction for c in found] == ([direction] if claimed else [])
+
+
+@pytest.mark.parametrize("text,claimed,direction", [
+    # "refractory" or "resistant" naming a group's disease describes who was treated, not a therapy failing.
+    ("Bortezomib as salvage therapy in patients with relapsed/refractory myeloma.", False, None),
+    ("A woman with refractory myeloma was treated with melphalan.", False, None),
+    ("Cisplatin was given to patients with recurrent or resistant glioma, and seizures occurred in three.", True, "up"),
+    # Resistance to a therapy still is one.
+    ("Most tumours were resistant to carboplatin.", True, "down"),
+])
+def test_a_refractory_disease_names_a_group(nlp_and_extractors, text, claimed, direction):
+    found = claims(run(nlp_and_extractors, text), "therapy")
+    assert [c.direction for c in found] == ([direction] if claimed else [])
