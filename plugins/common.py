@@ -1063,7 +1063,8 @@ _ANAPHOR_LEADS = ("In addition", "Moreover", "Furthermore", "Additionally", "How
 ANAPHOR_OPENINGS = ("It ", "This ", "The ") + _ANAPHOR_LEADS  # a cheap test before the pattern
 ANAPHOR_RE = re.compile(
     rf"(?:(?:{'|'.join(_ANAPHOR_LEADS)}),\s+)?"
-    rf"(It|(?:This|The)\s+(?:agent|compound|drug))\s+(?:also\s+|further\s+|not\s+only\s+|\w+ly\s+)?{_ACTION_VERB}")
+    # Lower case only after a lead-in ("However, it reduced ..."): the opening test above admits no other.
+    rf"([Ii]t|(?:[Tt]his|[Tt]he)\s+(?:agent|compound|drug))\s+(?:also\s+|further\s+|not\s+only\s+|\w+ly\s+)?{_ACTION_VERB}")
 # The drug is the sentence's subject only when no such verb comes before it ("It prevented tamoxifen-induced ...").
 ACTION_VERB_RE = re.compile(rf"\b{_ACTION_VERB}", re.IGNORECASE)
 # Nor when it names a noun of the drug's that "It" then stands for ("Cisplatin resistance is common. It reduces ...").

@@ -420,6 +420,17 @@ def test_lab_reagents_are_no_therapy(nlp_and_extractors):
     assert not ids(items, "therapy")
 
 
+@pytest.mark.parametrize("text", [
+    "Chronic exposure to UVB radiation induced squamous carcinomas in hairless mice.",
+    "Solar radiation increases the risk of basal cell carcinoma in fair-skinned adults.",
+    "UVA irradiation reduced the viability of cultured keratinocytes.",
+])
+def test_sunlight_and_its_bands_are_no_radiotherapy(nlp_and_extractors, text):
+    "Like 'UV radiation' (the lexicon's trap): UVA, UVB and solar radiation are exposures, not a therapy."
+    assert "radiotherapy" not in ids(run(nlp_and_extractors, text), "therapy")
+    assert "radiotherapy" in ids(run(nlp_and_extractors, "Radiation reduced tumour growth in these mice."), "therapy")
+
+
 def test_a_negation_inside_a_relative_clause_does_not_deny_the_claim(nlp_and_extractors):
     text = "Cisplatin improves survival in patients in whom there is no evidence of distant metastasis."
     c = claims(run(nlp_and_extractors, text), "therapy")[0]
@@ -829,6 +840,11 @@ def test_a_but_between_modifiers_opens_no_clause(nlp_and_extractors, text, predi
     ("Cisplatin was given to mice bearing lung tumours. It reduced tumour growth by half.",
      [("cisplatin", ["cisplatin"], "down")]),
     ("The multikinase inhibitor sorafenib is approved for liver cancer. This agent prolongs survival of patients.",
+     [("sorafenib", ["sorafenib"], "up")]),
+    # After a lead-in the pronoun is in lower case.
+    ("Cisplatin was given to mice bearing lung tumours. However, it reduced tumour growth by half.",
+     [("cisplatin", ["cisplatin"], "down")]),
+    ("Sorafenib is approved for liver cancer. Moreover, this drug prolongs survival of patients.",
      [("sorafenib", ["sorafenib"], "up")]),
     # Not when the drug only modifies a noun, comes after the sentence's verb, or another entity opens it.
     ("Cisplatin-induced nephrotoxicity is common. It increases hospital stays.", []),
