@@ -1230,6 +1230,11 @@ def _group_descriptor(sent: Sentence, cue: Cue) -> bool:
         GROUP_DESCRIPTOR_AFTER_RE.match(sent.text, cue.end - sent.start) is not None
 
 
+# The words _made and _group_descriptor judge, as substrings in either case (a case-blind regex costs more
+# than the per-cue tests it would spare): a sentence without one skips those tests.
+MADE_OR_GROUP_WORDS = ("eveloped", "efractory", "esistant", "EVELOPED", "EFRACTORY", "ESISTANT")
+
+
 def assertion(sent: Sentence, title: bool = False) -> Verdict:
     "Is the sentence an asserted finding or statement, rather than an aim, a method or a bare fact?"
     kinds = cue_kinds(sent)
@@ -1238,7 +1243,8 @@ def assertion(sent: Sentence, title: bool = False) -> Verdict:
     section = own or sent.section
     finding = "finding" in kinds
     triggers = kinds & {"up", "down", "assoc", "dep"}
-    if triggers and any(_made(sent, c) or _group_descriptor(sent, c) for c in sent.cues):
+    if triggers and any(w in sent.text for w in MADE_OR_GROUP_WORDS) \
+            and any(_made(sent, c) or _group_descriptor(sent, c) for c in sent.cues):
         # "have been developed to", "with relapsed/refractory myeloma": no relation stated by these.
         triggers = frozenset(c.kind for c in sent.cues
                              if c.kind in triggers and not _made(sent, c) and not _group_descriptor(sent, c))
