@@ -322,13 +322,19 @@ def test_an_ingest_that_brings_claims_back_counts_them_as_restored(setup, tmp_pa
     assert f'<td class="num">{restored}</td>' in third
 
 
-def test_a_first_seed_load_between_two_runs_is_said(fresh, tmp_path):
-    "README: when a seed version was loaded between two runs, diff says so; the first one too."
+def one_paper_ingested(tmp_path: Path) -> tuple[Path, Path]:
+    "A JSON Lines file of one IFN paper, ingested as run 1 of a new database."
     docs = tmp_path / "docs.jsonl"
     docs.write_text(json.dumps({"pmid": "1", "title": "Type I IFN boosts antitumour immunity",
                                 "abstract": "IFN-beta increased CD8+ T cell priming in melanoma."}) + "\n")
     db_path = tmp_path / "e.db"
     run("ingest", "--db", db_path, docs)
+    return docs, db_path
+
+
+def test_a_first_seed_load_between_two_runs_is_said(fresh, tmp_path):
+    "README: when a seed version was loaded between two runs, diff says so; the first one too."
+    docs, db_path = one_paper_ingested(tmp_path)
     run("seed", "load", SEED, "--db", db_path)
     baseline = open_db(db_path).execute("select baseline_id from runs where id = 2").fetchone()[0]
     assert baseline and open_db(db_path).execute("select baseline_id from runs where id = 1").fetchone()[0] is None
@@ -344,11 +350,7 @@ def test_a_first_seed_load_between_two_runs_is_said(fresh, tmp_path):
 
 def test_the_runs_listing_lines_up_when_a_command_is_longer_than_ingest(fresh, tmp_path):
     "`runs`: a 'seed load' run's status starts in the same column as an ingest run's."
-    docs = tmp_path / "docs.jsonl"
-    docs.write_text(json.dumps({"pmid": "1", "title": "Type I IFN boosts antitumour immunity",
-                                "abstract": "IFN-beta increased CD8+ T cell priming in melanoma."}) + "\n")
-    db_path = tmp_path / "e.db"
-    run("ingest", "--db", db_path, docs)
+    _, db_path = one_paper_ingested(tmp_path)
     run("seed", "load", "--db", db_path)
     listing = run("runs", "--db", db_path).output.splitlines()
     assert [line.split()[2] for line in listing] == ["seed", "ingest"]

@@ -589,18 +589,22 @@ def test_the_url_a_fetch_keeps_for_its_receipt_holds_no_password_or_key(server, 
     assert b"pr0xy-s3cret" not in stored and b"k3y-in-the-url" not in stored
 
 
+def cached_fetch(db_path, cache, *more: str):
+    "One fixed query and window fetched with --cache-dir (and more options): the invoke result."
+    return invoke("--db", str(db_path), "--source", "pubmed", "--query", "cancer", "--no-extract",
+                  "--cache-dir", str(cache), "--batch-size", "10", "--since", "2019-01-01", "--until", "2020-06-30",
+                  *more)
+
+
 def test_an_offline_replay_refuses_a_cached_body_edited_since(server, tmp_path):
     "A body whose content no longer matches its SHA-256 is not what was fetched: one line, nothing stored."
     cache = tmp_path / "cache"
-    first = invoke("--db", str(tmp_path / "a.db"), "--source", "pubmed", "--query", "cancer", "--no-extract",
-                   "--cache-dir", str(cache), "--batch-size", "10", "--since", "2019-01-01", "--until", "2020-06-30")
+    first = cached_fetch(tmp_path / "a.db", cache)
     assert first.exit_code == 0, first.stderr
     digest = json.loads(store.open_db(tmp_path / "a.db")["ledger"].get(1)["detail"])["responses"][-1]
     body = cache / digest[:2] / digest
     body.write_bytes(body.read_bytes().replace(b"<PMID", b"<PMID ", 1))
-    replay = invoke("--db", str(tmp_path / "b.db"), "--source", "pubmed", "--query", "cancer", "--no-extract",
-                    "--cache-dir", str(cache), "--batch-size", "10", "--since", "2019-01-01", "--until", "2020-06-30",
-                    "--offline")
+    replay = cached_fetch(tmp_path / "b.db", cache, "--offline")
     assert replay.exit_code == 4, replay.stderr
     assert f"cached response {digest[:12]}... in {cache} no longer matches its SHA-256" in replay.stderr
     assert store.open_db(tmp_path / "b.db")["ledger"].get(1)["status"] != "complete"
@@ -609,8 +613,7 @@ def test_an_offline_replay_refuses_a_cached_body_edited_since(server, tmp_path):
 def test_a_receipts_rerun_replays_the_cache_offline_on_any_day(server, tmp_path):
     "The window's end is part of every request: the receipt pins it with --until, so replay is not tied to a date."
     cache = tmp_path / "cache"
-    first = invoke("--db", str(tmp_path / "a.db"), "--source", "pubmed", "--query", "cancer", "--no-extract",
-                   "--cache-dir", str(cache), "--batch-size", "10", "--since", "2019-01-01", "--until", "2020-06-30")
+    first = cached_fetch(tmp_path / "a.db", cache)
     assert first.exit_code == 0, first.stderr
     receipt = json.loads(CliRunner().invoke(cli, ["runs", "--receipt", "1", "--db", str(tmp_path / "a.db")]).output)
     rerun = receipt["rerun"]

@@ -169,46 +169,38 @@ def test_missing_file_and_no_files_are_usage_errors(fresh, tmp_path):
     assert result.exit_code == 2
 
 
-def before_m020(db_path) -> None:
-    "Take a database back to its schema before migration m020."
+def undo_migration(db_path, name: str, undo: list[str], statements: tuple[str, ...] = ()) -> None:
+    "Take back one migration: these statements first, then its undo SQL, in one transaction."
     import sqlite3
 
     conn = sqlite3.connect(db_path)
     with conn:
-        conn.execute("drop index idx_withdrawals_doi")
-        conn.execute("delete from _sqlite_migrations where name = 'm020_withdrawal_doi_index'")
+        for sql in (*statements, *undo):
+            conn.execute(sql)
+        conn.execute("delete from _sqlite_migrations where name = ?", [name])
     conn.close()
+
+
+def before_m020(db_path, *statements: str) -> None:
+    "Take a database back to its schema before migration m020 (run these statements first, in the same transaction)."
+    undo_migration(db_path, "m020_withdrawal_doi_index", ["drop index idx_withdrawals_doi"], statements)
 
 
 def before_m019(db_path, *statements: str) -> None:
     "Take a database back to its schema before migration m019 (run these statements first, in the same transaction)."
-    import sqlite3
-
     before_m020(db_path)
-    conn = sqlite3.connect(db_path)
-    with conn:
-        for sql in statements:
-            conn.execute(sql)
-        conn.execute("drop table withdrawals")
-        conn.execute("delete from _sqlite_migrations where name = 'm019_withdrawal_history'")
-    conn.close()
+    undo_migration(db_path, "m019_withdrawal_history", ["drop table withdrawals"], statements)
 
 
 def before_m018(db_path, *statements: str) -> None:
     "Take a database back to its schema before migration m018 (run these statements first, in the same transaction)."
-    import sqlite3
-
     before_m019(db_path)
-    conn = sqlite3.connect(db_path)
-    with conn:
-        for sql in statements:
-            conn.execute(sql)
-        conn.execute("drop index idx_documents_deleted_run")
-        for column in ("documents_withdrawn", "withdrawals_not_stored", "withdrawals_other_version",
-                       "withdrawals_already_withdrawn"):
-            conn.execute(f"alter table runs drop column {column}")
-        conn.execute("delete from _sqlite_migrations where name = 'm018_run_withdrawals'")
-    conn.close()
+    undo_migration(db_path, "m018_run_withdrawals", [
+        "drop index idx_documents_deleted_run",
+        *(f"alter table runs drop column {column}" for column in (
+            "documents_withdrawn", "withdrawals_not_stored", "withdrawals_other_version",
+            "withdrawals_already_withdrawn")),
+    ], statements)
 
 
 def test_a_missing_input_leaves_a_database_needing_an_upgrade_as_it_was(fresh, tmp_path):

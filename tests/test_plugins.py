@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -434,6 +435,16 @@ EXITING_PLUGIN = """
 """
 
 
+def ingest_beside_a_working_plugin(plugins: Path, tmp_path: Path):
+    "Ingest one paper with the plugins dir plus a plugin 'words' that works: (the database, the result)."
+    write_plugin(plugins, "words", EXTRACTOR_PLUGIN.format(name="words", word="cancer"))
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text(json.dumps({"pmid": "1", "title": "", "abstract": "Cancer cells grew."}) + "\n")
+    db_path = tmp_path / "e.db"
+    return db_path, CliRunner().invoke(cli, ["ingest", "--db", str(db_path), "--plugins-dir", str(plugins),
+                                             str(docs)], env={"EVIDEX_LOAD_PLUGINS": ""})
+
+
 @pytest.mark.parametrize("where, code, said", [
     ("extract", 1, "plugin exiter failed on 1: SystemExit: 0"),
     ("setup", 2, "Error: extractor 'exiter' failed to set up: SystemExit: 3"),
@@ -444,12 +455,7 @@ def test_a_plugin_that_calls_sys_exit_is_a_failing_plugin_not_the_end_of_the_com
     plugins = tmp_path / "plugins"
     write_plugin(plugins, "exiter", EXITING_PLUGIN.format(
         at_import="sys.exit(3)" if where == "import" else "", in_setup="sys.exit(3)" if where == "setup" else "pass"))
-    write_plugin(plugins, "words", EXTRACTOR_PLUGIN.format(name="words", word="cancer"))
-    docs = tmp_path / "docs.jsonl"
-    docs.write_text(json.dumps({"pmid": "1", "title": "", "abstract": "Cancer cells grew."}) + "\n")
-    db_path = tmp_path / "e.db"
-    result = CliRunner().invoke(cli, ["ingest", "--db", str(db_path), "--plugins-dir", str(plugins), str(docs)],
-                                env={"EVIDEX_LOAD_PLUGINS": ""})
+    db_path, result = ingest_beside_a_working_plugin(plugins, tmp_path)
     assert result.exit_code == code, result.output
     assert said in result.output.splitlines()
     if where == "setup":
@@ -481,12 +487,7 @@ def test_what_a_plugin_yields_is_checked_before_it_is_stored(fresh, tmp_path, pr
     "A claim under another plugin's category, off the text or with an unknown direction is an error, not evidence."
     plugins = tmp_path / "plugins"
     write_plugin(plugins, "forger", FORGING_PLUGIN.format(problem=problem))
-    write_plugin(plugins, "words", EXTRACTOR_PLUGIN.format(name="words", word="cancer"))
-    docs = tmp_path / "docs.jsonl"
-    docs.write_text(json.dumps({"pmid": "1", "title": "", "abstract": "Cancer cells grew."}) + "\n")
-    db_path = tmp_path / "e.db"
-    result = CliRunner().invoke(cli, ["ingest", "--db", str(db_path), "--plugins-dir", str(plugins), str(docs)],
-                                env={"EVIDEX_LOAD_PLUGINS": ""})
+    db_path, result = ingest_beside_a_working_plugin(plugins, tmp_path)
     assert result.exit_code == 1, result.output
     db = open_db(db_path)
     assert [r[0] for r in db.execute("select plugin from claims")] == ["words"]  # nothing of the forger's
