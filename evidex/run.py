@@ -162,28 +162,27 @@ class Runner:
         "With --until, every query's window must start by then: refused (exit 2) before any run row."
         if self.until is None:
             return
-        from .fetch import watermark
+        from .fetch import start_date
 
         # A database not there yet has no watermarks: it is not created just to be refused.
         db = store.open_db(self.db_path) if self.db_path.exists() else None
         since = datetime.date.fromisoformat(self.cfg.since) if self.cfg.since else None
         try:
-            marks = {(s.name, q.id): watermark(db, s.name, q.texts[s.name]) if db is not None else None
-                     for s, q in self._fetches()}
+            for source_cfg, query in self._fetches():
+                # Where the fetch will start: the watermark less a day, else the config's since.
+                mark = start_date(db, source_cfg.name, query.texts[source_cfg.name], None, False) \
+                    if db is not None else None
+                start = mark or since
+                if start is None:
+                    # An undated fetch asks for everything: an end could be recorded but not applied.
+                    raise UsageError(f"--until needs a start: query {query.id} ({source_cfg.name}) has no "
+                                     f"watermark yet and config {self.cfg.path} sets no 'since' under [run]")
+                if start > self.until:
+                    raise UsageError(f"--until {self.until} is before query {query.id} ({source_cfg.name})'s "
+                                     f"window start {start}")
         finally:
             if db is not None:
                 db.conn.close()
-        for source_cfg, query in self._fetches():
-            mark = marks[source_cfg.name, query.id]
-            # As _fetch_source and fetch.start_date: the watermark less a day, else the config's since.
-            start = mark - datetime.timedelta(days=1) if mark else since
-            if start is None:
-                # An undated fetch asks for everything: an end could be recorded but not applied.
-                raise UsageError(f"--until needs a start: query {query.id} ({source_cfg.name}) has no watermark "
-                                 f"yet and config {self.cfg.path} sets no 'since' under [run]")
-            if start > self.until:
-                raise UsageError(f"--until {self.until} is before query {query.id} ({source_cfg.name})'s "
-                                 f"window start {start}")
 
     def execute(self) -> int:
         "Take the lock first (a second run must fail fast), prepare, then run; return the exit code."
