@@ -125,15 +125,16 @@ def test_a_withdrawal_withdraws_one_paper_offline_as_ingest_does(fresh, tmp_path
     assert re.findall(r"PMID (\d+) is withdrawn after its claims were written", result.stderr) == late, result.stderr
 
 
-@pytest.mark.parametrize("named_by", [{"pmcid": "PMC123"}, {"title": "A title long enough to name one paper by", "year": 2020}])
+@pytest.mark.parametrize("named_by", [{"pmcid": "PMC123"}, {"source_ids": {"europepmc": "PPR123"}},
+                                      {"title": "A title long enough to name one paper by", "year": 2020}])
 @pytest.mark.parametrize("first", ["withdrawal", "paper"])
-def test_extract_input_finds_a_paper_named_by_pmc_id_or_title_in_either_order(
+def test_extract_input_finds_a_paper_named_by_pmc_id_source_id_or_title_in_either_order(
         fresh, tmp_path, plugin_dir, named_by, first):
-    "Named by an identifier other than its PMID, id or DOI: not extracted when read before, reported when read after."
+    "Named by an identifier other than its PMID, id or DOI: not extracted when read before, reported when read after, as ingest does."
     (plugin_dir / "boom.py").unlink()
     records = [{"id": "notice", **named_by, "deleted": True},
-               {"pmid": "9", "pmcid": "pmc123", "title": "A title long enough to name one paper by", "year": 2020,
-                "abstract": "Cancer cells grew in study 9."}]
+               {"pmid": "9", "pmcid": "pmc123", "source_ids": {"europepmc": "PPR123"},
+                "title": "A title long enough to name one paper by", "year": 2020, "abstract": "Cancer cells grew in study 9."}]
     docs = jsonl(tmp_path, "docs.jsonl", *(records if first == "withdrawal" else records[::-1]))
     out = tmp_path / "claims.jsonl"
     result = run("extract", "--input", docs, "--output", out, "--no-mentions", "--plugins-dir", plugin_dir)
@@ -142,6 +143,9 @@ def test_extract_input_finds_a_paper_named_by_pmc_id_or_title_in_either_order(
         assert out.read_text() == "" and "1 withdrawn papers not extracted" in result.stderr, result.stderr
     else:
         assert f"warning: {docs}: PMID 9 is withdrawn after its claims were written" in result.stderr, result.stderr
+    db_path = tmp_path / "e.db"
+    assert run("ingest", "--db", db_path, "--no-extract", docs).exit_code == 0
+    assert [r[3] for r in documents(db_path)] == [1]  # ingest withdraws it too (one carrying a title is the paper)
 
 
 @pytest.mark.parametrize("version", [2, 1])
