@@ -125,6 +125,25 @@ def test_a_withdrawal_withdraws_one_paper_offline_as_ingest_does(fresh, tmp_path
     assert re.findall(r"PMID (\d+) is withdrawn after its claims were written", result.stderr) == late, result.stderr
 
 
+@pytest.mark.parametrize("first", ["withdrawal", "paper"])
+def test_a_withdrawal_by_a_doi_an_earlier_paper_holds_never_names_a_later_one_offline_or_stored(
+        fresh, tmp_path, plugin_dir, first):
+    "Of another version than the paper first read under its DOI, it withdraws nothing: not the second paper sharing that DOI."
+    (plugin_dir / "boom.py").unlink()
+    withdrawal = {"id": "notice", "doi": "10.1/SUPPL", "pmid_version": 2, "deleted": True}
+    six = {"pmid": "6", "doi": "10.1/suppl", "pmid_version": 2, "abstract": "Cancer cells grew in study 6."}
+    docs = jsonl(tmp_path, "docs.jsonl", {"pmid": "5", "doi": "10.1/suppl", "abstract": "Cancer cells grew in study 5."},
+                 *([withdrawal, six] if first == "withdrawal" else [six, withdrawal]))
+    out = tmp_path / "claims.jsonl"
+    result = run("extract", "--input", docs, "--output", out, "--no-mentions", "--plugins-dir", plugin_dir)
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["pmid"] for line in out.read_text().splitlines()] == ["5", "6"]
+    assert "withdrawn papers" not in result.stderr and "warning" not in result.stderr, result.stderr
+    db_path = tmp_path / "e.db"
+    assert run("ingest", "--db", db_path, "--no-extract", docs).exit_code == 0
+    assert [(r[0], r[3]) for r in documents(db_path)] == [("5", 0), ("6", 0)]
+
+
 @pytest.mark.parametrize("named_by", [{"pmcid": "PMC123"}, {"source_ids": {"europepmc": "PPR123"}},
                                       {"title": "A title long enough to name one paper by", "year": 2020}])
 @pytest.mark.parametrize("first", ["withdrawal", "paper"])
