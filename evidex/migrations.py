@@ -376,6 +376,10 @@ def m021_withdrawal_ids(db: Database) -> None:
                                       pk=("withdrawal_id", "scheme", "value"))
     db.table("withdrawal_ids").create_index(["scheme", "value"])
     # Those still waiting keep their PMID or id and their DOI; any other id they named was never kept.
-    waiting = "from withdrawals where doc_id is null and outcome in ('not stored', 'other version')"
-    db.execute(f"insert or ignore into withdrawal_ids select id, scheme, value {waiting} and value is not null")
-    db.execute(f"insert or ignore into withdrawal_ids select id, 'doi', doi {waiting} and doi is not null")
+    # (m020's DOI index is no longer what the arrival lookup reads.)
+    db.execute("""insert or ignore into withdrawal_ids
+                  select id, scheme, value from withdrawals
+                  where doc_id is null and outcome in ('not stored', 'other version') and value is not null
+                  union all
+                  select id, 'doi', doi from withdrawals
+                  where doc_id is null and outcome in ('not stored', 'other version') and doi is not null""")
