@@ -651,10 +651,16 @@ def _remember(db: Database, deletion: Deletion, run_id: int, outcome: str, doc_i
     scheme = "pmid" if document is None or document.pmid else "id"
     doi = normal_doi(document.doi) if document is not None and document.doi else None
     withdrew = outcome in (WITHDRAWN, STORED_WITHDRAWN)
-    db.execute("insert into withdrawals (run_id, at, scheme, value, doi, version, outcome, doc_id, withdrawn_run) "
-               "values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-               [run_id, now(), scheme, deletion.pmid, doi, deletion.version, outcome, doc_id,
-                run_id if withdrew else None])
+    row = db.execute("insert into withdrawals (run_id, at, scheme, value, doi, version, outcome, doc_id, withdrawn_run) "
+                     "values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     [run_id, now(), scheme, deletion.pmid, doi, deletion.version, outcome, doc_id,
+                      run_id if withdrew else None]).lastrowid
+    if outcome in REMEMBERED:
+        # Every identifier mark_deleted looked the paper up by (a PMC id, a source id, its own id beside
+        # its PMID), so that the paper arriving later is found by any of them (withdraw_on_arrival).
+        keys = document_keys(document) if document is not None else []
+        db.conn.executemany("insert or ignore into withdrawal_ids (withdrawal_id, scheme, value) values (?, ?, ?)",
+                            [(row, s, v) for s, v in [(scheme, deletion.pmid), *keys]])
     return outcome
 
 
@@ -670,27 +676,26 @@ def withdraw_on_arrival(db: Database, document: Document, run_id: int) -> str | 
                   "limit 1", REMEMBERED).fetchone() is None:
         return None
     # The remembered withdrawals that name this paper as mark_deleted would find it, had it been read
-    # after the paper: by a PMID or an id the paper is stored under (its own, a merged copy's, or
-    # the id whose taken id gave it a prefixed one, see prefixed_id), or by its DOI alone (a line
-    # whose id names no stored paper), never when they name another DOI or PMID (_conflicts); of
-    # the version now stored (a record stored without a version is version 1; a withdrawal without
-    # one names every version).
-    names = [("id", document.id), *db.execute("select scheme, value from document_ids where doc_id = ? "
-                                              "and scheme in ('pmid', 'id')", [document.id])]
+    # after the paper: by any identifier the paper is stored under (withdrawal_ids against document_ids:
+    # its own id, PMID, DOI, PMC id, source ids, title+year, a merged copy's too), or the id whose taken
+    # id gave it a prefixed one (see prefixed_id); never when they name another DOI or PMID
+    # (_conflicts); of the version now stored (a record stored without a version is version 1; a
+    # withdrawal without one names every version).
+    names = {("id", document.id), *db.execute("select scheme, value from document_ids where doc_id = ?",
+                                              [document.id])}
     taken = document.id.removeprefix(f"{document.source}:")
     if taken != document.id and _known_id(db, taken) not in (None, document.id):
-        names.append(("id", taken))
+        names.add(("id", taken))
     doi = doi and normal_doi(doi)
-    by_doi = [(doi, pmid or None)] if doi else []
-    # By the (scheme, value) and DOI indexes ("+": not by doc_id, which would read every waiting
+    # By the withdrawal_ids (scheme, value) index ("+": not by doc_id, which would read every waiting
     # withdrawal for every record, and an update file's DeleteCitations of papers never stored wait forever).
-    where = " or ".join(["(scheme = ? and value = ?)"] * len(names)
-                        + ["(doi = ? and not (scheme = 'pmid' and value != coalesce(?, value)))"] * len(by_doi))
+    where = " or ".join(["(i.scheme = ? and i.value = ?)"] * len(names))
     rows = [r[0] for r in db.execute(
-        f"select id from withdrawals where ({where}) "
-        f"and +doc_id is null and outcome in ({','.join('?' * len(REMEMBERED))}) and (version is null or version = ?) "
-        "and (doi is null or ? is null or doi = ?) order by id",
-        [*(x for name in names + by_doi for x in name), *REMEMBERED, version or 1, doi, doi])]
+        f"select distinct w.id from withdrawal_ids i join withdrawals w on w.id = i.withdrawal_id where ({where}) "
+        f"and +w.doc_id is null and w.outcome in ({','.join('?' * len(REMEMBERED))}) "
+        "and (w.version is null or w.version = ?) and (w.doi is null or ? is null or w.doi = ?) "
+        "and not (w.scheme = 'pmid' and w.value != coalesce(?, w.value)) order by w.id",
+        [*(x for name in sorted(names) for x in name), *REMEMBERED, version or 1, doi, doi, pmid or None])]
     if not rows:
         return None
     _withdraw(db, document.id, run_id)

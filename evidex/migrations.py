@@ -365,3 +365,21 @@ def m020_withdrawal_doi_index(db: Database) -> None:
     # A remembered withdrawal may name its paper by DOI alone (db.withdraw_on_arrival looks for it
     # by the arriving paper's DOI, as by its ids): an indexed lookup, not a scan of every withdrawal.
     db.execute("create index if not exists idx_withdrawals_doi on withdrawals (doi)")
+
+
+@migrations()
+def m021_withdrawal_ids(db: Database) -> None:
+    # Every identifier a remembered withdrawal names its paper by, as db.find_existing matches a
+    # stored paper (id, PMID, DOI, PMC id, source ids, title+year): db.withdraw_on_arrival looks
+    # them up by the arriving paper's, so a withdrawal read first withdraws what one read after would.
+    db.table("withdrawal_ids").create({"withdrawal_id": int, "scheme": str, "value": str},
+                                      pk=("withdrawal_id", "scheme", "value"))
+    db.table("withdrawal_ids").create_index(["scheme", "value"])
+    # Those still waiting keep their PMID or id and their DOI; any other id they named was never kept.
+    # (m020's DOI index is no longer what the arrival lookup reads.)
+    db.execute("""insert or ignore into withdrawal_ids
+                  select id, scheme, value from withdrawals
+                  where doc_id is null and outcome in ('not stored', 'other version') and value is not null
+                  union all
+                  select id, 'doi', doi from withdrawals
+                  where doc_id is null and outcome in ('not stored', 'other version') and doi is not null""")

@@ -78,6 +78,9 @@ class InputWithdrawals:
         paper = _paper(document)
         withdrawn = False
         for key in keys if self.waiting else ():
+            first = self.papers.get(hash(key))
+            if first is not None and not _same(first[0], paper):
+                continue  # another paper read before holds this identifier: it names that one (db.find_existing)
             for waiting in self.waiting.get(key, ()):
                 if _names(waiting.deletion, paper) and (waiting.paper is None or _same(waiting.paper, paper)):
                     # Every withdrawal naming it is this paper's, as withdraw_on_arrival attaches them all.

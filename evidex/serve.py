@@ -124,6 +124,9 @@ TABLES: dict[str, dict[str, Any]] = {
                                          "the paper later",
                         "revived_run": "Run that stored a later version live, ending this withdrawal (null: in force)",
                     }},
+    "withdrawal_ids": {"description": "Every identifier a kept withdrawal (not stored, other version) names its "
+                                      "paper by (PMID, id, DOI, PMC id, source ids, title+year): the paper arriving is found by any.",
+                       "facets": ["scheme"]},
     "claim_gaps": {"description": "Runs in which a claim was not current: superseded, then produced again "
                                   "(restored_run). Keeps past runs' diffs and receipts as they were."},
     "baselines": {"description": "Versions of the seed review's claims, keyed by content hash.",

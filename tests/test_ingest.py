@@ -181,8 +181,14 @@ def undo_migration(db_path, name: str, undo: list[str], statements: tuple[str, .
     conn.close()
 
 
+def before_m021(db_path, *statements: str) -> None:
+    "Take a database back to its schema before migration m021 (run these statements first, in the same transaction)."
+    undo_migration(db_path, "m021_withdrawal_ids", ["drop table withdrawal_ids"], statements)
+
+
 def before_m020(db_path, *statements: str) -> None:
     "Take a database back to its schema before migration m020 (run these statements first, in the same transaction)."
+    before_m021(db_path)
     undo_migration(db_path, "m020_withdrawal_doi_index", ["drop index idx_withdrawals_doi"], statements)
 
 

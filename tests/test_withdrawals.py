@@ -7,7 +7,7 @@ import re
 import sqlite3
 
 import pytest
-from test_ingest import before_m018, before_m019, before_m020, plugin_dir, run, versioned_files  # noqa: F401  (plugin_dir is a fixture)
+from test_ingest import before_m018, before_m019, before_m020, before_m021, plugin_dir, run, versioned_files  # noqa: F401  (plugin_dir is a fixture)
 
 from evidex.db import open_db
 from evidex.files import read_file
@@ -125,15 +125,35 @@ def test_a_withdrawal_withdraws_one_paper_offline_as_ingest_does(fresh, tmp_path
     assert re.findall(r"PMID (\d+) is withdrawn after its claims were written", result.stderr) == late, result.stderr
 
 
-@pytest.mark.parametrize("named_by", [{"pmcid": "PMC123"}, {"title": "A title long enough to name one paper by", "year": 2020}])
 @pytest.mark.parametrize("first", ["withdrawal", "paper"])
-def test_extract_input_finds_a_paper_named_by_pmc_id_or_title_in_either_order(
+def test_a_withdrawal_by_a_doi_an_earlier_paper_holds_never_names_a_later_one_offline_or_stored(
+        fresh, tmp_path, plugin_dir, first):
+    "Of another version than the paper first read under its DOI, it withdraws nothing: not the second paper sharing that DOI."
+    (plugin_dir / "boom.py").unlink()
+    withdrawal = {"id": "notice", "doi": "10.1/SUPPL", "pmid_version": 2, "deleted": True}
+    six = {"pmid": "6", "doi": "10.1/suppl", "pmid_version": 2, "abstract": "Cancer cells grew in study 6."}
+    docs = jsonl(tmp_path, "docs.jsonl", {"pmid": "5", "doi": "10.1/suppl", "abstract": "Cancer cells grew in study 5."},
+                 *([withdrawal, six] if first == "withdrawal" else [six, withdrawal]))
+    out = tmp_path / "claims.jsonl"
+    result = run("extract", "--input", docs, "--output", out, "--no-mentions", "--plugins-dir", plugin_dir)
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["pmid"] for line in out.read_text().splitlines()] == ["5", "6"]
+    assert "withdrawn papers" not in result.stderr and "warning" not in result.stderr, result.stderr
+    db_path = tmp_path / "e.db"
+    assert run("ingest", "--db", db_path, "--no-extract", docs).exit_code == 0
+    assert [(r[0], r[3]) for r in documents(db_path)] == [("5", 0), ("6", 0)]
+
+
+@pytest.mark.parametrize("named_by", [{"pmcid": "PMC123"}, {"source_ids": {"europepmc": "PPR123"}},
+                                      {"title": "A title long enough to name one paper by", "year": 2020}])
+@pytest.mark.parametrize("first", ["withdrawal", "paper"])
+def test_extract_input_finds_a_paper_named_by_pmc_id_source_id_or_title_in_either_order(
         fresh, tmp_path, plugin_dir, named_by, first):
-    "Named by an identifier other than its PMID, id or DOI: not extracted when read before, reported when read after."
+    "Named by an identifier other than its PMID, id or DOI: not extracted when read before, reported when read after, as ingest does."
     (plugin_dir / "boom.py").unlink()
     records = [{"id": "notice", **named_by, "deleted": True},
-               {"pmid": "9", "pmcid": "pmc123", "title": "A title long enough to name one paper by", "year": 2020,
-                "abstract": "Cancer cells grew in study 9."}]
+               {"pmid": "9", "pmcid": "pmc123", "source_ids": {"europepmc": "PPR123"},
+                "title": "A title long enough to name one paper by", "year": 2020, "abstract": "Cancer cells grew in study 9."}]
     docs = jsonl(tmp_path, "docs.jsonl", *(records if first == "withdrawal" else records[::-1]))
     out = tmp_path / "claims.jsonl"
     result = run("extract", "--input", docs, "--output", out, "--no-mentions", "--plugins-dir", plugin_dir)
@@ -142,6 +162,9 @@ def test_extract_input_finds_a_paper_named_by_pmc_id_or_title_in_either_order(
         assert out.read_text() == "" and "1 withdrawn papers not extracted" in result.stderr, result.stderr
     else:
         assert f"warning: {docs}: PMID 9 is withdrawn after its claims were written" in result.stderr, result.stderr
+    db_path = tmp_path / "e.db"
+    assert run("ingest", "--db", db_path, "--no-extract", docs).exit_code == 0
+    assert [r[3] for r in documents(db_path)] == [1]  # ingest withdraws it too (one carrying a title is the paper)
 
 
 @pytest.mark.parametrize("version", [2, 1])
@@ -506,6 +529,55 @@ def test_a_withdrawal_by_doi_withdraws_its_paper_whichever_comes_first(fresh, tm
         assert "1 withdrawn (1 on arrival)" in result.output, result.output
 
 
+NAMED_BY_OTHER_IDS = {
+    # Named only by a PMC id (any case), or only by an id at a source: withdrawn, in either order.
+    "pmc id": ({"id": "notice-1", "pmcid": "PMC777", "deleted": True}, 1),
+    "source id": ({"id": "notice-2", "source_ids": {"europepmc": "PPR123"}, "deleted": True}, 1),
+    # A line's own id beside its PMID: read after, it finds a local record of that id (no PMID).
+    "id beside a pmid": ({"pmid": "12", "id": "local-9", "deleted": True}, 1),
+    # The PMC id of a paper with another PMID, or another DOI: two papers, never withdrawn.
+    "pmc id, another pmid": ({"pmid": "8", "pmcid": "PMC777", "deleted": True}, 0),
+    "pmc id, another doi": ({"id": "notice-3", "pmcid": "PMC777", "doi": "10.1/other", "deleted": True}, 0),
+}
+
+
+@pytest.mark.parametrize("case", NAMED_BY_OTHER_IDS)
+def test_a_withdrawal_by_pmc_id_or_source_id_leaves_the_same_state_in_either_order(fresh, tmp_path, case):
+    "A remembered withdrawal is matched on arrival by every identifier mark_deleted finds a paper by, with its guards."
+    withdrawal, withdrawn = NAMED_BY_OTHER_IDS[case]
+    paper = {"id": "local-9", "doi": "10.1/abc", "pmcid": "pmc777", "source_ids": {"europepmc": "PPR123"},
+             "abstract": "Paper nine."}
+    if case != "id beside a pmid":
+        paper["pmid"] = "9"
+    files = [jsonl(tmp_path, "withdrawal.jsonl", withdrawal), jsonl(tmp_path, "paper.jsonl", paper)]
+    states = {}
+    for first in ("withdrawal", "paper"):
+        db_path = tmp_path / f"{first}.db"
+        for path in files if first == "withdrawal" else files[::-1]:
+            result = run("ingest", "--db", db_path, "--no-extract", path)
+            assert result.exit_code == 0, result.output
+        db = open_db(db_path)
+        states[first] = (documents(db_path), db.execute("select doc_id, withdrawn_run from withdrawals").fetchall())
+    assert states["withdrawal"] == states["paper"]
+    assert [(r[0], r[3], r[4]) for r in states["paper"][0]] == [("local-9", withdrawn, 2 if withdrawn else None)]
+    assert states["paper"][1] == ([("local-9", 2)] if withdrawn else [(None, None)])
+
+
+
+@pytest.mark.parametrize("first", ["withdrawal", "paper"])
+def test_a_remembered_withdrawal_by_a_shared_doi_names_the_paper_stored_under_it_in_either_order(fresh, tmp_path, first):
+    "Two papers share a DOI: a withdrawal by that DOI names the first stored under it (of another version here), never the second."
+    db_path = tmp_path / "e.db"
+    earlier = jsonl(tmp_path, "five.jsonl", {"pmid": "5", "doi": "10.1/suppl", "pmid_version": 1, "abstract": "Five."})
+    assert run("ingest", "--db", db_path, "--no-extract", earlier).exit_code == 0
+    files = [jsonl(tmp_path, "withdrawal.jsonl", {"id": "notice", "doi": "10.1/SUPPL", "pmid_version": 2, "deleted": True}),
+             jsonl(tmp_path, "six.jsonl", {"pmid": "6", "doi": "10.1/suppl", "pmid_version": 2, "abstract": "Six."})]
+    for path in files if first == "withdrawal" else files[::-1]:
+        result = run("ingest", "--db", db_path, "--no-extract", path)
+        assert result.exit_code == 0, result.output
+    assert [(r[0], r[3]) for r in documents(db_path)] == [("5", 0), ("6", 0)]
+    assert open_db(db_path).execute("select outcome, doc_id from withdrawals").fetchall() == [("other version", None)]
+
 def test_the_doi_index_upgrade_keeps_the_waiting_withdrawals(fresh, tmp_path):
     "m020 on a database from before it: the index is added, the withdrawals kept, and one waiting by DOI still applies."
     db_path = tmp_path / "e.db"
@@ -528,7 +600,41 @@ def test_the_doi_index_upgrade_keeps_the_waiting_withdrawals(fresh, tmp_path):
     assert result.exit_code == 0 and "1 withdrawn (1 on arrival)" in result.output, result.output
 
 
-def test_looking_for_a_waiting_withdrawal_does_not_read_every_one_waiting(fresh, tmp_path):
+def test_the_withdrawal_ids_upgrade_keeps_the_withdrawals_and_fills_in_those_waiting(fresh, tmp_path):
+    """m021 on a database from before it: every withdrawal kept, and those still waiting found by the PMID or id and DOI
+    they kept (a PMC id or source id one named was never kept: it cannot be filled in)."""
+    db_path = tmp_path / "e.db"
+    withdrawals = jsonl(tmp_path, "withdrawals.jsonl", {"id": "notice-4", "doi": "10.1/ABC", "deleted": True},
+                        {"pmid": "5", "deleted": True}, {"pmid": "7", "abstract": "Paper seven."},
+                        {"pmid": "7", "deleted": True}, {"pmid": "8", "pmid_version": 2, "deleted": True})
+    assert run("ingest", "--db", db_path, "--no-extract", withdrawals).exit_code == 0
+    rows = "select id, run_id, at, scheme, value, doi, version, outcome, doc_id, withdrawn_run, revived_run from withdrawals"
+    before = open_db(db_path).execute(rows).fetchall()
+    assert [r[7] for r in before] == ["not stored", "not stored", "withdrawn", "not stored"]
+    before_m021(db_path)
+    conn = sqlite3.connect(db_path)
+    assert conn.execute("select name from sqlite_master where name = 'withdrawal_ids'").fetchall() == []
+    conn.close()
+    db = open_db(db_path)
+    assert db.execute(rows).fetchall() == before
+    assert db.execute("select withdrawal_id, scheme, value from withdrawal_ids order by withdrawal_id, scheme").fetchall() == [
+        (1, "doi", "10.1/abc"), (1, "id", "notice-4"), (2, "pmid", "5"), (4, "pmid", "8")]
+    papers = jsonl(tmp_path, "papers.jsonl", {"pmid": "9", "doi": "https://doi.org/10.1/abc", "abstract": "Paper nine."},
+                   {"pmid": "5", "abstract": "Paper five."}, {"pmid": "8", "pmid_version": 2, "abstract": "Paper eight."})
+    result = run("ingest", "--db", db_path, "--no-extract", papers)
+    assert result.exit_code == 0 and "3 withdrawn (3 on arrival)" in result.output, result.output
+
+def waiting_withdrawal(kind: str, i: int) -> Deletion:
+    "A withdrawal of a paper never stored: a DeleteCitation, or a JSON Lines line naming it by PMC id and source id."
+    from evidex.models import Document
+
+    if kind == "pmid":
+        return Deletion(str(10**6 + i), version=1)
+    return Deletion(f"notice-{i}", Document(id=f"notice-{i}", pmcid=f"PMC{10**6 + i}", source_ids={"europepmc": f"PPR{i}"}))
+
+
+@pytest.mark.parametrize("kind", ["pmid", "pmc id and source id"])
+def test_looking_for_a_waiting_withdrawal_does_not_read_every_one_waiting(fresh, tmp_path, kind):
     "An update file's DeleteCitations of papers never stored wait forever: a paper arriving looks up its own ids, not each of them."
     from evidex import db as store
     from evidex.ingest import Counts, store_records
@@ -538,13 +644,15 @@ def test_looking_for_a_waiting_withdrawal_does_not_read_every_one_waiting(fresh,
         "SQLite virtual machine steps (in thousands) to store one paper once this many withdrawals wait."
         db = open_db(tmp_path / f"{waiting}.db")
         with db.atomic():
-            store_records(db, store.start_run(db, "ingest"), [Deletion(str(10**6 + i), version=1)
-                                                              for i in range(waiting)], None, Counts())
+            store_records(db, store.start_run(db, "ingest"), [waiting_withdrawal(kind, i) for i in range(waiting)],
+                          None, Counts())
         run_id = store.start_run(db, "ingest")
         taken = []
         db.conn.set_progress_handler(lambda: taken.append(1), 1000)
         with db.atomic():
-            store_records(db, run_id, [Document(id="9", pmid="9", doi="10.1/abc", abstract="Text.")], None, Counts())
+            store_records(db, run_id, [Document(id="9", pmid="9", doi="10.1/abc", pmcid="PMC9",
+                                                source_ids={"europepmc": "PPR-9", "med": "9"},
+                                                abstract="Text.")], None, Counts())
         db.conn.set_progress_handler(None, 0)
         assert db.execute("select deleted from documents").fetchall() == [(0,)]
         return len(taken)
