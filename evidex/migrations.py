@@ -365,3 +365,9 @@ def m020_withdrawal_doi_index(db: Database) -> None:
     # A remembered withdrawal may name its paper by DOI alone (db.withdraw_on_arrival looks for it
     # by the arriving paper's DOI, as by its ids): an indexed lookup, not a scan of every withdrawal.
     db.execute("create index if not exists idx_withdrawals_doi on withdrawals (doi)")
+
+
+@migrations()
+def m021_run_env_vars(db: Database) -> None:
+    # The environment variables that change a run (runenv.recorded), so its receipt's rerun sets them.
+    db.table("runs").add_column("env_vars", str)
