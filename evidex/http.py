@@ -94,7 +94,8 @@ def check_url(url: str, what: str) -> None:
         parts.port  # noqa: B018 - raises on a port that is no number
     except ValueError as ex:
         # Said of the masked URL: a "port" may be the start of a password holding a '/'.
-        reason = str(ex) if shown == url else _parse_error(shown.replace("[REDACTED]", "REDACTED")) or "a malformed user part or port"
+        reason = str(ex) if shown == url else \
+            _parse_error(shown.replace("[REDACTED]", "REDACTED")) or "a malformed user part or port"
         raise ConfigError(f"{what}: {shown!r} is not a URL ({reason})") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"{what}: {shown!r} is not an http:// or https:// URL with a host")

@@ -179,13 +179,13 @@ def _lockers(fd: int) -> set[int]:
 
 def _running(pid: int) -> bool:
     "Is a process with this pid running (any user's)?"
+    if pid <= 0:  # kill(0, ...) would ask about this process group, not a pid
+        return False
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
     except PermissionError:
         return True
-    except OSError:
+    except (OSError, OverflowError):  # ProcessLookupError: none; a pid too large for the kernel
         return False
     return True
 

@@ -250,3 +250,22 @@ def test_without_the_kernels_lock_list_an_exited_runs_pid_is_not_named_as_the_ho
     assert message.startswith(f"another process holds the lock on {db_path} (the lock file's pid {gone} is not "
                               f"running; `fuser -v {lock_path(db_path)}` names the holder"), message
     assert "evidex run" not in message and "\n" not in message
+
+
+@pytest.mark.parametrize("text", ["0", "99999999999999999999"])
+def test_a_lock_file_naming_no_possible_pid_is_not_named_as_a_running_holder(tmp_path, monkeypatch, text):
+    "pid 0 would ask about this process group, a huge one overflows the kernel's: neither is a running holder."
+    from evidex import lock
+
+    monkeypatch.setattr(lock, "PROC_LOCKS", tmp_path / "no-such-file", raising=False)
+    db_path = tmp_path / "e.db"
+    proc, _ = foreign_holder(db_path)
+    try:
+        lock_path(db_path).write_text(f"{text}\n")
+        with pytest.raises(LockedError) as info:
+            RunLock(db_path).acquire()
+    finally:
+        proc.kill()
+        proc.wait()
+    assert str(info.value).startswith(f"another process holds the lock on {db_path} (the lock file's pid {text} is "
+                                      "not running;"), str(info.value)
