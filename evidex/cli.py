@@ -722,6 +722,7 @@ def runs(db_path, limit, as_json, receipt):
     for row in rows:
         row["plugins"] = json.loads(row["plugins"] or "{}")
         row["options"] = json.loads(row["options"] or "null")
+        row["env_vars"] = json.loads(row.get("env_vars") or "null")
         row["ledger"] = list(db.query("select * from ledger where run_id = ? order by id", [row["id"]]))
         row["claims_restored"] = store.claims_restored(db, row["id"])
         row["withdrawn_on_arrival"] = store.withdrawn_on_arrival(db, row["id"])

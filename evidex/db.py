@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from . import runenv
 from .errors import UsageError
 from .migrations import migrations
 from .models import Claim, Deletion, Document, Extractor, Mention
@@ -370,6 +371,7 @@ def start_run(db: Database, command: str, plugins: dict | None = None, **fields:
         "documents_seen": 0, "documents_new": 0, "documents_changed": 0, "claims_new": 0,
         "claims_superseded": 0, "documents_withdrawn": 0, "withdrawals_not_stored": 0,
         "withdrawals_other_version": 0, "withdrawals_already_withdrawn": 0, "errors": 0, "pid": os.getpid(),
+        "env_vars": json.dumps(runenv.recorded(), sort_keys=True),
     }
     for key, value in fields.items():
         row[key] = json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else value

@@ -13,6 +13,7 @@ status label before and after.
 from __future__ import annotations
 
 import json
+import shlex
 import sqlite3
 import sys
 from collections import Counter, defaultdict
@@ -22,7 +23,9 @@ import click
 from sqlite_utils import Database
 
 from . import db as store
+from . import runenv
 from .errors import UsageError
+from .http import public_url
 from .models import content_hash
 from .seed import SeedIndex, current_baseline, db_option, table, with_sentence_entities
 
@@ -284,6 +287,7 @@ def receipt(db: Database, run_id: int) -> dict[str, Any]:
     # A fetch of a scheduled run has no state of its own (see diff_runs): its parent's receipt has it.
     current = None if run.get("parent_run") else [r[0] for r in db.execute(
         "select c.id from claims c where " + CURRENT_AT + " order by c.id", {"run": run_end(db, run_id)})]
+    rerun = rerun_command(run, ledger)
     return {
         "receipt": 1,
         "run": {k: run.get(k) for k in ("id", "command", "status", "started_at", "finished_at", "message")},
@@ -308,7 +312,11 @@ def receipt(db: Database, run_id: int) -> dict[str, Any]:
         "claims_current": None if current is None else {"count": len(current),
                                                          "digest": content_hash("claims", *current)},
         "parent_run": run.get("parent_run"),
-        "rerun": rerun_command(run, ledger),
+        "env_vars": json.loads(run["env_vars"]) if run.get("env_vars") else None,
+        "rerun": rerun,
+        # The same, for a shell; what a receipt could not show (a password) is named below it.
+        "rerun_shell": shlex.join(rerun) if rerun else None,
+        "rerun_supply": runenv.masked(rerun),
         "environment": {"python": sys.version.split()[0], "spacy": spacy.__version__, "sqlite": sqlite3.sqlite_version},
     }
 
@@ -337,10 +345,41 @@ def _source_urls(names: set[str | None], recorded: dict[str, str | None]) -> dic
         sources = get_sources()
     except Exception:  # a broken source plugin must not hide the rest of the receipt
         sources = {}
-    return {n: recorded[n] if n in recorded else getattr(sources.get(n), "base_url", None) for n in sorted(named)}
+    # As a fetch records it: a password in an EVIDEX_*_URL set now is no more printed than a stored one.
+    now = {n: public_url(url) if (url := getattr(sources.get(n), "base_url", None)) else None
+           for n in named - recorded.keys()}
+    return {n: recorded[n] if n in recorded else now[n] for n in sorted(named)}
 
 
 def rerun_command(run: dict, ledger: list[dict]) -> list[str] | None:
+    "The command line that repeats a run: its environment variables set, same inputs, query, window and cache."
+    argv = _evidex_argv(run, ledger)
+    if argv is None:
+        return None
+    options = json.loads(run["options"]) if run.get("options") else {}
+    fetches = run["command"] == "run" or run.get("source") not in (None, "file")
+    extracts = not options.get("no_extract")  # a scheduled run's config may not: its variables do no harm
+    recorded = json.loads(run["env_vars"]) if run.get("env_vars") else {}  # {}: a run from before m022
+    env = {n: v for n, v in recorded.items() if runenv.changes(n, fetches, extracts)}
+    if run["command"] == "ingest" and options.get("base_url"):
+        # The URL the fetch asked, which for one fetch of a scheduled run may be its config's
+        # base_url: its `ingest --source` rerun reads no config, so the variable must say it.
+        env.update(_url_setting(run["source"], options["base_url"]))
+    return runenv.env_prefix(env) + argv
+
+
+def _url_setting(source: str, url: str) -> dict[str, str]:
+    "{the source's base URL variable: url}, or {} for a source with none (or that no longer loads)."
+    try:
+        from . import get_sources
+
+        name = getattr(get_sources().get(source), "url_env", "")
+    except Exception:  # a broken source plugin must not hide the rest of the receipt
+        name = ""
+    return {name: url} if name else {}
+
+
+def _evidex_argv(run: dict, ledger: list[dict]) -> list[str] | None:
     "The evidex command line that repeats a run: same inputs, query and window start, same cache."
     options = json.loads(run["options"]) if run.get("options") else {}
     if run["command"] == "run" and options.get("config"):

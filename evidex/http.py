@@ -84,17 +84,32 @@ def check_url(url: str, what: str) -> None:
     "A base URL must be http(s)://host...: a typo is a config error (exit 2), not a network failure to retry."
     from urllib.parse import urlsplit
 
+    shown = public_url(url)  # the error is printed: a password (or api_key=) in the URL must not be
     if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
         # urlsplit drops tabs and line breaks before looking, the HTTP client does not (a "\r"
         # from an env file edited on Windows): refuse them here, naming them.
-        raise ConfigError(f"{what}: {url!r} holds white space or a control character")
+        raise ConfigError(f"{what}: {shown!r} holds white space or a control character")
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises on a port that is no number
     except ValueError as ex:
-        raise ConfigError(f"{what}: {url!r} is not a URL ({ex})") from None
+        # Said of the masked URL: a "port" may be the start of a password holding a '/'.
+        reason = str(ex) if shown == url else \
+            _parse_error(shown.replace("[REDACTED]", "REDACTED")) or "a malformed user part or port"
+        raise ConfigError(f"{what}: {shown!r} is not a URL ({reason})") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"{what}: {url!r} is not an http:// or https:// URL with a host")
+        raise ConfigError(f"{what}: {shown!r} is not an http:// or https:// URL with a host")
+
+
+def _parse_error(url: str) -> str | None:
+    "What urlsplit finds wrong with url, or None."
+    from urllib.parse import urlsplit
+
+    try:
+        urlsplit(url).port  # noqa: B018 - raises on a port that is no number
+    except ValueError as ex:
+        return str(ex)
+    return None
 
 
 def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
@@ -107,13 +122,29 @@ def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
 
 def public_url(url: str, secrets: tuple[str, ...] = ()) -> str:
     "A URL as a stored record may keep it: a password in it masked, secrets and api_key=... redacted."
+    return redact(mask_password(url), secrets)
+
+
+def mask_password(url: str) -> str:
+    "url with the password in its user part replaced by [REDACTED], also when url is malformed."
     from urllib.parse import urlsplit, urlunsplit
 
-    parts = urlsplit(url)
-    if parts.password:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a port that is no number
+    except ValueError:
+        parts = None
+    if parts is not None and parts.netloc:
+        if parts.password is None:
+            return url
         host = parts.netloc.rpartition("@")[2]
-        parts = parts._replace(netloc=f"{parts.username}:[REDACTED]@{host}")
-    return redact(urlunsplit(parts), secrets)
+        return urlunsplit(parts._replace(netloc=f"{parts.username}:[REDACTED]@{host}"))
+    # Unparsable (or no authority where one was meant, 'user:pw@host'): mask from the user part's
+    # ':' to the last '@', which may take more than the password but never less.
+    start = url.find("//") + 2 if "//" in url else 0
+    at = url.rfind("@")
+    colon = url.find(":", start, at) if at > start else -1
+    return url if colon < 0 else f"{url[:colon + 1]}[REDACTED]{url[at:]}"
 
 
 class BadResponse(Exception):

@@ -62,13 +62,9 @@ class RunLock:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                holder = _read_pid(fd)
+                holder = self._holder(fd)
                 os.close(fd)
-                who = f" (pid {holder})" if holder else ""
-                raise LockedError(
-                    f"another evidex run{who} holds the lock on {self.db_path}; "
-                    f"this run did nothing (lock file {self.path})"
-                ) from None
+                raise LockedError(f"{holder}; this run did nothing (lock file {self.path})") from None
             if self._still_named(fd):
                 break
             # The holder removed the file between our open and our flock (it stored nothing, and
@@ -82,6 +78,23 @@ class RunLock:
         self.fd, self.created = fd, created
         _held.add(fd)
         _held_paths[fd] = self.path
+
+    def _holder(self, fd: int) -> str:
+        "Who holds the lock, naming only a pid known to hold it (or, where that cannot be known, running)."
+        recorded = _read_pid(fd)  # the last evidex run to take the lock, which may be long gone
+        lockers = _lockers(fd)
+        if recorded and (int(recorded) in lockers if lockers else _running(int(recorded))):
+            return f"another evidex run (pid {recorded}) holds the lock on {self.db_path}"
+        # Not the run the file names (an evidex run writes its pid as soon as it holds the lock):
+        # a program that took the flock itself, or the file names a run long gone.
+        dead = " is not running" if recorded and not _running(int(recorded)) else " does not hold it"
+        if lockers:
+            who = ", ".join(f"{pid}{_command(pid)}" for pid in sorted(lockers))
+            return (f"process {who} holds the lock on {self.db_path}"
+                    + (f" (the evidex run the lock file names, pid {recorded},{dead})" if recorded else ""))
+        return (f"another process holds the lock on {self.db_path} ("
+                + (f"the lock file's pid {recorded}{dead}" if recorded else "the lock file names no pid")
+                + f"; `fuser -v {self.path}` names the holder, and the lock is freed when it exits)")
 
     def _open(self) -> tuple[int, bool]:
         "An fd on the lock file, and whether this call created it."
@@ -141,3 +154,45 @@ def _read_pid(fd: int) -> str:
     except OSError:
         return ""
     return text if text.isdigit() else ""
+
+
+# Where Linux lists every lock held and by which pid; elsewhere the lock file's pid is all there is.
+PROC_LOCKS = Path("/proc/locks")
+
+
+def _lockers(fd: int) -> set[int]:
+    "The pids /proc/locks says hold a flock on fd's file; empty where it cannot say."
+    try:
+        text = PROC_LOCKS.read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return set()
+    st = os.fstat(fd)
+    key = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    pids = set()
+    for line in text.splitlines():
+        fields = line.split()  # "1: FLOCK ADVISORY WRITE 2176 fe:00:3023009 0 EOF"; "1: -> FLOCK ..." waits
+        if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5] == key and fields[4].isdigit():
+            pids.add(int(fields[4]))
+    pids.discard(0)  # a holder in another pid namespace
+    return pids
+
+
+def _running(pid: int) -> bool:
+    "Is a process with this pid running (any user's)?"
+    if pid <= 0:  # kill(0, ...) would ask about this process group, not a pid
+        return False
+    try:
+        os.kill(pid, 0)
+    except PermissionError:
+        return True
+    except (OSError, OverflowError):  # ProcessLookupError: none; a pid too large for the kernel
+        return False
+    return True
+
+
+def _command(pid: int) -> str:
+    "' (NAME)' for a pid's command name where /proc has it, else ''."
+    try:
+        return f" ({Path(f'/proc/{pid}/comm').read_text(errors='replace').strip()})"
+    except OSError:
+        return ""

@@ -383,3 +383,9 @@ def m021_withdrawal_ids(db: Database) -> None:
                   union all
                   select id, 'doi', doi from withdrawals
                   where doc_id is null and outcome in ('not stored', 'other version') and doi is not null""")
+
+
+@migrations()
+def m022_run_env_vars(db: Database) -> None:
+    # The environment variables that change a run (runenv.recorded), so its receipt's rerun sets them.
+    db.table("runs").add_column("env_vars", str)

@@ -24,6 +24,11 @@ def require_shared(*parts: str) -> Path:
     return path
 
 
+def rerun_args(rerun: list[str]) -> list[str]:
+    "A receipt's rerun as arguments for the CLI: what follows `evidex`, its `env NAME=VALUE` settings left out."
+    return rerun[rerun.index("evidex") + 1:]
+
+
 @pytest.fixture
 def shared() -> Path:
     return require_shared()

@@ -412,6 +412,24 @@ def test_a_malformed_base_url_is_a_config_error_not_a_network_failure(tmp_path, 
     assert not db_path.exists()
 
 
+@pytest.mark.parametrize("url", ["http://user:hunter2pw@[bad", "http://user:hunter2pw@host:port/x",
+                                 "http://user:hunter2/pw@127.0.0.1/x", "http://user:hunter2 pw@127.0.0.1/x",
+                                 "ftp://user:hunter2pw@example.org/", "user:hunter2pw@example.org/eutils"])
+def test_a_malformed_base_urls_error_masks_its_password(tmp_path, monkeypatch, url):
+    "The one-line error names the URL as the receipt would: user kept, password masked (environment and config)."
+    db_path = tmp_path / "e.db"
+    code, err = invoke(["ingest", "--source", "pubmed", "--query", "cancer", "--db", str(db_path)], monkeypatch,
+                       EVIDEX_PUBMED_URL=url, EVIDEX_EMAIL="ci@example.org")
+    line = one_line_error(err)
+    assert code == 2 and "pubmed base URL (EVIDEX_PUBMED_URL)" in line and "user:[REDACTED]@" in line, err
+    assert "hunter2" not in err
+    config = tmp_path / "evidex.toml"
+    config.write_text(GOOD_CONFIG.replace("[sources.pubmed]\n", f'[sources.pubmed]\nbase_url = "{url}"\n'))
+    code, err = invoke(["run", "--config", str(config), "--db", str(db_path)], monkeypatch, EVIDEX_EMAIL="ci@example.org")
+    assert code == 2 and "pubmed base URL (base_url)" in err and "[REDACTED]" in err and "hunter2" not in err, err
+    assert not db_path.exists()
+
+
 @pytest.mark.parametrize("line", ['since = "2024-03-01"', "since = 2024-03-01"])
 def test_since_may_be_a_quoted_or_a_toml_date(tmp_path, line):
     from evidex.config import load_config

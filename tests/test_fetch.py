@@ -12,7 +12,7 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from conftest import ROOT, require_shared
+from conftest import ROOT, require_shared, rerun_args
 
 require_shared("corpora-raw", "api-responses")
 
@@ -617,10 +617,11 @@ def test_a_receipts_rerun_replays_the_cache_offline_on_any_day(server, tmp_path)
     assert first.exit_code == 0, first.stderr
     receipt = json.loads(CliRunner().invoke(cli, ["runs", "--receipt", "1", "--db", str(tmp_path / "a.db")]).output)
     rerun = receipt["rerun"]
-    assert rerun[:2] == ["evidex", "ingest"] and rerun[rerun.index("--until") + 1] == "2020-06-30"
+    assert rerun_args(rerun)[0] == "ingest" and rerun[rerun.index("--until") + 1] == "2020-06-30"
+    assert f"EVIDEX_PUBMED_URL={server.pubmed_url}" in rerun[:rerun.index("evidex")]
     assert receipt["window"] == {"start": "2019-01-01", "end": "2020-06-30"}
     server.stop()
-    replay = invoke("--db", str(tmp_path / "b.db"), *rerun[2:], "--no-extract", "--batch-size", "10", "--offline")
+    replay = invoke("--db", str(tmp_path / "b.db"), *rerun_args(rerun)[1:], "--no-extract", "--batch-size", "10", "--offline")
     assert replay.exit_code == 0, replay.stderr
     assert store.open_db(tmp_path / "b.db")["documents"].count == store.open_db(tmp_path / "a.db")["documents"].count
     # The replay's receipt names the payloads it read: the same ones, so the two can be compared.

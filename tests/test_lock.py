@@ -188,3 +188,84 @@ def test_release_discard_removes_only_while_held(tmp_path):
     lock.release(discard=True)  # not held: nothing to do
     with RunLock(db_path) as again:
         assert again.created
+
+
+FLOCK_ONLY = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("locked", flush=True)
+time.sleep(60)
+"""
+
+
+def foreign_holder(db_path):
+    "A program that is not evidex flocks the lock file, which names an evidex run that has exited: (holder, dead pid)."
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    lock_path(db_path).write_text(f"{gone.pid}\n")
+    proc = subprocess.Popen([sys.executable, "-c", FLOCK_ONLY, str(lock_path(db_path))], stdout=subprocess.PIPE,
+                            text=True)
+    assert proc.stdout.readline().strip() == "locked"
+    return proc, gone.pid
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/locks"), reason="the kernel's lock list is Linux's /proc/locks")
+def test_a_lock_another_program_holds_names_that_program_not_the_exited_run_the_file_records(tmp_path):
+    db_path = tmp_path / "e.db"
+    proc, gone = foreign_holder(db_path)
+    try:
+        with pytest.raises(LockedError) as info:
+            RunLock(db_path).acquire()
+    finally:
+        proc.kill()
+        proc.wait()
+    message = str(info.value)
+    assert message.startswith(f"process {proc.pid} (python") and "\n" not in message, message
+    assert f"the evidex run the lock file names, pid {gone}, is not running" in message
+    assert "another evidex run" not in message
+
+
+def test_without_the_kernels_lock_list_an_exited_runs_pid_is_not_named_as_the_holder(tmp_path, monkeypatch):
+    "Where no /proc/locks says who holds it (macOS), a recorded pid that is not running is said to be so."
+    from evidex import lock
+
+    monkeypatch.setattr(lock, "PROC_LOCKS", tmp_path / "no-such-file", raising=False)  # raising: main has none
+    db_path = tmp_path / "e.db"
+    proc, gone = foreign_holder(db_path)
+    try:
+        with pytest.raises(LockedError) as info:
+            RunLock(db_path).acquire()
+        holder = hold_lock(tmp_path / "f.db")  # an evidex run, running: named as before
+        try:
+            with pytest.raises(LockedError, match=f"^another evidex run \\(pid {holder.pid}\\) holds the lock"):
+                RunLock(tmp_path / "f.db").acquire()
+        finally:
+            holder.kill()
+            holder.wait()
+    finally:
+        proc.kill()
+        proc.wait()
+    message = str(info.value)
+    assert message.startswith(f"another process holds the lock on {db_path} (the lock file's pid {gone} is not "
+                              f"running; `fuser -v {lock_path(db_path)}` names the holder"), message
+    assert "evidex run" not in message and "\n" not in message
+
+
+@pytest.mark.parametrize("text", ["0", "99999999999999999999"])
+def test_a_lock_file_naming_no_possible_pid_is_not_named_as_a_running_holder(tmp_path, monkeypatch, text):
+    "pid 0 would ask about this process group, a huge one overflows the kernel's: neither is a running holder."
+    from evidex import lock
+
+    monkeypatch.setattr(lock, "PROC_LOCKS", tmp_path / "no-such-file", raising=False)
+    db_path = tmp_path / "e.db"
+    proc, _ = foreign_holder(db_path)
+    try:
+        lock_path(db_path).write_text(f"{text}\n")
+        with pytest.raises(LockedError) as info:
+            RunLock(db_path).acquire()
+    finally:
+        proc.kill()
+        proc.wait()
+    assert str(info.value).startswith(f"another process holds the lock on {db_path} (the lock file's pid {text} is "
+                                      "not running;"), str(info.value)

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from conftest import rerun_args
 from evidex import get_extractors, get_sources, hookspecs
 from evidex.cli import cli
 from evidex.db import open_db
@@ -543,9 +544,11 @@ def test_a_search_sources_limit_holds_and_its_receipt_reruns_it(fresh, tmp_path)
     assert result.exit_code == 0, result.output
     assert [r[0] for r in open_db(db_path).execute("select id from documents order by id")] == ["folder:a", "folder:b"]
     receipt = json.loads(CliRunner().invoke(cli, ["runs", "--receipt", "1", "--db", str(db_path)]).output)
-    assert receipt["rerun"] == ["evidex", "ingest", "--no-extract", "--plugins-dir", str(tmp_path / "plugins"),
-                                "--source", "folder", "--query", str(data), "--since", "2020-01-01", "--limit", "2"]
-    again = CliRunner().invoke(cli, [*receipt["rerun"][1:], "--db", str(tmp_path / "again.db")],
+    # Set but empty, EVIDEX_LOAD_PLUGINS loaded no installed plugin: no source of theirs could answer instead.
+    assert receipt["rerun"] == ["env", "EVIDEX_LOAD_PLUGINS=", "evidex", "ingest", "--no-extract", "--plugins-dir",
+                                str(tmp_path / "plugins"), "--source", "folder", "--query", str(data), "--since",
+                                "2020-01-01", "--limit", "2"]
+    again = CliRunner().invoke(cli, [*rerun_args(receipt["rerun"]), "--db", str(tmp_path / "again.db")],
                                env={"EVIDEX_LOAD_PLUGINS": ""})
     assert again.exit_code == 0, again.output
     assert open_db(tmp_path / "again.db")["documents"].count == 2

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shlex
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 from click.testing import CliRunner
 
+from conftest import require_shared
 from evidex.cli import cli
 from evidex.nlp import PIPELINE_RULES
 from evidex.db import open_db, start_run, finish_run
@@ -48,7 +53,8 @@ def test_receipt_of_a_file_ingest(fresh, eval_docs, tmp_path):
     assert receipt["counts"]["documents_new"] == 2 and receipt["counts"]["claims_new"] == receipt["claims_current"]["count"]
     assert (receipt["source_urls"], receipt["ledger"], receipt["raw_payload_sha256"]) == ({}, [], [])
     assert set(receipt["environment"]) == {"python", "spacy", "sqlite"}
-    assert receipt["rerun"] == ["evidex", "ingest", str(docs)]
+    assert receipt["env_vars"] == {"EVIDEX_LOAD_PLUGINS": "age"}
+    assert receipt["rerun"] == ["env", "EVIDEX_LOAD_PLUGINS=age", "evidex", "ingest", str(docs)]
     # The digest of the claims current at the run is what a rerun must reproduce.
     other = tmp_path / "other.db"
     run("seed", "load", SEED, "--db", other)
@@ -86,6 +92,16 @@ def test_receipt_of_a_source_run_lists_urls_windows_ledger_and_payload_hashes(fr
                                 "--cache-dir", "cache"]
 
 
+def test_a_receipt_masks_the_password_of_a_base_url_it_reads_from_the_environment(fresh, tmp_path):
+    "A fetch that recorded no URL (before they did): the receipt gives the one set now, its password masked."
+    db_path = tmp_path / "r.db"
+    db = open_db(db_path)
+    finish_run(db, start_run(db, "ingest", {}, source="pubmed", query="cancer"), "ok")
+    result = run("runs", "--receipt", 1, "--db", db_path, env={"EVIDEX_PUBMED_URL": "http://me:pr0xy-s3cret@127.0.0.1:9/e"})
+    assert json.loads(result.output)["source_urls"] == {"pubmed": "http://me:[REDACTED]@127.0.0.1:9/e"}
+    assert "pr0xy-s3cret" not in result.output
+
+
 def test_receipt_of_an_unknown_run(tmp_path):
     db_path = tmp_path / "r.db"
     open_db(db_path)
@@ -113,7 +129,7 @@ def test_a_no_extract_ingest_reruns_without_extracting_from_any_directory(fresh,
     monkeypatch.chdir(tmp_path)
     run("ingest", "--no-extract", "docs.jsonl", "--db", "r.db")
     receipt = json.loads(run("runs", "--receipt", "1", "--db", "r.db").output)
-    assert receipt["rerun"] == ["evidex", "ingest", "--no-extract", str(docs)]
+    assert receipt["rerun"] == ["evidex", "ingest", "--no-extract", str(docs)]  # no variable changes it
     assert receipt["options"]["files_sha256"] == {str(docs): hashlib.sha256(docs.read_bytes()).hexdigest()}
 
 
@@ -124,4 +140,60 @@ def test_an_extract_limited_to_one_extractor_reruns_as_such(fresh, eval_docs, tm
     run("ingest", "--no-extract", docs, "--db", db_path)
     run("extract", "--all", "--extractor", "age", "--db", db_path)
     receipt = json.loads(run("runs", "--receipt", "2", "--db", db_path).output)
-    assert receipt["rerun"] == ["evidex", "extract", "--all", "--extractor", "age"]
+    assert receipt["rerun"] == ["env", "EVIDEX_LOAD_PLUGINS=age", "evidex", "extract", "--all", "--extractor", "age"]
+
+
+def shell(command: str, **env: str) -> subprocess.CompletedProcess:
+    "command run by /bin/sh as a user would paste it: no EVIDEX_ variable set but env, this venv's evidex first on PATH."
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("EVIDEX_") and k != "NCBI_API_KEY"}
+    clean["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{clean.get('PATH', '')}"
+    return subprocess.run(command, shell=True, capture_output=True, text=True, env={**clean, **env}, timeout=300)
+
+
+def digest(db_path, run_id=1) -> dict:
+    return json.loads(run("runs", "--receipt", run_id, "--db", db_path).output)["claims_current"]
+
+
+def test_a_rerun_pasted_into_a_shell_sets_the_plugins_variable_the_run_had(fresh, eval_docs, tmp_path):
+    "EVIDEX_LOAD_PLUGINS chose the extractors: the receipt's command sets it, so the pasted rerun gives the same digest."
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text("".join(eval_docs.read_text().splitlines(keepends=True)[:40]))
+    db_path = tmp_path / "a.db"
+    run("ingest", docs, "--db", db_path, env={"EVIDEX_LOAD_PLUGINS": "ifn"})
+    receipt = json.loads(run("runs", "--receipt", "1", "--db", db_path).output)
+    assert receipt["claims_current"]["count"] > 0
+    again = shell(f"{shlex.join(receipt['rerun'])} --db {shlex.quote(str(tmp_path / 'b.db'))}")
+    assert again.returncode == 0, again.stderr
+    assert digest(tmp_path / "b.db") == receipt["claims_current"]
+    assert receipt["rerun_shell"] == shlex.join(receipt["rerun"]) and receipt["rerun_supply"] == {}
+    # Without the variable every installed plugin extracts: another digest, so the setting is what held it.
+    bare = shell(f"{shlex.join(receipt['rerun'][2:])} --db {shlex.quote(str(tmp_path / 'c.db'))}")
+    assert bare.returncode == 0, bare.stderr
+    assert digest(tmp_path / "c.db") != receipt["claims_current"]
+
+
+def test_a_fetchs_rerun_sets_the_base_url_it_had_with_its_password_masked(fresh, tmp_path):
+    "The source URL came from the environment: the rerun sets it, masked; with the password put back it reproduces the run."
+    require_shared("corpora-raw", "api-responses")
+    from replay_server import ReplayServer
+
+    with ReplayServer() as server:
+        url = server.pubmed_url.replace("http://", "http://evidex:pr0xy-s3cret@")
+        env = {"EVIDEX_PUBMED_URL": url, "EVIDEX_LOAD_PLUGINS": "therapy", "EVIDEX_PUBMED_WINDOW_MAX": "10",
+               "EVIDEX_RATE_LIMIT": "1000", "EVIDEX_RATE_DIR": str(tmp_path / "rate")}
+        run("ingest", "--source", "pubmed", "--query", "cancer", "--since", "2000-01-01", "--until", "2024-12-31",
+            "--email", "ci@example.org", "--db", tmp_path / "a.db", env=env)
+        text = run("runs", "--receipt", "1", "--db", tmp_path / "a.db").output
+        receipt = json.loads(text)
+        assert "pr0xy-s3cret" not in text
+        assert receipt["claims_current"]["count"] > 0
+        masked = url.replace("pr0xy-s3cret", "[REDACTED]")
+        assert receipt["rerun"][:4] == ["env", "EVIDEX_LOAD_PLUGINS=therapy", f"EVIDEX_PUBMED_URL={masked}",
+                                        "EVIDEX_PUBMED_WINDOW_MAX=10"]
+        assert list(receipt["rerun_supply"]) == ["EVIDEX_PUBMED_URL"]
+        # The password put back, as rerun_supply asks, the pasted rerun asks the same windows of the same server.
+        command = receipt["rerun_shell"].replace("[REDACTED]", "pr0xy-s3cret")
+        again = shell(f"{command} --db {shlex.quote(str(tmp_path / 'b.db'))}", EVIDEX_RATE_LIMIT="1000",
+                      EVIDEX_RATE_DIR=str(tmp_path / "rate"), EVIDEX_RETRIES="0", EVIDEX_TIMEOUT="5")
+    assert again.returncode == 0, again.stderr
+    assert digest(tmp_path / "b.db") == receipt["claims_current"]

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from conftest import rerun_args
 from plugin_support import extractor_plugin
 
 from evidex.cli import cli
@@ -206,7 +207,9 @@ def test_a_scheduled_runs_diff_and_receipt_cover_its_fetches(env, tmp_path):
     assert ticket["claims_current"]["count"] == db["claims"].count
     assert ticket["runs"] == [3, 4] and {r["run_id"] for r in ticket["ledger"]} == {3, 4}
     assert {w["source"] for w in ticket["watermarks"]} == {"pubmed", "europepmc"}
-    assert ticket["rerun"] == ["evidex", "run", "--config", str(config)]
+    urls = sorted((k, v) for k, v in env.items() if k.endswith("_URL"))  # where the run's sources were
+    assert ticket["rerun"] == ["env", *(f"{k}={v}" for k, v in urls),
+                               "evidex", "run", "--config", str(config)]
     assert receipt(db, 1)["claims_current"]["count"] < ticket["claims_current"]["count"]
     with pytest.raises(UsageError, match="run 3 is one fetch of scheduled run 2"):
         diff_runs(db, 2, 3)
@@ -238,6 +241,10 @@ def test_a_receipt_names_the_urls_the_fetches_used_not_the_ones_in_force_later(e
     urls = {"pubmed": server.pubmed_url, "europepmc": server.europepmc_url}
     assert receipt(open_db(db_path), 1)["source_urls"] == urls
     assert receipt(open_db(db_path), 2)["source_urls"] == {"pubmed": server.pubmed_url}
+    # The fetch's own rerun (`ingest --source`) reads no config: it sets the variable to the URL the fetch asked.
+    rerun = receipt(open_db(db_path), 2)["rerun"]
+    assert rerun[:rerun.index("evidex")] == ["env", f"EVIDEX_PUBMED_URL={server.pubmed_url}"]
+    assert receipt(open_db(db_path), 1)["rerun"][0] == "evidex"  # the scheduled run's reads it again
     # A later day's environment points elsewhere: what the run fetched from stays as it was.
     monkeypatch.setenv("EVIDEX_PUBMED_URL", "http://127.0.0.1:9/eutils")
     assert receipt(open_db(db_path), 1)["source_urls"] == urls
@@ -713,8 +720,8 @@ def test_scheduled_runs_replayed_from_their_receipts_on_a_later_day_give_the_sam
         receipts = [receipt(open_db(first), n) for n in scheduled]
         assert [r["rerun"][-2:] for r in receipts] == [["--until", "2024-03-01"], ["--until", "2024-03-20"]]
         for ticket in receipts:
-            assert ticket["rerun"][:2] == ["evidex", "run"]
-            result = CliRunner().invoke(cli, [*ticket["rerun"][1:], "--db", str(replay)])
+            assert rerun_args(ticket["rerun"])[0] == "run"
+            result = CliRunner().invoke(cli, [*rerun_args(ticket["rerun"]), "--db", str(replay)])
             assert result.exit_code == EXIT_OK, result.output
     finally:
         server.pubmed.clear()
@@ -745,8 +752,8 @@ def test_until_ends_every_querys_window_and_is_recorded(env, tmp_path):
     from evidex.diff import receipt
 
     [(text,)] = rows(db_path, "select query from runs where id = 2")
-    assert receipt(open_db(db_path), 2)["rerun"] == [
-        "evidex", "ingest", "--no-extract", "--source", "pubmed", "--query", text, "--since", "2015-01-01",
+    assert rerun_args(receipt(open_db(db_path), 2)["rerun"]) == [
+        "ingest", "--no-extract", "--source", "pubmed", "--query", text, "--since", "2015-01-01",
         "--until", "2015-01-02", "--batch-size", "25"]
     # A window that would start after it ends: refused before any run row.
     again = run("--config", str(config), "--db", str(db_path), "--until", "2014-12-31")
@@ -790,9 +797,10 @@ def test_a_scheduled_runs_rerun_names_the_plugins_dir_it_loaded_from_the_environ
         ticket = receipt(open_db(tmp_path / "a.db"), 1)
         assert set(ticket["plugins"]) == {"quiet"}
         assert ticket["rerun"][-2:] == ["--plugins-dir", str(plugins)]
+        assert "EVIDEX_LOAD_PLUGINS=quiet" in ticket["rerun"][:ticket["rerun"].index("evidex")]
         reset()
         monkeypatch.delenv("EVIDEX_PLUGINS_DIR")
-        result = CliRunner().invoke(cli, [*ticket["rerun"][1:], "--db", str(tmp_path / "b.db")])
+        result = CliRunner().invoke(cli, [*rerun_args(ticket["rerun"]), "--db", str(tmp_path / "b.db")])
         assert result.exit_code == EXIT_OK, result.output
     finally:
         reset()
