@@ -496,6 +496,42 @@ def test_what_a_plugin_yields_is_checked_before_it_is_stored(fresh, tmp_path, pr
     assert message in errors[0][1], errors[0][1]
 
 
+RETURNING_PLUGIN = """
+    from evidex import Claim, Extractor, hookimpl
+
+    class Returner(Extractor):
+        name = "returner"
+
+        def extract(self, document, field, doc):
+            return {returned}
+
+    @hookimpl
+    def register_extractors(register):
+        register(Returner())
+"""
+
+
+@pytest.mark.parametrize("returned,what", [
+    ("None", "None"),  # the `return` of a function that was meant to yield, or found nothing
+    ("'a claim'", "a str"),
+    ("{'category': 'demo'}", "a dict"),
+    ("Claim(category='demo', sentence=doc.text, field=field, start=0, end=len(doc.text))", "a Claim"),
+    ("len(doc.text)", "an int"),
+])
+def test_an_extract_that_returns_no_items_says_what_it_returned(fresh, tmp_path, returned, what):
+    "Not Python's \"'NoneType' object is not iterable\", nor one character of a string called an item."
+    plugins = tmp_path / "plugins"
+    write_plugin(plugins, "returner", RETURNING_PLUGIN.format(returned=returned))
+    db_path, result = ingest_beside_a_working_plugin(plugins, tmp_path)
+    assert result.exit_code == 1, result.output
+    said = (f"plugin returner failed on 1: PluginOutputError: extract() returned {what}, not Claims and Mentions "
+            "to iterate over: yield each one, or return a list ([] for none)")
+    assert said in result.output.splitlines(), result.output
+    db = open_db(db_path)
+    assert [r[0] for r in db.execute("select plugin from claims")] == ["words"]
+    assert [r[0] for r in db.execute("select plugin from run_errors")] == ["returner"]
+
+
 def guide_example(heading: str) -> str:
     "The python example of one hook's section of plugins/README.md, as a reader would copy it."
     from test_docs import sections
