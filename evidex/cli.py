@@ -682,19 +682,23 @@ def _extract_offline(input_path, output, extraction: Extraction, mentions) -> No
                         "start": item.start, "end": item.end, "plugin": item.plugin}
                 output.write(json.dumps(line, ensure_ascii=False) + "\n")
     output.write("")  # the file exists afterwards even when nothing was found
+    from .plugins import state
+
+    failures = len(errors) + len(state.failures)
     click.echo(f"{n_docs} documents, {n_claims} claims"
                + (f", {withdrawn} withdrawn records skipped" if withdrawn else "")
                + (f"; {withdrawals.not_extracted} withdrawn papers not extracted" if withdrawals.not_extracted else "")
-               + (f"; {len(withdrawals.late)} withdrawn after their claims were written" if withdrawals.late else ""),
+               + (f"; {len(withdrawals.late)} withdrawn after their claims were written" if withdrawals.late else "")
+               # No run_errors to look in here: the count is all there is beyond the lines below.
+               + (f"; {failures} plugin failures" if failures else ""),
                err=True)
-    from .plugins import state
-
     # A plugin that failed to import must not pass for one that found nothing.
     for name, error in state.failures:
         click.echo(f"plugin {name} failed to load: {error}", err=True)
-    if errors:
-        for e in errors[:20]:
-            click.echo(f"plugin {e.plugin} failed on {e.doc_id}: {e.error}", err=True)
+    for e in errors[:20]:
+        click.echo(f"plugin {e.plugin} failed on {e.doc_id}: {e.error}", err=True)
+    if len(errors) > 20:
+        click.echo(f"... and {len(errors) - 20} more plugin failures", err=True)
     if errors or state.failures:
         sys.exit(1)
 

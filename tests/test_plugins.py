@@ -277,6 +277,24 @@ def test_offline_extract_with_a_plugin_that_failed_to_load_exits_1(fresh, tmp_pa
     assert [json.loads(line)["category"] for line in out.read_text().splitlines()] == ["demo"]
 
 
+def test_offline_extract_counts_plugin_failures_and_says_when_it_shows_only_some(fresh, tmp_path):
+    "With no run_errors table to look in, the summary's count and a '... and N more' line are all there is."
+    plugins = tmp_path / "plugins"
+    write_plugin(plugins, "words", EXTRACTOR_PLUGIN.format(name="words", word="cancer"))
+    write_plugin(plugins, "returner", RETURNING_PLUGIN.format(returned="None"))
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text("".join(json.dumps({"pmid": str(n), "abstract": "Cancer cells grew."}) + "\n" for n in range(25)))
+    out = tmp_path / "claims.jsonl"
+    result = CliRunner().invoke(cli, ["extract", "--input", str(docs), "--output", str(out),
+                                      "--plugins-dir", str(plugins)], env={"EVIDEX_LOAD_PLUGINS": ""})
+    assert result.exit_code == 1, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == "25 documents, 25 claims; 25 plugin failures"
+    assert len([line for line in lines if line.startswith("plugin returner failed on ")]) == 20
+    assert lines[-1] == "... and 5 more plugin failures"
+    assert len(out.read_text().splitlines()) == 25  # the working plugin's claims are written
+
+
 def test_offline_extract_that_finds_nothing_still_writes_its_file(fresh, tmp_path):
     result, out = extract_offline(tmp_path, "Nothing to see.")
     assert result.exit_code == 0, result.output
