@@ -171,8 +171,40 @@ def test_unknown_hook_fails_loudly(fresh, tmp_path):
         def register_extractorz(register):
             pass
     """)
-    with pytest.raises(PluginError, match="register_extractorz"):
+    with pytest.raises(PluginError) as raised:
         fresh.load_plugins(tmp_path)
+    # The plugin by name and file, not pluggy's <module 'evidex_local_plugins.typo' from ...> repr; and what to call it.
+    assert str(raised.value) == (
+        f"plugin 'typo' (file {tmp_path / 'typo.py'}) declares an unknown hook 'register_extractorz'; evidex's "
+        "hooks are register_commands(cli), register_extractors(register), register_queries(register), "
+        "register_sources(register)")
+
+
+def test_a_hook_with_an_argument_evidex_does_not_pass_is_one_line_and_exit_2(fresh, tmp_path):
+    "pluggy refuses it while the command line is built: that was a traceback, even for --help."
+    plugins = tmp_path / "plugins"
+    write_plugin(plugins, "argtypo", """
+        from evidex import hookimpl
+
+        @hookimpl
+        def register_extractors(registrar):
+            pass
+    """)
+    said = (f"plugin 'argtypo' (file {plugins / 'argtypo.py'}) has a hook evidex cannot call: hookimpl definition: "
+            "register_extractors(registrar); Argument(s) {'registrar'} are declared in the hookimpl but can not be "
+            "found in the hookspec; the hook is register_extractors(register)")
+    with pytest.raises(PluginError, match=re.escape(said)):
+        fresh.load_plugins(plugins)
+    with pytest.raises(PluginError, match=re.escape(said)):
+        fresh.load_plugins(plugins)  # every load, as for two plugins under one name
+    fresh.reset()
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text(json.dumps({"pmid": "1", "abstract": "Cancer cells grew."}) + "\n")
+    result = subprocess.run([sys.executable, "-m", "evidex", "ingest", "--db", str(tmp_path / "e.db"), str(docs)],
+                            capture_output=True, text=True, env={**os.environ, "EVIDEX_PLUGINS_DIR": str(plugins),
+                                                                 "EVIDEX_LOAD_PLUGINS": ""})
+    assert (result.returncode, result.stderr) == (2, f"Error: {said}\n")
+    assert not (tmp_path / "e.db").exists()
 
 
 def test_duplicate_extractor_names_name_both_plugins(fresh, tmp_path):
