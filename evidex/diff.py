@@ -204,10 +204,21 @@ def seed_changes(db: Database, a: int, b: int, baseline_id: str, plugin: str | N
     return out
 
 
+def plugin_versions(result: dict) -> str:
+    "'plugin ifn 0.16 -> 0.17', with the data hashes when they changed: what --plugin compared, said in the header."
+    name = result["plugin"]
+    a, b = ((result[k]["plugins"] or {}).get(name) for k in ("a", "b"))
+    version_a, version_b = (p["version"] if p else "not run" for p in (a, b))
+    text = f"plugin {name} " + (version_b if version_a == version_b else f"{version_a} -> {version_b}")
+    if a and b and a.get("data_hash") != b.get("data_hash"):
+        text += f", data {a.get('data_hash')} -> {b.get('data_hash')}"
+    return text
+
+
 def format_table(result: dict) -> str:
     "A diff as text: a header, then one section per kind of change."
     lines = [f"diff run {result['a']['id']} -> run {result['b']['id']}"
-             + (f" (plugin {result['plugin']})" if result["plugin"] else "")
+             + (f" ({plugin_versions(result)})" if result["plugin"] else "")
              + f": {len(result['added'])} added, {len(result['removed'])} removed, "
                f"{len(result['changed'])} changed, {len(result['seeds'])} seed claims moved"]
     for kind in ("added", "removed"):

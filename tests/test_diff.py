@@ -115,6 +115,11 @@ def test_changed_lexicon_entry_diff_names_exactly_the_affected_claims(setup):
     for kind in ("added", "removed", "changed"):  # the ifn claims naming the renamed id are left out
         assert by_plugin[kind] == [c for c in result[kind] if c["category"] == "age"], kind
     assert {s["seed_id"] for s in by_plugin["seeds"]} <= moved
+    # The table's header says what --plugin compared: here the same version with another lexicon.
+    hashes = [result[k]["plugins"]["agecopy"]["data_hash"] for k in ("a", "b")]
+    version = result["b"]["plugins"]["agecopy"]["version"]
+    assert run("diff", "--plugin", "agecopy", "--db", db_path).output.startswith(
+        f"diff run 1 -> run 2 (plugin agecopy {version}, data {hashes[0]} -> {hashes[1]}): ")
     table = run("diff", "1", "2", "--db", db_path).output
     assert table.startswith(f"diff run 1 -> run 2: {len(result['added'])} added, {len(result['removed'])} removed, "
                             f"{len(result['changed'])} changed")
@@ -175,6 +180,10 @@ def test_an_upgrade_changing_only_role_and_confidence_supersedes_and_shows_in_th
     assert len(age_changes) == len(before) and not [c for c in result["added"] if c["category"] == "age"]
     assert all({"confidence", "cancer_type"} <= set(c["changes"]) for c in age_changes)
     assert any(c["changes"].get("role") == ["result", "background"] for c in age_changes)
+    header = run("diff", "--plugin", "agecopy", "--db", db_path).output.splitlines()[0]
+    old_version = result["a"]["plugins"]["agecopy"]["version"]
+    assert header.startswith(f"diff run 1 -> run 2 (plugin agecopy {old_version} -> 9.0): 0 added, 0 removed, "
+                             f"{len(age_changes)} changed, ")
 
 
 def test_unchanged_plugin_gives_an_empty_diff(setup):
