@@ -120,9 +120,12 @@ def diff_runs(db: Database, a: int, b: int, plugin: str | None = None, baseline_
                    if before.get(k, old.get(k)) != after.get(k, claim.get(k))}
         changed.append({"doc_id": claim["doc_id"], "category": claim["category"], "sentence": claim["sentence"],
                         "before": old["id"], "after": claim["id"], "changes": changes})
+    given = baseline_id
     baseline_id = baseline_id or run_b.get("baseline_id") or current_baseline(db)
     baseline_before = _baseline_at(db, end_a)
     return {
+        # No seed review at B at all: its seed section is read against one loaded later, and says so.
+        "baseline_loaded_after": bool(baseline_id and not given and _baseline_at(db, end_b) is None),
         # The seed section reads one baseline; a new seed version between A and B is said, not hidden.
         "baseline_before": baseline_before if baseline_before != baseline_id else None,
         # No baseline at A, one at B: the first seed load is a change as much as a new version.
@@ -234,6 +237,9 @@ def format_table(result: dict) -> str:
         lines += ["", f"The seed review changed between these runs: baseline {result['baseline_before']} -> "
                       f"{result['baseline_id']}; seed claims below are read against the second "
                       f"(diff --baseline {result['baseline_before']} reads them against the first)"]
+    if result.get("baseline_loaded_after"):
+        lines += ["", f"No seed review was loaded by run {result['b']['id']}: seed claims are read against "
+                      f"baseline {result['baseline_id']}, loaded after it"]
     if result.get("baseline_first_loaded"):
         lines += ["", f"The seed review was first loaded between these runs (baseline {result['baseline_id']}); "
                       "seed claims are read against it at both runs"]

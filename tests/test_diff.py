@@ -344,8 +344,15 @@ def one_paper_ingested(tmp_path: Path) -> tuple[Path, Path]:
 def test_a_first_seed_load_between_two_runs_is_said(fresh, tmp_path):
     "README: when a seed version was loaded between two runs, diff says so; the first one too."
     docs, db_path = one_paper_ingested(tmp_path)
+    before = json.loads(run("diff", "0", "1", "--db", db_path, "--format", "json").output)
+    assert before["seeds"] == [] and before["baseline_loaded_after"] is False
     run("seed", "load", SEED, "--db", db_path)
     baseline = open_db(db_path).execute("select baseline_id from runs where id = 2").fetchone()[0]
+    # The same two past runs, read against a seed review that came later: said, not passed off as run 1's.
+    after = json.loads(run("diff", "0", "1", "--db", db_path, "--format", "json").output)
+    assert after["seeds"] and after["baseline_loaded_after"] is True and after["baseline_id"] == baseline
+    assert (f"No seed review was loaded by run 1: seed claims are read against baseline {baseline}, loaded after it"
+            in run("diff", "0", "1", "--db", db_path).output)
     assert baseline and open_db(db_path).execute("select baseline_id from runs where id = 1").fetchone()[0] is None
     result = json.loads(run("diff", "1", "2", "--db", db_path, "--format", "json").output)
     assert result["baseline_first_loaded"] is True and result["baseline_before"] is None
@@ -353,7 +360,7 @@ def test_a_first_seed_load_between_two_runs_is_said(fresh, tmp_path):
         "diff", "1", "2", "--db", db_path).output
     run("ingest", "--db", db_path, docs)  # a later pair of runs, both under that baseline, says nothing
     later = json.loads(run("diff", "2", "3", "--db", db_path, "--format", "json").output)
-    assert later["baseline_first_loaded"] is False
+    assert later["baseline_first_loaded"] is False and later["baseline_loaded_after"] is False
     assert "first loaded" not in run("diff", "2", "3", "--db", db_path).output
 
 
