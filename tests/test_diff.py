@@ -374,6 +374,44 @@ def test_the_runs_listing_lines_up_when_a_command_is_longer_than_ingest(fresh, t
     assert len(columns) == 1, listing
 
 
+WORDS_PLUGIN = """
+from evidex import Claim, Extractor, hookimpl
+
+
+class Words(Extractor):
+    name = "words"
+    version = {version!r}
+    categories = ("words",)
+
+    def extract(self, document, field, doc):
+        return [Claim(category="words", sentence=s.text, field=field, start=s.start_char, end=s.end_char)
+                for s in doc.sents if "IFN" in s.text]
+
+
+@hookimpl
+def register_extractors(register):
+    register(Words())
+"""
+
+
+def test_the_runs_listing_says_which_plugins_changed_since_the_run_before(fresh, tmp_path):
+    "Why a run extracted everything again: a plugin added, upgraded or gone, not only in runs --json."
+    _, db_path = one_paper_ingested(tmp_path)  # run 1: ifn alone
+    v1, v2 = tmp_path / "v1", tmp_path / "v2"
+    v1.mkdir(), v2.mkdir()
+    (v1 / "words.py").write_text(WORDS_PLUGIN.format(version="1.0"))
+    (v2 / "words_v2.py").write_text(WORDS_PLUGIN.format(version="2.0"))  # another module: this process has v1's
+    run("extract", "--db", db_path, "--plugins-dir", v1)  # run 2
+    run("extract", "--db", db_path, "--plugins-dir", v1, "--extractor", "words", "--all")  # run 3: words alone
+    fresh.reset()
+    run("extract", "--db", db_path, "--plugins-dir", v2)  # run 4: against run 2, not the partial run 3
+    fresh.reset()
+    run("extract", "--db", db_path)  # run 5
+    listing = run("runs", "--db", db_path).output.splitlines()
+    said = {int(listing[i - 1].split()[0]): line.strip() for i, line in enumerate(listing) if line.strip().startswith("plugins ")}
+    assert said == {2: "plugins words 1.0 added", 4: "plugins words 1.0 -> 2.0", 5: "plugins words removed"}, listing
+
+
 def test_run_0_is_the_empty_database_so_a_diff_shows_what_the_first_run_added(setup):
     "README: `evidex diff 0 1` is what the first run added; run 0 is the database before any run."
     _, db_path = setup
