@@ -300,7 +300,7 @@ def check_facets(db_path: str | Path, facets: dict[str, list], owners: dict[tupl
     conn = sqlite3.connect(read_only_uri(Path(db_path)), uri=True)
     try:
         for table, listed in facets.items():
-            columns = {r[1] for r in conn.execute(f"pragma table_info({json.dumps(table)})")}
+            columns = {r[0] for r in conn.execute("select name from pragma_table_info(?)", [table])}
             for facet in listed:
                 # A facet is a column name or a one-key dict such as {"array": "entities"}.
                 column = facet if isinstance(facet, str) else (
