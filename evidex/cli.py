@@ -293,6 +293,32 @@ def _skipped_withdrawals(row: dict) -> str:
     return text.replace(":", "", 1) + " " if text else ""
 
 
+def _plugin_changes(db, row: dict) -> str:
+    "'kinase 0.1.0 -> 0.2.0, hypoxia 1.0 added' against the previous run with every plugin, or '': why it re-extracted."
+    if not row["plugins"] or (row["options"] or {}).get("only"):
+        return ""  # a seed load, or extract --extractor: not every plugin ran
+    for plugins, options in db.execute("select plugins, options from runs where id < ? and parent_run is null "
+                                       "and plugins not in ('', '{}') order by id desc", [row["id"]]):
+        if not (json.loads(options or "null") or {}).get("only"):
+            before = json.loads(plugins)
+            break
+    else:
+        return ""
+    after = row["plugins"]
+    said = []
+    for name in sorted(set(before) | set(after)):
+        old, new = before.get(name), after.get(name)
+        if old is None:
+            said.append(f"{name} {new['version']} added")
+        elif new is None:
+            said.append(f"{name} removed")
+        elif old["version"] != new["version"]:
+            said.append(f"{name} {old['version']} -> {new['version']}")
+        elif old.get("data_hash") != new.get("data_hash"):
+            said.append(f"{name} data {old.get('data_hash')} -> {new.get('data_hash')}")
+    return ", ".join(said)
+
+
 def _finish(db, run_id, counts: Counts, load_failures: int, command: str, quiet: bool = False) -> None:
     # Link the run's new claims to the current seed baseline; a failure counts as the run's error.
     link_failed = not link_after_run(db, run_id)
@@ -682,19 +708,23 @@ def _extract_offline(input_path, output, extraction: Extraction, mentions) -> No
                         "start": item.start, "end": item.end, "plugin": item.plugin}
                 output.write(json.dumps(line, ensure_ascii=False) + "\n")
     output.write("")  # the file exists afterwards even when nothing was found
+    from .plugins import state
+
+    failures = len(errors) + len(state.failures)
     click.echo(f"{n_docs} documents, {n_claims} claims"
                + (f", {withdrawn} withdrawn records skipped" if withdrawn else "")
                + (f"; {withdrawals.not_extracted} withdrawn papers not extracted" if withdrawals.not_extracted else "")
-               + (f"; {len(withdrawals.late)} withdrawn after their claims were written" if withdrawals.late else ""),
+               + (f"; {len(withdrawals.late)} withdrawn after their claims were written" if withdrawals.late else "")
+               # No run_errors to look in here: the count is all there is beyond the lines below.
+               + (f"; {failures} plugin failures" if failures else ""),
                err=True)
-    from .plugins import state
-
     # A plugin that failed to import must not pass for one that found nothing.
     for name, error in state.failures:
         click.echo(f"plugin {name} failed to load: {error}", err=True)
-    if errors:
-        for e in errors[:20]:
-            click.echo(f"plugin {e.plugin} failed on {e.doc_id}: {e.error}", err=True)
+    for e in errors[:20]:
+        click.echo(f"plugin {e.plugin} failed on {e.doc_id}: {e.error}", err=True)
+    if len(errors) > 20:
+        click.echo(f"... and {len(errors) - 20} more plugin failures", err=True)
     if errors or state.failures:
         sys.exit(1)
 
@@ -745,6 +775,9 @@ def runs(db_path, limit, as_json, receipt):
             + _skipped_withdrawals(row)
             + f"errors {row['errors']}" + (f"  {row['source']}: {row['query']}" if row["query"] else "")
         )
+        changes = "" if row.get("parent_run") else _plugin_changes(db, row)
+        if changes:
+            click.echo(f"       plugins {changes}")
         for entry in row["ledger"]:
             click.echo(
                 # expected is unknown (None) when the count itself failed: "?" is what a reader needs.

@@ -123,9 +123,12 @@ def diff_runs(db: Database, a: int, b: int, plugin: str | None = None, baseline_
                    if before.get(k, old.get(k)) != after.get(k, claim.get(k))}
         changed.append({"doc_id": claim["doc_id"], "category": claim["category"], "sentence": claim["sentence"],
                         "before": old["id"], "after": claim["id"], "changes": changes})
+    given = baseline_id
     baseline_id = baseline_id or run_b.get("baseline_id") or current_baseline(db)
     baseline_before = _baseline_at(db, end_a)
     return {
+        # No seed review at B at all: its seed section is read against one loaded later, and says so.
+        "baseline_loaded_after": bool(baseline_id and not given and _baseline_at(db, end_b) is None),
         # The seed section reads one baseline; a new seed version between A and B is said, not hidden.
         "baseline_before": baseline_before if baseline_before != baseline_id else None,
         # No baseline at A, one at B: the first seed load is a change as much as a new version.
@@ -207,10 +210,21 @@ def seed_changes(db: Database, a: int, b: int, baseline_id: str, plugin: str | N
     return out
 
 
+def plugin_versions(result: dict) -> str:
+    "'plugin ifn 0.16 -> 0.17', with the data hashes when they changed: what --plugin compared, said in the header."
+    name = result["plugin"]
+    a, b = ((result[k]["plugins"] or {}).get(name) for k in ("a", "b"))
+    version_a, version_b = (p["version"] if p else "not run" for p in (a, b))
+    text = f"plugin {name} " + (version_b if version_a == version_b else f"{version_a} -> {version_b}")
+    if a and b and a.get("data_hash") != b.get("data_hash"):
+        text += f", data {a.get('data_hash')} -> {b.get('data_hash')}"
+    return text
+
+
 def format_table(result: dict) -> str:
     "A diff as text: a header, then one section per kind of change."
     lines = [f"diff run {result['a']['id']} -> run {result['b']['id']}"
-             + (f" (plugin {result['plugin']})" if result["plugin"] else "")
+             + (f" ({plugin_versions(result)})" if result["plugin"] else "")
              + f": {len(result['added'])} added, {len(result['removed'])} removed, "
                f"{len(result['changed'])} changed, {len(result['seeds'])} seed claims moved"]
     for kind in ("added", "removed"):
@@ -226,6 +240,9 @@ def format_table(result: dict) -> str:
         lines += ["", f"The seed review changed between these runs: baseline {result['baseline_before']} -> "
                       f"{result['baseline_id']}; seed claims below are read against the second "
                       f"(diff --baseline {result['baseline_before']} reads them against the first)"]
+    if result.get("baseline_loaded_after"):
+        lines += ["", f"No seed review was loaded by run {result['b']['id']}: seed claims are read against "
+                      f"baseline {result['baseline_id']}, loaded after it"]
     if result.get("baseline_first_loaded"):
         lines += ["", f"The seed review was first loaded between these runs (baseline {result['baseline_id']}); "
                       "seed claims are read against it at both runs"]

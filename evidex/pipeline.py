@@ -117,6 +117,21 @@ def wrong_types(item: Claim | Mention, text: str) -> str | None:
     return None
 
 
+def iterate(produced: object) -> Iterator[Claim | Mention]:
+    "What extract() gave, to iterate over; a value that holds no items is a PluginOutputError saying what it was."
+    # Iterating a str or a dict would blame a character or a key; None or a lone Claim would give
+    # Python's "'NoneType' object is not iterable", which names neither extract() nor the remedy.
+    if produced is not None and not isinstance(produced, (str, bytes, dict, Claim, Mention)):
+        try:
+            return iter(cast(Iterable[Claim | Mention], produced))
+        except TypeError:
+            pass
+    kind = type(produced).__name__
+    what = "None" if produced is None else f"{'an' if kind[0].lower() in 'aeiou' else 'a'} {kind}"
+    raise PluginOutputError(f"extract() returned {what}, not Claims and Mentions to iterate over: "
+                            "yield each one, or return a list ([] for none)")
+
+
 def extract_one(
     document: Document,
     parsed: dict,
@@ -132,7 +147,7 @@ def extract_one(
             for name, doc in parsed.items():
                 text = getattr(document, name)
                 limit = len(text)
-                for item in extractor.extract(document, name, doc):
+                for item in iterate(extractor.extract(document, name, doc)):
                     is_claim = type(item) is Claim or isinstance(item, Claim)
                     if not is_claim and not isinstance(item, Mention):
                         raise PluginOutputError(f"yielded {item!r}, which is neither a Claim nor a Mention")

@@ -35,6 +35,7 @@ class LoadState:
     owners: dict[str, str] = field(default_factory=dict)  # extractor name -> plugin name
     origins: dict[str, str] = field(default_factory=dict)  # plugin name -> where it was loaded from
     clashes: list[str] = field(default_factory=list)  # two plugins under one name: an error every load
+    invalid: list[str] = field(default_factory=list)  # hooks pluggy refuses (an argument no hook passes): likewise
     unknown: str = ""  # EVIDEX_LOAD_PLUGINS names no installed plugin has: an error every load
     unknown_names: list[str] = field(default_factory=list)
 
@@ -95,7 +96,14 @@ def _register(module: object, name: str, version: str = "", origin: str = "") ->
         if clash not in state.clashes:
             state.clashes.append(clash)
         return
-    pm.register(module, name=name)
+    try:
+        pm.register(module, name=name)
+    except pluggy.PluginValidationError as ex:
+        # Raised while the command line is built: a traceback there would break even --help.
+        problem = f"plugin {name!r} ({origin or repr(module)}) has a hook evidex cannot call: {_one_line(ex)}"
+        if problem not in state.invalid:
+            state.invalid.append(problem)
+        return
     state.versions[name] = version
     state.origins[name] = origin
 
@@ -123,13 +131,35 @@ def load_plugins(plugins_dir: str | os.PathLike | None = None) -> None:
         load_plugins_dir(Path(plugins_dir))
     if state.clashes:
         raise PluginError(f"{state.clashes[0]}; rename or uninstall one")
+    if state.invalid:
+        raise PluginError(state.invalid[0])
     if state.unknown and not _named_by_plugins_dir():
         # A misspelt name would otherwise run without that plugin, or with none at all.
         raise PluginError(state.unknown)
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as ex:
-        raise PluginError(f"plugin declares an unknown hook: {ex}") from None
+        name = pm.get_name(ex.plugin) or repr(ex.plugin)
+        hook = re.search(r"unknown hook '(\w+)'", str(ex))
+        raise PluginError(f"plugin {name!r} ({state.origins.get(name) or 'loaded'}) declares an unknown hook "
+                          f"{hook.group(1) if hook else str(ex)!r}; evidex's hooks are {_hooks()}") from None
+
+
+def _hooks() -> str:
+    "The hooks a plugin may implement, with their arguments: 'register_commands(cli), ...'."
+    return ", ".join(f"{name}({', '.join(caller.spec.argnames)})" for name, caller in sorted(vars(pm.hook).items())
+                     if not name.startswith("_") and caller.spec)
+
+
+def _one_line(ex: pluggy.PluginValidationError) -> str:
+    "pluggy's several-line message as one line, with the hook's real arguments."
+    lines = [line.strip() for line in str(ex).splitlines() if line.strip()]
+    hook = re.search(r"for hook '(\w+)'", lines[0]) if lines else None
+    caller = getattr(pm.hook, hook.group(1), None) if hook else None
+    detail = "; ".join(lines[1:]) or str(ex)
+    if caller is not None and caller.spec:
+        detail += f"; the hook is {caller.name}({', '.join(caller.spec.argnames)})"
+    return detail
 
 
 def load_plugins_dir(path: Path) -> None:
@@ -176,6 +206,7 @@ def reset() -> None:
     state.owners.clear()
     state.origins.clear()
     state.clashes.clear()
+    state.invalid.clear()
     state.unknown = ""
     state.unknown_names.clear()
     sys.modules.pop("evidex_local_plugins", None)

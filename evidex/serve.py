@@ -252,13 +252,14 @@ def current_review(db_path: str | Path, names: set[str]) -> dict[str, Any]:
     return record if isinstance(record, dict) else {}
 
 
-def collect_queries(names: set[str]) -> tuple[dict[str, dict], dict[str, list]]:
-    "Built-in canned queries the file can answer plus those plugins register; and plugin facets."
+def collect_queries(names: set[str]) -> tuple[dict[str, dict], dict[str, list], dict[tuple[str, str], str]]:
+    "Built-in canned queries the file can answer plus those plugins register; plugin facets, and their plugins."
     from .plugins import load_plugins, pm
 
     queries: dict[str, dict] = {}
     owners: dict[str, str] = {}
     found_facets: dict[str, list] = {}
+    facet_owners: dict[tuple[str, str], str] = {}  # (table, facet as JSON) -> the plugin that registered it
 
     def registrar(owner: str):
         def register(name: str | None = None, sql: str | None = None, *, table: str | None = None,
@@ -272,6 +273,8 @@ def collect_queries(names: set[str]) -> tuple[dict[str, dict], dict[str, list]]:
             elif table and facets:
                 known = found_facets.setdefault(table, [])
                 known.extend(f for f in facets if f not in known)
+                for facet in facets:
+                    facet_owners.setdefault((table, json.dumps(facet, sort_keys=True, default=str)), owner)
             else:
                 raise PluginError(f"plugin {owner!r}: register(name, sql=...) a query or register(table=..., facets=[...])")
         return register
@@ -290,7 +293,30 @@ def collect_queries(names: set[str]) -> tuple[dict[str, dict], dict[str, list]]:
             raise
         except (Exception, SystemExit) as ex:  # one line naming the plugin, not a traceback
             raise PluginError(f"plugin {impl.plugin_name!r}: register_queries raised {type(ex).__name__}: {ex}") from None
-    return queries, found_facets
+    return queries, found_facets, facet_owners
+
+
+def check_facets(db_path: str | Path, facets: dict[str, list], owners: dict[tuple[str, str], str]) -> None:
+    "A plugin facet on a column its table lacks is an error naming the plugin: Datasette would refuse the whole page."
+    from .db import read_only_uri
+
+    conn = sqlite3.connect(read_only_uri(Path(db_path)), uri=True)
+    try:
+        for table, listed in facets.items():
+            columns = {r[0] for r in conn.execute("select name from pragma_table_info(?)", [table])}
+            for facet in listed:
+                # A facet is a column name or a one-key dict such as {"array": "entities"}.
+                column = facet if isinstance(facet, str) else (
+                    next(iter(facet.values())) if isinstance(facet, dict) and len(facet) == 1 else None)
+                if column not in columns:
+                    owner = owners[(table, json.dumps(facet, sort_keys=True, default=str))]
+                    raise PluginError(
+                        f"plugin {owner!r} registered a facet on {table}.{column}, a column {table} does not have"
+                        if isinstance(column, str) else
+                        f"plugin {owner!r} registered the facet {facet!r} on {table}: a facet is a column name "
+                        "or a one-key dict such as {'array': 'entities'}")
+    finally:
+        conn.close()
 
 
 def build_metadata(db_path: str | Path) -> dict[str, Any]:
@@ -298,7 +324,9 @@ def build_metadata(db_path: str | Path) -> dict[str, Any]:
     from . import __version__
 
     names = table_names(db_path)
-    queries, plugin_facets = collect_queries(names)
+    queries, plugin_facets, facet_owners = collect_queries(names)
+    # Tables not in the database are skipped below; facets of those that are must name their columns.
+    check_facets(db_path, {t: f for t, f in plugin_facets.items() if t in names}, facet_owners)
     tables: dict[str, dict] = {}
     for name, meta in TABLES.items():
         if name not in names:

@@ -115,6 +115,11 @@ def test_changed_lexicon_entry_diff_names_exactly_the_affected_claims(setup):
     for kind in ("added", "removed", "changed"):  # the ifn claims naming the renamed id are left out
         assert by_plugin[kind] == [c for c in result[kind] if c["category"] == "age"], kind
     assert {s["seed_id"] for s in by_plugin["seeds"]} <= moved
+    # The table's header says what --plugin compared: here the same version with another lexicon.
+    hashes = [result[k]["plugins"]["agecopy"]["data_hash"] for k in ("a", "b")]
+    version = result["b"]["plugins"]["agecopy"]["version"]
+    assert run("diff", "--plugin", "agecopy", "--db", db_path).output.startswith(
+        f"diff run 1 -> run 2 (plugin agecopy {version}, data {hashes[0]} -> {hashes[1]}): ")
     table = run("diff", "1", "2", "--db", db_path).output
     assert table.startswith(f"diff run 1 -> run 2: {len(result['added'])} added, {len(result['removed'])} removed, "
                             f"{len(result['changed'])} changed")
@@ -175,6 +180,10 @@ def test_an_upgrade_changing_only_role_and_confidence_supersedes_and_shows_in_th
     assert len(age_changes) == len(before) and not [c for c in result["added"] if c["category"] == "age"]
     assert all({"confidence", "cancer_type"} <= set(c["changes"]) for c in age_changes)
     assert any(c["changes"].get("role") == ["result", "background"] for c in age_changes)
+    header = run("diff", "--plugin", "agecopy", "--db", db_path).output.splitlines()[0]
+    old_version = result["a"]["plugins"]["agecopy"]["version"]
+    assert header.startswith(f"diff run 1 -> run 2 (plugin agecopy {old_version} -> 9.0): 0 added, 0 removed, "
+                             f"{len(age_changes)} changed, ")
 
 
 def test_unchanged_plugin_gives_an_empty_diff(setup):
@@ -335,8 +344,15 @@ def one_paper_ingested(tmp_path: Path) -> tuple[Path, Path]:
 def test_a_first_seed_load_between_two_runs_is_said(fresh, tmp_path):
     "README: when a seed version was loaded between two runs, diff says so; the first one too."
     docs, db_path = one_paper_ingested(tmp_path)
+    before = json.loads(run("diff", "0", "1", "--db", db_path, "--format", "json").output)
+    assert before["seeds"] == [] and before["baseline_loaded_after"] is False
     run("seed", "load", SEED, "--db", db_path)
     baseline = open_db(db_path).execute("select baseline_id from runs where id = 2").fetchone()[0]
+    # The same two past runs, read against a seed review that came later: said, not passed off as run 1's.
+    after = json.loads(run("diff", "0", "1", "--db", db_path, "--format", "json").output)
+    assert after["seeds"] and after["baseline_loaded_after"] is True and after["baseline_id"] == baseline
+    assert (f"No seed review was loaded by run 1: seed claims are read against baseline {baseline}, loaded after it"
+            in run("diff", "0", "1", "--db", db_path).output)
     assert baseline and open_db(db_path).execute("select baseline_id from runs where id = 1").fetchone()[0] is None
     result = json.loads(run("diff", "1", "2", "--db", db_path, "--format", "json").output)
     assert result["baseline_first_loaded"] is True and result["baseline_before"] is None
@@ -344,7 +360,7 @@ def test_a_first_seed_load_between_two_runs_is_said(fresh, tmp_path):
         "diff", "1", "2", "--db", db_path).output
     run("ingest", "--db", db_path, docs)  # a later pair of runs, both under that baseline, says nothing
     later = json.loads(run("diff", "2", "3", "--db", db_path, "--format", "json").output)
-    assert later["baseline_first_loaded"] is False
+    assert later["baseline_first_loaded"] is False and later["baseline_loaded_after"] is False
     assert "first loaded" not in run("diff", "2", "3", "--db", db_path).output
 
 
@@ -356,6 +372,44 @@ def test_the_runs_listing_lines_up_when_a_command_is_longer_than_ingest(fresh, t
     assert [line.split()[2] for line in listing] == ["seed", "ingest"]
     columns = {line.index(" ok ") for line in listing}
     assert len(columns) == 1, listing
+
+
+WORDS_PLUGIN = """
+from evidex import Claim, Extractor, hookimpl
+
+
+class Words(Extractor):
+    name = "words"
+    version = {version!r}
+    categories = ("words",)
+
+    def extract(self, document, field, doc):
+        return [Claim(category="words", sentence=s.text, field=field, start=s.start_char, end=s.end_char)
+                for s in doc.sents if "IFN" in s.text]
+
+
+@hookimpl
+def register_extractors(register):
+    register(Words())
+"""
+
+
+def test_the_runs_listing_says_which_plugins_changed_since_the_run_before(fresh, tmp_path):
+    "Why a run extracted everything again: a plugin added, upgraded or gone, not only in runs --json."
+    _, db_path = one_paper_ingested(tmp_path)  # run 1: ifn alone
+    v1, v2 = tmp_path / "v1", tmp_path / "v2"
+    v1.mkdir(), v2.mkdir()
+    (v1 / "words.py").write_text(WORDS_PLUGIN.format(version="1.0"))
+    (v2 / "words_v2.py").write_text(WORDS_PLUGIN.format(version="2.0"))  # another module: this process has v1's
+    run("extract", "--db", db_path, "--plugins-dir", v1)  # run 2
+    run("extract", "--db", db_path, "--plugins-dir", v1, "--extractor", "words", "--all")  # run 3: words alone
+    fresh.reset()
+    run("extract", "--db", db_path, "--plugins-dir", v2)  # run 4: against run 2, not the partial run 3
+    fresh.reset()
+    run("extract", "--db", db_path)  # run 5
+    listing = run("runs", "--db", db_path).output.splitlines()
+    said = {int(listing[i - 1].split()[0]): line.strip() for i, line in enumerate(listing) if line.strip().startswith("plugins ")}
+    assert said == {2: "plugins words 1.0 added", 4: "plugins words 1.0 -> 2.0", 5: "plugins words removed"}, listing
 
 
 def test_run_0_is_the_empty_database_so_a_diff_shows_what_the_first_run_added(setup):

@@ -172,8 +172,40 @@ def test_unknown_hook_fails_loudly(fresh, tmp_path):
         def register_extractorz(register):
             pass
     """)
-    with pytest.raises(PluginError, match="register_extractorz"):
+    with pytest.raises(PluginError) as raised:
         fresh.load_plugins(tmp_path)
+    # The plugin by name and file, not pluggy's <module 'evidex_local_plugins.typo' from ...> repr; and what to call it.
+    assert str(raised.value) == (
+        f"plugin 'typo' (file {tmp_path / 'typo.py'}) declares an unknown hook 'register_extractorz'; evidex's "
+        "hooks are register_commands(cli), register_extractors(register), register_queries(register), "
+        "register_sources(register)")
+
+
+def test_a_hook_with_an_argument_evidex_does_not_pass_is_one_line_and_exit_2(fresh, tmp_path):
+    "pluggy refuses it while the command line is built: that was a traceback, even for --help."
+    plugins = tmp_path / "plugins"
+    write_plugin(plugins, "argtypo", """
+        from evidex import hookimpl
+
+        @hookimpl
+        def register_extractors(registrar):
+            pass
+    """)
+    said = (f"plugin 'argtypo' (file {plugins / 'argtypo.py'}) has a hook evidex cannot call: hookimpl definition: "
+            "register_extractors(registrar); Argument(s) {'registrar'} are declared in the hookimpl but can not be "
+            "found in the hookspec; the hook is register_extractors(register)")
+    with pytest.raises(PluginError, match=re.escape(said)):
+        fresh.load_plugins(plugins)
+    with pytest.raises(PluginError, match=re.escape(said)):
+        fresh.load_plugins(plugins)  # every load, as for two plugins under one name
+    fresh.reset()
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text(json.dumps({"pmid": "1", "abstract": "Cancer cells grew."}) + "\n")
+    result = subprocess.run([sys.executable, "-m", "evidex", "ingest", "--db", str(tmp_path / "e.db"), str(docs)],
+                            capture_output=True, text=True, env={**os.environ, "EVIDEX_PLUGINS_DIR": str(plugins),
+                                                                 "EVIDEX_LOAD_PLUGINS": ""})
+    assert (result.returncode, result.stderr) == (2, f"Error: {said}\n")
+    assert not (tmp_path / "e.db").exists()
 
 
 def test_duplicate_extractor_names_name_both_plugins(fresh, tmp_path):
@@ -276,6 +308,24 @@ def test_offline_extract_with_a_plugin_that_failed_to_load_exits_1(fresh, tmp_pa
     assert result.exit_code == 1
     assert "plugin broken failed to load: ModuleNotFoundError" in result.output
     assert [json.loads(line)["category"] for line in out.read_text().splitlines()] == ["demo"]
+
+
+def test_offline_extract_counts_plugin_failures_and_says_when_it_shows_only_some(fresh, tmp_path):
+    "With no run_errors table to look in, the summary's count and a '... and N more' line are all there is."
+    plugins = tmp_path / "plugins"
+    write_plugin(plugins, "words", EXTRACTOR_PLUGIN.format(name="words", word="cancer"))
+    write_plugin(plugins, "returner", RETURNING_PLUGIN.format(returned="None"))
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text("".join(json.dumps({"pmid": str(n), "abstract": "Cancer cells grew."}) + "\n" for n in range(25)))
+    out = tmp_path / "claims.jsonl"
+    result = CliRunner().invoke(cli, ["extract", "--input", str(docs), "--output", str(out),
+                                      "--plugins-dir", str(plugins)], env={"EVIDEX_LOAD_PLUGINS": ""})
+    assert result.exit_code == 1, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == "25 documents, 25 claims; 25 plugin failures"
+    assert len([line for line in lines if line.startswith("plugin returner failed on ")]) == 20
+    assert lines[-1] == "... and 5 more plugin failures"
+    assert len(out.read_text().splitlines()) == 25  # the working plugin's claims are written
 
 
 def test_offline_extract_that_finds_nothing_still_writes_its_file(fresh, tmp_path):
@@ -495,6 +545,42 @@ def test_what_a_plugin_yields_is_checked_before_it_is_stored(fresh, tmp_path, pr
     errors = [tuple(r) for r in db.execute("select plugin, error from run_errors")]
     assert len(errors) == 1 and errors[0][0] == "forger" and "PluginOutputError" in errors[0][1]
     assert message in errors[0][1], errors[0][1]
+
+
+RETURNING_PLUGIN = """
+    from evidex import Claim, Extractor, hookimpl
+
+    class Returner(Extractor):
+        name = "returner"
+
+        def extract(self, document, field, doc):
+            return {returned}
+
+    @hookimpl
+    def register_extractors(register):
+        register(Returner())
+"""
+
+
+@pytest.mark.parametrize("returned,what", [
+    ("None", "None"),  # the `return` of a function that was meant to yield, or found nothing
+    ("'a claim'", "a str"),
+    ("{'category': 'demo'}", "a dict"),
+    ("Claim(category='demo', sentence=doc.text, field=field, start=0, end=len(doc.text))", "a Claim"),
+    ("len(doc.text)", "an int"),
+])
+def test_an_extract_that_returns_no_items_says_what_it_returned(fresh, tmp_path, returned, what):
+    "Not Python's \"'NoneType' object is not iterable\", nor one character of a string called an item."
+    plugins = tmp_path / "plugins"
+    write_plugin(plugins, "returner", RETURNING_PLUGIN.format(returned=returned))
+    db_path, result = ingest_beside_a_working_plugin(plugins, tmp_path)
+    assert result.exit_code == 1, result.output
+    said = (f"plugin returner failed on 1: PluginOutputError: extract() returned {what}, not Claims and Mentions "
+            "to iterate over: yield each one, or return a list ([] for none)")
+    assert said in result.output.splitlines(), result.output
+    db = open_db(db_path)
+    assert [r[0] for r in db.execute("select plugin from claims")] == ["words"]
+    assert [r[0] for r in db.execute("select plugin from run_errors")] == ["returner"]
 
 
 def guide_example(heading: str) -> str:

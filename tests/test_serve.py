@@ -313,6 +313,34 @@ def test_register_queries_rejects_a_duplicate_name(db):
         pm.unregister(name="clash")
 
 
+@pytest.mark.parametrize("facets,message", [
+    (["section", "nocolumn"], "plugin 'facets' registered a facet on claims.nocolumn, a column claims does not have"),
+    ([{"array": "entitys"}], "plugin 'facets' registered a facet on claims.entitys, a column claims does not have"),
+    ([5], "plugin 'facets' registered the facet 5 on claims: a facet is a column name or a one-key dict such as "
+          "{'array': 'entities'}"),
+    ([{"array": "entities"}, "section"], None),
+])
+def test_a_plugin_facet_on_a_column_its_table_lacks_is_refused_naming_the_plugin(db, facets, message):
+    "Datasette would answer the table's every page with 400 'no such column': the plugin's mistake, said once."
+    class Facets:
+        @hookimpl
+        def register_queries(self, register):
+            register(table="claims", facets=facets)
+            register(table="no_such_table_yet", facets=["anything"])  # skipped, as the guide says
+
+    pm.register(Facets(), name="facets")
+    try:
+        if message is None:
+            assert {"section"} <= set(f for f in build_metadata(db)["databases"]["evidex"]["tables"]["claims"]["facets"]
+                                      if isinstance(f, str))
+        else:
+            with pytest.raises(PluginError) as raised:
+                build_metadata(db)
+            assert str(raised.value) == message
+    finally:
+        pm.unregister(name="facets")
+
+
 def test_a_register_queries_hook_that_raises_is_one_line_naming_the_plugin(db, tmp_path):
     plugins = tmp_path / "plugins"
     plugins.mkdir()

@@ -137,6 +137,24 @@ def test_documented_views_exist():
 
 
 
+def test_the_columns_the_views_table_names_are_the_views_columns(tmp_path):
+    "An analyst writes `where category = ...` from the README's table: each name in it must be a column."
+    conn = open_db(tmp_path / "v.db").conn
+    rows = re.findall(r"^\| `(\w+)` \| (.*?) \| (.*?) \|$", DOCS.read_text(encoding="utf-8"), flags=re.M)
+    rows = [r for r in rows if r[0] in set(VIEWS) | set(SEED_VIEWS) | {"seed_status"}]
+    assert len(rows) == 8
+    for view, one_row_per, worth_knowing in rows:
+        columns = {r[1] for r in conn.execute(f"pragma table_info({view})")}
+        # "(entity, entity_category): ..." names the key; words such as "publication year" describe it.
+        key = re.match(r"\(([^)]*)\)", one_row_per)
+        named = [w.strip("` ") for w in key.group(1).split(",")] if key else []
+        # Values in parentheses (`supported`, ...), "but `extra`" and "every `seed_status` column" are no columns.
+        listed = re.sub(r"\([^)]*\)|but `\w+`|every `\w+` column", "", worth_knowing)
+        named += re.findall(r"`(\w+)`", listed)
+        missing = [n for n in named if re.fullmatch(r"\w+", n) and n not in columns]
+        assert not missing, (view, missing, sorted(columns))
+
+
 def test_a_view_left_by_an_older_evidex_is_recreated_on_open(tmp_path):
     "Views are code: a database migrated long ago gets this version's views, not the ones of its time."
     import sqlite3
