@@ -860,3 +860,29 @@ def test_an_extractor_whose_data_file_is_missing_is_one_line(fresh, tmp_path):
         [line] = result.output.strip().splitlines()
         assert line == f"Error: extractor 'lexical' cannot read its data file {tmp_path / 'missing.jsonl'}: No such file or directory"
     assert not (tmp_path / "claims.jsonl").exists()
+
+
+@pytest.mark.parametrize("content", ["nothing", "package folder", "private file"])
+def test_a_plugins_dir_that_holds_no_plugin_is_warned_of(fresh, tmp_path, content):
+    "A wrong folder (the package's own, its project's) would run without the plugin meant and say nothing."
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    if content == "package folder":
+        (plugins / "evidex_words").mkdir()
+        (plugins / "evidex_words" / "__init__.py").write_text("")
+    elif content == "private file":
+        (plugins / "_helpers.py").write_text("")
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text(json.dumps({"pmid": "1", "title": "", "abstract": "Cancer cells grew."}) + "\n")
+    result = CliRunner().invoke(cli, ["ingest", "--db", str(tmp_path / "e.db"), "--plugins-dir", str(plugins),
+                                      str(docs)], env={"EVIDEX_LOAD_PLUGINS": ""})
+    assert result.exit_code == 0, result.output  # a configured folder may be empty on purpose
+    assert (f"warning: plugins directory {plugins} holds no plugin (no .py file whose name does not start with _); "
+            "an installed package is loaded by its entry point, not from its folder") in result.output.splitlines()
+
+
+def test_a_plugins_dir_with_a_plugin_gives_no_warning(fresh, tmp_path):
+    plugins = tmp_path / "plugins"
+    db_path, result = ingest_beside_a_working_plugin(plugins, tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "warning" not in result.output
