@@ -105,6 +105,16 @@ def test_a_receipt_masks_the_password_of_a_base_url_it_reads_from_the_environmen
     assert "pr0xy-s3cret" not in result.output
 
 
+def test_a_receipt_masks_a_token_given_as_the_user_part_of_a_base_url(fresh, tmp_path):
+    "'https://TOKEN@host' is how many proxies and services take a key: it is masked like a password."
+    db_path = tmp_path / "r.db"
+    db = open_db(db_path)
+    finish_run(db, start_run(db, "ingest", {}, source="pubmed", query="cancer"), "ok")
+    result = run("runs", "--receipt", 1, "--db", db_path, env={"EVIDEX_PUBMED_URL": "http://t0ken-s3cret@127.0.0.1:9/e"})
+    assert json.loads(result.output)["source_urls"] == {"pubmed": "http://[REDACTED]@127.0.0.1:9/e"}
+    assert "t0ken-s3cret" not in result.output
+
+
 def test_receipt_of_an_unknown_run(tmp_path):
     db_path = tmp_path / "r.db"
     open_db(db_path)
