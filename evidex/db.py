@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import importlib.metadata
 import json
 import os
+import platform
 import re
 import sqlite3
 import tempfile
@@ -358,6 +360,15 @@ def index_unindexed_rows(db: Database) -> list[str]:
     return rebuilt
 
 
+def run_environment() -> dict[str, str | None]:
+    "The Python, spaCy and SQLite versions this process runs on (spaCy read from its metadata: not imported)."
+    try:
+        spacy_version: str | None = importlib.metadata.version("spacy")
+    except importlib.metadata.PackageNotFoundError:
+        spacy_version = None
+    return {"python": platform.python_version(), "spacy": spacy_version, "sqlite": sqlite3.sqlite_version}
+
+
 def start_run(db: Database, command: str, plugins: dict | None = None, **fields: Any) -> int:
     "Insert a run row with status 'running' and return its id (committed at once)."
     from . import __version__
@@ -372,6 +383,7 @@ def start_run(db: Database, command: str, plugins: dict | None = None, **fields:
         "claims_superseded": 0, "documents_withdrawn": 0, "withdrawals_not_stored": 0,
         "withdrawals_other_version": 0, "withdrawals_already_withdrawn": 0, "errors": 0, "pid": os.getpid(),
         "env_vars": json.dumps(runenv.recorded(), sort_keys=True),
+        "environment": json.dumps(run_environment(), sort_keys=True),
     }
     for key, value in fields.items():
         row[key] = json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else value

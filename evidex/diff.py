@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import json
 import shlex
-import sqlite3
-import sys
 from collections import Counter, defaultdict
 from typing import Any
 
@@ -281,8 +279,6 @@ def diff(a: int | None, b: int | None, db_path: str, plugin: str | None, baselin
 
 def receipt(db: Database, run_id: int) -> dict[str, Any]:
     "Everything needed to rerun a run and check the rerun: inputs, versions, ledger, payload hashes."
-    import spacy
-
     run = _run(db, run_id)
     # A scheduled run's fetches are runs of their own: its receipt covers them.
     runs = [run_id, *(r[0] for r in db.execute("select id from runs where parent_run = ? order by id", [run_id]))]
@@ -334,7 +330,9 @@ def receipt(db: Database, run_id: int) -> dict[str, Any]:
         # The same, for a shell; what a receipt could not show (a password) is named below it.
         "rerun_shell": shlex.join(rerun) if rerun else None,
         "rerun_supply": runenv.masked(rerun),
-        "environment": {"python": sys.version.split()[0], "spacy": spacy.__version__, "sqlite": sqlite3.sqlite_version},
+        # What the run ran on, as it recorded it (null for a run from before m023), beside what prints this.
+        "environment": json.loads(run["environment"]) if run.get("environment") else None,
+        "environment_now": store.run_environment(),
     }
 
 

@@ -126,7 +126,7 @@ def public_url(url: str, secrets: tuple[str, ...] = ()) -> str:
 
 
 def mask_password(url: str) -> str:
-    "url with the password in its user part replaced by [REDACTED], also when url is malformed."
+    "url with the password in its user part (or a user part with no password) replaced by [REDACTED], also when url is malformed."
     from urllib.parse import urlsplit, urlunsplit
 
     try:
@@ -136,15 +136,20 @@ def mask_password(url: str) -> str:
         parts = None
     if parts is not None and parts.netloc:
         if parts.password is None:
-            return url
+            if "@" not in parts.netloc:
+                return url
+            # A user part alone ('https://TOKEN@host') is how many services take a token: masked whole.
+            return urlunsplit(parts._replace(netloc=f"[REDACTED]@{parts.netloc.rpartition('@')[2]}"))
         host = parts.netloc.rpartition("@")[2]
         return urlunsplit(parts._replace(netloc=f"{parts.username}:[REDACTED]@{host}"))
     # Unparsable (or no authority where one was meant, 'user:pw@host'): mask from the user part's
     # ':' to the last '@', which may take more than the password but never less.
     start = url.find("//") + 2 if "//" in url else 0
     at = url.rfind("@")
-    colon = url.find(":", start, at) if at > start else -1
-    return url if colon < 0 else f"{url[:colon + 1]}[REDACTED]{url[at:]}"
+    if at <= start:
+        return url
+    colon = url.find(":", start, at)
+    return f"{url[:start]}[REDACTED]{url[at:]}" if colon < 0 else f"{url[:colon + 1]}[REDACTED]{url[at:]}"
 
 
 class BadResponse(Exception):

@@ -389,3 +389,10 @@ def m021_withdrawal_ids(db: Database) -> None:
 def m022_run_env_vars(db: Database) -> None:
     # The environment variables that change a run (runenv.recorded), so its receipt's rerun sets them.
     db.table("runs").add_column("env_vars", str)
+
+
+@migrations()
+def m023_run_environment(db: Database) -> None:
+    # The Python, spaCy and SQLite a run ran on (db.run_environment): a receipt printed later, on
+    # another machine or after an upgrade, must say what the run had, not what prints it.
+    db.table("runs").add_column("environment", str)

@@ -27,11 +27,19 @@ FIELDS = ("title", "abstract")
 ISO_DATE = re.compile(r"\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?")
 
 
+# The text Python gives an object with no text of its own: its address, another in every process.
+ADDRESS_TEXT = re.compile(r" at 0x[0-9a-fA-F]+>")
+
+
 def plain_json(value: Any) -> Any:
     "json.dumps default for a plugin's extra: a set as a sorted list (its text order varies by process), else text."
     if isinstance(value, (set, frozenset)):
         return sorted(value, key=lambda v: (type(v).__name__, str(v)))
-    return str(value)
+    text = str(value)
+    if ADDRESS_TEXT.search(text):
+        # Stored, it would give the claim another id in every run: the same claim seen as new each time.
+        raise TypeError(f"{type(value).__name__} value {text!r} has no stable text")
+    return text
 
 
 def content_hash(*parts: Any) -> str:

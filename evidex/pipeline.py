@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import traceback
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING, cast
 if TYPE_CHECKING:  # spaCy loads in ~0.5 s: only commands that extract should pay for it
     from spacy.language import Language
 
-from .models import FIELDS, Claim, Document, Extractor, Mention
+from .models import FIELDS, Claim, Document, Extractor, Mention, plain_json
 
 
 DIRECTIONS = ("up", "down", "assoc", "none")
@@ -103,12 +104,32 @@ def wrong_numbers(item: Claim | Mention) -> str | None:
     return None
 
 
+def wrong_extra(extra: dict) -> str | None:
+    "Why a claim's extra cannot be stored as the same JSON in every run, in a few words, or None."
+    for value in extra.values():
+        kind = type(value)
+        # Most values are plain (the built-in plugins' are): no need to serialise them twice.
+        if kind is str or kind is int or kind is bool or value is None or (kind is float and value - value == 0) \
+                or (kind is list and all(type(v) is str for v in value)):
+            continue
+        try:
+            json.dumps(extra, sort_keys=True, allow_nan=False, default=plain_json)
+        except (TypeError, ValueError) as ex:  # NaN or infinity, an object without stable text, mixed key types
+            return f"whose extra cannot be stored as JSON: {ex}"
+        return None
+    return None
+
+
 def wrong_types(item: Claim | Mention, text: str) -> str | None:
     "What is wrong with a yielded item's other fields, in a few words, or None: checked before anything is stored."
     for key, (test, kind) in (CLAIM_TYPES if isinstance(item, Claim) else MENTION_TYPES).items():
         value = getattr(item, key)
         if not test(value):
             return f"whose {key} is {value!r}, not {kind}"
+    if isinstance(item, Claim) and item.extra:
+        problem = wrong_extra(item.extra)
+        if problem:
+            return problem
     # Evidence is the sentence at its offsets: another text there would be stored as if the paper said it.
     said = item.sentence if isinstance(item, Claim) else item.text
     if said != text[item.start:item.end]:

@@ -167,9 +167,13 @@ def load_plugins_dir(path: Path) -> None:
     if not path.is_dir():
         raise PluginError(f"plugins directory does not exist: {path}")
     state.plugins_dirs.append(str(path))
-    for file in sorted(path.glob("*.py")):
-        if file.name.startswith("_"):
-            continue
+    files = [f for f in sorted(path.glob("*.py")) if not f.name.startswith("_")]
+    if not files:
+        # A wrong folder (a package's, or its project's) would otherwise run without the plugin meant,
+        # silently. A warning, not an error: a configured plugins_dir may be empty on purpose.
+        print(f"warning: plugins directory {path} holds no plugin (no .py file whose name does not start "
+              "with _); an installed package is loaded by its entry point, not from its folder", file=sys.stderr)
+    for file in files:
         try:
             module = _load_module(file.stem, file)
         except (Exception, SystemExit) as ex:

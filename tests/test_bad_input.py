@@ -416,12 +416,21 @@ def test_a_malformed_base_url_is_a_config_error_not_a_network_failure(tmp_path, 
                                  "http://user:hunter2/pw@127.0.0.1/x", "http://user:hunter2 pw@127.0.0.1/x",
                                  "ftp://user:hunter2pw@example.org/", "user:hunter2pw@example.org/eutils"])
 def test_a_malformed_base_urls_error_masks_its_password(tmp_path, monkeypatch, url):
+    assert_masked_in_errors(tmp_path, monkeypatch, url, "user:[REDACTED]@")
+
+
+@pytest.mark.parametrize("url", ["http://hunter2token@[bad", "http://hunter2token@host:port/x"])
+def test_a_malformed_base_urls_error_masks_a_token_given_as_its_user(tmp_path, monkeypatch, url):
+    assert_masked_in_errors(tmp_path, monkeypatch, url, "//[REDACTED]@")
+
+
+def assert_masked_in_errors(tmp_path, monkeypatch, url: str, masked: str) -> None:
     "The one-line error names the URL as the receipt would: user kept, password masked (environment and config)."
     db_path = tmp_path / "e.db"
     code, err = invoke(["ingest", "--source", "pubmed", "--query", "cancer", "--db", str(db_path)], monkeypatch,
                        EVIDEX_PUBMED_URL=url, EVIDEX_EMAIL="ci@example.org")
     line = one_line_error(err)
-    assert code == 2 and "pubmed base URL (EVIDEX_PUBMED_URL)" in line and "user:[REDACTED]@" in line, err
+    assert code == 2 and "pubmed base URL (EVIDEX_PUBMED_URL)" in line and masked in line, err
     assert "hunter2" not in err
     config = tmp_path / "evidex.toml"
     config.write_text(GOOD_CONFIG.replace("[sources.pubmed]\n", f'[sources.pubmed]\nbase_url = "{url}"\n'))

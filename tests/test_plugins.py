@@ -453,6 +453,12 @@ FORGING_PLUGIN = """
                 "sentence": Claim(category="demo", sentence="IFN cured every cancer.", field=field, start=0, end=n),
                 "mention text": Mention(category="demo", entity="x", field=field, start=0, end=6, text="STING1"),
                 "mention entity": Mention(category="demo", entity=None, field=field, start=0, end=6, text=doc.text[:6]),
+                "extra object": Claim(category="demo", sentence=doc.text, field=field, start=0, end=n,
+                                      extra={{"match": object()}}),
+                "extra nan": Claim(category="demo", sentence=doc.text, field=field, start=0, end=n,
+                                   extra={{"score": float("nan")}}),
+                "extra nested inf": Claim(category="demo", sentence=doc.text, field=field, start=0, end=n,
+                                          extra={{"scores": [1.0, float("inf")]}}),
             }}["{problem}"]
             yield Claim(category="demo", sentence=doc.text, field=field, start=0, end=n)
             yield bad
@@ -533,6 +539,10 @@ def test_a_plugin_that_calls_sys_exit_is_a_failing_plugin_not_the_end_of_the_com
     ("sentence", "whose sentence 'IFN cured every cancer.' is not the text at abstract[0:18]"),
     ("mention text", "whose text 'STING1' is not the text at abstract[0:6]"),
     ("mention entity", "whose entity is None, not non-empty text"),
+    # Stored, an object's address or a NaN would give the claim another id in every run.
+    ("extra object", "whose extra cannot be stored as JSON: object value '<object object at 0x"),
+    ("extra nan", "whose extra cannot be stored as JSON: Out of range float values are not JSON compliant"),
+    ("extra nested inf", "whose extra cannot be stored as JSON: Out of range float values are not JSON compliant"),
 ])
 def test_what_a_plugin_yields_is_checked_before_it_is_stored(fresh, tmp_path, problem, message):
     "A claim under another plugin's category, off the text or with an unknown direction is an error, not evidence."
@@ -545,6 +555,47 @@ def test_what_a_plugin_yields_is_checked_before_it_is_stored(fresh, tmp_path, pr
     errors = [tuple(r) for r in db.execute("select plugin, error from run_errors")]
     assert len(errors) == 1 and errors[0][0] == "forger" and "PluginOutputError" in errors[0][1]
     assert message in errors[0][1], errors[0][1]
+
+
+STEADY_EXTRA_PLUGIN = """
+    import datetime
+    import pathlib
+
+    from evidex import Claim, Extractor, hookimpl
+
+    class Steady(Extractor):
+        name = "steady"
+        categories = ("demo",)
+
+        def extract(self, document, field, doc):
+            yield Claim(category="demo", sentence=doc.text, field=field, start=0, end=len(doc.text), extra={{
+                "score": 0.5, "hits": ["a", "b"], "tags": {{"y", "x"}}, "when": datetime.date(2026, 1, 2),
+                "lexicon": pathlib.Path("terms.txt"), "nested": {{"n": [1, 2.5, None]}}}})
+
+    @hookimpl
+    def register_extractors(register):
+        register(Steady())
+"""
+
+
+def test_an_extra_with_stable_text_is_stored_and_keeps_its_claim_id_across_runs(fresh, tmp_path):
+    "Dates, paths, sets and nested numbers pass the extra check, and extracting again finds the same claim."
+    plugins = tmp_path / "plugins"
+    write_plugin(plugins, "steady", STEADY_EXTRA_PLUGIN.format())
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text(json.dumps({"pmid": "1", "title": "", "abstract": "Cancer cells grew."}) + "\n")
+    db_path = tmp_path / "e.db"
+    env = {"EVIDEX_LOAD_PLUGINS": ""}
+    first = CliRunner().invoke(cli, ["ingest", "--db", str(db_path), "--plugins-dir", str(plugins), str(docs)], env=env)
+    assert first.exit_code == 0, first.output
+    again = CliRunner().invoke(cli, ["extract", "--all", "--db", str(db_path), "--plugins-dir", str(plugins)], env=env)
+    assert again.exit_code == 0, again.output
+    db = open_db(db_path)
+    rows = [(r[0], json.loads(r[1]), r[2]) for r in db.execute("select id, extra, superseded_run from claims")]
+    assert len(rows) == 1 and rows[0][2] is None  # the same id: not superseded by a copy of itself
+    assert rows[0][1] == {"score": 0.5, "hits": ["a", "b"], "tags": ["x", "y"], "when": "2026-01-02",
+                          "lexicon": "terms.txt", "nested": {"n": [1, 2.5, None]}}
+    assert not list(db.execute("select * from run_errors"))
 
 
 RETURNING_PLUGIN = """
@@ -809,3 +860,29 @@ def test_an_extractor_whose_data_file_is_missing_is_one_line(fresh, tmp_path):
         [line] = result.output.strip().splitlines()
         assert line == f"Error: extractor 'lexical' cannot read its data file {tmp_path / 'missing.jsonl'}: No such file or directory"
     assert not (tmp_path / "claims.jsonl").exists()
+
+
+@pytest.mark.parametrize("content", ["nothing", "package folder", "private file"])
+def test_a_plugins_dir_that_holds_no_plugin_is_warned_of(fresh, tmp_path, content):
+    "A wrong folder (the package's own, its project's) would run without the plugin meant and say nothing."
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    if content == "package folder":
+        (plugins / "evidex_words").mkdir()
+        (plugins / "evidex_words" / "__init__.py").write_text("")
+    elif content == "private file":
+        (plugins / "_helpers.py").write_text("")
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text(json.dumps({"pmid": "1", "title": "", "abstract": "Cancer cells grew."}) + "\n")
+    result = CliRunner().invoke(cli, ["ingest", "--db", str(tmp_path / "e.db"), "--plugins-dir", str(plugins),
+                                      str(docs)], env={"EVIDEX_LOAD_PLUGINS": ""})
+    assert result.exit_code == 0, result.output  # a configured folder may be empty on purpose
+    assert (f"warning: plugins directory {plugins} holds no plugin (no .py file whose name does not start with _); "
+            "an installed package is loaded by its entry point, not from its folder") in result.output.splitlines()
+
+
+def test_a_plugins_dir_with_a_plugin_gives_no_warning(fresh, tmp_path):
+    plugins = tmp_path / "plugins"
+    db_path, result = ingest_beside_a_working_plugin(plugins, tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "warning" not in result.output

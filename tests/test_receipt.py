@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import json
 import os
 import shlex
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -52,7 +54,8 @@ def test_receipt_of_a_file_ingest(fresh, eval_docs, tmp_path):
     assert receipt["baseline"]["doi"] == "10.1038/s41568-026-00915-1"
     assert receipt["counts"]["documents_new"] == 2 and receipt["counts"]["claims_new"] == receipt["claims_current"]["count"]
     assert (receipt["source_urls"], receipt["ledger"], receipt["raw_payload_sha256"]) == ({}, [], [])
-    assert set(receipt["environment"]) == {"python", "spacy", "sqlite"}
+    assert receipt["environment"] == json.loads(row["environment"]) == receipt["environment_now"]
+    assert set(receipt["environment"]) == {"python", "spacy", "sqlite"} and all(receipt["environment"].values())
     assert receipt["env_vars"] == {"EVIDEX_LOAD_PLUGINS": "age"}
     assert receipt["rerun"] == ["env", "EVIDEX_LOAD_PLUGINS=age", "evidex", "ingest", str(docs)]
     # The digest of the claims current at the run is what a rerun must reproduce.
@@ -102,6 +105,16 @@ def test_a_receipt_masks_the_password_of_a_base_url_it_reads_from_the_environmen
     assert "pr0xy-s3cret" not in result.output
 
 
+def test_a_receipt_masks_a_token_given_as_the_user_part_of_a_base_url(fresh, tmp_path):
+    "'https://TOKEN@host' is how many proxies and services take a key: it is masked like a password."
+    db_path = tmp_path / "r.db"
+    db = open_db(db_path)
+    finish_run(db, start_run(db, "ingest", {}, source="pubmed", query="cancer"), "ok")
+    result = run("runs", "--receipt", 1, "--db", db_path, env={"EVIDEX_PUBMED_URL": "http://t0ken-s3cret@127.0.0.1:9/e"})
+    assert json.loads(result.output)["source_urls"] == {"pubmed": "http://[REDACTED]@127.0.0.1:9/e"}
+    assert "t0ken-s3cret" not in result.output
+
+
 def test_receipt_of_an_unknown_run(tmp_path):
     db_path = tmp_path / "r.db"
     open_db(db_path)
@@ -120,7 +133,7 @@ def test_reloading_the_seed_does_not_change_a_past_receipt(fresh, eval_docs, tmp
     shutil.copytree(SEED, moved)
     run("seed", "load", moved, "--db", db_path)  # the same content from another path: loaded_at and path move
     after = json.loads(run("runs", "--receipt", "1", "--db", db_path).output)
-    assert {k: v for k, v in after.items() if k != "environment"} == {k: v for k, v in before.items() if k != "environment"}
+    assert {k: v for k, v in after.items() if k != "environment_now"} == {k: v for k, v in before.items() if k != "environment_now"}
 
 
 def test_a_no_extract_ingest_reruns_without_extracting_from_any_directory(fresh, eval_docs, tmp_path, monkeypatch):
@@ -197,3 +210,25 @@ def test_a_fetchs_rerun_sets_the_base_url_it_had_with_its_password_masked(fresh,
                       EVIDEX_RATE_DIR=str(tmp_path / "rate"), EVIDEX_RETRIES="0", EVIDEX_TIMEOUT="5")
     assert again.returncode == 0, again.stderr
     assert digest(tmp_path / "b.db") == receipt["claims_current"]
+
+
+def test_a_receipt_names_what_the_run_ran_on_not_what_prints_it(fresh, eval_docs, tmp_path):
+    "A receipt printed after an upgrade (or on another machine) must not pass off today's spaCy as the run's."
+    from test_ingest import undo_migration
+
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text("".join(eval_docs.read_text().splitlines(keepends=True)[:2]))
+    db_path = tmp_path / "r.db"
+    run("ingest", docs, "--db", db_path)
+    run("ingest", docs, "--db", db_path)
+    then = {"python": "3.11.4", "spacy": "3.7.2", "sqlite": "3.40.1"}
+    db = open_db(db_path)
+    with db.conn:
+        db.execute("update runs set environment = ? where id = 1", [json.dumps(then)])
+    receipt = json.loads(run("runs", "--receipt", "1", "--db", db_path).output)
+    assert receipt["environment"] == then
+    assert receipt["environment_now"]["spacy"] == importlib.metadata.version("spacy") != then["spacy"]
+    # A database from before the runs kept it: unknown, not today's.
+    undo_migration(db_path, "m023_run_environment", ["alter table runs drop column environment"])
+    receipt = json.loads(run("runs", "--receipt", "2", "--db", db_path).output)
+    assert receipt["environment"] is None and receipt["environment_now"]["sqlite"] == sqlite3.sqlite_version
