@@ -406,6 +406,11 @@ def europepmc_document(result: dict[str, Any]) -> Document:
     journal_info = result.get("journalInfo") or {}
     journal = (journal_info.get("journal") or {}).get("title") or result.get("journalTitle")
     year: Any = result.get("pubYear")  # a number or its digits
+    pub_date = result.get("firstPublicationDate") or None
+    if not str(year or "").isdigit() and pub_date and pub_date[:4].isdigit():
+        # PMC-source results often lack pubYear: without a year, the MED copy of the same paper
+        # (PMID, no PMC id) cannot be matched by title and year, and the paper is stored twice.
+        year = pub_date[:4]
     pub_types = (result.get("pubTypeList") or {}).get("pubType") or (
         [result["pubType"]] if result.get("pubType") else [])
     return Document(
@@ -418,7 +423,7 @@ def europepmc_document(result: dict[str, Any]) -> Document:
         source="europepmc",
         source_ids={"europepmc": key},
         journal=journal,
-        pub_date=result.get("firstPublicationDate") or None,
+        pub_date=pub_date,
         year=int(year) if str(year or "").isdigit() else None,
         entry_date=result.get("firstIndexDate") or None,
         language=result.get("language") or None,

@@ -101,3 +101,33 @@ def test_no_results_is_a_real_zero(source):
     [window] = source.plan("asdkfjhasdkfjhasdfasdasdasdfgsagsd", None, datetime.date(2026, 1, 1))
     assert window.expected == 0
     assert [b.fetched for b in source.fetch("asdkfjhasdkfjhasdfasdasdasdfgsagsd", window, 50)] == [0]
+
+
+def lite_results() -> list[dict]:
+    return [r for p in json.loads((EPMC / "fetch_10pages_cancer.json").read_text()) for r in p["resultList"]["result"]]
+
+
+def test_year_falls_back_to_first_publication_date():
+    # PMC-source results often carry no pubYear; their first publication date still dates them.
+    undated = [r for r in lite_results() if not r.get("pubYear")]
+    assert undated and all(r["firstPublicationDate"] for r in undated)
+    for result in undated:
+        assert europepmc_document(result).year == int(result["firstPublicationDate"][:4])
+    dated = next(r for r in lite_results() if r.get("pubYear") and r["pubYear"] != r["firstPublicationDate"][:4])
+    assert europepmc_document(dated).year == int(dated["pubYear"])  # the issue year still wins
+
+
+def test_pmc_copy_without_pub_year_is_one_paper_with_its_med_copy(tmp_path):
+    # The same paper from MED (PMID and DOI, no PMC id) and PMC (PMC id only, no pubYear): only
+    # title and year tie them, so a missing year stored it twice.
+    from evidex import db as dbm
+
+    results = lite_results()
+    med = next(r for r in results if r.get("pmid") == "40452325")
+    pmc = next(r for r in results if r["id"] == "PMC12127779")
+    assert not pmc.get("pubYear") and not pmc.get("doi") and not med.get("pmcid")
+    db = dbm.open_db(tmp_path / "e.db")
+    run = dbm.start_run(db, "ingest")
+    assert [dbm.save_document(db, europepmc_document(r), run) for r in (med, pmc)][0] == "new"
+    [(pmid, pmcid)] = db.execute("select pmid, pmcid from documents").fetchall()
+    assert (pmid, pmcid) == ("40452325", "PMC12127779")
