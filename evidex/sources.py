@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import html
 import io
 import json
 import os
@@ -367,12 +366,17 @@ class _HtmlText(HTMLParser):
             self.parts.append(("text", data))
 
 
+# Europe PMC titles carry inline markup entity-escaped ("m&lt;sup&gt;6&lt;/sup&gt;A") where
+# abstracts carry tags: both are markup, and neither may leave "<sup>" in the stored text.
+_ESCAPED_INLINE = re.compile(r"&lt;(/?(?:i|b|u|em|strong|sup|sub|sc))&gt;", re.IGNORECASE)
+
+
 def strip_html(value: str | None) -> tuple[str, list[dict[str, Any]]]:
     "Text without HTML, headings kept as 'Label: ' paragraph starts, and the sections they span."
     if not value:
         return "", []
     parser = _HtmlText()
-    parser.feed(value)
+    parser.feed(_ESCAPED_INLINE.sub(r"<\1>", value))
     parser.close()
     paragraphs: list[tuple[str | None, str]] = [(None, "")]
     for kind, text in parser.parts:
@@ -384,7 +388,9 @@ def strip_html(value: str | None) -> tuple[str, list[dict[str, Any]]]:
     out = ""
     sections = []
     for label, body in paragraphs:
-        body = re.sub(r"\s+", " ", html.unescape(body)).strip()
+        # The parser decoded the entities once (convert_charrefs): decoding again would read
+        # "R&amp;paracrine" as "R¶crine".
+        body = re.sub(r"\s+", " ", body).strip()
         if not body and not label:
             continue
         paragraph = f"{label}: {body}" if label else body

@@ -131,3 +131,22 @@ def test_pmc_copy_without_pub_year_is_one_paper_with_its_med_copy(tmp_path):
     assert [dbm.save_document(db, europepmc_document(r), run) for r in (med, pmc)][0] == "new"
     [(pmid, pmcid)] = db.execute("select pmid, pmcid from documents").fetchall()
     assert (pmid, pmcid) == ("40452325", "PMC12127779")
+
+
+def test_escaped_inline_markup_in_titles_is_markup_not_text():
+    # Europe PMC escapes a title's <sup>/<i>/<sub> ("m&lt;sup&gt;6&lt;/sup&gt;A"), unlike an abstract's tags.
+    escaped = [r for r in lite_results() if "&lt;" in r["title"]]
+    assert len(escaped) >= 10
+    for result in escaped:
+        title = europepmc_document(result).title
+        assert not any(tag in title for tag in ("<i>", "</i>", "<sup>", "</sup>", "<sub>", "</sub>")), title
+    by_pmid = {r.get("pmid"): europepmc_document(r).title for r in escaped}
+    assert "enhances ZEB1 expression in an m6A-dependent manner" in by_pmid["40505930"]
+    assert "inhibitors of Bcl-xL or Mcl-1" in by_pmid["40483575"]
+    # An escaped "<" that is no tag stays text.
+    assert "(age < 40 years)" in by_pmid["40450633"].replace("\u2009", " ")
+
+
+def test_entities_are_decoded_once():
+    text, _ = strip_html("R&amp;D, autocrine&amp;paracrine, p &amp;lt; 0.05, &lt;i&gt;KRAS&lt;/i&gt;")
+    assert text == "R&D, autocrine&paracrine, p &lt; 0.05, KRAS"
