@@ -366,6 +366,9 @@ class _HtmlText(HTMLParser):
             self.parts.append(("text", data))
 
 
+# HTML white space only, as the PubMed XML reader: a no-break or thin space ("30\u00a0years",
+# "p\u2009<\u2009.001") is the author's, and the same paper reads the same from either source.
+_HTML_WS = re.compile(r"[ \t\n\r\f]+")
 # Europe PMC titles carry inline markup entity-escaped ("m&lt;sup&gt;6&lt;/sup&gt;A") where
 # abstracts carry tags: both are markup, and neither may leave "<sup>" in the stored text.
 _ESCAPED_INLINE = re.compile(r"&lt;(/?(?:i|b|u|em|strong|sup|sub|sc))&gt;", re.IGNORECASE)
@@ -381,7 +384,7 @@ def strip_html(value: str | None) -> tuple[str, list[dict[str, Any]]]:
     paragraphs: list[tuple[str | None, str]] = [(None, "")]
     for kind, text in parser.parts:
         if kind == "label":
-            paragraphs.append((re.sub(r"\s+", " ", text).strip().rstrip(":"), ""))
+            paragraphs.append((_HTML_WS.sub(" ", text).strip().rstrip(":"), ""))
         else:
             label, body = paragraphs[-1]
             paragraphs[-1] = (label, body + text)
@@ -390,7 +393,7 @@ def strip_html(value: str | None) -> tuple[str, list[dict[str, Any]]]:
     for label, body in paragraphs:
         # The parser decoded the entities once (convert_charrefs): decoding again would read
         # "R&amp;paracrine" as "R¶crine".
-        body = re.sub(r"\s+", " ", body).strip()
+        body = _HTML_WS.sub(" ", body).strip()
         if not body and not label:
             continue
         paragraph = f"{label}: {body}" if label else body

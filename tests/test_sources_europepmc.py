@@ -150,3 +150,11 @@ def test_escaped_inline_markup_in_titles_is_markup_not_text():
 def test_entities_are_decoded_once():
     text, _ = strip_html("R&amp;D, autocrine&amp;paracrine, p &amp;lt; 0.05, &lt;i&gt;KRAS&lt;/i&gt;")
     assert text == "R&D, autocrine&paracrine, p &lt; 0.05, KRAS"
+
+
+def test_no_break_and_thin_spaces_are_kept_as_in_pubmed_xml():
+    results = {r["id"]: r for r in lite_results() + core_results()}
+    assert "past 30\u00a0years" in europepmc_document(results["40517216"]).title
+    assert "p\u2009<\u2009.001" in europepmc_document(results["40468710"]).abstract
+    text, _ = strip_html("<h4>\n Methods\t</h4>\n  a\u00a0b \r\n c ")
+    assert text == "Methods: a\u00a0b c"
