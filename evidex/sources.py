@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import html
 import io
 import json
 import os
@@ -367,24 +366,34 @@ class _HtmlText(HTMLParser):
             self.parts.append(("text", data))
 
 
+# HTML white space only, as the PubMed XML reader: a no-break or thin space ("30\u00a0years",
+# "p\u2009<\u2009.001") is the author's, and the same paper reads the same from either source.
+_HTML_WS = re.compile(r"[ \t\n\r\f]+")
+# Europe PMC titles carry inline markup entity-escaped ("m&lt;sup&gt;6&lt;/sup&gt;A") where
+# abstracts carry tags: both are markup, and neither may leave "<sup>" in the stored text.
+_ESCAPED_INLINE = re.compile(r"&lt;(/?(?:i|b|u|em|strong|sup|sub|sc))&gt;", re.IGNORECASE)
+
+
 def strip_html(value: str | None) -> tuple[str, list[dict[str, Any]]]:
     "Text without HTML, headings kept as 'Label: ' paragraph starts, and the sections they span."
     if not value:
         return "", []
     parser = _HtmlText()
-    parser.feed(value)
+    parser.feed(_ESCAPED_INLINE.sub(r"<\1>", value))
     parser.close()
     paragraphs: list[tuple[str | None, str]] = [(None, "")]
     for kind, text in parser.parts:
         if kind == "label":
-            paragraphs.append((re.sub(r"\s+", " ", text).strip().rstrip(":"), ""))
+            paragraphs.append((_HTML_WS.sub(" ", text).strip().rstrip(":"), ""))
         else:
             label, body = paragraphs[-1]
             paragraphs[-1] = (label, body + text)
     out = ""
     sections = []
     for label, body in paragraphs:
-        body = re.sub(r"\s+", " ", html.unescape(body)).strip()
+        # The parser decoded the entities once (convert_charrefs): decoding again would read
+        # "R&amp;paracrine" as "R¶crine".
+        body = _HTML_WS.sub(" ", body).strip()
         if not body and not label:
             continue
         paragraph = f"{label}: {body}" if label else body
@@ -406,6 +415,11 @@ def europepmc_document(result: dict[str, Any]) -> Document:
     journal_info = result.get("journalInfo") or {}
     journal = (journal_info.get("journal") or {}).get("title") or result.get("journalTitle")
     year: Any = result.get("pubYear")  # a number or its digits
+    pub_date = result.get("firstPublicationDate") or None
+    if not str(year or "").isdigit() and pub_date and pub_date[:4].isdigit():
+        # PMC-source results often lack pubYear: without a year, the MED copy of the same paper
+        # (PMID, no PMC id) cannot be matched by title and year, and the paper is stored twice.
+        year = pub_date[:4]
     pub_types = (result.get("pubTypeList") or {}).get("pubType") or (
         [result["pubType"]] if result.get("pubType") else [])
     return Document(
@@ -418,7 +432,7 @@ def europepmc_document(result: dict[str, Any]) -> Document:
         source="europepmc",
         source_ids={"europepmc": key},
         journal=journal,
-        pub_date=result.get("firstPublicationDate") or None,
+        pub_date=pub_date,
         year=int(year) if str(year or "").isdigit() else None,
         entry_date=result.get("firstIndexDate") or None,
         language=result.get("language") or None,
