@@ -204,6 +204,10 @@ class EvidexGroup(click.Group):
             # Another program (not an evidex run, which the run lock keeps out) holding a write
             # transaction: SQLite refuses the write; the open transaction rolled back, so only what
             # was committed before stays.
+            failure = store.storage_error(ex, ctx.meta.get("evidex.db"))
+            if failure is not None:  # a full disk, an I/O error: one line, as any other failure
+                click.echo(f"Error: {failure}", err=True)
+                ctx.exit(failure.exit_code)
             if not str(ex).startswith(("database is locked", "database is busy")):
                 raise
             click.echo(f"Error: the database is locked by another program ({ex}); what was committed stays, "
@@ -257,7 +261,9 @@ def _extraction(extractors, workers: int, only=()) -> Extraction:
 
 def _lock(db_path) -> None:
     "Hold the database's run lock until the command ends: one writer at a time (exit 3 if taken)."
-    click.get_current_context().with_resource(store.run_lock(db_path))
+    ctx = click.get_current_context()
+    ctx.meta["evidex.db"] = db_path  # what a disk-full message names (meta is shared with the group)
+    ctx.with_resource(store.run_lock(db_path))
 
 
 def _report_plugin_failures(db, run_id) -> int:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import hashlib
 import logging
 import os
 import signal
+import sqlite3
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -225,6 +227,17 @@ class Runner:
             store.record_error(db, self.run_id, "run", str(ex))
             store.finish_run(db, self.run_id, "failed", str(ex), **self.totals.run_fields())
             raise
+        except sqlite3.OperationalError as ex:
+            failure = store.storage_error(ex, self.db_path)
+            if failure is None:
+                raise
+            # The disk that refused the last write may refuse these too: the next run then marks
+            # the run interrupted. Either way the message is one line, not a traceback.
+            with contextlib.suppress(sqlite3.Error):
+                store.drop_broken_transaction(db)
+                store.record_error(db, self.run_id, "run", str(failure))
+                store.finish_run(db, self.run_id, "failed", str(failure), **self.totals.run_fields())
+            raise failure from None
         except KeyboardInterrupt:
             store.drop_broken_transaction(db)
             store.record_error(db, self.run_id, "run", "interrupted (SIGINT or SIGTERM)")
@@ -427,8 +440,8 @@ def run(ctx: click.Context, config_path: str, db_path: str | None, workers: int 
         until: datetime.datetime | None, plugins_dir: str | None, log_json: bool, quiet: bool) -> None:
     """Run every saved query incrementally, then extraction and seed linking: the scheduled job.
 
-    Exit codes: 0 all done, 1 finished with recorded errors, 2 usage or config error,
-    3 another run holds the lock, 4 network failure after retries, 130 interrupted (SIGINT or SIGTERM).
+    Exit codes: 0 all done, 1 finished with recorded errors (or the disk refused a write), 2 usage or
+    config error, 3 another run holds the lock, 4 network failure after retries, 130 interrupted (SIGINT or SIGTERM).
     """
     with logs.redacted_output():
         log = logs.setup(log_json, quiet)
