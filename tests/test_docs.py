@@ -85,6 +85,24 @@ def test_scheduling_recipes_name_their_environment_and_every_exit_code():
         assert re.search(rf"^\| {code} \|", text, flags=re.M), f"exit code {code} is not in the table"
 
 
+def test_the_ci_workflow_resumes_from_the_last_run_failed_or_not():
+    "A run that exits 1 or 4 uploads its database; the next run must download that one, not the last success's."
+    text = SCHEDULING.read_text(encoding="utf-8")
+    workflow = text[text.index("### Scheduled CI workflow"):]
+    workflow = workflow[workflow.index("```yaml"):workflow.index("```\n", workflow.index("```yaml") + 7)]
+    step = workflow[workflow.index("dawidd6/action-download-artifact"):workflow.index("- name: evidex run")]
+    # The action's default conclusion is `success`: every failed run's database would be skipped.
+    assert re.search(r"^\s+workflow_conclusion: completed\b", step, flags=re.M), step
+    assert "if: always()" in workflow  # and the failed run did upload it
+
+
+def test_the_systemd_recipe_says_a_stop_marks_the_unit_failed():
+    "systemd counts exit 130 (a stop mid-run) as a failure unless SuccessExitStatus lists it."
+    text = SCHEDULING.read_text(encoding="utf-8")
+    section = text[text.index("### systemd timer"):text.index("### Scheduled CI workflow")]
+    assert "SuccessExitStatus=3 130" in section
+
+
 def test_the_readme_lists_every_migration():
     "A reader checking a database with `sqlite-utils migrate --list` finds each name in the README."
     tree = ast.parse((ROOT / "evidex" / "migrations.py").read_text(encoding="utf-8"))
