@@ -103,6 +103,16 @@ def test_the_systemd_recipe_says_a_stop_marks_the_unit_failed():
     assert "SuccessExitStatus=3 130" in section
 
 
+def test_the_readme_states_how_long_a_retry_after_may_hold_a_run():
+    "An operator sizing a timeout needs the cap: Retry-After waits are not bounded by EVIDEX_BACKOFF_MAX."
+    from evidex.http import MAX_RETRY_AFTER
+
+    text = SCHEDULING.read_text(encoding="utf-8")
+    live = text[text.index("## Live sources"):text.index("## Extraction plugins")]
+    assert re.search(rf"Retry-After is honoured up to {MAX_RETRY_AFTER:g} s", " ".join(live.split())), live
+    assert "token bucket" not in live  # the limiter spaces requests strictly: no burst to save up
+
+
 def test_the_readme_lists_every_migration():
     "A reader checking a database with `sqlite-utils migrate --list` finds each name in the README."
     tree = ast.parse((ROOT / "evidex" / "migrations.py").read_text(encoding="utf-8"))
