@@ -321,13 +321,18 @@ class Runner:
                     close()
                 self.totals.fetches += 1
                 self.totals.add(result.counts)
+                failures = result.counts.errors
+                # A fetch whose plugins raised says so where it happened, not only in the run's total.
+                failed = (f"; {len(failures)} plugin failures (first: {failures[0].plugin} on {failures[0].doc_id}: "
+                          f"{failures[0].error}; evidex runs shows them)" if failures else "")
                 logs.event(
                     self.log, "fetch.done",
                     f"{query.id} {source_cfg.name}: {result.expected} expected, {result.stored} stored, "
                     f"{result.counts.documents_new} new documents, "
                     f"{new_claims(result.counts.claims_new, result.counts.claims_restored)}"
-                    + withdrawals_note(result.counts)
+                    + withdrawals_note(result.counts) + failed
                     + (f"; watermark {result.watermark}" if result.watermark else ""),
+                    logging.WARNING if failures else logging.INFO, plugin_failures=len(failures),
                     query=query.id, source=source_cfg.name, fetch_run=result.run_id, status=result.status,
                     expected=result.expected, stored=result.stored, skipped=result.skipped,
                     documents_new=result.counts.documents_new, claims_new=result.counts.claims_new,

@@ -366,6 +366,30 @@ def test_a_failing_extractor_is_recorded_and_exits_1(env, tmp_path):
     assert [(e["documents"], e["errors"]) for e in retried if e["event"] == "extract.done"] == [(SCALE, SCALE)]
 
 
+def test_a_paper_a_plugin_failed_on_is_not_extracted_again_by_the_runs_next_query(env, tmp_path):
+    "Overlapping queries return the same papers: one failure each per run, and each fetch's log line says so."
+    from evidex.plugins import reset
+
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "broken.py").write_text(extractor_plugin("broken", '        raise RuntimeError("boom")'))
+    config = write_config(tmp_path / "evidex.toml", extract=True, extra_run='plugins_dir = "plugins"',
+                          queries={"Q00": {"pubmed": "{IFN} AND cancer[tiab]"}, "Q01": {"pubmed": "{IFN}"}})
+    try:
+        result = run("--config", str(config), "--db", str(tmp_path / "e.db"), "--log-json")
+    finally:
+        reset()
+    assert result.exit_code == EXIT_ERRORS, result.output
+    assert rows(tmp_path / "e.db", "select count(*), count(distinct doc_id) from run_errors "
+                "where plugin = 'broken'") == [(SCALE, SCALE)]
+    events = [json.loads(line) for line in result.output.splitlines()]
+    done = [e for e in events if e["event"] == "fetch.done"]
+    assert [(e["query"], e["stored"], e["plugin_failures"], e["level"]) for e in done] == [
+        ("Q00", SCALE, SCALE, "warning"), ("Q01", SCALE, 0, "info")]
+    assert f"{SCALE} plugin failures (first: broken on " in done[0]["message"]
+    assert [e["errors"] for e in events if e["event"] == "run.summary"] == [SCALE]
+
+
 def test_a_second_concurrent_run_exits_3_at_once(env, tmp_path):
     config = write_config(tmp_path / "evidex.toml")
     db_path = tmp_path / "e.db"
