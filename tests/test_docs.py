@@ -94,6 +94,8 @@ def test_the_ci_workflow_resumes_from_the_last_run_failed_or_not():
     # The action's default conclusion is `success`: every failed run's database would be skipped.
     assert re.search(r"^\s+workflow_conclusion: completed\b", step, flags=re.M), step
     assert "if: always()" in workflow  # and the failed run did upload it
+    # With its WAL: a killed run's commits (a first run's, all of them) are there until a checkpoint.
+    assert re.search(r"^\s+path: data/evidex\.db\*", workflow[workflow.index("upload-artifact"):], flags=re.M)
 
 
 def test_the_systemd_recipe_says_a_stop_marks_the_unit_failed():
