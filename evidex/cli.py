@@ -20,7 +20,7 @@ import click
 from click.exceptions import NoArgsIsHelpError
 
 from . import __version__, get_extractors, get_sources
-from .errors import EvidexError, LockedError, SourceError, UsageError
+from .errors import EvidexError, SourceError, UsageError
 from .fetch import fetch_query, latest_today
 from .files import check_input, read_file, refuse_overwriting
 from .models import Claim, Deletion, Document, Mention
@@ -201,18 +201,12 @@ class EvidexGroup(click.Group):
                        err=True)
             ctx.exit(EXIT_INTERRUPTED)
         except sqlite3.OperationalError as ex:
-            # Another program (not an evidex run, which the run lock keeps out) holding a write
-            # transaction: SQLite refuses the write; the open transaction rolled back, so only what
-            # was committed before stays.
-            failure = store.storage_error(ex, ctx.meta.get("evidex.db"))
-            if failure is not None:  # a full disk, an I/O error: one line, as any other failure
-                click.echo(f"Error: {failure}", err=True)
-                ctx.exit(failure.exit_code)
-            if not str(ex).startswith(("database is locked", "database is busy")):
+            # A full disk or I/O error, or another program holding a write transaction: one line.
+            failure = store.storage_error(ex, ctx.meta.get("evidex.db")) or store.locked_error(ex)
+            if failure is None:
                 raise
-            click.echo(f"Error: the database is locked by another program ({ex}); what was committed stays, "
-                       "rerun when it has finished", err=True)
-            ctx.exit(LockedError.exit_code)
+            click.echo(f"Error: {failure}", err=True)
+            ctx.exit(failure.exit_code)
 
 
 @click.group(cls=EvidexGroup)

@@ -19,7 +19,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from . import runenv
-from .errors import StorageError, UsageError
+from .errors import LockedError, StorageError, UsageError
 from .migrations import migrations
 from .models import Claim, Deletion, Document, Extractor, Mention
 
@@ -63,6 +63,17 @@ def storage_error(ex: BaseException, path: str | os.PathLike | None) -> StorageE
     where = f"database {path}" if path else "the database"
     return StorageError(f"cannot write {where}: {ex} ({name}); what was committed stays: "
                         "free disk space or fix the file system, then rerun")
+
+
+def locked_error(ex: BaseException) -> LockedError | None:
+    "A one-line LockedError for SQLite refusing a write another program's transaction holds; else None."
+    # Not an evidex run, which the run lock keeps out: the open transaction rolled back, so only
+    # what was committed before stays.
+    if not isinstance(ex, sqlite3.OperationalError) or not str(ex).startswith(("database is locked",
+                                                                                "database is busy")):
+        return None
+    return LockedError(f"the database is locked by another program ({ex}); what was committed stays, "
+                       "rerun when it has finished")
 
 
 @contextlib.contextmanager

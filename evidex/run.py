@@ -199,9 +199,6 @@ class Runner:
 
     def _started(self) -> int:
         "The run proper, under the lock and with its plugins ready."
-        logs.event(self.log, "run.start",
-                   f"evidex run: {len(self.cfg.queries)} queries, database {self.db_path}",
-                   config=str(self.cfg.path), db=str(self.db_path), queries=len(self.cfg.queries))
         db = store.open_db(self.db_path)
         signature = self.extraction.signature if self.extraction else {}
         pipeline = self.extraction.pipeline if self.extraction else None
@@ -220,6 +217,14 @@ class Runner:
                                                # the config's, or EVIDEX_PLUGINS_DIR's: a rerun names it
                                                **({"plugins_dir": str(Path(self.cfg.plugins_dir).resolve())}
                                                   if self.cfg.plugins_dir else {})})
+        with logs.bound(self.log, run_id=self.run_id):  # every line of the run names it, retries included
+            logs.event(self.log, "run.start",
+                       f"evidex run {self.run_id}: {len(self.cfg.queries)} queries, database {self.db_path}",
+                       config=str(self.cfg.path), db=str(self.db_path), queries=len(self.cfg.queries))
+            return self._guarded(db)
+
+    def _guarded(self, db: Any) -> int:
+        "The run's work; a failure or an interruption closes its row with why."
         try:
             return self._execute(db)
         except EvidexError as ex:  # e.g. an extraction worker died: the run says why it stopped
@@ -478,10 +483,17 @@ def _run(config_path: str, db_path: str | None, workers: int | None, log: loggin
         runner = Runner(cfg, path, log, bars=not (quiet or log_json) and sys.stderr.isatty(), until=until)
         with sigterm_as_interrupt():
             code = runner.execute()
-    except EvidexError as ex:
-        logs.event(log, "run.error", str(ex).splitlines()[0] if str(ex) else type(ex).__name__, logging.ERROR,
-                   exit_code=ex.exit_code, error=type(ex).__name__)
-        return ex.exit_code
+    except (EvidexError, sqlite3.OperationalError) as ex:
+        # Under --log-json a full disk or another program's write lock is a JSON line like any error.
+        error = ex if isinstance(ex, EvidexError) else (
+            store.storage_error(ex, runner.db_path if runner else db_path) or store.locked_error(ex))
+        if error is None:
+            raise
+        run_id = getattr(runner, "run_id", None)  # set once the run's row exists
+        logs.event(log, "run.error", str(error).splitlines()[0] if str(error) else type(error).__name__,
+                   logging.ERROR, exit_code=error.exit_code, error=type(error).__name__,
+                   **({"run_id": run_id} if run_id else {}))
+        return error.exit_code
     except KeyboardInterrupt:
         logs.event(log, "run.interrupted", "interrupted before the run started", logging.ERROR)
         return EXIT_INTERRUPTED

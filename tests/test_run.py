@@ -390,6 +390,31 @@ def test_a_paper_a_plugin_failed_on_is_not_extracted_again_by_the_runs_next_quer
     assert [e["errors"] for e in events if e["event"] == "run.summary"] == [SCALE]
 
 
+def test_every_log_json_line_of_a_run_names_it_and_another_programs_write_lock_is_one_json_line(
+        env, server, tmp_path):
+    "A log shipper groups a run's lines by run_id (HTTP retries too); a locked database is a run.error line."
+    config = write_config(tmp_path / "evidex.toml")
+    db_path = tmp_path / "e.db"
+    server.inject("esearch", "500")  # one retry: its log line comes from the HTTP layer
+    result = run("--config", str(config), "--db", str(db_path), "--log-json")
+    assert result.exit_code == EXIT_OK, result.output
+    events = [json.loads(line) for line in result.output.splitlines()]
+    assert "evidex.http" in {e["event"] for e in events}
+    assert {e.get("run_id") for e in events} == {1}, [e for e in events if e.get("run_id") != 1]
+
+    other = sqlite3.connect(db_path, isolation_level=None, timeout=1)
+    other.execute("begin exclusive")
+    try:
+        locked = run("--config", str(config), "--db", str(db_path), "--log-json")
+    finally:
+        other.execute("rollback")
+        other.close()
+    assert locked.exit_code == EXIT_LOCKED
+    [line] = [json.loads(line) for line in locked.output.splitlines()]  # JSON, as every --log-json line
+    assert line["event"] == "run.error" and line["exit_code"] == EXIT_LOCKED, line
+    assert line["message"].startswith("the database is locked by another program"), line
+
+
 def test_a_second_concurrent_run_exits_3_at_once(env, tmp_path):
     config = write_config(tmp_path / "evidex.toml")
     db_path = tmp_path / "e.db"
