@@ -312,6 +312,22 @@ def test_network_failure_exits_4_and_the_next_run_recovers(env, tmp_path, monkey
     assert rows(db_path, "select count(*) from watermarks") == [(2,)]
 
 
+def test_a_network_failure_outranks_recorded_errors_as_the_exit_code_table_says(env, server, tmp_path):
+    "Exit 4 with a refused query too: the summary still counts the error, and the README says 4 hides 1."
+    config = write_config(tmp_path / "evidex.toml", sources=("pubmed", "europepmc"), queries={
+        "BAD": {"pubmed": "fleegle[tiab]", "europepmc": "TITLE_ABS:cancer"}})
+    server.inject("europepmc", "500", times=10)
+    try:
+        result = run("--config", str(config), "--db", str(tmp_path / "e.db"), "--log-json")
+    finally:
+        server.faults.clear()
+    assert result.exit_code == EXIT_NETWORK, result.output
+    [summary] = [e for e in map(json.loads, result.output.splitlines()) if e["event"] == "run.summary"]
+    assert (summary["errors"], summary["network_failures"]) == (1, 1)
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert re.search(r"^\| 4 \| [^|]*outranks 1", readme, flags=re.M)
+
+
 def test_a_query_that_cannot_balance_does_not_hold_up_the_sources_other_queries(env, server, tmp_path):
     "One record efetch never returns fails its own query (exit 4, watermark kept); the next query still runs."
     config = write_config(tmp_path / "evidex.toml", queries={
