@@ -20,7 +20,7 @@ import click
 from click.exceptions import NoArgsIsHelpError
 
 from . import __version__, get_extractors, get_sources
-from .errors import EvidexError, LockedError, SourceError, UsageError
+from .errors import EvidexError, SourceError, UsageError
 from .fetch import fetch_query, latest_today
 from .files import check_input, read_file, refuse_overwriting
 from .models import Claim, Deletion, Document, Mention
@@ -201,14 +201,12 @@ class EvidexGroup(click.Group):
                        err=True)
             ctx.exit(EXIT_INTERRUPTED)
         except sqlite3.OperationalError as ex:
-            # Another program (not an evidex run, which the run lock keeps out) holding a write
-            # transaction: SQLite refuses the write; the open transaction rolled back, so only what
-            # was committed before stays.
-            if not str(ex).startswith(("database is locked", "database is busy")):
+            # A full disk or I/O error, or another program holding a write transaction: one line.
+            failure = store.storage_error(ex, ctx.meta.get("evidex.db")) or store.locked_error(ex)
+            if failure is None:
                 raise
-            click.echo(f"Error: the database is locked by another program ({ex}); what was committed stays, "
-                       "rerun when it has finished", err=True)
-            ctx.exit(LockedError.exit_code)
+            click.echo(f"Error: {failure}", err=True)
+            ctx.exit(failure.exit_code)
 
 
 @click.group(cls=EvidexGroup)
@@ -257,7 +255,9 @@ def _extraction(extractors, workers: int, only=()) -> Extraction:
 
 def _lock(db_path) -> None:
     "Hold the database's run lock until the command ends: one writer at a time (exit 3 if taken)."
-    click.get_current_context().with_resource(store.run_lock(db_path))
+    ctx = click.get_current_context()
+    ctx.meta["evidex.db"] = db_path  # what a disk-full message names (meta is shared with the group)
+    ctx.with_resource(store.run_lock(db_path))
 
 
 def _report_plugin_failures(db, run_id) -> int:

@@ -233,7 +233,11 @@ def load_config(path: str | os.PathLike) -> Config:
         cfg.sources[name] = SourceConfig(name=name, **table)
     if not any(s.enabled for s in cfg.sources.values()):
         if cfg.sources:
-            raise ConfigError(f"config {path}: every source has 'enabled = false': enable at least one")
+            # A source with no table is not on, either: say which exist, so a lone disabled one reads right.
+            tables = ", ".join(f"[sources.{name}]" for name in cfg.sources)
+            absent = [f"[sources.{name}]" for name in KNOWN_SOURCES if name not in cfg.sources]
+            raise ConfigError(f"config {path}: every source configured ({tables}) has 'enabled = false' and "
+                              "there is no other: enable one" + (f" or add {' or '.join(absent)}" if absent else ""))
         raise ConfigError(f"config {path}: no enabled source: add [sources.pubmed] or [sources.europepmc]")
 
     blocks = data.get("blocks", {})

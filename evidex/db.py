@@ -19,7 +19,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from . import runenv
-from .errors import UsageError
+from .errors import LockedError, StorageError, UsageError
 from .migrations import migrations
 from .models import Claim, Deletion, Document, Extractor, Mention
 
@@ -49,6 +49,31 @@ def check_db_path(path: Path) -> None:
             # Read-write and closed at once: the last connection to a WAL file removes its
             # -wal and -shm (a read-only one would leave them behind).
             conn.close()
+
+
+# SQLite's codes for a file that cannot be written whatever the command does: the disk, not the data.
+_STORAGE_CODES = ("SQLITE_FULL", "SQLITE_IOERR", "SQLITE_READONLY", "SQLITE_CANTOPEN")
+
+
+def storage_error(ex: BaseException, path: str | os.PathLike | None) -> StorageError | None:
+    "A one-line StorageError for a disk full, I/O or read-only failure writing the database; else None."
+    name = getattr(ex, "sqlite_errorname", "") or ""
+    if not isinstance(ex, sqlite3.OperationalError) or not name.startswith(_STORAGE_CODES):
+        return None
+    where = f"database {path}" if path else "the database"
+    return StorageError(f"cannot write {where}: {ex} ({name}); what was committed stays: "
+                        "free disk space or fix the file system, then rerun")
+
+
+def locked_error(ex: BaseException) -> LockedError | None:
+    "A one-line LockedError for SQLite refusing a write another program's transaction holds; else None."
+    # Not an evidex run, which the run lock keeps out: the open transaction rolled back, so only
+    # what was committed before stays.
+    if not isinstance(ex, sqlite3.OperationalError) or not str(ex).startswith(("database is locked",
+                                                                                "database is busy")):
+        return None
+    return LockedError(f"the database is locked by another program ({ex}); what was committed stays, "
+                       "rerun when it has finished")
 
 
 @contextlib.contextmanager
@@ -190,7 +215,8 @@ def open_db(path: str | os.PathLike, *, create: bool = True, read_only: bool = F
         migrations.apply(db)
         refresh_views(db)
     except sqlite3.DatabaseError as ex:
-        raise UsageError(f"{path} is not a usable SQLite database: {ex}") from None
+        # A full disk while creating or upgrading the file is the disk's fault, not the file's.
+        raise storage_error(ex, path) or UsageError(f"{path} is not a usable SQLite database: {ex}") from None
     return db
 
 

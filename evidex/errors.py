@@ -41,3 +41,9 @@ class SourceError(EvidexError):
 
 class IncompleteFetch(SourceError):
     "A fetch ran to its end, but some records or windows could not be fetched: the source is up."
+
+
+class StorageError(EvidexError):
+    "The database file could not be written: a full disk, an I/O error, a read-only file system."
+
+    exit_code = 1

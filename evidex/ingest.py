@@ -110,6 +110,9 @@ class Extraction:
         self.key = store.signature_key({**store.plugin_signature(everyone), "(pipeline)": self.pipeline})
 
         self.nlp = make_nlp(everyone, model)
+        # Documents a plugin raised on in this command: unchanged, they would fail the same way again
+        # (a run's later query returning the same paper); left unextracted, the next command retries them.
+        self.failed: set[str] = set()
         self.workers = None
         if workers > 1 and self.extractors:
             from .workers import Workers
@@ -165,7 +168,7 @@ def store_records(
                 continue
             if status == "same" and not force:
                 done = db.execute("select extracted_with from documents where id = ?", [record.id]).fetchone()
-                if done and done[0] == extraction.key:
+                if (done and done[0] == extraction.key) or record.id in extraction.failed:
                     continue
             yield record
 
@@ -190,6 +193,7 @@ def save_found(db: Database, run_id: int, extraction: Extraction, documents: Ite
     def on_error(err: ExtractionError) -> None:
         counts.errors.append(err)
         failed.add((err.doc_id, err.plugin))
+        extraction.failed.add(err.doc_id)
         store.record_error(db, run_id, "extract", err.error, doc_id=err.doc_id, plugin=err.plugin,
                            detail=err.detail)
 

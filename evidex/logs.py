@@ -51,6 +51,32 @@ class RedactFilter(logging.Filter):
         return True
 
 
+class BindFilter(logging.Filter):
+    "Adds fixed fields (a run's id) to every record a handler writes; the record's own fields win."
+
+    def __init__(self, fields: dict[str, Any]) -> None:
+        super().__init__()
+        self.fields = fields
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.fields = {**self.fields, **(getattr(record, "fields", None) or {})}
+        return True
+
+
+@contextmanager
+def bound(logger: logging.Logger, **fields: Any) -> Iterator[None]:
+    "Every event the logger writes meanwhile carries these fields: a log shipper can group a run's lines."
+    bind = BindFilter(fields)
+    handlers = list(logger.handlers)
+    for handler in handlers:
+        handler.addFilter(bind)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.removeFilter(bind)
+
+
 class JsonFormatter(logging.Formatter):
     "One JSON object per line: time, level, event, message and the record's fields."
 

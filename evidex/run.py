@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import hashlib
 import logging
 import os
 import signal
+import sqlite3
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -197,9 +199,6 @@ class Runner:
 
     def _started(self) -> int:
         "The run proper, under the lock and with its plugins ready."
-        logs.event(self.log, "run.start",
-                   f"evidex run: {len(self.cfg.queries)} queries, database {self.db_path}",
-                   config=str(self.cfg.path), db=str(self.db_path), queries=len(self.cfg.queries))
         db = store.open_db(self.db_path)
         signature = self.extraction.signature if self.extraction else {}
         pipeline = self.extraction.pipeline if self.extraction else None
@@ -218,6 +217,14 @@ class Runner:
                                                # the config's, or EVIDEX_PLUGINS_DIR's: a rerun names it
                                                **({"plugins_dir": str(Path(self.cfg.plugins_dir).resolve())}
                                                   if self.cfg.plugins_dir else {})})
+        with logs.bound(self.log, run_id=self.run_id):  # every line of the run names it, retries included
+            logs.event(self.log, "run.start",
+                       f"evidex run {self.run_id}: {len(self.cfg.queries)} queries, database {self.db_path}",
+                       config=str(self.cfg.path), db=str(self.db_path), queries=len(self.cfg.queries))
+            return self._guarded(db)
+
+    def _guarded(self, db: Any) -> int:
+        "The run's work; a failure or an interruption closes its row with why."
         try:
             return self._execute(db)
         except EvidexError as ex:  # e.g. an extraction worker died: the run says why it stopped
@@ -225,6 +232,17 @@ class Runner:
             store.record_error(db, self.run_id, "run", str(ex))
             store.finish_run(db, self.run_id, "failed", str(ex), **self.totals.run_fields())
             raise
+        except sqlite3.OperationalError as ex:
+            failure = store.storage_error(ex, self.db_path)
+            if failure is None:
+                raise
+            # The disk that refused the last write may refuse these too: the next run then marks
+            # the run interrupted. Either way the message is one line, not a traceback.
+            with contextlib.suppress(sqlite3.Error):
+                store.drop_broken_transaction(db)
+                store.record_error(db, self.run_id, "run", str(failure))
+                store.finish_run(db, self.run_id, "failed", str(failure), **self.totals.run_fields())
+            raise failure from None
         except KeyboardInterrupt:
             store.drop_broken_transaction(db)
             store.record_error(db, self.run_id, "run", "interrupted (SIGINT or SIGTERM)")
@@ -308,13 +326,18 @@ class Runner:
                     close()
                 self.totals.fetches += 1
                 self.totals.add(result.counts)
+                failures = result.counts.errors
+                # A fetch whose plugins raised says so where it happened, not only in the run's total.
+                failed = (f"; {len(failures)} plugin failures (first: {failures[0].plugin} on {failures[0].doc_id}: "
+                          f"{failures[0].error}; evidex runs shows them)" if failures else "")
                 logs.event(
                     self.log, "fetch.done",
                     f"{query.id} {source_cfg.name}: {result.expected} expected, {result.stored} stored, "
                     f"{result.counts.documents_new} new documents, "
                     f"{new_claims(result.counts.claims_new, result.counts.claims_restored)}"
-                    + withdrawals_note(result.counts)
+                    + withdrawals_note(result.counts) + failed
                     + (f"; watermark {result.watermark}" if result.watermark else ""),
+                    logging.WARNING if failures else logging.INFO, plugin_failures=len(failures),
                     query=query.id, source=source_cfg.name, fetch_run=result.run_id, status=result.status,
                     expected=result.expected, stored=result.stored, skipped=result.skipped,
                     documents_new=result.counts.documents_new, claims_new=result.counts.claims_new,
@@ -427,8 +450,8 @@ def run(ctx: click.Context, config_path: str, db_path: str | None, workers: int 
         until: datetime.datetime | None, plugins_dir: str | None, log_json: bool, quiet: bool) -> None:
     """Run every saved query incrementally, then extraction and seed linking: the scheduled job.
 
-    Exit codes: 0 all done, 1 finished with recorded errors, 2 usage or config error,
-    3 another run holds the lock, 4 network failure after retries, 130 interrupted (SIGINT or SIGTERM).
+    Exit codes: 0 all done, 1 finished with recorded errors (or the disk refused a write), 2 usage or
+    config error, 3 another run holds the lock, 4 network failure after retries, 130 interrupted (SIGINT or SIGTERM).
     """
     with logs.redacted_output():
         log = logs.setup(log_json, quiet)
@@ -460,10 +483,17 @@ def _run(config_path: str, db_path: str | None, workers: int | None, log: loggin
         runner = Runner(cfg, path, log, bars=not (quiet or log_json) and sys.stderr.isatty(), until=until)
         with sigterm_as_interrupt():
             code = runner.execute()
-    except EvidexError as ex:
-        logs.event(log, "run.error", str(ex).splitlines()[0] if str(ex) else type(ex).__name__, logging.ERROR,
-                   exit_code=ex.exit_code, error=type(ex).__name__)
-        return ex.exit_code
+    except (EvidexError, sqlite3.OperationalError) as ex:
+        # Under --log-json a full disk or another program's write lock is a JSON line like any error.
+        error = ex if isinstance(ex, EvidexError) else (
+            store.storage_error(ex, runner.db_path if runner else db_path) or store.locked_error(ex))
+        if error is None:
+            raise
+        run_id = getattr(runner, "run_id", None)  # set once the run's row exists
+        logs.event(log, "run.error", str(error).splitlines()[0] if str(error) else type(error).__name__,
+                   logging.ERROR, exit_code=error.exit_code, error=type(error).__name__,
+                   **({"run_id": run_id} if run_id else {}))
+        return error.exit_code
     except KeyboardInterrupt:
         logs.event(log, "run.interrupted", "interrupted before the run started", logging.ERROR)
         return EXIT_INTERRUPTED

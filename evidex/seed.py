@@ -725,7 +725,9 @@ def _link_in_a_run(db: Database, command: str, baseline_id: str, ids: list[str],
 
 def _take_lock(db_path: str) -> None:
     "Hold the database's run lock until the command ends, as every writing command does (exit 3 if taken)."
-    click.get_current_context().with_resource(store.run_lock(db_path))
+    ctx = click.get_current_context()
+    ctx.meta["evidex.db"] = db_path  # what a disk-full message names
+    ctx.with_resource(store.run_lock(db_path))
 
 
 @seed.command("status")

@@ -110,7 +110,12 @@ CONFIGS = {
                        "key 'sources.pubmed.api_key' is not allowed"),
     "no-queries": (b"[sources.pubmed]\n", "no [[queries]] entries"),
     "all-sources-disabled": (GOOD_CONFIG.replace("[sources.pubmed]", "[sources.pubmed]\nenabled = false").encode(),
-                             "every source has 'enabled = false'"),
+                             "every source configured ([sources.pubmed]) has 'enabled = false' and there is no "
+                             "other: enable one or add [sources.europepmc]"),
+    "all-sources-disabled-both": (GOOD_CONFIG.replace("[sources.pubmed]", "[sources.pubmed]\nenabled = false")
+                                  .encode() + b"\n[sources.europepmc]\nenabled = false\n",
+                                  "every source configured ([sources.pubmed], [sources.europepmc]) has "
+                                  "'enabled = false' and there is no other: enable one"),
     "duplicate-id": (GOOD_CONFIG.encode() + b'\n[[queries]]\nid = "Q1"\npubmed = "x[tiab]"\n', "'Q1' is used twice"),
     "invalid-query": (GOOD_CONFIG.replace('"cancer[tiab]"', '"(cancer[tiab] AND tumor"').encode(),
                       "query Q1 for pubmed is invalid: it has an unclosed '('"),

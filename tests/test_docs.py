@@ -85,6 +85,36 @@ def test_scheduling_recipes_name_their_environment_and_every_exit_code():
         assert re.search(rf"^\| {code} \|", text, flags=re.M), f"exit code {code} is not in the table"
 
 
+def test_the_ci_workflow_resumes_from_the_last_run_failed_or_not():
+    "A run that exits 1 or 4 uploads its database; the next run must download that one, not the last success's."
+    text = SCHEDULING.read_text(encoding="utf-8")
+    workflow = text[text.index("### Scheduled CI workflow"):]
+    workflow = workflow[workflow.index("```yaml"):workflow.index("```\n", workflow.index("```yaml") + 7)]
+    step = workflow[workflow.index("dawidd6/action-download-artifact"):workflow.index("- name: evidex run")]
+    # The action's default conclusion is `success`: every failed run's database would be skipped.
+    assert re.search(r"^\s+workflow_conclusion: completed\b", step, flags=re.M), step
+    assert "if: always()" in workflow  # and the failed run did upload it
+    # With its WAL: a killed run's commits (a first run's, all of them) are there until a checkpoint.
+    assert re.search(r"^\s+path: data/evidex\.db\*", workflow[workflow.index("upload-artifact"):], flags=re.M)
+
+
+def test_the_systemd_recipe_says_a_stop_marks_the_unit_failed():
+    "systemd counts exit 130 (a stop mid-run) as a failure unless SuccessExitStatus lists it."
+    text = SCHEDULING.read_text(encoding="utf-8")
+    section = text[text.index("### systemd timer"):text.index("### Scheduled CI workflow")]
+    assert "SuccessExitStatus=3 130" in section
+
+
+def test_the_readme_states_how_long_a_retry_after_may_hold_a_run():
+    "An operator sizing a timeout needs the cap: Retry-After waits are not bounded by EVIDEX_BACKOFF_MAX."
+    from evidex.http import MAX_RETRY_AFTER
+
+    text = SCHEDULING.read_text(encoding="utf-8")
+    live = text[text.index("## Live sources"):text.index("## Extraction plugins")]
+    assert re.search(rf"Retry-After is honoured up to {MAX_RETRY_AFTER:g} s", " ".join(live.split())), live
+    assert "token bucket" not in live  # the limiter spaces requests strictly: no burst to save up
+
+
 def test_the_readme_lists_every_migration():
     "A reader checking a database with `sqlite-utils migrate --list` finds each name in the README."
     tree = ast.parse((ROOT / "evidex" / "migrations.py").read_text(encoding="utf-8"))

@@ -312,6 +312,22 @@ def test_network_failure_exits_4_and_the_next_run_recovers(env, tmp_path, monkey
     assert rows(db_path, "select count(*) from watermarks") == [(2,)]
 
 
+def test_a_network_failure_outranks_recorded_errors_as_the_exit_code_table_says(env, server, tmp_path):
+    "Exit 4 with a refused query too: the summary still counts the error, and the README says 4 hides 1."
+    config = write_config(tmp_path / "evidex.toml", sources=("pubmed", "europepmc"), queries={
+        "BAD": {"pubmed": "fleegle[tiab]", "europepmc": "TITLE_ABS:cancer"}})
+    server.inject("europepmc", "500", times=10)
+    try:
+        result = run("--config", str(config), "--db", str(tmp_path / "e.db"), "--log-json")
+    finally:
+        server.faults.clear()
+    assert result.exit_code == EXIT_NETWORK, result.output
+    [summary] = [e for e in map(json.loads, result.output.splitlines()) if e["event"] == "run.summary"]
+    assert (summary["errors"], summary["network_failures"]) == (1, 1)
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert re.search(r"^\| 4 \| [^|]*outranks 1", readme, flags=re.M)
+
+
 def test_a_query_that_cannot_balance_does_not_hold_up_the_sources_other_queries(env, server, tmp_path):
     "One record efetch never returns fails its own query (exit 4, watermark kept); the next query still runs."
     config = write_config(tmp_path / "evidex.toml", queries={
@@ -364,6 +380,55 @@ def test_a_failing_extractor_is_recorded_and_exits_1(env, tmp_path):
     assert not [e for e in events if e["event"] == "extract.done"]
     retried = [json.loads(line) for line in again.output.splitlines()]
     assert [(e["documents"], e["errors"]) for e in retried if e["event"] == "extract.done"] == [(SCALE, SCALE)]
+
+
+def test_a_paper_a_plugin_failed_on_is_not_extracted_again_by_the_runs_next_query(env, tmp_path):
+    "Overlapping queries return the same papers: one failure each per run, and each fetch's log line says so."
+    from evidex.plugins import reset
+
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "broken.py").write_text(extractor_plugin("broken", '        raise RuntimeError("boom")'))
+    config = write_config(tmp_path / "evidex.toml", extract=True, extra_run='plugins_dir = "plugins"',
+                          queries={"Q00": {"pubmed": "{IFN} AND cancer[tiab]"}, "Q01": {"pubmed": "{IFN}"}})
+    try:
+        result = run("--config", str(config), "--db", str(tmp_path / "e.db"), "--log-json")
+    finally:
+        reset()
+    assert result.exit_code == EXIT_ERRORS, result.output
+    assert rows(tmp_path / "e.db", "select count(*), count(distinct doc_id) from run_errors "
+                "where plugin = 'broken'") == [(SCALE, SCALE)]
+    events = [json.loads(line) for line in result.output.splitlines()]
+    done = [e for e in events if e["event"] == "fetch.done"]
+    assert [(e["query"], e["stored"], e["plugin_failures"], e["level"]) for e in done] == [
+        ("Q00", SCALE, SCALE, "warning"), ("Q01", SCALE, 0, "info")]
+    assert f"{SCALE} plugin failures (first: broken on " in done[0]["message"]
+    assert [e["errors"] for e in events if e["event"] == "run.summary"] == [SCALE]
+
+
+def test_every_log_json_line_of_a_run_names_it_and_another_programs_write_lock_is_one_json_line(
+        env, server, tmp_path):
+    "A log shipper groups a run's lines by run_id (HTTP retries too); a locked database is a run.error line."
+    config = write_config(tmp_path / "evidex.toml")
+    db_path = tmp_path / "e.db"
+    server.inject("esearch", "500")  # one retry: its log line comes from the HTTP layer
+    result = run("--config", str(config), "--db", str(db_path), "--log-json")
+    assert result.exit_code == EXIT_OK, result.output
+    events = [json.loads(line) for line in result.output.splitlines()]
+    assert "evidex.http" in {e["event"] for e in events}
+    assert {e.get("run_id") for e in events} == {1}, [e for e in events if e.get("run_id") != 1]
+
+    other = sqlite3.connect(db_path, isolation_level=None, timeout=1)
+    other.execute("begin exclusive")
+    try:
+        locked = run("--config", str(config), "--db", str(db_path), "--log-json")
+    finally:
+        other.execute("rollback")
+        other.close()
+    assert locked.exit_code == EXIT_LOCKED
+    [line] = [json.loads(line) for line in locked.output.splitlines()]  # JSON, as every --log-json line
+    assert line["event"] == "run.error" and line["exit_code"] == EXIT_LOCKED, line
+    assert line["message"].startswith("the database is locked by another program"), line
 
 
 def test_a_second_concurrent_run_exits_3_at_once(env, tmp_path):
