@@ -357,6 +357,9 @@ class HttpClient:
                         result = self._check(response.content, parse, what, error_class)
                     except BadResponse as ex:
                         problem = str(ex)
+                        if problem.startswith(what):
+                            # A parse error names the request ("what:6:11884: XML ends early"): said once, in front.
+                            problem = "the response" + problem[len(what):]
                     else:
                         if self.cache:
                             self.hashes.append(self.cache.store(key, response.content, what))

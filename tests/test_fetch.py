@@ -90,7 +90,7 @@ def test_pubmed_survives_transient_fault(server, db, endpoint, kind, times, opti
 
 PERSISTENT = [
     ("efetch", "503", "failed after 5 attempts: HTTP 503"),
-    ("efetch", "truncate", "failed after 5 attempts"),
+    ("efetch", "truncate", "failed after 5 attempts: the response:"),
     ("efetch", "empty", "records could not be fetched"),
     ("efetch", "reset", "connection failed"),
     ("esearch", "429", "HTTP 429"),
@@ -107,6 +107,7 @@ def test_pubmed_persistent_fault_fails_then_rerun_fills_gap(server, db, endpoint
         run(db, PubMedSource(), everything=True, batch_size=5)
     assert message in str(err.value)
     assert "\n" not in str(err.value)
+    assert str(err.value).count("PubMed e") <= 1, err.value  # the request named once, not again by the parse error
     assert watermark(db, "pubmed", "cancer") == mark
     failed = db["runs"].get(first.run_id + 1)
     assert failed["status"] == "failed" and message in failed["message"]
