@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from conftest import require_shared
@@ -95,24 +96,19 @@ def test_receipt_of_a_source_run_lists_urls_windows_ledger_and_payload_hashes(fr
                                 "--cache-dir", "cache"]
 
 
-def test_a_receipt_masks_the_password_of_a_base_url_it_reads_from_the_environment(fresh, tmp_path):
-    "A fetch that recorded no URL (before they did): the receipt gives the one set now, its password masked."
+@pytest.mark.parametrize("url,secret,shown", [
+    ("http://me:pr0xy-s3cret@127.0.0.1:9/e", "pr0xy-s3cret", "http://me:[REDACTED]@127.0.0.1:9/e"),
+    # 'https://TOKEN@host' is how many proxies and services take a key: masked like a password.
+    ("http://t0ken-s3cret@127.0.0.1:9/e", "t0ken-s3cret", "http://[REDACTED]@127.0.0.1:9/e"),
+])
+def test_a_receipt_masks_the_credentials_of_a_base_url_it_reads_from_the_environment(fresh, tmp_path, url, secret, shown):
+    "A fetch that recorded no URL (before they did): the receipt gives the one set now, its password or token masked."
     db_path = tmp_path / "r.db"
     db = open_db(db_path)
     finish_run(db, start_run(db, "ingest", {}, source="pubmed", query="cancer"), "ok")
-    result = run("runs", "--receipt", 1, "--db", db_path, env={"EVIDEX_PUBMED_URL": "http://me:pr0xy-s3cret@127.0.0.1:9/e"})
-    assert json.loads(result.output)["source_urls"] == {"pubmed": "http://me:[REDACTED]@127.0.0.1:9/e"}
-    assert "pr0xy-s3cret" not in result.output
-
-
-def test_a_receipt_masks_a_token_given_as_the_user_part_of_a_base_url(fresh, tmp_path):
-    "'https://TOKEN@host' is how many proxies and services take a key: it is masked like a password."
-    db_path = tmp_path / "r.db"
-    db = open_db(db_path)
-    finish_run(db, start_run(db, "ingest", {}, source="pubmed", query="cancer"), "ok")
-    result = run("runs", "--receipt", 1, "--db", db_path, env={"EVIDEX_PUBMED_URL": "http://t0ken-s3cret@127.0.0.1:9/e"})
-    assert json.loads(result.output)["source_urls"] == {"pubmed": "http://[REDACTED]@127.0.0.1:9/e"}
-    assert "t0ken-s3cret" not in result.output
+    result = run("runs", "--receipt", 1, "--db", db_path, env={"EVIDEX_PUBMED_URL": url})
+    assert json.loads(result.output)["source_urls"] == {"pubmed": shown}
+    assert secret not in result.output
 
 
 def test_receipt_of_an_unknown_run(tmp_path):
