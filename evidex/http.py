@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 import httpx
 
@@ -82,34 +83,29 @@ def check_environment() -> None:
 
 def check_url(url: str, what: str) -> None:
     "A base URL must be http(s)://host...: a typo is a config error (exit 2), not a network failure to retry."
-    from urllib.parse import urlsplit
-
     shown = public_url(url)  # the error is printed: a password (or api_key=) in the URL must not be
     if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
         # urlsplit drops tabs and line breaks before looking, the HTTP client does not (a "\r"
         # from an env file edited on Windows): refuse them here, naming them.
         raise ConfigError(f"{what}: {shown!r} holds white space or a control character")
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises on a port that is no number
-    except ValueError as ex:
+    parts, error = _split(url)
+    if parts is None:
         # Said of the masked URL: a "port" may be the start of a password holding a '/'.
-        reason = str(ex) if shown == url else \
-            _parse_error(shown.replace("[REDACTED]", "REDACTED")) or "a malformed user part or port"
+        reason = error if shown == url else \
+            _split(shown.replace("[REDACTED]", "REDACTED"))[1] or "a malformed user part or port"
         raise ConfigError(f"{what}: {shown!r} is not a URL ({reason})") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"{what}: {shown!r} is not an http:// or https:// URL with a host")
 
 
-def _parse_error(url: str) -> str | None:
-    "What urlsplit finds wrong with url, or None."
-    from urllib.parse import urlsplit
-
+def _split(url: str) -> tuple[SplitResult | None, str | None]:
+    "urlsplit with its port read too (which raises on one that is no number): (parts, None) or (None, what is wrong)."
     try:
-        urlsplit(url).port  # noqa: B018 - raises on a port that is no number
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a port that is no number
     except ValueError as ex:
-        return str(ex)
-    return None
+        return None, str(ex)
+    return parts, None
 
 
 def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
@@ -127,29 +123,22 @@ def public_url(url: str, secrets: tuple[str, ...] = ()) -> str:
 
 def mask_password(url: str) -> str:
     "url with the password in its user part (or a user part with no password) replaced by [REDACTED], also when url is malformed."
-    from urllib.parse import urlsplit, urlunsplit
-
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises on a port that is no number
-    except ValueError:
-        parts = None
+    parts, _ = _split(url)
     if parts is not None and parts.netloc:
-        if parts.password is None:
-            if "@" not in parts.netloc:
-                return url
-            # A user part alone ('https://TOKEN@host') is how many services take a token: masked whole.
-            return urlunsplit(parts._replace(netloc=f"[REDACTED]@{parts.netloc.rpartition('@')[2]}"))
-        host = parts.netloc.rpartition("@")[2]
-        return urlunsplit(parts._replace(netloc=f"{parts.username}:[REDACTED]@{host}"))
+        if "@" not in parts.netloc:
+            return url
+        # The user name stays beside a password; a user part alone ('https://TOKEN@host') is how
+        # many services take a token: masked whole.
+        user = f"{parts.username}:" if parts.password is not None else ""
+        return urlunsplit(parts._replace(netloc=f"{user}[REDACTED]@{parts.netloc.rpartition('@')[2]}"))
     # Unparsable (or no authority where one was meant, 'user:pw@host'): mask from the user part's
-    # ':' to the last '@', which may take more than the password but never less.
+    # ':' (or its start) to the last '@', which may take more than the secret but never less.
     start = url.find("//") + 2 if "//" in url else 0
     at = url.rfind("@")
     if at <= start:
         return url
-    colon = url.find(":", start, at)
-    return f"{url[:start]}[REDACTED]{url[at:]}" if colon < 0 else f"{url[:colon + 1]}[REDACTED]{url[at:]}"
+    keep = url.find(":", start, at) + 1 or start
+    return f"{url[:keep]}[REDACTED]{url[at:]}"
 
 
 class BadResponse(Exception):
