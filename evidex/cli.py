@@ -29,7 +29,7 @@ from . import db as store
 from .ingest import (Counts, Extraction, extract_stored, new_claims, store_records, withdrawals_note,
                      withdrawals_skipped)
 from .pipeline import ExtractionError
-from .options import WorkerCount, plugins_dir_option
+from .options import WorkerCount, hold_run_lock, plugins_dir_option
 from .plugins import load_plugins, pm
 from .seed import add_commands, current_baseline, link_after_run
 
@@ -253,13 +253,6 @@ def _extraction(extractors, workers: int, only=()) -> Extraction:
     return extraction
 
 
-def _lock(db_path) -> None:
-    "Hold the database's run lock until the command ends: one writer at a time (exit 3 if taken)."
-    ctx = click.get_current_context()
-    ctx.meta["evidex.db"] = db_path  # what a disk-full message names (meta is shared with the group)
-    ctx.with_resource(store.run_lock(db_path))
-
-
 def _report_plugin_failures(db, run_id) -> int:
     "Plugins that failed to import are recorded as errors of the run."
     from .plugins import state
@@ -403,7 +396,7 @@ def ingest(files, db_path, no_extract, source, query, since, until, everything, 
         # Nothing is extracted, but a plugins directory that does not exist is still a mistake to name.
         load_plugins(plugins_dir)
     extractors = [] if no_extract else _extractors(plugins_dir)
-    _lock(db_path)
+    hold_run_lock(db_path)
     extraction = None if no_extract else _extraction(extractors, workers)
     db = store.open_db(db_path)
     counts = Counts()
@@ -435,7 +428,7 @@ def _ingest_search(db_path, no_extract, source, query, since, limit, workers, pl
     "ingest --source for a plugin's Source that only has search(): every record in one transaction."
     options = {k: v for k, v in (("since", since.date() if since else None), ("limit", limit)) if v is not None}
     extractors = [] if no_extract else _extractors(plugins_dir)
-    _lock(db_path)
+    hold_run_lock(db_path)
     extraction = None if no_extract else _extraction(extractors, workers)
     db = store.open_db(db_path)
     counts = Counts()
@@ -494,7 +487,7 @@ def _ingest_source(db_path, no_extract, source_name, query, since, until, everyt
     source.configure(email=email, cache_dir=cache_dir, offline=offline)
     source.check_base_url()
     extractors = [] if no_extract else _extractors(plugins_dir)
-    _lock(db_path)
+    hold_run_lock(db_path)
     extraction = None if no_extract else _extraction(extractors, workers)
     db = store.open_db(db_path)
     bar = None
@@ -580,7 +573,7 @@ def extract(db_path, input_path, output, only, everything, mentions, workers, pl
         return
     if not Path(db_path).exists():  # extract reads stored documents: a new empty database has none
         raise UsageError(f"database {db_path} does not exist (evidex ingest or run creates it)")
-    _lock(db_path)
+    hold_run_lock(db_path)
     db = store.open_db(db_path, create=False)
     options = {"all": everything, "only": list(only) or None,
                "plugins_dir": os.path.abspath(plugins_dir) if plugins_dir else None}

@@ -285,18 +285,6 @@ def signature_key(signature: dict) -> str:
     return json.dumps(signature, sort_keys=True)
 
 
-def _alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 # (database file, run id) of the runs this process started: a row with our pid that is not
 # among them was left by an earlier process that had the same pid (PID 1 in a container).
 _started: set[tuple[str, int]] = set()
@@ -308,7 +296,7 @@ def _db_file(db: Database) -> str:
 
 def close_interrupted_runs(db: Database) -> int:
     "Mark runs left 'running' by a process that no longer exists (killed, crashed) as interrupted."
-    from .lock import holds
+    from .lock import holds, running
 
     path = _db_file(db)
     # Under the run lock no other evidex process can be writing: every run not ours is over,
@@ -318,7 +306,7 @@ def close_interrupted_runs(db: Database) -> int:
     def over(row: dict) -> bool:
         if (path, row["id"]) in _started:
             return False
-        return locked or row["pid"] == os.getpid() or not _alive(row["pid"])
+        return locked or row["pid"] == os.getpid() or not running(row["pid"])
 
     stale = [r["id"] for r in db.query("select id, pid from runs where status = 'running'") if over(r)]
     if stale:

@@ -83,11 +83,11 @@ class RunLock:
         "Who holds the lock, naming only a pid known to hold it (or, where that cannot be known, running)."
         recorded = _read_pid(fd)  # the last evidex run to take the lock, which may be long gone
         lockers = _lockers(fd)
-        if recorded and (int(recorded) in lockers if lockers else _running(int(recorded))):
+        if recorded and (int(recorded) in lockers if lockers else running(int(recorded))):
             return f"another evidex run (pid {recorded}) holds the lock on {self.db_path}"
         # Not the run the file names (an evidex run writes its pid as soon as it holds the lock):
         # a program that took the flock itself, or the file names a run long gone.
-        dead = " is not running" if recorded and not _running(int(recorded)) else " does not hold it"
+        dead = " is not running" if recorded and not running(int(recorded)) else " does not hold it"
         if lockers:
             who = ", ".join(f"{pid}{_command(pid)}" for pid in sorted(lockers))
             return (f"process {who} holds the lock on {self.db_path}"
@@ -177,9 +177,9 @@ def _lockers(fd: int) -> set[int]:
     return pids
 
 
-def _running(pid: int) -> bool:
+def running(pid: int | None) -> bool:
     "Is a process with this pid running (any user's)?"
-    if pid <= 0:  # kill(0, ...) would ask about this process group, not a pid
+    if not pid or pid <= 0:  # kill(0, ...) would ask about this process group, not a pid
         return False
     try:
         os.kill(pid, 0)

@@ -21,3 +21,12 @@ plugins_dir_option = click.option(
     envvar="EVIDEX_PLUGINS_DIR",
     help="Directory of one-off plugin .py files to load",
 )
+
+
+def hold_run_lock(db_path) -> None:
+    "Hold the database's run lock until the command ends, as every writing command does (exit 3 if taken)."
+    from . import db as store
+
+    ctx = click.get_current_context()
+    ctx.meta["evidex.db"] = db_path  # what a disk-full message names (meta is shared with the group)
+    ctx.with_resource(store.run_lock(db_path))

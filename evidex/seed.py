@@ -77,7 +77,7 @@ from sqlite_utils import Database
 from . import db as store
 from .errors import UsageError
 from .models import DIRECTIONS, ISO_DATE, content_hash
-from .options import plugins_dir_option
+from .options import hold_run_lock, plugins_dir_option
 
 DEFAULT_SEED = Path("corpora/seed")
 CHECKOUT_SEED = Path(__file__).resolve().parent.parent / DEFAULT_SEED
@@ -642,7 +642,7 @@ def seed_load(path: str, db_path: str, plugins_dir: str | None) -> None:
         # The seed's categories are checked against these too. A directory named that cannot be
         # loaded is refused before anything is stored, as extract refuses it.
         extractors = list(get_extractors(plugins_dir).values())
-    _take_lock(db_path)
+    hold_run_lock(db_path)
     db = store.open_db(db_path)
     options = {"path": str(path), **({"plugins_dir": os.path.abspath(plugins_dir)} if plugins_dir else {})}
     # One transaction: a seed that cannot be linked is not left behind as the current baseline.
@@ -704,7 +704,7 @@ def seed_link(db_path: str, everything: bool) -> None:
     baseline_id = current_baseline(db)
     if baseline_id is None:
         raise UsageError("no baseline loaded: run 'evidex seed load' first")
-    _take_lock(db_path)
+    hold_run_lock(db_path)
     # A run of its own: links it changes are dated, so diff shows the seed claims that moved.
     with db.atomic():
         counts = _link_in_a_run(db, "seed link", baseline_id, claims_to_link(db, baseline_id, everything),
@@ -721,13 +721,6 @@ def _link_in_a_run(db: Database, command: str, baseline_id: str, ids: list[str],
     counts = link_claims(db, baseline_id, run_id, ids=ids)
     store.finish_run(db, run_id, "ok", f"linked {sum(counts.values())} claims" + _summary(counts))
     return counts
-
-
-def _take_lock(db_path: str) -> None:
-    "Hold the database's run lock until the command ends, as every writing command does (exit 3 if taken)."
-    ctx = click.get_current_context()
-    ctx.meta["evidex.db"] = db_path  # what a disk-full message names
-    ctx.with_resource(store.run_lock(db_path))
 
 
 @seed.command("status")
